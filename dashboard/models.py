@@ -1,4 +1,4 @@
-"""The domain's vocabulary: entity kinds, severity levels and colours, status codes, the event taxonomy.
+"""The domain's vocabulary: entity kinds, severity levels, status codes, the event taxonomy.
 
 Codes only; their display names live in `dashboard.i18n`.
 """

@@ -26,7 +26,7 @@ def server_binary() -> str:
         path = Path(get_binary_path())
         if path.exists():
             return str(path)
-    except Exception:  # noqa: BLE001 - unsupported platform: fall through to PATH
+    except Exception:
         pass
     for name in ("valkey-server", "redis-server"):
         found = shutil.which(name)
@@ -76,11 +76,13 @@ class EmbeddedRedis:
             "--appendfsync", "everysec",
             "--logfile", "server.log",
             "--loglevel", "warning",
+            # Ingest and relay are pub/sub subscribers; a burst must queue, not cut them off.
+            "--client-output-buffer-limit", "pubsub 512mb 128mb 60",
         ]
         if self.maxmemory:
             args += ["--maxmemory", self.maxmemory]
         # New session: Ctrl-C in a terminal reaches the app first, which then stops us in order.
-        self.process = subprocess.Popen(  # noqa: S603 - our own argv
+        self.process = subprocess.Popen(
             args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         )
         deadline = time.monotonic() + timeout

@@ -1,0 +1,369 @@
+"""Redis state: atomic batched upserts, snapshot, change log, dead letters and counters.
+
+Key layout: docs/CONTRACTS.md. Every accepted change is applied by one Lua script that
+checks staleness and the record revision (compare-and-set, so several ingest processes can
+run at once), writes state, geo and counters, takes the next sequence number, appends to
+the capped log stream under id `{seq}-0` and publishes the frames for the relay.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from typing import Any, Final
+from zoneinfo import ZoneInfo
+
+import redis
+
+from dashboard.models import EVENT_CLOSED
+
+ITEM_ARGS: Final = 12  # per-item arguments of APPLY_LUA
+RECENT_EVENTS_MS: Final = 24 * 3600 * 1000
+SNAPSHOT_EVENTS_MAX: Final = 2000
+
+APPLY_LUA: Final = r"""
+local P, maxlen, n = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local out, frames = {}, {}
+local function bump(key, field, by)
+  if field ~= '' then redis.call('HINCRBY', key, field, by) end
+end
+for i = 0, n - 1 do
+  local b = 3 + i * 12
+  local kind, id, ts, rev = ARGV[b+1], ARGV[b+2], tonumber(ARGV[b+3]), ARGV[b+4]
+  local rec, status = ARGV[b+5], ARGV[b+6]
+  local result
+  if kind == 'feedback' then
+    result = {1, '0'}
+  else
+    local metakey = P .. 'meta:' .. kind
+    -- meta is "rev|ts|status": one read gives the revision, the stored ts and status
+    local meta = redis.call('HGET', metakey, id)
+    local cur_rev, cur_ts, cur_status = '0', nil, nil
+    if meta then
+      local a = string.find(meta, '|', 1, true)
+      local c = string.find(meta, '|', a + 1, true)
+      cur_rev = string.sub(meta, 1, a - 1)
+      cur_ts = tonumber(string.sub(meta, a + 1, c - 1))
+      cur_status = string.sub(meta, c + 1)
+    end
+    if cur_ts and ts < cur_ts then
+      result = {0, cur_rev, tostring(cur_ts)}
+    elseif cur_rev ~= rev then
+      result = {-1, cur_rev, redis.call('HGET', P .. 'state:' .. kind, id) or ''}
+    else
+      local newrev = tostring(tonumber(cur_rev) + 1)
+      local lon, lat = ARGV[b+7], ARGV[b+8]
+      redis.call('HSET', P .. 'state:' .. kind, id, rec)
+      redis.call('HSET', metakey, id, newrev .. '|' .. ARGV[b+3] .. '|' .. status)
+      if cur_status ~= status then
+        if cur_status then bump(P .. 'count:' .. kind, cur_status, -1) end
+        bump(P .. 'count:' .. kind, status, 1)
+      end
+      local op = 'upsert'
+      if kind == 'event' then
+        local day = P .. 'stat:' .. ARGV[b+12]
+        if status ~= 'closed' and status ~= 'cancelled' then
+          redis.call('GEOADD', P .. 'geo:event', lon, lat, id)
+          redis.call('SADD', P .. 'events:open', id)
+        else
+          redis.call('ZREM', P .. 'geo:event', id)
+          redis.call('SREM', P .. 'events:open', id)
+        end
+        if not meta then
+          redis.call('ZADD', P .. 'events:ts', 'NX', ts, id)
+          redis.call('HINCRBY', day, 'total', 1)
+          bump(day, 'sev:' .. ARGV[b+9], 1)
+          bump(day, 'cat:' .. ARGV[b+10], 1)
+          bump(day, 'src:' .. ARGV[b+11], 1)
+          -- day counters are kept 400 days; the archive (issue 5) keeps the history
+          redis.call('EXPIRE', day, 34560000)
+        end
+        if cur_status ~= status and status == 'closed' then
+          redis.call('HINCRBY', day, 'closed', 1)
+        end
+      else
+        redis.call('GEOADD', P .. 'geo:' .. kind, lon, lat, id)
+        if meta and cur_status == status and kind ~= 'camera' then op = 'move' end
+      end
+      result = {1, newrev, op}
+    end
+  end
+  if result[1] == 1 then
+    local op = result[3] or 'upsert'
+    local seq = redis.call('INCR', P .. 'seq')
+    redis.call('XADD', P .. 'log', 'MAXLEN', '~', maxlen, seq .. '-0',
+      'k', kind, 'o', op, 'd', rec)
+    frames[#frames + 1] = '{"type":"delta","seq":' .. seq .. ',"kind":"' .. kind ..
+      '","op":"' .. op .. '","data":' .. rec .. '}'
+    result = {1, result[2], seq, op}
+  end
+  out[i + 1] = result
+end
+if #frames > 0 then
+  redis.call('PUBLISH', P .. 'ui', '[' .. table.concat(frames, ',') .. ']')
+end
+return out
+"""
+
+SNAPSHOT_LUA: Final = r"""
+local P, since, maxevents = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local seq = redis.call('GET', P .. 'seq') or '0'
+local ids = redis.call('SMEMBERS', P .. 'events:open')
+local seen = {}
+for _, id in ipairs(ids) do seen[id] = true end
+local recent = redis.call('ZRANGEBYSCORE', P .. 'events:ts', '(' .. since, '+inf')
+for j = #recent, 1, -1 do
+  if #ids >= maxevents then break end
+  local id = recent[j]
+  if not seen[id] then ids[#ids + 1] = id; seen[id] = true end
+end
+local events = {}
+if #ids > 0 then
+  for k = 1, #ids, 500 do
+    local chunk = {}
+    for m = k, math.min(k + 499, #ids) do chunk[#chunk + 1] = ids[m] end
+    local vals = redis.call('HMGET', P .. 'state:event', unpack(chunk))
+    for _, v in ipairs(vals) do if v then events[#events + 1] = v end end
+  end
+end
+return {seq, events,
+  redis.call('HVALS', P .. 'state:worker'),
+  redis.call('HVALS', P .. 'state:resource'),
+  redis.call('HVALS', P .. 'state:camera')}
+"""
+
+
+@lru_cache(maxsize=8)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+@lru_cache(maxsize=4096)
+def _day_of_hour(hour: int, tz: str) -> str:
+    return datetime.fromtimestamp(hour * 3600, _zone(tz)).strftime("%Y-%m-%d")
+
+
+def day_of(ts_ms: int, tz: str = "Asia/Shanghai") -> str:
+    """The local calendar day of an epoch-ms time (cached per hour: zones shift by whole hours
+    or half hours, and no zone we serve shifts by a fraction of an hour at a day boundary)."""
+    return _day_of_hour(ts_ms // 3_600_000, tz)
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One accepted, merged record ready to be applied."""
+
+    kind: str
+    id: str
+    ts: int
+    rev: str
+    json: str
+    status: str
+    lon: float
+    lat: float
+    severity: str = ""
+    category: str = ""
+    source: str = ""
+    day: str = ""
+
+    def args(self) -> tuple[str | int | float, ...]:
+        return (
+            self.kind, self.id, self.ts, self.rev, self.json, self.status, self.lon, self.lat,
+            self.severity, self.category, self.source, self.day,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What the script did with one change: applied (with its seq), stale, or a conflict."""
+
+    code: int  # 1 applied, 0 stale, -1 revision conflict
+    rev: str
+    seq: int = 0
+    op: str = ""
+    stored_ts: int = 0
+    stored: str = ""
+
+
+class Store:
+    """Typed access to the command wall's Redis state."""
+
+    def __init__(self, client: redis.Redis, prefix: str = "cc:", log_maxlen: int = 200_000,
+                 deadletter_max: int = 10_000) -> None:
+        self.r = client
+        self.prefix = prefix
+        self.log_maxlen = log_maxlen
+        self.deadletter_max = deadletter_max
+        self._apply = client.register_script(APPLY_LUA)
+        self._snapshot = client.register_script(SNAPSHOT_LUA)
+
+    def key(self, name: str) -> str:
+        return self.prefix + name
+
+    # -- writes -----------------------------------------------------------------------
+
+    def apply(self, changes: Sequence[Change]) -> list[Outcome]:
+        """Apply changes atomically, in order; one round trip."""
+        if not changes:
+            return []
+        argv: list[str | int | float] = [self.prefix, self.log_maxlen, len(changes)]
+        for change in changes:
+            argv.extend(change.args())
+        raw = self._apply(keys=[], args=argv)
+        outcomes: list[Outcome] = []
+        for item in raw:
+            code = int(item[0])
+            rev = _text(item[1])
+            if code == 1:
+                outcomes.append(Outcome(1, rev, int(item[2]), _text(item[3])))
+            elif code == 0:
+                outcomes.append(Outcome(0, rev, stored_ts=int(_text(item[2]))))
+            else:
+                outcomes.append(Outcome(-1, rev, stored=_text(item[2])))
+        return outcomes
+
+    def dead_letter(self, channel: str, raw: bytes | str, code: str, reason: str,
+                    pipe: Any | None = None) -> None:
+        """Keep a rejected message with its reason; the list is capped, the counter is not."""
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+        size = len(text)
+        # Keep at most 64 KiB of an oversize message: the list is capped in count, not bytes.
+        entry = {
+            "ts": int(time.time() * 1000), "channel": channel, "code": code,
+            "reason": reason, "size": size, "raw": text[: 64 * 1024],
+        }
+        target = pipe if pipe is not None else self.r.pipeline(transaction=False)
+        target.lpush(self.key("deadletter"), json.dumps(entry, ensure_ascii=False))
+        target.ltrim(self.key("deadletter"), 0, self.deadletter_max - 1)
+        target.incr(self.key("deadletter:count"))
+        target.hincrby(self.key("deadletter:reasons"), code, 1)
+        if pipe is None:
+            target.execute()
+
+    # -- reads ------------------------------------------------------------------------
+
+    def records(self, kind: str, ids: Iterable[str]) -> dict[str, tuple[dict[str, Any], str]]:
+        """Stored records with their revision, for the ids that exist."""
+        ids = list(ids)
+        if not ids:
+            return {}
+        pipe = self.r.pipeline(transaction=False)
+        pipe.hmget(self.key(f"state:{kind}"), ids)
+        pipe.hmget(self.key(f"meta:{kind}"), ids)
+        states, metas = pipe.execute()
+        found: dict[str, tuple[dict[str, Any], str]] = {}
+        for entity_id, state, meta in zip(ids, states, metas, strict=True):
+            if state is not None and meta is not None:
+                found[entity_id] = (json.loads(state), _text(meta).split("|", 1)[0])
+        return found
+
+    def snapshot_parts(self, now_ms: int | None = None) -> dict[str, Any]:
+        """Sequence number and raw JSON records, read atomically."""
+        now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
+        seq, events, workers, resources, cameras = self._snapshot(
+            keys=[], args=[self.prefix, now_ms - RECENT_EVENTS_MS, SNAPSHOT_EVENTS_MAX]
+        )
+        return {
+            "seq": int(_text(seq)),
+            "events": [_text(e) for e in events],
+            "workers": [_text(w) for w in workers],
+            "resources": [_text(x) for x in resources],
+            "cameras": [_text(c) for c in cameras],
+        }
+
+    def seq(self) -> int:
+        return int(self.r.get(self.key("seq")) or 0)
+
+    def log_since(self, since: int, count: int) -> list[tuple[int, str, str, str]]:
+        """Log entries after `since`: (seq, kind, op, json), oldest first."""
+        entries = self.r.xrange(self.key("log"), min=f"({since}-0", max="+", count=count)
+        out = []
+        for entry_id, fields in entries:
+            seq = int(_text(entry_id).split("-", 1)[0])
+            f = {_text(k): _text(v) for k, v in fields.items()}
+            out.append((seq, f["k"], f["o"], f["d"]))
+        return out
+
+    def log_first_seq(self) -> int | None:
+        first = self.r.xrange(self.key("log"), count=1)
+        return int(_text(first[0][0]).split("-", 1)[0]) if first else None
+
+    def event(self, event_id: str) -> dict[str, Any] | None:
+        raw = self.r.hget(self.key("state:event"), event_id)
+        return json.loads(raw) if raw else None
+
+    def events(self, *, status: str | None = None, severity: int | None = None,
+               limit: int = 100, scan: int = 5000) -> list[dict[str, Any]]:
+        """Newest first, filtered; looks at the newest `scan` events at most."""
+        ids = self.r.zrevrange(self.key("events:ts"), 0, scan - 1)
+        out: list[dict[str, Any]] = []
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            for raw in self.r.hmget(self.key("state:event"), chunk):
+                if raw is None:
+                    continue
+                event = json.loads(raw)
+                if status is not None and event.get("status") != status:
+                    continue
+                if severity is not None and event.get("severity") != severity:
+                    continue
+                out.append(event)
+                if len(out) >= limit:
+                    return out
+        return out
+
+    def nearby(self, kind: str, lon: float, lat: float, radius_m: float,
+               count: int = 10) -> list[tuple[str, float]]:
+        """Ids of `kind` within `radius_m`, nearest first, with distance in metres."""
+        rows = self.r.geosearch(
+            self.key(f"geo:{kind}"), longitude=lon, latitude=lat, radius=radius_m, unit="m",
+            sort="ASC", count=count, withdist=True,
+        )
+        return [(_text(row[0]), float(row[1])) for row in rows]
+
+    def stats(self, day: str) -> dict[str, Any]:
+        """Today's counters for the wall's KPI tiles."""
+        pipe = self.r.pipeline(transaction=False)
+        pipe.hgetall(self.key(f"stat:{day}"))
+        pipe.scard(self.key("events:open"))
+        pipe.hgetall(self.key("count:event"))
+        pipe.hgetall(self.key("count:worker"))
+        pipe.get(self.key("deadletter:count"))
+        pipe.hgetall(self.key("ingest:hb"))
+        day_stats, open_count, by_status, workers, dead, hb = pipe.execute()
+        day_stats = {_text(k): int(v) for k, v in day_stats.items()}
+        by_status = {_text(k): int(v) for k, v in by_status.items()}
+        workers = {_text(k): int(v) for k, v in workers.items()}
+        hb = {_text(k): _text(v) for k, v in hb.items()}
+
+        def group(prefix: str) -> dict[str, int]:
+            return {k[len(prefix):]: v for k, v in day_stats.items() if k.startswith(prefix) and v}
+
+        return {
+            "day": day,
+            "today": day_stats.get("total", 0),
+            "open": int(open_count),
+            "in_progress": by_status.get("dispatched", 0) + by_status.get("in_progress", 0),
+            "closed_today": day_stats.get("closed", 0),
+            "by_severity": group("sev:"),
+            "by_category": group("cat:"),
+            "by_source": group("src:"),
+            "workers_online": sum(v for k, v in workers.items() if k != "off_duty"),
+            "workers_sos": workers.get("sos", 0),
+            "last_ts": int(hb.get("last_ts") or 0),
+            "ingest_rate": float(hb.get("rate") or 0.0),
+            "deadletters": int(dead or 0),
+            "degraded": bool(hb.get("degraded")),
+        }
+
+
+def is_open(status: str) -> bool:
+    return status not in EVENT_CLOSED
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

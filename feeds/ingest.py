@@ -1,0 +1,280 @@
+"""Ingest: subscribe → validate → normalise → locate grid → persist → log → publish for the relay.
+
+Run as `python -m feeds.ingest`. Messages are handled in batches (whatever arrived since the
+last round, up to BATCH_MAX) so one Redis round trip applies hundreds of changes. Rejected
+messages go to the dead-letter list with their reason; nothing stops the loop but `stop`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import redis
+from dashboard.city import City, load_city
+
+from dashboard import protocol
+from dashboard.backoff import Backoff
+from dashboard.config import Settings
+from dashboard.models import KINDS
+from dashboard.store import Change, Store, day_of
+
+log = logging.getLogger("cc.ingest")
+
+BATCH_MAX: Final = 2000
+CACHE_MAX: Final = 200_000  # records kept for merging; far above a city's live entities
+HEARTBEAT_S: Final = 1.0
+HEARTBEAT_TTL_S: Final = 15
+DEGRADED_SHOWN_S: Final = 300  # health keeps saying "degraded" this long after an outage
+CONFLICT_ROUNDS: Final = 3
+DEFAULT_STATUS: Final = {"event": "reported", "worker": "on_duty", "resource": "available"}
+
+
+@dataclass
+class Counters:
+    accepted: int = 0
+    rejected: int = 0
+    stale: int = 0
+    reconnects: int = 0
+    last_ts: int = 0
+    window_start: float = field(default_factory=time.monotonic)
+    window_accepted: int = 0
+    rate: float = 0.0
+    degraded_since: int = 0
+    last_outage: str = ""
+
+
+class Ingest:
+    """One ingest worker. `run(stop)` blocks until `stop` is set."""
+
+    def __init__(self, settings: Settings, redis_url: str, city: City | None = None) -> None:
+        self.settings = settings
+        self.redis_url = redis_url
+        self.prefix = settings.prefix
+        self.city = city or load_city(settings.city)
+        self.channels = {f"{self.prefix}{kind}": kind for kind in KINDS}
+        self.cache: OrderedDict[tuple[str, str], tuple[dict[str, Any], str]] = OrderedDict()
+        self.counters = Counters()
+        self.store: Store | None = None
+        self._last_hb = 0.0
+
+    # -- the loop ---------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        backoff = Backoff(0.1, 5.0)
+        while not stop.is_set():
+            try:
+                self._consume(stop, backoff)
+            except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+                if not self.counters.degraded_since:
+                    self.counters.degraded_since = int(time.time() * 1000)
+                    log.warning("ingest lost Redis: %s; reconnecting", exc)
+                stop.wait(backoff.next())
+
+    def _consume(self, stop: threading.Event, backoff: Backoff) -> None:
+        client = redis.Redis.from_url(self.redis_url, socket_connect_timeout=2,
+                                      health_check_interval=10)
+        self.store = Store(client, self.prefix, self.settings.log_maxlen,
+                           self.settings.deadletter_max)
+        pubsub = client.pubsub(ignore_subscribe_messages=True)
+        try:
+            pubsub.subscribe(*self.channels)
+            client.ping()
+            self._recovered()
+            backoff.reset()
+            while not stop.is_set():
+                first = pubsub.get_message(timeout=0.2)
+                batch = [first] if first else []
+                while batch and len(batch) < BATCH_MAX:
+                    more = pubsub.get_message(timeout=0)
+                    if more is None:
+                        break
+                    batch.append(more)
+                if batch:
+                    self.handle([(m["channel"], m["data"]) for m in batch
+                                 if m["type"] == "message"])
+                self._heartbeat()
+        finally:
+            pubsub.close()
+            client.close()
+
+    def _recovered(self) -> None:
+        c = self.counters
+        if c.degraded_since:
+            c.reconnects += 1
+            c.last_outage = json.dumps({"from": c.degraded_since, "to": int(time.time() * 1000)})
+            log.warning("ingest reconnected to Redis")
+            c.degraded_since = 0
+            # Redis may have restarted empty: merged records must be re-read, not assumed.
+            self.cache.clear()
+        self._heartbeat(force=True)
+
+    def _heartbeat(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_hb < HEARTBEAT_S:
+            return
+        self._last_hb = now
+        c = self.counters
+        elapsed = now - c.window_start
+        if elapsed > 0:
+            c.rate = c.window_accepted / elapsed
+        c.window_start, c.window_accepted = now, 0
+        assert self.store is not None
+        key = self.store.key("ingest:hb")
+        outage_recent = ""
+        if c.last_outage:
+            ended = json.loads(c.last_outage)["to"]
+            if time.time() * 1000 - ended < DEGRADED_SHOWN_S * 1000:
+                outage_recent = c.last_outage
+        pipe = self.store.r.pipeline(transaction=False)
+        pipe.hset(key, mapping={
+            "ts": int(time.time() * 1000), "rate": round(c.rate, 1), "accepted": c.accepted,
+            "rejected": c.rejected, "stale": c.stale, "last_ts": c.last_ts,
+            "reconnects": c.reconnects, "last_outage": c.last_outage,
+            "degraded": outage_recent,
+        })
+        pipe.expire(key, HEARTBEAT_TTL_S)
+        pipe.execute()
+
+    # -- one batch ----------------------------------------------------------------------
+
+    def handle(self, messages: list[tuple[bytes | str, bytes | str]]) -> None:
+        """Validate, merge and apply a batch of (channel, payload) messages."""
+        assert self.store is not None
+        now_ms = int(time.time() * 1000)
+        pipe = self.store.r.pipeline(transaction=False)
+        accepted: list[tuple[protocol.Accepted, bytes | str]] = []
+        for channel, data in messages:
+            name = channel.decode() if isinstance(channel, bytes) else channel
+            result = protocol.parse(self.channels.get(name, name), data, now_ms)
+            if isinstance(result, protocol.Rejected):
+                self._reject(name, data, result.code, result.reason, pipe)
+            else:
+                accepted.append((result, data))
+        pending = accepted
+        for _ in range(CONFLICT_ROUNDS):
+            if not pending:
+                break
+            pending = self._apply(pending, pipe)
+        for result, data in pending:  # still conflicting after retries: keep, do not drop
+            self._reject(f"{self.prefix}{result.kind}", data, "conflict",
+                         "concurrent updates kept colliding; retry", pipe)
+        if len(pipe):
+            pipe.execute()
+
+    def _reject(self, channel: str, data: bytes | str, code: str, reason: str, pipe: Any) -> None:
+        assert self.store is not None
+        self.counters.rejected += 1
+        if code == "stale":
+            self.counters.stale += 1
+        self.store.dead_letter(channel, data, code, reason, pipe)
+
+    def _apply(self, accepted: list[tuple[protocol.Accepted, bytes | str]],
+               pipe: Any) -> list[tuple[protocol.Accepted, bytes | str]]:
+        """Merge with stored records and apply; returns the ones that hit a revision conflict."""
+        assert self.store is not None
+        self._warm_cache(accepted)
+        changes: list[Change] = []
+        for result, _ in accepted:
+            changes.append(self._change(result))
+        outcomes = self.store.apply(changes)
+        conflicts = []
+        for (result, data), change, outcome in zip(accepted, changes, outcomes, strict=True):
+            key = (result.kind, result.id)
+            if outcome.code == 1:
+                self.counters.accepted += 1
+                self.counters.window_accepted += 1
+                self.counters.last_ts = max(self.counters.last_ts, result.record["received"])
+                if result.kind != "feedback":
+                    self._remember(key, json.loads(change.json), outcome.rev)
+            elif outcome.code == 0:
+                self.cache.pop(key, None)
+                self._reject(f"{self.prefix}{result.kind}", data, "stale",
+                             f"ts {result.ts} is older than the stored {outcome.stored_ts}", pipe)
+            else:
+                if outcome.stored:
+                    self._remember(key, json.loads(outcome.stored), outcome.rev)
+                else:
+                    self.cache.pop(key, None)
+                conflicts.append((result, data))
+        return conflicts
+
+    def _warm_cache(self, accepted: list[tuple[protocol.Accepted, bytes | str]]) -> None:
+        assert self.store is not None
+        missing: dict[str, set[str]] = {}
+        for result, _ in accepted:
+            if result.kind != "feedback" and (result.kind, result.id) not in self.cache:
+                missing.setdefault(result.kind, set()).add(result.id)
+        for kind, ids in missing.items():
+            found = self.store.records(kind, ids)
+            for entity_id in ids:
+                record, rev = found.get(entity_id, (None, "0"))
+                self._remember((kind, entity_id), record, rev)
+
+    def _remember(self, key: tuple[str, str], record: dict[str, Any] | None, rev: str) -> None:
+        self.cache[key] = (record or {}, rev)
+        self.cache.move_to_end(key)
+        if len(self.cache) > CACHE_MAX:
+            self.cache.popitem(last=False)
+
+    def _change(self, result: protocol.Accepted) -> Change:
+        kind, new = result.kind, result.record
+        if kind == "feedback":
+            text = json.dumps(new, ensure_ascii=False, separators=(",", ":"))
+            return Change(kind, result.id, result.ts, "0", text, new.get("stage", ""), 0.0, 0.0)
+        old, rev = self.cache.get((kind, result.id), ({}, "0"))
+        record = {**old, **new}
+        self._locate(kind, record, new)
+        status = record.get("status") or DEFAULT_STATUS.get(kind, "")
+        if kind == "camera":
+            status = "offline" if record.get("online") is False else "online"
+        elif status:
+            record["status"] = status
+        extra: tuple[str, str, str, str] = ("", "", "", "")
+        if kind == "event":
+            record["first_ts"] = old.get("first_ts", result.ts)
+            day = day_of(result.ts, self.settings.timezone)
+            extra = (str(record["severity"]), record["category"],
+                     str(record.get("source") or "other"), day)
+        text = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+        # Optimistic: a second message for the same id in this batch builds on this one.
+        self.cache[(kind, result.id)] = (record, str(int(rev) + 1))
+        return Change(kind, result.id, result.ts, rev, text, status, record["lon"], record["lat"],
+                      *extra)
+
+    def _locate(self, kind: str, record: dict[str, Any], new: dict[str, Any]) -> None:
+        here = self.city.locate(record["lon"], record["lat"])
+        if kind == "worker":
+            record["loc_grid_id"] = here  # where they are; grid_id is where they are assigned
+            if not record.get("grid_id"):
+                record["grid_id"] = here
+        elif "grid_id" not in new or not new.get("grid_id"):
+            record["grid_id"] = here
+        grid = record.get("grid_id")
+        if kind == "event":
+            parents = self.city.parents(grid) if grid else []
+            record["town_id"] = parents[0].code if parents else None
+            record["community_id"] = parents[1].code if len(parents) > 1 else None
+
+
+def main() -> None:
+    """`python -m feeds.ingest`: one ingest worker against REDIS_URL."""
+    import signal
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    settings = Settings.from_env()
+    if not settings.redis_url:
+        raise SystemExit("feeds.ingest needs REDIS_URL")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    Ingest(settings, settings.redis_url).run(stop)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,316 @@
+"""Relay: the websocket server that fans the change stream out to every wall.
+
+Run as `python -m feeds.relay`. A connecting browser gets a snapshot and its sequence
+number, or — when it says `?since=N` and the log still holds N — only what it missed; then
+live frames. Moves of units are coalesced (latest per unit, flushed every `coalesce_s` or
+before any other change, so frames stay in sequence order). Each client has a bounded queue;
+one that falls behind is resynchronised with a fresh snapshot and never slows the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import threading
+import time
+from collections import deque
+from typing import Any, Final
+from urllib.parse import parse_qs, urlsplit
+
+import redis
+import redis.asyncio as aioredis
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+
+from dashboard.backoff import Backoff
+from dashboard.config import Settings
+from dashboard.store import Store, day_of
+
+log = logging.getLogger("cc.relay")
+
+REPLAY_MAX: Final = 50_000  # a longer gap is cheaper to close with a snapshot
+STATS_S: Final = 1.0
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+class Client:
+    """One connected wall: a bounded queue of (seq, frame) and a flag to resync."""
+
+    def __init__(self, ws: ServerConnection, maxlen: int) -> None:
+        self.ws = ws
+        self.maxlen = maxlen
+        self.queue: deque[tuple[int, str]] = deque()
+        self.wake = asyncio.Event()
+        self.resync = False
+        self.skip_upto = -1
+        self.resyncs = 0
+
+    def offer(self, seq: int, frame: str) -> None:
+        """Never blocks: a full queue is dropped and replaced by a resync."""
+        if self.resync:
+            return
+        if len(self.queue) >= self.maxlen:
+            self.queue.clear()
+            self.resync = True
+        else:
+            self.queue.append((seq, frame))
+        self.wake.set()
+
+
+class Relay:
+    """Reads the ingest's change frames from Redis and serves them over websockets."""
+
+    def __init__(self, settings: Settings, redis_url: str) -> None:
+        self.settings = settings
+        self.redis_url = redis_url
+        self.prefix = settings.prefix
+        self.clients: set[Client] = set()
+        self.last_seq = 0
+        self.pending: dict[tuple[str, str], dict[str, Any]] = {}
+        self.pending_seq = 0
+        self.store: Store | None = None  # sync client, used from worker threads
+        self.server: Server | None = None
+        self.stats: dict[str, Any] = {}
+
+    # -- running ---------------------------------------------------------------------
+
+    async def serve(self, stop: asyncio.Event, host: str = "0.0.0.0",
+                    port: int | None = None, ready: threading.Event | None = None) -> None:
+        client = redis.Redis.from_url(self.redis_url, socket_connect_timeout=2,
+                                      socket_timeout=10)
+        self.store = Store(client, self.prefix)
+        async with serve(self._handler, host, port or self.settings.ws_port,
+                         max_size=2**16, ping_interval=20, ping_timeout=20,
+                         write_limit=2**20) as server:
+            self.server = server
+            tasks = [asyncio.create_task(coro) for coro in (
+                self._follow(), self._flush_moves(), self._broadcast_stats())]
+            if ready is not None:
+                ready.set()
+            await stop.wait()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        client.close()
+
+    def run(self, stop: threading.Event, host: str = "0.0.0.0", port: int | None = None,
+            ready: threading.Event | None = None) -> None:
+        """Blocking entry for a thread or process; returns soon after `stop` is set."""
+
+        async def main() -> None:
+            done = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            threading.Thread(target=lambda: (stop.wait(), loop.call_soon_threadsafe(done.set)),
+                             daemon=True).start()
+            await self.serve(done, host, port, ready)
+
+        asyncio.run(main())
+
+    async def _io(self, fn: Any, *args: Any) -> Any:
+        return await asyncio.to_thread(fn, *args)
+
+    # -- the change stream -------------------------------------------------------------
+
+    async def _follow(self) -> None:
+        """Subscribe to the ingest's frames; on any gap or reconnect, fill from the log."""
+        backoff = Backoff(0.1, 5.0)
+        while True:
+            conn = aioredis.Redis.from_url(self.redis_url, socket_connect_timeout=2)
+            pubsub = conn.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(f"{self.prefix}ui")
+                if self.last_seq == 0:
+                    self.last_seq = await self._io(self._store().seq)
+                else:
+                    await self._catch_up()
+                backoff.reset()
+                while True:
+                    msg = await pubsub.get_message(timeout=1.0)
+                    if msg is None:
+                        continue
+                    frames = json.loads(msg["data"])
+                    if frames and frames[0]["seq"] > self.last_seq + 1:
+                        await self._catch_up()
+                    for frame in frames:
+                        if frame["seq"] > self.last_seq:
+                            self._route(frame)
+            except asyncio.CancelledError:
+                raise
+            except (redis.RedisError, OSError) as exc:
+                log.warning("relay lost Redis: %s; reconnecting", exc)
+                await asyncio.sleep(backoff.next())
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+                    await conn.aclose()
+
+    async def _catch_up(self) -> None:
+        entries = await self._io(self._store().log_since, self.last_seq, REPLAY_MAX)
+        current = await self._io(self._store().seq)
+        if current < self.last_seq or (entries and entries[0][0] > self.last_seq + 1) or (
+            len(entries) >= REPLAY_MAX
+        ):
+            # The log no longer covers the gap (or Redis was reset): everyone resyncs.
+            self.pending.clear()
+            self.last_seq = current
+            for client in self.clients:
+                client.queue.clear()
+                client.resync = True
+                client.wake.set()
+            return
+        for seq, kind, op, data in entries:
+            self._route({"type": "delta", "seq": seq, "kind": kind, "op": op,
+                         "data": json.loads(data)})
+
+    def _route(self, frame: dict[str, Any]) -> None:
+        self.last_seq = frame["seq"]
+        if frame["op"] == "move":
+            self.pending[(frame["kind"], frame["data"]["id"])] = frame
+            self.pending_seq = frame["seq"]
+            return
+        self._flush()
+        self._broadcast(frame["seq"], _dumps(frame))
+
+    def _flush(self) -> None:
+        if not self.pending:
+            return
+        items = [{"kind": f["kind"], "op": "move", "data": f["data"]}
+                 for f in self.pending.values()]
+        self.pending.clear()
+        self._broadcast(self.pending_seq,
+                        _dumps({"type": "batch", "seq": self.pending_seq, "items": items}))
+
+    def _broadcast(self, seq: int, frame: str) -> None:
+        for client in self.clients:
+            client.offer(seq, frame)
+
+    async def _flush_moves(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.coalesce_s)
+            self._flush()
+
+    async def _broadcast_stats(self) -> None:
+        while True:
+            await asyncio.sleep(STATS_S)
+            try:
+                self.stats = await self._io(self._read_stats)
+            except (redis.RedisError, OSError):
+                self.stats = {**self.stats, "redis": "down"}
+            frame = _dumps({"type": "stats", "server_ts": int(time.time() * 1000),
+                            "stats": self.stats})
+            self._broadcast(-1, frame)
+
+    def _read_stats(self) -> dict[str, Any]:
+        store = self._store()
+        stats = store.stats(day_of(int(time.time() * 1000), self.settings.timezone))
+        stats["clients"] = len(self.clients)
+        stats["redis"] = "ok"
+        store.r.hset(store.key("relay:hb"), mapping={"ts": int(time.time() * 1000),
+                                                     "clients": len(self.clients)})
+        store.r.expire(store.key("relay:hb"), 15)
+        return stats
+
+    def _store(self) -> Store:
+        assert self.store is not None
+        return self.store
+
+    # -- one client ----------------------------------------------------------------------
+
+    async def _handler(self, ws: ServerConnection) -> None:
+        query = parse_qs(urlsplit(ws.request.path if ws.request else "/").query)
+        since = _int_or_none(query.get("since", [None])[0])
+        client = Client(ws, self.settings.client_queue_max)
+        self.clients.add(client)
+        try:
+            if since is None or not await self._replay(client, since):
+                await self._send_snapshot(client)
+            while True:
+                await client.wake.wait()
+                client.wake.clear()
+                if client.resync:
+                    client.resync = False
+                    client.resyncs += 1
+                    await self._send_snapshot(client)
+                while client.queue and not client.resync:
+                    seq, frame = client.queue.popleft()
+                    if seq == -1 or seq > client.skip_upto:
+                        await ws.send(frame)
+        except ConnectionClosed:
+            pass
+        finally:
+            self.clients.discard(client)
+
+    async def _send_snapshot(self, client: Client) -> None:
+        parts = await self._io(self._store().snapshot_parts)
+        frame = (
+            f'{{"type":"snapshot","seq":{parts["seq"]},"server_ts":{int(time.time() * 1000)},'
+            f'"events":[{",".join(parts["events"])}],"workers":[{",".join(parts["workers"])}],'
+            f'"resources":[{",".join(parts["resources"])}],'
+            f'"cameras":[{",".join(parts["cameras"])}],"stats":{_dumps(self.stats)}}}'
+        )
+        client.skip_upto = parts["seq"]
+        await client.ws.send(frame)
+
+    async def _replay(self, client: Client, since: int) -> bool:
+        """Send what a reconnecting wall missed after `since`; False when a snapshot is due."""
+        store = self._store()
+        current = await self._io(store.seq)
+        if since > current:
+            return False  # the wall knows more than Redis: Redis was reset
+        entries = await self._io(store.log_since, since, REPLAY_MAX)
+        if len(entries) >= REPLAY_MAX or (entries and entries[0][0] != since + 1) or (
+            not entries and since < current
+        ):
+            return False
+        moves: dict[tuple[str, str], dict[str, Any]] = {}
+        last = since
+        for seq, kind, op, data in entries:
+            record = json.loads(data)
+            last = seq
+            if op == "move":
+                moves[(kind, record["id"])] = {"kind": kind, "op": op, "data": record}
+                continue
+            if moves:
+                await client.ws.send(_dumps({"type": "batch", "seq": seq - 1,
+                                             "items": list(moves.values())}))
+                moves.clear()
+            await client.ws.send(_dumps({"type": "delta", "seq": seq, "kind": kind, "op": op,
+                                         "data": record}))
+        if moves:
+            await client.ws.send(_dumps({"type": "batch", "seq": last,
+                                         "items": list(moves.values())}))
+        client.skip_upto = last
+        if self.stats:
+            await client.ws.send(_dumps({"type": "stats", "server_ts": int(time.time() * 1000),
+                                         "stats": self.stats}))
+        return True
+
+
+def _int_or_none(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def main() -> None:
+    """`python -m feeds.relay`: one relay against REDIS_URL on CC_WS_PORT."""
+    import signal
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    settings = Settings.from_env()
+    if not settings.redis_url:
+        raise SystemExit("feeds.relay needs REDIS_URL")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    Relay(settings, settings.redis_url).run(stop)
+
+
+if __name__ == "__main__":
+    main()
