@@ -44,8 +44,10 @@ class Settings:
     # Caps that keep memory flat over weeks of uptime.
     log_maxlen: int = 200_000
     deadletter_max: int = 10_000
-    # Relay: per-client queue length before a client is resynchronised, and position coalescing.
-    client_queue_max: int = 512
+    # Relay: a client whose oldest queued frame waited client_lag_s (or whose queue reached
+    # client_queue_max frames) is resynchronised with a snapshot. Moves are coalesced.
+    client_queue_max: int = 20_000
+    client_lag_s: float = 2.0
     coalesce_s: float = 1.0
     # Simulator speed multiplier (1 = Pingdu's normal load).
     sim_rate: float = 1.0
@@ -70,7 +72,8 @@ class Settings:
             lang=_str("CC_LANG", "zh-CN"),
             log_maxlen=_int("CC_LOG_MAXLEN", 200_000),
             deadletter_max=_int("CC_DEADLETTER_MAX", 10_000),
-            client_queue_max=_int("CC_CLIENT_QUEUE_MAX", 512),
+            client_queue_max=_int("CC_CLIENT_QUEUE_MAX", 20_000),
+            client_lag_s=_float("CC_CLIENT_LAG_S", 2.0),
             coalesce_s=_float("CC_COALESCE_S", 1.0),
             sim_rate=_float("CC_SIM_RATE", 1.0),
             tile_url=_str("CC_TILE_URL", ""),

@@ -82,8 +82,12 @@ for i = 0, n - 1 do
           -- day counters are kept 400 days; the archive (issue 5) keeps the history
           redis.call('EXPIRE', day, 34560000)
         end
-        if cur_status ~= status and status == 'closed' then
-          redis.call('HINCRBY', day, 'closed', 1)
+        if cur_status ~= status then
+          if status == 'closed' then redis.call('HINCRBY', day, 'closed', 1) end
+          local tl = P .. 'timeline:' .. id
+          redis.call('RPUSH', tl, '{"ts":' .. ARGV[b+3] .. ',"status":"' .. status .. '"}')
+          redis.call('LTRIM', tl, -200, -1)
+          redis.call('EXPIRE', tl, 34560000)
         end
       else
         redis.call('GEOADD', P .. 'geo:' .. kind, lon, lat, id)
@@ -295,6 +299,10 @@ class Store:
     def event(self, event_id: str) -> dict[str, Any] | None:
         raw = self.r.hget(self.key("state:event"), event_id)
         return json.loads(raw) if raw else None
+
+    def timeline(self, event_id: str) -> list[dict[str, Any]]:
+        """The event's status changes, oldest first."""
+        return [json.loads(x) for x in self.r.lrange(self.key(f"timeline:{event_id}"), 0, -1)]
 
     def events(self, *, status: str | None = None, severity: int | None = None,
                limit: int = 100, scan: int = 5000) -> list[dict[str, Any]]:

@@ -39,26 +39,32 @@ def _dumps(obj: Any) -> str:
 
 
 class Client:
-    """One connected wall: a bounded queue of (seq, frame) and a flag to resync."""
+    """One connected wall: a bounded queue of (seq, frame, queued at) and a flag to resync.
 
-    def __init__(self, ws: ServerConnection, maxlen: int) -> None:
+    Frames are shared strings, so a queue costs pointers. A client is behind when its oldest
+    queued frame has waited `lag_s`, or the queue reaches `maxlen`: a burst that drains at
+    once is not lag, a stalled socket is.
+    """
+
+    def __init__(self, ws: ServerConnection, maxlen: int, lag_s: float) -> None:
         self.ws = ws
         self.maxlen = maxlen
-        self.queue: deque[tuple[int, str]] = deque()
+        self.lag_s = lag_s
+        self.queue: deque[tuple[int, str, float]] = deque()
         self.wake = asyncio.Event()
         self.resync = False
         self.skip_upto = -1
         self.resyncs = 0
 
-    def offer(self, seq: int, frame: str) -> None:
-        """Never blocks: a full queue is dropped and replaced by a resync."""
+    def offer(self, seq: int, frame: str, now: float) -> None:
+        """Never blocks: a client that fell behind drops its queue and is resynced."""
         if self.resync:
             return
-        if len(self.queue) >= self.maxlen:
+        if len(self.queue) >= self.maxlen or (self.queue and now - self.queue[0][2] > self.lag_s):
             self.queue.clear()
             self.resync = True
         else:
-            self.queue.append((seq, frame))
+            self.queue.append((seq, frame, now))
         self.wake.set()
 
 
@@ -186,8 +192,9 @@ class Relay:
                         _dumps({"type": "batch", "seq": self.pending_seq, "items": items}))
 
     def _broadcast(self, seq: int, frame: str) -> None:
+        now = time.monotonic()
         for client in self.clients:
-            client.offer(seq, frame)
+            client.offer(seq, frame, now)
 
     async def _flush_moves(self) -> None:
         while True:
@@ -224,7 +231,7 @@ class Relay:
     async def _handler(self, ws: ServerConnection) -> None:
         query = parse_qs(urlsplit(ws.request.path if ws.request else "/").query)
         since = _int_or_none(query.get("since", [None])[0])
-        client = Client(ws, self.settings.client_queue_max)
+        client = Client(ws, self.settings.client_queue_max, self.settings.client_lag_s)
         self.clients.add(client)
         try:
             if since is None or not await self._replay(client, since):
@@ -237,7 +244,7 @@ class Relay:
                     client.resyncs += 1
                     await self._send_snapshot(client)
                 while client.queue and not client.resync:
-                    seq, frame = client.queue.popleft()
+                    seq, frame, _ = client.queue.popleft()
                     if seq == -1 or seq > client.skip_upto:
                         await ws.send(frame)
         except ConnectionClosed:

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import shutil
+import threading
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
 
-from feeds.redis_server import EmbeddedRedis
+from dashboard.config import Settings
+from feeds.ingest import Ingest
+from feeds.redis_server import EmbeddedRedis, free_port
+from feeds.relay import Relay
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -49,3 +58,101 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "dash_duo" in getattr(item, "fixturenames", ()):
             item.add_marker(skip)
+
+
+# -- the live stack: real ingest and relay against the test server ----------------------
+
+
+@dataclass
+class Stack:
+    """Ingest + relay running in threads on the test Valkey, and the Dash app over them."""
+
+    settings: Settings
+    client: redis.Redis
+    ingest: Ingest
+    relay: Relay
+    _app: Any = None
+
+    @property
+    def app(self) -> Any:
+        if self._app is None:
+            from app import create_app
+
+            self._app = create_app(self.settings)
+        return self._app
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.settings.ws_port}/ws"
+
+    def publish(self, kind: str, message: dict[str, Any] | str | bytes) -> None:
+        raw = message if isinstance(message, str | bytes) else json.dumps(message,
+                                                                          ensure_ascii=False)
+        self.client.publish(f"{self.settings.prefix}{kind}", raw)
+
+    def wait_seq(self, seq: int, timeout: float = 5.0) -> None:
+        """Until ingest has applied changes up to `seq`."""
+        deadline = time.monotonic() + timeout
+        while int(self.client.get(f"{self.settings.prefix}seq") or 0) < seq:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"ingest did not reach seq {seq}")
+            time.sleep(0.01)
+
+
+def start_stack(redis_url: str, **overrides: Any) -> tuple[Stack, threading.Event, list[Any]]:
+    settings = dataclasses.replace(
+        Settings(), redis_url=redis_url, ws_port=free_port(), coalesce_s=0.2, **overrides
+    )
+    stop = threading.Event()
+    ingest = Ingest(settings, redis_url)
+    relay = Relay(settings, redis_url)
+    ready = threading.Event()
+    threads = [
+        threading.Thread(target=ingest.run, args=(stop,), daemon=True, name="ingest"),
+        threading.Thread(target=relay.run, args=(stop, "127.0.0.1", settings.ws_port, ready),
+                         daemon=True, name="relay"),
+    ]
+    for thread in threads:
+        thread.start()
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    deadline = time.monotonic() + 10
+    while not ready.is_set() or dict(client.pubsub_numsub(f"{settings.prefix}event")).get(
+        f"{settings.prefix}event", 0
+    ) < 1 or dict(client.pubsub_numsub(f"{settings.prefix}ui")).get(
+        f"{settings.prefix}ui", 0
+    ) < 1:
+        if time.monotonic() > deadline:
+            raise TimeoutError("ingest/relay did not start")
+        time.sleep(0.02)
+    return Stack(settings, client, ingest, relay), stop, threads
+
+
+@pytest.fixture
+def stack(redis_url: str) -> Iterator[Stack]:
+    live, stop, threads = start_stack(redis_url)
+    yield live
+    stop.set()
+    for thread in threads:
+        thread.join(5)
+    live.client.close()
+
+
+# -- browser (dash_duo): headless Debian chromium, so a plain `pytest` needs no flags -------
+
+
+CHROMIUM_FLAGS = (
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--no-first-run", "--window-size=1920,1080", "--force-device-scale-factor=1",
+)
+
+
+def pytest_setup_options() -> Any:
+    """dash[testing]'s hook: the ChromeOptions dash_duo starts chromium with."""
+    from selenium.webdriver.chrome.options import Options
+
+    options = Options()
+    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    return options

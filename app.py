@@ -1,0 +1,186 @@
+"""The command wall: builds the Dash app, and `main()` starts the whole stack.
+
+    python app.py [--host H] [--port P] [--ws-port W] [--no-demo]
+
+With no REDIS_URL an embedded Valkey is started with its data in CC_DATA_DIR. Ingest,
+relay and simulator run as child processes (as they would in production), restarted with
+backoff if one dies; Ctrl-C or SIGTERM stops them all, the embedded server last.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import dash
+import redis
+from flask import Flask
+
+import callbacks.wall
+import layouts.wall
+from callbacks.api import create_api, install_error_handlers
+from dashboard.backoff import Backoff
+from dashboard.city import load_city
+from dashboard.config import ROOT, Settings
+from dashboard.i18n import t
+from dashboard.store import Store
+from feeds.redis_server import EmbeddedRedis
+
+log = logging.getLogger("cc.app")
+
+
+def create_app(settings: Settings, redis_url: str | None = None) -> dash.Dash:
+    """The Dash app with the wall page and the JSON API; no background work is started."""
+    url = redis_url or settings.redis_url
+    if not url:
+        raise ValueError("create_app needs a Redis URL")
+    city = load_city(settings.city)
+    store = Store(redis.Redis.from_url(url, decode_responses=True, socket_timeout=5),
+                  settings.prefix)
+    app = dash.Dash(
+        __name__,
+        assets_folder=str(ROOT / "assets"),
+        title=t("app.title", settings.lang),
+        update_title=None,
+        suppress_callback_exceptions=True,
+        serve_locally=True,  # closed networks: never a CDN
+    )
+    layouts.wall.configure(settings)
+    app.layout = layouts.wall.serve_layout
+    callbacks.wall.register(app)
+    app.server.register_blueprint(create_api(store, city))
+    install_error_handlers(app.server)
+    return app
+
+
+def create_server() -> Flask:
+    """WSGI factory for production: `gunicorn 'app:create_server()'` (REDIS_URL required)."""
+    return create_app(Settings.from_env()).server
+
+
+# -- the embedded stack ---------------------------------------------------------------
+
+
+class Child:
+    """One child process, restarted with backoff when it dies unasked."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str]) -> None:
+        self.name = name
+        self.argv = argv
+        self.env = env
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.backoff = Backoff(0.5, 30.0)
+        self.started = 0.0
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(self.argv, env=self.env, cwd=ROOT)
+        self.started = time.monotonic()
+
+    def watch(self) -> None:
+        if self.proc is None or self.proc.poll() is None:
+            if time.monotonic() - self.started > 60:
+                self.backoff.reset()
+            return
+        wait = self.backoff.next()
+        log.warning("%s exited with %s; restarting in %.1fs", self.name, self.proc.returncode,
+                    wait)
+        time.sleep(wait)
+        self.start()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+
+    def join(self, timeout: float) -> None:
+        if not self.proc:
+            return
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(2)
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="app.py", description=__doc__.splitlines()[0])
+    parser.add_argument("--host", help="address the wall listens on (CC_HOST)")
+    parser.add_argument("--port", type=int, help="HTTP port (CC_PORT, default 8050)")
+    parser.add_argument("--ws-port", type=int, help="websocket relay port (CC_WS_PORT)")
+    parser.add_argument("--no-demo", action="store_true", help="start no simulator")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    from werkzeug.serving import make_server
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    args = _parse(argv)
+    settings = Settings.from_env()
+    settings = dataclasses.replace(
+        settings,
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        ws_port=args.ws_port or settings.ws_port,
+    )
+    embedded: EmbeddedRedis | None = None
+    url = settings.redis_url
+    if not url:
+        embedded = EmbeddedRedis(Path(settings.data_dir) / "redis", persist=True).start()
+        url = embedded.url
+        log.info("embedded Valkey on %s, data in %s", url, embedded.data_dir)
+    settings = dataclasses.replace(settings, redis_url=url)
+
+    env = {**os.environ, "REDIS_URL": url, "CC_PREFIX": settings.prefix,
+           "CC_WS_PORT": str(settings.ws_port)}
+    py = sys.executable
+    children = [Child("ingest", [py, "-m", "feeds.ingest"], env),
+                Child("relay", [py, "-m", "feeds.relay"], env)]
+    if not args.no_demo:
+        children.append(Child("simulator", [py, "-m", "feeds.simulator"], env))
+
+    stop = threading.Event()
+    app = create_app(settings)
+    http = make_server(settings.host, settings.port, app.server, threaded=True)
+
+    def shutdown(signum: int, _frame: object) -> None:
+        if not stop.is_set():
+            log.info("stopping (signal %s)", signum)
+            stop.set()
+            threading.Thread(target=http.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGINT, shutdown)
+    signal.signal(signal.SIGTERM, shutdown)
+    for child in children:
+        child.start()
+
+    def supervise() -> None:
+        while not stop.wait(1.0):
+            for child in children:
+                child.watch()
+
+    threading.Thread(target=supervise, daemon=True, name="supervisor").start()
+    log.info("the wall is on http://%s:%s (websocket relay on port %s)",
+             settings.host, settings.port, settings.ws_port)
+    try:
+        http.serve_forever()
+    finally:
+        stop.set()
+        for child in children:
+            child.stop()
+        for child in children:
+            child.join(5)
+        if embedded is not None:
+            embedded.stop()
+        log.info("stopped")
+
+
+if __name__ == "__main__":
+    main()

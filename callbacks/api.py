@@ -1,0 +1,161 @@
+"""The JSON HTTP API (DESIGN §5) and the city's GeoJSON, as a Flask blueprint.
+
+Every answer is JSON; a wrong request gets `{"error": …}` with its status, never a trace.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+import redis
+from flask import Blueprint, Flask, Response, jsonify, request, send_file
+from werkzeug.exceptions import HTTPException
+
+from dashboard import __version__
+from dashboard.city import City
+from dashboard.models import EVENT_STATUSES, SEVERITIES
+from dashboard.store import Store
+
+log = logging.getLogger("cc.api")
+
+GEO_LEVELS = ("boundary", "town", "community", "grid", "microgrid")
+NEARBY_RADIUS_M = 3000
+HEARTBEAT_STALE_MS = 10_000
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _error(status: int, message: str) -> tuple[Response, int]:
+    return jsonify({"error": message, "status": status}), status
+
+
+def create_api(store: Store, city: City) -> Blueprint:
+    """Routes under /api and /geo, reading through `store`."""
+    api = Blueprint("api", __name__)
+
+    @api.get("/api/health")
+    def health() -> tuple[Response, int]:
+        now = int(time.time() * 1000)
+        body: dict[str, Any] = {"status": "ok", "version": __version__, "time": now}
+        try:
+            t0 = time.perf_counter()
+            store.r.ping()
+            pipe = store.r.pipeline(transaction=False)
+            pipe.hgetall(store.key("ingest:hb"))
+            pipe.hgetall(store.key("relay:hb"))
+            pipe.get(store.key("deadletter:count"))
+            pipe.get(store.key("seq"))
+            ingest_hb, relay_hb, dead, seq = pipe.execute()
+            body["redis"] = {"ok": True, "latency_ms": round((time.perf_counter() - t0) * 1000, 2)}
+        except (redis.RedisError, OSError) as exc:
+            body.update(status="degraded", redis={"ok": False, "error": str(exc)[:200]})
+            return jsonify(body), 503
+        hb = {_s(k): _s(v) for k, v in ingest_hb.items()}
+        relay = {_s(k): _s(v) for k, v in relay_hb.items()}
+        ingest_alive = bool(hb) and now - int(hb.get("ts", 0)) < HEARTBEAT_STALE_MS
+        last_ts = int(hb.get("last_ts") or 0)
+        body["ingest"] = {
+            "alive": ingest_alive,
+            "rate": float(hb.get("rate") or 0),
+            "accepted": int(hb.get("accepted") or 0),
+            "rejected": int(hb.get("rejected") or 0),
+            "last_message_ts": last_ts or None,
+            "last_message_age_s": round((now - last_ts) / 1000, 1) if last_ts else None,
+            "reconnects": int(hb.get("reconnects") or 0),
+            "last_outage": json.loads(hb["last_outage"]) if hb.get("last_outage") else None,
+            "recently_degraded": bool(hb.get("degraded")),
+        }
+        body["relay"] = {
+            "alive": bool(relay) and now - int(relay.get("ts", 0)) < HEARTBEAT_STALE_MS,
+            "clients": int(relay.get("clients") or 0),
+        }
+        body["deadletters"] = int(dead or 0)
+        body["seq"] = int(seq or 0)
+        if not ingest_alive or hb.get("degraded"):
+            body["status"] = "degraded"
+        return jsonify(body), 200
+
+    @api.get("/api/events")
+    def events() -> Response:
+        status = request.args.get("status") or None
+        if status is not None and status not in EVENT_STATUSES:
+            raise ApiError(400, f"status must be one of {', '.join(EVENT_STATUSES)}")
+        severity = _int_arg("severity", None, 1, len(SEVERITIES))
+        limit = _int_arg("limit", 100, 1, 1000)
+        return jsonify({"events": store.events(status=status, severity=severity, limit=limit)})
+
+    @api.get("/api/events/<event_id>")
+    def event(event_id: str) -> Response:
+        found = store.event(event_id)
+        if found is None:
+            raise ApiError(404, f"no event {event_id!r}")
+        grid = found.get("grid_id")
+        found["area"] = [{"code": u.code, "name": u.name, "level": u.level}
+                         for u in (city.parents(grid) if grid else [])]
+        nearby: dict[str, list[dict[str, Any]]] = {}
+        for kind in ("worker", "resource", "camera"):
+            hits = store.nearby(kind, found["lon"], found["lat"], NEARBY_RADIUS_M, 10)
+            records = store.records(kind, [h[0] for h in hits])
+            nearby[kind + "s"] = [
+                {**records[i][0], "distance_m": round(d)} for i, d in hits if i in records
+            ]
+        return jsonify({
+            "event": found,
+            "timeline": store.timeline(event_id),
+            "plans": [],  # the plan library arrives with the command loop (issue 3)
+            "nearby": nearby,
+        })
+
+    @api.get("/geo/<level>.geojson")
+    def geojson(level: str) -> Response:
+        if level not in GEO_LEVELS:
+            raise ApiError(404, f"no geography level {level!r}")
+        response = send_file(city.geojson_path(level), mimetype="application/geo+json",
+                             max_age=86400, conditional=True)
+        return response
+
+    return api
+
+
+def install_error_handlers(server: Flask) -> None:
+    """JSON errors for /api and /geo; the pages keep Flask's own."""
+
+    @server.errorhandler(ApiError)
+    def api_error(exc: ApiError) -> tuple[Response, int]:
+        return _error(exc.status, exc.message)
+
+    @server.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Any:
+        if request.path.startswith(("/api/", "/geo/")):
+            return _error(exc.code or 500, exc.description or exc.name)
+        return exc
+
+    @server.errorhandler(Exception)
+    def crash(exc: Exception) -> tuple[Response, int]:
+        log.exception("unhandled error on %s", request.path)
+        return _error(500, "internal error; see the server log")
+
+
+def _int_arg(name: str, default: int | None, lo: int, hi: int) -> int | None:
+    raw = request.args.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, f"{name} must be a whole number") from None
+    if not lo <= value <= hi:
+        raise ApiError(400, f"{name} must be between {lo} and {hi}")
+    return value
+
+
+def _s(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
