@@ -1,0 +1,1 @@
+"""The demo simulator's parts; `feeds.simulator` is the entry point."""

@@ -1,0 +1,358 @@
+"""The simulator's clock: one heap of due reports, drained tick by tick into Redis.
+
+Simulated time `s` runs at `rate` × wall time, so every interval, the event arrival rate
+and each event's lifecycle speed up together (a fast-forward): messages per second scale
+with `rate` while the number of open events stays the same. Everything a message says
+is a function of the seed and its due time, never of when a tick happened to run, so
+the same seed publishes the same sequence; only `ts` (and the run tag in event ids)
+follow the wall clock.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import json
+import logging
+import math
+import random
+import threading
+import time
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from feeds.sim.incidents import MEAN_EVENT_GAP_S, IncidentDesk
+from feeds.sim.text import Text
+from feeds.sim.world import (
+    DRIVE_MPS,
+    FLY_MPS,
+    PATROL_MPS,
+    WALK_MPS,
+    Camera,
+    CityLike,
+    Resource,
+    Worker,
+    build_world,
+)
+
+log = logging.getLogger("feeds.simulator")
+
+CST = timezone(timedelta(hours=8), "CST")
+TICK_S = 0.1
+MAX_LAG_S = 2.0  # behind by more than this (a stalled machine): skip ahead, never burst
+BACKOFF_FIRST_S, BACKOFF_CAP_S = 0.2, 5.0
+WORKER_EVERY = (4.0, 6.0)
+OFF_DUTY_EVERY = (25.0, 35.0)  # the app reports rarely in the background
+VEHICLE_EVERY = (8.0, 12.0)
+STATIC_EVERY = (55.0, 65.0)
+CAMERA_EVERY = (240.0, 360.0)
+CAMERA_OUTAGE_GAP_S = 10.0  # with 2-30 min outages, ~90 cameras (3 %) are offline at a time
+SOS_GAP_S = 7200.0
+_REPORTS = frozenset("wrc")  # heap codes of entity reports
+# After a warm-up, first reports spread over this many sim seconds (the camera catalogue first).
+_GO_LIVE_SPREAD = {"w": WORKER_EVERY[1], "r": VEHICLE_EVERY[1], "c": 3.0}
+# History simulated before going live, so the wall opens on a working city (~200 open events
+# at every stage) rather than an empty one. Only events are published for it.
+WARMUP_S = 1200.0
+# Where the wall's video endpoint serves each camera's placeholder stream.
+DEFAULT_VIDEO_BASE = "http://127.0.0.1:8050/sim/video"
+
+
+class Simulator:
+    """Builds the world and turns simulated time into protocol messages."""
+
+    def __init__(self, city: CityLike, *, prefix: str = "cc:", rate: float = 1.0, seed: int = 7,
+                 video_base: str = DEFAULT_VIDEO_BASE, workers: int = 2140,
+                 cameras: int = 3000, wall0: float | None = None) -> None:
+        if not rate > 0 or not math.isfinite(rate):
+            raise ValueError(f"rate must be a positive number, not {rate!r}")
+        self.city, self.rate, self.video_base = city, rate, video_base.rstrip("/")
+        self.channels = {k: f"{prefix}{k}" for k in ("event", "worker", "resource", "camera")}
+        self.wall0 = time.time() if wall0 is None else wall0
+        self.text = Text(seed)
+        self.world = build_world(city, self.text, random.Random(f"{seed}:world"),
+                                 workers=workers, cameras=cameras)
+        # Build the city's point-in-grid index now, not in the middle of a tick (~1 s once).
+        for cam in self.world.cameras[:1]:
+            city.locate(cam.lon, cam.lat)
+        self.rng = random.Random(f"{seed}:run")
+        run_tag = datetime.fromtimestamp(self.wall0, CST).strftime("%y%m%d%H%M%S")
+        self.desk = IncidentDesk(self.world, city, self.text, self.rng, self, run_tag)
+        self.s = 0.0  # simulated seconds drained so far
+        self._warm_until = -1.0
+        self.sent: Counter[str] = Counter()
+        self.warm_sent = 0  # of `sent`, the history published at go-live
+        self._heap: list[tuple[float, int, str, Any, int]] = []
+        self._seq = itertools.count()
+        self._out: list[tuple[str, str]] = []
+        self._seed_schedule()
+
+    # ---- hooks for the incident desk ------------------------------------------------------
+
+    def at(self, due: float, code: str, obj: Any) -> None:
+        heapq.heappush(self._heap, (due, next(self._seq), code, obj, 0))
+
+    def wake(self, entity: Worker | Resource | Camera, t: float) -> None:
+        """Report `entity` at `t`, replacing its scheduled report (stale entries are skipped)."""
+        entity.token += 1
+        code = "w" if isinstance(entity, Worker) else "r" if isinstance(entity, Resource) else "c"
+        heapq.heappush(self._heap, (t, next(self._seq), code, entity, entity.token))
+
+    def emit(self, kind: str, msg: dict[str, Any]) -> None:
+        self._out.append((self.channels[kind], json.dumps(msg, ensure_ascii=False,
+                                                          separators=(",", ":"))))
+        self.sent[kind] += 1
+
+    def stamp(self, t: float, iso: bool) -> int | str:
+        """The wall-clock `ts` of sim time `t`: ISO-8601 +08:00 or epoch milliseconds."""
+        ms = int(self.wall0 * 1000 + t / self.rate * 1000)
+        if not iso:
+            return ms
+        return datetime.fromtimestamp(ms / 1000, CST).isoformat(timespec="milliseconds")
+
+    # ---- the clock ------------------------------------------------------------------------
+
+    def _seed_schedule(self) -> None:
+        rng = self.rng
+        # First reports spread over one interval, so the load is even from the start.
+        for w in self.world.workers:
+            self.wake(w, rng.uniform(0, WORKER_EVERY[1]))
+        for r in self.world.resources:
+            self.wake(r, rng.uniform(0, (VEHICLE_EVERY if r.mobile else STATIC_EVERY)[1]))
+        for c in self.world.cameras:
+            self.wake(c, rng.uniform(0, 3.0))  # the platform's initial catalogue push
+            if rng.random() < 0.03:
+                c.online = False
+                self.at(rng.uniform(60, 1800), "R", c)
+        self.at(rng.expovariate(1 / MEAN_EVENT_GAP_S), "E", None)
+        self.at(rng.expovariate(1 / CAMERA_OUTAGE_GAP_S), "O", None)
+        self.at(rng.expovariate(1 / SOS_GAP_S), "S", None)
+
+    def advance(self, until: float) -> list[tuple[str, str]]:
+        """Run everything due up to sim time `until`; returns (channel, JSON) in due order."""
+        heap = self._heap
+        while heap and heap[0][0] <= until:
+            t, _, code, obj, token = heapq.heappop(heap)
+            if t < self._warm_until and code in _REPORTS:
+                if token == obj.token:  # no positions for the past: first report at go-live
+                    self.wake(obj, self._warm_until + t % _GO_LIVE_SPREAD[code])
+                continue
+            if code == "w":
+                if token == obj.token:
+                    self._worker(obj, t)
+            elif code == "r":
+                if token == obj.token:
+                    self._resource(obj, t)
+            elif code == "c":
+                if token == obj.token:
+                    self._camera(obj, t)
+            elif code == "e":
+                inc, status = obj
+                self.desk.step(inc, status, t)
+            elif code == "E":
+                self.desk.spawn(t)
+                self.at(t + self.rng.expovariate(1 / MEAN_EVENT_GAP_S), "E", None)
+            elif code == "O":
+                self._outage(t)
+            elif code == "R":
+                obj.online = True
+                self.wake(obj, t)
+            elif code == "S":
+                self._sos(t)
+        self.s = max(self.s, until)
+        out, self._out = self._out, []
+        return out
+
+    def warm_up(self, seconds: float = WARMUP_S) -> list[tuple[str, str]]:
+        """Simulate `seconds` of event history ending now; returns those events' messages.
+
+        Workers, vehicles and cameras keep still meanwhile and report from go-live on, so
+        this costs a fraction of a second. `ts` of the history lies in the past.
+        """
+        if self.s > 0 or seconds <= 0:
+            return []
+        self.wall0 = time.time() - seconds / self.rate
+        self._warm_until = seconds
+        try:
+            return self.advance(seconds)
+        finally:
+            self._warm_until = -1.0
+
+    def open_events(self) -> int:
+        return self.desk.open
+
+    # ---- reports --------------------------------------------------------------------------
+
+    def _worker(self, w: Worker, t: float) -> None:
+        rng, mover = self.rng, w.mover
+        if w.status == "sos" and t >= w.sos_until:
+            w.status = "on_duty"
+            mover.stay(t, 0)
+        if w.busy_with is None and w.status in ("on_duty", "off_duty") and t >= w.shift_until:
+            if w.status == "on_duty":  # shift over: the phone stays where it was left
+                w.status, w.shift_until = "off_duty", t + rng.expovariate(1 / 1800)
+                mover.stay(t, math.inf)
+            else:
+                w.status, w.shift_until = "on_duty", t + rng.expovariate(1 / 21600)
+                mover.stay(t, 0)
+        if w.status == "on_duty" and w.busy_with is None and t >= mover.until:
+            # 走访: walk to another spot of the grid, then stay a while (a household visit).
+            to = self.city.random_point_in(w.grid, rng)
+            mover.go(t, to, WALK_MPS * rng.uniform(0.8, 1.2), rng.uniform(30, 600))
+        drain = 2.0 if w.status == "off_duty" else 7.0  # % per hour with GPS on
+        w.battery -= drain * (t - w.battery_t) / 3600
+        w.battery_t = t
+        if w.battery < 12:
+            w.battery = rng.uniform(90, 100)  # swapped to the power bank (充电宝)
+        lon, lat = mover.at(t)
+        moving = mover.moving(t)
+        self.emit("worker", {
+            "id": w.id, "name": w.name, "grid_id": w.grid, "status": w.status, "phone": w.phone,
+            "lon": round(lon, 6), "lat": round(lat, 6),
+            "speed": round(mover.speed, 1) if moving else 0.0,
+            "heading": round(mover.heading) % 360, "battery": int(w.battery),
+            "ts": self.stamp(t, iso=False),
+        })
+        every = OFF_DUTY_EVERY if w.status == "off_duty" else WORKER_EVERY
+        self.wake(w, t + rng.uniform(*every))
+
+    def _resource(self, r: Resource, t: float) -> None:
+        rng, mover = self.rng, r.mover
+        if r.status == "dispatched" and t >= r.depart_at and r.scene is not None:
+            r.status = "en_route"
+            mover.go(t, r.scene, FLY_MPS if r.kind == "drone" else DRIVE_MPS, math.inf)
+        elif r.status == "en_route" and t >= mover.t1:
+            r.status = "on_scene"
+        elif r.status == "returning" and t >= mover.t1:
+            r.status, r.scene = "available", None
+            mover.stay(t, rng.uniform(60, 600))
+        if r.status == "available" and r.patrols and t >= mover.until:
+            to = self.city.random_point_in(r.area, rng)
+            mover.go(t, to, PATROL_MPS * rng.uniform(0.7, 1.2), rng.uniform(60, 900))
+        lon, lat = mover.at(t)
+        msg: dict[str, Any] = {
+            "id": r.id, "kind": r.kind, "name": r.name, "unit": r.unit, "status": r.status,
+            "lon": round(lon, 6), "lat": round(lat, 6), "ts": self.stamp(t, iso=True),
+        }
+        if r.plate:
+            msg["plate"] = r.plate
+        if r.capacity is not None:
+            msg["capacity"] = r.capacity
+        if r.mobile:
+            msg["speed"] = round(mover.speed, 1) if mover.moving(t) else 0.0
+            msg["heading"] = round(mover.heading) % 360
+        if r.mission:
+            msg["event_id"] = r.mission
+        self.emit("resource", msg)
+        due = t + rng.uniform(*(VEHICLE_EVERY if r.mobile else STATIC_EVERY))
+        # Report a status change when it happens, not at the next regular fix.
+        if r.status == "dispatched":
+            due = min(due, max(r.depart_at, t + 0.01))
+        elif r.status in ("en_route", "returning") and mover.t1 > t:
+            due = min(due, mover.t1)
+        self.wake(r, due)
+
+    def _camera(self, c: Camera, t: float) -> None:
+        url = None
+        if c.stream_type == "mjpeg":
+            url = f"{self.video_base}/{c.id}.mjpg"
+        elif c.stream_type == "hls":
+            url = f"{self.video_base}/{c.id}/index.m3u8"
+        msg: dict[str, Any] = {
+            "id": c.id, "name": c.name, "lon": round(c.lon, 6), "lat": round(c.lat, 6),
+            "stream_type": c.stream_type, "stream_url": url, "online": c.online, "ptz": c.ptz,
+            "range_m": c.range_m, "ts": self.stamp(t, iso=True),
+        }
+        if c.heading is not None:  # a fixed camera: what it sees is a sector
+            msg["heading"], msg["fov"] = c.heading, c.fov
+        self.emit("camera", msg)
+        self.wake(c, t + self.rng.uniform(*CAMERA_EVERY))
+
+    def _outage(self, t: float) -> None:
+        rng = self.rng
+        cam = rng.choice(self.world.cameras)
+        if cam.online:
+            cam.online = False
+            self.wake(cam, t)
+            self.at(t + rng.uniform(120, 1800), "R", cam)
+        self.at(t + rng.expovariate(1 / CAMERA_OUTAGE_GAP_S), "O", None)
+
+    def _sos(self, t: float) -> None:
+        rng = self.rng
+        for _ in range(10):
+            w = rng.choice(self.world.workers)
+            if w.status == "on_duty" and w.busy_with is None:
+                w.status, w.sos_until = "sos", t + rng.uniform(180, 360)
+                w.mover.stay(t, math.inf)
+                self.wake(w, t)
+                break
+        self.at(t + rng.expovariate(1 / SOS_GAP_S), "S", None)
+
+    # ---- the loop -------------------------------------------------------------------------
+
+    def run(self, redis_url: str, stop: threading.Event, duration: float | None = None,
+            warmup: float = WARMUP_S) -> None:
+        """Publish in real time until `stop` is set or `duration` wall seconds have passed.
+
+        A fresh simulator first publishes `warmup` simulated seconds of event history.
+        """
+        # No client-side retries: a dead server must fail fast so our own backoff (which
+        # also pauses simulated time) and the stop event stay in charge.
+        client = redis.Redis.from_url(redis_url, socket_connect_timeout=0.5, socket_timeout=2.0,
+                                      retry=Retry(NoBackoff(), 0))
+        pending = self.warm_up(warmup)
+        self.warm_sent = len(pending)
+        if pending:
+            log.info("simulator: %d event messages of %.0f min history first", len(pending),
+                     warmup / 60)
+        mono0 = time.monotonic() - self.s / self.rate
+        self.wall0 = time.time() - self.s / self.rate  # ts line up with now from here on
+        end = time.monotonic() + duration if duration is not None else math.inf
+        failures, next_tick = 0, time.monotonic()
+        next_log = next_tick + 60
+        logged = (next_tick, sum(self.sent.values()))
+        try:
+            while not stop.is_set() and time.monotonic() < end:
+                now = time.monotonic()
+                if not pending:
+                    target = (now - mono0) * self.rate
+                    if target - self.s > MAX_LAG_S * self.rate:  # stalled: skip, don't burst
+                        skip = (target - self.s) / self.rate - TICK_S
+                        mono0 += skip
+                        self.wall0 += skip
+                        target = (now - mono0) * self.rate
+                    pending = self.advance(target)
+                try:
+                    if pending:
+                        pipe = client.pipeline(transaction=False)
+                        for channel, payload in pending:
+                            pipe.execute_command("PUBLISH", channel, payload)
+                        pipe.execute()
+                    if failures:
+                        log.info("simulator: Redis is back after %d failed attempts", failures)
+                    pending, failures = [], 0
+                except (redis.RedisError, OSError) as exc:
+                    wait = min(BACKOFF_CAP_S, BACKOFF_FIRST_S * 2**failures)
+                    failures += 1
+                    (log.warning if failures == 1 else log.debug)(
+                        "simulator: Redis unavailable (%s); retrying in %.1fs", exc, wait)
+                    stop.wait(wait)
+                    # The city holds its breath while Redis is away: no backlog burst later.
+                    paused = time.monotonic() - now
+                    mono0 += paused
+                    self.wall0 += paused
+                    continue
+                if now >= next_log:
+                    total = sum(self.sent.values())
+                    log.info("simulator: %.0f msg/s, %d open events", (total - logged[1])
+                             / max(1e-9, now - logged[0]), self.desk.open)
+                    logged, next_log = (now, total), now + 60
+                next_tick = max(next_tick + TICK_S, time.monotonic() - TICK_S)
+                stop.wait(max(0.0, next_tick - time.monotonic()))
+        finally:
+            client.close()

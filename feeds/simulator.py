@@ -1,0 +1,115 @@
+"""Demo simulator: a living Pingdu published on the real feed protocol (DESIGN §3).
+
+    python -m feeds.simulator [--redis-url URL] [--rate X] [--seed N] [--duration S]
+
+At rate 1 it is Pingdu on an ordinary day: 2,140 grid workers walking their grids
+(a fix every ~5 s), ~350 emergency vehicles, teams, depots and shelters, 3,000 cameras,
+and an event every ~4 s that is then dispatched, handled and closed. `rate` fast-forwards
+all of it. `app.py` runs `run_simulator` in a thread and stops it with an event.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from typing import Any
+
+from dashboard.city import load_city
+from dashboard.config import Settings
+from feeds.sim.engine import DEFAULT_VIDEO_BASE, WARMUP_S, Simulator
+from feeds.sim.world import CityLike
+
+log = logging.getLogger("feeds.simulator")
+
+
+def _load_city(city: str | CityLike | None) -> CityLike:
+    if city is not None and not isinstance(city, str):
+        return city
+    return load_city(city or Settings.from_env().city)
+
+
+def run_simulator(redis_url: str, prefix: str, rate: float = 1.0, seed: int = 7,
+                  stop: threading.Event | None = None, duration: float | None = None, *,
+                  city: str | CityLike | None = None, video_base: str = DEFAULT_VIDEO_BASE,
+                  warmup: float = WARMUP_S) -> None:
+    """Publish until `stop` is set (checked every tick, 0.1 s) or `duration` seconds pass.
+
+    Survives Redis going away: it backs off (capped exponential) and carries on. `city`
+    is a city name or an already loaded city; the default is the configured one. The
+    first tick publishes `warmup` simulated seconds of event history (0: start empty).
+    """
+    stop = stop or threading.Event()
+    sim = build(city, prefix=prefix, rate=rate, seed=seed, video_base=video_base, stop=stop)
+    if sim is not None:
+        sim.run(redis_url, stop, duration, warmup)
+
+
+def build(city: str | CityLike | None, *, stop: threading.Event | None = None,
+          **kwargs: Any) -> Simulator | None:
+    """A ready `Simulator`, or None when `stop` was set while it was being built."""
+    loaded = _load_city(city)
+    if stop is not None and stop.is_set():
+        return None
+    sim = Simulator(loaded, **kwargs)
+    return None if stop is not None and stop.is_set() else sim
+
+
+def _video_base(settings: Settings) -> str:
+    """The wall's own video endpoint, as a browser on this machine reaches it."""
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    return f"http://{host}:{settings.port}/sim/video"
+
+
+def main(argv: list[str] | None = None) -> int:
+    settings = Settings.from_env()
+    ap = argparse.ArgumentParser(prog="python -m feeds.simulator",
+                                 description=(__doc__ or "").split("\n")[0])
+    ap.add_argument("--redis-url", default=settings.redis_url or "redis://127.0.0.1:6379/0",
+                    help="default: $REDIS_URL or redis://127.0.0.1:6379/0")
+    ap.add_argument("--rate", type=float, default=settings.sim_rate,
+                    help="speed-up of the whole city (default: $CC_SIM_RATE or 1)")
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--duration", type=float, default=None, help="stop after S seconds")
+    ap.add_argument("--prefix", default=settings.prefix, help="channel prefix (default: cc:)")
+    ap.add_argument("--city", default=settings.city)
+    ap.add_argument("--video-base", default=os.environ.get("CC_SIM_VIDEO_BASE")
+                    or _video_base(settings),
+                    help="URL prefix of the cameras' placeholder streams "
+                    "(default: $CC_SIM_VIDEO_BASE or the wall's /sim/video)")
+    ap.add_argument("--warmup", type=float, default=WARMUP_S,
+                    help="simulated seconds of event history published first (default 1200)")
+    args = ap.parse_args(argv)
+    if not args.rate > 0:
+        ap.error("--rate must be positive")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    started = time.monotonic()
+    sim = build(args.city, prefix=args.prefix, rate=args.rate, seed=args.seed,
+                video_base=args.video_base, stop=stop)
+    if sim is None:
+        return 0
+    log.info("simulator: %d workers, %d resources, %d cameras ready in %.1fs; rate %g → %s",
+             len(sim.world.workers), len(sim.world.resources), len(sim.world.cameras),
+             time.monotonic() - started, args.rate, args.redis_url)
+    t0 = time.monotonic()
+    sim.run(args.redis_url, stop, args.duration, args.warmup)
+    elapsed = max(1e-9, time.monotonic() - t0)
+    live = sim.sent.copy()
+    live["event"] -= sim.warm_sent
+    per = ", ".join(f"{k} {n / elapsed:.1f}/s" for k, n in sorted(live.items()))
+    log.info("simulator: %d live messages in %.1fs (%.1f/s: %s) after %d of history; "
+             "%d events open", live.total(), elapsed, live.total() / elapsed, per,
+             sim.warm_sent, sim.open_events())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
