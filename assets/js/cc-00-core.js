@@ -1,0 +1,209 @@
+/* Command wall, part 0: namespace, strings, formatting, per-frame DOM batching.
+   Loaded after dash_leaflet.js (Dash puts component bundles before assets), before React
+   renders the layout. Everything hangs off window.ccwall; `boot(cfg)` (cc-50) starts it. */
+(function () {
+  'use strict';
+  var cc = (window.ccwall = window.ccwall || {});
+
+  cc.cfg = null;
+  cc.strings = {};
+  cc.scale = 1; // root font-size / 16: map symbols grow with the type on a 4K wall
+
+  /* ------------------------------------------------------------- strings */
+
+  cc.t = function (key, vars) {
+    var s = Object.prototype.hasOwnProperty.call(cc.strings, key) ? cc.strings[key] : key;
+    if (vars) {
+      s = s.replace(/\{(\w+)\}/g, function (m, k) {
+        return Object.prototype.hasOwnProperty.call(vars, k) ? String(vars[k]) : m;
+      });
+    }
+    return s;
+  };
+
+  /* A code's label, or the code itself when the table has none (unknown types are shown). */
+  cc.label = function (prefix, code) {
+    if (code === undefined || code === null || code === '') return '';
+    var key = prefix + '.' + code;
+    return Object.prototype.hasOwnProperty.call(cc.strings, key) ? cc.strings[key] : String(code);
+  };
+
+  /* ------------------------------------------------------------- DOM helpers */
+
+  var byId = new Map();
+  cc.el = function (id) {
+    var el = byId.get(id);
+    if (!el || !el.isConnected) {
+      el = document.getElementById(id);
+      if (el) byId.set(id, el);
+    }
+    return el;
+  };
+
+  /* Feed text only ever goes in through textContent; skip writes that change nothing. */
+  cc.setText = function (el, text) {
+    if (!el) return;
+    text = text === undefined || text === null ? '' : String(text);
+    if (el.textContent !== text) el.textContent = text;
+  };
+
+  cc.setAttr = function (el, name, value) {
+    if (el && el.getAttribute(name) !== value) el.setAttribute(name, value);
+  };
+
+  cc.make = function (tag, className, text) {
+    var el = document.createElement(tag);
+    if (className) el.className = className;
+    if (text !== undefined && text !== null) el.textContent = String(text);
+    return el;
+  };
+
+  /* ------------------------------------------------------------- frame batching */
+
+  // Keyed jobs: scheduling the same key twice in one frame runs it once.
+  var jobs = new Map();
+  var scheduled = false;
+  var paintHooks = [];
+
+  function flush() {
+    scheduled = false;
+    var list = Array.from(jobs.values());
+    jobs.clear();
+    for (var i = 0; i < list.length; i++) {
+      try { list[i](); } catch (e) { console.warn('ccwall: frame job failed', e); }
+    }
+    for (var j = 0; j < paintHooks.length; j++) paintHooks[j]();
+  }
+
+  cc.schedule = function (key, fn) {
+    jobs.set(key, fn);
+    if (!scheduled) {
+      scheduled = true;
+      requestAnimationFrame(flush);
+    }
+  };
+
+  /* Runs at the end of every frame that did DOM work (after all jobs). */
+  cc.onFrame = function (fn) { paintHooks.push(fn); };
+
+  /* ------------------------------------------------------------- time */
+
+  cc.clockOffset = 0; // server clock − browser clock, from the last stats frame
+  cc.serverNow = function () { return Date.now() + cc.clockOffset; };
+
+  var fmtCache = new Map();
+  function formatter(kind) {
+    var f = fmtCache.get(kind);
+    if (f) return f;
+    var tz = (cc.cfg && cc.cfg.tz) || 'Asia/Shanghai';
+    var opts = { timeZone: tz, hourCycle: 'h23' };
+    if (kind === 'parts') {
+      Object.assign(opts, { year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit',
+        minute: '2-digit', second: '2-digit', weekday: 'short' });
+    }
+    f = new Intl.DateTimeFormat('en-US', opts);
+    fmtCache.set(kind, f);
+    return f;
+  }
+
+  var WEEKDAYS = { Sun: 0, Mon: 1, Tue: 2, Wed: 3, Thu: 4, Fri: 5, Sat: 6 };
+
+  /* Wall-clock parts in the centre's time zone, whatever the browser's zone is. */
+  cc.timeParts = function (ms) {
+    var out = {};
+    var parts = formatter('parts').formatToParts(new Date(ms));
+    for (var i = 0; i < parts.length; i++) out[parts[i].type] = parts[i].value;
+    out.wd = WEEKDAYS[out.weekday];
+    return out;
+  };
+
+  cc.fmtTime = function (ms) {
+    if (!isFinite(ms)) return '';
+    var p = cc.timeParts(ms);
+    return p.hour + ':' + p.minute + ':' + p.second;
+  };
+
+  cc.fmtDateTime = function (ms) {
+    if (!isFinite(ms)) return '';
+    var p = cc.timeParts(ms);
+    return p.year + '-' + p.month + '-' + p.day + ' ' + p.hour + ':' + p.minute + ':' + p.second;
+  };
+
+  cc.fmtAgo = function (ageMs) {
+    var s = Math.max(0, Math.floor(ageMs / 1000));
+    if (s < 3) return cc.t('age.now');
+    if (s < 60) return cc.t('age.seconds', { n: s });
+    if (s < 3600) return cc.t('age.minutes', { n: Math.floor(s / 60) });
+    if (s < 86400) return cc.t('age.hours', { n: Math.floor(s / 3600) });
+    return cc.t('age.days', { n: Math.floor(s / 86400) });
+  };
+
+  cc.fmtDuration = function (ms) {
+    var s = Math.max(0, Math.floor(ms / 1000));
+    if (s < 60) return cc.t('dur.seconds', { n: s });
+    if (s < 3600) return cc.t('dur.minutes', { n: Math.floor(s / 60) });
+    if (s < 86400) return cc.t('dur.hours', { h: Math.floor(s / 3600), m: Math.floor(s % 3600 / 60) });
+    return cc.t('dur.days', { d: Math.floor(s / 86400), h: Math.floor(s % 86400 / 3600) });
+  };
+
+  cc.fmtInt = function (n) {
+    if (n === undefined || n === null || !isFinite(n)) return '–';
+    return Math.round(n).toLocaleString('en-US');
+  };
+
+  /* ------------------------------------------------------------- datums */
+
+  // Feed positions are WGS-84. Intranet tiles may be GCJ-02 or BD-09: shift points to match.
+  var PI = Math.PI, A = 6378245.0, EE = 0.00669342162296594323, XPI = PI * 3000.0 / 180.0;
+  function tLat(x, y) {
+    var r = -100 + 2 * x + 3 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * Math.sqrt(Math.abs(x));
+    r += (20 * Math.sin(6 * x * PI) + 20 * Math.sin(2 * x * PI)) * 2 / 3;
+    r += (20 * Math.sin(y * PI) + 40 * Math.sin(y / 3 * PI)) * 2 / 3;
+    r += (160 * Math.sin(y / 12 * PI) + 320 * Math.sin(y * PI / 30)) * 2 / 3;
+    return r;
+  }
+  function tLon(x, y) {
+    var r = 300 + x + 2 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * Math.sqrt(Math.abs(x));
+    r += (20 * Math.sin(6 * x * PI) + 20 * Math.sin(2 * x * PI)) * 2 / 3;
+    r += (20 * Math.sin(x * PI) + 40 * Math.sin(x / 3 * PI)) * 2 / 3;
+    r += (150 * Math.sin(x / 12 * PI) + 300 * Math.sin(x / 30 * PI)) * 2 / 3;
+    return r;
+  }
+  function wgsToGcj(lon, lat) {
+    if (lon < 72.004 || lon > 137.8347 || lat < 0.8293 || lat > 55.8271) return [lon, lat];
+    var dLat = tLat(lon - 105, lat - 35), dLon = tLon(lon - 105, lat - 35);
+    var rad = lat / 180 * PI, magic = 1 - EE * Math.sin(rad) * Math.sin(rad), sq = Math.sqrt(magic);
+    dLat = (dLat * 180) / ((A * (1 - EE)) / (magic * sq) * PI);
+    dLon = (dLon * 180) / (A / sq * Math.cos(rad) * PI);
+    return [lon + dLon, lat + dLat];
+  }
+  function gcjToBd(lon, lat) {
+    var z = Math.sqrt(lon * lon + lat * lat) + 0.00002 * Math.sin(lat * XPI);
+    var th = Math.atan2(lat, lon) + 0.000003 * Math.cos(lon * XPI);
+    return [z * Math.cos(th) + 0.0065, z * Math.sin(th) + 0.006];
+  }
+
+  /* [lat, lng] for Leaflet from a WGS-84 lon/lat, in the tile layer's datum. */
+  cc.latLng = function (lon, lat) {
+    var crs = cc.cfg && cc.cfg.tileCrs;
+    if (crs === 'gcj02') { var g = wgsToGcj(lon, lat); return [g[1], g[0]]; }
+    if (crs === 'bd09') { var w = wgsToGcj(lon, lat), b = gcjToBd(w[0], w[1]); return [b[1], b[0]]; }
+    return [lat, lon];
+  };
+
+  cc.hasPos = function (rec) {
+    return rec && typeof rec.lon === 'number' && typeof rec.lat === 'number' &&
+      isFinite(rec.lon) && isFinite(rec.lat);
+  };
+
+  /* ------------------------------------------------------------- Dash bridge */
+
+  cc.setProps = function (id, props) {
+    var dc = window.dash_clientside;
+    if (dc && typeof dc.set_props === 'function') {
+      dc.set_props(id, props);
+      return true;
+    }
+    return false;
+  };
+})();

@@ -1,0 +1,188 @@
+/* Command wall, part 2: the state the frames build (docs/CONTRACTS.md, relay → browser).
+
+   One Map per kind, id → latest record. Every change touches just its entity's layer and
+   marks the panels dirty; the panels redraw on the next animation frame (list ≤ 4 Hz).
+   Memory stays flat for weeks: closed events leave after 24 h, every map has a cap. */
+(function () {
+  'use strict';
+  var cc = window.ccwall;
+  var KINDS = ['event', 'worker', 'resource', 'camera'];
+  var S = (cc.store = {});
+  var store = { event: new Map(), worker: new Map(), resource: new Map(), camera: new Map() };
+
+  var lastSeq = 0;
+  var pendingPaint = new Set(); // event ids applied since the last frame
+  var appliedAt = new Map(); // event id → ms (timeOrigin-based) when painted; bounded
+
+  S.get = function (kind, id) { return store[kind] ? store[kind].get(id) : undefined; };
+  S.each = function (kind, fn) { store[kind].forEach(fn); };
+  S.size = function (kind) { return store[kind].size; };
+  S.lastSeq = function () { return lastSeq; };
+  S.appliedAt = appliedAt;
+
+  function limit(name) { return (cc.cfg && cc.cfg.limits[name]) || 0; }
+
+  function isClosed(rec) { return cc.cfg.closed.indexOf(rec.status) >= 0; }
+
+  function dataTs(rec) {
+    var t = Number(rec.received || rec.ts);
+    return isFinite(t) ? t : 0;
+  }
+
+  /* ------------------------------------------------------------- one change */
+
+  function upsert(kind, op, data, live) {
+    if (!data || typeof data !== 'object' || data.id === undefined || data.id === null) return;
+    var m = store[kind];
+    if (!m) return; // feedback and future kinds: not shown on the wall
+    var id = String(data.id);
+    var prev = m.get(id);
+    // a move carries a whole record too, but merging keeps anything a slimmer item leaves out
+    var rec = op === 'move' && prev ? Object.assign(prev, data) : data;
+    rec.id = id;
+    m.set(id, rec);
+    if (kind === 'event') {
+      var arrived = live && !prev;
+      cc.mapview.syncEvent(rec, arrived && !isClosed(rec));
+      cc.panels.eventChanged(rec, arrived);
+      if (live) {
+        // bounded even if frames stop (a hidden tab runs no animation frames)
+        if (pendingPaint.size >= limit('appliedAt')) pendingPaint.clear();
+        pendingPaint.add(id);
+        cc.schedule('paint', noop);
+      }
+      if (m.size > limit('events') * 1.1) cc.schedule('prune', prune);
+    } else {
+      cc.mapview.syncUnit(kind, rec);
+      cc.panels.unitsChanged(kind);
+    }
+    cc.panels.sawData(dataTs(rec));
+  }
+
+  function remove(kind, id) {
+    var m = store[kind];
+    if (!m || !m.delete(String(id))) return;
+    if (kind === 'event') { cc.mapview.removeEvent(String(id)); cc.panels.eventChanged(null, false); }
+    else { cc.mapview.removeUnit(kind, String(id)); cc.panels.unitsChanged(kind); }
+  }
+
+  function change(kind, op, data, live) {
+    if (op === 'delete' || op === 'remove') remove(kind, data && data.id);
+    else upsert(kind, op, data, live);
+  }
+
+  function noop() {}
+
+  /* Record paint time for the benchmark hook: this runs at the end of the frame's DOM work,
+     right before the browser paints it. */
+  cc.onFrame(function () {
+    if (!pendingPaint.size) return;
+    var now = performance.timeOrigin + performance.now();
+    var cap = limit('appliedAt');
+    pendingPaint.forEach(function (id) {
+      appliedAt.delete(id); // re-insert so the oldest entry is evicted first
+      appliedAt.set(id, now);
+    });
+    pendingPaint.clear();
+    while (appliedAt.size > cap) appliedAt.delete(appliedAt.keys().next().value);
+  });
+
+  /* ------------------------------------------------------------- whole frames */
+
+  function snapshot(f) {
+    KINDS.forEach(function (kind) {
+      var list = f[kind + 's'];
+      if (!Array.isArray(list)) return;
+      var keep = new Set();
+      for (var i = 0; i < list.length; i++) {
+        var rec = list[i];
+        if (!rec || rec.id === undefined) continue;
+        keep.add(String(rec.id));
+        upsert(kind, 'upsert', rec, false);
+      }
+      // drop what the server no longer has; the rest was updated in place (no flicker)
+      Array.from(store[kind].keys()).forEach(function (id) { if (!keep.has(id)) remove(kind, id); });
+    });
+    if (typeof f.seq === 'number') lastSeq = f.seq;
+    if (f.stats) cc.panels.stats(f.stats, f.server_ts);
+    prune();
+  }
+
+  /* Apply one relay frame (the websocket client and benchmarks call this). */
+  // The last few frames, for diagnosing a wall in the field (type, seq, size, when).
+  var recent = [];
+  S.recent = recent;
+
+  S.applyFrame = function (f) {
+    if (!f || typeof f !== 'object') return;
+    if (recent.length >= 32) recent.shift();
+    recent.push([f.type, f.seq, f.type === 'batch' ? (f.items || []).length :
+      f.type === 'delta' ? f.kind + ':' + (f.data && f.data.id) : '', Math.round(performance.now())]);
+    switch (f.type) {
+      case 'snapshot':
+        snapshot(f);
+        break;
+      case 'delta':
+        if (typeof f.seq === 'number') {
+          if (f.seq <= lastSeq) return; // already applied (a replay overlap)
+          lastSeq = f.seq;
+        }
+        change(f.kind, f.op, f.data, true);
+        break;
+      case 'batch':
+        if (typeof f.seq === 'number') {
+          if (f.seq <= lastSeq) return;
+          lastSeq = f.seq;
+        }
+        var items = f.items || [];
+        for (var i = 0; i < items.length; i++) {
+          var it = items[i];
+          if (it) change(it.kind, it.op, it.data, true);
+        }
+        break;
+      case 'stats':
+        cc.panels.stats(f.stats, f.server_ts);
+        break;
+      default:
+        break; // unknown frame types are for newer clients
+    }
+  };
+
+  /* A fresh start (the server lost our place): forget the sequence, keep what is drawn. */
+  S.resetSeq = function () { lastSeq = 0; };
+
+  /* ------------------------------------------------------------- pruning */
+
+  function evictOldest(m, n, pred) {
+    if (n <= 0) return [];
+    var list = [];
+    m.forEach(function (rec, id) { if (!pred || pred(rec)) list.push([dataTs(rec), id]); });
+    list.sort(function (a, b) { return a[0] - b[0]; });
+    return list.slice(0, n).map(function (x) { return x[1]; });
+  }
+
+  function prune() {
+    if (!cc.cfg) return;
+    var ev = store.event;
+    var cutoff = cc.serverNow() - limit('closedKeepMs');
+    var old = [];
+    ev.forEach(function (rec, id) {
+      if (isClosed(rec) && Number(rec.ts) < cutoff) old.push(id);
+    });
+    old.forEach(function (id) { remove('event', id); });
+    var over = ev.size - limit('events');
+    if (over > 0) {
+      var closed = evictOldest(ev, over, isClosed);
+      closed.forEach(function (id) { remove('event', id); });
+      evictOldest(ev, ev.size - limit('events')).forEach(function (id) { remove('event', id); });
+    }
+    ['worker', 'resource', 'camera'].forEach(function (kind) {
+      evictOldest(store[kind], store[kind].size - limit('units')).forEach(function (id) {
+        remove(kind, id);
+      });
+    });
+  }
+
+  S.prune = prune;
+  S.startPruning = function () { setInterval(prune, 60000); };
+})();

@@ -1,0 +1,115 @@
+/* Command wall, part 4: the websocket to the relay (docs/CONTRACTS.md).
+
+   Reconnects forever with exponential backoff and jitter (0.5 s doubling to a 30 s cap;
+   the count resets once a connection has stayed up 10 s) and resumes with
+   ?since=<highest seq seen>, so a blip replays what was missed instead of a snapshot.
+   A silent socket (no frame for 5 s; stats come every second) is treated as dead. */
+(function () {
+  'use strict';
+  var cc = window.ccwall;
+  var W = (cc.socket = {});
+
+  var BASE_MS = 500, CAP_MS = 30000, STABLE_MS = 10000, SILENT_MS = 5000, OFFLINE_AFTER = 5;
+
+  var ws = null;
+  var attempt = 0; // failed tries since the last stable connection
+  var retryTimer = null, stableTimer = null, watchdog = null;
+  var lastFrame = 0;
+  var connected = false;
+  var stopped = false;
+
+  W.connected = function () { return connected; };
+  W.attempt = function () { return attempt; };
+
+  function url() {
+    var w = cc.cfg.ws;
+    var base = w.url;
+    if (!base) {
+      var proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+      var host = location.hostname.indexOf(':') >= 0 ? '[' + location.hostname + ']' : location.hostname;
+      base = proto + '//' + host + ':' + w.port + w.path;
+    }
+    var seq = cc.store.lastSeq();
+    if (seq > 0) base += (base.indexOf('?') >= 0 ? '&' : '?') + 'since=' + seq;
+    return base;
+  }
+
+  function setState(state) { cc.panels.connection(state, attempt); }
+
+  function open() {
+    retryTimer = null;
+    if (stopped) return;
+    var sock;
+    try {
+      sock = new WebSocket(url());
+    } catch (e) {
+      console.warn('ccwall: bad websocket URL', e);
+      return retry();
+    }
+    ws = sock;
+    sock.onopen = function () {
+      if (ws !== sock) return;
+      connected = true;
+      lastFrame = Date.now();
+      setState('connected');
+      clearTimeout(stableTimer);
+      stableTimer = setTimeout(function () { if (ws === sock && connected) attempt = 0; }, STABLE_MS);
+    };
+    sock.onmessage = function (msg) {
+      if (ws !== sock) return;
+      lastFrame = Date.now();
+      var frame;
+      try { frame = JSON.parse(msg.data); } catch (e) {
+        console.warn('ccwall: frame is not JSON', e);
+        return;
+      }
+      try { cc.store.applyFrame(frame); } catch (e) {
+        console.warn('ccwall: frame not applied', frame && frame.type, e);
+      }
+    };
+    sock.onclose = function () {
+      if (ws !== sock) return;
+      ws = null;
+      connected = false;
+      clearTimeout(stableTimer);
+      retry();
+    };
+    sock.onerror = function () { /* onclose follows and schedules the retry */ };
+  }
+
+  function retry() {
+    if (stopped || retryTimer) return;
+    attempt += 1;
+    var exp = Math.min(CAP_MS, BASE_MS * Math.pow(2, attempt - 1));
+    var delay = exp / 2 + Math.random() * exp / 2; // "equal jitter": spread a wall of clients
+    setState(attempt > OFFLINE_AFTER || navigator.onLine === false ? 'offline' : 'reconnecting');
+    retryTimer = setTimeout(open, delay);
+  }
+
+  function checkSilence() {
+    if (connected && ws && Date.now() - lastFrame > SILENT_MS) {
+      console.warn('ccwall: no frame for ' + SILENT_MS + ' ms, reconnecting');
+      var sock = ws;
+      ws = null;
+      connected = false;
+      try { sock.close(); } catch (e) { /* already closing */ }
+      retry();
+    }
+  }
+
+  W.start = function () {
+    if (watchdog) return;
+    stopped = false;
+    setState('connecting');
+    open();
+    watchdog = setInterval(checkSilence, 1000);
+    window.addEventListener('online', function () {
+      // the network is back: skip the rest of the backoff
+      if (!connected && retryTimer) { clearTimeout(retryTimer); retryTimer = null; open(); }
+    });
+    window.addEventListener('offline', function () { if (!connected) setState('offline'); });
+  };
+
+  /* For tests and benchmarks: drop the connection as if the network blinked. */
+  W.drop = function () { if (ws) ws.close(); };
+})();

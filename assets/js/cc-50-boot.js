@@ -1,0 +1,78 @@
+/* Command wall, part 5: boot from the config store, Dash clientside functions, test hook.
+
+   window.ccwall is also the test/benchmark hook: state counts, lastSeq, connected,
+   appliedAt (event id → timeOrigin-based ms when its delta was painted), applyFrame(). */
+(function () {
+  'use strict';
+  var cc = window.ccwall;
+  var booted = false;
+
+  function severityStyles(cfg) {
+    // CSS variables for the map rings, from the one colour table in models.py
+    var css = Object.keys(cfg.severity).map(function (level) {
+      return '.cc-sv-' + level + '{--sev:' + cfg.severity[level].colour + '}';
+    }).join('\n') + '\n.cc-sv-0{--sev:#ffffff}';
+    var style = document.createElement('style');
+    style.textContent = css;
+    document.head.appendChild(style);
+  }
+
+  cc.boot = function (cfg) {
+    if (booted || !cfg) return booted;
+    booted = true;
+    cc.cfg = cfg;
+    cc.strings = cfg.strings || {};
+    cc.scale = parseFloat(getComputedStyle(document.documentElement).fontSize) / 16 || 1;
+    document.documentElement.lang = cfg.lang;
+    severityStyles(cfg);
+    if (!cc.mapview.attach()) {
+      console.error('ccwall: the Leaflet map was not captured; the map layers stay empty');
+    }
+    cc.mapview.init();
+    cc.panels.init();
+    cc.store.startPruning();
+    cc.socket.start();
+    return true;
+  };
+
+  /* Select an event (marker or row click): through the Dash store, so other callbacks can
+     follow; the store's clientside callback shows the card. */
+  cc.select = function (id, pan) {
+    id = id || null;
+    cc.mapview.select(id, pan);
+    if (!cc.setProps(cc.cfg.ids.SELECTED, { data: id })) cc.panels.showDetail(id);
+  };
+
+  cc.applyFrame = function (frame) { cc.store.applyFrame(frame); };
+
+  Object.defineProperties(cc, {
+    state: {
+      get: function () {
+        return { events: cc.store.size('event'), workers: cc.store.size('worker'),
+          resources: cc.store.size('resource'), cameras: cc.store.size('camera') };
+      },
+    },
+    lastSeq: { get: function () { return cc.store.lastSeq(); } },
+    connected: { get: function () { return cc.socket.connected(); } },
+    appliedAt: { get: function () { return cc.store.appliedAt; } },
+    recentFrames: { get: function () { return cc.store.recent.slice(); } },
+  });
+
+  window.dash_clientside = Object.assign({}, window.dash_clientside, {
+    ccwall: {
+      boot: function (cfg) { return cc.boot(cfg); },
+      layers: function (value) {
+        var on = new Set(value || []);
+        (cc.cfg ? cc.cfg.layers : []).forEach(function (k) { cc.mapview.setLayer(k, on.has(k)); });
+        return 'cc-toggles';
+      },
+      detail: function (id) {
+        if (!cc.cfg) return true;
+        cc.mapview.select(id || null, false);
+        cc.panels.showDetail(id || null);
+        return !id;
+      },
+      closeDetail: function () { return null; },
+    },
+  });
+})();

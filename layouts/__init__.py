@@ -1,0 +1,1 @@
+"""Dash component trees; never touches Redis."""

@@ -1,0 +1,81 @@
+"""Every component id of the wall, in one place: layouts, callbacks, JS and tests share them.
+
+The browser gets these through the config store (`ids` key), so JS never hard-codes an id.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+ROOT: Final = "cc-root"
+CONFIG: Final = "cc-config"  # dcc.Store: everything the JS needs (ws URL, strings, colours, ids)
+BOOTED: Final = "cc-booted"  # dcc.Store: set by the boot clientside callback
+SELECTED: Final = "cc-selected"  # dcc.Store: id of the selected event (set from JS)
+
+# Header
+CENTER_NAME: Final = "cc-center-name"
+CLOCK_TIME: Final = "cc-clock-time"
+CLOCK_DATE: Final = "cc-clock-date"
+CONN: Final = "cc-conn"
+CONN_TEXT: Final = "cc-conn-text"
+DATA_AGE: Final = "cc-data-age"
+DATA_AGE_TEXT: Final = "cc-data-age-text"
+LANG_LINK: Final = "cc-lang"
+
+# KPI values (text set from JS)
+KPI_TODAY: Final = "cc-kpi-today"
+KPI_OPEN: Final = "cc-kpi-open"
+KPI_IN_PROGRESS: Final = "cc-kpi-in-progress"
+KPI_CLOSED: Final = "cc-kpi-closed"
+KPI_WORKERS: Final = "cc-kpi-workers"
+KPI_RATE: Final = "cc-kpi-rate"
+
+
+def kpi_severity(level: int) -> str:
+    """The KPI value holding today's count of one severity level."""
+    return f"cc-kpi-sev-{level}"
+
+
+# Bar charts: one row per code, `bar_row(group, code)`; group is "cat" or "src".
+BARS_CATEGORY: Final = "cc-bars-cat"
+BARS_SOURCE: Final = "cc-bars-src"
+
+
+def bar_row(group: str, code: str) -> str:
+    return f"cc-bar-{group}-{code}"
+
+
+# Live list
+EVENT_LIST: Final = "cc-event-list"
+EVENT_COUNT: Final = "cc-event-count"
+
+# Map and its overlays
+MAP: Final = "cc-map"
+MAP_INFO: Final = "cc-map-info"
+LEGEND: Final = "cc-legend"
+LAYER_TOGGLES: Final = "cc-layer-toggles"
+DETAIL: Final = "cc-detail"
+DETAIL_CLOSE: Final = "cc-detail-close"
+DETAIL_CHIP: Final = "cc-detail-chip"
+DETAIL_FIELDS: Final = (
+    "title", "type", "category", "severity", "source", "address", "area", "grid", "reporter",
+    "reported", "age", "status", "description",
+)
+
+
+def legend_count(layer: str) -> str:
+    """How many units of a layer are on the map, next to its toggle."""
+    return f"cc-legend-count-{layer}"
+
+
+def detail_field(name: str) -> str:
+    """The value element of one event-detail field."""
+    return f"cc-detail-{name}"
+
+
+def as_dict() -> dict[str, str]:
+    """The plain ids for the browser."""
+    return {
+        name: value for name, value in globals().items()
+        if name.isupper() and isinstance(value, str)
+    }

@@ -1,0 +1,60 @@
+"""Presentation constants shared by the layout and the browser glue (via the config store)."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from dashboard.models import SEVERITIES
+
+# Units are drawn in hues no severity uses, so a unit is never read as an alarm.
+WORKER_COLOURS: Final = {
+    "on_duty": "#2ee6a8",
+    "busy": "#26c6da",
+    "off_duty": "#546374",
+    "sos": "#ff1744",
+}
+RESOURCE_COLOURS: Final = {
+    "available": "#9d7bff",
+    "dispatched": "#e040fb",
+    "en_route": "#e040fb",
+    "on_scene": "#ff6fd8",
+    "returning": "#7e57c2",
+    "unavailable": "#4b4860",
+}
+CAMERA_COLOURS: Final = {"online": "#7fb2e0", "offline": "#3a4756"}
+
+# Legend swatch per toggleable layer.
+LAYER_SWATCH: Final = {
+    "worker": WORKER_COLOURS["on_duty"],
+    "resource": RESOURCE_COLOURS["available"],
+    "camera": CAMERA_COLOURS["online"],
+}
+LAYERS: Final = ("worker", "resource", "camera")
+
+# Boundary levels, coarse to fine, and the zoom from which each is drawn.
+BOUNDARY_LEVELS: Final = ("boundary", "town", "community", "grid", "microgrid")
+BOUNDARY_MIN_ZOOM: Final = {"boundary": 0, "town": 0, "community": 12, "grid": 14, "microgrid": 16}
+LABEL_MIN_ZOOM: Final = {"town": 0, "community": 13}
+# Unit layers drawn only from a zoom on: 3,000 cameras at city scale are noise, not news.
+LAYER_MIN_ZOOM: Final = {"worker": 0, "resource": 0, "camera": 12}
+
+# Pingdu's centre, until the boundary has loaded and the map fits it.
+MAP_CENTER: Final = (36.78, 119.95)
+MAP_ZOOM: Final = 9.5
+
+# Memory bounds for weeks of uptime (see assets/js/cc-20-state.js).
+LIMITS: Final = {
+    "events": 5000,
+    "units": 20000,
+    "closedKeepMs": 24 * 3600 * 1000,
+    "listRows": 30,
+    "listPinned": 8,
+    "listHz": 4,
+    "appliedAt": 2000,
+}
+# Newest-data age (seconds) beyond which the header turns amber, then red.
+STALE_S: Final = {"amber": 30, "red": 120}
+
+
+def severity_config() -> dict[str, dict[str, str]]:
+    return {str(s.level): {"colour": s.colour, "roman": s.roman} for s in SEVERITIES.values()}

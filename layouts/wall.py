@@ -1,0 +1,184 @@
+"""The wall page `/`: header, KPI and breakdown panels, the map, the live event list.
+
+`configure(settings)` is called once by the app; `serve_layout()` runs per page load so
+`?lang=en` picks the language. Live values are filled by assets/js from the websocket.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import dash_leaflet as dl
+import flask
+from dash import dcc, get_relative_path, html
+from dash.development.base_component import Component
+
+from dashboard.config import Settings
+from dashboard.i18n import normalise_lang, t, table_for
+from dashboard.models import CATEGORIES, EVENT_CLOSED, EVENT_IN_PROGRESS, SOURCES, URGENT_LEVELS
+from layouts import ids, theme, widgets
+
+_settings: Settings = Settings()
+
+
+def configure(settings: Settings) -> None:
+    """Keep the settings the page needs; called once before the first request."""
+    global _settings
+    _settings = settings
+
+
+def request_lang() -> str:
+    """zh-CN unless the page was asked for with `?lang=en`.
+
+    Dash calls the layout function from its `/_dash-layout` XHR, whose own URL has no query:
+    the page's `?lang=` then comes from the Referer (same-origin, so it keeps the query).
+    """
+    if not flask.has_request_context():  # e.g. layout validation at start-up
+        return normalise_lang(_settings.lang)
+    req = flask.request
+    raw = req.args.get("lang")
+    if raw is None and req.referrer:
+        raw = parse_qs(urlsplit(req.referrer).query).get("lang", [None])[0]
+    return normalise_lang(raw or _settings.lang)
+
+
+def browser_config(lang: str) -> dict[str, Any]:
+    """Everything the browser glue needs, handed over in one store."""
+    s = _settings
+    return {
+        "lang": lang,
+        "strings": table_for(lang),
+        "ids": ids.as_dict(),
+        "detailFields": list(ids.DETAIL_FIELDS),
+        # Empty url: the browser builds ws://<page host>:<port>/ws itself.
+        "ws": {"url": s.ws_public_url, "port": s.ws_port, "path": "/ws"},
+        "tz": s.timezone,
+        # Feed positions are WGS-84; only a tile layer in another datum needs them shifted.
+        "tileCrs": s.tile_crs if s.tile_url else "wgs84",
+        "geo": {
+            level: get_relative_path(f"/geo/{level}.geojson") for level in theme.BOUNDARY_LEVELS
+        },
+        "geoMinZoom": theme.BOUNDARY_MIN_ZOOM,
+        "labelMinZoom": theme.LABEL_MIN_ZOOM,
+        "severity": theme.severity_config(),
+        "urgent": sorted(URGENT_LEVELS),
+        "closed": sorted(EVENT_CLOSED),
+        "inProgress": sorted(EVENT_IN_PROGRESS),
+        "colours": {
+            "worker": theme.WORKER_COLOURS,
+            "resource": theme.RESOURCE_COLOURS,
+            "camera": theme.CAMERA_COLOURS,
+        },
+        "layers": list(theme.LAYERS),
+        "layerMinZoom": theme.LAYER_MIN_ZOOM,
+        "categories": list(CATEGORIES),
+        "sources": list(SOURCES),
+        "limits": theme.LIMITS,
+        "staleS": theme.STALE_S,
+    }
+
+
+def _header(lang: str) -> html.Header:
+    s = _settings
+    name = s.center_name_en if lang == "en" else s.center_name
+    other = "zh-CN" if lang == "en" else "en"
+    return html.Header(className="cc-header", children=[
+        html.Div(className="cc-header-side cc-header-left", children=[
+            html.Div(className="cc-clock", children=[
+                html.Div("--:--:--", id=ids.CLOCK_TIME, className="cc-clock-time"),
+                html.Div(widgets.DASH, id=ids.CLOCK_DATE, className="cc-clock-date"),
+            ]),
+        ]),
+        html.Div(className="cc-header-center", children=[
+            html.H1(name, id=ids.CENTER_NAME, className="cc-title"),
+            html.Div(t("header.subtitle", lang), className="cc-subtitle"),
+        ]),
+        html.Div(className="cc-header-side cc-header-right", children=[
+            html.Div(id=ids.CONN, className="cc-status cc-conn", **{"data-state": "connecting"},
+                     children=[html.Span(className="cc-dot"),
+                               html.Span(t("conn.connecting", lang), id=ids.CONN_TEXT)]),
+            html.Div(id=ids.DATA_AGE, className="cc-status cc-age", **{"data-level": "none"},
+                     children=[html.Span(t("header.data_age", lang), className="cc-status-key"),
+                               html.Span(t("age.none", lang), id=ids.DATA_AGE_TEXT)]),
+            html.A(t("header.lang_switch", lang), id=ids.LANG_LINK, className="cc-lang",
+                   href=f"?lang={other}", title=t("header.lang_switch_title", lang)),
+        ]),
+    ])
+
+
+def _left(lang: str) -> html.Aside:
+    overview = widgets.panel(t("panel.overview", lang), [
+        html.Div(className="cc-kpis", children=[
+            widgets.kpi(t("kpi.today", lang), ids.KPI_TODAY, "cc-kpi-today"),
+            widgets.kpi(t("kpi.open", lang), ids.KPI_OPEN, "cc-kpi-open"),
+            widgets.kpi(t("kpi.in_progress", lang), ids.KPI_IN_PROGRESS, "cc-kpi-progress"),
+            widgets.kpi(t("kpi.closed_today", lang), ids.KPI_CLOSED, "cc-kpi-closed"),
+        ]),
+        html.Div(t("kpi.by_severity", lang), className="cc-subhead"),
+        widgets.severity_tiles(lang),
+        html.Div(className="cc-minis", children=[
+            html.Div(className="cc-mini", children=[
+                html.Span(t("kpi.workers_online", lang), className="cc-mini-label"),
+                html.Span(widgets.DASH, id=ids.KPI_WORKERS, className="cc-mini-value"),
+            ]),
+            html.Div(className="cc-mini", children=[
+                html.Span(t("kpi.ingest_rate", lang), className="cc-mini-label"),
+                html.Span(widgets.DASH, id=ids.KPI_RATE, className="cc-mini-value"),
+                html.Span(t("kpi.rate_unit", lang), className="cc-mini-unit"),
+            ]),
+        ]),
+    ], class_name="cc-panel-overview")
+    categories = widgets.panel(
+        t("panel.by_category", lang),
+        widgets.bar_list("cat", CATEGORIES, "cat", lang, ids.BARS_CATEGORY),
+        class_name="cc-panel-cat",
+    )
+    sources = widgets.panel(
+        t("panel.by_source", lang),
+        widgets.bar_list("src", SOURCES, "src", lang, ids.BARS_SOURCE),
+        class_name="cc-panel-src",
+    )
+    return html.Aside([overview, categories, sources], className="cc-col cc-col-left")
+
+
+def _map(lang: str) -> html.Section:
+    s = _settings
+    children: list[Component] = []
+    if s.tile_url:
+        children.append(dl.TileLayer(url=s.tile_url, maxZoom=18, attribution=""))
+    the_map = dl.Map(
+        id=ids.MAP, center=list(theme.MAP_CENTER), zoom=theme.MAP_ZOOM, minZoom=7, maxZoom=18,
+        zoomSnap=0.1, zoomDelta=0.5, attributionControl=False, zoomControl=False,
+        trackViewport=False, children=children, className="cc-map",
+        style={"width": "100%", "height": "100%"},
+    )
+    return html.Section(className="cc-map-wrap", children=[
+        the_map,
+        html.Div(id=ids.MAP_INFO, className="cc-map-info"),
+        widgets.legend(lang),
+        widgets.detail_card(lang),
+        html.Div(className="cc-map-frame"),
+    ])
+
+
+def _right(lang: str) -> html.Aside:
+    events = widgets.panel(
+        t("panel.events", lang),
+        html.Ol(id=ids.EVENT_LIST, className="cc-event-list"),
+        extra=html.Span("", id=ids.EVENT_COUNT, className="cc-panel-extra"),
+        class_name="cc-panel-events",
+    )
+    return html.Aside([events], className="cc-col cc-col-right")
+
+
+def serve_layout() -> Component:
+    """The page for one request; the language comes from `?lang=`."""
+    lang = request_lang()
+    return html.Div(id=ids.ROOT, className="cc-wall", lang=lang, children=[
+        _header(lang),
+        html.Main(className="cc-main", children=[_left(lang), _map(lang), _right(lang)]),
+        dcc.Store(id=ids.CONFIG, data=browser_config(lang)),
+        dcc.Store(id=ids.BOOTED, data=False),
+        dcc.Store(id=ids.SELECTED, data=None),
+    ])
