@@ -52,6 +52,12 @@ LIMITS: Final = {
     "listHz": 4,
     "appliedAt": 2000,
 }
+# The map drifts back to the whole city after this long untouched (0: never).
+IDLE_RETURN_S: Final = 180
+# Width of the event-detail card (rem, matches assets/css/wall.css): a selected event is
+# centred in the map area the card leaves free.
+DETAIL_WIDTH_REM: Final = 27.8
+
 # Newest-data age (seconds) beyond which the header turns amber, then red.
 STALE_S: Final = {"amber": 30, "red": 120}
 

@@ -76,6 +76,8 @@ def browser_config(lang: str) -> dict[str, Any]:
         "sources": list(SOURCES),
         "limits": theme.LIMITS,
         "staleS": theme.STALE_S,
+        "idleReturnS": theme.IDLE_RETURN_S,
+        "detailWidthRem": theme.DETAIL_WIDTH_REM,
     }
 
 

@@ -225,23 +225,30 @@ def test_wall006_resumes_after_a_dropped_connection(wall: Wall) -> None:
 
 # -- the screenshots: a realistic afternoon in Pingdu -------------------------------------
 
-CASES = [
-    ("fire", 1, "app", "南村镇化工园区仓库起火，浓烟较大", "有人员被困，消防已出动"),
-    ("gas_leak", 2, "hotline", "东阁街道福州路燃气管道破损泄漏", "施工挖断燃气管，已疏散住户"),
-    ("traffic_accident", 2, "police", "G204国道同和段三车追尾", "一人受伤，车道堵塞约1公里"),
-    ("flood", 3, "iot", "凤台街道人民路下穿立交积水", "水位传感器读数42厘米，建议封闭"),
-    ("dispute", 4, "app", "青岛路12号楼邻里纠纷", "漏水问题引发争执，请求社区调解"),
-    ("illegal_parking", 4, "video_ai", "扬州路与红旗路路口车辆违停", "视频AI识别占用消防通道"),
-    ("garbage", 4, "wechat", "李园街道长江路垃圾堆放", "群众反映垃圾清运不及时"),
-    ("street_vending", 4, "patrol", "胶州路夜市占道经营", "流动摊贩占用人行道"),
-    ("elderly_alone", 3, "iot", "明村镇独居老人用水异常", "智能水表24小时无读数"),
-    ("safety_hazard", 3, "app", "白沙河街道电动车楼道充电", "楼道内私拉电线为电动车充电"),
-    ("manhole_cover", 4, "hotline", "常州路井盖缺失", "人行道井盖丢失，已设置围挡"),
-    ("missing_person", 2, "police", "古岘镇一名7岁儿童走失", "身穿红色外套，最后出现在集市"),
-    ("road_damage", 4, "patrol", "郑州路路面塌陷", "路面出现约1平方米坑洞"),
-    ("noise", 4, "wechat", "苏州路建筑工地夜间施工噪音", "22点后仍在施工"),
-    ("petition", 3, "hotline", "和谐家园业主反映房产证办理", "约30名业主反映办证问题"),
+# (type, severity, source, title, description); {c} community, {t} town, {r} a road.
+URGENT = [
+    ("fire", 1, "app", "{t}工业园区仓库起火", "仓库冒出浓烟，疑有人员被困，消防已出动"),
+    ("gas_leak", 2, "hotline", "{r}燃气管道破损泄漏", "施工挖断燃气管，已疏散周边住户"),
+    ("traffic_accident", 2, "police", "G204国道{t}段三车追尾", "一人受伤，车道堵塞约1公里"),
+    ("missing_person", 2, "police", "{c}一名7岁儿童走失", "身穿红色外套，最后出现在集市"),
+    ("flood", 2, "iot", "{r}下穿立交积水", "水位传感器读数42厘米，建议封闭"),
 ]
+EVERYDAY = [
+    ("dispute", 4, "app", "{c}邻里纠纷", "楼上漏水引发争执，请求社区调解"),
+    ("illegal_parking", 4, "video_ai", "{r}车辆违停", "视频AI识别占用消防通道"),
+    ("garbage", 4, "wechat", "{c}垃圾堆放", "群众反映垃圾清运不及时"),
+    ("street_vending", 4, "patrol", "{r}夜市占道经营", "流动摊贩占用人行道"),
+    ("elderly_alone", 3, "iot", "{c}独居老人用水异常", "智能水表24小时无读数"),
+    ("safety_hazard", 3, "app", "{c}电动车楼道充电", "楼道内私拉电线为电动车充电"),
+    ("manhole_cover", 4, "hotline", "{r}井盖缺失", "人行道井盖丢失，已设置围挡"),
+    ("road_damage", 4, "patrol", "{r}路面塌陷", "路面出现约1平方米坑洞"),
+    ("noise", 4, "wechat", "{r}工地夜间施工噪音", "22点后仍在施工"),
+    ("petition", 3, "hotline", "{c}业主反映房产证办理", "约30名业主反映办证问题"),
+    ("illegal_construction", 3, "video_ai", "{c}楼顶违建", "无人机巡查发现楼顶新建彩钢房"),
+    ("theft", 3, "police", "{c}电动车被盗", "车主报称夜间停放的电动车被盗"),
+]
+ROADS = ["人民路", "扬州路", "红旗路", "胶州路", "杭州路", "青岛路", "长江路", "北京路",
+         "常州路", "郑州路", "苏州路", "福州路"]
 STATUSES = ["reported", "reported", "dispatched", "in_progress", "in_progress", "handled",
             "closed"]
 
@@ -249,7 +256,8 @@ STATUSES = ["reported", "reported", "dispatched", "in_progress", "in_progress", 
 def publish_afternoon(stack: Any, rng: random.Random) -> int:
     """~300 workers, resources, cameras and 60 events spread over Pingdu; the messages sent."""
     now = now_ms()
-    grids = CITY["grids"]
+    grids, communities = CITY["grids"], CITY["communities"]
+    towns = {t["code"]: t for t in CITY["towns"]}
     sent = 0
 
     def near(centroid: list[float], spread: float) -> tuple[float, float]:
@@ -258,14 +266,14 @@ def publish_afternoon(stack: Any, rng: random.Random) -> int:
 
     for i in range(320):
         lon, lat = near(rng.choice(grids)["centroid"], 0.004)
-        status = rng.choices(["on_duty", "busy", "off_duty"], [80, 15, 5])[0]
+        status = rng.choices(["on_duty", "busy", "off_duty", "sos"], [80, 15, 5, 0.3])[0]
         stack.publish("worker", {"id": f"W{i:04d}", "lon": lon, "lat": lat, "ts": now,
                                  "name": f"网格员{i:03d}", "status": status})
         sent += 1
     kinds = ["fire_engine", "ambulance", "police_car", "patrol_car", "law_enforcement",
              "rescue_team", "drone"]
     for i in range(60):
-        lon, lat = near(rng.choice(CITY["towns"])["centroid"], 0.02)
+        lon, lat = near(rng.choice(communities)["centroid"], 0.01)
         stack.publish("resource", {"id": f"R{i:03d}", "kind": kinds[i % len(kinds)],
                                    "lon": lon, "lat": lat, "ts": now,
                                    "status": rng.choice(["available", "available", "en_route"])})
@@ -275,19 +283,21 @@ def publish_afternoon(stack: Any, rng: random.Random) -> int:
         stack.publish("camera", {"id": f"3702830000132{i:07d}", "lon": lon, "lat": lat,
                                  "online": rng.random() > 0.05})
         sent += 1
-    towns = CITY["towns"]
     for i in range(60):
-        etype, sev, source, title, desc = CASES[i % len(CASES)] if i < 15 else \
-            rng.choice(CASES[4:])
-        town = towns[i % len(towns)] if i >= 15 else towns[(i * 5) % len(towns)]
-        lon, lat = near(town["centroid"], 0.01)
-        ts = now - (60 - i) * 55_000
+        # the urgent few are the newest; everyday cases fill the last hour
+        case = URGENT[i - 55] if i >= 55 else rng.choice(EVERYDAY)
+        etype, sev, source, title, desc = case
+        comm = rng.choice(communities)
+        town = towns[comm["parent"]]
+        lon, lat = near(comm["centroid"], 0.003)
+        names = {"c": comm["name"], "t": town["name"], "r": rng.choice(ROADS)}
         stack.publish("event", {
             "id": f"EV{i:04d}", "type": etype, "severity": sev, "lon": lon, "lat": lat,
-            "ts": ts, "title": title, "description": desc, "source": source,
-            "status": "reported" if i >= 50 else rng.choice(STATUSES),
+            "ts": now - (60 - i) * 55_000, "title": title.format(**names),
+            "description": desc, "source": source,
+            "status": "reported" if i >= 56 else rng.choice(STATUSES),
             "reporter": f"网格员{rng.randrange(320):03d}",
-            "address": f"平度市{town['name']}",
+            "address": f"平度市{town['name']}{comm['name']}",
         })
         sent += 1
     return sent

@@ -82,8 +82,11 @@
     if (old) { renderers = {}; M.rebuild(); }
     Object.keys(visible).forEach(function (n) { show(n, visible[n]); });
     map.on('zoomend', onZoom);
-    map.on('dragstart zoomstart', function (e) { if (e && !fitting) userMoved = Date.now(); });
-    window.addEventListener('resize', onResize);
+    map.on('dragstart zoomstart', function () { if (!fitting) userMoved = Date.now(); });
+    if (!old) {
+      window.addEventListener('resize', onResize);
+      setInterval(idleReturn, 15000);
+    }
     onZoom();
     loadBoundaries();
     return true;
@@ -241,13 +244,21 @@
     fitting = false;
   }
 
+  /* A wall left zoomed into a street after an incident drifts back to the whole city. */
+  function idleReturn() {
+    var idle = (cc.cfg.idleReturnS || 0) * 1000;
+    if (!idle || !userMoved || selectedId || Date.now() - userMoved < idle) return;
+    userMoved = 0;
+    fitCity(false);
+  }
+
   function onResize() {
     var s = parseFloat(getComputedStyle(document.documentElement).fontSize) / 16 || 1;
     if (Math.abs(s - cc.scale) > 0.01) {
       cc.scale = s;
       M.rebuild();
     }
-    if (!userMoved) setTimeout(function () { map.invalidateSize(); fitCity(false); }, 50);
+    if (!userMoved && map) setTimeout(function () { map.invalidateSize(); fitCity(false); }, 50);
   }
 
   function onZoom() {
@@ -395,6 +406,7 @@
   M.removeEvent = function (id) {
     var m = markers.event.get(id);
     if (m) { group('events').removeLayer(m); markers.event.delete(id); }
+    if (id === selectedId && selRing) { group('pulses').removeLayer(selRing); selRing = null; }
     var p = pulses.get(id);
     if (p) { group('pulses').removeLayer(p); pulses.delete(id); }
   };
@@ -431,11 +443,31 @@
       if (cur.lat !== ll[0] || cur.lng !== ll[1]) m.setLatLng(ll);
       if (!sameStyle(m._ccStyle, st)) { m.setStyle(st); m.setRadius(st.radius); m._ccStyle = st; }
     }
+    if (kind === 'worker' && (rec.status === 'sos' || sosRings.has(id))) syncSos(rec, ll);
   };
+
+  // A worker in distress pulses like a level-I event, whatever layer toggles say.
+  var sosRings = new Map();
+  function syncSos(rec, ll) {
+    var ring = sosRings.get(rec.id);
+    if (rec.status === 'sos' && ll) {
+      if (!ring) {
+        ring = ringMarker(ll, 'cc-pulse', 70, 1);
+        sosRings.set(rec.id, ring);
+        group('pulses').addLayer(ring);
+      } else {
+        ring.setLatLng(ll);
+      }
+    } else if (ring) {
+      group('pulses').removeLayer(ring);
+      sosRings.delete(rec.id);
+    }
+  }
 
   M.removeUnit = function (kind, id) {
     var m = markers[kind].get(id);
     if (m) { group(kind).removeLayer(m); markers[kind].delete(id); }
+    if (kind === 'worker') syncSos({ id: id }, null);
   };
 
   M.count = function (kind) { return markers[kind].size; };
@@ -497,8 +529,12 @@
     }
     placeSelRing(m.getLatLng());
     if (pan && map) {
+      userMoved = Date.now();
       var z = Math.max(map.getZoom(), 13);
-      map.flyTo(m.getLatLng(), z, { duration: 0.8 });
+      // centre the event in the part of the map the detail card leaves free (card on the right)
+      var shift = (cc.cfg.detailWidthRem || 0) * 8 * cc.scale;
+      var target = map.unproject(map.project(m.getLatLng(), z).add([shift, 0]), z);
+      map.flyTo(target, z, { duration: 0.8 });
     }
   };
 

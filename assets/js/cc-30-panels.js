@@ -185,7 +185,11 @@
       var closed = isClosed(rec);
       if (!closed) open++;
       var spill = rec;
-      if (!closed && isUrgent(rec)) { urgent++; spill = pushTop(pinned, rec, t, nPin); }
+      // pinned: gravest level first, newest first within a level
+      if (!closed && isUrgent(rec)) {
+        urgent++;
+        spill = pushTop(pinned, rec, (9 - (Number(rec.severity) || 4)) * 1e13 + t, nPin);
+      }
       if (spill) pushTop(rest, spill, evTime(spill), n);
     });
     var pinIds = new Set(pinned.map(function (x) { return x[1].id; }));
