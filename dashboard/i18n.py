@@ -155,6 +155,7 @@ _T: Final[dict[str, tuple[str, str]]] = {
     "age.minutes": ("{n}分钟前", "{n} min ago"),
     "age.hours": ("{n}小时前", "{n} h ago"),
     "age.days": ("{n}天前", "{n} d ago"),
+    "age.degraded": ("接入异常", "Ingest degraded"),
     "dur.seconds": ("{n}秒", "{n} s"),
     "dur.minutes": ("{n}分钟", "{n} min"),
     "dur.hours": ("{h}小时{m}分", "{h} h {m} min"),

@@ -1,11 +1,13 @@
 """The wall page `/` in headless chromium over the real stack (ingest + relay + test Valkey).
 
 Feature codes: wall001 colour, wall002 markup-as-text, wall003 console, wall004 no scrollbars,
-wall005 English, wall006 resume after a dropped socket, wall007 screenshots.
+wall005 English, wall006 resume after a dropped socket, wall007 screenshots, wall008 a lost
+relay and stale data in the header, wall009 bounded memory.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import time
@@ -17,6 +19,7 @@ import pytest
 from selenium.common.exceptions import NoAlertPresentException
 
 from dashboard.models import SEVERITY_COLOURS
+from feeds.redis_server import free_port
 from layouts import ids
 
 pytestmark = pytest.mark.browser
@@ -220,6 +223,55 @@ def test_wall006_resumes_after_a_dropped_connection(wall: Wall) -> None:
     assert wall.js("return window.ccwall.connected")
     assert wall.js("return window.ccwall.lastSeq") > seq
     assert wall.row("EV-R1") is not None
+    assert wall.duo.get_logs() == []
+
+
+def test_wall008_header_shows_a_lost_relay_and_stale_data(dash_duo: Any, stack: Any) -> None:
+    from app import create_app
+
+    # the same stack, but the page is told a websocket port nothing listens on
+    app = create_app(dataclasses.replace(stack.settings, ws_port=free_port()))
+    dash_duo.start_server(app)
+    wall = Wall(dash_duo, stack)
+    conn = f"document.getElementById('{ids.CONN}')"
+    wall.wait(lambda: wall.js(f"return {conn}.dataset.state") == "reconnecting", 5,
+              "the reconnecting state")
+    wall.wait(lambda: "2" in wall.driver.find_element("id", ids.CONN_TEXT).text, 5,
+              "the second attempt to be counted")
+    assert wall.js(f"return getComputedStyle({conn}).color") != \
+        wall.js(f"return getComputedStyle(document.getElementById('{ids.DATA_AGE}')).color")
+    assert wall.driver.find_element("id", ids.DATA_AGE).get_attribute("data-level") == "none"
+    # newest data 200 s old (the stats frame's own clock) → red
+    wall.js("const now = Date.now(); window.ccwall.applyFrame("
+            "{type: 'stats', server_ts: now, stats: {last_ts: now - 200000}})")
+    age = wall.driver.find_element("id", ids.DATA_AGE)
+    wall.wait(lambda: age.get_attribute("data-level") == "red", 3, "the stale colour")
+    assert "3" in wall.driver.find_element("id", ids.DATA_AGE_TEXT).text  # 3 minutes
+
+
+def test_wall009_memory_stays_bounded(wall: Wall) -> None:
+    """6,000 events (some closed over a day ago) through applyFrame: every store is capped."""
+    result = wall.js("""
+        const cc = window.ccwall, now = Date.now(), day = 24 * 3600 * 1000;
+        let seq = cc.lastSeq;
+        for (let i = 0; i < 6000; i++) {
+          const closedLongAgo = i < 200;
+          cc.applyFrame({type: 'delta', seq: ++seq, kind: 'event', op: 'upsert', data: {
+            id: 'B' + i, type: 'noise', severity: 1 + i % 4, lon: 119.9 + (i % 97) / 500,
+            lat: 36.7 + (i % 89) / 500, ts: closedLongAgo ? now - day - 3600e3 : now - i,
+            status: closedLongAgo || i % 3 === 0 ? 'closed' : 'reported'}});
+        }
+        const during = cc.state.events;
+        cc.store.prune();
+        return {during: during, after: cc.state.events, applied: cc.appliedAt.size,
+                old: cc.store.get('event', 'B5') ? 1 : 0, lastSeq: cc.lastSeq};
+    """)
+    assert result["during"] <= 5500
+    assert result["after"] <= 5000
+    assert result["old"] == 0  # closed more than 24 h ago
+    assert result["applied"] <= 2000
+    time.sleep(0.6)  # the throttled list redraw
+    assert wall.js("return document.querySelectorAll('.cc-event-row').length") <= 30
     assert wall.duo.get_logs() == []
 
 

@@ -51,7 +51,8 @@
         pendingPaint.add(id);
         cc.schedule('paint', noop);
       }
-      if (m.size > limit('events') * 1.1) cc.schedule('prune', prune);
+      // over the cap by 10 %: prune now (back to the cap, so this runs once per ~500 events)
+      if (m.size > limit('events') * 1.1) prune();
     } else {
       cc.mapview.syncUnit(kind, rec);
       cc.panels.unitsChanged(kind);
@@ -74,9 +75,10 @@
   function noop() {}
 
   /* Record paint time for the benchmark hook: this runs at the end of the frame's DOM work,
-     right before the browser paints it. */
+     right before the browser paints it. The marker is drawn at once; wait for the frame
+     that also draws the list row when the list is being throttled. */
   cc.onFrame(function () {
-    if (!pendingPaint.size) return;
+    if (!pendingPaint.size || cc.panels.listPending()) return;
     var now = performance.timeOrigin + performance.now();
     var cap = limit('appliedAt');
     pendingPaint.forEach(function (id) {

@@ -51,8 +51,14 @@
     var age = Math.max(0, cc.serverNow() - newestData);
     var s = cc.cfg.staleS;
     var level = age >= s.red * 1000 ? 'red' : age >= s.amber * 1000 ? 'amber' : 'fresh';
+    var text = cc.fmtAgo(age);
+    if (lastStats && lastStats.degraded) {
+      // ingest lost Redis lately: fresh-looking data may have gaps
+      if (level === 'fresh') level = 'amber';
+      text = cc.t('age.degraded') + ' · ' + text;
+    }
     cc.setAttr(box, 'data-level', level);
-    cc.setText($('DATA_AGE_TEXT'), cc.fmtAgo(age));
+    cc.setText($('DATA_AGE_TEXT'), text);
   }
 
   /* ------------------------------------------------------------- stats: KPIs and bars */
@@ -153,6 +159,9 @@
     if (rec && rec.id === selected) cc.schedule('detail', renderDetail);
     markList();
   };
+
+  /* A list redraw is waiting for the throttle (the benchmark hook waits for it too). */
+  P.listPending = function () { return listTimer !== null; };
 
   P.namesChanged = function () { markList(); cc.schedule('detail', renderDetail); };
 

@@ -25,10 +25,13 @@
     cc.scale = parseFloat(getComputedStyle(document.documentElement).fontSize) / 16 || 1;
     document.documentElement.lang = cfg.lang;
     severityStyles(cfg);
-    if (!cc.mapview.attach()) {
-      console.error('ccwall: the Leaflet map was not captured; the map layers stay empty');
-    }
     cc.mapview.init();
+    if (!cc.mapview.attach()) {
+      // the map may still be mounting; the init hook attaches it when it appears
+      setTimeout(function () {
+        if (!cc.mapview.map()) console.error('ccwall: no Leaflet map captured; map layers stay empty');
+      }, 5000);
+    }
     cc.panels.init();
     cc.store.startPruning();
     cc.socket.start();
