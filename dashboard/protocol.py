@@ -6,13 +6,14 @@ holding a short machine code and a reason a person can read.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
+
+import orjson
 
 from dashboard import models
 from dashboard.geo import to_wgs84
@@ -52,10 +53,6 @@ class _Invalid(Exception):
         super().__init__(reason)
         self.code = code
         self.reason = reason
-
-
-def _no_constants(name: str) -> float:
-    raise _Invalid("not_json", f"not JSON: {name} is not a JSON number")
 
 
 def _str(msg: dict[str, Any], field: str, max_len: int = 2000) -> None:
@@ -241,13 +238,12 @@ def _validate(kind: str, raw: bytes | str, now_ms: int) -> Accepted:
     if size > MAX_BYTES:
         raise _Invalid("too_large", f"message is {size} bytes; the limit is {MAX_BYTES}")
     try:
-        msg = json.loads(raw, parse_constant=_no_constants)
-    except UnicodeDecodeError:
-        raise _Invalid("not_utf8", "message is not UTF-8") from None
-    except json.JSONDecodeError as exc:
+        # orjson refuses NaN and Infinity, which are not JSON numbers.
+        msg = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        if "utf-8" in str(exc).lower() or "surrogate" in str(exc).lower():
+            raise _Invalid("not_utf8", "message is not valid UTF-8") from None
         raise _Invalid("not_json", f"not JSON: {exc.msg} at position {exc.pos}") from None
-    except RecursionError:
-        raise _Invalid("not_json", "not JSON: nested too deeply") from None
     if not isinstance(msg, dict):
         raise _Invalid("not_object", f"message must be a JSON object, not {type(msg).__name__}")
     _version(msg)

@@ -202,8 +202,8 @@ class Store:
         self.prefix = prefix
         self.log_maxlen = log_maxlen
         self.deadletter_max = deadletter_max
-        self._apply = client.register_script(APPLY_LUA)
         self._snapshot = client.register_script(SNAPSHOT_LUA)
+        self._apply_conn: Any = None
 
     def key(self, name: str) -> str:
         return self.prefix + name
@@ -214,10 +214,32 @@ class Store:
         """Apply changes atomically, in order; one round trip."""
         if not changes:
             return []
+        self.send_apply(changes)
+        return self.read_apply()
+
+    def send_apply(self, changes: Sequence[Change]) -> None:
+        """Send a batch without waiting for the answer; `read_apply` reads answers in order.
+
+        One dedicated connection keeps batches in order. EVAL (not EVALSHA) so a restarted,
+        empty server never answers NOSCRIPT; the server caches the compiled script anyway.
+        """
         argv: list[str | int | float] = [self.prefix, self.log_maxlen, len(changes)]
         for change in changes:
             argv.extend(change.args())
-        raw = self._apply(keys=[], args=argv)
+        if self._apply_conn is None:
+            self._apply_conn = self.r.connection_pool.make_connection()
+        try:
+            self._apply_conn.send_command("EVAL", APPLY_LUA, 0, *argv)
+        except (redis.ConnectionError, OSError):
+            self.close_apply()
+            raise
+
+    def read_apply(self) -> list[Outcome]:
+        try:
+            raw = self._apply_conn.read_response()
+        except (redis.ConnectionError, redis.TimeoutError, OSError):
+            self.close_apply()
+            raise
         outcomes: list[Outcome] = []
         for item in raw:
             code = int(item[0])
@@ -229,6 +251,11 @@ class Store:
             else:
                 outcomes.append(Outcome(-1, rev, stored=_text(item[2])))
         return outcomes
+
+    def close_apply(self) -> None:
+        if self._apply_conn is not None:
+            self._apply_conn.disconnect()
+            self._apply_conn = None
 
     def dead_letter(self, channel: str, raw: bytes | str, code: str, reason: str,
                     pipe: Any | None = None) -> None:

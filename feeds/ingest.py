@@ -11,18 +11,19 @@ import json
 import logging
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+import orjson
 import redis
-from dashboard.city import City, load_city
 
 from dashboard import protocol
 from dashboard.backoff import Backoff
+from dashboard.city import City, load_city
 from dashboard.config import Settings
 from dashboard.models import KINDS
-from dashboard.store import Change, Store, day_of
+from dashboard.store import Change, Outcome, Store, day_of
 
 log = logging.getLogger("cc.ingest")
 
@@ -40,6 +41,7 @@ class Counters:
     accepted: int = 0
     rejected: int = 0
     stale: int = 0
+    conflicts: int = 0
     reconnects: int = 0
     last_ts: int = 0
     window_start: float = field(default_factory=time.monotonic)
@@ -61,6 +63,8 @@ class Ingest:
         self.cache: OrderedDict[tuple[str, str], tuple[dict[str, Any], str]] = OrderedDict()
         self.counters = Counters()
         self.store: Store | None = None
+        self.in_flight: deque[tuple[list[tuple[protocol.Accepted, bytes | str]],
+                                    list[dict[str, Any]]]] = deque()
         self._last_hb = 0.0
 
     # -- the loop ---------------------------------------------------------------------
@@ -96,10 +100,14 @@ class Ingest:
                         break
                     batch.append(more)
                 if batch:
-                    self.handle([(m["channel"], m["data"]) for m in batch
+                    self.submit([(m["channel"], m["data"]) for m in batch
                                  if m["type"] == "message"])
+                # One batch stays in flight while more arrive; when idle, finish it.
+                self.drain(keep=1 if batch else 0)
                 self._heartbeat()
         finally:
+            self.in_flight.clear()
+            self.store.close_apply()
             pubsub.close()
             client.close()
 
@@ -134,7 +142,8 @@ class Ingest:
         pipe = self.store.r.pipeline(transaction=False)
         pipe.hset(key, mapping={
             "ts": int(time.time() * 1000), "rate": round(c.rate, 1), "accepted": c.accepted,
-            "rejected": c.rejected, "stale": c.stale, "last_ts": c.last_ts,
+            "rejected": c.rejected, "stale": c.stale, "conflicts": c.conflicts,
+            "last_ts": c.last_ts,
             "reconnects": c.reconnects, "last_outage": c.last_outage,
             "degraded": outage_recent,
         })
@@ -144,7 +153,15 @@ class Ingest:
     # -- one batch ----------------------------------------------------------------------
 
     def handle(self, messages: list[tuple[bytes | str, bytes | str]]) -> None:
-        """Validate, merge and apply a batch of (channel, payload) messages."""
+        """Validate, merge and apply a batch of (channel, payload) messages, and wait."""
+        self.submit(messages)
+        self.drain()
+
+    def submit(self, messages: list[tuple[bytes | str, bytes | str]]) -> None:
+        """Validate and merge a batch and send it to Redis without waiting for the answer.
+
+        The loop validates the next batch while Redis runs this one; `drain` reads answers.
+        """
         assert self.store is not None
         now_ms = int(time.time() * 1000)
         pipe = self.store.r.pipeline(transaction=False)
@@ -156,12 +173,40 @@ class Ingest:
                 self._reject(name, data, result.code, result.reason, pipe)
             else:
                 accepted.append((result, data))
-        pending = accepted
+        if len(pipe):
+            pipe.execute()
+        if accepted:
+            self._warm_cache(accepted)
+            merged = [self._change(result) for result, _ in accepted]
+            self.store.send_apply([change for change, _ in merged])
+            self.in_flight.append((accepted, [record for _, record in merged]))
+
+    def drain(self, keep: int = 0) -> None:
+        """Read answers of sent batches until at most `keep` are in flight.
+
+        Revision conflicts are retried only once nothing is in flight: the apply connection
+        answers in order, so a retry must not overtake a batch still waiting for its answer.
+        """
+        assert self.store is not None
+        pipe = self.store.r.pipeline(transaction=False)
+        pending: list[tuple[protocol.Accepted, bytes | str]] = []
+        while len(self.in_flight) > keep or (pending and self.in_flight):
+            accepted, records = self.in_flight.popleft()
+            try:
+                outcomes = self.store.read_apply()
+            except (redis.ConnectionError, redis.TimeoutError, OSError):
+                self.in_flight.clear()
+                raise
+            pending += self._settle(accepted, records, outcomes, pipe)
         for _ in range(CONFLICT_ROUNDS):
             if not pending:
                 break
-            pending = self._apply(pending, pipe)
-        for result, data in pending:  # still conflicting after retries: keep, do not drop
+            self.counters.conflicts += len(pending)
+            self._warm_cache(pending)
+            merged = [self._change(result) for result, _ in pending]
+            outcomes = self.store.apply([change for change, _ in merged])
+            pending = self._settle(pending, [r for _, r in merged], outcomes, pipe)
+        for result, data in pending:  # still colliding after retries: keep, never drop
             self._reject(f"{self.prefix}{result.kind}", data, "conflict",
                          "concurrent updates kept colliding; retry", pipe)
         if len(pipe):
@@ -174,31 +219,30 @@ class Ingest:
             self.counters.stale += 1
         self.store.dead_letter(channel, data, code, reason, pipe)
 
-    def _apply(self, accepted: list[tuple[protocol.Accepted, bytes | str]],
-               pipe: Any) -> list[tuple[protocol.Accepted, bytes | str]]:
-        """Merge with stored records and apply; returns the ones that hit a revision conflict."""
-        assert self.store is not None
-        self._warm_cache(accepted)
-        changes: list[Change] = []
-        for result, _ in accepted:
-            changes.append(self._change(result))
-        outcomes = self.store.apply(changes)
+    def _settle(self, accepted: list[tuple[protocol.Accepted, bytes | str]],
+                records: list[dict[str, Any]], outcomes: list[Outcome],
+                pipe: Any) -> list[tuple[protocol.Accepted, bytes | str]]:
+        """Count what was applied, dead-letter the stale; return the revision conflicts."""
         conflicts = []
-        for (result, data), change, outcome in zip(accepted, changes, outcomes, strict=True):
+        for (result, data), record, outcome in zip(accepted, records, outcomes, strict=True):
             key = (result.kind, result.id)
             if outcome.code == 1:
                 self.counters.accepted += 1
                 self.counters.window_accepted += 1
                 self.counters.last_ts = max(self.counters.last_ts, result.record["received"])
-                if result.kind != "feedback":
-                    self._remember(key, json.loads(change.json), outcome.rev)
+                cached = self.cache.get(key)
+                # A later batch may already have advanced this entry: never step it back.
+                if result.kind != "feedback" and (
+                    cached is None or int(cached[1]) <= int(outcome.rev)
+                ):
+                    self._remember(key, record, outcome.rev)
             elif outcome.code == 0:
                 self.cache.pop(key, None)
                 self._reject(f"{self.prefix}{result.kind}", data, "stale",
                              f"ts {result.ts} is older than the stored {outcome.stored_ts}", pipe)
             else:
                 if outcome.stored:
-                    self._remember(key, json.loads(outcome.stored), outcome.rev)
+                    self._remember(key, orjson.loads(outcome.stored), outcome.rev)
                 else:
                     self.cache.pop(key, None)
                 conflicts.append((result, data))
@@ -222,11 +266,12 @@ class Ingest:
         if len(self.cache) > CACHE_MAX:
             self.cache.popitem(last=False)
 
-    def _change(self, result: protocol.Accepted) -> Change:
+    def _change(self, result: protocol.Accepted) -> tuple[Change, dict[str, Any]]:
+        """The change to apply and the merged record it carries."""
         kind, new = result.kind, result.record
         if kind == "feedback":
-            text = json.dumps(new, ensure_ascii=False, separators=(",", ":"))
-            return Change(kind, result.id, result.ts, "0", text, new.get("stage", ""), 0.0, 0.0)
+            return Change(kind, result.id, result.ts, "0", orjson.dumps(new).decode(),
+                          new.get("stage", ""), 0.0, 0.0), new
         old, rev = self.cache.get((kind, result.id), ({}, "0"))
         record = {**old, **new}
         self._locate(kind, record, new)
@@ -241,11 +286,12 @@ class Ingest:
             day = day_of(result.ts, self.settings.timezone)
             extra = (str(record["severity"]), record["category"],
                      str(record.get("source") or "other"), day)
-        text = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+        text = orjson.dumps(record).decode()
         # Optimistic: a second message for the same id in this batch builds on this one.
         self.cache[(kind, result.id)] = (record, str(int(rev) + 1))
-        return Change(kind, result.id, result.ts, rev, text, status, record["lon"], record["lat"],
-                      *extra)
+        change = Change(kind, result.id, result.ts, rev, text, status, record["lon"],
+                        record["lat"], *extra)
+        return change, record
 
     def _locate(self, kind: str, record: dict[str, Any], new: dict[str, Any]) -> None:
         here = self.city.locate(record["lon"], record["lat"])

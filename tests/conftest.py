@@ -100,9 +100,9 @@ class Stack:
 
 
 def start_stack(redis_url: str, **overrides: Any) -> tuple[Stack, threading.Event, list[Any]]:
-    settings = dataclasses.replace(
-        Settings(), redis_url=redis_url, ws_port=free_port(), coalesce_s=0.2, **overrides
-    )
+    options: dict[str, Any] = {"coalesce_s": 0.2, **overrides}
+    settings = dataclasses.replace(Settings(), redis_url=redis_url, ws_port=free_port(),
+                                   **options)
     stop = threading.Event()
     ingest = Ingest(settings, redis_url)
     relay = Relay(settings, redis_url)
