@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = dataclasses.replace(settings, redis_url=url)
 
     env = {**os.environ, "REDIS_URL": url, "CC_PREFIX": settings.prefix,
-           "CC_WS_PORT": str(settings.ws_port)}
+           "CC_WS_PORT": str(settings.ws_port), "CC_PORT": str(settings.port)}
     py = sys.executable
     children = [Child("ingest", [py, "-m", "feeds.ingest"], env),
                 Child("relay", [py, "-m", "feeds.relay"], env)]

@@ -98,8 +98,9 @@ def create_api(store: Store, city: City) -> Blueprint:
         if found is None:
             raise ApiError(404, f"no event {event_id!r}")
         grid = found.get("grid_id")
-        found["area"] = [{"code": u.code, "name": u.name, "level": u.level}
-                         for u in (city.parents(grid) if grid else [])]
+        unit = city.unit(grid) if grid else None
+        area = [{"code": u.code, "name": u.name, "level": u.level}
+                for u in ([*city.parents(grid), unit] if unit else [])]
         nearby: dict[str, list[dict[str, Any]]] = {}
         for kind in ("worker", "resource", "camera"):
             hits = store.nearby(kind, found["lon"], found["lat"], NEARBY_RADIUS_M, 10)
@@ -109,6 +110,7 @@ def create_api(store: Store, city: City) -> Blueprint:
             ]
         return jsonify({
             "event": found,
+            "area": area,
             "timeline": store.timeline(event_id),
             "plans": [],  # the plan library arrives with the command loop (issue 3)
             "nearby": nearby,
@@ -121,6 +123,11 @@ def create_api(store: Store, city: City) -> Blueprint:
         response = send_file(city.geojson_path(level), mimetype="application/geo+json",
                              max_age=86400, conditional=True)
         return response
+
+    @api.get("/api/<path:rest>")
+    def unknown(rest: str) -> Response:
+        # Dash answers every other path with the page; an API client wants a JSON 404.
+        raise ApiError(404, f"no API endpoint /api/{rest}")
 
     return api
 

@@ -70,6 +70,8 @@ class Ingest:
     # -- the loop ---------------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> None:
+        # Build the grid index now, not on the first event: that one would wait a second.
+        self.city.locate(*self.city.centroid)
         backoff = Backoff(0.1, 5.0)
         while not stop.is_set():
             try:

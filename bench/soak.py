@@ -1,0 +1,135 @@
+"""Soak: memory of ingest, relay, app (and the wall in a browser) under the simulator at 10×.
+
+Starts the real stack (`python app.py`) with CC_SIM_RATE, opens the wall in headless
+Chromium, and samples every process's RSS and the page's JS heap. "Flat after warm-up" is
+judged by comparing the mean of the last fifth of samples with the fifth after warm-up.
+
+    python -m bench.soak [--minutes 30] [--rate 10] [--warmup 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from feeds.redis_server import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench" / "results"
+
+
+def browser(url: str) -> Any:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+
+    options = Options()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--window-size=1920,1080",
+                 "--enable-precise-memory-info"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options)
+    driver.get(url)
+    return driver
+
+
+def roles(app: psutil.Process) -> dict[str, psutil.Process]:
+    found = {"app": app}
+    for child in app.children(recursive=True):
+        cmd = " ".join(child.cmdline())
+        for name in ("ingest", "relay", "simulator"):
+            if f"feeds.{name}" in cmd:
+                found[name] = child
+        if "valkey-server" in cmd or "redis-server" in cmd:
+            found["redis"] = child
+    return found
+
+
+def run(minutes: float, rate: float, warmup: float, every: float) -> dict[str, Any]:
+    port, ws_port = free_port(), free_port()
+    with tempfile.TemporaryDirectory() as data:
+        env = {**os.environ, "CC_SIM_RATE": str(rate), "CC_DATA_DIR": data}
+        env.pop("REDIS_URL", None)
+        proc = subprocess.Popen(
+            [sys.executable, "app.py", "--port", str(port), "--ws-port", str(ws_port)],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        driver = None
+        samples: list[dict[str, Any]] = []
+        try:
+            time.sleep(8)
+            driver = browser(f"http://127.0.0.1:{port}/")
+            app = psutil.Process(proc.pid)
+            start = time.monotonic()
+            while (elapsed := time.monotonic() - start) < minutes * 60:
+                procs = roles(app)
+                row: dict[str, Any] = {"t_s": round(elapsed)}
+                for name, p in procs.items():
+                    try:
+                        row[f"{name}_rss_mb"] = round(p.memory_info().rss / 2**20, 1)
+                    except psutil.Error:
+                        row[f"{name}_rss_mb"] = None
+                try:
+                    heap = driver.execute_script(
+                        "return performance.memory ? performance.memory.usedJSHeapSize : null")
+                    row["browser_heap_mb"] = round(heap / 2**20, 1) if heap else None
+                    row["wall_state"] = driver.execute_script(
+                        "return window.ccwall ? window.ccwall.state : null")
+                except Exception as exc:
+                    row["browser_error"] = str(exc)[:100]
+                samples.append(row)
+                print(json.dumps(row, ensure_ascii=False), flush=True)
+                time.sleep(every)
+        finally:
+            if driver is not None:
+                driver.quit()
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    return summarise(samples, warmup * 60)
+
+
+def summarise(samples: list[dict[str, Any]], warmup_s: float) -> dict[str, Any]:
+    after = [s for s in samples if s["t_s"] >= warmup_s] or samples
+    fifth = max(1, len(after) // 5)
+    head, tail = after[:fifth], after[-fifth:]
+    summary: dict[str, Any] = {"samples": samples, "flatness": {}}
+    keys = [k for k in samples[0] if k.endswith("_mb")] if samples else []
+    for key in keys:
+        a = [s[key] for s in head if s.get(key) is not None]
+        b = [s[key] for s in tail if s.get(key) is not None]
+        if a and b:
+            early, late = sum(a) / len(a), sum(b) / len(b)
+            summary["flatness"][key] = {"after_warmup": round(early, 1), "end": round(late, 1),
+                                        "growth_pct": round((late - early) / early * 100, 1)}
+    return summary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=30)
+    parser.add_argument("--rate", type=float, default=10)
+    parser.add_argument("--warmup", type=float, default=5, help="minutes before judging")
+    parser.add_argument("--every", type=float, default=15, help="seconds between samples")
+    args = parser.parse_args()
+    result = run(args.minutes, args.rate, args.warmup, args.every)
+    OUT.mkdir(exist_ok=True)
+    (OUT / "soak.json").write_text(json.dumps(result, ensure_ascii=False, indent=1))
+    print(json.dumps(result["flatness"], indent=1))
+
+
+if __name__ == "__main__":
+    main()
