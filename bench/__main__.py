@@ -1,0 +1,45 @@
+"""Run the quick benchmarks in turn and print their summaries.
+
+    python -m bench            ingest throughput (100,000 messages), latency, moves
+
+Each also runs alone: `python -m bench.ingest_throughput`, `python -m bench.latency`,
+`python -m bench.moves`. The memory soak takes 30 minutes and is not run here:
+`python -m bench.soak`. Results: bench/results/*.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from bench import ingest_throughput, latency, moves
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__.splitlines()[0],
+        epilog="The 30-minute memory soak is separate: python -m bench.soak")
+    parser.add_argument("--messages", type=int, default=100_000, help="ingest messages")
+    parser.add_argument("--probes", type=int, default=200, help="latency probes")
+    parser.add_argument("--reps", type=int, default=30, help="moves repetitions")
+    args = parser.parse_args(argv)
+    latency.exit_on_sigterm()
+    summaries: list[str] = []
+
+    print("== ingest throughput", flush=True)
+    ingest = ingest_throughput.run(args.messages)
+    summaries.append("ingest " + json.dumps({k: round(v, 2) if isinstance(v, float) else v
+                                             for k, v in ingest.items()}))
+    print(summaries[-1], flush=True)
+
+    print("== latency", flush=True)
+    summaries.append(latency.summary(latency.main(["--probes", str(args.probes)])))
+
+    print("== moves", flush=True)
+    summaries.append(moves.summary(moves.main(["--reps", str(args.reps)])))
+
+    print("\n== summary\n" + "\n".join(summaries), flush=True)
+
+
+if __name__ == "__main__":
+    main()
