@@ -22,13 +22,13 @@ from dashboard import protocol
 from dashboard.backoff import Backoff
 from dashboard.city import City, load_city
 from dashboard.config import Settings
-from dashboard.models import KINDS
+from dashboard.models import EVENT_CLOSED, KINDS
 from dashboard.store import Change, Outcome, Store, day_of
 
 log = logging.getLogger("cc.ingest")
 
 BATCH_MAX: Final = 2000
-CACHE_MAX: Final = 200_000  # records kept for merging; far above a city's live entities
+CACHE_MAX: Final = 100_000  # records kept for merging; far above a city's live entities
 HEARTBEAT_S: Final = 1.0
 HEARTBEAT_TTL_S: Final = 15
 DEGRADED_SHOWN_S: Final = 300  # health keeps saying "degraded" this long after an outage
@@ -233,8 +233,12 @@ class Ingest:
                 self.counters.window_accepted += 1
                 self.counters.last_ts = max(self.counters.last_ts, result.record["received"])
                 cached = self.cache.get(key)
+                if result.kind == "event" and record.get("status") in EVENT_CLOSED:
+                    # Closed events are rarely touched again: keep the cache to live things.
+                    if cached is not None and int(cached[1]) <= int(outcome.rev):
+                        del self.cache[key]
                 # A later batch may already have advanced this entry: never step it back.
-                if result.kind != "feedback" and (
+                elif result.kind != "feedback" and (
                     cached is None or int(cached[1]) <= int(outcome.rev)
                 ):
                     self._remember(key, record, outcome.rev)

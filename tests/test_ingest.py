@@ -215,3 +215,16 @@ def test_ing009_pipelined_batches_keep_order(redis_url: str, r: redis.Redis) -> 
     assert all(json.loads(v)["ts"] == TS + 19 for v in r.hvals("cc:state:worker"))
     assert ingest.cache[("worker", "w-0")][1] == "20"
     ingest.store.close_apply()
+
+
+def test_ing010_closed_events_leave_the_merge_cache(stack: Stack, r: redis.Redis) -> None:
+    stack.publish("event", an_event(id="ev-c", ts=TS))
+    stack.publish("event", an_event(id="ev-c", status="closed", ts=TS + 1000))
+    stack.wait_seq(2)
+    wait_for(lambda: ("event", "ev-c") not in stack.ingest.cache)
+    # A late update of a closed event still merges with what Redis holds.
+    stack.publish("event", an_event(id="ev-c", title=None, status="verified", ts=TS + 2000))
+    stack.wait_seq(3)
+    event = stored(r, "event", "ev-c")
+    assert event is not None and event["status"] == "verified"
+    assert event["first_ts"] == TS and event["source"] == "hotline"
