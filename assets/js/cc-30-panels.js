@@ -157,8 +157,16 @@
       fresh.add(rec.id);
     }
     if (rec && rec.id === selected) cc.schedule('detail', renderDetail);
-    markList();
+    // A new event is what the wall is for: draw it in the next frame (one list render per
+    // frame at most). Only updates of known events wait for the throttle.
+    if (arrived) listNow();
+    else markList();
   };
+
+  function listNow() {
+    if (listTimer) { clearTimeout(listTimer); listTimer = null; }
+    cc.schedule('list', renderList);
+  }
 
   /* A list redraw is waiting for the throttle (the benchmark hook waits for it too). */
   P.listPending = function () { return listTimer !== null; };
