@@ -31,6 +31,7 @@ from typing import Any
 import redis
 from werkzeug.serving import WSGIRequestHandler
 
+from bench.browser import browser
 from feeds.redis_server import EmbeddedRedis, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,24 +72,6 @@ try {
 
 # The page clock (timeOrigin + now) minus the system clock (Date.now), in ms.
 OFFSET_JS = "return performance.timeOrigin + performance.now() - Date.now();"
-
-
-def browser(url: str) -> Any:
-    """Headless Chromium at 1920x1080 (the flags bench/soak.py uses)."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-
-    options = Options()
-    options.binary_location = "/usr/bin/chromium"
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--window-size=1920,1080",
-                 "--enable-precise-memory-info"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options)
-    driver.set_script_timeout(60)
-    driver.get(url)
-    return driver
 
 
 def wait_for(fn: Any, timeout: float, what: str, every: float = 0.25) -> Any:

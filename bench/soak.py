@@ -22,26 +22,11 @@ from typing import Any
 
 import psutil
 
+from bench.browser import browser
 from feeds.redis_server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "results"
-
-
-def browser(url: str) -> Any:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-
-    options = Options()
-    options.binary_location = "/usr/bin/chromium"
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--window-size=1920,1080",
-                 "--enable-precise-memory-info"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options)
-    driver.get(url)
-    return driver
 
 
 def roles(app: psutil.Process) -> dict[str, psutil.Process]:

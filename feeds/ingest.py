@@ -24,6 +24,7 @@ from dashboard.city import City, load_city
 from dashboard.config import Settings
 from dashboard.models import EVENT_CLOSED, KINDS
 from dashboard.store import Change, Outcome, Store, day_of
+from feeds.service import run_service
 
 log = logging.getLogger("cc.ingest")
 
@@ -316,16 +317,7 @@ class Ingest:
 
 def main() -> None:
     """`python -m feeds.ingest`: one ingest worker against REDIS_URL."""
-    import signal
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    settings = Settings.from_env()
-    if not settings.redis_url:
-        raise SystemExit("feeds.ingest needs REDIS_URL")
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    Ingest(settings, settings.redis_url).run(stop)
+    run_service("feeds.ingest", lambda settings, url, stop: Ingest(settings, url).run(stop))
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from websockets.exceptions import ConnectionClosed
 from dashboard.backoff import Backoff
 from dashboard.config import Settings
 from dashboard.store import Store, day_of
+from feeds.service import run_service
 
 log = logging.getLogger("cc.relay")
 
@@ -307,16 +308,7 @@ def _int_or_none(value: str | None) -> int | None:
 
 def main() -> None:
     """`python -m feeds.relay`: one relay against REDIS_URL on CC_WS_PORT."""
-    import signal
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    settings = Settings.from_env()
-    if not settings.redis_url:
-        raise SystemExit("feeds.relay needs REDIS_URL")
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    Relay(settings, settings.redis_url).run(stop)
+    run_service("feeds.relay", lambda settings, url, stop: Relay(settings, url).run(stop))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,22 @@
+"""What every `python -m feeds.X` process shares: logging, settings, stop on SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+
+from dashboard.config import Settings
+
+
+def run_service(name: str, body: Callable[[Settings, str, threading.Event], None]) -> None:
+    """Run `body(settings, redis_url, stop)` until a signal sets `stop`."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    settings = Settings.from_env()
+    if not settings.redis_url:
+        raise SystemExit(f"{name} needs REDIS_URL")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    body(settings, settings.redis_url, stop)
