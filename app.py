@@ -56,6 +56,7 @@ def create_app(settings: Settings, redis_url: str | None = None) -> dash.Dash:
     layouts.wall.configure(settings)
     app.layout = layouts.wall.serve_layout
     callbacks.wall.register(app)
+    app.server.json.ensure_ascii = False  # Chinese text as text in the JSON API
     app.server.register_blueprint(create_api(store, city))
     install_error_handlers(app.server)
     return app

@@ -125,3 +125,9 @@ def test_api008_health_degraded_without_ingest(redis_url: str, r: redis.Redis) -
     assert res.status_code == 200
     assert res.get_json()["status"] == "degraded"  # no ingest heartbeat
     assert res.get_json()["ingest"]["alive"] is False
+
+
+def test_api009_chinese_text_is_sent_as_utf8(stack: Stack, http: Any) -> None:
+    publish_events(stack)
+    raw = http.get("/api/events/ev-0").get_data()
+    assert "事件0".encode() in raw
