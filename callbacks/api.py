@@ -47,19 +47,12 @@ def create_api(store: Store, city: City) -> Blueprint:
         body: dict[str, Any] = {"status": "ok", "version": __version__, "time": now}
         try:
             t0 = time.perf_counter()
-            store.r.ping()
-            pipe = store.r.pipeline(transaction=False)
-            pipe.hgetall(store.key("ingest:hb"))
-            pipe.hgetall(store.key("relay:hb"))
-            pipe.get(store.key("deadletter:count"))
-            pipe.get(store.key("seq"))
-            ingest_hb, relay_hb, dead, seq = pipe.execute()
+            state = store.health()
             body["redis"] = {"ok": True, "latency_ms": round((time.perf_counter() - t0) * 1000, 2)}
         except (redis.RedisError, OSError) as exc:
             body.update(status="degraded", redis={"ok": False, "error": str(exc)[:200]})
             return jsonify(body), 503
-        hb = {_s(k): _s(v) for k, v in ingest_hb.items()}
-        relay = {_s(k): _s(v) for k, v in relay_hb.items()}
+        hb, relay = state["ingest"], state["relay"]
         ingest_alive = bool(hb) and now - int(hb.get("ts", 0)) < HEARTBEAT_STALE_MS
         last_ts = int(hb.get("last_ts") or 0)
         body["ingest"] = {
@@ -77,8 +70,8 @@ def create_api(store: Store, city: City) -> Blueprint:
             "alive": bool(relay) and now - int(relay.get("ts", 0)) < HEARTBEAT_STALE_MS,
             "clients": int(relay.get("clients") or 0),
         }
-        body["deadletters"] = int(dead or 0)
-        body["seq"] = int(seq or 0)
+        body["deadletters"] = state["deadletters"]
+        body["seq"] = state["seq"]
         if not ingest_alive or hb.get("degraded"):
             body["status"] = "degraded"
         return jsonify(body), 200
@@ -162,7 +155,3 @@ def _int_arg(name: str, default: int | None, lo: int, hi: int) -> int | None:
     if not lo <= value <= hi:
         raise ApiError(400, f"{name} must be between {lo} and {hi}")
     return value
-
-
-def _s(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

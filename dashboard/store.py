@@ -19,9 +19,6 @@ from zoneinfo import ZoneInfo
 
 import redis
 
-from dashboard.models import EVENT_CLOSED
-
-ITEM_ARGS: Final = 12  # per-item arguments of APPLY_LUA
 RECENT_EVENTS_MS: Final = 24 * 3600 * 1000
 SNAPSHOT_EVENTS_MAX: Final = 2000
 
@@ -360,6 +357,17 @@ class Store:
         )
         return [(_text(row[0]), float(row[1])) for row in rows]
 
+    def health(self) -> dict[str, Any]:
+        """Heartbeats of ingest and relay (decoded; empty when expired), rejects and seq."""
+        pipe = self.r.pipeline(transaction=False)
+        pipe.hgetall(self.key("ingest:hb"))
+        pipe.hgetall(self.key("relay:hb"))
+        pipe.get(self.key("deadletter:count"))
+        pipe.get(self.key("seq"))
+        ingest, relay, dead, seq = pipe.execute()
+        return {"ingest": _decoded(ingest), "relay": _decoded(relay),
+                "deadletters": int(dead or 0), "seq": int(seq or 0)}
+
     def stats(self, day: str) -> dict[str, Any]:
         """Today's counters for the wall's KPI tiles."""
         pipe = self.r.pipeline(transaction=False)
@@ -373,7 +381,7 @@ class Store:
         day_stats = {_text(k): int(v) for k, v in day_stats.items()}
         by_status = {_text(k): int(v) for k, v in by_status.items()}
         workers = {_text(k): int(v) for k, v in workers.items()}
-        hb = {_text(k): _text(v) for k, v in hb.items()}
+        hb = _decoded(hb)
 
         def group(prefix: str) -> dict[str, int]:
             return {k[len(prefix):]: v for k, v in day_stats.items() if k.startswith(prefix) and v}
@@ -396,8 +404,8 @@ class Store:
         }
 
 
-def is_open(status: str) -> bool:
-    return status not in EVENT_CLOSED
+def _decoded(mapping: dict[Any, Any]) -> dict[str, str]:
+    return {_text(k): _text(v) for k, v in mapping.items()}
 
 
 def _text(value: Any) -> str:

@@ -49,7 +49,7 @@ class Counters:
     window_accepted: int = 0
     rate: float = 0.0
     degraded_since: int = 0
-    last_outage: str = ""
+    last_outage: tuple[int, int] | None = None  # (from, to) epoch ms
 
 
 class Ingest:
@@ -118,7 +118,7 @@ class Ingest:
         c = self.counters
         if c.degraded_since:
             c.reconnects += 1
-            c.last_outage = json.dumps({"from": c.degraded_since, "to": int(time.time() * 1000)})
+            c.last_outage = (c.degraded_since, int(time.time() * 1000))
             log.warning("ingest reconnected to Redis")
             c.degraded_since = 0
             # Redis may have restarted empty: merged records must be re-read, not assumed.
@@ -137,18 +137,17 @@ class Ingest:
         c.window_start, c.window_accepted = now, 0
         assert self.store is not None
         key = self.store.key("ingest:hb")
-        outage_recent = ""
+        outage = ""
         if c.last_outage:
-            ended = json.loads(c.last_outage)["to"]
-            if time.time() * 1000 - ended < DEGRADED_SHOWN_S * 1000:
-                outage_recent = c.last_outage
+            outage = json.dumps({"from": c.last_outage[0], "to": c.last_outage[1]})
+        recent = bool(outage) and time.time() * 1000 - c.last_outage[1] < DEGRADED_SHOWN_S * 1000
         pipe = self.store.r.pipeline(transaction=False)
         pipe.hset(key, mapping={
             "ts": int(time.time() * 1000), "rate": round(c.rate, 1), "accepted": c.accepted,
             "rejected": c.rejected, "stale": c.stale, "conflicts": c.conflicts,
             "last_ts": c.last_ts,
-            "reconnects": c.reconnects, "last_outage": c.last_outage,
-            "degraded": outage_recent,
+            "reconnects": c.reconnects, "last_outage": outage,
+            "degraded": outage if recent else "",
         })
         pipe.expire(key, HEARTBEAT_TTL_S)
         pipe.execute()
