@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -110,6 +110,63 @@ end
 return out
 """
 
+# Shared by every script that changes what walls see (dispatch, the watch service): each
+# script is LUA_LIB + its body, called with ARGV[1] = prefix, ARGV[2] = log maxlen, and its
+# own arguments from ARGV[3]. Records are built in Python (JSON stays Python's); scripts only
+# check revisions and write, so a GPS fix that lands in between makes the caller retry.
+LUA_LIB: Final = r"""
+local P, MAXLEN = ARGV[1], tonumber(ARGV[2])
+local FRAMES = {}
+local function emit(kind, op, data)
+  local seq = redis.call('INCR', P .. 'seq')
+  redis.call('XADD', P .. 'log', 'MAXLEN', '~', MAXLEN, seq .. '-0', 'k', kind, 'o', op,
+    'd', data)
+  FRAMES[#FRAMES + 1] = '{"type":"delta","seq":' .. seq .. ',"kind":"' .. kind ..
+    '","op":"' .. op .. '","data":' .. data .. '}'
+  return seq
+end
+local function flush()
+  if #FRAMES > 0 then
+    redis.call('PUBLISH', P .. 'ui', '[' .. table.concat(FRAMES, ',') .. ']')
+    FRAMES = {}
+  end
+end
+local function meta_of(kind, id)
+  local meta = redis.call('HGET', P .. 'meta:' .. kind, id)
+  if not meta then return nil end
+  local a = string.find(meta, '|', 1, true)
+  local c = string.find(meta, '|', a + 1, true)
+  return string.sub(meta, 1, a - 1), string.sub(meta, a + 1, c - 1), string.sub(meta, c + 1)
+end
+-- A new status for a stored record, keeping its stored ts (not a new observation).
+-- expected_rev '' skips the check. Returns the new revision, or false.
+local function restate(kind, id, rec, status, expected_rev, now, day)
+  local rev, ts, cur = meta_of(kind, id)
+  if not rev then return false end
+  if expected_rev ~= '' and expected_rev ~= rev then return false end
+  local newrev = tostring(tonumber(rev) + 1)
+  redis.call('HSET', P .. 'state:' .. kind, id, rec)
+  redis.call('HSET', P .. 'meta:' .. kind, id, newrev .. '|' .. ts .. '|' .. status)
+  if cur ~= status then
+    if cur ~= '' then redis.call('HINCRBY', P .. 'count:' .. kind, cur, -1) end
+    redis.call('HINCRBY', P .. 'count:' .. kind, status, 1)
+    if kind == 'event' then
+      local tl = P .. 'timeline:' .. id
+      redis.call('RPUSH', tl, '{"ts":' .. now .. ',"status":"' .. status .. '"}')
+      redis.call('LTRIM', tl, -200, -1)
+      redis.call('EXPIRE', tl, 34560000)
+      if status == 'closed' or status == 'cancelled' then
+        redis.call('ZREM', P .. 'geo:event', id)
+        redis.call('SREM', P .. 'events:open', id)
+        if status == 'closed' then redis.call('HINCRBY', P .. 'stat:' .. day, 'closed', 1) end
+      end
+    end
+  end
+  emit(kind, 'upsert', rec)
+  return newrev
+end
+"""
+
 SNAPSHOT_LUA: Final = r"""
 local P, since, maxevents = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local seq = redis.call('GET', P .. 'seq') or '0'
@@ -131,10 +188,20 @@ if #ids > 0 then
     for _, v in ipairs(vals) do if v then events[#events + 1] = v end end
   end
 end
+local function values(hash, list)
+  if #list == 0 then return {} end
+  local out = {}
+  for _, v in ipairs(redis.call('HMGET', hash, unpack(list))) do
+    if v then out[#out + 1] = v end
+  end
+  return out
+end
+local tasks = values(P .. 'state:task', redis.call('SRANDMEMBER', P .. 'tasks:open', 5000))
+local alerts = values(P .. 'state:alert', redis.call('ZRANGE', P .. 'alerts:open', 0, 499, 'REV'))
 return {seq, events,
   redis.call('HVALS', P .. 'state:worker'),
   redis.call('HVALS', P .. 'state:resource'),
-  redis.call('HVALS', P .. 'state:camera')}
+  redis.call('HVALS', P .. 'state:camera'), tasks, alerts}
 """
 
 
@@ -201,6 +268,8 @@ class Store:
         self.deadletter_max = deadletter_max
         self._snapshot = client.register_script(SNAPSHOT_LUA)
         self._apply_conn: Any = None
+        self._emit: Callable[..., Any] | None = None
+        self._restate: Callable[..., Any] | None = None
 
     def key(self, name: str) -> str:
         return self.prefix + name
@@ -272,6 +341,40 @@ class Store:
         if pipe is None:
             target.execute()
 
+    def script(self, body: str) -> Callable[..., Any]:
+        """A Lua script built on `LUA_LIB`; call it with its own arguments (ARGV[3]…)."""
+        registered = self.r.register_script(LUA_LIB + body)
+
+        def call(*args: str | int | float) -> Any:
+            return registered(keys=[], args=[self.prefix, self.log_maxlen, *args])
+
+        return call
+
+    def emit(self, kind: str, op: str, data: dict[str, Any] | str) -> int:
+        """Append one frame of any kind to the change log and the walls; returns its seq."""
+        text = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
+        if self._emit is None:
+            self._emit = self.script("local seq = emit(ARGV[3], ARGV[4], ARGV[5])\n"
+                                     "flush()\nreturn seq\n")
+        return int(self._emit(kind, op, text))
+
+    def restate(self, kind: str, record: dict[str, Any], status: str, rev: str,
+                now_ms: int | None = None) -> str | None:
+        """Write `record` with a new `status` if its revision is still `rev` ('' = any).
+
+        The stored `ts` is kept and `status_ts` set, so the next fix from the field is not
+        refused as stale. Returns the new revision, or None when someone wrote first."""
+        now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
+        record = {**record, "status": status, "status_ts": now_ms}
+        if self._restate is None:
+            self._restate = self.script(
+                "local r = restate(ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8],"
+                " ARGV[9])\nflush()\nreturn r\n")
+        out = self._restate(kind, record["id"], json.dumps(record, ensure_ascii=False),
+                            status, rev, now_ms, day_of(now_ms))
+        return _text(out) if out else None
+
+
     # -- reads ------------------------------------------------------------------------
 
     def records(self, kind: str, ids: Iterable[str]) -> dict[str, tuple[dict[str, Any], str]]:
@@ -292,7 +395,7 @@ class Store:
     def snapshot_parts(self, now_ms: int | None = None) -> dict[str, Any]:
         """Sequence number and raw JSON records, read atomically."""
         now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
-        seq, events, workers, resources, cameras = self._snapshot(
+        seq, events, workers, resources, cameras, tasks, alerts = self._snapshot(
             keys=[], args=[self.prefix, now_ms - RECENT_EVENTS_MS, SNAPSHOT_EVENTS_MAX]
         )
         return {
@@ -301,6 +404,8 @@ class Store:
             "workers": [_text(w) for w in workers],
             "resources": [_text(x) for x in resources],
             "cameras": [_text(c) for c in cameras],
+            "tasks": [_text(t) for t in tasks],
+            "alerts": [_text(a) for a in alerts],
         }
 
     def seq(self) -> int:

@@ -259,7 +259,8 @@ class Relay:
             f'{{"type":"snapshot","seq":{parts["seq"]},"server_ts":{int(time.time() * 1000)},'
             f'"events":[{",".join(parts["events"])}],"workers":[{",".join(parts["workers"])}],'
             f'"resources":[{",".join(parts["resources"])}],'
-            f'"cameras":[{",".join(parts["cameras"])}],"stats":{_dumps(self.stats)}}}'
+            f'"cameras":[{",".join(parts["cameras"])}],"tasks":[{",".join(parts["tasks"])}],'
+            f'"alerts":[{",".join(parts["alerts"])}],"stats":{_dumps(self.stats)}}}'
         )
         client.skip_upto = parts["seq"]
         await client.ws.send(frame)
