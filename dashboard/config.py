@@ -24,6 +24,26 @@ def _str(name: str, default: str) -> str:
     return raw if raw not in (None, "") else default
 
 
+# km/h by unit kind: grid workers and volunteers walk or cycle; vehicles in city traffic.
+DEFAULT_SPEEDS_KMH: dict[str, float] = {
+    "worker": 6.0, "volunteer": 6.0, "patrol_car": 30.0, "police_car": 40.0,
+    "law_enforcement": 30.0, "fire_engine": 40.0, "ambulance": 45.0, "rescue_team": 35.0,
+    "drone": 50.0, "other": 30.0,
+}
+
+
+def _speeds(text: str) -> dict[str, float]:
+    """`CC_SPEEDS_KMH="worker=5,fire_engine=35"` overrides some of the defaults."""
+    speeds = dict(DEFAULT_SPEEDS_KMH)
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        kind, _, value = part.partition("=")
+        try:
+            speeds[kind.strip()] = float(value)
+        except ValueError:
+            raise ValueError(f"CC_SPEEDS_KMH: bad entry {part!r}") from None
+    return speeds
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every tunable of the stack; `Settings.from_env()` is the only reader of os.environ."""
@@ -54,6 +74,24 @@ class Settings:
     # Optional intranet raster tiles: URL template and its datum (wgs84, gcj02, bd09).
     tile_url: str = ""
     tile_crs: str = "wgs84"
+    # Command loop (issue 3). Sessions slide: each request extends them by session_ttl_s.
+    session_ttl_s: int = 12 * 3600
+    login_max_failures: int = 5  # per user and address in 15 minutes, then 429
+    # ETA = straight-line distance × detour_factor ÷ the kind's speed.
+    detour_factor: float = 1.4
+    speeds_kmh: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_SPEEDS_KMH))
+    near_radius_m: float = 5000.0
+    # A yellow card when this share of a time limit has passed; red when all of it has.
+    sla_yellow_ratio: float = 0.8
+    watch_tick_s: float = 1.0
+    # Demo only: the simulator's autopilot dispatches an event nobody dispatched within this
+    # many seconds, and verifies/evaluates handled ones likewise (0 = never).
+    sim_autopilot_s: float = 60.0
+    demo_users: bool = True
+
+    def speed_kmh(self, kind: str) -> float:
+        """Travel speed of a unit kind (`worker` or a resource kind)."""
+        return self.speeds_kmh.get(kind) or self.speeds_kmh.get("other", 30.0)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -78,4 +116,13 @@ class Settings:
             sim_rate=_float("CC_SIM_RATE", 1.0),
             tile_url=_str("CC_TILE_URL", ""),
             tile_crs=_str("CC_TILE_CRS", "wgs84"),
+            session_ttl_s=_int("CC_SESSION_TTL_S", 12 * 3600),
+            login_max_failures=_int("CC_LOGIN_MAX_FAILURES", 5),
+            detour_factor=_float("CC_DETOUR_FACTOR", 1.4),
+            speeds_kmh=_speeds(_str("CC_SPEEDS_KMH", "")),
+            near_radius_m=_float("CC_NEAR_RADIUS_M", 5000.0),
+            sla_yellow_ratio=_float("CC_SLA_YELLOW_RATIO", 0.8),
+            watch_tick_s=_float("CC_WATCH_TICK_S", 1.0),
+            sim_autopilot_s=_float("CC_SIM_AUTOPILOT_S", 60.0),
+            demo_users=_str("CC_DEMO_USERS", "1") not in ("0", "false", "no"),
         )
