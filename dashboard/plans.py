@@ -43,6 +43,8 @@ BONUS_SEVERITY: Final = 3.0   # per severity level the plan leaves out
 BONUS_AREA: Final = 20.0      # the plan names the event's area
 BONUS_LEVEL: Final = 2.0      # the plan's response level equals the event's severity
 ALL_SEVERITIES: Final = (1, 2, 3, 4)
+# Reasons repeat for the same plan, tier, type and level: build them once (bounded).
+REASON_CACHE_MAX: Final = 20_000
 
 _LANGS: Final = i18n.LANGS
 
@@ -276,6 +278,8 @@ class PlanLibrary:
         self.plans: list[Plan] = []
         self.errors: list[PlanError] = list(errors or [])
         self._by_id: dict[str, Plan] = {}
+        self._reason_cache: dict[tuple[str, str, str, int | None, bool],
+                                 tuple[dict[str, str], ...]] = {}
         for plan in plans:
             if plan.id in self._by_id:
                 self.errors.append(PlanError(plan.id, f"duplicate plan id {plan.id!r}"))
@@ -366,13 +370,25 @@ class PlanLibrary:
                 scored[pid] = (score, entry, in_area)
 
         ranked = sorted(scored.values(), key=lambda s: (-s[0], s[1].plan.id))[:max(0, limit)]
-        return [Match(entry.plan, score, self._reasons(entry, event, etype, category, severity,
-                                                        in_area))
+        return [Match(entry.plan, score, self._reasons(entry, etype, category, severity, in_area))
                 for score, entry, in_area in ranked]
 
+    def _reasons(self, entry: _Entry, etype: str, category: str, severity: int | None,
+                in_area: bool) -> list[dict[str, str]]:
+        """Why `entry` applies, in both languages (fresh dicts; the texts are cached)."""
+        key = (entry.plan.id, entry.tier, etype if entry.tier == "type" else category,
+               severity, in_area)
+        cached = self._reason_cache.get(key)
+        if cached is None:
+            if len(self._reason_cache) >= REASON_CACHE_MAX:
+                self._reason_cache.clear()
+            cached = self._reason_cache[key] = tuple(
+                self._build_reasons(entry, etype, category, severity, in_area))
+        return [dict(r) for r in cached]
+
     @staticmethod
-    def _reasons(entry: _Entry, event: dict[str, Any], etype: str, category: str,
-                 severity: int | None, in_area: bool) -> list[dict[str, str]]:
+    def _build_reasons(entry: _Entry, etype: str, category: str, severity: int | None,
+                       in_area: bool) -> list[dict[str, str]]:
         plan = entry.plan
         reasons: list[dict[str, str]] = []
         if entry.tier == "type":
