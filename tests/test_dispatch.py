@@ -3,6 +3,7 @@ dispatch under contention, the feedback lifecycle through the real ingest, verif
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from collections.abc import Iterator
@@ -116,6 +117,15 @@ def test_disp001_proposal_fills_calls_own_grid_worker_first(r: redis.Redis, desk
     with pytest.raises(DispatchError) as err:
         desk.proposal("nope")
     assert err.value.status == 404 and err.value.code == "no_event"
+
+
+def test_disp010_own_grid_worker_only_first_when_near(r: redis.Redis, clock: Clock) -> None:
+    city_scene(Store(r))
+    plans = PlanLibrary([plan_from_dict(FIRE_PLAN)])
+    near_300 = dataclasses.replace(Settings(), near_radius_m=300)
+    desk = Desk(Store(r), plans, Deadlines.load(), near_300, clock=clock)
+    calls = {c["kind"]: c for c in desk.proposal("E1")["calls"]}
+    assert [u["id"] for u in calls["worker"]["units"]] == ["W-NEAR"]  # W-OWN is 400 m off
 
 
 def _race(desk: Desk, keys: list[str], event_id: str = "E1") -> list[Any]:
