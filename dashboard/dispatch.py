@@ -228,6 +228,10 @@ class Desk:
         event = self.store.event(event_id)
         if event is None:
             raise DispatchError("no_event", 404, f"no event {event_id!r}")
+        return self._propose(event)
+
+    def _propose(self, event: dict[str, Any], candidates: bool = True) -> dict[str, Any]:
+        event_id = event["id"]
         matches = self.plans.match(event, limit=1)
         best: Match | None = matches[0] if matches else None
         # Without a plan the grid worker goes: everyday grid cases need no preset plan.
@@ -252,7 +256,7 @@ class Desk:
                 "workers": nearest(self.store, s, lon, lat, kind="worker", count=CANDIDATES),
                 "resources": nearest(self.store, s, lon, lat, kind="resource",
                                      count=CANDIDATES),
-            },
+            } if candidates else {"workers": [], "resources": []},
         }
 
     def _fill(self, event: dict[str, Any], lon: float, lat: float, kind: str, count: int,
@@ -359,7 +363,7 @@ class Desk:
                                     task_id=_s(active))
             # a rejected task is superseded by the new dispatch
             old_tid = _s(active)
-        proposal = self.proposal(event_id)
+        proposal = self._propose(event, candidates=False)
         recommended = [{"id": u["id"], "kind": u["kind"]}
                        for call in proposal["calls"] for u in call["units"]]
         chosen = recommended if wanted is None else wanted

@@ -330,7 +330,7 @@ def test_disp007_full_lifecycle_by_feedback_through_ingest(stack: Stack, r: redi
     feedback(stack, "T-unknown", "W1", "handled", TS + 20_000)
     stack.wait_seq(cursor + len(steps) + 2)
     clock.now = TS + 60_000
-    cursor = drive(stack, desk, cursor)
+    drive(stack, desk, cursor)
     worker_now = json.loads(r.hget("cc:state:worker", "W1"))
     assert worker_now["lon"] == round(lon, 6) and worker_now["status"] == "on_duty"
     task = desk.task(tid)
@@ -344,6 +344,7 @@ def test_disp007_full_lifecycle_by_feedback_through_ingest(stack: Stack, r: redi
     assert not r.exists("cc:task:unit:resource:F1", "cc:task:unit:worker:W1")
     # repeats changed nothing: one history entry per real step
     assert [h["stage"] for h in task["history"]].count("accepted") == 3
+    cursor = desk.store.seq()  # past the desk's own frames too
     feedback(stack, tid, "F2", "handled", TS + 30_000)
     stack.wait_seq(cursor + 1)
     drive(stack, desk, cursor)
