@@ -48,7 +48,7 @@ TASK_DONE: Final = frozenset({"handled", "closed", "rejected"})
 _ID_HEAD: Final = '{"id": ""'
 _TASK_ID_HEAD: Final = '{"task_id": ""'
 
-# Helpers for both scripts: a unit engaged in the task, a unit released if still ours.
+# Helpers for both scripts: the stored task JSON from its id and the rest; a revision check.
 _LIB: Final = r"""
 local function task_tail(tid, tail) return '{"id": "' .. tid .. '"' .. tail end
 local function rev_ok(kind, id, want)
