@@ -432,8 +432,9 @@ class Desk:
             raise DispatchError("has_task", 409, "the event already has a task", task_id=what)
         if verdict == "unit_busy":
             unit_id = what.split(":", 1)[1]
+            # not `task_id`: in a 409 that names the event's own task (has_task)
             raise DispatchError("unit_busy", 409, f"{what} is engaged in task {_s(out[2])}",
-                                unit=unit_id, task_id=_s(out[2]))
+                                unit=unit_id, engaged_in=_s(out[2]))
         if verdict == "no_event":
             raise DispatchError("no_event", 404, f"no event {event_id!r}")
         return None  # stale: read again
@@ -457,7 +458,7 @@ class Desk:
             record, rev = found[key]
             if task_id:
                 raise DispatchError("unit_busy", 409, f"{a['id']} is engaged in {_s(task_id)}",
-                                    unit=a["id"], task_id=_s(task_id))
+                                    unit=a["id"], engaged_in=_s(task_id))
             if record.get("status") != FREE_STATUS[a["kind"]]:
                 raise DispatchError("unit_busy", 409, f"{a['id']} is {record.get('status')}",
                                     unit=a["id"])

@@ -225,7 +225,7 @@ def test_disp004_two_events_compete_for_one_unit(r: redis.Redis, desk: Desk,
     lost = [v for v in results.values() if isinstance(v, DispatchError)]
     assert len(won) == 1 and len(lost) == 1
     assert lost[0].code == "unit_busy" and lost[0].status == 409
-    assert lost[0].detail["unit"] == "W1"
+    assert lost[0].detail["unit"] == "W1" and "task_id" not in lost[0].detail
     assert r.get("cc:task:unit:worker:W1") == results[won[0]][0]["id"]
     assert r.hlen("cc:state:task") == 1 and len(dispatches.read()) == 1
     loser = "E2" if won == ["E1"] else "E1"
