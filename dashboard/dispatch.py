@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from dashboard.sla import Deadlines
 
 IDEM_TTL_S: Final = 24 * 3600
+SHOWN_TTL_S: Final = 900  # the last proposal shown for an event (Pproposal:{event_id})
 ATTEMPTS: Final = 6  # re-reads after a revision changed under us (a GPS fix, another desk)
 MAX_ASSIGNEES: Final = 30
 KEY_RE: Final = re.compile(r"[\x21-\x7e]{1,128}\Z")  # printable ASCII, no spaces
@@ -228,7 +229,13 @@ class Desk:
         event = self.store.event(event_id)
         if event is None:
             raise DispatchError("no_event", 404, f"no event {event_id!r}")
-        return self._propose(event)
+        proposal = self._propose(event)
+        # What the commander was shown: units move, and picking exactly this a few seconds
+        # later is no override even if the nearest ones changed meanwhile.
+        shown = [[u["kind"], u["id"]] for call in proposal["calls"] for u in call["units"]]
+        self.store.r.set(self.store.key(f"proposal:{event_id}"), json.dumps(shown),
+                         ex=SHOWN_TTL_S)
+        return proposal
 
     def _propose(self, event: dict[str, Any], candidates: bool = True) -> dict[str, Any]:
         event_id = event["id"]
@@ -371,7 +378,14 @@ class Desk:
             raise DispatchError("no_units", 409, "no free unit to send; choose units")
         units = self._free_units(chosen)
         override = None
-        if {(a["kind"], a["id"]) for a in chosen} != {(a["kind"], a["id"]) for a in recommended}:
+        picked = {(a["kind"], a["id"]) for a in chosen}
+        raw_shown = store.r.get(store.key(f"proposal:{event_id}")) if wanted is not None else None
+        shown = [{"kind": k, "id": i} for k, i in json.loads(raw_shown)] if raw_shown else []
+        if shown and picked == {(a["kind"], a["id"]) for a in shown}:
+            recommended = shown  # exactly what the commander was shown
+        if picked != {(a["kind"], a["id"]) for a in recommended}:
+            if shown:
+                recommended = shown  # the override is against what was shown
             if not override_reason:
                 raise DispatchError("override_reason_required", 400,
                                     "units other than the recommended ones need a reason",

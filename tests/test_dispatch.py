@@ -436,3 +436,33 @@ def test_disp009_need_support_and_failed_verify_rework(r: redis.Redis, clock: Cl
     with pytest.raises(DispatchError) as err:
         desk.dispatch("E1", by="zhang", key="k-again", assignees=None, plan_id=None)
     assert (err.value.code, err.value.status) == ("bad_stage", 409)
+
+
+def test_disp011_picking_what_was_shown_is_no_override_after_units_moved(
+        r: redis.Redis, desk: Desk) -> None:
+    store = Store(r)
+    city_scene(store)
+    shown = desk.proposal("E1")
+    picked = [{"id": u["id"], "kind": u["kind"]} for c in shown["calls"] for u in c["units"]]
+    assert sorted(a["id"] for a in picked) == ["F1", "F2", "W-OWN"]
+    # F2 drives off before the click: a proposal now would offer F1 alone
+    put(store, "resource", "F2", *east(8000), ts=TS + 1000, kind="fire_engine")
+    assert [u["id"] for u in desk._propose(store.event("E1") or {})["calls"][1]["units"]] == [
+        "F1"]
+    task, _ = desk.dispatch("E1", by="zhang", key="k", assignees=picked, plan_id="P-TEST-FIRE")
+    assert task["override"] is None
+    assert sorted(a["id"] for a in task["assignees"]) == ["F1", "F2", "W-OWN"]
+
+
+def test_disp012_an_override_is_recorded_against_what_was_shown(r: redis.Redis,
+                                                                desk: Desk) -> None:
+    city_scene(Store(r))
+    desk.proposal("E1")
+    mine = [{"id": "W-NEAR", "kind": "worker"}]
+    with pytest.raises(DispatchError) as err:
+        desk.dispatch("E1", by="zhang", key="k", assignees=mine, plan_id=None)
+    assert sorted(err.value.detail["recommended"]) == ["F1", "F2", "W-OWN"]
+    task, _ = desk.dispatch("E1", by="zhang", key="k", assignees=mine, plan_id=None,
+                            override_reason="只派网格员先核实")
+    assert task["override"] == {"reason": "只派网格员先核实",
+                                "recommended": ["W-OWN", "F1", "F2"]}
