@@ -25,11 +25,15 @@ SNAPSHOT_EVENTS_MAX: Final = 2000
 APPLY_LUA: Final = r"""
 local P, maxlen, n = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local out, frames = {}, {}
+-- seq is taken here and written back once: the script is atomic, so no one sees between
+local seq = tonumber(redis.call('GET', P .. 'seq') or '0')
+local seq0 = seq
 local function bump(key, field, by)
   if field ~= '' then redis.call('HINCRBY', key, field, by) end
 end
+-- each change is 8 arguments, events 12 (severity, category, source, day)
+local b = 3
 for i = 0, n - 1 do
-  local b = 3 + i * 12
   local kind, id, ts, rev = ARGV[b+1], ARGV[b+2], tonumber(ARGV[b+3]), ARGV[b+4]
   local rec, status = ARGV[b+5], ARGV[b+6]
   local result
@@ -95,7 +99,7 @@ for i = 0, n - 1 do
   end
   if result[1] == 1 then
     local op = result[3] or 'upsert'
-    local seq = redis.call('INCR', P .. 'seq')
+    seq = seq + 1
     redis.call('XADD', P .. 'log', 'MAXLEN', '~', maxlen, seq .. '-0',
       'k', kind, 'o', op, 'd', rec)
     frames[#frames + 1] = '{"type":"delta","seq":' .. seq .. ',"kind":"' .. kind ..
@@ -103,7 +107,9 @@ for i = 0, n - 1 do
     result = {1, result[2], seq, op}
   end
   out[i + 1] = result
+  if kind == 'event' then b = b + 12 else b = b + 8 end
 end
+if seq ~= seq0 then redis.call('SET', P .. 'seq', seq) end
 if #frames > 0 then
   redis.call('PUBLISH', P .. 'ui', '[' .. table.concat(frames, ',') .. ']')
 end
@@ -239,10 +245,12 @@ class Change:
     day: str = ""
 
     def args(self) -> tuple[str | int | float, ...]:
-        return (
-            self.kind, self.id, self.ts, self.rev, self.json, self.status, self.lon, self.lat,
-            self.severity, self.category, self.source, self.day,
-        )
+        """APPLY_LUA's arguments: 8, and for events 4 more (fewer to pack for moves)."""
+        if self.kind == "event":
+            return (self.kind, self.id, self.ts, self.rev, self.json, self.status, self.lon,
+                    self.lat, self.severity, self.category, self.source, self.day)
+        return (self.kind, self.id, self.ts, self.rev, self.json, self.status, self.lon,
+                self.lat)
 
 
 @dataclass(frozen=True, slots=True)
