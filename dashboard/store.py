@@ -31,18 +31,48 @@ local seq0 = seq
 local function bump(key, field, by)
   if field ~= '' then redis.call('HINCRBY', key, field, by) end
 end
--- each change is 8 arguments, events 12 (severity, category, source, day)
+-- one command for many entries, in chunks that stay well inside unpack's limit
+local function bulk(cmd, key, flat, width)
+  local step = 300 * width
+  for k = 1, #flat, step do
+    redis.call(cmd, key, unpack(flat, k, math.min(k + step - 1, #flat)))
+  end
+end
+-- Each change is 8 arguments, events 12 (severity, category, source, day). Metas are read
+-- with one HMGET per kind; state, meta and (but for events) geo are written once per kind
+-- at the end. The batch sees its own writes through these tables, so a second change of
+-- the same id in the batch checks against the first.
+local base, ids = {}, {}
 local b = 3
-for i = 0, n - 1 do
+for i = 1, n do
+  base[i] = b
+  local kind = ARGV[b+1]
+  if kind ~= 'feedback' then
+    if not ids[kind] then ids[kind] = {} end
+    ids[kind][#ids[kind] + 1] = ARGV[b+2]
+  end
+  if kind == 'event' then b = b + 12 else b = b + 8 end
+end
+local metas, states, geo, written = {}, {}, {}, {}
+for kind, list in pairs(ids) do
+  local m = {}
+  for k = 1, #list, 500 do
+    local chunk = {unpack(list, k, math.min(k + 499, #list))}
+    local vals = redis.call('HMGET', P .. 'meta:' .. kind, unpack(chunk))
+    for j = 1, #chunk do m[chunk[j]] = vals[j] end
+  end
+  metas[kind], states[kind], geo[kind], written[kind] = m, {}, {}, {}
+end
+for i = 1, n do
+  b = base[i]
   local kind, id, ts, rev = ARGV[b+1], ARGV[b+2], tonumber(ARGV[b+3]), ARGV[b+4]
   local rec, status = ARGV[b+5], ARGV[b+6]
   local result
   if kind == 'feedback' then
     result = {1, '0'}
   else
-    local metakey = P .. 'meta:' .. kind
     -- meta is "rev|ts|status": one read gives the revision, the stored ts and status
-    local meta = redis.call('HGET', metakey, id)
+    local meta = metas[kind][id]
     local cur_rev, cur_ts, cur_status = '0', nil, nil
     if meta then
       local a = string.find(meta, '|', 1, true)
@@ -54,12 +84,14 @@ for i = 0, n - 1 do
     if cur_ts and ts < cur_ts then
       result = {0, cur_rev, tostring(cur_ts)}
     elseif cur_rev ~= rev then
-      result = {-1, cur_rev, redis.call('HGET', P .. 'state:' .. kind, id) or ''}
+      result = {-1, cur_rev,
+        states[kind][id] or redis.call('HGET', P .. 'state:' .. kind, id) or ''}
     else
       local newrev = tostring(tonumber(cur_rev) + 1)
       local lon, lat = ARGV[b+7], ARGV[b+8]
-      redis.call('HSET', P .. 'state:' .. kind, id, rec)
-      redis.call('HSET', metakey, id, newrev .. '|' .. ARGV[b+3] .. '|' .. status)
+      states[kind][id] = rec
+      metas[kind][id] = newrev .. '|' .. ARGV[b+3] .. '|' .. status
+      written[kind][id] = true
       if cur_status ~= status then
         if cur_status then bump(P .. 'count:' .. kind, cur_status, -1) end
         bump(P .. 'count:' .. kind, status, 1)
@@ -91,7 +123,7 @@ for i = 0, n - 1 do
           redis.call('EXPIRE', tl, 34560000)
         end
       else
-        redis.call('GEOADD', P .. 'geo:' .. kind, lon, lat, id)
+        geo[kind][id] = b
         if meta and cur_status == status and kind ~= 'camera' then op = 'move' end
       end
       result = {1, newrev, op}
@@ -106,8 +138,23 @@ for i = 0, n - 1 do
       '","op":"' .. op .. '","data":' .. rec .. '}'
     result = {1, result[2], seq, op}
   end
-  out[i + 1] = result
-  if kind == 'event' then b = b + 12 else b = b + 8 end
+  out[i] = result
+end
+for kind, done in pairs(written) do
+  local st, mt = {}, {}
+  for id in pairs(done) do
+    st[#st + 1] = id; st[#st + 1] = states[kind][id]
+    mt[#mt + 1] = id; mt[#mt + 1] = metas[kind][id]
+  end
+  if #st > 0 then
+    bulk('HSET', P .. 'state:' .. kind, st, 2)
+    bulk('HSET', P .. 'meta:' .. kind, mt, 2)
+  end
+  local g = {}
+  for id, at in pairs(geo[kind]) do  -- the last position of each id in the batch
+    g[#g + 1] = ARGV[at+7]; g[#g + 1] = ARGV[at+8]; g[#g + 1] = id
+  end
+  if #g > 0 then bulk('GEOADD', P .. 'geo:' .. kind, g, 3) end
 end
 if seq ~= seq0 then redis.call('SET', P .. 'seq', seq) end
 if #frames > 0 then
