@@ -282,7 +282,7 @@ class Change:
     id: str
     ts: int
     rev: str
-    json: str
+    json: str | bytes  # UTF-8 JSON text; bytes as orjson gives it are sent without a copy
     status: str
     lon: float
     lat: float
@@ -363,10 +363,10 @@ class Store:
             raise
         outcomes: list[Outcome] = []
         for item in raw:
-            code = int(item[0])
+            code = item[0]
             rev = _text(item[1])
             if code == 1:
-                outcomes.append(Outcome(1, rev, int(item[2]), _text(item[3])))
+                outcomes.append(Outcome(1, rev, item[2], _text(item[3])))
             elif code == 0:
                 outcomes.append(Outcome(0, rev, stored_ts=int(_text(item[2]))))
             else:

@@ -243,14 +243,16 @@ class Ingest:
         stored entity (after a restart, or once it left the cache), not a concurrent writer,
         and is not counted as a conflict."""
         conflicts = []
+        counters, cache = self.counters, self.cache
         for (result, data), record, cold, outcome in zip(accepted, records, colds, outcomes,
                                                          strict=True):
             key = (result.kind, result.id)
             if outcome.code == 1:
-                self.counters.accepted += 1
-                self.counters.window_accepted += 1
-                self.counters.last_ts = max(self.counters.last_ts, result.record["received"])
-                cached = self.cache.get(key)
+                counters.accepted += 1
+                counters.window_accepted += 1
+                if result.record["received"] > counters.last_ts:
+                    counters.last_ts = result.record["received"]
+                cached = cache.get(key)
                 if result.kind == "event" and record.get("status") in EVENT_CLOSED:
                     # Closed events are rarely touched again: keep the cache to live things.
                     if cached is not None and int(cached[1]) <= int(outcome.rev):
@@ -297,7 +299,7 @@ class Ingest:
         without a cached record (sent as new)."""
         kind, new = result.kind, result.record
         if kind == "feedback":
-            return Change(kind, result.id, result.ts, "0", orjson.dumps(new).decode(),
+            return Change(kind, result.id, result.ts, "0", orjson.dumps(new),
                           new.get("stage", ""), 0.0, 0.0), new, False
         cached = self.cache.get((kind, result.id))
         old, rev = cached if cached is not None else ({}, "0")
@@ -314,7 +316,7 @@ class Ingest:
             day = day_of(result.ts, self.settings.timezone)
             extra = (str(record["severity"]), record["category"],
                      str(record.get("source") or "other"), day)
-        text = orjson.dumps(record).decode()
+        text = orjson.dumps(record)  # bytes: sent as is, no decode and re-encode
         # Optimistic: a second message for the same id in this batch builds on this one.
         self.cache[(kind, result.id)] = (record, str(int(rev) + 1))
         change = Change(kind, result.id, result.ts, rev, text, status, record["lon"],
