@@ -363,10 +363,12 @@ class Store:
             raise
         outcomes: list[Outcome] = []
         for item in raw:
-            code = item[0]
-            rev = _text(item[1])
+            code, rev = item[0], item[1]
+            if type(rev) is bytes:  # str when the client decodes responses
+                rev = rev.decode()
             if code == 1:
-                outcomes.append(Outcome(1, rev, item[2], _text(item[3])))
+                op = item[3]
+                outcomes.append(Outcome(1, rev, item[2], op.decode() if type(op) is bytes else op))
             elif code == 0:
                 outcomes.append(Outcome(0, rev, stored_ts=int(_text(item[2]))))
             else:
