@@ -140,6 +140,7 @@ for i = 1, n do
   end
   out[i] = result
 end
+if seq ~= seq0 then redis.call('SET', P .. 'seq', seq) end
 for kind, done in pairs(written) do
   local st, mt = {}, {}
   for id in pairs(done) do
@@ -152,11 +153,14 @@ for kind, done in pairs(written) do
   end
   local g = {}
   for id, at in pairs(geo[kind]) do  -- the last position of each id in the batch
-    g[#g + 1] = ARGV[at+7]; g[#g + 1] = ARGV[at+8]; g[#g + 1] = id
+    -- GEOADD refuses |lat| > 85.05 (valid WGS-84 all the same): such a point is not indexed
+    -- rather than failing the whole batch after its log entries were written
+    if math.abs(tonumber(ARGV[at+8])) <= 85.05112878 then
+      g[#g + 1] = ARGV[at+7]; g[#g + 1] = ARGV[at+8]; g[#g + 1] = id
+    end
   end
   if #g > 0 then bulk('GEOADD', P .. 'geo:' .. kind, g, 3) end
 end
-if seq ~= seq0 then redis.call('SET', P .. 'seq', seq) end
 if #frames > 0 then
   redis.call('PUBLISH', P .. 'ui', '[' .. table.concat(frames, ',') .. ']')
 end
