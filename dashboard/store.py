@@ -100,7 +100,9 @@ for i = 1, n do
       if kind == 'event' then
         local day = P .. 'stat:' .. ARGV[b+12]
         if status ~= 'closed' and status ~= 'cancelled' then
-          redis.call('GEOADD', P .. 'geo:event', lon, lat, id)
+          if math.abs(tonumber(lat)) <= 85.05112878 then  -- GEOADD's range, as below
+            redis.call('GEOADD', P .. 'geo:event', lon, lat, id)
+          end
           redis.call('SADD', P .. 'events:open', id)
         else
           redis.call('ZREM', P .. 'geo:event', id)
