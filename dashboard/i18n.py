@@ -263,6 +263,25 @@ _T: Final[dict[str, tuple[str, str]]] = {
     "alert.sos": ("{name}发出SOS求助", "{name} sent an SOS"),
     "alert.sos_event": ("{name}发出SOS求助（处置中：{title}）",
                         "{name} sent an SOS (while handling: {title})"),
+    # --- sign-in (callbacks/auth.py) and the header's user
+    "login.title": ("用户登录", "Sign in"),
+    "login.user": ("用户名", "User name"),
+    "login.password": ("密码", "Password"),
+    "login.submit": ("登录", "Sign in"),
+    "login.busy": ("正在登录…", "Signing in…"),
+    "login.wrong": ("用户名或密码错误", "Wrong user name or password"),
+    "login.throttled": ("失败次数过多，请15分钟后再试",
+                        "Too many failures: try again in 15 minutes"),
+    "login.failed": ("登录失败，请稍后重试", "Sign-in failed; please try again"),
+    "login.hint": ("仅限授权人员使用，所有操作均有审计记录",
+                   "Authorised staff only; every action is audited"),
+    "login.expired": ("登录已失效，请重新登录", "Your session has ended; please sign in again"),
+    "header.sign_out": ("退出", "Sign out"),
+    "header.user_title": ("当前用户：{user}（{role}）", "Signed in: {user} ({role})"),
+    "role.commander": ("指挥长", "Commander"),
+    "role.duty_officer": ("值班员", "Duty officer"),
+    "role.leader": ("领导", "Leader"),
+    "role.display": ("大屏", "Display"),
 }
 
 

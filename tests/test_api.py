@@ -10,6 +10,7 @@ import redis
 
 from dashboard.city import load_city
 
+from .auth_util import sign_in
 from .conftest import Stack
 
 TS = 1_795_312_800_000
@@ -17,7 +18,9 @@ TS = 1_795_312_800_000
 
 @pytest.fixture
 def http(stack: Stack) -> Any:
-    return stack.app.server.test_client()
+    client = stack.app.server.test_client()
+    sign_in(client, stack.client, "leader")
+    return client
 
 
 def publish_events(stack: Stack) -> None:
