@@ -29,12 +29,16 @@ import callbacks.wall
 import layouts.wall
 from callbacks.api import create_api, install_error_handlers
 from callbacks.auth import install_auth
+from callbacks.command import create_command_api
 from dashboard.audit import Audit
 from dashboard.auth import ROLES, Auth, AuthError
 from dashboard.backoff import Backoff
 from dashboard.city import load_city
 from dashboard.config import ROOT, Settings
+from dashboard.dispatch import Desk
 from dashboard.i18n import t
+from dashboard.plans import PlanLibrary
+from dashboard.sla import Deadlines
 from dashboard.store import Store
 from feeds.redis_server import EmbeddedRedis
 
@@ -61,9 +65,12 @@ def create_app(settings: Settings, redis_url: str | None = None) -> dash.Dash:
     app.layout = layouts.wall.serve_layout
     callbacks.wall.register(app)
     app.server.json.ensure_ascii = False  # Chinese text as text in the JSON API
-    install_auth(app.server, Auth(client, settings.prefix, settings),
-                 Audit(client, settings.prefix), settings)
-    app.server.register_blueprint(create_api(store, city))
+    audit = Audit(client, settings.prefix)
+    install_auth(app.server, Auth(client, settings.prefix, settings), audit, settings)
+    plans = PlanLibrary.load()
+    desk = Desk(store, plans, Deadlines.load(), settings)
+    app.server.register_blueprint(create_command_api(store, desk, plans, audit))
+    app.server.register_blueprint(create_api(store, city, plans, desk))
     install_error_handlers(app.server)
     return app
 
