@@ -199,8 +199,11 @@ class Watch:
         if stage not in TASK_ALERT_STAGES:
             return False
         event = self._store().event(str(task.get("event_id"))) or {}
-        # The history length tells this rejection from a later one of the same task.
-        cause = f"{stage}:{len(task.get('history') or [])}"
+        # When this stage was entered tells it from a later one of the same task; a frame
+        # that repeats the task unchanged has the same cause and raises nothing.
+        entered = [h.get("ts") for h in task.get("history") or []
+                   if isinstance(h, dict) and h.get("stage") == stage]
+        cause = f"{stage}:{entered[-1] if entered else task.get('ts')}"
         message = t(f"alert.{stage}", self.settings.lang, task=task.get("id", ""),
                     title=self._title(event, task.get("event_id")))
         return self._raise("critical_event", str(task.get("id")), task.get("event_id"),
@@ -268,8 +271,11 @@ class Watch:
                 if raw_event is None:
                     continue
                 raw_task = tasks.get(task_id) if task_id else None
-                raised += self._cards(event_id, json.loads(raw_event),
-                                      json.loads(raw_task) if raw_task else None, now)
+                task = json.loads(raw_task) if raw_task else None
+                if task is not None and task.get("stage") == "rejected":
+                    # back with the commander: the clock that runs is the dispatch one
+                    task = None
+                raised += self._cards(event_id, json.loads(raw_event), task, now)
         open_set = set(open_ids)
         for event_id in [e for e in self._sla_done if e not in open_set]:
             del self._sla_done[event_id]
