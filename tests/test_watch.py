@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -12,9 +13,13 @@ import pytest
 import redis
 
 from dashboard.config import Settings
+from dashboard.dispatch import Desk
+from dashboard.plans import PlanLibrary, plan_from_dict
+from dashboard.sla import Deadlines
 from dashboard.store import Store
 from feeds.watch import Watch
 
+from . import units_util as units
 from .conftest import Stack, start_stack
 from .test_alerts import DESIGN_FIELDS, Clock, messages, subscribe
 from .test_ingest import TS, an_event, wait_for
@@ -219,3 +224,169 @@ def test_watch009_runs_as_a_process_and_stops_on_sigterm(redis_url: str,
         if proc.poll() is None:
             proc.kill()
             proc.wait(5)
+
+
+# -- deadlines and the task lifecycle, with the real Desk and Deadlines -------------------
+
+ONE_WORKER_PLAN = {
+    "id": "P-TEST-ONE", "name": {"zh-CN": "测试预案", "en": "Test plan"}, "level": 3,
+    "applies_to": {"types": ["fire"], "severities": [1, 2, 3, 4]},
+    "steps": [{"order": 1, "role": "commander", "action": {"zh-CN": "调度", "en": "Send"},
+               "limit_min": 5}],
+    "resources": [{"kind": "worker", "count": 1, "max_eta_s": 600}],
+}
+
+
+def a_desk(r: redis.Redis, settings: Settings, clock: Clock) -> Desk:
+    plans = PlanLibrary([plan_from_dict(ONE_WORKER_PLAN)])
+    return Desk(Store(r), plans, Deadlines.load(), settings, clock=clock)
+
+
+def sla_causes(r: redis.Redis) -> list[str]:
+    """Which (colour, stage) were raised, from the dedupe keys."""
+    return sorted(k.split(":")[3] + ":" + k.split(":")[-1]
+                  for k in r.scan_iter("cc:alert:once:sla_*"))
+
+
+def test_watch010_yellow_at_its_moment_red_at_the_limit_each_once(stack: Stack,
+                                                                  r: redis.Redis) -> None:
+    clock = Clock(TS)
+    watch = watch_on(stack, r, clock)
+    store = Store(r)
+    record = units.event(store, "E1", severity=3, title="仓库起火")
+    limit_ms = Deadlines.load().limits(record).dispatch_s * 1000
+    yellow_at = TS + math.ceil(limit_ms * stack.settings.sla_yellow_ratio)
+    sub = subscribe(r, "cc:alert")
+    for now in (TS, yellow_at - 1):
+        clock.ms = now
+        assert watch.tick() == 0
+    clock.ms = yellow_at
+    assert watch.tick() == 1
+    for now in range(yellow_at, TS + limit_ms, max(1, (TS + limit_ms - yellow_at) // 20)):
+        clock.ms = now
+        assert watch.tick() == 0
+    clock.ms = TS + limit_ms - 1
+    assert watch.tick() == 0
+    clock.ms = TS + limit_ms
+    assert watch.tick() == 1
+    for step in range(20):
+        clock.ms = TS + limit_ms + step * 60_000
+        assert watch.tick() == 0
+    assert watch_on(stack, r, clock).tick() == 0  # a restarted watch raises nothing again
+    got = [m["data"] for m in messages(sub)]
+    assert [(a["kind"], a["ts"], a["event_id"]) for a in got] == [
+        ("sla_yellow", yellow_at, "E1"), ("sla_red", TS + limit_ms, "E1")]
+    assert all(set(a) == DESIGN_FIELDS and "仓库起火" in a["message"] for a in got)
+    assert sla_causes(r) == ["sla_red:dispatch", "sla_yellow:dispatch"]
+    assert [a["severity"] for a in alerts_of(r)] == [3, 3]
+    sub.close()
+
+
+def test_watch011_no_card_for_a_stage_already_reached(stack: Stack, r: redis.Redis) -> None:
+    clock = Clock(TS)
+    watch = watch_on(stack, r, clock)
+    store = Store(r)
+    record = units.event(store, "E1", severity=3)
+    units.worker(store, "W1", 200)
+    limits = Deadlines.load().limits(record)
+    desk = a_desk(r, stack.settings, clock)
+    clock.ms = TS + 1000  # dispatched well before the dispatch card
+    task, _ = desk.dispatch("E1", by="zhang", key="k1", assignees=None, plan_id=None)
+    clock.ms = TS + limits.dispatch_s * 1000 * 3  # long past the dispatch limit
+    watch.tick()
+    assert sla_causes(r) == []
+    # the arrival clock runs from the dispatch: yellow, then red, for arrive only
+    clock.ms = task["ts"] + math.ceil(limits.arrive_s * 1000 * stack.settings.sla_yellow_ratio)
+    watch.tick()
+    assert sla_causes(r) == ["sla_yellow:arrive"]
+    clock.ms = task["ts"] + limits.arrive_s * 1000
+    watch.tick()
+    assert sla_causes(r) == ["sla_red:arrive", "sla_yellow:arrive"]
+    # arrived, then handled: past every limit, nothing more
+    for n, stage in enumerate(("accepted", "arrived", "handled")):
+        desk.on_feedback({"task_id": task["id"], "event_id": "E1", "actor_id": "W1",
+                          "stage": stage, "ts": TS + n})
+    clock.ms = task["ts"] + limits.handle_s * 1000 * 2
+    watch.tick()
+    assert sla_causes(r) == ["sla_red:arrive", "sla_yellow:arrive"]
+    assert store.event("E1")["status"] == "handled"
+
+
+def test_watch012_feedback_lifecycle_through_ingest_and_the_watch(redis_url: str,
+                                                                  r: redis.Redis) -> None:
+    clock = Clock(TS)
+    live, stop, threads = start_stack(redis_url, watch=True, clock=clock, watch_tick_s=0.05)
+    try:
+        lon, lat = units.east(0)
+        live.publish("event", {"id": "E1", "type": "fire", "severity": 3, "lon": lon,
+                               "lat": lat, "ts": TS, "title": "仓库起火"})
+        lon, lat = units.east(200)
+        live.publish("worker", {"id": "W1", "lon": lon, "lat": lat, "ts": TS,
+                                "status": "on_duty", "name": "李强"})
+        live.wait_seq(2)
+        desk = a_desk(r, live.settings, clock)
+        task, _ = desk.dispatch("E1", by="zhang", key="k1", assignees=None, plan_id=None)
+        assert task["assignees"][0]["id"] == "W1"
+        assert Store(r).event("E1")["status"] == "dispatched"
+        for n, (stage, event_status) in enumerate([("accepted", "in_progress"),
+                                                   ("arrived", "in_progress"),
+                                                   ("handled", "handled")]):
+            clock.ms = TS + (n + 1) * 30_000
+            live.publish("feedback", {"task_id": task["id"], "event_id": "E1",
+                                      "actor_id": "W1", "stage": stage, "ts": clock.ms})
+            wait_for(lambda s=stage: desk.task(task["id"])["stage"] == s)
+            assert Store(r).event("E1")["status"] == event_status
+        assert json.loads(r.hget("cc:state:worker", "W1"))["status"] == "on_duty"
+        assert not r.exists("cc:task:unit:worker:W1")
+        history = desk.task(task["id"])["history"]
+        assert [h["stage"] for h in history] == ["dispatched", "accepted", "arrived", "handled"]
+        assert live.watch is not None and live.watch.counters["errors"] == 0
+        assert alerts_of(r) == []  # everything in time, level III: nothing to alert
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(5)
+        live.client.close()
+
+
+def test_watch013_rejected_and_need_support_raise_alerts(redis_url: str,
+                                                         r: redis.Redis) -> None:
+    clock = Clock(TS)
+    live, stop, threads = start_stack(redis_url, watch=True, clock=clock, watch_tick_s=0.05)
+    sub = subscribe(r, "cc:alert")
+    try:
+        store = Store(r)
+        units.event(store, "E1", severity=3, title="仓库起火")
+        units.worker(store, "W1", 200)
+        units.worker(store, "W2", 400)
+        desk = a_desk(r, live.settings, clock)
+        first, _ = desk.dispatch("E1", by="zhang", key="k1", assignees=None, plan_id=None)
+        live.publish("feedback", {"task_id": first["id"], "event_id": "E1", "actor_id": "W1",
+                                  "stage": "rejected", "ts": TS + 5, "note": "不在辖区"})
+        alert = wait_for(lambda: alerts_of(r, "critical_event"))[0]
+        assert alert["subject_id"] == first["id"] and alert["event_id"] == "E1"
+        assert "退回" in alert["message"] and alert["severity"] == 3
+        assert store.event("E1")["status"] == "reported"
+        assert json.loads(r.hget("cc:state:worker", "W1"))["status"] == "on_duty"
+        # dispatched again (the rejected task is superseded), then a call for support
+        clock.ms = TS + 60_000
+        second, _ = desk.dispatch("E1", by="zhang", key="k2", assignees=None, plan_id=None)
+        for stage, ts in (("accepted", TS + 61_000), ("need_support", TS + 62_000)):
+            live.publish("feedback", {"task_id": second["id"], "event_id": "E1",
+                                      "actor_id": second["assignees"][0]["id"],
+                                      "stage": stage, "ts": ts})
+        found = wait_for(lambda: len(alerts_of(r, "critical_event")) == 2
+                         and alerts_of(r, "critical_event"))
+        assert found[1]["subject_id"] == second["id"] and "支援" in found[1]["message"]
+        assert store.event("E1")["status"] == "in_progress"
+        wait_for(lambda: int(r.hget("cc:watch:hb", "lag") or 1) == 0)
+        assert len(alerts_of(r, "critical_event")) == 2  # re-sent task frames raised nothing
+        got = [m["data"] for m in messages(sub)]
+        assert [a["subject_id"] for a in got] == [first["id"], second["id"]]
+        assert all(set(a) == DESIGN_FIELDS for a in got)
+    finally:
+        sub.close()
+        stop.set()
+        for thread in threads:
+            thread.join(5)
+        live.client.close()
