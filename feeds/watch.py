@@ -304,8 +304,9 @@ class Watch:
             key = (card.stage, card.color)
             if key in done:
                 continue
-            text = card.message.get(self.settings.lang) or next(iter(card.message.values()), "")
-            message = f"{self._title(event, event_id)}：{text}"
+            lang = self.settings.lang
+            text = card.message.get(lang) or next(iter(card.message.values()), "")
+            message = t("alert.sla", lang, title=self._title(event, event_id), card=text)
             if self._raise(f"sla_{card.color}", event_id, event_id, message,
                            int(event.get("severity") or 4), SLA_TTL_S, card.stage):
                 raised += 1
