@@ -44,6 +44,7 @@ BLOCK: Final = 500  # log entries read per round trip
 HEARTBEAT_S: Final = 1.0
 HEARTBEAT_TTL_S: Final = 15
 TRIM_S: Final = 60.0
+ENTRY_ATTEMPTS: Final = 3
 QUIET_MAX_MS: Final = 60_000  # cards of an unchanged event are recomputed at least this often
 IDLE_WAIT_MS: Final = 200  # longest XREAD block, so `stop` is seen promptly
 CACHE_MAX: Final = 100_000  # remembered workers / events; far above a city's live entities
@@ -127,6 +128,9 @@ class Watch:
         self.store = Store(client, self.settings.prefix, self.settings.log_maxlen)
         self.alerts = Alerts(self.store, self.clock)
         self.desk = Desk(self.store, self.plans, self.deadlines, self.settings, self.clock)
+        # Redis may have restarted empty: what was raised is asked of it again, not assumed.
+        for cache in (self._sla_done, self._quiet, self._critical_done, self._worker_status):
+            cache.clear()
         self.cursor = self._start_cursor()
 
     def _start_cursor(self) -> int:
@@ -163,14 +167,7 @@ class Watch:
             log.warning("log trimmed past the watch cursor: %d entries never seen", gap)
             self.counters["skipped"] += gap
         for seq, kind, op, data in entries:
-            try:
-                acted = self._handle(seq, kind, op, data)
-            except REDIS_DOWN:
-                raise
-            except Exception as exc:  # one bad entry must not stop the loop forever
-                self.counters["errors"] += 1
-                log.warning("watch: log entry %d (%s) failed: %r", seq, kind, exc)
-                acted = True
+            acted = self._handle_retrying(seq, kind, op, data)
             self.cursor = seq
             self.counters["processed"] += 1
             if acted:  # a side effect happened: never do it twice after a crash
@@ -178,6 +175,23 @@ class Watch:
         if entries:
             self._save_cursor()
         return len(entries)
+
+    def _handle_retrying(self, seq: int, kind: str, op: str, data: str) -> bool:
+        """`_handle`, tried again when it fails (a desk conflict passes); an entry that keeps
+        failing is counted and logged and skipped: one bad entry must not stop the loop."""
+        for attempt in range(1, ENTRY_ATTEMPTS + 1):
+            try:
+                return self._handle(seq, kind, op, data)
+            except REDIS_DOWN:
+                raise
+            except Exception as exc:
+                if attempt == ENTRY_ATTEMPTS:
+                    self.counters["errors"] += 1
+                    log.warning("watch: log entry %d (%s) failed %d times, skipped: %r", seq,
+                                kind, attempt, exc)
+                    return True
+                time.sleep(0.01 * attempt)
+        return True
 
     def _save_cursor(self) -> None:
         store = self._store()

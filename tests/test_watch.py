@@ -390,3 +390,22 @@ def test_watch013_rejected_and_need_support_raise_alerts(redis_url: str,
         for thread in threads:
             thread.join(5)
         live.client.close()
+
+
+def test_watch014_tick_drops_old_acknowledged_alerts(stack: Stack, r: redis.Redis) -> None:
+    from dashboard.alerts import ACKED_KEEP_MS, Alerts
+
+    clock = Clock(TS)
+    alerts = Alerts(Store(r), clock=clock)
+    old = alerts.raise_once("critical_event", "E1", "E1", "I级事件", 1)
+    kept = alerts.raise_once("critical_event", "E2", "E2", "II级事件", 2)
+    assert old is not None and kept is not None
+    alerts.ack(old["id"], by="li")
+    watch = watch_on(stack, r, clock)
+    watch.tick()
+    assert r.hlen("cc:state:alert") == 2
+    clock.ms = TS + ACKED_KEEP_MS + 1
+    watch2 = watch_on(stack, r, clock)  # the trim runs on a watch's first tick, then each minute
+    watch2.tick()
+    assert r.hkeys("cc:state:alert") == [kept["id"]]
+    assert r.zrange("cc:alerts:open", 0, -1) == [kept["id"]]
