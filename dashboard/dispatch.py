@@ -264,8 +264,9 @@ class Desk:
                         count=count + taken + (CANDIDATES if kind == "worker" else 0))
         if kind == "worker":
             # the worker of the event's own grid knows the place: first when near enough
-            grid = event.get("grid_id")
-            found.sort(key=lambda u: (not (grid and u.get("grid_id") == grid), u["distance_m"]))
+            grid, near = event.get("grid_id"), self.settings.near_radius_m
+            found.sort(key=lambda u: (not (grid and u.get("grid_id") == grid
+                                           and u["distance_m"] <= near), u["distance_m"]))
         chosen = []
         for unit in found:
             if (unit_kind, unit["id"]) in used:
