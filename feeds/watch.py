@@ -98,6 +98,10 @@ class Watch:
                     self._down_since = time.monotonic()
                     log.warning("watch lost Redis: %s; reconnecting", exc)
                 stop.wait(backoff.next())
+            except Exception:  # a bug must not end the service: log it, start over
+                self.counters["errors"] += 1
+                log.exception("watch failed; starting over")
+                stop.wait(backoff.next())
 
     def _session(self, stop: threading.Event, backoff: Backoff) -> None:
         client = redis.Redis.from_url(self.redis_url, decode_responses=True,
@@ -292,14 +296,21 @@ class Watch:
                 quiet = self._quiet.get(event_id)
                 if quiet and quiet[0] == raw_event and quiet[1] == raw_task and now < quiet[2]:
                     continue  # nothing changed and no card is due yet
-                event = json.loads(raw_event)
-                task = json.loads(raw_task) if raw_task else None
-                if task is not None and task.get("stage") == "rejected":
-                    # back with the commander: the clock that runs is the dispatch one
-                    task = None
-                raised += self._cards(event_id, event, task, now)
-                self._quiet[event_id] = (raw_event, raw_task, self._next_moment(event, task,
-                                                                                 now))
+                try:
+                    event = json.loads(raw_event)
+                    task = json.loads(raw_task) if raw_task else None
+                    if task is not None and task.get("stage") == "rejected":
+                        # back with the commander: the clock that runs is the dispatch one
+                        task = None
+                    raised += self._cards(event_id, event, task, now)
+                    quiet_until = self._next_moment(event, task, now)
+                except REDIS_DOWN:
+                    raise
+                except Exception as exc:  # one odd record must not stop every card
+                    self.counters["errors"] += 1
+                    log.warning("watch: deadlines of event %s failed: %r", event_id, exc)
+                    quiet_until = now + QUIET_MAX_MS
+                self._quiet[event_id] = (raw_event, raw_task, quiet_until)
         open_set = set(open_ids)
         for cache in (self._sla_done, self._quiet):
             for event_id in [e for e in cache if e not in open_set]:

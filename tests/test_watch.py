@@ -409,3 +409,15 @@ def test_watch014_tick_drops_old_acknowledged_alerts(stack: Stack, r: redis.Redi
     watch2.tick()
     assert r.hkeys("cc:state:alert") == [kept["id"]]
     assert r.zrange("cc:alerts:open", 0, -1) == [kept["id"]]
+
+
+def test_watch015_a_broken_event_does_not_stop_the_cards(stack: Stack, r: redis.Redis) -> None:
+    clock = Clock(TS)
+    watch = watch_on(stack, r, clock)
+    r.hset("cc:state:event", "E0", "{broken")
+    r.sadd("cc:events:open", "E0")
+    units.event(Store(r), "E1", severity=3)
+    clock.ms = TS + 86_400_000
+    assert watch.tick() == 1
+    assert watch.counters["errors"] == 1
+    assert sla_causes(r) == ["sla_red:dispatch"]
