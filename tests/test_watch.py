@@ -40,7 +40,7 @@ def a_worker(**fields: Any) -> dict[str, Any]:
 def alerts_of(r: redis.Redis, kind: str | None = None) -> list[dict[str, Any]]:
     found = [json.loads(v) for v in r.hvals("cc:state:alert")]
     return sorted((a for a in found if kind is None or a["kind"] == kind),
-                  key=lambda a: a["ts"])
+                  key=lambda a: (a["ts"], a["subject_id"]))
 
 
 def test_watch001_level_one_event_alerts_once_on_cc_alert(stack: Stack, r: redis.Redis) -> None:
