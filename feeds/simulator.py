@@ -4,8 +4,10 @@
 
 At rate 1 it is Pingdu on an ordinary day: 2,140 grid workers walking their grids
 (a fix every ~5 s), ~350 emergency vehicles, teams, depots and shelters, 3,000 cameras,
-and an event every ~4 s that is then dispatched, handled and closed. `rate` fast-forwards
-all of it. `app.py` runs `run_simulator` in a thread and stops it with an event.
+and an event reported every ~4 s. The command center owns what follows: the simulator
+plays the field, answering every `cc:dispatch` for its units on `cc:feedback` while the
+units really travel and work (feeds/sim/field.py). `rate` fast-forwards all of it.
+`app.py` runs it as a child process; `run_simulator` is the in-process form.
 """
 
 from __future__ import annotations
@@ -82,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="URL prefix of the cameras' placeholder streams "
                     "(default: $CC_SIM_VIDEO_BASE or the wall's /sim/video)")
     ap.add_argument("--warmup", type=float, default=WARMUP_S,
-                    help="simulated seconds of event history published first (default 1200)")
+                    help=f"simulated seconds of event history published first "
+                    f"(default {WARMUP_S:g})")
     args = ap.parse_args(argv)
     if not args.rate > 0:
         ap.error("--rate must be positive")
@@ -106,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     live["event"] -= sim.warm_sent
     per = ", ".join(f"{k} {n / elapsed:.1f}/s" for k, n in sorted(live.items()))
     log.info("simulator: %d live messages in %.1fs (%.1f/s: %s) after %d of history; "
-             "%d events open", live.total(), elapsed, live.total() / elapsed, per,
+             "%d of our events not yet handled", live.total(), elapsed, live.total() / elapsed, per,
              sim.warm_sent, sim.open_events())
     return 0
 
