@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from itertools import pairwise
@@ -17,12 +18,13 @@ import pytest
 import redis
 
 from dashboard import models, protocol
+from dashboard.audit import Audit
 from dashboard.city import load_city
 from dashboard.config import Settings
 from feeds.redis_server import EmbeddedRedis, free_port
-from feeds.sim import field
+from feeds.sim import autopilot, field
 from feeds.sim.engine import Simulator
-from feeds.sim.incidents import ON_SPOT_MAX, RECENT_MAX
+from feeds.sim.incidents import ON_SPOT_MAX, RECENT_MAX, OnSpot
 from feeds.sim.world import Worker, distance_m
 from feeds.simulator import run_simulator
 
@@ -464,3 +466,110 @@ def test_sim011_dispatch_over_redis_gets_feedback(redis_url: str, collect: Any,
     assert all(b <= a + 2.0 for a, b in pairwise(way)), way
     assert all("status" not in m for i, m in fixes if i_acc < i < i_done)
     assert all(m["status"] == "reported" for k, m in out if k == "event")
+
+
+# -- the demo's autopilot: the other seats, through the real Desk ---------------------------
+
+
+class Clock:
+    """The autopilot's and the desk's idea of now (ms), moved by the test."""
+
+    def __init__(self, ms: int) -> None:
+        self.ms = ms
+
+    def __call__(self) -> int:
+        return self.ms
+
+
+def test_sim012_autopilot_dispatches_unattended_events(stack: Any) -> None:
+    settings = dataclasses.replace(stack.settings, sim_autopilot_s=5.0)
+    base = int(time.time() * 1000)
+    clock = Clock(base)
+    lon, lat = 119.96, 36.78
+    events = {"E-iv": 4, "E-ii": 2, "E-spot": 4}
+    for i, (eid, severity) in enumerate(events.items()):
+        stack.publish("event", {"id": eid, "type": "dispute", "severity": severity,
+                                "lon": lon + i * 0.01, "lat": lat, "ts": base,
+                                "title": "邻里纠纷", "source": "app"})
+    for i in range(6):  # two free grid workers near each event
+        stack.publish("worker", {"id": f"W-{i}", "lon": lon + (i // 2) * 0.01 + 0.001,
+                                 "lat": lat + 0.001 * (i % 2), "status": "on_duty", "ts": base})
+    stack.wait_seq(9)
+    spots: deque[OnSpot] = deque([OnSpot("E-spot", "W-5", "worker", 0.0)])
+    pilot = autopilot.build(stack.settings.redis_url or "", settings, on_spot=spots,
+                            clock=clock)
+    sub = stack.client.pubsub(ignore_subscribe_messages=True)
+    sub.subscribe("cc:dispatch")
+    r = stack.client
+
+    def status(eid: str) -> str:
+        return json.loads(r.hget("cc:state:event", eid))["status"]
+
+    # The reporter settles E-spot on the spot: recorded at once as that worker's task.
+    assert pilot.tick()["on_spot"] == 1
+    spot_task = pilot.desk.task_of_event("E-spot")
+    assert spot_task is not None and spot_task["by"] == "autopilot"
+    assert [a["id"] for a in spot_task["assignees"]] == ["W-5"]
+    # Nobody clicked, but the wait is not over: nothing happens.
+    clock.ms = base + 4_000
+    assert pilot.tick()["dispatched"] == 0
+    assert status("E-iv") == status("E-ii") == "reported"
+    # After the wait the level IV event is dispatched with the proposal; level II waits longer.
+    clock.ms = base + 6_000
+    assert pilot.tick()["dispatched"] == 1
+    assert status("E-iv") == "dispatched" and status("E-ii") == "reported"
+    task = pilot.desk.task_of_event("E-iv")
+    assert task is not None and task["by"] == "autopilot" and task["plan_id"] == "P-DISPUTE-01"
+    assert task["assignees"][0]["id"] in ("W-0", "W-1")
+    clock.ms = base + 11_000
+    assert pilot.tick()["dispatched"] == 1
+    assert status("E-ii") == "dispatched"
+    # Each went out on cc:dispatch like a person's dispatch, and into the audit log.
+    sent = []
+    deadline = time.monotonic() + 5
+    while len(sent) < 3 and time.monotonic() < deadline:
+        msg = sub.get_message(timeout=0.2)
+        if msg:
+            sent.append(json.loads(msg["data"]))
+    sub.close()
+    assert sorted(m["event_id"] for m in sent) == ["E-ii", "E-iv", "E-spot"]
+    assert {m["by"] for m in sent} == {"autopilot"}
+    audit = Audit(r, "cc:").entries()
+    assert [(a["user"], a["action"], a["outcome"]) for a in audit] == \
+        [("autopilot", "event.dispatch", "success")] * 3
+
+    # The field turns E-iv down: it returns to the commander and, after a wait, goes again.
+    worker = task["assignees"][0]["id"]
+    clock.ms = base + 12_000
+    pilot.desk.on_feedback({"task_id": task["id"], "event_id": "E-iv", "actor_id": worker,
+                            "stage": "rejected", "ts": clock.ms, "note": "正在处置其他任务"})
+    assert status("E-iv") == "reported"
+    clock.ms = base + 16_000
+    assert pilot.tick()["dispatched"] == 0
+    clock.ms = base + 18_000
+    assert pilot.tick()["dispatched"] == 1
+    again = pilot.desk.task_of_event("E-iv")
+    assert again is not None and again["id"] != task["id"] and again["by"] == "autopilot"
+
+    # Handled in the field → verified, then evaluated, each after the wait.
+    for stage in ("accepted", "arrived", "handled"):
+        for a in again["assignees"]:
+            pilot.desk.on_feedback({"task_id": again["id"], "event_id": "E-iv",
+                                    "actor_id": a["id"], "stage": stage, "ts": clock.ms,
+                                    "note": "现场调解完毕"})
+    assert status("E-iv") == "handled"
+    clock.ms = base + 22_000
+    assert pilot.tick()["verified"] == 0
+    clock.ms = base + 24_000
+    assert pilot.tick()["verified"] == 1
+    assert status("E-iv") == "verified"
+    clock.ms = base + 30_000
+    assert pilot.tick()["evaluated"] == 1
+    assert status("E-iv") == "closed"
+    closed = pilot.desk.task(again["id"])
+    assert closed is not None and closed["stage"] == "closed"
+    assert closed["verify"]["by"] == "autopilot" and closed["verify"]["passed"] is True
+    assert closed["evaluation"]["by"] == "autopilot" and closed["evaluation"]["score"] in (4, 5)
+    assert closed["evaluation"]["note"]
+    assert pilot.tick() == {"dispatched": 0, "verified": 0, "evaluated": 0, "on_spot": 0}
+    pilot.close()
