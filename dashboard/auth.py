@@ -79,9 +79,11 @@ def verify_password(password: str, stored: str) -> bool:
         salt, expected = bytes.fromhex(salt_hex), bytes.fromhex(hash_hex)
     except (AttributeError, ValueError):
         return False
-    if algo != "scrypt" or not expected:
+    # a damaged record must neither match easily (a short hash) nor cost minutes (huge n)
+    if algo != "scrypt" or len(expected) != HASH_BYTES or len(salt) < 8 or \
+            not (2 <= n <= 2**20 and n & (n - 1) == 0 and 1 <= r <= 32 and 1 <= p <= 16):
         return False
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=n, r=r, p=p, dklen=len(expected),
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=n, r=r, p=p, dklen=HASH_BYTES,
                             maxmem=256 * r * n)
     return hmac.compare_digest(digest, expected)
 

@@ -255,6 +255,14 @@ _T: Final[dict[str, tuple[str, str]]] = {
     "detail.description": ("描述", "Description"),
     "detail.close": ("关闭", "Close"),
     "detail.none": ("—", "—"),
+    # --- alerts raised by the watch service (feeds/watch.py); `message` of cc:alert
+    "alert.critical_event": ("{level}事件：{title}", "{level} event: {title}"),
+    "alert.rejected": ("任务{task}被退回：{title}，请重新调派",
+                       "Task {task} was rejected: {title}; dispatch again"),
+    "alert.need_support": ("任务{task}请求支援：{title}", "Task {task} needs support: {title}"),
+    "alert.sos": ("{name}发出SOS求助", "{name} sent an SOS"),
+    "alert.sos_event": ("{name}发出SOS求助（处置中：{title}）",
+                        "{name} sent an SOS (while handling: {title})"),
     # --- sign-in (callbacks/auth.py) and the header's user
     "login.title": ("用户登录", "Sign in"),
     "login.user": ("用户名", "User name"),

@@ -43,6 +43,8 @@ BONUS_SEVERITY: Final = 3.0   # per severity level the plan leaves out
 BONUS_AREA: Final = 20.0      # the plan names the event's area
 BONUS_LEVEL: Final = 2.0      # the plan's response level equals the event's severity
 ALL_SEVERITIES: Final = (1, 2, 3, 4)
+# Reasons repeat for the same plan, tier, type and level: build them once (bounded).
+REASON_CACHE_MAX: Final = 20_000
 
 _LANGS: Final = i18n.LANGS
 
@@ -276,6 +278,8 @@ class PlanLibrary:
         self.plans: list[Plan] = []
         self.errors: list[PlanError] = list(errors or [])
         self._by_id: dict[str, Plan] = {}
+        self._reason_cache: dict[tuple[str, str, str, int | None, bool],
+                                 tuple[dict[str, str], ...]] = {}
         for plan in plans:
             if plan.id in self._by_id:
                 self.errors.append(PlanError(plan.id, f"duplicate plan id {plan.id!r}"))
@@ -313,6 +317,9 @@ class PlanLibrary:
         return self._by_id.get(plan_id)
 
     def _build_index(self) -> None:
+        # (type or "" when no plan names it, category, level) → ranked candidates, built on
+        # first use; bounded by the indexed types × categories × levels.
+        self._ranked: dict[tuple[str, str, int | None], list[tuple[float, _Entry]]] = {}
         self._type_index: dict[str, list[_Entry]] = {}
         self._cat_index: dict[str, list[_Entry]] = {}
         self._fallback: list[_Entry] = []
@@ -344,35 +351,66 @@ class PlanLibrary:
         severity = event.get("severity")
         if not _is_int(severity) or severity not in ALL_SEVERITIES:
             severity = None  # unknown: no plan is excluded for it, none gets the level bonus
+        if limit <= 0:
+            return []
+        key = (etype if etype in self._type_index else "", category, severity)
+        ranked = self._ranked.get(key)
+        if ranked is None:
+            ranked = self._ranked[key] = self._rank(*key)
+        # The list is in final order, each score assuming the plan's area fits; an area plan
+        # either fits (and earns that score) or drops out, so the first `limit` that fit win.
         places: set[str] | None = None
+        out: list[Match] = []
+        for score, entry in ranked:
+            in_area = False
+            if entry.areas:
+                if places is None:
+                    places = _event_places(event)
+                if entry.areas.isdisjoint(places):
+                    continue
+                in_area = True
+            out.append(Match(entry.plan, score,
+                             self._reasons(entry, etype, category, severity, in_area)))
+            if len(out) >= limit:
+                break
+        return out
 
-        scored: dict[str, tuple[float, _Entry, bool]] = {}
+    def _rank(self, etype: str, category: str,
+              severity: int | None) -> list[tuple[float, _Entry]]:
+        """Every plan that may apply to events of this type, category and level, scored as if
+        its area fits, best first. A plan listed by type and by category counts by its type."""
+        seen: set[str] = set()
+        ranked: list[tuple[float, _Entry]] = []
         for entries in (self._type_index.get(etype, ()), self._cat_index.get(category, ()),
                         self._fallback):
             for entry in entries:
                 pid = entry.plan.id
-                if pid in scored or (severity is not None and severity not in entry.severities):
-                    continue  # a plan listed by type and by category counts by its type
-                in_area = False
-                if entry.areas:
-                    if places is None:
-                        places = _event_places(event)
-                    if entry.areas.isdisjoint(places):
-                        continue
-                    in_area = True
-                score = entry.base + (BONUS_AREA if in_area else 0.0)
+                if pid in seen or (severity is not None and severity not in entry.severities):
+                    continue
+                seen.add(pid)
+                score = entry.base + (BONUS_AREA if entry.areas else 0.0)
                 if severity is not None and entry.plan.level == severity:
                     score += BONUS_LEVEL
-                scored[pid] = (score, entry, in_area)
+                ranked.append((score, entry))
+        ranked.sort(key=lambda s: (-s[0], s[1].plan.id))
+        return ranked
 
-        ranked = sorted(scored.values(), key=lambda s: (-s[0], s[1].plan.id))[:max(0, limit)]
-        return [Match(entry.plan, score, self._reasons(entry, event, etype, category, severity,
-                                                        in_area))
-                for score, entry, in_area in ranked]
+    def _reasons(self, entry: _Entry, etype: str, category: str, severity: int | None,
+                in_area: bool) -> list[dict[str, str]]:
+        """Why `entry` applies, in both languages (fresh dicts; the texts are cached)."""
+        key = (entry.plan.id, entry.tier, etype if entry.tier == "type" else category,
+               severity, in_area)
+        cached = self._reason_cache.get(key)
+        if cached is None:
+            if len(self._reason_cache) >= REASON_CACHE_MAX:
+                self._reason_cache.clear()
+            cached = self._reason_cache[key] = tuple(
+                self._build_reasons(entry, etype, category, severity, in_area))
+        return [dict(r) for r in cached]
 
     @staticmethod
-    def _reasons(entry: _Entry, event: dict[str, Any], etype: str, category: str,
-                 severity: int | None, in_area: bool) -> list[dict[str, str]]:
+    def _build_reasons(entry: _Entry, etype: str, category: str, severity: int | None,
+                       in_area: bool) -> list[dict[str, str]]:
         plan = entry.plan
         reasons: list[dict[str, str]] = []
         if entry.tier == "type":
