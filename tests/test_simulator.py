@@ -343,10 +343,12 @@ def test_sim009_field_plays_a_dispatched_task(calm: None) -> None:
         assert isinstance(protocol.parse("feedback", raw), protocol.Accepted), raw
         assert m["note"] and re.search(r"[\u4e00-\u9fff]", m["note"])  # a Chinese note
     stages = [(m["actor_id"], m["stage"]) for _, m in feedback]
-    handled = [i for i, (_, s) in enumerate(stages) if s == "handled"]
-    assert len(handled) == 1 and handled[0] == len(stages) - 1, stages  # handled ends it
-    lead = stages[-1][0]
-    assert stages.index((lead, "accepted")) < stages.index((lead, "arrived")) < handled[0]
+    # The first on scene reports it handled, and every unit closes its own order with it
+    # (a task is handled once all its assignees say so); nothing comes after.
+    first = next(i for i, (_, s) in enumerate(stages) if s == "handled")
+    assert sorted(stages[first:]) == sorted((u.id, "handled") for u in (worker, car)), stages
+    lead = stages[first][0]
+    assert stages.index((lead, "accepted")) < stages.index((lead, "arrived")) < first
     assert [m["ts"] for _, m in feedback] == sorted(m["ts"] for _, m in feedback)
     assert all(s != "rejected" and s != "need_support" for _, s in stages)
 
@@ -573,3 +575,21 @@ def test_sim012_autopilot_dispatches_unattended_events(stack: Any) -> None:
     assert closed["evaluation"]["note"]
     assert pilot.tick() == {"dispatched": 0, "verified": 0, "evaluated": 0, "on_spot": 0}
     pilot.close()
+
+
+def test_sim013_fixes_made_before_a_dispatch_carry_no_status() -> None:
+    """Fixes computed in the tick a dispatch arrives in go out without a status, so they
+    cannot undo the busy status the command center has just set."""
+    sim = Simulator(CITY, seed=2, workers=100, cameras=10, settings=Settings())
+    pending = sim.advance(12.0)
+    ids = {json.loads(raw)["id"] for ch, raw in pending if ch == "cc:worker"}
+    unit = sorted(ids)[0]
+    sim.hint_engaged([unit])  # what the in-process autopilot does right after dispatching
+    out = sim._without_status(pending, sim._live_hints())
+    assert len(out) == len(pending)
+    for (_, before), (ch, after) in zip(pending, out, strict=True):
+        msg = json.loads(after)
+        if ch == "cc:worker" and msg["id"] == unit:
+            assert "status" not in msg and "status" in json.loads(before)
+        else:
+            assert after == before

@@ -22,6 +22,7 @@ import random
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -104,6 +105,10 @@ class Simulator:
         self._heap: list[tuple[float, int, str, Any, int]] = []
         self._seq = itertools.count()
         self._out: list[tuple[str, str]] = []
+        # Held from reading cc:dispatch until the tick's messages are out; the autopilot
+        # (same process) dispatches under it too.
+        self.publishing = threading.Lock()
+        self._hints: dict[str, float] = {}  # unit id → until (monotonic), see hint_engaged
         self._seed_schedule()
 
     # ---- hooks for the incident desk ------------------------------------------------------
@@ -349,17 +354,13 @@ class Simulator:
         mono0 = time.monotonic() - self.s / self.rate
         self.wall0 = time.time() - self.s / self.rate  # ts line up with now from here on
         end = time.monotonic() + duration if duration is not None else math.inf
-        failures, next_tick = 0, time.monotonic()
+        failures, next_tick, fresh = 0, time.monotonic(), bool(pending)
         next_log = next_tick + 60
         logged = (next_tick, sum(self.sent.values()))
         try:
             while not stop.is_set() and time.monotonic() < end:
                 now = time.monotonic()
                 if not pending:
-                    try:
-                        self._take_dispatches(client, inbox)
-                    except (redis.RedisError, OSError):
-                        inbox.close()  # resubscribes at the next tick; publishing backs off
                     target = (now - mono0) * self.rate
                     if target - self.s > MAX_LAG_S * self.rate:  # stalled: skip, don't burst
                         skip = (target - self.s) / self.rate - TICK_S
@@ -367,12 +368,29 @@ class Simulator:
                         self.wall0 += skip
                         target = (now - mono0) * self.rate
                     pending = self.advance(target)
+                    fresh = True
+                # Dispatches are read after the tick's fixes were made and before they go
+                # out, under the lock the in-process autopilot dispatches under: a unit the
+                # command center just marked busy must not be shown on duty again by a fix
+                # computed a moment before we knew.
                 try:
-                    if pending:
-                        pipe = client.pipeline(transaction=False)
-                        for channel, payload in pending:
-                            pipe.execute_command("PUBLISH", channel, payload)
-                        pipe.execute()
+                    with self.publishing:
+                        if fresh:
+                            fresh = False
+                            try:
+                                engaged = self._take_dispatches(client, inbox)
+                            except (redis.RedisError, OSError):
+                                engaged = set()
+                                inbox.close()  # resubscribes next tick; publishing backs off
+                            if self._hints:
+                                engaged |= self._live_hints()
+                            if engaged:
+                                pending = self._without_status(pending, engaged)
+                        if pending:
+                            pipe = client.pipeline(transaction=False)
+                            for channel, payload in pending:
+                                pipe.execute_command("PUBLISH", channel, payload)
+                            pipe.execute()
                     if failures:
                         log.info("simulator: Redis is back after %d failed attempts", failures)
                     pending, failures = [], 0
@@ -400,11 +418,13 @@ class Simulator:
             inbox.close()
             client.close()
 
-    def _take_dispatches(self, client: redis.Redis, inbox: Dispatches) -> None:
-        """Play the tasks dispatched since the last tick; events that are not our recent
-        ones are placed from the stored record."""
+    def _take_dispatches(self, client: redis.Redis, inbox: Dispatches) -> set[str]:
+        """Play the tasks dispatched since the last tick; the ids of the units engaged.
+        Events that are not our recent ones are placed from the stored record."""
+        engaged: set[str] = set()
         for msg in inbox.drain(DISPATCH_DRAIN_MAX):
-            if not self.field.ours(msg):
+            units = self.field.ours(msg)
+            if not units:
                 continue
             eid = str(msg.get("event_id") or "")
             scene = self.scene_of(eid)
@@ -416,7 +436,37 @@ class Simulator:
                 log.warning("simulator: dispatch %s for unknown event %s ignored",
                             msg.get("task_id"), eid)
                 continue
-            self.dispatched(msg, scene)
+            if self.dispatched(msg, scene):
+                engaged.update(u.id for u in units if u.task is not None)
+        return engaged
+
+    def hint_engaged(self, unit_ids: Iterable[str], seconds: float = 1.0) -> None:
+        """Units just dispatched in this process (call it holding `publishing`): their
+        fixes go out without status even before the cc:dispatch message is read."""
+        until = time.monotonic() + seconds
+        for unit_id in unit_ids:
+            self._hints[unit_id] = until
+
+    def _live_hints(self) -> set[str]:
+        now = time.monotonic()
+        for unit_id in [u for u, until in self._hints.items() if until < now]:
+            del self._hints[unit_id]
+        return set(self._hints)
+
+    def _without_status(self, pending: list[tuple[str, str]],
+                        ids: set[str]) -> list[tuple[str, str]]:
+        """`pending` with `status` dropped from the fixes of the units `ids`."""
+        units = (self.channels["worker"], self.channels["resource"])
+        out = []
+        for channel, payload in pending:
+            # Our fixes start with the id ('{"id":"W00001",…'): no parse for the others.
+            if channel in units and payload.startswith('{"id":"') \
+                    and payload[7:payload.find('"', 7)] in ids:
+                msg = json.loads(payload)
+                msg.pop("status", None)
+                payload = json.dumps(msg, ensure_ascii=False, separators=(",", ":"))
+            out.append((channel, payload))
+        return out
 
 
 class Dispatches:

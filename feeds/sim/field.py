@@ -152,12 +152,7 @@ class Field:
         elif stage == "support":
             self._feedback(play, unit, "need_support", t, self._support_note(play))
         elif stage == "handled":
-            minutes = max(1, round((t - play.started) / 60))
-            notes = self.text["handled"]
-            note = fill(self.rng.choice(notes.get(play.scene.type) or notes["default"]),
-                        {"minutes": minutes})
-            self._feedback(play, unit, "handled", t, note)
-            self._end(play, t, handled=True)
+            self._handled(play, unit, t)
         elif stage.startswith("reject:"):
             reason = stage.partition(":")[2] or self._group(unit)
             note = fill(self.rng.choice(self.text["rejected"][reason]), {"name": unit.name})
@@ -208,6 +203,24 @@ class Field:
                 self.hooks.at(t + self.rng.uniform(60, 240), "f", (play, unit, "support"))
                 on_scene *= SUPPORT_SLOWER
             self.hooks.at(t + on_scene, "f", (play, unit, "handled"))
+
+    def _handled(self, play: Play, lead: Unit, t: float) -> None:
+        """The lead reports what was done; every other unit closes its own order too (the
+        task is handled once all its assignees say so), whether on scene or still on the way.
+        """
+        rng, notes = self.rng, self.text["handled"]
+        minutes = max(1, round((t - play.started) / 60))
+        note = fill(rng.choice(notes.get(play.scene.type) or notes["default"]),
+                    {"minutes": minutes})
+        self._feedback(play, lead, "handled", t, note)
+        for unit in play.units:
+            if unit is not lead and unit.task == play.task_id:
+                there = distance_m(unit.mover.at(t), play.scene.point) < 5 \
+                    or (isinstance(unit, Resource) and not unit.mobile)
+                pool = notes["_with" if there else "_turned_back"]
+                self._feedback(play, unit, "handled", t,
+                               fill(rng.choice(pool), {"name": unit.name}))
+        self._end(play, t, handled=True)
 
     def _support_note(self, play: Play) -> str:
         notes = self.text["need_support"]
