@@ -66,6 +66,7 @@ _GO_LIVE_SPREAD = {"w": WORKER_EVERY[1], "r": VEHICLE_EVERY[1], "c": 3.0}
 # center owns what follows): a long history would open on a backlog of overdue events.
 WARMUP_S = 180.0
 DISPATCH_DRAIN_MAX = 1000  # cc:dispatch messages taken per tick (the rest wait for the next)
+ADOPT_EVERY_S = 5.0  # how often stored open tasks are checked for work sent back to us
 # Where the wall's video endpoint serves each camera's placeholder stream.
 DEFAULT_VIDEO_BASE = "http://127.0.0.1:8050/sim/video"
 
@@ -355,6 +356,7 @@ class Simulator:
         self.wall0 = time.time() - self.s / self.rate  # ts line up with now from here on
         end = time.monotonic() + duration if duration is not None else math.inf
         failures, next_tick, fresh = 0, time.monotonic(), bool(pending)
+        next_adopt = next_tick
         next_log = next_tick + 60
         logged = (next_tick, sum(self.sent.values()))
         try:
@@ -379,6 +381,9 @@ class Simulator:
                             fresh = False
                             try:
                                 engaged = self._take_dispatches(client, inbox)
+                                if now >= next_adopt:
+                                    next_adopt = now + ADOPT_EVERY_S
+                                    engaged |= self._adopt_open_tasks(client)
                             except (redis.RedisError, OSError):
                                 engaged = set()
                                 inbox.close()  # resubscribes next tick; publishing backs off
@@ -423,22 +428,47 @@ class Simulator:
         Events that are not our recent ones are placed from the stored record."""
         engaged: set[str] = set()
         for msg in inbox.drain(DISPATCH_DRAIN_MAX):
-            units = self.field.ours(msg)
-            if not units:
-                continue
-            eid = str(msg.get("event_id") or "")
-            scene = self.scene_of(eid)
-            if scene is None:
-                raw = client.hget(f"{self.prefix}state:event", eid)
-                record = _json_object(raw) if raw else None
-                scene = self.scene_from_record(record) if record else None
-            if scene is None:
-                log.warning("simulator: dispatch %s for unknown event %s ignored",
-                            msg.get("task_id"), eid)
-                continue
-            if self.dispatched(msg, scene):
-                engaged.update(u.id for u in units if u.task is not None)
+            engaged |= self._play(client, msg)
         return engaged
+
+    def _adopt_open_tasks(self, client: redis.Redis) -> set[str]:
+        """Take up stored open tasks of our units that nobody plays: sent back for rework
+        after a failed check (no cc:dispatch says so), or dispatched while we were not
+        listening (a restart: pub/sub keeps nothing)."""
+        ids = list(client.smembers(f"{self.prefix}tasks:open"))
+        engaged: set[str] = set()
+        if not ids:
+            return engaged
+        for raw in client.hmget(f"{self.prefix}state:task", ids):
+            task = _json_object(raw) if raw else None
+            stage = self.field.to_resume(task) if task else ""
+            if not task or not stage:
+                continue
+            todo = [a for a in task.get("assignees") or ()
+                    if isinstance(a, dict) and a.get("stage") != "handled"]
+            msg = {"task_id": task.get("id"), "event_id": task.get("event_id"),
+                   "assignees": todo}
+            engaged |= self._play(client, msg, resumed=stage)
+        return engaged
+
+    def _play(self, client: redis.Redis, msg: dict[str, Any], resumed: str = "") -> set[str]:
+        """Play one task if it is ours; the ids of the units it engaged."""
+        units = self.field.ours(msg)
+        if not units:
+            return set()
+        eid = str(msg.get("event_id") or "")
+        scene = self.scene_of(eid)
+        if scene is None:
+            raw = client.hget(f"{self.prefix}state:event", eid)
+            record = _json_object(raw) if raw else None
+            scene = self.scene_from_record(record) if record else None
+        if scene is None:
+            log.warning("simulator: task %s for unknown event %s ignored",
+                        msg.get("task_id"), eid)
+            return set()
+        if self.field.dispatch(msg, scene, self.s, resumed=resumed) is None:
+            return set()
+        return {u.id for u in units if u.task is not None}
 
     def hint_engaged(self, unit_ids: Iterable[str], seconds: float = 1.0) -> None:
         """Units just dispatched in this process (call it holding `publishing`): their
