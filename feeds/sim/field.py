@@ -108,12 +108,10 @@ class Field:
             return None
         rng = self.rng
         roll = rng.random()
-        outcome = "handled"
-        if resumed:
-            pass
-        elif scene.severity > 1 and roll < REJECT_SHARE:
+        outcome = "handled"  # a task taken up again simply gets done
+        if not resumed and scene.severity > 1 and roll < REJECT_SHARE:
             outcome = "rejected"
-        elif roll < REJECT_SHARE + SUPPORT_SHARE:
+        elif not resumed and roll < REJECT_SHARE + SUPPORT_SHARE:
             outcome = "need_support"
         play = Play(task_id, event_id, scene, units, outcome, rework=resumed == "rework")
         self.plays[task_id] = play
