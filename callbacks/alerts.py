@@ -1,5 +1,8 @@
 """The alerts API: list alerts (open first) and acknowledge one (duty officer, commander).
 
+A user with a scope (a town, community or grid code) sees and acknowledges only alerts
+about that area: the event's grid, or for an SOS without an event, the worker's.
+
 Every acknowledgement attempt leaves exactly one audit entry with its outcome (`success`,
 `duplicate`, `failure`, `denied`), as the command API does. Answers are JSON.
 """
@@ -41,14 +44,21 @@ def create_alerts_api(alerts: Alerts, audit: Audit) -> Blueprint:
         raw = request.args.get("limit") or str(LIST_DEFAULT)
         if not raw.isdigit() or not 1 <= int(raw) <= LIST_MAX:
             return _error(400, "bad_limit", f"limit must be a whole number 1-{LIST_MAX}")
-        return jsonify({"alerts": alerts.recent(int(raw))})
+        limit, scope = int(raw), g.session.scope
+        if not scope:
+            return jsonify({"alerts": alerts.recent(limit)})
+        found = alerts.recent(LIST_MAX)
+        areas = alerts.areas(found)
+        mine = [a for a in found if (areas.get(a["id"]) or "").startswith(scope)]
+        return jsonify({"alerts": mine[:limit]})
 
     guarded_ack = require(*ACKERS)(lambda alert_id: _ack(alerts, alert_id))
 
     @api.post("/api/alerts/<alert_id>/ack")
     def ack(alert_id: str) -> Any:
         out = guarded_ack(alert_id)
-        if isinstance(out, tuple) and out[1] in (401, 403):
+        if isinstance(out, tuple) and out[1] in (401, 403) and not g.get("alert_audited"):
+            # refused by the role check, before the route wrote its own entry
             audited("alert.ack", alert_id[:ID_MAX], "denied", {"status": out[1]})
         return out
 
@@ -57,18 +67,26 @@ def create_alerts_api(alerts: Alerts, audit: Audit) -> Blueprint:
 
 def _ack(alerts: Alerts, alert_id: str) -> tuple[Response, int]:
     target = alert_id[:ID_MAX]
+    g.alert_audited = True  # every way out of here writes exactly one entry
     try:
         note = _note()
         before = alerts.get(alert_id) if len(alert_id) <= ID_MAX else None
         if before is None:
             raise _Refused(404, "no_alert", f"no alert {target!r}")
+        scope = g.session.scope
+        if scope and not (alerts.areas([before]).get(before["id"]) or "").startswith(scope):
+            raise _Refused(403, "out_of_scope", "this alert is outside your area")
         try:
             alert = alerts.ack(alert_id, by=g.session.user, note=note)
         except AlertNotFound:  # dropped by the trim in between
             raise _Refused(404, "no_alert", f"no alert {target!r}") from None
     except _Refused as exc:
-        audited("alert.ack", target, "failure", {"code": exc.code, "status": exc.status})
+        outcome = "denied" if exc.status == 403 else "failure"  # as the command API does
+        audited("alert.ack", target, outcome, {"code": exc.code, "status": exc.status})
         return _error(exc.status, exc.code, exc.message)
+    except Exception as exc:  # the JSON 500 handler answers; the attempt is still on record
+        audited("alert.ack", target, "error", {"error": type(exc).__name__})
+        raise
     duplicate = bool(before.get("acked_by"))
     audited("alert.ack", target, "duplicate" if duplicate else "success",
             {"kind": alert["kind"], "event_id": alert.get("event_id"), "note": note[:200]})
