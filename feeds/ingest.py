@@ -304,6 +304,10 @@ class Ingest:
         cached = self.cache.get((kind, result.id))
         old, rev = cached if cached is not None else ({}, "0")
         record = {**old, **new}
+        if "status" in new and result.ts < old.get("status_ts", 0):
+            # Observed before the command center last set the status (a fix taken just
+            # before a dispatch, applied just after it): the position counts, not the status.
+            record["status"] = old["status"]
         self._locate(kind, record, new)
         status = record.get("status") or DEFAULT_STATUS.get(kind, "")
         if kind == "camera":
