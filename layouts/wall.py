@@ -17,7 +17,7 @@ from dash.development.base_component import Component
 from dashboard.config import Settings
 from dashboard.i18n import normalise_lang, t, table_for
 from dashboard.models import CATEGORIES, EVENT_CLOSED, EVENT_IN_PROGRESS, SOURCES, URGENT_LEVELS
-from layouts import ids, theme, widgets
+from layouts import command, ids, theme, widgets
 
 _settings: Settings = Settings()
 
@@ -78,6 +78,8 @@ def browser_config(lang: str) -> dict[str, Any]:
         "staleS": theme.STALE_S,
         "idleReturnS": theme.IDLE_RETURN_S,
         "detailWidthRem": theme.DETAIL_WIDTH_REM,
+        "command": theme.COMMAND,
+        "api": get_relative_path("/api"),
     }
 
 
@@ -171,7 +173,9 @@ def _right(lang: str) -> html.Aside:
         extra=html.Span("", id=ids.EVENT_COUNT, className="cc-panel-extra"),
         class_name="cc-panel-events",
     )
-    return html.Aside([events], className="cc-col cc-col-right")
+    alerts = widgets.panel(t("alert.panel", lang), command.alerts_body(),
+                           extra=command.alerts_extra(), class_name="cc-panel-alerts")
+    return html.Aside([alerts, events], className="cc-col cc-col-right")
 
 
 def serve_layout() -> Component:
