@@ -1,6 +1,7 @@
 """The command wall: builds the Dash app, and `main()` starts the whole stack.
 
     python app.py [--host H] [--port P] [--ws-port W] [--no-demo]
+    python app.py adduser NAME --role ROLE [--scope CODE]   (password on stdin)
 
 With no REDIS_URL an embedded Valkey is started with its data in CC_DATA_DIR. Ingest,
 relay and simulator run as child processes (as they would in production), restarted with
@@ -27,10 +28,17 @@ from flask import Flask
 import callbacks.wall
 import layouts.wall
 from callbacks.api import create_api, install_error_handlers
+from callbacks.auth import install_auth
+from callbacks.command import create_command_api
+from dashboard.audit import Audit
+from dashboard.auth import ROLES, Auth, AuthError
 from dashboard.backoff import Backoff
 from dashboard.city import load_city
 from dashboard.config import ROOT, Settings
+from dashboard.dispatch import Desk
 from dashboard.i18n import t
+from dashboard.plans import PlanLibrary
+from dashboard.sla import Deadlines
 from dashboard.store import Store
 from feeds.redis_server import EmbeddedRedis
 
@@ -43,8 +51,8 @@ def create_app(settings: Settings, redis_url: str | None = None) -> dash.Dash:
     if not url:
         raise ValueError("create_app needs a Redis URL")
     city = load_city(settings.city)
-    store = Store(redis.Redis.from_url(url, decode_responses=True, socket_timeout=5),
-                  settings.prefix)
+    client = redis.Redis.from_url(url, decode_responses=True, socket_timeout=5)
+    store = Store(client, settings.prefix)
     app = dash.Dash(
         __name__,
         assets_folder=str(ROOT / "assets"),
@@ -57,7 +65,12 @@ def create_app(settings: Settings, redis_url: str | None = None) -> dash.Dash:
     app.layout = layouts.wall.serve_layout
     callbacks.wall.register(app)
     app.server.json.ensure_ascii = False  # Chinese text as text in the JSON API
-    app.server.register_blueprint(create_api(store, city))
+    audit = Audit(client, settings.prefix)
+    install_auth(app.server, Auth(client, settings.prefix, settings), audit, settings)
+    plans = PlanLibrary.load()
+    desk = Desk(store, plans, Deadlines.load(), settings)
+    app.server.register_blueprint(create_command_api(store, desk, plans, audit))
+    app.server.register_blueprint(create_api(store, city, plans, desk))
     install_error_handlers(app.server)
     return app
 
@@ -119,9 +132,113 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+# -- users: `app.py adduser` and the demo's sign-ins ------------------------------------
+
+DEMO_USERS = (("zhihui", "commander"), ("zhiban", "duty_officer"), ("lingdao", "leader"))
+DEMO_DISPLAY = "wall"
+URL_FILE = "url"  # in the embedded server's data folder while the app runs
+
+
+def _read_password(prompt: str) -> str:
+    """The password from stdin: without echo on a terminal, else the first line."""
+    if sys.stdin.isatty():
+        import getpass
+
+        return getpass.getpass(prompt, stream=sys.stderr)
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def _open_redis(settings: Settings) -> tuple[redis.Redis, EmbeddedRedis | None]:
+    """REDIS_URL, else the running app's embedded server, else the embedded data started
+    for the moment (and stopped by the caller)."""
+    if settings.redis_url:
+        return redis.Redis.from_url(settings.redis_url, decode_responses=True), None
+    folder = Path(settings.data_dir) / "redis"
+    url_file = folder / URL_FILE
+    if url_file.exists():
+        client = redis.Redis.from_url(url_file.read_text().strip(), decode_responses=True,
+                                      socket_connect_timeout=1)
+        try:
+            client.ping()
+            return client, None
+        except redis.RedisError:
+            client.close()  # a stale file: the app is not running
+    embedded = EmbeddedRedis(folder, persist=True).start()
+    return redis.Redis.from_url(embedded.url, decode_responses=True), embedded
+
+
+def adduser(argv: list[str]) -> int:
+    """`app.py adduser NAME --role ROLE [--scope CODE]`: create or update a user.
+
+    The password is read from stdin. For role `display` no password is needed: a fresh
+    kiosk token is printed instead (a password given on stdin is set as well)."""
+    parser = argparse.ArgumentParser(prog="app.py adduser",
+                                     description="create or update a user; password on stdin")
+    parser.add_argument("name")
+    parser.add_argument("--role", required=True, choices=ROLES)
+    parser.add_argument("--scope", default=None,
+                        help="limit the user to a town, community or grid code")
+    args = parser.parse_args(argv)
+    settings = Settings.from_env()
+    client, embedded = _open_redis(settings)
+    try:
+        auth = Auth(client, settings.prefix, settings)
+        if args.role == "display":
+            auth.validate(args.name, args.role, args.scope or None)
+            password = "" if sys.stdin.isatty() else sys.stdin.readline().rstrip("\r\n")
+            if password:
+                auth.add_user(args.name, "display", password, args.scope)
+            token = auth.add_display(args.name, args.scope)
+            print(f"display user {args.name}: kiosk URL "
+                  f"http://{settings.host}:{settings.port}/?display={token}")
+            print(f"token (shown once): {token}")
+        else:
+            password = _read_password(f"password for {args.name}: ")
+            auth.add_user(args.name, args.role, password, args.scope)
+            print(f"user {args.name} saved with role {args.role}"
+                  + (f", scope {args.scope}" if args.scope else ""))
+        Audit(client, settings.prefix).write(
+            user="-", role="-", action="adduser", target=args.name, ip="cli", outcome="success",
+            detail={"role": args.role, "scope": args.scope})
+        return 0
+    except AuthError as exc:
+        print(f"adduser: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        client.close()
+        if embedded is not None:
+            embedded.stop()
+
+
+def demo_sign_ins(settings: Settings, client: redis.Redis) -> None:
+    """The demo's users (password = name) and a kiosk URL for the wall, printed loudly."""
+    auth = Auth(client, settings.prefix, settings)
+    for name, role in DEMO_USERS:
+        if not auth.check_password(name, name) or (auth.user(name) or {}).get("role") != role:
+            auth.add_user(name, role, name)
+    # The kiosk token is kept in the data folder so the wall's URL survives a restart.
+    token_file = Path(settings.data_dir) / "demo-kiosk-token"
+    token = token_file.read_text().strip() if token_file.exists() else ""
+    if not token or auth.display_user(token) != DEMO_DISPLAY:
+        token = auth.add_display(DEMO_DISPLAY)
+        token_file.parent.mkdir(parents=True, exist_ok=True)
+        token_file.write_text(token)
+        token_file.chmod(0o600)
+    bar = "=" * 72
+    print(f"{bar}\nWARNING: demo credentials (password = user name); never use them in "
+          f"production (CC_DEMO_USERS=0 turns them off):", flush=True)
+    for name, role in DEMO_USERS:
+        print(f"  {name:<8} / {name:<8}  {role}")
+    print(f"  kiosk (read-only wall): http://{settings.host}:{settings.port}/?display={token}"
+          f"\n{bar}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     from werkzeug.serving import make_server
 
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["adduser"]:
+        sys.exit(adduser(argv[1:]))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     args = _parse(argv)
     settings = Settings.from_env()
@@ -137,6 +254,8 @@ def main(argv: list[str] | None = None) -> None:
         embedded = EmbeddedRedis(Path(settings.data_dir) / "redis", persist=True).start()
         url = embedded.url
         log.info("embedded Valkey on %s, data in %s", url, embedded.data_dir)
+        # so `app.py adduser` reaches this server instead of starting a second one
+        (embedded.data_dir / URL_FILE).write_text(url)
     settings = dataclasses.replace(settings, redis_url=url)
 
     env = {**os.environ, "REDIS_URL": url, "CC_PREFIX": settings.prefix,
@@ -149,6 +268,8 @@ def main(argv: list[str] | None = None) -> None:
 
     stop = threading.Event()
     app = create_app(settings)
+    if not args.no_demo and settings.demo_users:
+        demo_sign_ins(settings, redis.Redis.from_url(url, decode_responses=True))
     http = make_server(settings.host, settings.port, app.server, threaded=True)
 
     def shutdown(signum: int, _frame: object) -> None:
@@ -179,6 +300,7 @@ def main(argv: list[str] | None = None) -> None:
         for child in children:
             child.join(5)
         if embedded is not None:
+            (embedded.data_dir / URL_FILE).unlink(missing_ok=True)
             embedded.stop()
         log.info("stopped")
 

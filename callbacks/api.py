@@ -16,7 +16,10 @@ from werkzeug.exceptions import HTTPException
 
 from dashboard import __version__
 from dashboard.city import City
+from dashboard.dispatch import Desk
 from dashboard.models import EVENT_STATUSES, SEVERITIES
+from dashboard.nearby import nearest
+from dashboard.plans import PlanLibrary
 from dashboard.store import Store
 
 log = logging.getLogger("cc.api")
@@ -37,8 +40,10 @@ def _error(status: int, message: str) -> tuple[Response, int]:
     return jsonify({"error": message, "status": status}), status
 
 
-def create_api(store: Store, city: City) -> Blueprint:
-    """Routes under /api and /geo, reading through `store`."""
+def create_api(store: Store, city: City, plans: PlanLibrary | None = None,
+               desk: Desk | None = None) -> Blueprint:
+    """Routes under /api and /geo, reading through `store` (and the plan library and the
+    desk for an event's plans, free units nearby and task)."""
     api = Blueprint("api", __name__)
 
     @api.get("/api/health")
@@ -95,18 +100,26 @@ def create_api(store: Store, city: City) -> Blueprint:
         area = [{"code": u.code, "name": u.name, "level": u.level}
                 for u in ([*city.parents(grid), unit] if unit else [])]
         nearby: dict[str, list[dict[str, Any]]] = {}
-        for kind in ("worker", "resource", "camera"):
-            hits = store.nearby(kind, found["lon"], found["lat"], NEARBY_RADIUS_M, 10)
+        lon, lat = found["lon"], found["lat"]
+        kinds = ("camera",) if desk is not None else ("worker", "resource", "camera")
+        for kind in kinds:
+            hits = store.nearby(kind, lon, lat, NEARBY_RADIUS_M, 10)
             records = store.records(kind, [h[0] for h in hits])
             nearby[kind + "s"] = [
                 {**records[i][0], "distance_m": round(d)} for i, d in hits if i in records
             ]
+        if desk is not None:
+            # free units only, as Unit JSON (ETA, 1-3-5): what the commander can send now
+            for kind in ("worker", "resource"):
+                nearby[kind + "s"] = nearest(store, desk.settings, lon, lat, kind=kind,
+                                             count=10)
         return jsonify({
             "event": found,
             "area": area,
             "timeline": store.timeline(event_id),
-            "plans": [],  # the plan library arrives with the command loop (issue 3)
+            "plans": [m.to_dict() for m in plans.match(found)] if plans is not None else [],
             "nearby": nearby,
+            "task": desk.task_of_event(event_id) if desk is not None else None,
         })
 
     @api.get("/geo/<level>.geojson")

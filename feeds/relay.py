@@ -5,6 +5,11 @@ number, or — when it says `?since=N` and the log still holds N — only what i
 live frames. Moves of units are coalesced (latest per unit, flushed every `coalesce_s` or
 before any other change, so frames stay in sequence order). Each client has a bounded queue;
 one that falls behind is resynchronised with a fresh snapshot and never slows the others.
+
+Only signed-in walls are served: the browser sends its `cc_session` cookie (the relay is on
+the same host, so the cookie goes along); without a live session the socket is closed with
+code 4401, which the wall takes as "signed out". Open sockets keep their session alive and
+are closed the same way once it is gone (signed out, expired, user changed).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import logging
 import threading
 import time
 from collections import deque
+from http.cookies import CookieError, SimpleCookie
 from typing import Any, Final
 from urllib.parse import parse_qs, urlsplit
 
@@ -24,6 +30,7 @@ import redis.asyncio as aioredis
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
+from dashboard.auth import Auth
 from dashboard.backoff import Backoff
 from dashboard.config import Settings
 from dashboard.store import Store, day_of
@@ -33,6 +40,9 @@ log = logging.getLogger("cc.relay")
 
 REPLAY_MAX: Final = 50_000  # a longer gap is cheaper to close with a snapshot
 STATS_S: Final = 1.0
+SESSION_CHECK_S: Final = 60.0  # how often open sockets slide (and re-check) their sessions
+CLOSE_SIGNED_OUT: Final = 4401  # close code the wall reads as "go to /login"
+COOKIE: Final = "cc_session"
 
 
 def _dumps(obj: Any) -> str:
@@ -47,8 +57,10 @@ class Client:
     once is not lag, a stalled socket is.
     """
 
-    def __init__(self, ws: ServerConnection, maxlen: int, lag_s: float) -> None:
+    def __init__(self, ws: ServerConnection, maxlen: int, lag_s: float,
+                 token: str = "") -> None:
         self.ws = ws
+        self.token = token
         self.maxlen = maxlen
         self.lag_s = lag_s
         self.queue: deque[tuple[int, str, float]] = deque()
@@ -81,6 +93,7 @@ class Relay:
         self.pending: dict[tuple[str, str], dict[str, Any]] = {}
         self.pending_seq = 0
         self.store: Store | None = None  # sync client, used from worker threads
+        self.auth: Auth | None = None
         self.server: Server | None = None
         self.stats: dict[str, Any] = {}
 
@@ -91,12 +104,16 @@ class Relay:
         client = redis.Redis.from_url(self.redis_url, socket_connect_timeout=2,
                                       socket_timeout=10)
         self.store = Store(client, self.prefix)
+        text_client = redis.Redis.from_url(self.redis_url, socket_connect_timeout=2,
+                                           socket_timeout=10, decode_responses=True)
+        self.auth = Auth(text_client, self.prefix, self.settings)
         async with serve(self._handler, host, port or self.settings.ws_port,
                          max_size=2**16, ping_interval=20, ping_timeout=20,
                          write_limit=2**20) as server:
             self.server = server
             tasks = [asyncio.create_task(coro) for coro in (
-                self._follow(), self._flush_moves(), self._broadcast_stats())]
+                self._follow(), self._flush_moves(), self._broadcast_stats(),
+                self._check_sessions())]
             if ready is not None:
                 ready.set()
             await stop.wait()
@@ -104,6 +121,7 @@ class Relay:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
         client.close()
+        text_client.close()
 
     def run(self, stop: threading.Event, host: str = "0.0.0.0", port: int | None = None,
             ready: threading.Event | None = None) -> None:
@@ -227,12 +245,48 @@ class Relay:
         assert self.store is not None
         return self.store
 
+    def _auth(self) -> Auth:
+        assert self.auth is not None
+        return self.auth
+
+    async def _check_sessions(self) -> None:
+        """Slide the sessions of open sockets; close those whose session is gone."""
+        while True:
+            await asyncio.sleep(SESSION_CHECK_S)
+            clients = [c for c in self.clients if c.token]
+            if not clients:
+                continue
+            try:
+                alive = await self._io(self._slide, [c.token for c in clients])
+            except (redis.RedisError, OSError):
+                continue  # Redis down is not a sign-out
+            for client, ok in zip(clients, alive, strict=True):
+                if not ok:
+                    await client.ws.close(CLOSE_SIGNED_OUT, "signed out")
+
+    def _slide(self, tokens: list[str]) -> list[bool]:
+        auth = self._auth()
+        pipe = auth.r.pipeline(transaction=False)
+        for token in tokens:
+            pipe.expire(auth.key("session", token), self.settings.session_ttl_s, xx=True)
+        return [bool(ok) for ok in pipe.execute()]
+
     # -- one client ----------------------------------------------------------------------
 
     async def _handler(self, ws: ServerConnection) -> None:
         query = parse_qs(urlsplit(ws.request.path if ws.request else "/").query)
         since = _int_or_none(query.get("since", [None])[0])
-        client = Client(ws, self.settings.client_queue_max, self.settings.client_lag_s)
+        token = _session_cookie(ws.request.headers.get("Cookie", "") if ws.request else "")
+        try:
+            session = await self._io(self._auth().session, token) if token else None
+        except (redis.RedisError, OSError):
+            session = None
+        if session is None:
+            # a close code (not an HTTP 401) is what a browser's WebSocket can see
+            await ws.close(CLOSE_SIGNED_OUT, "sign in")
+            return
+        client = Client(ws, self.settings.client_queue_max, self.settings.client_lag_s,
+                        session.token)
         self.clients.add(client)
         try:
             if since is None or not await self._replay(client, since):
@@ -298,6 +352,15 @@ class Relay:
             await client.ws.send(_dumps({"type": "stats", "server_ts": int(time.time() * 1000),
                                          "stats": self.stats}))
         return True
+
+
+def _session_cookie(header: str) -> str:
+    """The `cc_session` value of a Cookie header, or "" (a malformed header counts as none)."""
+    try:
+        morsel = SimpleCookie(header).get(COOKIE)
+    except CookieError:
+        return ""
+    return morsel.value if morsel is not None else ""
 
 
 def _int_or_none(value: str | None) -> int | None:

@@ -107,8 +107,26 @@ def _header(lang: str) -> html.Header:
                                html.Span(t("age.none", lang), id=ids.DATA_AGE_TEXT)]),
             html.A(t("header.lang_switch", lang), id=ids.LANG_LINK, className="cc-lang",
                    href=f"?lang={other}", title=t("header.lang_switch_title", lang)),
+            *_user_box(lang),
         ]),
     ])
+
+
+def _user_box(lang: str) -> list[Component]:
+    """Who is signed in (set on flask.g by callbacks/auth.py) and a sign-out button: a plain
+    form post, so it works before any JS has run."""
+    session = flask.g.get("session") if flask.has_request_context() else None
+    if session is None:
+        return []
+    role = t(f"role.{session.role}", lang)
+    return [html.Form(
+        id=ids.USER_BOX, className="cc-user", method="post",
+        action="/logout" + ("?lang=en" if lang == "en" else ""),
+        title=t("header.user_title", lang, user=session.user, role=role),
+        children=[html.Span(session.user, id=ids.USER_NAME, className="cc-user-name"),
+                  html.Button(t("header.sign_out", lang), id=ids.SIGN_OUT, type="submit",
+                              className="cc-lang cc-sign-out")],
+    )]
 
 
 def _left(lang: str) -> html.Aside:

@@ -72,6 +72,7 @@ class Stack:
     ingest: Ingest
     relay: Relay
     _app: Any = None
+    _headers: dict[str, str] | None = None
 
     @property
     def app(self) -> Any:
@@ -84,6 +85,22 @@ class Stack:
     @property
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.settings.ws_port}/ws"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """A signed-in wall's Cookie header for the relay (one commander session)."""
+        if self._headers is None:
+            from .auth_util import cookie_header, session_token
+
+            self._headers = cookie_header(session_token(self.client,
+                                                        prefix=self.settings.prefix))
+        return self._headers
+
+    def connect(self, query: str = "", **kwargs: Any) -> Any:
+        """A signed-in websocket to the relay (`query` like "?since=3")."""
+        from websockets.sync.client import connect
+
+        return connect(self.ws_url + query, additional_headers=self.headers, **kwargs)
 
     def publish(self, kind: str, message: dict[str, Any] | str | bytes) -> None:
         raw = message if isinstance(message, str | bytes) else json.dumps(message,

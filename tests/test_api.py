@@ -10,6 +10,7 @@ import redis
 
 from dashboard.city import load_city
 
+from .auth_util import sign_in
 from .conftest import Stack
 
 TS = 1_795_312_800_000
@@ -17,7 +18,9 @@ TS = 1_795_312_800_000
 
 @pytest.fixture
 def http(stack: Stack) -> Any:
-    return stack.app.server.test_client()
+    client = stack.app.server.test_client()
+    sign_in(client, stack.client, "leader")
+    return client
 
 
 def publish_events(stack: Stack) -> None:
@@ -87,7 +90,10 @@ def test_api004_event_detail_with_area_timeline_and_nearby(stack: Stack, http: A
     assert [w["id"] for w in body["nearby"]["workers"]] == ["w-1"]
     assert 50 < body["nearby"]["workers"][0]["distance_m"] < 150
     assert [c["id"] for c in body["nearby"]["cameras"]] == ["37028300001320000001"]
-    assert body["plans"] == []
+    # a level II fire: the fire plan first, with why
+    assert body["plans"][0]["plan"]["id"] == "P-FIRE-01" and body["plans"][0]["reasons"]
+    assert body["nearby"]["workers"][0]["eta_s"] > 0 and "rule135" in body["nearby"]["workers"][0]
+    assert body["task"] is None
 
 
 def test_api005_unknown_event_and_route_are_json_404(stack: Stack, http: Any) -> None:
@@ -99,7 +105,7 @@ def test_api005_unknown_event_and_route_are_json_404(stack: Stack, http: Any) ->
 
 
 def test_api006_wrong_method_is_json_405(stack: Stack, http: Any) -> None:
-    res = http.post("/api/events")
+    res = http.delete("/api/events")
     assert res.status_code == 405
     assert res.is_json
 

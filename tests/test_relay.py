@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import redis
-from websockets.sync.client import ClientConnection, connect
+from websockets.sync.client import ClientConnection
 
 from feeds.relay import Client
 
@@ -50,7 +50,7 @@ def event_ids(got: list[dict[str, Any]]) -> list[str]:
 def test_rel001_snapshot_then_ordered_deltas(stack: Stack) -> None:
     stack.publish("event", event(0))
     stack.wait_seq(1)
-    with connect(stack.ws_url) as ws:
+    with stack.connect() as ws:
         snap = frames(ws, lambda g: len(g) >= 1)[0]
         assert snap["type"] == "snapshot" and snap["seq"] == 1
         assert [e["id"] for e in snap["events"]] == ["ev-0"]
@@ -63,7 +63,7 @@ def test_rel001_snapshot_then_ordered_deltas(stack: Stack) -> None:
 
 def test_rel002_resume_has_no_gap_and_no_duplicate(stack: Stack) -> None:
     seen: list[str] = []
-    with connect(stack.ws_url) as ws:
+    with stack.connect() as ws:
         frames(ws, lambda g: len(g) >= 1)  # the snapshot, empty
         for i in range(10):
             stack.publish("event", event(i))
@@ -73,7 +73,7 @@ def test_rel002_resume_has_no_gap_and_no_duplicate(stack: Stack) -> None:
     for i in range(10, 25):  # published while the wall is away
         stack.publish("event", event(i))
     stack.wait_seq(25)
-    with connect(f"{stack.ws_url}?since={last}") as ws:
+    with stack.connect(f"?since={last}") as ws:
         for i in range(25, 30):
             stack.publish("event", event(i))
         got = frames(ws, lambda g: len(event_ids(g)) >= 20)
@@ -90,7 +90,7 @@ def test_rel003_moves_coalesced(redis_url: str) -> None:
         worker = {"id": "w-1", "lon": 119.9, "lat": 36.7, "ts": TS, "status": "on_duty"}
         live.publish("worker", worker)
         live.wait_seq(1)
-        with connect(live.ws_url) as ws:
+        with live.connect() as ws:
             frames(ws, lambda g: len(g) >= 1)
             pipe = live.client.pipeline(transaction=False)
             for step in range(1, 6):  # five moves inside one coalescing window
@@ -116,7 +116,7 @@ def test_rel004_status_change_is_not_coalesced(stack: Stack) -> None:
     worker = {"id": "w-1", "lon": 119.9, "lat": 36.7, "ts": TS, "status": "on_duty"}
     stack.publish("worker", worker)
     stack.wait_seq(1)
-    with connect(stack.ws_url) as ws:
+    with stack.connect() as ws:
         frames(ws, lambda g: len(g) >= 1)
         stack.publish("worker", {**worker, "lon": 119.901, "ts": TS + 1})
         stack.publish("worker", {**worker, "status": "sos", "ts": TS + 2})
@@ -126,7 +126,7 @@ def test_rel004_status_change_is_not_coalesced(stack: Stack) -> None:
         assert got[1]["op"] == "upsert" and got[1]["data"]["status"] == "sos"
 
 
-def stalled_client(url: str) -> socket.socket:
+def stalled_client(url: str, headers: dict[str, str]) -> socket.socket:
     """A wall that completes the websocket handshake and then stops reading."""
     parts = urlsplit(url)
     sock = socket.socket()
@@ -136,6 +136,7 @@ def stalled_client(url: str) -> socket.socket:
     sock.sendall(
         f"GET {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\nUpgrade: websocket\r\n"
         f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+        f"Cookie: {headers['Cookie']}\r\n"
         "Sec-WebSocket-Version: 13\r\n\r\n".encode()
     )
     assert b" 101 " in sock.recv(1024)
@@ -144,9 +145,9 @@ def stalled_client(url: str) -> socket.socket:
 
 def test_rel005_slow_client_resynced_fast_client_unharmed(redis_url: str) -> None:
     live, stop, threads = start_stack(redis_url, client_lag_s=1.0)
-    slow = stalled_client(live.ws_url)
+    slow = stalled_client(live.ws_url, live.headers)
     try:
-        with connect(live.ws_url, max_size=None) as fast:
+        with live.connect(max_size=None) as fast:
             frames(fast, lambda g: len(g) >= 1)
             big = "x" * 50_000  # large frames fill the stalled client's socket buffers
             n = 300
@@ -190,10 +191,10 @@ def test_rel006_since_beyond_log_gets_snapshot(stack: Stack, r: redis.Redis) -> 
     for i in range(3):
         stack.publish("event", event(i))
     stack.wait_seq(3)
-    with connect(f"{stack.ws_url}?since=999") as ws:  # Redis was reset under the wall
+    with stack.connect("?since=999") as ws:  # Redis was reset under the wall
         snap = frames(ws, lambda g: len(g) >= 1)[0]
         assert snap["type"] == "snapshot" and snap["seq"] == 3
     r.xtrim("cc:log", maxlen=1, approximate=False)  # the log no longer reaches back to seq 1
-    with connect(f"{stack.ws_url}?since=1") as ws:
+    with stack.connect("?since=1") as ws:
         snap = frames(ws, lambda g: len(g) >= 1)[0]
         assert snap["type"] == "snapshot" and len(snap["events"]) == 3

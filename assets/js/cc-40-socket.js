@@ -3,13 +3,15 @@
    Reconnects forever with exponential backoff and jitter (0.5 s doubling to a 30 s cap;
    the count resets once a connection has stayed up 10 s) and resumes with
    ?since=<highest seq seen>, so a blip replays what was missed instead of a snapshot.
-   A silent socket (no frame for 5 s; stats come every second) is treated as dead. */
+   A silent socket (no frame for 5 s; stats come every second) is treated as dead.
+   Close code 4401 means "no session": the wall goes to /login instead of retrying. */
 (function () {
   'use strict';
   var cc = window.ccwall;
   var W = (cc.socket = {});
 
   var BASE_MS = 500, CAP_MS = 30000, STABLE_MS = 10000, SILENT_MS = 5000, OFFLINE_AFTER = 5;
+  var SIGNED_OUT = 4401;
 
   var ws = null;
   var attempt = 0; // failed tries since the last stable connection
@@ -67,14 +69,23 @@
         console.warn('ccwall: frame not applied', frame && frame.type, e);
       }
     };
-    sock.onclose = function () {
+    sock.onclose = function (ev) {
       if (ws !== sock) return;
       ws = null;
       connected = false;
       clearTimeout(stableTimer);
+      if (ev && ev.code === SIGNED_OUT) return signedOut();
       retry();
     };
     sock.onerror = function () { /* onclose follows and schedules the retry */ };
+  }
+
+  function signedOut() {
+    stopped = true;
+    setState('offline');
+    var next = location.pathname + location.search;
+    var lang = cc.cfg.lang === 'en' ? '&lang=en' : '';
+    location.assign('/login?next=' + encodeURIComponent(next) + lang);
   }
 
   function retry() {

@@ -1,0 +1,317 @@
+"""Sign-in for the wall (DESIGN §5, docs/COMMAND-LOOP.md): the guard on every request, the
+`/login` page, `POST /api/login`, `POST /api/logout`, `GET /api/me`, `GET /api/audit`.
+
+Every path needs a session except `/api/health`, `/api/login`, `/login` and `/logout`. An
+API or Dash XHR without one gets a JSON 401; a page is redirected to `/login?next=…`. A
+kiosk signs in read-only with `/?display=TOKEN` (the token `app.py adduser NAME --role
+display` prints): the guard swaps the token for a session cookie and drops it from the URL.
+A display session may only read: any other method gets a JSON 403.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import json
+from collections.abc import Callable
+from typing import Any, Final, TypeVar, cast
+from urllib.parse import urlencode, urlsplit
+
+import flask
+from flask import Flask, Response, g, jsonify, redirect, request
+
+from dashboard.audit import Audit
+from dashboard.auth import Auth, Session
+from dashboard.config import Settings
+from dashboard.i18n import normalise_lang, t
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+COOKIE: Final = "cc_session"
+DISPLAY_PARAM: Final = "display"
+# Reachable without a session: the health probe and everything signing in needs.
+OPEN_PATHS: Final = frozenset({"/api/health", "/api/login", "/login", "/logout",
+                               "/_favicon.ico", "/favicon.ico"})
+# Answered with a JSON 401 rather than a redirect: XHRs, data and static files.
+JSON_PREFIXES: Final = ("/api/", "/_dash-", "/geo/", "/assets/", "/_reload-hash")
+# What a read-only (display) session may still POST: Dash's own callback XHRs (the wall's
+# callbacks are clientside and server callbacks that change data check roles themselves)
+# and signing out.
+DISPLAY_POSTS: Final = ("/_dash-update-component", "/api/logout", "/logout")
+READ_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
+EXT_AUTH: Final = "cc_auth"
+EXT_AUDIT: Final = "cc_audit"
+AUDIT_LIMIT_MAX: Final = 1000
+
+
+def _json_error(status: int, message: str, **extra: Any) -> tuple[Response, int]:
+    return jsonify({"error": message, "status": status, **extra}), status
+
+
+def _ip() -> str:
+    # Behind a reverse proxy, wrap the WSGI app in werkzeug's ProxyFix so this is the client.
+    return request.remote_addr or ""
+
+
+def _auth() -> Auth:
+    return cast(Auth, flask.current_app.extensions[EXT_AUTH])
+
+
+def _audit() -> Audit:
+    return cast(Audit, flask.current_app.extensions[EXT_AUDIT])
+
+
+def safe_next(raw: str | None) -> str:
+    """A local path to go to after signing in; anything else (another site, `//host`,
+    a scheme, a backslash trick) becomes `/`."""
+    if not raw or not raw.startswith("/") or raw.startswith("//") or "\\" in raw:
+        return "/"
+    parts = urlsplit(raw)
+    if parts.scheme or parts.netloc or any(ord(c) < 32 for c in raw):
+        return "/"
+    return raw
+
+
+def current_session() -> Session | None:
+    """The request's session (looked up once per request), or None."""
+    if "session" in g:
+        return cast("Session | None", g.session)
+    token = request.cookies.get(COOKIE)
+    found = _auth().session(token) if token else None
+    g.session = found
+    return found
+
+
+def require(*roles: str) -> Callable[[F], F]:
+    """Route decorator: 401 JSON without a session, 403 JSON when the role is not one of
+    `roles` (a commander counts as a duty officer); sets `flask.g.session`."""
+
+    def decorate(fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            found = current_session()
+            if found is None:
+                return _json_error(401, "sign in first")
+            if not found.may(*roles):
+                return _json_error(403, f"needs role {' or '.join(roles)}", role=found.role)
+            g.session = found
+            return fn(*args, **kwargs)
+
+        return cast(F, wrapper)
+
+    return decorate
+
+
+def audited(action: str, target: str, outcome: str, detail: dict | None = None) -> None:
+    """One audit entry for the request's session (or `-` when none) and address."""
+    found = g.get("session")
+    _audit().write(user=found.user if found else "-", role=found.role if found else "-",
+                   action=action, target=target, ip=_ip(), outcome=outcome, detail=detail)
+
+
+def _set_cookie(response: Response, token: str) -> Response:
+    response.set_cookie(COOKIE, token, httponly=True, samesite="Lax", secure=request.is_secure,
+                        path="/")
+    return response
+
+
+def _clear_cookie(response: Response) -> Response:
+    response.delete_cookie(COOKIE, path="/", httponly=True, samesite="Lax")
+    return response
+
+
+def _login_url(next_path: str) -> str:
+    lang = request.args.get("lang")
+    query = {"next": next_path, **({"lang": lang} if lang else {})}
+    return "/login?" + urlencode(query)
+
+
+def _without_display_param() -> str:
+    args = [(k, v) for k, v in request.args.items(multi=True) if k != DISPLAY_PARAM]
+    return request.path + ("?" + urlencode(args) if args else "")
+
+
+def install_auth(server: Flask, auth: Auth, audit: Audit, settings: Settings) -> None:
+    """Guard every request of `server` and add the sign-in routes."""
+    server.extensions[EXT_AUTH] = auth
+    server.extensions[EXT_AUDIT] = audit
+
+    @server.before_request
+    def guard() -> Any:
+        path = request.path
+        if path in OPEN_PATHS:
+            return None
+        found = current_session()
+        is_json = path.startswith(JSON_PREFIXES)
+        if found is None and not is_json and request.args.get(DISPLAY_PARAM):
+            return _display_sign_in(request.args[DISPLAY_PARAM])
+        if found is None:
+            if is_json:
+                return _json_error(401, "sign in first")
+            return redirect(_login_url(safe_next(request.full_path.rstrip("?"))), 302)
+        if found.role == "display" and request.method not in READ_METHODS and \
+                path not in DISPLAY_POSTS:
+            return _json_error(403, "a display session is read-only")
+        return None
+
+    def _display_sign_in(token: str) -> Any:
+        found = auth.display_login(token, _ip())
+        g.session = found
+        if found is None:
+            g.session = None
+            audited("login.display", "-", "failure")
+            return redirect(_login_url(safe_next(_without_display_param())), 302)
+        audited("login.display", found.user, "success")
+        return _set_cookie(redirect(_without_display_param(), 302), found.token)
+
+    @server.post("/api/login")
+    def login() -> Any:
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict) or not isinstance(body.get("username"), str) or \
+                not isinstance(body.get("password"), str) or not body["username"]:
+            return _json_error(400, 'send JSON {"username": "…", "password": "…"}')
+        name, ip = body["username"][:64], _ip()
+        g.session = None
+        if auth.throttled(name, ip):
+            audited("login", name, "throttled")
+            return _json_error(429, "too many failed sign-ins; try again in 15 minutes")
+        found = auth.login(name, body["password"], ip)
+        if found is None:
+            audited("login", name, "failure")
+            return _json_error(401, "wrong user name or password")
+        old = request.cookies.get(COOKIE)
+        if old and old != found.token:
+            auth.logout(old)  # one browser, one session
+        g.session = found
+        audited("login", name, "success")
+        return _set_cookie(jsonify(found.to_dict()), found.token)
+
+    @server.post("/api/logout")
+    def logout() -> Any:
+        found = current_session()
+        if found is not None:
+            auth.logout(found.token)
+            audited("logout", found.user, "success")
+        return _clear_cookie(jsonify({"ok": True}))
+
+    @server.post("/logout")
+    def logout_page() -> Any:
+        """The wall header's sign-out button: a plain form post, then the sign-in page."""
+        found = current_session()
+        if found is not None:
+            auth.logout(found.token)
+            audited("logout", found.user, "success")
+        lang = request.args.get("lang")
+        return _clear_cookie(redirect("/login" + (f"?lang={lang}" if lang else ""), 302))
+
+    @server.get("/api/me")
+    @require()
+    def me() -> Any:
+        return jsonify(g.session.to_dict())
+
+    @server.get("/api/audit")
+    @require("commander")
+    def audit_entries() -> Any:
+        raw = request.args.get("limit") or "100"
+        try:
+            limit = int(raw)
+        except ValueError:
+            return _json_error(400, "limit must be a whole number")
+        if not 1 <= limit <= AUDIT_LIMIT_MAX:
+            return _json_error(400, f"limit must be between 1 and {AUDIT_LIMIT_MAX}")
+        return jsonify({"entries": audit.entries(limit)})
+
+    @server.get("/login")
+    def login_page() -> Any:
+        lang = normalise_lang(request.args.get("lang") or settings.lang)
+        next_path = safe_next(request.args.get("next"))
+        if current_session() is not None:
+            return redirect(next_path, 302)
+        center = settings.center_name_en if lang == "en" else settings.center_name
+        response = flask.make_response(login_html(lang, center, next_path))
+        response.headers["Content-Type"] = "text/html; charset=utf-8"
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["X-Frame-Options"] = "DENY"
+        return response
+
+
+def login_html(lang: str, center: str, next_path: str) -> str:
+    """The sign-in page: dark, big type, no external resources, a few lines of JS."""
+    e = html.escape
+    other = "zh-CN" if lang == "en" else "en"
+    strings = {k: t(f"login.{k}", lang) for k in ("wrong", "throttled", "failed", "busy",
+                                                  "submit")}
+    # JSON inside <script>: escape "<" so no string can close the element
+    cfg = json.dumps({"next": next_path, "s": strings}, ensure_ascii=False).replace("<",
+                                                                                   "\\u003c")
+    switch = f"/login?{urlencode({'next': next_path, 'lang': other})}"
+    return f"""<!DOCTYPE html>
+<html lang="{e(lang)}"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{e(t("login.title", lang))} · {e(center)}</title>
+<style>
+html,body{{height:100%;margin:0}}
+body{{background:radial-gradient(ellipse at 50% 30%,#0d2a4a 0%,#061325 60%,#030a14 100%);
+color:#e6f1ff;font-family:"Noto Sans CJK SC","Microsoft YaHei","PingFang SC",sans-serif;
+display:flex;align-items:center;justify-content:center}}
+main{{width:min(34rem,92vw);padding:3rem 3rem 2.5rem;border:1px solid #1f4b7a;
+border-radius:.6rem;background:rgba(6,24,44,.85);box-shadow:0 0 2.5rem rgba(0,140,255,.18)}}
+h1{{margin:0 0 .4rem;font-size:2.1rem;letter-spacing:.12em;text-align:center;color:#fff}}
+h2{{margin:0 0 2.2rem;font-size:1.35rem;font-weight:400;text-align:center;color:#7fb3e6}}
+label{{display:block;font-size:1.25rem;margin:1.2rem 0 .5rem;color:#9cc4ee}}
+input{{box-sizing:border-box;width:100%;font-size:1.6rem;padding:.7rem .9rem;color:#fff;
+background:#0a1f38;border:1px solid #2a5c90;border-radius:.35rem;outline:none}}
+input:focus{{border-color:#3fa9ff;box-shadow:0 0 0 2px rgba(63,169,255,.35)}}
+button{{width:100%;margin-top:2rem;font-size:1.6rem;padding:.8rem;letter-spacing:.3em;
+color:#fff;background:linear-gradient(#1f7ae0,#1458a8);border:0;border-radius:.35rem;
+cursor:pointer}}
+button:disabled{{opacity:.6;cursor:wait}}
+#cc-login-error{{min-height:1.8rem;margin-top:1.2rem;font-size:1.25rem;color:#ff6b6b;
+text-align:center}}
+footer{{display:flex;justify-content:space-between;margin-top:1.4rem;font-size:1rem;
+color:#5f88b3}}
+footer a{{color:#7fb3e6}}
+</style></head>
+<body><main>
+<h1>{e(center)}</h1>
+<h2>{e(t("login.title", lang))}</h2>
+<form id="cc-login-form" autocomplete="on">
+<label for="cc-login-user">{e(t("login.user", lang))}</label>
+<input id="cc-login-user" name="username" autocomplete="username" required autofocus>
+<label for="cc-login-password">{e(t("login.password", lang))}</label>
+<input id="cc-login-password" name="password" type="password"
+ autocomplete="current-password" required>
+<button id="cc-login-submit" type="submit">{e(t("login.submit", lang))}</button>
+<div id="cc-login-error" role="alert"></div>
+</form>
+<footer><span>{e(t("login.hint", lang))}</span>
+<a id="cc-login-lang" href="{e(switch)}">{e(t("header.lang_switch", lang))}</a></footer>
+</main>
+<script>
+(function () {{
+  var cfg = {cfg};
+  var form = document.getElementById('cc-login-form');
+  var err = document.getElementById('cc-login-error');
+  var btn = document.getElementById('cc-login-submit');
+  form.addEventListener('submit', function (ev) {{
+    ev.preventDefault();
+    err.textContent = '';
+    btn.disabled = true; btn.textContent = cfg.s.busy;
+    fetch('/api/login', {{method: 'POST', credentials: 'same-origin',
+      headers: {{'Content-Type': 'application/json'}},
+      body: JSON.stringify({{username: form.username.value.trim(),
+                             password: form.password.value}})}})
+      .then(function (res) {{
+        if (res.ok) {{ location.replace(cfg.next); return; }}
+        err.textContent = res.status === 401 ? cfg.s.wrong
+          : res.status === 429 ? cfg.s.throttled : cfg.s.failed;
+        btn.disabled = false; btn.textContent = cfg.s.submit;
+      }}, function () {{
+        err.textContent = cfg.s.failed;
+        btn.disabled = false; btn.textContent = cfg.s.submit;
+      }});
+  }});
+}})();
+</script>
+</body></html>
+"""

@@ -1,0 +1,171 @@
+"""The command loop over HTTP (docs/COMMAND-LOOP.md): proposal, report, dispatch, verify,
+evaluate and reading a task.
+
+Each route checks the role (`require`) and every mutation attempt leaves exactly one audit
+entry with its outcome — refusals and errors included. The work is done by `dashboard`
+(the Desk); this module only turns JSON into arguments and DispatchErrors into answers.
+"""
+
+from __future__ import annotations
+
+import functools
+import secrets
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Final, TypeVar, cast
+from zoneinfo import ZoneInfo
+
+import orjson
+from flask import Blueprint, Response, g, jsonify, request
+
+from callbacks.auth import audited, require
+from dashboard import protocol
+from dashboard.audit import Audit
+from dashboard.dispatch import Desk, DispatchError
+from dashboard.plans import PlanLibrary
+from dashboard.store import Store
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+REPORTERS: Final = ("commander", "duty_officer")
+
+
+def _error(status: int, message: str, **extra: Any) -> tuple[Response, int]:
+    return jsonify({"error": message, "status": status, **extra}), status
+
+
+def _body() -> dict[str, Any]:
+    """The request's JSON object, or a DispatchError (400) the route turns into JSON."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise DispatchError("bad_json", 400, "send a JSON object (Content-Type: "
+                            "application/json)")
+    return body
+
+
+def _mutation(action: str, *roles: str) -> Callable[[F], F]:
+    """`require(*roles)`, plus an audit entry when the role check refuses (the route writes
+    its own entry for everything past the check)."""
+
+    def decorate(fn: F) -> F:
+        guarded = require(*roles)(fn)
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            out = guarded(*args, **kwargs)
+            if isinstance(out, tuple) and out[1] in (401, 403):
+                audited(action, str(kwargs.get("event_id", "-")),
+                        "denied", {"status": out[1]})
+            return out
+
+        return cast(F, wrapper)
+
+    return decorate
+
+
+def _run(action: str, target: Callable[[], str],
+         work: Callable[[], tuple[dict[str, Any], int, str]]) -> tuple[Response, int]:
+    """Run one mutation and audit its outcome: success/duplicate, failure (refused with a
+    code) or error (an exception; re-raised for the JSON 500 handler)."""
+    try:
+        body, status, outcome = work()
+    except DispatchError as exc:
+        audited(action, target(), "failure", {"code": exc.code, "status": exc.status,
+                                              "error": exc.message[:200]})
+        return jsonify({**exc.to_dict(), "status": exc.status}), exc.status
+    except Exception as exc:
+        audited(action, target(), "error", {"error": type(exc).__name__})
+        raise
+    detail = {"task_id": body["task"]["id"]} if isinstance(body.get("task"), dict) else None
+    audited(action, target(), outcome, detail)
+    return jsonify(body), status
+
+
+def create_command_api(store: Store, desk: Desk, plans: PlanLibrary, audit: Audit) -> Blueprint:
+    """Routes of the HTTP table in docs/COMMAND-LOOP.md except `/api/alerts*`."""
+    api = Blueprint("command", __name__)
+    settings = desk.settings
+    tz = ZoneInfo(settings.timezone)
+
+    @api.get("/api/events/<event_id>/proposal")
+    @require("commander")
+    def proposal(event_id: str) -> Any:
+        try:
+            return jsonify(desk.proposal(event_id))
+        except DispatchError as exc:
+            return jsonify({**exc.to_dict(), "status": exc.status}), exc.status
+
+    @api.post("/api/events")
+    @_mutation("event.report", *REPORTERS)
+    def report() -> Any:
+        target = ["-"]
+
+        def work() -> tuple[dict[str, Any], int, str]:
+            message = _body()
+            now = int(desk.clock())
+            # a desk report needs no id or time of its own: the server gives them
+            if message.get("id") is None:
+                stamp = datetime.fromtimestamp(now / 1000, tz).strftime("%Y%m%d%H%M%S")
+                message["id"] = f"R{stamp}-{secrets.token_hex(3)}"
+            message.setdefault("ts", now)
+            message.setdefault("reporter", g.session.user)
+            if isinstance(message["id"], str):
+                target[0] = message["id"][:64]
+            raw = orjson.dumps(message)
+            parsed = protocol.parse("event", raw, now)
+            if isinstance(parsed, protocol.Rejected):
+                raise DispatchError(parsed.code, 400, parsed.reason)
+            # ingest validates it again and stores it: one path for every source
+            if not store.r.publish(store.key("event"), raw):
+                raise DispatchError("ingest_down", 503,
+                                    "ingest is not listening; the report was not taken")
+            return {"event": parsed.record}, 201, "success"
+
+        return _run("event.report", lambda: target[0], work)
+
+    @api.post("/api/events/<event_id>/dispatch")
+    @_mutation("event.dispatch", "commander")
+    def dispatch(event_id: str) -> Any:
+        def work() -> tuple[dict[str, Any], int, str]:
+            body = _body()
+            task, duplicate = desk.dispatch(
+                event_id, by=g.session.user, key=body.get("key"),
+                assignees=body.get("assignees"), plan_id=body.get("plan_id"),
+                note=body.get("note") or "", override_reason=body.get("override_reason") or "")
+            if duplicate:
+                return {"task": task, "duplicate": True}, 200, "duplicate"
+            return {"task": task}, 201, "success"
+
+        return _run("event.dispatch", lambda: event_id, work)
+
+    @api.post("/api/events/<event_id>/verify")
+    @_mutation("event.verify", "duty_officer")
+    def verify(event_id: str) -> Any:
+        def work() -> tuple[dict[str, Any], int, str]:
+            body = _body()
+            task = desk.verify(event_id, by=g.session.user, passed=body.get("passed"),
+                               note=body.get("note") or "")
+            return {"task": task}, 200, "success"
+
+        return _run("event.verify", lambda: event_id, work)
+
+    @api.post("/api/events/<event_id>/evaluate")
+    @_mutation("event.evaluate", "duty_officer")
+    def evaluate(event_id: str) -> Any:
+        def work() -> tuple[dict[str, Any], int, str]:
+            body = _body()
+            task = desk.evaluate(event_id, by=g.session.user, score=body.get("score"),
+                                 note=body.get("note") or "")
+            return {"task": task}, 200, "success"
+
+        return _run("event.evaluate", lambda: event_id, work)
+
+    @api.get("/api/tasks/<task_id>")
+    @require()
+    def task(task_id: str) -> Any:
+        found = desk.task(task_id)
+        if found is None:
+            return _error(404, f"no task {task_id!r}")
+        return jsonify({"task": found})
+
+    return api

@@ -1,0 +1,167 @@
+"""Alerts: raised once per cause, kept until acknowledged, published on `cc:alert`.
+
+Keys (docs/COMMAND-LOOP.md): `Pstate:alert` (id → JSON), `Palerts:open` (zset id → ts),
+`Palert:once:{kind}:{subject}:{event}[:{cause}]` (dedupe, with a TTL) and, added here,
+`Palerts:acked` (zset id → acked ts) so old acknowledged alerts can be dropped without a
+scan. Every change goes through the change log (`alert` frames), so walls replay it.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Callable
+from typing import Any, Final
+
+from dashboard.store import Store
+
+# DESIGN §4: the kinds `cc:alert` may carry.
+ALERT_KINDS: Final = ("critical_event", "sla_yellow", "sla_red", "geofence_exit", "sos")
+# Acknowledged alerts are kept this long, then dropped; unacknowledged ones for OPEN_KEEP_MS
+# (a month nobody looked at is a month of noise, and the hash must not grow with uptime).
+ACKED_KEEP_MS: Final = 7 * 24 * 3600 * 1000
+OPEN_KEEP_MS: Final = 30 * 24 * 3600 * 1000
+NOTE_MAX: Final = 500
+MESSAGE_MAX: Final = 500
+TRIM_BATCH: Final = 1000
+
+# ARGV[3] once-key suffix, [4] ttl s, [5] id, [6] stored JSON, [7] ts, [8] cc:alert JSON.
+_RAISE: Final = r"""
+local once = P .. 'alert:once:' .. ARGV[3]
+if not redis.call('SET', once, ARGV[5], 'NX', 'EX', tonumber(ARGV[4])) then return false end
+redis.call('HSET', P .. 'state:alert', ARGV[5], ARGV[6])
+redis.call('ZADD', P .. 'alerts:open', ARGV[7], ARGV[5])
+emit('alert', 'upsert', ARGV[6])
+flush()
+redis.call('PUBLISH', P .. 'alert', ARGV[8])
+return 1
+"""
+
+# ARGV[3] id, [4] the stored JSON the caller read (compare-and-set), [5] new JSON, [6] ts.
+_ACK: Final = r"""
+local key = P .. 'state:alert'
+local cur = redis.call('HGET', key, ARGV[3])
+if not cur then return 0 end
+if cur ~= ARGV[4] then return -1 end
+redis.call('HSET', key, ARGV[3], ARGV[5])
+redis.call('ZREM', P .. 'alerts:open', ARGV[3])
+redis.call('ZADD', P .. 'alerts:acked', ARGV[6], ARGV[3])
+emit('alert', 'upsert', ARGV[5])
+flush()
+return 1
+"""
+
+
+def now_ms() -> int:
+    """Wall-clock epoch milliseconds (the default clock; tests pass their own)."""
+    return int(time.time() * 1000)
+
+
+class AlertNotFound(LookupError):
+    """No alert with this id (never raised, or dropped after its keep time)."""
+
+
+class Alerts:
+    """Raise, acknowledge and list alerts on `store`."""
+
+    def __init__(self, store: Store, clock: Callable[[], int] = now_ms) -> None:
+        self.store = store
+        self.clock = clock
+        self._raise = store.script(_RAISE)
+        self._ack = store.script(_ACK)
+
+    def raise_once(self, kind: str, subject_id: str, event_id: str | None, message: str,
+                   severity: int, ttl_s: int = 86400, cause: str | None = None) -> dict | None:
+        """Store, show and publish an alert unless this cause was raised within `ttl_s`.
+
+        The cause is `(kind, subject_id, event_id)`, refined by `cause` when one subject can
+        have several (an SOS episode, the stage of a deadline). Returns the stored alert, or
+        None when it was already raised. Atomic: concurrent callers raise it once.
+        """
+        if kind not in ALERT_KINDS:
+            raise ValueError(f"alert kind must be one of {', '.join(ALERT_KINDS)}")
+        if not 1 <= int(severity) <= 4:
+            raise ValueError("severity must be 1-4")
+        ts = int(self.clock())
+        alert: dict[str, Any] = {
+            "id": f"A{ts}-{secrets.token_hex(3)}", "kind": kind, "subject_id": subject_id,
+            "event_id": event_id, "ts": ts, "message": message[:MESSAGE_MAX],
+            "severity": int(severity), "acked_by": None, "acked_ts": None, "note": "",
+        }
+        public = {k: alert[k] for k in ("kind", "subject_id", "event_id", "ts", "message")}
+        once = f"{kind}:{subject_id}:{event_id or '-'}" + (f":{cause}" if cause else "")
+        done = self._raise(once, max(1, int(ttl_s)), alert["id"], _dumps(alert), ts,
+                           _dumps(public))
+        return alert if done else None
+
+    def ack(self, alert_id: str, *, by: str, note: str = "") -> dict:
+        """Acknowledge; acknowledging again changes nothing and returns the first answer."""
+        for _ in range(5):
+            raw = self.store.r.hget(self.store.key("state:alert"), alert_id)
+            if raw is None:
+                raise AlertNotFound(alert_id)
+            raw = _text(raw)
+            alert = json.loads(raw)
+            if alert.get("acked_by"):
+                return alert
+            ts = int(self.clock())
+            acked = {**alert, "acked_by": by, "acked_ts": ts, "note": note[:NOTE_MAX]}
+            code = self._ack(alert_id, raw, _dumps(acked), ts)
+            if int(code) == 1:
+                return acked
+            if int(code) == 0:
+                raise AlertNotFound(alert_id)
+            # someone else changed it in between (another ack): read again
+        alert = self.get(alert_id)
+        if alert is None:
+            raise AlertNotFound(alert_id)
+        return alert
+
+    def get(self, alert_id: str) -> dict | None:
+        raw = self.store.r.hget(self.store.key("state:alert"), alert_id)
+        return json.loads(raw) if raw else None
+
+    def open(self, limit: int = 200) -> list[dict]:
+        """Unacknowledged alerts, newest first."""
+        ids = self.store.r.zrevrange(self.store.key("alerts:open"), 0, max(0, limit - 1))
+        return self._load(ids)
+
+    def recent(self, limit: int = 200) -> list[dict]:
+        """Open alerts first (newest first), then acknowledged ones, latest acknowledged first."""
+        found = self.open(limit)
+        if len(found) < limit:
+            ids = self.store.r.zrevrange(self.store.key("alerts:acked"), 0,
+                                         limit - len(found) - 1)
+            found += self._load(ids)
+        return found
+
+    def trim(self, now: int | None = None) -> int:
+        """Drop acknowledged alerts older than ACKED_KEEP_MS and open ones older than
+        OPEN_KEEP_MS; returns how many went. The watch service calls this every tick."""
+        now = int(self.clock()) if now is None else now
+        r, dropped = self.store.r, 0
+        for zset, keep in (("alerts:acked", ACKED_KEEP_MS), ("alerts:open", OPEN_KEEP_MS)):
+            key = self.store.key(zset)
+            ids = r.zrangebyscore(key, "-inf", now - keep, start=0, num=TRIM_BATCH)
+            if ids:
+                pipe = r.pipeline(transaction=True)
+                pipe.hdel(self.store.key("state:alert"), *ids)
+                pipe.zrem(key, *ids)
+                pipe.execute()
+                dropped += len(ids)
+        return dropped
+
+    def _load(self, ids: list[Any]) -> list[dict]:
+        if not ids:
+            return []
+        raws = self.store.r.hmget(self.store.key("state:alert"), ids)
+        return [json.loads(raw) for raw in raws if raw]
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -1,0 +1,354 @@
+"""The watch service: follows the change log and turns what happens into the command loop.
+
+Run as `python -m feeds.watch`. It tails `Plog` from `Pwatch:cursor` (so a restart resumes
+where it stopped, and a log trimmed past the cursor resumes at its first entry) and for each
+entry:
+
+- `feedback` → `Desk.on_feedback` (the task lifecycle: accepted, arrived, handled, …);
+- a `task` whose stage became `rejected` / `need_support` → a `critical_event` alert;
+- an open `event` of level I/II → one `critical_event` alert;
+- a `worker` whose status became `sos` → one `sos` alert per episode.
+
+Every `watch_tick_s` it asks `Deadlines.cards` about every open event and raises
+`sla_yellow` / `sla_red` once per (event, stage, colour), and trims old alerts. Heartbeat in
+`Pwatch:hb` (ts, cursor, lag). The clock is injectable, so tests decide what time it is.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any, Final
+
+import redis
+
+from dashboard.alerts import Alerts, now_ms
+from dashboard.backoff import Backoff
+from dashboard.config import Settings
+from dashboard.dispatch import Desk
+from dashboard.i18n import t
+from dashboard.models import EVENT_CLOSED, SEVERITIES, URGENT_LEVELS
+from dashboard.plans import PlanLibrary
+from dashboard.sla import Deadlines
+from dashboard.store import Store
+from feeds.service import run_service
+
+log = logging.getLogger("cc.watch")
+
+BLOCK: Final = 500  # log entries read per round trip
+HEARTBEAT_S: Final = 1.0
+HEARTBEAT_TTL_S: Final = 15
+TRIM_S: Final = 60.0
+IDLE_WAIT_MS: Final = 200  # longest XREAD block, so `stop` is seen promptly
+CACHE_MAX: Final = 100_000  # remembered workers / events; far above a city's live entities
+DAY_S: Final = 86_400
+# A cause is remembered (and so not raised again) this long.
+CRITICAL_TTL_S: Final = 30 * DAY_S  # a level I/II event is announced once in its life
+SLA_TTL_S: Final = 30 * DAY_S
+TASK_TTL_S: Final = 7 * DAY_S
+SOS_TTL_S: Final = 7 * DAY_S
+TASK_ALERT_STAGES: Final = ("rejected", "need_support")
+REDIS_DOWN: Final = (redis.ConnectionError, redis.TimeoutError, OSError)
+
+
+class Watch:
+    """One watch worker. `run(stop)` blocks until `stop` is set; `attach`, `process` and
+    `tick` are the steps, callable one by one (tests drive them with their own clock)."""
+
+    def __init__(self, settings: Settings, redis_url: str, clock: Callable[[], int] = now_ms,
+                 plans: PlanLibrary | None = None, deadlines: Deadlines | None = None) -> None:
+        self.settings = settings
+        self.redis_url = redis_url
+        self.clock = clock
+        self.plans = plans or PlanLibrary.load()
+        self.deadlines = deadlines or Deadlines.load()
+        self.store: Store | None = None
+        self.alerts: Alerts | None = None
+        self.desk: Desk | None = None
+        self.cursor = 0
+        self.counters = {"processed": 0, "alerts": 0, "errors": 0, "skipped": 0,
+                         "reconnects": 0}
+        # What was already raised, so steady state costs no round trip per tick.
+        self._sla_done: dict[str, set[tuple[str, str]]] = {}
+        self._critical_done: OrderedDict[str, None] = OrderedDict()
+        self._worker_status: OrderedDict[str, str] = OrderedDict()
+        self._last_tick = float("-inf")
+        self._last_trim = float("-inf")
+        self._last_hb = float("-inf")
+        self._down_since = 0.0
+
+    # -- the loop ---------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        backoff = Backoff(0.1, 5.0)
+        while not stop.is_set():
+            try:
+                self._session(stop, backoff)
+            except REDIS_DOWN as exc:
+                if not self._down_since:
+                    self._down_since = time.monotonic()
+                    log.warning("watch lost Redis: %s; reconnecting", exc)
+                stop.wait(backoff.next())
+
+    def _session(self, stop: threading.Event, backoff: Backoff) -> None:
+        client = redis.Redis.from_url(self.redis_url, decode_responses=True,
+                                      socket_connect_timeout=2, socket_timeout=10,
+                                      health_check_interval=10)
+        try:
+            client.ping()
+            self.attach(client)
+            if self._down_since:
+                self.counters["reconnects"] += 1
+                self._down_since = 0.0
+                log.warning("watch reconnected to Redis at cursor %d", self.cursor)
+            backoff.reset()
+            self._heartbeat(force=True)
+            while not stop.is_set():
+                handled = self.process()
+                if time.monotonic() - self._last_tick >= self.settings.watch_tick_s:
+                    self._last_tick = time.monotonic()
+                    self.tick()
+                self._heartbeat()
+                if handled == 0:
+                    self._wait_for_log()
+        finally:
+            client.close()
+
+    def attach(self, client: redis.Redis) -> None:
+        """Use `client` from now on and find where to resume."""
+        self.store = Store(client, self.settings.prefix, self.settings.log_maxlen)
+        self.alerts = Alerts(self.store, self.clock)
+        self.desk = Desk(self.store, self.plans, self.deadlines, self.settings, self.clock)
+        self.cursor = self._start_cursor()
+
+    def _start_cursor(self) -> int:
+        store = self._store()
+        cursor = int(store.r.get(store.key("watch:cursor")) or 0)
+        if cursor > store.seq():
+            log.warning("watch cursor %d is past the log (Redis was reset): from the start",
+                        cursor)
+            cursor = 0
+        first = store.log_first_seq()
+        if first is not None and first > cursor + 1:
+            log.warning("log trimmed past the watch cursor %d: resuming at %d", cursor, first)
+            self.counters["skipped"] += first - cursor - 1
+            cursor = first - 1
+        return cursor
+
+    def _wait_for_log(self) -> None:
+        """Block briefly until something is appended after the cursor."""
+        store = self._store()
+        wait_ms = IDLE_WAIT_MS
+        if self.settings.watch_tick_s > 0:
+            due = self._last_tick + self.settings.watch_tick_s - time.monotonic()
+            wait_ms = max(1, min(IDLE_WAIT_MS, int(due * 1000)))
+        store.r.xread({store.key("log"): f"{self.cursor}-0"}, count=1, block=wait_ms)
+
+    # -- the change log -------------------------------------------------------------------
+
+    def process(self, limit: int = BLOCK) -> int:
+        """Handle the next block of log entries after the cursor; returns how many."""
+        store = self._store()
+        entries = store.log_since(self.cursor, limit)
+        if entries and entries[0][0] > self.cursor + 1:
+            gap = entries[0][0] - self.cursor - 1
+            log.warning("log trimmed past the watch cursor: %d entries never seen", gap)
+            self.counters["skipped"] += gap
+        for seq, kind, op, data in entries:
+            try:
+                acted = self._handle(seq, kind, op, data)
+            except REDIS_DOWN:
+                raise
+            except Exception as exc:  # one bad entry must not stop the loop forever
+                self.counters["errors"] += 1
+                log.warning("watch: log entry %d (%s) failed: %r", seq, kind, exc)
+                acted = True
+            self.cursor = seq
+            self.counters["processed"] += 1
+            if acted:  # a side effect happened: never do it twice after a crash
+                self._save_cursor()
+        if entries:
+            self._save_cursor()
+        return len(entries)
+
+    def _save_cursor(self) -> None:
+        store = self._store()
+        store.r.set(store.key("watch:cursor"), self.cursor)
+
+    def _handle(self, seq: int, kind: str, op: str, data: str) -> bool:
+        """Act on one entry; True when it changed something."""
+        if kind == "feedback":
+            assert self.desk is not None
+            self.desk.on_feedback(json.loads(data))
+            return True
+        if kind == "task":
+            return self._task(json.loads(data))
+        if kind == "event":
+            return self._event(json.loads(data))
+        if kind == "worker" and op == "upsert":
+            # Moves keep the status by definition (ingest logs `move` only then): skip them.
+            return self._worker(seq, json.loads(data))
+        return False
+
+    def _task(self, task: dict[str, Any]) -> bool:
+        stage = task.get("stage")
+        if stage not in TASK_ALERT_STAGES:
+            return False
+        event = self._store().event(str(task.get("event_id"))) or {}
+        # The history length tells this rejection from a later one of the same task.
+        cause = f"{stage}:{len(task.get('history') or [])}"
+        message = t(f"alert.{stage}", self.settings.lang, task=task.get("id", ""),
+                    title=self._title(event, task.get("event_id")))
+        return self._raise("critical_event", str(task.get("id")), task.get("event_id"),
+                           message, int(event.get("severity") or 3), TASK_TTL_S, cause)
+
+    def _event(self, event: dict[str, Any]) -> bool:
+        event_id = str(event.get("id"))
+        if event.get("severity") not in URGENT_LEVELS or event.get("status") in EVENT_CLOSED:
+            return False
+        if event_id in self._critical_done:
+            return False
+        lang = self.settings.lang
+        level = t("sev.level", lang, roman=SEVERITIES[int(event["severity"])].roman)
+        message = t("alert.critical_event", lang, level=level,
+                    title=self._title(event, event_id))
+        raised = self._raise("critical_event", event_id, event_id, message,
+                             int(event["severity"]), CRITICAL_TTL_S)
+        _remember(self._critical_done, event_id, None)
+        return raised
+
+    def _worker(self, seq: int, worker: dict[str, Any]) -> bool:
+        worker_id = str(worker.get("id"))
+        status = worker.get("status")
+        before = self._worker_status.get(worker_id)
+        _remember(self._worker_status, worker_id, str(status))
+        if status != "sos" or before == "sos":
+            return False
+        # A new episode: the seq where it began tells it from the next one.
+        store = self._store()
+        event: dict[str, Any] = {}
+        task_id = store.r.get(store.key(f"task:unit:worker:{worker_id}"))
+        if task_id:
+            raw = store.r.hget(store.key("state:task"), task_id)
+            event_id = json.loads(raw).get("event_id") if raw else None
+            event = (store.event(event_id) if event_id else None) or {}
+        name = worker.get("name") or worker_id
+        if event:
+            message = t("alert.sos_event", self.settings.lang, name=name,
+                        title=self._title(event, event.get("id")))
+        else:
+            message = t("alert.sos", self.settings.lang, name=name)
+        # An SOS is about a person's safety: the gravest level unless its event says so too.
+        return self._raise("sos", worker_id, event.get("id"), message,
+                           int(event.get("severity") or 1), SOS_TTL_S, str(seq))
+
+    # -- deadlines ------------------------------------------------------------------------
+
+    def tick(self) -> int:
+        """Yellow/red cards for every open event (with or without a task); returns how many
+        alerts were raised. Trims old alerts once a minute."""
+        store = self._store()
+        now = int(self.clock())
+        open_ids = sorted(store.r.smembers(store.key("events:open")))
+        raised = 0
+        for start in range(0, len(open_ids), BLOCK):
+            chunk = open_ids[start:start + BLOCK]
+            pipe = store.r.pipeline(transaction=False)
+            pipe.hmget(store.key("state:event"), chunk)
+            pipe.mget([store.key(f"task:event:{event_id}") for event_id in chunk])
+            events, task_ids = pipe.execute()
+            wanted = [tid for tid in task_ids if tid]
+            tasks = dict(zip(wanted, store.r.hmget(store.key("state:task"), wanted),
+                             strict=True)) if wanted else {}
+            for event_id, raw_event, task_id in zip(chunk, events, task_ids, strict=True):
+                if raw_event is None:
+                    continue
+                raw_task = tasks.get(task_id) if task_id else None
+                raised += self._cards(event_id, json.loads(raw_event),
+                                      json.loads(raw_task) if raw_task else None, now)
+        open_set = set(open_ids)
+        for event_id in [e for e in self._sla_done if e not in open_set]:
+            del self._sla_done[event_id]
+        if time.monotonic() - self._last_trim >= TRIM_S:
+            self._last_trim = time.monotonic()
+            assert self.alerts is not None
+            self.alerts.trim(now)
+        return raised
+
+    def _cards(self, event_id: str, event: dict[str, Any], task: dict[str, Any] | None,
+               now: int) -> int:
+        done = self._sla_done.setdefault(event_id, set())
+        raised = 0
+        for card in self.deadlines.cards(event, task, now, self.settings.sla_yellow_ratio):
+            key = (card.stage, card.color)
+            if key in done:
+                continue
+            text = card.message.get(self.settings.lang) or next(iter(card.message.values()), "")
+            message = f"{self._title(event, event_id)}：{text}"
+            if self._raise(f"sla_{card.color}", event_id, event_id, message,
+                           int(event.get("severity") or 4), SLA_TTL_S, card.stage):
+                raised += 1
+            done.add(key)
+        return raised
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _raise(self, kind: str, subject_id: str, event_id: str | None, message: str,
+               severity: int, ttl_s: int, cause: str | None = None) -> bool:
+        assert self.alerts is not None
+        alert = self.alerts.raise_once(kind, subject_id, event_id, message, severity, ttl_s,
+                                       cause)
+        if alert is not None:
+            self.counters["alerts"] += 1
+            log.info("alert %s %s: %s", kind, subject_id, message)
+        return alert is not None
+
+    def _title(self, event: dict[str, Any], fallback: Any) -> str:
+        if event.get("title"):
+            return str(event["title"])
+        if event.get("type"):
+            return t(f"type.{event['type']}", self.settings.lang)
+        return str(fallback or "")
+
+    def _heartbeat(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_hb < HEARTBEAT_S:
+            return
+        self._last_hb = now
+        store = self._store()
+        seq = store.seq()
+        if seq < self.cursor:  # the log went back (Redis reset): start over
+            log.warning("log seq %d is behind the watch cursor %d: from the start", seq,
+                        self.cursor)
+            self.cursor = 0
+            self._save_cursor()
+        key = store.key("watch:hb")
+        pipe = store.r.pipeline(transaction=False)
+        pipe.hset(key, mapping={"ts": int(time.time() * 1000), "cursor": self.cursor,
+                                "lag": max(0, seq - self.cursor), **self.counters})
+        pipe.expire(key, HEARTBEAT_TTL_S)
+        pipe.execute()
+
+    def _store(self) -> Store:
+        assert self.store is not None, "attach() first"
+        return self.store
+
+
+def _remember(cache: OrderedDict[str, Any], key: str, value: Any) -> None:
+    cache[key] = value
+    cache.move_to_end(key)
+    if len(cache) > CACHE_MAX:
+        cache.popitem(last=False)
+
+
+def main() -> None:
+    """`python -m feeds.watch`: one watch service against REDIS_URL."""
+    run_service("feeds.watch", lambda settings, url, stop: Watch(settings, url).run(stop))
+
+
+if __name__ == "__main__":
+    main()

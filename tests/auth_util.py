@@ -1,0 +1,76 @@
+"""Signing in from tests: over HTTP (Flask test client), in the browser, or for a websocket."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+import redis
+from flask.testing import FlaskClient
+
+from dashboard.auth import Auth
+from dashboard.config import Settings
+
+PASSWORD_SUFFIX = "-test-pw"
+
+
+def _name(role: str, name: str | None) -> str:
+    return name or f"t-{role}"
+
+
+def make_user(r: redis.Redis, role: str = "commander", name: str | None = None,
+              prefix: str = "cc:", scope: str | None = None) -> tuple[str, str]:
+    """Create (or reset) a user; returns (name, password)."""
+    user = _name(role, name)
+    password = user + PASSWORD_SUFFIX
+    Auth(r, prefix, Settings()).add_user(user, role, password, scope)
+    return user, password
+
+
+def sign_in(client: FlaskClient, r: redis.Redis, role: str = "commander",
+            name: str | None = None, prefix: str = "cc:") -> str:
+    """Create the user and log in through `POST /api/login`; the client keeps the cookie.
+    Returns the session token."""
+    user, password = make_user(r, role, name, prefix)
+    res = client.post("/api/login", json={"username": user, "password": password})
+    assert res.status_code == 200, res.get_data(as_text=True)
+    cookie = client.get_cookie("cc_session")
+    assert cookie is not None
+    return cookie.value
+
+
+def session_token(r: redis.Redis, role: str = "commander", name: str | None = None,
+                  prefix: str = "cc:") -> str:
+    """A session token straight from the store (for websocket clients and benchmarks)."""
+    user, password = make_user(r, role, name, prefix)
+    found = Auth(r, prefix, Settings()).login(user, password, "127.0.0.1")
+    assert found is not None
+    return found.token
+
+
+def cookie_header(token: str) -> dict[str, str]:
+    """Headers that carry a session to the relay, as a browser on the same host does."""
+    return {"Cookie": f"cc_session={token}"}
+
+
+def browser_sign_in(dash_duo: Any, r: redis.Redis, role: str = "commander",
+                    name: str | None = None, prefix: str = "cc:") -> None:
+    """Sign in through the /login page, then set `dash_duo.server_url` (which opens the
+    wall). Call after `dash_duo.start_server(app, navigate=False, ...)`."""
+    user, password = make_user(r, role, name, prefix)
+    base = dash_duo.server.url.rstrip("/")
+    driver = dash_duo.driver
+    # `next` is a tiny JSON page, so signing in costs no extra load of the wall
+    driver.get(f"{base}/login?next=/api/me")
+    driver.find_element("id", "cc-login-user").send_keys(user)
+    driver.find_element("id", "cc-login-password").send_keys(password)
+    driver.find_element("id", "cc-login-submit").click()
+    deadline = time.monotonic() + 10
+    while urlsplit(driver.current_url).path != "/api/me":
+        if time.monotonic() > deadline:
+            error = driver.execute_script(
+                "var e = document.getElementById('cc-login-error'); return e && e.textContent")
+            raise AssertionError(f"browser sign-in as {user} failed: {error!r}")
+        time.sleep(0.02)
+    dash_duo.server_url = base  # opens the wall and waits for Dash to render

@@ -1,0 +1,151 @@
+"""Alerts on a real Redis: raised once per cause, acknowledged once, published, bounded."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+import pytest
+import redis
+
+from dashboard.alerts import ACKED_KEEP_MS, OPEN_KEEP_MS, AlertNotFound, Alerts
+from dashboard.store import Store
+
+TS = 1_795_312_800_000
+DESIGN_FIELDS = {"kind", "subject_id", "event_id", "ts", "message"}
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, ms: int = TS) -> None:
+        self.ms = ms
+
+    def __call__(self) -> int:
+        return self.ms
+
+
+def subscribe(r: redis.Redis, *channels: str) -> Any:
+    sub = r.pubsub(ignore_subscribe_messages=True)
+    sub.subscribe(*channels)
+    while not sub.subscribed:
+        sub.get_message(timeout=0.05)
+    return sub
+
+
+def messages(sub: Any, rounds: int = 10) -> list[dict[str, Any]]:
+    out = []
+    for _ in range(rounds):
+        message = sub.get_message(timeout=0.05)
+        if message is not None:
+            out.append({"channel": message["channel"], "data": json.loads(message["data"])})
+    return out
+
+
+def test_alert001_raised_once_stored_framed_and_published(r: redis.Redis) -> None:
+    alerts = Alerts(Store(r), clock=Clock())
+    sub = subscribe(r, "cc:alert", "cc:ui")
+    first = alerts.raise_once("critical_event", "E1", "E1", "I级事件：仓库起火", 1)
+    again = alerts.raise_once("critical_event", "E1", "E1", "I级事件：仓库起火", 1)
+    assert first is not None and again is None
+    assert first["severity"] == 1 and first["acked_by"] is None and first["ts"] == TS
+    assert json.loads(r.hget("cc:state:alert", first["id"])) == first
+    assert r.zscore("cc:alerts:open", first["id"]) == TS
+    assert 0 < r.ttl("cc:alert:once:critical_event:E1:E1") <= 86400
+    got = messages(sub)
+    published = [m["data"] for m in got if m["channel"] == "cc:alert"]
+    assert published == [{"kind": "critical_event", "subject_id": "E1", "event_id": "E1",
+                          "ts": TS, "message": "I级事件：仓库起火"}]
+    assert set(published[0]) == DESIGN_FIELDS
+    frames = [f for m in got if m["channel"] == "cc:ui" for f in m["data"]]
+    assert [(f["kind"], f["data"]["id"]) for f in frames] == [("alert", first["id"])]
+    assert Store(r).log_since(0, 10)[0][1] == "alert"
+    sub.close()
+
+
+def test_alert002_causes_are_distinct_and_bad_input_refused(r: redis.Redis) -> None:
+    alerts = Alerts(Store(r), clock=Clock())
+    assert alerts.raise_once("sos", "W1", None, "SOS", 1, cause="5") is not None
+    assert alerts.raise_once("sos", "W1", None, "SOS", 1, cause="5") is None
+    assert alerts.raise_once("sos", "W1", None, "SOS", 1, cause="9") is not None
+    assert alerts.raise_once("sla_red", "E1", "E1", "超时", 3, cause="dispatch") is not None
+    assert alerts.raise_once("sla_red", "E1", "E1", "超时", 3, cause="arrive") is not None
+    with pytest.raises(ValueError):
+        alerts.raise_once("nonsense", "E1", "E1", "x", 1)
+    with pytest.raises(ValueError):
+        alerts.raise_once("sos", "E1", "E1", "x", 7)
+    assert r.zcard("cc:alerts:open") == 4
+
+
+def test_alert003_twenty_threads_raise_one(redis_url: str, r: redis.Redis) -> None:
+    results: list[Any] = []
+    barrier = threading.Barrier(20)
+
+    def worker() -> None:
+        client = redis.Redis.from_url(redis_url, decode_responses=True)
+        alerts = Alerts(Store(client), clock=Clock())
+        barrier.wait()
+        results.append(alerts.raise_once("critical_event", "E9", "E9", "II级事件", 2))
+        client.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert len([a for a in results if a is not None]) == 1
+    assert r.hlen("cc:state:alert") == 1
+
+
+def test_alert004_ack_once_then_same_answer(r: redis.Redis) -> None:
+    clock = Clock()
+    alerts = Alerts(Store(r), clock=clock)
+    raised = alerts.raise_once("critical_event", "E1", "E1", "I级事件", 1)
+    assert raised is not None
+    clock.ms = TS + 60_000
+    acked = alerts.ack(raised["id"], by="li", note="已通知消防")
+    assert acked["acked_by"] == "li" and acked["acked_ts"] == TS + 60_000
+    assert acked["note"] == "已通知消防"
+    seq = Store(r).seq()
+    clock.ms = TS + 120_000
+    assert alerts.ack(raised["id"], by="zhang", note="again") == acked
+    assert Store(r).seq() == seq  # no second change, no second frame
+    assert alerts.open() == []
+    assert alerts.recent() == [acked]
+    with pytest.raises(AlertNotFound):
+        alerts.ack("A-nope", by="li")
+
+
+def test_alert005_open_first_then_acked(r: redis.Redis) -> None:
+    clock = Clock()
+    alerts = Alerts(Store(r), clock=clock)
+    ids = []
+    for i in range(3):
+        clock.ms = TS + i
+        raised = alerts.raise_once("critical_event", f"E{i}", f"E{i}", f"事件{i}", 2)
+        assert raised is not None
+        ids.append(raised["id"])
+    alerts.ack(ids[2], by="li")
+    assert [a["id"] for a in alerts.open()] == [ids[1], ids[0]]
+    assert [a["id"] for a in alerts.recent()] == [ids[1], ids[0], ids[2]]
+
+
+def test_alert006_trim_bounds_the_hash(r: redis.Redis) -> None:
+    clock = Clock()
+    alerts = Alerts(Store(r), clock=clock)
+    old = alerts.raise_once("critical_event", "E1", "E1", "旧", 2)
+    stale = alerts.raise_once("critical_event", "E2", "E2", "无人确认", 2)
+    assert old is not None and stale is not None
+    alerts.ack(old["id"], by="li")
+    clock.ms = TS + ACKED_KEEP_MS - 1
+    fresh = alerts.raise_once("critical_event", "E3", "E3", "新", 2)
+    assert fresh is not None
+    assert alerts.trim() == 0
+    clock.ms = TS + ACKED_KEEP_MS + 1
+    assert alerts.trim() == 1  # the acknowledged one went; the open ones stay
+    assert alerts.get(old["id"]) is None and alerts.get(stale["id"]) is not None
+    clock.ms = TS + OPEN_KEEP_MS + 1
+    assert alerts.trim() == 1  # a month unacknowledged: dropped too
+    assert [a["id"] for a in alerts.open()] == [fresh["id"]]
+    assert r.hlen("cc:state:alert") == 1
