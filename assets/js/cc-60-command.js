@@ -1052,6 +1052,8 @@
     var list = $('EVENT_LIST');
     if (list) list.addEventListener('pointerdown', touched);
     setInterval(drainPending, 2000);
+    // line widths follow the type size (a 4K wall): redraw the overlay after a resize
+    window.addEventListener('resize', function () { cc.schedule('cmd-overlay', renderOverlay); });
     call('GET', '/me').then(function (res) {
       if (res.ok) { me.user = res.body.user || null; me.role = res.body.role || null; }
       renderLoop();
