@@ -11,6 +11,22 @@ FLAGS = (
 )
 
 
+def kiosk_url(url: str, redis_url: str, prefix: str = "cc:", name: str = "bench-wall") -> str:
+    """`url` signed in as a read-only wall: a fresh display token (`?display=`), as a
+    kiosk's configured URL would carry."""
+    import redis
+
+    from dashboard.auth import Auth
+    from dashboard.config import Settings
+
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        token = Auth(client, prefix, Settings()).add_display(name)
+    finally:
+        client.close()
+    return f"{url}{'&' if '?' in url else '?'}display={token}"
+
+
 def browser(url: str) -> Any:
     """A Chromium at 1920x1080 showing `url`."""
     from selenium import webdriver

@@ -31,7 +31,7 @@ from typing import Any
 import redis
 from werkzeug.serving import WSGIRequestHandler
 
-from bench.browser import browser
+from bench.browser import browser, kiosk_url
 from feeds.redis_server import EmbeddedRedis, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -100,7 +100,8 @@ def stack(demo: bool = True) -> Iterator[tuple[str, str]]:
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         url = f"http://127.0.0.1:{port}/"
         try:
-            wait_for(lambda: urllib.request.urlopen(url, timeout=2).status == 200, 60,
+            wait_for(lambda: urllib.request.urlopen(url + "api/health", timeout=2).status
+                     == 200, 60,
                      "the wall's HTTP server")
             yield url, server.url
         finally:
@@ -193,7 +194,7 @@ def run(probes: int, seed: int = 7) -> dict[str, Any]:
         client = redis.Redis.from_url(redis_url)
         wall = base = None
         try:
-            wall, base = browser(wall_url), browser(base_url)
+            wall, base = browser(kiosk_url(wall_url, redis_url)), browser(base_url)
             wait_for(lambda: wall.execute_script(
                 "return window.ccwall && ccwall.connected && ccwall.state.workers > 2000"),
                 180, "the wall to show > 2000 workers", every=1.0)

@@ -25,6 +25,7 @@ from typing import Any
 
 import redis
 
+from bench.browser import kiosk_url
 from bench.latency import OUT, browser, exit_on_sigterm, load, stack, wait_for
 from dashboard.city import load_city
 
@@ -133,7 +134,7 @@ def stats(rows: list[dict[str, float]], key: str) -> dict[str, float]:
 def run(reps: int, warmup: int = 2) -> dict[str, Any]:
     with stack(demo=False) as (wall_url, redis_url):
         publish_workers(redis_url)
-        driver = browser(wall_url)
+        driver = browser(kiosk_url(wall_url, redis_url))
         try:
             wait_for(lambda: driver.execute_script(
                 f"return window.ccwall && ccwall.state.workers >= {WORKERS}"

@@ -54,7 +54,14 @@ def run(minutes: float, rate: float, warmup: float, every: float) -> dict[str, A
         samples: list[dict[str, Any]] = []
         try:
             time.sleep(8)
-            driver = browser(f"http://127.0.0.1:{port}/")
+            # the demo's kiosk token (app.py keeps it in the data folder)
+            token_file = Path(data) / "demo-kiosk-token"
+            for _ in range(120):
+                if token_file.exists() and token_file.read_text().strip():
+                    break
+                time.sleep(0.5)
+            token = token_file.read_text().strip()
+            driver = browser(f"http://127.0.0.1:{port}/?display={token}")
             app = psutil.Process(proc.pid)
             start = time.monotonic()
             while (elapsed := time.monotonic() - start) < minutes * 60:

@@ -31,7 +31,7 @@ COOKIE: Final = "cc_session"
 DISPLAY_PARAM: Final = "display"
 # Reachable without a session: the health probe and everything signing in needs.
 OPEN_PATHS: Final = frozenset({"/api/health", "/api/login", "/login", "/logout",
-                               "/_favicon.ico", "/favicon.ico"})
+                               "/_favicon.ico"})
 # Answered with a JSON 401 rather than a redirect: XHRs, data and static files.
 JSON_PREFIXES: Final = ("/api/", "/_dash-", "/geo/", "/assets/", "/_reload-hash")
 # What a read-only (display) session may still POST: Dash's own callback XHRs (the wall's

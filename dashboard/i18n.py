@@ -361,7 +361,6 @@ _T: Final[dict[str, tuple[str, str]]] = {
     "login.failed": ("登录失败，请稍后重试", "Sign-in failed; please try again"),
     "login.hint": ("仅限授权人员使用，所有操作均有审计记录",
                    "Authorised staff only; every action is audited"),
-    "login.expired": ("登录已失效，请重新登录", "Your session has ended; please sign in again"),
     "header.sign_out": ("退出", "Sign out"),
     "header.user_title": ("当前用户：{user}（{role}）", "Signed in: {user} ({role})"),
     "role.commander": ("指挥长", "Commander"),

@@ -115,7 +115,7 @@ class Wall:
 @pytest.fixture
 def wall(dash_duo: Any, stack: Any) -> Wall:
     dash_duo.start_server(stack.app, navigate=False, port=free_port())
-    browser_sign_in(dash_duo, stack.client, "display")
+    browser_sign_in(dash_duo, stack.client, "display", "wall")
     w = Wall(dash_duo, stack)
     w.open()
     return w
@@ -235,7 +235,7 @@ def test_wall008_header_shows_a_lost_relay_and_stale_data(dash_duo: Any, stack: 
     # the same stack, but the page is told a websocket port nothing listens on
     app = create_app(dataclasses.replace(stack.settings, ws_port=free_port()))
     dash_duo.start_server(app, navigate=False, port=free_port())
-    browser_sign_in(dash_duo, stack.client, "display")
+    browser_sign_in(dash_duo, stack.client, "display", "wall")
     wall = Wall(dash_duo, stack)
     conn = f"document.getElementById('{ids.CONN}')"
     wall.wait(lambda: wall.js(f"return {conn}.dataset.state") == "reconnecting", 5,
