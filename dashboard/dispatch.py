@@ -60,7 +60,7 @@ end
 DISPATCH_LUA: Final = _LIB + r"""
 local idem_key, idem_ttl, eid, ev_rev, ev_json = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 local now, day, ymd, tail, msg_tail = ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12]
-local old_tid, old_expected, old_tail = ARGV[13], ARGV[14], ARGV[15]
+local old_tid, old_expected, old_json = ARGV[13], ARGV[14], ARGV[15]
 local n = tonumber(ARGV[16])
 local idem = P .. 'idem:' .. idem_key
 local done = redis.call('GET', idem)
@@ -94,10 +94,9 @@ local num = redis.call('INCR', seqkey)
 redis.call('EXPIRE', seqkey, 172800)
 local tid = 'T' .. ymd .. '-' .. string.format('%04d', num)
 if old_tid ~= '' then
-  local old = task_tail(old_tid, old_tail)
-  redis.call('HSET', P .. 'state:task', old_tid, old)
+  redis.call('HSET', P .. 'state:task', old_tid, old_json)
   redis.call('SREM', P .. 'tasks:open', old_tid)
-  emit('task', 'upsert', old)
+  emit('task', 'upsert', old_json)
 end
 restate('event', eid, ev_json .. '"' .. tid .. '"}', 'dispatched', ev_rev, now, day)
 for i = 0, n - 1 do
@@ -265,8 +264,9 @@ class Desk:
                         count=count + taken + (CANDIDATES if kind == "worker" else 0))
         if kind == "worker":
             # the worker of the event's own grid knows the place: first when near enough
-            grid = event.get("grid_id")
-            found.sort(key=lambda u: (not (grid and u.get("grid_id") == grid), u["distance_m"]))
+            grid, near = event.get("grid_id"), self.settings.near_radius_m
+            found.sort(key=lambda u: (not (grid and u.get("grid_id") == grid
+                                           and u["distance_m"] <= near), u["distance_m"]))
         chosen = []
         for unit in found:
             if (unit_kind, unit["id"]) in used:
@@ -304,15 +304,25 @@ class Desk:
             try:
                 outcome = self._try_dispatch(event_id, by, key, wanted, plan_id, note,
                                              override_reason)
-            except DispatchError:
+            except DispatchError as exc:
                 # the same key may have just won from another thread: that is no error
                 done = self._duplicate(key, event_id)
                 if done is not None:
                     return done, True
+                # units or the proposal changed because this event got its task meanwhile
+                if exc.code in ("unit_busy", "no_units", "override_reason_required"):
+                    self._check_no_task(event_id)
                 raise
             if outcome is not None:
                 return outcome
         raise DispatchError("conflict", 409, "the event or a unit kept changing; try again")
+
+    def _check_no_task(self, event_id: str) -> None:
+        active = self.store.r.get(self.store.key(f"task:event:{event_id}"))
+        task = self.task(_s(active)) if active else None
+        if task is not None and task["stage"] != "rejected":
+            raise DispatchError("has_task", 409, "the event already has a task",
+                                task_id=task["id"])
 
     def _duplicate(self, key: str, event_id: str) -> dict[str, Any] | None:
         task_id = self.store.r.get(self.store.key(f"idem:{key}"))
@@ -337,7 +347,7 @@ class Desk:
         event, event_rev = found
         if event.get("status") in EVENT_CLOSED:
             raise DispatchError("bad_stage", 409, f"event is {event['status']}")
-        old_tid, old_raw, old_tail = "", "", ""
+        old_tid, old_raw, old_json = "", "", ""
         done, active = store.r.mget(store.key(f"idem:{key}"), store.key(f"task:event:{event_id}"))
         if done:
             return None  # the key's task exists: the caller returns it
@@ -389,7 +399,7 @@ class Desk:
             old = json.loads(old_raw)
             old["stage"] = "closed"
             old["history"] = _hist(old, now, "closed", by, "superseded by a new dispatch")
-            old_tail = _tail(old, _ID_HEAD)
+            old_json = _dumps(old)
         # the event names its task: the script closes `..."task_id": ` with the new id
         named = {k: v for k, v in event.items() if k != "task_id"}
         event_head = _dumps({**named, "status": "dispatched", "status_ts": now,
@@ -400,7 +410,7 @@ class Desk:
         args: list[str | int | float] = [
             key, IDEM_TTL_S, event_id, event_rev, event_head, now, day_of(now, self._tz.key),
             datetime.fromtimestamp(now / 1000, self._tz).strftime("%Y%m%d"),
-            _tail(task, _ID_HEAD), _tail(message, _TASK_ID_HEAD), old_tid, old_raw, old_tail,
+            _tail(task, _ID_HEAD), _tail(message, _TASK_ID_HEAD), old_tid, old_raw, old_json,
             len(units),
         ]
         for kind, unit_id, record, rev in units:

@@ -27,6 +27,9 @@ RULE135_S: Final[dict[str, int]] = {
 RULE135_WORKER_S: Final = 180
 # Without an explicit radius the search widens (×2 each time) up to this: a whole county.
 MAX_RADIUS_M: Final = 100_000.0
+# The first circle: GEOSEARCH costs what the circle holds, and in a city the nearest free
+# units are usually this close; the circle doubles while too few are found.
+FIRST_RADIUS_M: Final = 1_000.0
 # First GEOSEARCH asks for this many candidates per wanted unit (busy ones get skipped).
 OVERFETCH: Final = 4
 
@@ -118,15 +121,15 @@ def nearest(store: Store, settings: Settings, lon: float, lat: float, *, kind: s
             radius_m: float | None = None) -> list[dict[str, Any]]:
     """Free units of `kind` ("worker" | "resource") nearest to (lon, lat), nearest first.
 
-    Only workers on duty / resources available, never a unit engaged in a task. With no
-    `radius_m` the search starts at `settings.near_radius_m` and widens while too few are
-    found; with one it stays inside that circle."""
+    Only workers on duty / resources available, never a unit engaged in a task. The search
+    starts with a small circle and widens while too few are found: up to `radius_m` when
+    given, else across the whole county."""
     if kind not in UNIT_KINDS:
         raise ValueError(f"kind must be one of {', '.join(UNIT_KINDS)}")
     if count <= 0:
         return []
-    start = radius_m if radius_m is not None else settings.near_radius_m
-    widest = radius_m if radius_m is not None else max(MAX_RADIUS_M, start)
+    widest = radius_m if radius_m is not None else MAX_RADIUS_M
+    start = min(FIRST_RADIUS_M, widest)
     script = _scripts.get(store)
     if script is None:
         script = _scripts[store] = store.script(NEAREST_LUA)
