@@ -4,8 +4,9 @@
     python app.py adduser NAME --role ROLE [--scope CODE]   (password on stdin)
 
 With no REDIS_URL an embedded Valkey is started with its data in CC_DATA_DIR. Ingest,
-relay and simulator run as child processes (as they would in production), restarted with
-backoff if one dies; Ctrl-C or SIGTERM stops them all, the embedded server last.
+relay, the watch service and the simulator run as child processes (as they would in
+production), restarted with backoff if one dies; Ctrl-C or SIGTERM stops them all, the
+embedded server last.
 """
 
 from __future__ import annotations
@@ -27,9 +28,11 @@ from flask import Flask
 
 import callbacks.wall
 import layouts.wall
+from callbacks.alerts import create_alerts_api
 from callbacks.api import create_api, install_error_handlers
 from callbacks.auth import install_auth
 from callbacks.command import create_command_api
+from dashboard.alerts import Alerts
 from dashboard.audit import Audit
 from dashboard.auth import ROLES, Auth, AuthError
 from dashboard.backoff import Backoff
@@ -70,6 +73,7 @@ def create_app(settings: Settings, redis_url: str | None = None) -> dash.Dash:
     plans = PlanLibrary.load()
     desk = Desk(store, plans, Deadlines.load(), settings)
     app.server.register_blueprint(create_command_api(store, desk, plans, audit))
+    app.server.register_blueprint(create_alerts_api(Alerts(store), audit))
     app.server.register_blueprint(create_api(store, city, plans, desk))
     install_error_handlers(app.server)
     return app
@@ -262,7 +266,8 @@ def main(argv: list[str] | None = None) -> None:
            "CC_WS_PORT": str(settings.ws_port), "CC_PORT": str(settings.port)}
     py = sys.executable
     children = [Child("ingest", [py, "-m", "feeds.ingest"], env),
-                Child("relay", [py, "-m", "feeds.relay"], env)]
+                Child("relay", [py, "-m", "feeds.relay"], env),
+                Child("watch", [py, "-m", "feeds.watch"], env)]
     if not args.no_demo:
         children.append(Child("simulator", [py, "-m", "feeds.simulator"], env))
 

@@ -75,9 +75,20 @@ def create_api(store: Store, city: City, plans: PlanLibrary | None = None,
             "alive": bool(relay) and now - int(relay.get("ts", 0)) < HEARTBEAT_STALE_MS,
             "clients": int(relay.get("clients") or 0),
         }
+        watch = state["watch"]
+        watch_alive = bool(watch) and now - int(watch.get("ts", 0)) < HEARTBEAT_STALE_MS
+        body["watch"] = {
+            "alive": watch_alive,
+            "cursor": int(watch.get("cursor") or 0),
+            "lag": int(watch.get("lag") or 0),
+            "alerts": int(watch.get("alerts") or 0),
+            "errors": int(watch.get("errors") or 0),
+            "reconnects": int(watch.get("reconnects") or 0),
+        }
         body["deadletters"] = state["deadletters"]
         body["seq"] = state["seq"]
-        if not ingest_alive or hb.get("degraded"):
+        # Without the watch nobody turns feedback into task stages or raises alerts.
+        if not ingest_alive or hb.get("degraded") or not watch_alive:
             body["status"] = "degraded"
         return jsonify(body), 200
 

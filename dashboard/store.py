@@ -463,14 +463,15 @@ class Store:
         return [(_text(row[0]), float(row[1])) for row in rows]
 
     def health(self) -> dict[str, Any]:
-        """Heartbeats of ingest and relay (decoded; empty when expired), rejects and seq."""
+        """Heartbeats of ingest, relay and watch (decoded; empty when expired), rejects, seq."""
         pipe = self.r.pipeline(transaction=False)
         pipe.hgetall(self.key("ingest:hb"))
         pipe.hgetall(self.key("relay:hb"))
         pipe.get(self.key("deadletter:count"))
         pipe.get(self.key("seq"))
-        ingest, relay, dead, seq = pipe.execute()
-        return {"ingest": _decoded(ingest), "relay": _decoded(relay),
+        pipe.hgetall(self.key("watch:hb"))
+        ingest, relay, dead, seq, watch = pipe.execute()
+        return {"ingest": _decoded(ingest), "relay": _decoded(relay), "watch": _decoded(watch),
                 "deadletters": int(dead or 0), "seq": int(seq or 0)}
 
     def stats(self, day: str) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
 from collections import OrderedDict
@@ -43,6 +44,7 @@ BLOCK: Final = 500  # log entries read per round trip
 HEARTBEAT_S: Final = 1.0
 HEARTBEAT_TTL_S: Final = 15
 TRIM_S: Final = 60.0
+QUIET_MAX_MS: Final = 60_000  # cards of an unchanged event are recomputed at least this often
 IDLE_WAIT_MS: Final = 200  # longest XREAD block, so `stop` is seen promptly
 CACHE_MAX: Final = 100_000  # remembered workers / events; far above a city's live entities
 DAY_S: Final = 86_400
@@ -74,6 +76,8 @@ class Watch:
                          "reconnects": 0}
         # What was already raised, so steady state costs no round trip per tick.
         self._sla_done: dict[str, set[tuple[str, str]]] = {}
+        # event id → (its JSON, its task's JSON, no card can change before this ms)
+        self._quiet: dict[str, tuple[str, str | None, int]] = {}
         self._critical_done: OrderedDict[str, None] = OrderedDict()
         self._worker_status: OrderedDict[str, str] = OrderedDict()
         self._last_tick = float("-inf")
@@ -199,8 +203,11 @@ class Watch:
         if stage not in TASK_ALERT_STAGES:
             return False
         event = self._store().event(str(task.get("event_id"))) or {}
-        # The history length tells this rejection from a later one of the same task.
-        cause = f"{stage}:{len(task.get('history') or [])}"
+        # When this stage was entered tells it from a later one of the same task; a frame
+        # that repeats the task unchanged has the same cause and raises nothing.
+        entered = [h.get("ts") for h in task.get("history") or []
+                   if isinstance(h, dict) and h.get("stage") == stage]
+        cause = f"{stage}:{entered[-1] if entered else task.get('ts')}"
         message = t(f"alert.{stage}", self.settings.lang, task=task.get("id", ""),
                     title=self._title(event, task.get("event_id")))
         return self._raise("critical_event", str(task.get("id")), task.get("event_id"),
@@ -268,11 +275,21 @@ class Watch:
                 if raw_event is None:
                     continue
                 raw_task = tasks.get(task_id) if task_id else None
-                raised += self._cards(event_id, json.loads(raw_event),
-                                      json.loads(raw_task) if raw_task else None, now)
+                quiet = self._quiet.get(event_id)
+                if quiet and quiet[0] == raw_event and quiet[1] == raw_task and now < quiet[2]:
+                    continue  # nothing changed and no card is due yet
+                event = json.loads(raw_event)
+                task = json.loads(raw_task) if raw_task else None
+                if task is not None and task.get("stage") == "rejected":
+                    # back with the commander: the clock that runs is the dispatch one
+                    task = None
+                raised += self._cards(event_id, event, task, now)
+                self._quiet[event_id] = (raw_event, raw_task, self._next_moment(event, task,
+                                                                                 now))
         open_set = set(open_ids)
-        for event_id in [e for e in self._sla_done if e not in open_set]:
-            del self._sla_done[event_id]
+        for cache in (self._sla_done, self._quiet):
+            for event_id in [e for e in cache if e not in open_set]:
+                del cache[event_id]
         if time.monotonic() - self._last_trim >= TRIM_S:
             self._last_trim = time.monotonic()
             assert self.alerts is not None
@@ -294,6 +311,30 @@ class Watch:
                 raised += 1
             done.add(key)
         return raised
+
+    def _next_moment(self, event: dict[str, Any], task: dict[str, Any] | None,
+                     now: int) -> int:
+        """The first moment after `now` at which a card could appear for this event and task
+        as they are: a yellow or red moment of some stage counted from some start the
+        deadlines may use (the report, the dispatch, any step of the task). A superset of
+        the real moments, so none is skipped; re-checked at least every QUIET_MAX_MS anyway.
+        Calling `cards` only then keeps a tick over thousands of open events cheap."""
+        limits = self.deadlines.limits(event)
+        starts = {event.get("first_ts"), event.get("ts")}
+        if task is not None:
+            starts.add(task.get("ts"))
+            starts.update(h.get("ts") for h in task.get("history") or [] if isinstance(h, dict))
+        ratio = self.settings.sla_yellow_ratio
+        soonest = now + QUIET_MAX_MS
+        for start in starts:
+            if not isinstance(start, int) or isinstance(start, bool):
+                continue
+            for limit_s in (limits.dispatch_s, limits.arrive_s, limits.handle_s):
+                for moment in (start + math.ceil(limit_s * 1000 * ratio),
+                               start + limit_s * 1000):
+                    if now < moment < soonest:
+                        soonest = moment
+        return soonest
 
     # -- helpers --------------------------------------------------------------------------
 

@@ -16,10 +16,12 @@ from typing import Any
 import pytest
 import redis
 
+from dashboard.alerts import now_ms
 from dashboard.config import Settings
 from feeds.ingest import Ingest
 from feeds.redis_server import EmbeddedRedis, free_port
 from feeds.relay import Relay
+from feeds.watch import Watch
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -71,6 +73,7 @@ class Stack:
     client: redis.Redis
     ingest: Ingest
     relay: Relay
+    watch: Watch | None = None
     _app: Any = None
     _headers: dict[str, str] | None = None
 
@@ -116,7 +119,9 @@ class Stack:
             time.sleep(0.01)
 
 
-def start_stack(redis_url: str, **overrides: Any) -> tuple[Stack, threading.Event, list[Any]]:
+def start_stack(redis_url: str, watch: bool = False, clock: Any = None,
+                **overrides: Any) -> tuple[Stack, threading.Event, list[Any]]:
+    """Ingest + relay threads, and the watch service (on `clock`) with `watch=True`."""
     options: dict[str, Any] = {"coalesce_s": 0.2, **overrides}
     settings = dataclasses.replace(Settings(), redis_url=redis_url, ws_port=free_port(),
                                    **options)
@@ -129,6 +134,10 @@ def start_stack(redis_url: str, **overrides: Any) -> tuple[Stack, threading.Even
         threading.Thread(target=relay.run, args=(stop, "127.0.0.1", settings.ws_port, ready),
                          daemon=True, name="relay"),
     ]
+    watcher = Watch(settings, redis_url, clock=clock or now_ms) if watch else None
+    if watcher is not None:
+        threads.append(threading.Thread(target=watcher.run, args=(stop,), daemon=True,
+                                        name="watch"))
     for thread in threads:
         thread.start()
     client = redis.Redis.from_url(redis_url, decode_responses=True)
@@ -137,11 +146,11 @@ def start_stack(redis_url: str, **overrides: Any) -> tuple[Stack, threading.Even
         f"{settings.prefix}event", 0
     ) < 1 or dict(client.pubsub_numsub(f"{settings.prefix}ui")).get(
         f"{settings.prefix}ui", 0
-    ) < 1:
+    ) < 1 or (watcher is not None and not client.exists(f"{settings.prefix}watch:hb")):
         if time.monotonic() > deadline:
-            raise TimeoutError("ingest/relay did not start")
+            raise TimeoutError("ingest/relay/watch did not start")
         time.sleep(0.02)
-    return Stack(settings, client, ingest, relay), stop, threads
+    return Stack(settings, client, ingest, relay, watcher), stop, threads
 
 
 @pytest.fixture

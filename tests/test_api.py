@@ -11,7 +11,7 @@ import redis
 from dashboard.city import load_city
 
 from .auth_util import sign_in
-from .conftest import Stack
+from .conftest import Stack, start_stack
 
 TS = 1_795_312_800_000
 
@@ -21,6 +21,17 @@ def http(stack: Stack) -> Any:
     client = stack.app.server.test_client()
     sign_in(client, stack.client, "leader")
     return client
+
+
+@pytest.fixture
+def watched(redis_url: str) -> Any:
+    """The stack with the watch service, its clock at TS (no deadline is due yet)."""
+    live, stop, threads = start_stack(redis_url, watch=True, clock=lambda: TS)
+    yield live
+    stop.set()
+    for thread in threads:
+        thread.join(5)
+    live.client.close()
 
 
 def publish_events(stack: Stack) -> None:
@@ -37,14 +48,15 @@ def publish_events(stack: Stack) -> None:
     stack.wait_seq(5)
 
 
-def test_api001_health_reports_redis_ingest_and_dead_letters(stack: Stack, http: Any) -> None:
+def test_api001_health_reports_redis_ingest_and_dead_letters(watched: Stack) -> None:
+    stack, http = watched, watched.app.server.test_client()
     stack.publish("event", "not json")
     publish_events(stack)
     body = None
-    for _ in range(50):  # the ingest heartbeat is written once a second
+    for _ in range(50):  # the ingest and watch heartbeats are written once a second
         res = http.get("/api/health")
         body = res.get_json()
-        if body["ingest"]["last_message_ts"]:
+        if body["ingest"]["last_message_ts"] and body["watch"]["cursor"] == 7:
             break
         stack.wait_seq(5)
         import time
@@ -57,7 +69,9 @@ def test_api001_health_reports_redis_ingest_and_dead_letters(stack: Stack, http:
     assert body["ingest"]["alive"] is True
     assert body["ingest"]["accepted"] >= 5
     assert body["deadletters"] == 1
-    assert body["seq"] == 5
+    assert body["seq"] == 7  # 5 accepted + the watch's alerts for the level I and II events
+    assert body["watch"]["alive"] is True and body["watch"]["alerts"] == 2
+    assert body["watch"]["lag"] == 0
     assert body["version"]
 
 
@@ -131,6 +145,7 @@ def test_api008_health_degraded_without_ingest(redis_url: str, r: redis.Redis) -
     assert res.status_code == 200
     assert res.get_json()["status"] == "degraded"  # no ingest heartbeat
     assert res.get_json()["ingest"]["alive"] is False
+    assert res.get_json()["watch"]["alive"] is False
 
 
 def test_api009_chinese_text_is_sent_as_utf8(stack: Stack, http: Any) -> None:

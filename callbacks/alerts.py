@@ -1,0 +1,99 @@
+"""The alerts API: list alerts (open first) and acknowledge one (duty officer, commander).
+
+Every acknowledgement attempt leaves exactly one audit entry with its outcome (`success`,
+`duplicate`, `failure`, `denied`), as the command API does. Answers are JSON.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from flask import Blueprint, Response, g, jsonify, request
+
+from callbacks.auth import audited, require
+from dashboard.alerts import NOTE_MAX, AlertNotFound, Alerts
+from dashboard.audit import Audit
+from dashboard.auth import ROLES
+
+LIST_DEFAULT: Final = 200
+LIST_MAX: Final = 500
+ID_MAX: Final = 64
+ACKERS: Final = ("duty_officer", "commander")
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def create_alerts_api(alerts: Alerts, audit: Audit) -> Blueprint:
+    """`GET /api/alerts` (any signed-in role) and `POST /api/alerts/<id>/ack`. Audit entries
+    go through `callbacks.auth.audited`, i.e. to the `audit` given to install_auth."""
+    api = Blueprint("alerts", __name__)
+    del audit  # kept in the signature (docs/COMMAND-LOOP.md); `audited` knows the Audit
+
+    @api.get("/api/alerts")
+    @require(*ROLES)
+    def list_alerts() -> Any:
+        raw = request.args.get("limit") or str(LIST_DEFAULT)
+        if not raw.isdigit() or not 1 <= int(raw) <= LIST_MAX:
+            return _error(400, "bad_limit", f"limit must be a whole number 1-{LIST_MAX}")
+        return jsonify({"alerts": alerts.recent(int(raw))})
+
+    guarded_ack = require(*ACKERS)(lambda alert_id: _ack(alerts, alert_id))
+
+    @api.post("/api/alerts/<alert_id>/ack")
+    def ack(alert_id: str) -> Any:
+        out = guarded_ack(alert_id)
+        if isinstance(out, tuple) and out[1] in (401, 403):
+            audited("alert.ack", alert_id[:ID_MAX], "denied", {"status": out[1]})
+        return out
+
+    return api
+
+
+def _ack(alerts: Alerts, alert_id: str) -> tuple[Response, int]:
+    target = alert_id[:ID_MAX]
+    try:
+        note = _note()
+        before = alerts.get(alert_id) if len(alert_id) <= ID_MAX else None
+        if before is None:
+            raise _Refused(404, "no_alert", f"no alert {target!r}")
+        try:
+            alert = alerts.ack(alert_id, by=g.session.user, note=note)
+        except AlertNotFound:  # dropped by the trim in between
+            raise _Refused(404, "no_alert", f"no alert {target!r}") from None
+    except _Refused as exc:
+        audited("alert.ack", target, "failure", {"code": exc.code, "status": exc.status})
+        return _error(exc.status, exc.code, exc.message)
+    duplicate = bool(before.get("acked_by"))
+    audited("alert.ack", target, "duplicate" if duplicate else "success",
+            {"kind": alert["kind"], "event_id": alert.get("event_id"), "note": note[:200]})
+    body: dict[str, Any] = {"alert": alert}
+    if duplicate:
+        body["duplicate"] = True
+    return jsonify(body), 200
+
+
+def _note() -> str:
+    """The optional `note` of a JSON object body (an empty body means no note)."""
+    if not request.get_data():
+        return ""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise _Refused(400, "bad_json", 'send a JSON object like {"note": "…"}')
+    note = body.get("note")
+    if note is None:
+        return ""
+    if not isinstance(note, str):
+        raise _Refused(400, "bad_note", "note must be text")
+    if len(note) > NOTE_MAX:
+        raise _Refused(400, "bad_note", f"note is longer than {NOTE_MAX} characters")
+    return note
+
+
+def _error(status: int, code: str, message: str) -> tuple[Response, int]:
+    return jsonify({"error": message, "code": code, "status": status}), status
