@@ -4,8 +4,10 @@
 
 At rate 1 it is Pingdu on an ordinary day: 2,140 grid workers walking their grids
 (a fix every ~5 s), ~350 emergency vehicles, teams, depots and shelters, 3,000 cameras,
-and an event every ~4 s that is then dispatched, handled and closed. `rate` fast-forwards
-all of it. `app.py` runs `run_simulator` in a thread and stops it with an event.
+and an event reported every ~4 s. The command center owns what follows: the simulator
+plays the field, answering every `cc:dispatch` for its units on `cc:feedback` while the
+units really travel and work (feeds/sim/field.py). `rate` fast-forwards all of it.
+`app.py` runs it as a child process; `run_simulator` is the in-process form.
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ import signal
 import sys
 import threading
 import time
+from dataclasses import replace
 from typing import Any
 
 from dashboard.city import load_city
 from dashboard.config import Settings
+from feeds.sim import autopilot
 from feeds.sim.engine import DEFAULT_VIDEO_BASE, WARMUP_S, Simulator
 from feeds.sim.world import CityLike
 
@@ -36,17 +40,33 @@ def _load_city(city: str | CityLike | None) -> CityLike:
 def run_simulator(redis_url: str, prefix: str, rate: float = 1.0, seed: int = 7,
                   stop: threading.Event | None = None, duration: float | None = None, *,
                   city: str | CityLike | None = None, video_base: str = DEFAULT_VIDEO_BASE,
-                  warmup: float = WARMUP_S) -> None:
+                  warmup: float = WARMUP_S, settings: Settings | None = None) -> None:
     """Publish until `stop` is set (checked every tick, 0.1 s) or `duration` seconds pass.
 
     Survives Redis going away: it backs off (capped exponential) and carries on. `city`
     is a city name or an already loaded city; the default is the configured one. The
     first tick publishes `warmup` simulated seconds of event history (0: start empty).
+    With `settings.sim_autopilot_s` > 0 the demo's autopilot runs beside it.
     """
     stop = stop or threading.Event()
-    sim = build(city, prefix=prefix, rate=rate, seed=seed, video_base=video_base, stop=stop)
+    settings = replace(settings or Settings.from_env(), prefix=prefix)
+    sim = build(city, prefix=prefix, rate=rate, seed=seed, video_base=video_base, stop=stop,
+                settings=settings)
     if sim is not None:
+        run_with_autopilot(sim, redis_url, settings, stop, duration, warmup)
+
+
+def run_with_autopilot(sim: Simulator, redis_url: str, settings: Settings,
+                       stop: threading.Event, duration: float | None, warmup: float) -> None:
+    """`sim.run`, with the autopilot (when the settings ask for it) stopped alongside."""
+    pilot_stop = threading.Event()
+    pilot = autopilot.start(redis_url, settings, pilot_stop, on_spot=sim.desk.on_spot)
+    try:
         sim.run(redis_url, stop, duration, warmup)
+    finally:
+        pilot_stop.set()
+        if pilot is not None:
+            pilot.join(5)
 
 
 def build(city: str | CityLike | None, *, stop: threading.Event | None = None,
@@ -82,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="URL prefix of the cameras' placeholder streams "
                     "(default: $CC_SIM_VIDEO_BASE or the wall's /sim/video)")
     ap.add_argument("--warmup", type=float, default=WARMUP_S,
-                    help="simulated seconds of event history published first (default 1200)")
+                    help=f"simulated seconds of event history published first "
+                    f"(default {WARMUP_S:g})")
     args = ap.parse_args(argv)
     if not args.rate > 0:
         ap.error("--rate must be positive")
@@ -92,21 +113,22 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     started = time.monotonic()
+    settings = replace(settings, prefix=args.prefix)
     sim = build(args.city, prefix=args.prefix, rate=args.rate, seed=args.seed,
-                video_base=args.video_base, stop=stop)
+                video_base=args.video_base, stop=stop, settings=settings)
     if sim is None:
         return 0
     log.info("simulator: %d workers, %d resources, %d cameras ready in %.1fs; rate %g → %s",
              len(sim.world.workers), len(sim.world.resources), len(sim.world.cameras),
              time.monotonic() - started, args.rate, args.redis_url)
     t0 = time.monotonic()
-    sim.run(args.redis_url, stop, args.duration, args.warmup)
+    run_with_autopilot(sim, args.redis_url, settings, stop, args.duration, args.warmup)
     elapsed = max(1e-9, time.monotonic() - t0)
     live = sim.sent.copy()
     live["event"] -= sim.warm_sent
     per = ", ".join(f"{k} {n / elapsed:.1f}/s" for k, n in sorted(live.items()))
     log.info("simulator: %d live messages in %.1fs (%.1f/s: %s) after %d of history; "
-             "%d events open", live.total(), elapsed, live.total() / elapsed, per,
+             "%d of our events not yet handled", live.total(), elapsed, live.total() / elapsed, per,
              sim.warm_sent, sim.open_events())
     return 0
 

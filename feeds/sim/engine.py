@@ -1,15 +1,18 @@
 """The simulator's clock: one heap of due reports, drained tick by tick into Redis.
 
 Simulated time `s` runs at `rate` × wall time, so every interval, the event arrival rate
-and each event's lifecycle speed up together (a fast-forward): messages per second scale
-with `rate` while the number of open events stays the same. Everything a message says
-is a function of the seed and its due time, never of when a tick happened to run, so
-the same seed publishes the same sequence; only `ts` (and the run tag in event ids)
-follow the wall clock.
+and the field's answers to dispatches speed up together (a fast-forward): messages per
+second scale with `rate`. Everything a message says is a function of the seed, its due time
+and the dispatches received, never of when a tick happened to run, so the same seed
+publishes the same sequence; only `ts` (and the run tag in event ids) follow the wall clock.
+
+The run loop also listens on `cc:dispatch`: tasks given to our units are played by
+`feeds.sim.field` (feedback on `cc:feedback`, the units travel and work).
 """
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
 import json
@@ -26,11 +29,12 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from dashboard.config import Settings
+from dashboard.models import category_of
+from feeds.sim.field import Field, Scene
 from feeds.sim.incidents import MEAN_EVENT_GAP_S, IncidentDesk
 from feeds.sim.text import Text
 from feeds.sim.world import (
-    DRIVE_MPS,
-    FLY_MPS,
     PATROL_MPS,
     WALK_MPS,
     Camera,
@@ -56,9 +60,11 @@ SOS_GAP_S = 7200.0
 _REPORTS = frozenset("wrc")  # heap codes of entity reports
 # After a warm-up, first reports spread over this many sim seconds (the camera catalogue first).
 _GO_LIVE_SPREAD = {"w": WORKER_EVERY[1], "r": VEHICLE_EVERY[1], "c": 3.0}
-# History simulated before going live, so the wall opens on a working city (~200 open events
-# at every stage) rather than an empty one. Only events are published for it.
-WARMUP_S = 1200.0
+# History simulated before going live, so the wall opens with some events already waiting
+# for the command center. Only events are published for it, all `reported` (the command
+# center owns what follows): a long history would open on a backlog of overdue events.
+WARMUP_S = 180.0
+DISPATCH_DRAIN_MAX = 1000  # cc:dispatch messages taken per tick (the rest wait for the next)
 # Where the wall's video endpoint serves each camera's placeholder stream.
 DEFAULT_VIDEO_BASE = "http://127.0.0.1:8050/sim/video"
 
@@ -68,11 +74,15 @@ class Simulator:
 
     def __init__(self, city: CityLike, *, prefix: str = "cc:", rate: float = 1.0, seed: int = 7,
                  video_base: str = DEFAULT_VIDEO_BASE, workers: int = 2140,
-                 cameras: int = 3000, wall0: float | None = None) -> None:
+                 cameras: int = 3000, wall0: float | None = None,
+                 settings: Settings | None = None) -> None:
         if not rate > 0 or not math.isfinite(rate):
             raise ValueError(f"rate must be a positive number, not {rate!r}")
         self.city, self.rate, self.video_base = city, rate, video_base.rstrip("/")
-        self.channels = {k: f"{prefix}{k}" for k in ("event", "worker", "resource", "camera")}
+        self.settings = settings or Settings.from_env()
+        self.prefix = prefix
+        self.channels = {k: f"{prefix}{k}"
+                         for k in ("event", "worker", "resource", "camera", "feedback")}
         self.wall0 = time.time() if wall0 is None else wall0
         self.text = Text(seed)
         self.world = build_world(city, self.text, random.Random(f"{seed}:world"),
@@ -83,6 +93,10 @@ class Simulator:
         self.rng = random.Random(f"{seed}:run")
         run_tag = datetime.fromtimestamp(self.wall0, CST).strftime("%y%m%d%H%M%S")
         self.desk = IncidentDesk(self.world, city, self.text, self.rng, self, run_tag)
+        # The field draws from its own stream: dispatches (which follow the wall clock and
+        # the people at the wall) do not shift the city's own sequence.
+        self.field = Field(self.world, random.Random(f"{seed}:field"), self, self.settings)
+        self.field.on_handled.append(self.desk.mark_handled)
         self.s = 0.0  # simulated seconds drained so far
         self._warm_until = -1.0
         self.sent: Counter[str] = Counter()
@@ -151,9 +165,9 @@ class Simulator:
             elif code == "c":
                 if token == obj.token:
                     self._camera(obj, t)
-            elif code == "e":
-                inc, status = obj
-                self.desk.step(inc, status, t)
+            elif code == "f":
+                play, unit, stage = obj
+                self.field.step(play, unit, stage, t)
             elif code == "E":
                 self.desk.spawn(t)
                 self.at(t + self.rng.expovariate(1 / MEAN_EVENT_GAP_S), "E", None)
@@ -184,7 +198,38 @@ class Simulator:
             self._warm_until = -1.0
 
     def open_events(self) -> int:
+        """Our recent events the field has not handled (a gauge; bounded)."""
         return self.desk.open
+
+    def scene_of(self, event_id: str) -> Scene | None:
+        """Where one of our recent events is, or None."""
+        inc = self.desk.find(event_id)
+        if inc is None:
+            return None
+        etype = inc.msg["type"]
+        return Scene(inc.point, etype, category_of(etype), inc.severity, inc.handle_s)
+
+    def scene_from_record(self, record: dict[str, Any]) -> Scene | None:
+        """A scene from a stored event record (WGS-84), for events not (or no longer) ours."""
+        try:
+            point = (float(record["lon"]), float(record["lat"]))
+            severity = int(record.get("severity") or 4)
+        except (KeyError, TypeError, ValueError):
+            return None
+        etype = str(record.get("type") or "other")
+        return Scene(point, etype, category_of(etype), severity,
+                     self.desk.handle_s(etype, severity, self.field.rng))
+
+    def dispatched(self, msg: dict[str, Any], scene: Scene | None = None) -> bool:
+        """A `cc:dispatch` message arrived now (sim time `self.s`): play it if it is ours.
+
+        `scene` is needed only for events that are not our recent ones. False when no
+        assignee is ours or the event cannot be placed.
+        """
+        scene = scene or self.scene_of(str(msg.get("event_id") or ""))
+        if scene is None or not self.field.ours(msg):
+            return False
+        return self.field.dispatch(msg, scene, self.s) is not None
 
     # ---- reports --------------------------------------------------------------------------
 
@@ -211,27 +256,22 @@ class Simulator:
             w.battery = rng.uniform(90, 100)  # swapped to the power bank (充电宝)
         lon, lat = mover.at(t)
         moving = mover.moving(t)
-        self.emit("worker", {
+        msg: dict[str, Any] = {
             "id": w.id, "name": w.name, "grid_id": w.grid, "status": w.status, "phone": w.phone,
             "lon": round(lon, 6), "lat": round(lat, 6),
             "speed": round(mover.speed, 1) if moving else 0.0,
-            "heading": round(mover.heading) % 360, "battery": int(w.battery),
+            "heading": round(mover.heading_at(t)) % 360, "battery": int(w.battery),
             "ts": self.stamp(t, iso=False),
-        })
+        }
+        if w.busy_with is not None:
+            del msg["status"]  # engaged: the command center sets the status
+        self.emit("worker", msg)
         every = OFF_DUTY_EVERY if w.status == "off_duty" else WORKER_EVERY
         self.wake(w, t + rng.uniform(*every))
 
     def _resource(self, r: Resource, t: float) -> None:
         rng, mover = self.rng, r.mover
-        if r.status == "dispatched" and t >= r.depart_at and r.scene is not None:
-            r.status = "en_route"
-            mover.go(t, r.scene, FLY_MPS if r.kind == "drone" else DRIVE_MPS, math.inf)
-        elif r.status == "en_route" and t >= mover.t1:
-            r.status = "on_scene"
-        elif r.status == "returning" and t >= mover.t1:
-            r.status, r.scene = "available", None
-            mover.stay(t, rng.uniform(60, 600))
-        if r.status == "available" and r.patrols and t >= mover.until:
+        if r.status == "available" and r.mission is None and r.patrols and t >= mover.until:
             to = self.city.random_point_in(r.area, rng)
             mover.go(t, to, PATROL_MPS * rng.uniform(0.7, 1.2), rng.uniform(60, 900))
         lon, lat = mover.at(t)
@@ -245,17 +285,12 @@ class Simulator:
             msg["capacity"] = r.capacity
         if r.mobile:
             msg["speed"] = round(mover.speed, 1) if mover.moving(t) else 0.0
-            msg["heading"] = round(mover.heading) % 360
+            msg["heading"] = round(mover.heading_at(t)) % 360
         if r.mission:
             msg["event_id"] = r.mission
+            del msg["status"]  # engaged: the command center sets the status
         self.emit("resource", msg)
-        due = t + rng.uniform(*(VEHICLE_EVERY if r.mobile else STATIC_EVERY))
-        # Report a status change when it happens, not at the next regular fix.
-        if r.status == "dispatched":
-            due = min(due, max(r.depart_at, t + 0.01))
-        elif r.status in ("en_route", "returning") and mover.t1 > t:
-            due = min(due, mover.t1)
-        self.wake(r, due)
+        self.wake(r, t + rng.uniform(*(VEHICLE_EVERY if r.mobile else STATIC_EVERY)))
 
     def _camera(self, c: Camera, t: float) -> None:
         url = None
@@ -305,6 +340,7 @@ class Simulator:
         # also pauses simulated time) and the stop event stay in charge.
         client = redis.Redis.from_url(redis_url, socket_connect_timeout=0.5, socket_timeout=2.0,
                                       retry=Retry(NoBackoff(), 0))
+        inbox = Dispatches(client, f"{self.prefix}dispatch")
         pending = self.warm_up(warmup)
         self.warm_sent = len(pending)
         if pending:
@@ -320,6 +356,10 @@ class Simulator:
             while not stop.is_set() and time.monotonic() < end:
                 now = time.monotonic()
                 if not pending:
+                    try:
+                        self._take_dispatches(client, inbox)
+                    except (redis.RedisError, OSError):
+                        inbox.close()  # resubscribes at the next tick; publishing backs off
                     target = (now - mono0) * self.rate
                     if target - self.s > MAX_LAG_S * self.rate:  # stalled: skip, don't burst
                         skip = (target - self.s) / self.rate - TICK_S
@@ -349,10 +389,69 @@ class Simulator:
                     continue
                 if now >= next_log:
                     total = sum(self.sent.values())
-                    log.info("simulator: %.0f msg/s, %d open events", (total - logged[1])
-                             / max(1e-9, now - logged[0]), self.desk.open)
+                    log.info("simulator: %.0f msg/s, %d of our events not yet handled, "
+                             "%d tasks in the field", (total - logged[1])
+                             / max(1e-9, now - logged[0]), self.desk.open,
+                             len(self.field.plays))
                     logged, next_log = (now, total), now + 60
                 next_tick = max(next_tick + TICK_S, time.monotonic() - TICK_S)
                 stop.wait(max(0.0, next_tick - time.monotonic()))
         finally:
+            inbox.close()
             client.close()
+
+    def _take_dispatches(self, client: redis.Redis, inbox: Dispatches) -> None:
+        """Play the tasks dispatched since the last tick; events that are not our recent
+        ones are placed from the stored record."""
+        for msg in inbox.drain(DISPATCH_DRAIN_MAX):
+            if not self.field.ours(msg):
+                continue
+            eid = str(msg.get("event_id") or "")
+            scene = self.scene_of(eid)
+            if scene is None:
+                raw = client.hget(f"{self.prefix}state:event", eid)
+                record = _json_object(raw) if raw else None
+                scene = self.scene_from_record(record) if record else None
+            if scene is None:
+                log.warning("simulator: dispatch %s for unknown event %s ignored",
+                            msg.get("task_id"), eid)
+                continue
+            self.dispatched(msg, scene)
+
+
+class Dispatches:
+    """`cc:dispatch` as the run loop reads it: without blocking, resubscribing after an
+    outage (pub/sub is at-most-once: what was published meanwhile is gone)."""
+
+    def __init__(self, client: redis.Redis, channel: str) -> None:
+        self.client, self.channel = client, channel
+        self.pubsub: Any = None
+
+    def drain(self, limit: int) -> list[dict[str, Any]]:
+        if self.pubsub is None:
+            self.pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+            self.pubsub.subscribe(self.channel)
+        out: list[dict[str, Any]] = []
+        while len(out) < limit:
+            msg = self.pubsub.get_message(timeout=0.0)
+            if msg is None:
+                break
+            if msg.get("type") == "message":
+                data = _json_object(msg["data"])
+                if data is not None:
+                    out.append(data)
+        return out
+
+    def close(self) -> None:
+        if self.pubsub is not None:
+            with contextlib.suppress(redis.RedisError, OSError):
+                self.pubsub.close()
+            self.pubsub = None
+
+
+def _json_object(raw: bytes | str) -> dict[str, Any] | None:
+    try:
+        data = json.loads(raw)
+    except (TypeError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None

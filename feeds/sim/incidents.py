@@ -1,32 +1,22 @@
-"""Simulated events (事件): where they come from, what they say, and how each one is closed.
+"""Simulated events (事件): where they come from and what they say.
 
-Until a dispatch module drives the loop, the simulator moves every event on itself:
-reported → dispatched → in_progress → handled → (verified) → closed, or cancelled,
-re-publishing the same id with a later `ts`. Dispatch sends the grid's own worker and,
-for accidents and fires, the nearest free vehicles, which really drive to the scene.
+The simulator only reports events (status `reported`, once each): the command center owns
+their lifecycle (dispatch, verify, close). The field's side of a task is `feeds.sim.field`.
+A share of small grid issues is settled on the spot by the grid worker who found it
+(小事不出网格); such an event is remembered in `on_spot` for the demo's autopilot, which
+records it as a task through the real loop, like a commander would.
 """
 
 from __future__ import annotations
 
-import math
 import random
-from dataclasses import dataclass, field
+from collections import OrderedDict, deque
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from dashboard.geo import wgs84_to_bd09, wgs84_to_gcj02
 from feeds.sim.text import Text, Weighted, fill, load_pool
-from feeds.sim.world import (
-    DRIVE_MPS,
-    FLY_MPS,
-    WALK_MPS,
-    Camera,
-    CityLike,
-    Resource,
-    Worker,
-    World,
-    distance_m,
-    offset,
-)
+from feeds.sim.world import Camera, CityLike, Resource, Worker, World, offset
 
 MEAN_EVENT_GAP_S = 4.0
 LEVEL_ONE_SHARE = 1 / 500
@@ -41,6 +31,10 @@ _SOURCE_TAGS = {"video_ai": "AI识别", "iot": "物联感知", "hotline": "12345
 _DEPARTMENTS = ("平度市信访局", "平度市卫生健康局", "平度市应急管理局", "平度市市场监督管理局",
                 "平度市自然资源局")
 _PATROL_KINDS = ("patrol_car", "law_enforcement", "police_car")
+# The simulator's own recent events, for the field to find a dispatched event's scene without
+# a round trip (older ones are read from Redis). Bounds memory: ~5 h of events at rate 1.
+RECENT_MAX = 4096
+ON_SPOT_MAX = 256  # settled-on-the-spot events waiting for the autopilot to record them
 
 
 class Hooks(Protocol):
@@ -55,20 +49,29 @@ class Hooks(Protocol):
 @dataclass(slots=True, eq=False)
 class Incident:
     id: str
-    msg: dict[str, Any]  # everything but status and ts, resent whole on every update
+    msg: dict[str, Any]  # everything but status and ts
     iso: bool
     point: tuple[float, float]  # WGS-84
     grid: str
     severity: int
-    handle_s: float
-    cancel_at: float
-    status: str = "reported"
-    worker: Worker | None = None
-    responders: list[Resource] = field(default_factory=list)
+    handle_s: float  # time on scene once a unit is there
+    handled: bool = False  # the field reported it handled
+
+
+@dataclass(frozen=True, slots=True)
+class OnSpot:
+    """An event its reporter settles on the spot (就地解决): who, and since when (sim s)."""
+
+    event_id: str
+    unit_id: str
+    kind: str  # "worker" | "resource"
+    t: float
 
 
 class IncidentDesk:
-    """Creates events on a Poisson clock and walks each through its lifecycle."""
+    """Creates events on a Poisson clock and reports each once."""
+
+    _now = 0.0  # sim time of the spawn being run, for position look-ups
 
     def __init__(self, world: World, city: CityLike, text: Text, rng: random.Random,
                  hooks: Hooks, run_tag: str) -> None:
@@ -88,7 +91,9 @@ class IncidentDesk:
         self.rural = [g for g in world.grid_codes if g not in world.urban_grids]
         self.patrollers = [r for k in _PATROL_KINDS for r in world.by_kind.get(k, []) if r.patrols]
         self.seq = 0
-        self.open = 0  # a gauge, not a list: memory stays flat
+        self.open = 0  # of `recent`, the events the field has not handled
+        self.recent: OrderedDict[str, Incident] = OrderedDict()
+        self.on_spot: deque[OnSpot] = deque(maxlen=ON_SPOT_MAX)
 
     # ---- creation -------------------------------------------------------------------------
 
@@ -107,16 +112,37 @@ class IncidentDesk:
         self.seq += 1
         inc = self._compose(f"E{self.run_tag}-{self.seq:05d}", etype, spec, severity, source,
                             point, grid, origin, t)
-        self.open += 1
+        self._remember(inc)
         self._publish(inc, t)
         if isinstance(origin, Worker | Resource) and rng.random() < spec.get("self_handle", 0):
-            # 小事一格解决: the reporter settles it on the spot and the case skips dispatch.
-            self._engage(origin, inc, t, at_scene=True)
-            self.hooks.at(t + rng.uniform(5, 30), "e", (inc, "in_progress"))
-        else:
-            urgent = severity <= 2
-            delay = rng.uniform(5, 20) if urgent else rng.uniform(20, 90)
-            self._next(inc, t + delay, "dispatched")
+            # 小事不出网格: the reporter settles it on the spot (recorded through the loop).
+            kind = "worker" if isinstance(origin, Worker) else "resource"
+            self.on_spot.append(OnSpot(inc.id, origin.id, kind, t))
+
+    def _remember(self, inc: Incident) -> None:
+        self.recent[inc.id] = inc
+        self.open += 1
+        if len(self.recent) > RECENT_MAX:
+            _, old = self.recent.popitem(last=False)
+            if not old.handled:
+                self.open -= 1
+
+    def find(self, event_id: str) -> Incident | None:
+        """One of our recent events, or None (older, or not ours)."""
+        return self.recent.get(event_id)
+
+    def handle_s(self, etype: str, severity: int, rng: random.Random) -> float:
+        """Time on scene for an event we did not create (from its type, as ours)."""
+        spec = self.major.get(etype) if severity == 1 else None
+        lo, hi = (spec or self.normal.get(etype) or {}).get("handle_min", (8, 20))
+        return rng.uniform(lo, hi) * 60
+
+    def mark_handled(self, event_id: str) -> None:
+        """The field finished the event's task: it is no longer open as far as we know."""
+        inc = self.recent.get(event_id)
+        if inc is not None and not inc.handled:
+            inc.handled = True
+            self.open -= 1
 
     def _locate(self, spec: dict[str, Any],
                 source: str) -> tuple[str, tuple[float, float], str, Any]:
@@ -211,10 +237,8 @@ class IncidentDesk:
         if source == "iot":
             msg["device_id"] = device
         lo, hi = spec["handle_min"]
-        cancel_p = 0.0 if severity == 1 else spec.get("cancel", 0.03)
-        cancel_at = t + rng.uniform(60, 400) if rng.random() < cancel_p else math.inf
         return Incident(eid, msg, source not in MS_SOURCES, point, grid, severity,
-                        rng.uniform(lo, hi) * 60, cancel_at)
+                        rng.uniform(lo, hi) * 60)
 
     def _reporter(self, source: str, origin: Any, device: str) -> str:
         rng, text = self.rng, self.text
@@ -230,109 +254,8 @@ class IncidentDesk:
             return rng.choice(_DEPARTMENTS)
         return text.masked_phone(rng)
 
-    # ---- lifecycle ------------------------------------------------------------------------
-
-    _now = 0.0  # sim time of the step being run, for position look-ups
-
-    def step(self, inc: Incident, status: str, t: float) -> None:
-        """Move `inc` to `status` at sim time `t`, publish it and plan the next step."""
-        self._now = t
-        rng = self.rng
-        inc.status = status
-        self._publish(inc, t)
-        if status == "dispatched":
-            arrive = self._dispatch(inc, t)
-            self._next(inc, min(max(arrive, t + 30), t + 900), "in_progress")
-        elif status == "in_progress":
-            self._next(inc, t + inc.handle_s, "handled")
-        elif status == "handled":
-            self._release(inc, t)
-            if rng.random() < 0.5:
-                self.hooks.at(t + rng.uniform(30, 120), "e", (inc, "verified"))
-            else:
-                self.hooks.at(t + rng.uniform(60, 180), "e", (inc, "closed"))
-        elif status == "verified":
-            self.hooks.at(t + rng.uniform(30, 90), "e", (inc, "closed"))
-        else:  # closed / cancelled: the incident is dropped here
-            self._release(inc, t)
-            self.open -= 1
-
-    def _next(self, inc: Incident, due: float, status: str) -> None:
-        # A cancellation (duplicate report, 误报) wins if it comes before dispatch or arrival.
-        if inc.cancel_at <= due:
-            self.hooks.at(inc.cancel_at, "e", (inc, "cancelled"))
-        else:
-            self.hooks.at(due, "e", (inc, status))
-
     def _publish(self, inc: Incident, t: float) -> None:
         msg = dict(inc.msg)
-        msg["status"] = inc.status
+        msg["status"] = "reported"  # never a later status: those are the command center's
         msg["ts"] = self.hooks.stamp(t, inc.iso)
         self.hooks.emit("event", msg)
-
-    def _dispatch(self, inc: Incident, t: float) -> float:
-        """Send the grid's worker and the nearest free vehicles; returns the first arrival."""
-        rng = self.rng
-        arrivals = [t + rng.uniform(120, 480)]  # a department with no tracked unit
-        free = [w for w in self.world.workers_by_grid.get(inc.grid, ())
-                if w.status == "on_duty" and w.busy_with is None]
-        if free:
-            w = min(free, key=lambda w: distance_m(w.mover.at(t), inc.point))
-            arrivals.append(self._engage(w, inc, t, at_scene=False))
-        spec = self.major.get(inc.msg["type"]) if inc.severity == 1 else \
-            self.normal.get(inc.msg["type"], {})
-        for kind in (spec or {}).get("responders", ()):
-            if kind == "ambulance" and inc.severity == 4:
-                continue
-            best = None
-            for r in self.world.by_kind.get(kind, ()):
-                if r.status == "available" and r.mission is None and r.mobile:
-                    d = distance_m(r.mover.at(t), inc.point)
-                    if best is None or d < best[0]:
-                        best = (d, r)
-            if best is not None:
-                arrivals.append(self._engage(best[1], inc, t, at_scene=False))
-        return min(arrivals)
-
-    def _engage(self, unit: Worker | Resource, inc: Incident, t: float, at_scene: bool) -> float:
-        """Commit one worker or vehicle to `inc`; returns when it will be on scene."""
-        rng = self.rng
-        if isinstance(unit, Worker):
-            unit.busy_with, unit.status = inc.id, "busy"
-            inc.worker = unit
-            dist = distance_m(unit.mover.at(t), inc.point)
-            # Beyond ~5 minutes' walk a grid worker takes the e-bike.
-            speed = WALK_MPS if dist < 400 else max(5.0, dist / 600)
-            arrive = unit.mover.go(t, inc.point, speed, math.inf)
-            self.hooks.wake(unit, t)
-            return arrive
-        unit.mission, unit.scene = inc.id, inc.point
-        inc.responders.append(unit)
-        if at_scene:
-            unit.status = "on_scene"
-            unit.mover.stay(t, math.inf)
-            self.hooks.wake(unit, t)
-            return t
-        unit.status = "dispatched"
-        unit.depart_at = t + rng.uniform(20, 60)  # crew to the vehicle (出车)
-        speed = FLY_MPS if unit.kind == "drone" else DRIVE_MPS
-        unit.mover.stay(t, math.inf)
-        self.hooks.wake(unit, t)
-        return unit.depart_at + distance_m(unit.mover.at(t), inc.point) / speed
-
-    def _release(self, inc: Incident, t: float) -> None:
-        w, inc.worker = inc.worker, None
-        if w is not None and w.busy_with == inc.id:
-            w.busy_with = None
-            if w.status == "busy":
-                w.status = "on_duty"
-            w.mover.stay(t, 0)  # pick a new waypoint at the next report
-            self.hooks.wake(w, t)
-        for r in inc.responders:
-            if r.mission == inc.id:
-                r.mission = None
-                r.status = "returning"
-                r.mover.go(t, r.base, FLY_MPS if r.kind == "drone" else DRIVE_MPS, 0)
-                self.hooks.wake(r, t)
-        inc.responders = []
-

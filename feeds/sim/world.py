@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import math
 import random
+from bisect import bisect_right
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any, Protocol
 
 from feeds.sim.text import Text, is_urban, short_town
@@ -61,15 +63,19 @@ def bearing(a: tuple[float, float], b: tuple[float, float]) -> float:
 
 
 class Mover:
-    """One straight leg at a time: from `p0` at `t0` to `p1` at `t1`, then still until `until`."""
+    """One leg at a time: from `p0` at `t0` to `p1` at `t1`, then still until `until`.
 
-    __slots__ = ("heading", "p0", "p1", "speed", "t0", "t1", "until")
+    A leg is straight, or a route through corners (`follow`): the knots are times and points.
+    """
+
+    __slots__ = ("heading", "knots", "p0", "p1", "speed", "t0", "t1", "until")
 
     def __init__(self, at: tuple[float, float], t: float = 0.0) -> None:
         self.p0 = self.p1 = at
         self.t0 = self.t1 = self.until = t
         self.speed = 0.0
         self.heading = 0.0
+        self.knots: tuple[list[float], list[tuple[float, float]]] | None = None
 
     def go(self, t: float, to: tuple[float, float], speed: float, dwell: float) -> float:
         """Start a leg from wherever we are at `t`; returns the arrival time."""
@@ -78,8 +84,33 @@ class Mover:
         self.p0, self.p1, self.t0, self.speed = here, to, t, speed
         self.t1 = t + dist / speed
         self.until = self.t1 + dwell
+        self.knots = None
         if dist > 0.5:
             self.heading = bearing(here, to)
+        return self.t1
+
+    def follow(self, t: float, corners: list[tuple[float, float]], duration: float,
+               dwell: float, start: float | None = None) -> float:
+        """Travel from where we are through `corners` (the last is the goal) in `duration`
+        seconds, leaving at `start` (default `t`); returns the arrival time."""
+        start = t if start is None else start
+        here = self.at(t)
+        points = [here, *corners]
+        lengths = [distance_m(a, b) for a, b in pairwise(points)]
+        total = sum(lengths)
+        self.p0, self.p1, self.t0 = here, points[-1], start
+        if total < 0.5 or duration <= 0:
+            self.t1, self.speed, self.knots = start, 0.0, None
+            self.until = start + dwell
+            return start
+        times, run = [start], 0.0
+        for length in lengths:
+            run += length
+            times.append(start + duration * run / total)
+        self.knots = (times, points)
+        self.t1, self.speed = start + duration, total / duration
+        self.until = self.t1 + dwell
+        self.heading = bearing(*self._leg(start))
         return self.t1
 
     def stay(self, t: float, dwell: float) -> None:
@@ -87,16 +118,55 @@ class Mover:
         self.p0 = self.p1 = here
         self.t0 = self.t1 = t
         self.until = t + dwell
+        self.knots = None
+
+    def _leg(self, t: float) -> tuple[tuple[float, float], tuple[float, float]]:
+        """The two ends of the route's leg under way at `t` (skipping zero-length ones)."""
+        assert self.knots is not None
+        times, points = self.knots
+        i = max(0, min(len(times) - 2, bisect_right(times, t) - 1))
+        while i < len(points) - 2 and distance_m(points[i], points[i + 1]) < 0.5:
+            i += 1
+        return points[i], points[i + 1]
 
     def at(self, t: float) -> tuple[float, float]:
         if t >= self.t1 or self.t1 <= self.t0:
             return self.p1
+        if t <= self.t0:  # not left yet
+            return self.p0
+        if self.knots is not None:
+            times, points = self.knots
+            i = max(0, min(len(times) - 2, bisect_right(times, t) - 1))
+            span = times[i + 1] - times[i]
+            f = (t - times[i]) / span if span > 0 else 1.0
+            a, b = points[i], points[i + 1]
+            return a[0] + (b[0] - a[0]) * f, a[1] + (b[1] - a[1]) * f
         f = (t - self.t0) / (self.t1 - self.t0)
         return (self.p0[0] + (self.p1[0] - self.p0[0]) * f,
                 self.p0[1] + (self.p1[1] - self.p0[1]) * f)
 
+    def heading_at(self, t: float) -> float:
+        """Degrees clockwise from north of the leg under way at `t` (else the last one)."""
+        if self.knots is not None and self.moving(t):
+            a, b = self._leg(t)
+            if distance_m(a, b) > 0.5:
+                self.heading = bearing(a, b)
+        return self.heading
+
     def moving(self, t: float) -> bool:
         return self.t0 <= t < self.t1
+
+
+def street_corners(rng: random.Random, a: tuple[float, float],
+                   b: tuple[float, float]) -> list[tuple[float, float]]:
+    """A Manhattan-like way from `a` to `b`: east-west and north-south legs, one or two
+    turns (no road network, but a path that looks driven rather than flown)."""
+    if rng.random() < 0.5:  # one turn: along one axis, then the other
+        corner = (b[0], a[1]) if rng.random() < 0.5 else (a[0], b[1])
+        return [corner, b]
+    f = rng.uniform(0.3, 0.7)  # a jog: part of the way east-west, all north-south, the rest
+    x = a[0] + (b[0] - a[0]) * f
+    return [(x, a[1]), (x, b[1]), b]
 
 
 @dataclass(slots=True, eq=False)
@@ -112,7 +182,8 @@ class Worker:
     shift_until: float = 0.0
     battery: float = 100.0
     battery_t: float = 0.0
-    busy_with: str | None = None  # event id
+    busy_with: str | None = None  # event id while engaged in a task
+    task: str | None = None  # that task's id
     sos_until: float = 0.0
     token: int = 0  # the one live report entry in the scheduler
 
@@ -131,9 +202,8 @@ class Resource:
     status: str = "available"
     plate: str | None = None
     capacity: int | None = None
-    mission: str | None = None  # event id
-    scene: tuple[float, float] | None = None
-    depart_at: float = 0.0
+    mission: str | None = None  # event id while engaged in a task
+    task: str | None = None  # that task's id
     token: int = 0
 
 
