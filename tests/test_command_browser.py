@@ -332,6 +332,14 @@ def test_cmd003_urgent_event_opens_the_panel_and_raises_an_alert(panel: Panel, s
     assert panel.js(f"return document.querySelector(\"{card} .cc-alert-kind\").textContent") \
         == "Critical event"
 
+    # acknowledging it (POST /api/alerts/<id>/ack) takes the card off every wall
+    alert_id = panel.js(f"return document.querySelector(\"{card}\").dataset.id")
+    panel.driver.find_element("css selector", f"{card} [data-cmd='ack']").click()
+    panel.wait(lambda: not panel.js(f"return !!document.querySelector(\"{card}\")"), 5,
+               "the card to go")
+    acked = json.loads(stack.client.hget(f"{stack.settings.prefix}state:alert", alert_id))
+    assert acked["acked_by"] == "t-commander"
+
     # the commander turns to another event: a second level-I one waits instead of taking over
     panel.select("EV-LOW")
     stack.publish("event", make_event("EV-I2", 1, type="fire", at=offset(-400, 300)))
