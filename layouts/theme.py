@@ -60,10 +60,13 @@ DETAIL_WIDTH_REM: Final = 35.8
 
 # The event panel (assets/js/cc-60-command.js).
 COMMAND: Final = {
-    # A level I/II event arriving live opens the panel at once, unless the commander used the
-    # panel for another event within lockS seconds (or has a form open): then it waits as a
-    # flashing chip in the panel head and takes over once the panel has been left alone.
+    # A level I/II event arriving live opens the panel, unless the commander used the panel
+    # for another event within lockS seconds (or has a form open, or the last auto-opened
+    # event has not had lockS on screen): then it waits as a flashing chip in the panel head
+    # and takes over once the panel has been left alone. A flood never flips the panel.
     "lockS": 45,
+    "settleMs": 400,  # urgent arrivals this close together are one burst
+    "floodN": 3,  # a burst bigger than this is a flood: counted on the chip, no auto-open
     "pendingMax": 8,
     "nearbyRows": 8,  # units listed (nearest first); the ring reaches the farthest listed
     "planRows": 3,

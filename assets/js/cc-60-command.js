@@ -8,9 +8,10 @@
    row or per frame; statuses on screen come from frames, never guessed after a POST.
 
    Auto-open: a level I/II event arriving live opens the panel (with a flash) unless the
-   commander touched the panel for another event within `command.lockS` seconds or has a
-   form open; then it waits as a blinking chip in the panel head and takes over once the
-   panel has been left alone that long. */
+   commander touched the panel for another event within `command.lockS` seconds, has a form
+   open, or the last auto-opened event has not had its lockS on screen; then it waits as a
+   blinking chip in the panel head and takes over once the panel has been left alone that
+   long. More than `floodN` urgent arrivals within `settleMs` only count on the chip. */
 (function () {
   'use strict';
   var cc = window.ccwall;
@@ -259,21 +260,47 @@
     var a = document.activeElement;
     var panel = $('DETAIL');
     if (a && panel && panel.contains(a) && a.tagName === 'INPUT' && a.value) return true;
-    return now() - lastTouch < K.lockS * 1000;
+    // the commander's own use, or the last urgent event's own time on screen
+    return now() - lastTouch < K.lockS * 1000 || now() < holdUntil;
   }
 
+  var burst = [], burstN = 0, burstTimer = null;
+  var deferred = false; // pending events that may take the panel once it is left alone
+  var holdUntil = 0;
+
+  /* Urgent arrivals settle for a moment first: one or two open the panel, a flood (a drill
+     import, a replay after an outage) only counts on the chip, never flips the panel. */
   function urgent(rec) {
-    if (!panelBusy()) { openUrgent(rec.id); return; }
-    pending = pending.filter(function (p) { return p !== rec.id; });
-    pending.push(rec.id);
-    if (pending.length > K.pendingMax) pending.shift();
+    burstN++;
+    if (burst.indexOf(rec.id) < 0 && burst.length < K.pendingMax * 4) burst.push(rec.id);
+    if (!burstTimer) burstTimer = setTimeout(settle, K.settleMs);
+  }
+
+  function settle() {
+    burstTimer = null;
+    var ids = burst, n = burstN;
+    burst = [];
+    burstN = 0;
+    ids.forEach(function (id) {
+      pending = pending.filter(function (p) { return p !== id; });
+      pending.push(id);
+    });
+    while (pending.length > K.pendingMax) pending.shift();
+    if (n <= K.floodN && !panelBusy()) {
+      var id = nextPending();
+      if (id) { openUrgent(id); return; }
+    } else if (n <= K.floodN) {
+      deferred = true;
+    }
     renderPending();
     flash();
   }
 
   function openUrgent(id) {
     pending = pending.filter(function (p) { return p !== id; });
+    if (!pending.length) deferred = false;
     renderPending();
+    holdUntil = now() + K.lockS * 1000;
     cc.select(id, true);
     flash();
   }
@@ -296,10 +323,10 @@
   }
 
   function drainPending() {
-    if (!pending.length || panelBusy()) return;
+    if (!deferred || !pending.length || panelBusy()) return;
     var id = nextPending();
     if (id) openUrgent(id);
-    else renderPending();
+    else { deferred = false; renderPending(); }
   }
 
   function renderPending() {
