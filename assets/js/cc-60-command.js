@@ -35,6 +35,7 @@
   var busyReq = false; // a mutation is in flight
   var watch = null; // click-to-dispatched probe: {t0, eventId, units, done}
   var times = []; // click-to-dispatched samples (ms), bounded
+  var httpTimes = []; // click-to-HTTP-answer samples (ms), bounded
 
   var ENGAGED = { busy: 1, sos: 1, dispatched: 1, en_route: 1, on_scene: 1 };
   var STEPS = ['dispatched', 'accepted', 'arrived', 'handled', 'verified', 'closed'];
@@ -724,6 +725,10 @@
     call('POST', '/events/' + encodeURIComponent(p.eventId) + '/dispatch', body).then(function (res) {
       busyReq = false;
       if (res.ok && res.body.task) {
+        if (watch) {
+          if (httpTimes.length >= K.dispatchTimes) httpTimes.shift();
+          httpTimes.push(now() - watch.t0);
+        }
         keepTask(res.body.task, false);
         say(cc.t(res.body.duplicate ? 'cmd.duplicate' : 'cmd.sent', { task: res.body.task.id }), 'ok');
         if (prop === p) closeProposal();
@@ -787,6 +792,7 @@
   });
 
   C.dispatchTimes = function () { return times.slice(); };
+  C.dispatchHttpTimes = function () { return httpTimes.slice(); };
 
   /* ------------------------------------------------------------- verify, evaluate */
 
