@@ -98,8 +98,16 @@ def one_dispatch(driver: Any, client: redis.Redis, rng: random.Random, n: int) -
         raise TimeoutError(f"no proposal to confirm for {eid}: {state}") from None
     before = js(driver, "return window.ccwall.command.dispatchTimes().length")
     driver.find_element("id", "cc-cmd-confirm").click()
-    wait_for(lambda: js(driver, "return window.ccwall.command.dispatchTimes().length")
-             > before, 10, "the units shown dispatched", every=0.01)
+    try:
+        wait_for(lambda: js(driver, "return window.ccwall.command.dispatchTimes().length")
+                 > before, 10, "the units shown dispatched", every=0.01)
+    except TimeoutError:
+        state = js(driver, """
+            const c = window.ccwall, tid = c.command.taskOf(arguments[0]);
+            return {msg: document.getElementById('cc-cmd-msg').textContent, task: tid,
+                    units: (tid ? tid.assignees : []).map(a => [a.kind, a.id,
+                      (c.store.get(a.kind, String(a.id)) || {}).status])};""", eid)
+        raise TimeoutError(f"{eid} not shown dispatched: {state}") from None
     return driver.execute_async_script(BASELINE_JS, eid)
 
 

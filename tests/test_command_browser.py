@@ -3,8 +3,9 @@ the watch service in threads on the test Valkey, the Dash app with sign-in, the 
 and the dispatch desk.
 
 Feature codes: cmd001 the whole loop (panel, plans, nearby, dispatch, `cc:dispatch`, field
-feedback, verify, evaluate, closed), cmd002 markup in feed text shows as text in the panel,
-cmd003 the alert strip and a level-I event opening the panel, cmd004 screenshots.
+feedback, verify, evaluate, closed; screenshots), cmd002 markup in feed text shows as text in
+the panel, cmd003 a level-I event opening the panel, its alert card and acknowledging it,
+cmd004 a 409 when another desk dispatched first, cmd005 bounded memory.
 
 Field feedback is published on `cc:feedback` through the real ingest (the simulator's
 feedback engine is not on this branch); the watch service turns it into task stages.
@@ -24,7 +25,11 @@ import pytest
 import redis
 from selenium.common.exceptions import NoAlertPresentException
 
+from dashboard.dispatch import Desk
 from dashboard.i18n import t
+from dashboard.plans import PlanLibrary
+from dashboard.sla import Deadlines
+from dashboard.store import Store
 from feeds.redis_server import free_port
 from feeds.watch import Watch
 from layouts import ids
@@ -350,4 +355,61 @@ def test_cmd003_urgent_event_opens_the_panel_and_raises_an_alert(panel: Panel, s
     panel.wait(lambda: panel.js("return window.ccwall.command.selected()") == "EV-I2", 3,
                "the waiting event opened from the chip")
     assert not panel.visible(ids.CMD_PENDING)
+    assert panel.duo.get_logs() == []
+
+
+def test_cmd004_someone_else_dispatched_first_is_said_plainly(panel: Panel,
+                                                              stack: Stack) -> None:
+    publish_units(stack)
+    stack.publish("event", make_event("EV-RACE", 3, type="gas_leak", at=offset(0, 0)))
+    open_as(panel, "commander")
+    panel.select("EV-RACE")
+    panel.wait(lambda: panel.visible(ids.CMD_DISPATCH), 5, "the Dispatch button")
+    panel.click(ids.CMD_DISPATCH)
+    panel.wait(lambda: panel.visible(ids.CMD_PROPOSAL), 5, "the proposal")
+    # another commander's desk dispatches it while this one looks at the proposal
+    desk = Desk(Store(stack.client, stack.settings.prefix), PlanLibrary.load(),
+                Deadlines.load(), stack.settings)
+    task, _ = desk.dispatch("EV-RACE", by="li-commander", key="other-desk-key",
+                            assignees=None, plan_id=None)
+    panel.click(ids.CMD_CONFIRM)
+    panel.wait(lambda: task["id"] in (panel.text(ids.CMD_MSG) or ""), 5, "the 409 message")
+    msg = panel.text(ids.CMD_MSG)
+    assert "li-commander" in msg
+    assert panel.js(f"return document.getElementById('{ids.CMD_MSG}').dataset.level") == "error"
+    assert not panel.visible(ids.CMD_PROPOSAL)
+    # the other desk's task shows in the loop, from its frame
+    panel.wait(lambda: task["id"] in (panel.text(ids.CMD_TASK) or ""), 5, "the task shown")
+    logs = panel.duo.get_logs()
+    assert logs and all("/dispatch" in e["message"] and "409" in e["message"] for e in logs), \
+        logs  # the refused POST is the only thing the console reports
+
+
+def test_cmd005_memory_stays_bounded(panel: Panel, stack: Stack) -> None:
+    """5,000 task frames and 1,000 alert frames: the browser's maps and cards are capped."""
+    open_as(panel, "display")
+    result = panel.js("""
+        const cc = window.ccwall, now = Date.now();
+        let seq = cc.lastSeq;
+        for (let i = 0; i < 5000; i++) {
+          cc.applyFrame({type: 'delta', seq: ++seq, kind: 'task', op: 'upsert', data: {
+            id: 'T' + i, event_id: 'E' + i, stage: i % 2 ? 'closed' : 'dispatched', by: 'x',
+            ts: now, assignees: [], history: []}});
+        }
+        for (let i = 0; i < 1000; i++) {
+          cc.applyFrame({type: 'delta', seq: ++seq, kind: 'alert', op: 'upsert', data: {
+            id: 'A' + i, kind: 'sla_yellow', subject_id: 'T' + i, event_id: 'E' + i,
+            ts: now - i, message: 'm' + i, severity: 4, acked_by: null}});
+        }
+        return {tasks: cc.command.taskCount, alerts: cc.command.alertCount,
+                limits: cc.cfg.command};
+    """)
+    assert result["tasks"] <= result["limits"]["tasksMax"]
+    assert result["alerts"] <= result["limits"]["alertsMax"]
+    panel.wait(lambda: panel.js(f"return document.querySelectorAll('#{ids.ALERTS} .cc-alert')"
+                                ".length") == result["limits"]["alertRows"], 3, "the cards")
+    assert panel.text(ids.ALERT_COUNT)
+    # a read-only wall gets no acknowledge buttons
+    ack = f"#{ids.ALERTS} [data-cmd=ack]:not([hidden])"
+    assert not panel.js(f"return !!document.querySelector('{ack}')")
     assert panel.duo.get_logs() == []

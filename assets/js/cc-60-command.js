@@ -204,6 +204,10 @@
   };
 
   C.selected = function () { return sel; };
+  C.taskOf = function (eventId) {
+    var id = taskOfEvent.get(String(eventId));
+    return id ? tasks.get(id) || null : null;
+  };
 
   function load(id) {
     if (loadCtl) loadCtl.abort();
