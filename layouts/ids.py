@@ -69,7 +69,6 @@ DETAIL_FIELDS: Final = (
 # The event panel's command-loop sections (assets/js/cc-60-command.js fills them)
 CMD_PENDING: Final = "cc-cmd-pending"  # "new urgent events" chip in the panel head
 CMD_BODY: Final = "cc-cmd-body"  # loop, nearby, plans, timeline (hidden under the proposal)
-CMD_LOOP: Final = "cc-cmd-loop"
 CMD_TASK: Final = "cc-cmd-task"  # task id, who dispatched, override reason
 CMD_STAGES: Final = "cc-cmd-stages"  # the stepper dispatched → … → closed
 CMD_ASSIGNEES: Final = "cc-cmd-assignees"
