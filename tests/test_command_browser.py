@@ -5,7 +5,7 @@ and the dispatch desk.
 Feature codes: cmd001 the whole loop (panel, plans, nearby, dispatch, `cc:dispatch`, field
 feedback, verify, evaluate, closed; screenshots), cmd002 markup in feed text shows as text in
 the panel, cmd003 a level-I event opening the panel, its alert card and acknowledging it,
-cmd004 a 409 when another desk dispatched first, cmd005 bounded memory.
+cmd004 409s: a unit or the event taken by another desk, cmd005 bounded memory.
 
 Field feedback is published on `cc:feedback` through the real ingest (the simulator's
 feedback engine is not on this branch); the watch service turns it into task stages.
@@ -358,31 +358,45 @@ def test_cmd003_urgent_event_opens_the_panel_and_raises_an_alert(panel: Panel, s
     assert panel.duo.get_logs() == []
 
 
-def test_cmd004_someone_else_dispatched_first_is_said_plainly(panel: Panel,
-                                                              stack: Stack) -> None:
+def test_cmd004_units_and_events_taken_by_another_desk_are_said_plainly(panel: Panel,
+                                                                        stack: Stack) -> None:
     publish_units(stack)
     stack.publish("event", make_event("EV-RACE", 3, type="gas_leak", at=offset(0, 0)))
+    stack.publish("event", make_event("EV-NEXT", 4, type="dispute", at=offset(100, 100)))
     open_as(panel, "commander")
     panel.select("EV-RACE")
     panel.wait(lambda: panel.visible(ids.CMD_DISPATCH), 5, "the Dispatch button")
     panel.click(ids.CMD_DISPATCH)
     panel.wait(lambda: panel.visible(ids.CMD_PROPOSAL), 5, "the proposal")
-    # another commander's desk dispatches it while this one looks at the proposal
+    key = panel.js("return window.ccwall.command.proposalKey")
+    picked = panel.js(f"""return Array.from(document.querySelectorAll(
+        '#{ids.CMD_PROPOSAL_UNITS} li.cc-cmd-pick input:checked')).map(b => b.dataset.key)""")
+    worker = next(k for k in picked if k.startswith("worker:")).split(":")[1]
+    # another commander's desk sends one of these units to another event meanwhile
     desk = Desk(Store(stack.client, stack.settings.prefix), PlanLibrary.load(),
                 Deadlines.load(), stack.settings)
-    task, _ = desk.dispatch("EV-RACE", by="li-commander", key="other-desk-key",
+    desk.dispatch("EV-NEXT", by="li-commander", key="other-desk-1",
+                  assignees=[{"id": worker, "kind": "worker"}], plan_id=None,
+                  override_reason="就近")
+    panel.click(ids.CMD_CONFIRM)
+    name = panel.js("return window.ccwall.store.get('worker', arguments[0]).name", worker)
+    panel.wait(lambda: name in (panel.text(ids.CMD_MSG) or ""), 5, "the unit-engaged message")
+    assert panel.text(ids.CMD_MSG) == t("cmd.err_unit_busy", unit=name)
+    assert panel.visible(ids.CMD_PROPOSAL)  # swap the unit and try again
+    assert panel.js("return window.ccwall.command.proposalKey") != key
+    # and then that desk dispatches this very event too
+    task, _ = desk.dispatch("EV-RACE", by="li-commander", key="other-desk-2",
                             assignees=None, plan_id=None)
     panel.click(ids.CMD_CONFIRM)
     panel.wait(lambda: task["id"] in (panel.text(ids.CMD_MSG) or ""), 5, "the 409 message")
-    msg = panel.text(ids.CMD_MSG)
-    assert "li-commander" in msg
+    assert panel.text(ids.CMD_MSG) == t("cmd.err_has_task", by="li-commander", task=task["id"])
     assert panel.js(f"return document.getElementById('{ids.CMD_MSG}').dataset.level") == "error"
     assert not panel.visible(ids.CMD_PROPOSAL)
     # the other desk's task shows in the loop, from its frame
     panel.wait(lambda: task["id"] in (panel.text(ids.CMD_TASK) or ""), 5, "the task shown")
     logs = panel.duo.get_logs()
-    assert logs and all("/dispatch" in e["message"] and "409" in e["message"] for e in logs), \
-        logs  # the refused POST is the only thing the console reports
+    assert len(logs) == 2 and all("/dispatch" in e["message"] and "409" in e["message"]
+                                  for e in logs), logs  # only the two refused POSTs
 
 
 def test_cmd005_memory_stays_bounded(panel: Panel, stack: Stack) -> None:

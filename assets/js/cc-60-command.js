@@ -743,10 +743,13 @@
         return;
       }
       watch = null;
-      if (res.status === 409 && res.body.task_id) {
+      var code = res.body.code;
+      if (code === 'has_task' || (!code && res.status === 409 && res.body.task_id && !res.body.unit)) {
         conflictTask(res.body.task_id);
         if (prop === p) closeProposal();
-      } else if (res.status === 409 && res.body.unit) {
+      } else if (code === 'override_reason_required') {
+        say(cc.t('cmd.override_needed'), 'error');
+      } else if (code === 'unit_busy' || (res.status === 409 && res.body.unit)) {
         var u = p.units.get('worker:' + res.body.unit) || p.units.get('resource:' + res.body.unit);
         say(cc.t('cmd.err_unit_busy', { unit: (u && u.name) || res.body.unit }), 'error');
         if (prop === p) p.key = newKey(); // a new selection is a new request
