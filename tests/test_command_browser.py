@@ -307,6 +307,14 @@ def test_cmd002_markup_in_feed_text_is_shown_as_text(panel: Panel, stack: Stack)
     assert panel.js("return document.querySelectorAll('img').length") == 0
     with pytest.raises(NoAlertPresentException):
         panel.driver.switch_to.alert.text  # noqa: B018
+    # lines to the proposed units while the proposal is open; all gone with the panel
+    assert panel.js("return document.querySelectorAll('path.cc-cmd-link').length") >= 1
+    panel.click(ids.CMD_CANCEL)
+    assert not panel.visible(ids.CMD_PROPOSAL) and panel.visible(ids.CMD_DISPATCH)
+    panel.click(ids.DETAIL_CLOSE)
+    panel.wait(lambda: not panel.visible(ids.DETAIL), 3, "the panel to close")
+    assert panel.js("return document.querySelectorAll('path.cc-cmd-ring, path.cc-cmd-link')"
+                    ".length") == 0
     assert panel.duo.get_logs() == []
 
 
