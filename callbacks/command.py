@@ -43,17 +43,43 @@ def _body() -> dict[str, Any]:
     return body
 
 
+def in_scope(event: dict[str, Any], scope: str | None) -> bool:
+    """Whether a user limited to `scope` (a town, community or grid code) may act on the
+    event: area codes nest, so a grid code starts with its community's and town's."""
+    if not scope:
+        return True
+    places = [str(event.get(k) or "") for k in ("grid_id", "community_id", "town_id")]
+    return any(p and (p == scope or p.startswith(scope)) for p in places)
+
+
+def _scoped(store: Store, event_id: str) -> None:
+    """Refuse (403) an existing event outside the session's scope; unknown events fall
+    through to the desk's own 404."""
+    scope = g.session.scope
+    if scope:
+        event = store.event(event_id)
+        if event is not None and not in_scope(event, scope):
+            raise DispatchError("out_of_scope", 403, f"event {event_id} is outside your "
+                                f"scope {scope}")
+
+
 def _mutation(action: str, *roles: str) -> Callable[[F], F]:
     """`require(*roles)`, plus an audit entry when the role check refuses (the route writes
     its own entry for everything past the check)."""
 
     def decorate(fn: F) -> F:
-        guarded = require(*roles)(fn)
+        @functools.wraps(fn)
+        def entered(*args: Any, **kwargs: Any) -> Any:
+            g.cc_route_entered = True  # past the role check: the route audits itself
+            return fn(*args, **kwargs)
+
+        guarded = require(*roles)(entered)
 
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             out = guarded(*args, **kwargs)
-            if isinstance(out, tuple) and out[1] in (401, 403):
+            if not g.get("cc_route_entered") and isinstance(out, tuple) and \
+                    out[1] in (401, 403):
                 audited(action, str(kwargs.get("event_id", "-")),
                         "denied", {"status": out[1]})
             return out
@@ -70,8 +96,9 @@ def _run(action: str, target: Callable[[], str],
     try:
         body, status, outcome = work()
     except DispatchError as exc:
-        audited(action, target(), "failure", {"code": exc.code, "status": exc.status,
-                                              "error": exc.message[:200]})
+        outcome = "denied" if exc.status == 403 else "failure"
+        audited(action, target(), outcome, {"code": exc.code, "status": exc.status,
+                                            "error": exc.message[:200]})
         return jsonify({**exc.to_dict(), "status": exc.status}), exc.status
     except Exception as exc:
         audited(action, target(), "error", {"error": type(exc).__name__})
@@ -91,6 +118,7 @@ def create_command_api(store: Store, desk: Desk, plans: PlanLibrary, audit: Audi
     @require("commander")
     def proposal(event_id: str) -> Any:
         try:
+            _scoped(store, event_id)
             return jsonify(desk.proposal(event_id))
         except DispatchError as exc:
             return jsonify({**exc.to_dict(), "status": exc.status}), exc.status
@@ -127,6 +155,7 @@ def create_command_api(store: Store, desk: Desk, plans: PlanLibrary, audit: Audi
     @_mutation("event.dispatch", "commander")
     def dispatch(event_id: str) -> Any:
         def work() -> tuple[dict[str, Any], int, str]:
+            _scoped(store, event_id)
             body = _body()
             task, duplicate = desk.dispatch(
                 event_id, by=g.session.user, key=body.get("key"),
@@ -142,6 +171,7 @@ def create_command_api(store: Store, desk: Desk, plans: PlanLibrary, audit: Audi
     @_mutation("event.verify", "duty_officer")
     def verify(event_id: str) -> Any:
         def work() -> tuple[dict[str, Any], int, str]:
+            _scoped(store, event_id)
             body = _body()
             task = desk.verify(event_id, by=g.session.user, passed=body.get("passed"),
                                note=body.get("note") or "")
@@ -153,6 +183,7 @@ def create_command_api(store: Store, desk: Desk, plans: PlanLibrary, audit: Audi
     @_mutation("event.evaluate", "duty_officer")
     def evaluate(event_id: str) -> Any:
         def work() -> tuple[dict[str, Any], int, str]:
+            _scoped(store, event_id)
             body = _body()
             task = desk.evaluate(event_id, by=g.session.user, score=body.get("score"),
                                  note=body.get("note") or "")

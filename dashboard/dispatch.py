@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from dashboard.sla import Deadlines
 
 IDEM_TTL_S: Final = 24 * 3600
+SHOWN_TTL_S: Final = 900  # the last proposal shown for an event (Pproposal:{event_id})
 ATTEMPTS: Final = 6  # re-reads after a revision changed under us (a GPS fix, another desk)
 MAX_ASSIGNEES: Final = 30
 KEY_RE: Final = re.compile(r"[\x21-\x7e]{1,128}\Z")  # printable ASCII, no spaces
@@ -48,7 +49,7 @@ TASK_DONE: Final = frozenset({"handled", "closed", "rejected"})
 _ID_HEAD: Final = '{"id": ""'
 _TASK_ID_HEAD: Final = '{"task_id": ""'
 
-# Helpers for both scripts: a unit engaged in the task, a unit released if still ours.
+# Helpers for both scripts: the stored task JSON from its id and the rest; a revision check.
 _LIB: Final = r"""
 local function task_tail(tid, tail) return '{"id": "' .. tid .. '"' .. tail end
 local function rev_ok(kind, id, want)
@@ -228,6 +229,16 @@ class Desk:
         event = self.store.event(event_id)
         if event is None:
             raise DispatchError("no_event", 404, f"no event {event_id!r}")
+        proposal = self._propose(event)
+        # What the commander was shown: units move, and picking exactly this a few seconds
+        # later is no override even if the nearest ones changed meanwhile.
+        shown = [[u["kind"], u["id"]] for call in proposal["calls"] for u in call["units"]]
+        self.store.r.set(self.store.key(f"proposal:{event_id}"), json.dumps(shown),
+                         ex=SHOWN_TTL_S)
+        return proposal
+
+    def _propose(self, event: dict[str, Any], candidates: bool = True) -> dict[str, Any]:
+        event_id = event["id"]
         matches = self.plans.match(event, limit=1)
         best: Match | None = matches[0] if matches else None
         # Without a plan the grid worker goes: everyday grid cases need no preset plan.
@@ -252,7 +263,7 @@ class Desk:
                 "workers": nearest(self.store, s, lon, lat, kind="worker", count=CANDIDATES),
                 "resources": nearest(self.store, s, lon, lat, kind="resource",
                                      count=CANDIDATES),
-            },
+            } if candidates else {"workers": [], "resources": []},
         }
 
     def _fill(self, event: dict[str, Any], lon: float, lat: float, kind: str, count: int,
@@ -359,7 +370,7 @@ class Desk:
                                     task_id=_s(active))
             # a rejected task is superseded by the new dispatch
             old_tid = _s(active)
-        proposal = self.proposal(event_id)
+        proposal = self._propose(event, candidates=False)
         recommended = [{"id": u["id"], "kind": u["kind"]}
                        for call in proposal["calls"] for u in call["units"]]
         chosen = recommended if wanted is None else wanted
@@ -367,7 +378,14 @@ class Desk:
             raise DispatchError("no_units", 409, "no free unit to send; choose units")
         units = self._free_units(chosen)
         override = None
-        if {(a["kind"], a["id"]) for a in chosen} != {(a["kind"], a["id"]) for a in recommended}:
+        picked = {(a["kind"], a["id"]) for a in chosen}
+        raw_shown = store.r.get(store.key(f"proposal:{event_id}")) if wanted is not None else None
+        shown = [{"kind": k, "id": i} for k, i in json.loads(raw_shown)] if raw_shown else []
+        if shown and picked == {(a["kind"], a["id"]) for a in shown}:
+            recommended = shown  # exactly what the commander was shown
+        if picked != {(a["kind"], a["id"]) for a in recommended}:
+            if shown:
+                recommended = shown  # the override is against what was shown
             if not override_reason:
                 raise DispatchError("override_reason_required", 400,
                                     "units other than the recommended ones need a reason",
@@ -428,8 +446,9 @@ class Desk:
             raise DispatchError("has_task", 409, "the event already has a task", task_id=what)
         if verdict == "unit_busy":
             unit_id = what.split(":", 1)[1]
+            # not `task_id`: in a 409 that names the event's own task (has_task)
             raise DispatchError("unit_busy", 409, f"{what} is engaged in task {_s(out[2])}",
-                                unit=unit_id, task_id=_s(out[2]))
+                                unit=unit_id, engaged_in=_s(out[2]))
         if verdict == "no_event":
             raise DispatchError("no_event", 404, f"no event {event_id!r}")
         return None  # stale: read again
@@ -453,7 +472,7 @@ class Desk:
             record, rev = found[key]
             if task_id:
                 raise DispatchError("unit_busy", 409, f"{a['id']} is engaged in {_s(task_id)}",
-                                    unit=a["id"], task_id=_s(task_id))
+                                    unit=a["id"], engaged_in=_s(task_id))
             if record.get("status") != FREE_STATUS[a["kind"]]:
                 raise DispatchError("unit_busy", 409, f"{a['id']} is {record.get('status')}",
                                     unit=a["id"])

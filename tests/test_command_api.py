@@ -9,12 +9,13 @@ from typing import Any
 import pytest
 import redis
 
+from dashboard.city import load_city
 from dashboard.dispatch import Desk
 from dashboard.plans import PlanLibrary
 from dashboard.sla import Deadlines
 from dashboard.store import Store
 
-from .auth_util import sign_in
+from .auth_util import make_user, sign_in
 from .conftest import Stack
 from .units_util import TS, east
 
@@ -199,3 +200,27 @@ def test_cmd004_event_detail_has_plans_free_units_and_task(stack: Stack, r: redi
     body = leader.get("/api/events/E1").get_json()
     assert body["task"]["id"] == res.get_json()["task"]["id"]
     assert body["nearby"]["workers"] == []  # W1 is engaged now
+
+
+def test_cmd005_a_scoped_commander_acts_only_inside_the_scope(stack: Stack,
+                                                             r: redis.Redis) -> None:
+    city = load_city()
+    mine, other = city.towns[0], city.towns[1]
+    for event_id, town in (("E-IN", mine), ("E-OUT", other)):
+        lon, lat = town.centroid
+        stack.publish("event", {"id": event_id, "type": "dispute", "severity": 3, "lon": lon,
+                                "lat": lat, "ts": TS})
+        stack.publish("worker", {"id": f"W-{event_id}", "lon": lon + 0.001, "lat": lat,
+                                 "ts": TS, "status": "on_duty"})
+    stack.wait_seq(4)
+    user, password = make_user(r, "commander", "town-commander", scope=mine.code)
+    client = stack.app.server.test_client()
+    assert client.post("/api/login", json={"username": user,
+                                           "password": password}).status_code == 200
+    assert client.get("/api/events/E-OUT/proposal").status_code == 403
+    res = client.post("/api/events/E-OUT/dispatch", json={"key": "k1"})
+    assert res.status_code == 403 and res.get_json()["code"] == "out_of_scope"
+    assert client.post("/api/events/E-IN/dispatch", json={"key": "k2"}).status_code == 201
+    assert r.hlen("cc:state:task") == 1 and not r.exists("cc:task:event:E-OUT")
+    assert [(e["action"], e["outcome"]) for e in mutation_entries(r)] == [
+        ("event.dispatch", "denied"), ("event.dispatch", "success")]

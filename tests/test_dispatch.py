@@ -3,6 +3,7 @@ dispatch under contention, the feedback lifecycle through the real ingest, verif
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from collections.abc import Iterator
@@ -118,6 +119,15 @@ def test_disp001_proposal_fills_calls_own_grid_worker_first(r: redis.Redis, desk
     assert err.value.status == 404 and err.value.code == "no_event"
 
 
+def test_disp010_own_grid_worker_only_first_when_near(r: redis.Redis, clock: Clock) -> None:
+    city_scene(Store(r))
+    plans = PlanLibrary([plan_from_dict(FIRE_PLAN)])
+    near_300 = dataclasses.replace(Settings(), near_radius_m=300)
+    desk = Desk(Store(r), plans, Deadlines.load(), near_300, clock=clock)
+    calls = {c["kind"]: c for c in desk.proposal("E1")["calls"]}
+    assert [u["id"] for u in calls["worker"]["units"]] == ["W-NEAR"]  # W-OWN is 400 m off
+
+
 def _race(desk: Desk, keys: list[str], event_id: str = "E1") -> list[Any]:
     out: list[Any] = []
     barrier = threading.Barrier(len(keys))
@@ -215,7 +225,7 @@ def test_disp004_two_events_compete_for_one_unit(r: redis.Redis, desk: Desk,
     lost = [v for v in results.values() if isinstance(v, DispatchError)]
     assert len(won) == 1 and len(lost) == 1
     assert lost[0].code == "unit_busy" and lost[0].status == 409
-    assert lost[0].detail["unit"] == "W1"
+    assert lost[0].detail["unit"] == "W1" and "task_id" not in lost[0].detail
     assert r.get("cc:task:unit:worker:W1") == results[won[0]][0]["id"]
     assert r.hlen("cc:state:task") == 1 and len(dispatches.read()) == 1
     loser = "E2" if won == ["E1"] else "E1"
@@ -320,7 +330,7 @@ def test_disp007_full_lifecycle_by_feedback_through_ingest(stack: Stack, r: redi
     feedback(stack, "T-unknown", "W1", "handled", TS + 20_000)
     stack.wait_seq(cursor + len(steps) + 2)
     clock.now = TS + 60_000
-    cursor = drive(stack, desk, cursor)
+    drive(stack, desk, cursor)
     worker_now = json.loads(r.hget("cc:state:worker", "W1"))
     assert worker_now["lon"] == round(lon, 6) and worker_now["status"] == "on_duty"
     task = desk.task(tid)
@@ -334,6 +344,7 @@ def test_disp007_full_lifecycle_by_feedback_through_ingest(stack: Stack, r: redi
     assert not r.exists("cc:task:unit:resource:F1", "cc:task:unit:worker:W1")
     # repeats changed nothing: one history entry per real step
     assert [h["stage"] for h in task["history"]].count("accepted") == 3
+    cursor = desk.store.seq()  # past the desk's own frames too
     feedback(stack, tid, "F2", "handled", TS + 30_000)
     stack.wait_seq(cursor + 1)
     drive(stack, desk, cursor)
@@ -425,3 +436,33 @@ def test_disp009_need_support_and_failed_verify_rework(r: redis.Redis, clock: Cl
     with pytest.raises(DispatchError) as err:
         desk.dispatch("E1", by="zhang", key="k-again", assignees=None, plan_id=None)
     assert (err.value.code, err.value.status) == ("bad_stage", 409)
+
+
+def test_disp011_picking_what_was_shown_is_no_override_after_units_moved(
+        r: redis.Redis, desk: Desk) -> None:
+    store = Store(r)
+    city_scene(store)
+    shown = desk.proposal("E1")
+    picked = [{"id": u["id"], "kind": u["kind"]} for c in shown["calls"] for u in c["units"]]
+    assert sorted(a["id"] for a in picked) == ["F1", "F2", "W-OWN"]
+    # F2 drives off before the click: a proposal now would offer F1 alone
+    put(store, "resource", "F2", *east(8000), ts=TS + 1000, kind="fire_engine")
+    assert [u["id"] for u in desk._propose(store.event("E1") or {})["calls"][1]["units"]] == [
+        "F1"]
+    task, _ = desk.dispatch("E1", by="zhang", key="k", assignees=picked, plan_id="P-TEST-FIRE")
+    assert task["override"] is None
+    assert sorted(a["id"] for a in task["assignees"]) == ["F1", "F2", "W-OWN"]
+
+
+def test_disp012_an_override_is_recorded_against_what_was_shown(r: redis.Redis,
+                                                                desk: Desk) -> None:
+    city_scene(Store(r))
+    desk.proposal("E1")
+    mine = [{"id": "W-NEAR", "kind": "worker"}]
+    with pytest.raises(DispatchError) as err:
+        desk.dispatch("E1", by="zhang", key="k", assignees=mine, plan_id=None)
+    assert sorted(err.value.detail["recommended"]) == ["F1", "F2", "W-OWN"]
+    task, _ = desk.dispatch("E1", by="zhang", key="k", assignees=mine, plan_id=None,
+                            override_reason="只派网格员先核实")
+    assert task["override"] == {"reason": "只派网格员先核实",
+                                "recommended": ["W-OWN", "F1", "F2"]}
