@@ -1,5 +1,8 @@
 """The alerts API: list alerts (open first) and acknowledge one (duty officer, commander).
 
+A user with a scope (a town, community or grid code) sees and acknowledges only alerts
+about that area: the event's grid, or for an SOS without an event, the worker's.
+
 Every acknowledgement attempt leaves exactly one audit entry with its outcome (`success`,
 `duplicate`, `failure`, `denied`), as the command API does. Answers are JSON.
 """
@@ -41,7 +44,13 @@ def create_alerts_api(alerts: Alerts, audit: Audit) -> Blueprint:
         raw = request.args.get("limit") or str(LIST_DEFAULT)
         if not raw.isdigit() or not 1 <= int(raw) <= LIST_MAX:
             return _error(400, "bad_limit", f"limit must be a whole number 1-{LIST_MAX}")
-        return jsonify({"alerts": alerts.recent(int(raw))})
+        limit, scope = int(raw), g.session.scope
+        if not scope:
+            return jsonify({"alerts": alerts.recent(limit)})
+        found = alerts.recent(LIST_MAX)
+        areas = alerts.areas(found)
+        mine = [a for a in found if (areas.get(a["id"]) or "").startswith(scope)]
+        return jsonify({"alerts": mine[:limit]})
 
     guarded_ack = require(*ACKERS)(lambda alert_id: _ack(alerts, alert_id))
 
@@ -62,6 +71,9 @@ def _ack(alerts: Alerts, alert_id: str) -> tuple[Response, int]:
         before = alerts.get(alert_id) if len(alert_id) <= ID_MAX else None
         if before is None:
             raise _Refused(404, "no_alert", f"no alert {target!r}")
+        scope = g.session.scope
+        if scope and not (alerts.areas([before]).get(before["id"]) or "").startswith(scope):
+            raise _Refused(403, "out_of_scope", "this alert is outside your area")
         try:
             alert = alerts.ack(alert_id, by=g.session.user, note=note)
         except AlertNotFound:  # dropped by the trim in between

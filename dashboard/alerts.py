@@ -152,6 +152,28 @@ class Alerts:
                 dropped += len(ids)
         return dropped
 
+    def areas(self, alerts: list[dict]) -> dict[str, str | None]:
+        """Alert id → the grid code it is about: its event's grid, else (an SOS with no
+        event) where the worker is, else their assigned grid; None when unknown. Codes nest
+        (town ⊂ community ⊂ grid by prefix), so a scope matches by `startswith`."""
+        r, key = self.store.r, self.store.key
+        event_ids = sorted({a["event_id"] for a in alerts if a.get("event_id")})
+        worker_ids = sorted({a["subject_id"] for a in alerts
+                             if not a.get("event_id") and a.get("kind") == "sos"})
+        grids: dict[tuple[str, str], str | None] = {}
+        for kind, ids in (("event", event_ids), ("worker", worker_ids)):
+            if ids:
+                for entity_id, raw in zip(ids, r.hmget(key(f"state:{kind}"), ids), strict=True):
+                    record = json.loads(raw) if raw else {}
+                    grids[(kind, entity_id)] = record.get("loc_grid_id") or record.get("grid_id")
+        out: dict[str, str | None] = {}
+        for alert in alerts:
+            if alert.get("event_id"):
+                out[alert["id"]] = grids.get(("event", alert["event_id"]))
+            else:
+                out[alert["id"]] = grids.get(("worker", alert.get("subject_id", "")))
+        return out
+
     def _load(self, ids: list[Any]) -> list[dict]:
         if not ids:
             return []

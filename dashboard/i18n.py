@@ -346,6 +346,7 @@ _T: Final[dict[str, tuple[str, str]]] = {
     "alert.rejected": ("任务{task}被退回：{title}，请重新调派",
                        "Task {task} was rejected: {title}; dispatch again"),
     "alert.need_support": ("任务{task}请求支援：{title}", "Task {task} needs support: {title}"),
+    "alert.sla": ("【{title}】{card}", "[{title}] {card}"),
     "alert.sos": ("{name}发出SOS求助", "{name} sent an SOS"),
     "alert.sos_event": ("{name}发出SOS求助（处置中：{title}）",
                         "{name} sent an SOS (while handling: {title})"),

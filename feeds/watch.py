@@ -44,6 +44,7 @@ BLOCK: Final = 500  # log entries read per round trip
 HEARTBEAT_S: Final = 1.0
 HEARTBEAT_TTL_S: Final = 15
 TRIM_S: Final = 60.0
+ENTRY_ATTEMPTS: Final = 3
 QUIET_MAX_MS: Final = 60_000  # cards of an unchanged event are recomputed at least this often
 IDLE_WAIT_MS: Final = 200  # longest XREAD block, so `stop` is seen promptly
 CACHE_MAX: Final = 100_000  # remembered workers / events; far above a city's live entities
@@ -97,6 +98,10 @@ class Watch:
                     self._down_since = time.monotonic()
                     log.warning("watch lost Redis: %s; reconnecting", exc)
                 stop.wait(backoff.next())
+            except Exception:  # a bug must not end the service: log it, start over
+                self.counters["errors"] += 1
+                log.exception("watch failed; starting over")
+                stop.wait(backoff.next())
 
     def _session(self, stop: threading.Event, backoff: Backoff) -> None:
         client = redis.Redis.from_url(self.redis_url, decode_responses=True,
@@ -127,6 +132,9 @@ class Watch:
         self.store = Store(client, self.settings.prefix, self.settings.log_maxlen)
         self.alerts = Alerts(self.store, self.clock)
         self.desk = Desk(self.store, self.plans, self.deadlines, self.settings, self.clock)
+        # Redis may have restarted empty: what was raised is asked of it again, not assumed.
+        for cache in (self._sla_done, self._quiet, self._critical_done, self._worker_status):
+            cache.clear()
         self.cursor = self._start_cursor()
 
     def _start_cursor(self) -> int:
@@ -163,14 +171,7 @@ class Watch:
             log.warning("log trimmed past the watch cursor: %d entries never seen", gap)
             self.counters["skipped"] += gap
         for seq, kind, op, data in entries:
-            try:
-                acted = self._handle(seq, kind, op, data)
-            except REDIS_DOWN:
-                raise
-            except Exception as exc:  # one bad entry must not stop the loop forever
-                self.counters["errors"] += 1
-                log.warning("watch: log entry %d (%s) failed: %r", seq, kind, exc)
-                acted = True
+            acted = self._handle_retrying(seq, kind, op, data)
             self.cursor = seq
             self.counters["processed"] += 1
             if acted:  # a side effect happened: never do it twice after a crash
@@ -178,6 +179,23 @@ class Watch:
         if entries:
             self._save_cursor()
         return len(entries)
+
+    def _handle_retrying(self, seq: int, kind: str, op: str, data: str) -> bool:
+        """`_handle`, tried again when it fails (a desk conflict passes); an entry that keeps
+        failing is counted and logged and skipped: one bad entry must not stop the loop."""
+        for attempt in range(1, ENTRY_ATTEMPTS + 1):
+            try:
+                return self._handle(seq, kind, op, data)
+            except REDIS_DOWN:
+                raise
+            except Exception as exc:
+                if attempt == ENTRY_ATTEMPTS:
+                    self.counters["errors"] += 1
+                    log.warning("watch: log entry %d (%s) failed %d times, skipped: %r", seq,
+                                kind, attempt, exc)
+                    return True
+                time.sleep(0.01 * attempt)
+        return True
 
     def _save_cursor(self) -> None:
         store = self._store()
@@ -278,14 +296,21 @@ class Watch:
                 quiet = self._quiet.get(event_id)
                 if quiet and quiet[0] == raw_event and quiet[1] == raw_task and now < quiet[2]:
                     continue  # nothing changed and no card is due yet
-                event = json.loads(raw_event)
-                task = json.loads(raw_task) if raw_task else None
-                if task is not None and task.get("stage") == "rejected":
-                    # back with the commander: the clock that runs is the dispatch one
-                    task = None
-                raised += self._cards(event_id, event, task, now)
-                self._quiet[event_id] = (raw_event, raw_task, self._next_moment(event, task,
-                                                                                 now))
+                try:
+                    event = json.loads(raw_event)
+                    task = json.loads(raw_task) if raw_task else None
+                    if task is not None and task.get("stage") == "rejected":
+                        # back with the commander: the clock that runs is the dispatch one
+                        task = None
+                    raised += self._cards(event_id, event, task, now)
+                    quiet_until = self._next_moment(event, task, now)
+                except REDIS_DOWN:
+                    raise
+                except Exception as exc:  # one odd record must not stop every card
+                    self.counters["errors"] += 1
+                    log.warning("watch: deadlines of event %s failed: %r", event_id, exc)
+                    quiet_until = now + QUIET_MAX_MS
+                self._quiet[event_id] = (raw_event, raw_task, quiet_until)
         open_set = set(open_ids)
         for cache in (self._sla_done, self._quiet):
             for event_id in [e for e in cache if e not in open_set]:
@@ -304,8 +329,9 @@ class Watch:
             key = (card.stage, card.color)
             if key in done:
                 continue
-            text = card.message.get(self.settings.lang) or next(iter(card.message.values()), "")
-            message = f"{self._title(event, event_id)}：{text}"
+            lang = self.settings.lang
+            text = card.message.get(lang) or next(iter(card.message.values()), "")
+            message = t("alert.sla", lang, title=self._title(event, event_id), card=text)
             if self._raise(f"sla_{card.color}", event_id, event_id, message,
                            int(event.get("severity") or 4), SLA_TTL_S, card.stage):
                 raised += 1

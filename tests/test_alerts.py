@@ -238,3 +238,38 @@ def test_alert008_api_ack_roles_and_one_audit_entry(app_client: Any, r: redis.Re
         res = commander.post(path, data=bad, content_type="application/json")
         assert res.status_code == 400 and res.get_json()["error"], bad
     assert [e["outcome"] for e in ack_entries(r)][:5] == ["failure"] * 5
+
+
+def test_alert009_scoped_user_sees_and_acks_only_their_area(app_client: Any,
+                                                            r: redis.Redis) -> None:
+    from dashboard.city import load_city
+
+    from . import units_util as units
+    from .auth_util import make_user
+
+    city = load_city()
+    here = city.grids[10].code
+    there = next(g.code for g in city.grids if g.code[:9] != here[:9])
+    town = city.parents(here)[0].code
+    store = Store(r)
+    units.event(store, "E1", grid_id=here)
+    units.event(store, "E2", grid_id=there)
+    units.worker(store, "W1", 0, grid_id=there, loc_grid_id=here)  # out of area, but here now
+    clock = Clock()
+    alerts = Alerts(store, clock=clock)
+    mine = alerts.raise_once("critical_event", "E1", "E1", "II级事件：本镇", 2)
+    clock.ms += 1
+    theirs = alerts.raise_once("critical_event", "E2", "E2", "II级事件：外镇", 2)
+    clock.ms += 1
+    sos = alerts.raise_once("sos", "W1", None, "网格员W1发出SOS求助", 1, cause="1")
+    assert mine is not None and theirs is not None and sos is not None
+    user, password = make_user(r, "duty_officer", "town-duty", scope=town)
+    client = app_client.test_client()
+    assert client.post("/api/login", json={"username": user,
+                                           "password": password}).status_code == 200
+    listed = {a["id"] for a in client.get("/api/alerts").get_json()["alerts"]}
+    assert listed == {mine["id"], sos["id"]}
+    refused = client.post(f"/api/alerts/{theirs['id']}/ack", json={})
+    assert refused.status_code == 403 and refused.get_json()["code"] == "out_of_scope"
+    assert client.post(f"/api/alerts/{mine['id']}/ack", json={}).status_code == 200
+    assert [a["id"] for a in alerts.open()] == [sos["id"], theirs["id"]]

@@ -40,7 +40,7 @@ def a_worker(**fields: Any) -> dict[str, Any]:
 def alerts_of(r: redis.Redis, kind: str | None = None) -> list[dict[str, Any]]:
     found = [json.loads(v) for v in r.hvals("cc:state:alert")]
     return sorted((a for a in found if kind is None or a["kind"] == kind),
-                  key=lambda a: a["ts"])
+                  key=lambda a: (a["ts"], a["subject_id"]))
 
 
 def test_watch001_level_one_event_alerts_once_on_cc_alert(stack: Stack, r: redis.Redis) -> None:
@@ -390,3 +390,34 @@ def test_watch013_rejected_and_need_support_raise_alerts(redis_url: str,
         for thread in threads:
             thread.join(5)
         live.client.close()
+
+
+def test_watch014_tick_drops_old_acknowledged_alerts(stack: Stack, r: redis.Redis) -> None:
+    from dashboard.alerts import ACKED_KEEP_MS, Alerts
+
+    clock = Clock(TS)
+    alerts = Alerts(Store(r), clock=clock)
+    old = alerts.raise_once("critical_event", "E1", "E1", "I级事件", 1)
+    kept = alerts.raise_once("critical_event", "E2", "E2", "II级事件", 2)
+    assert old is not None and kept is not None
+    alerts.ack(old["id"], by="li")
+    watch = watch_on(stack, r, clock)
+    watch.tick()
+    assert r.hlen("cc:state:alert") == 2
+    clock.ms = TS + ACKED_KEEP_MS + 1
+    watch2 = watch_on(stack, r, clock)  # the trim runs on a watch's first tick, then each minute
+    watch2.tick()
+    assert r.hkeys("cc:state:alert") == [kept["id"]]
+    assert r.zrange("cc:alerts:open", 0, -1) == [kept["id"]]
+
+
+def test_watch015_a_broken_event_does_not_stop_the_cards(stack: Stack, r: redis.Redis) -> None:
+    clock = Clock(TS)
+    watch = watch_on(stack, r, clock)
+    r.hset("cc:state:event", "E0", "{broken")
+    r.sadd("cc:events:open", "E0")
+    units.event(Store(r), "E1", severity=3)
+    clock.ms = TS + 86_400_000
+    assert watch.tick() == 1
+    assert watch.counters["errors"] == 1
+    assert sla_causes(r) == ["sla_red:dispatch"]
