@@ -16,7 +16,15 @@ from dash.development.base_component import Component
 
 from dashboard.config import Settings
 from dashboard.i18n import normalise_lang, t, table_for
-from dashboard.models import CATEGORIES, EVENT_CLOSED, EVENT_IN_PROGRESS, SOURCES, URGENT_LEVELS
+from dashboard.models import (
+    CATEGORIES,
+    EVENT_CLOSED,
+    EVENT_IN_PROGRESS,
+    RESOURCE_KINDS,
+    SOURCES,
+    URGENT_LEVELS,
+)
+from dashboard.nearby import rule135_limit_s
 from layouts import command, ids, theme, widgets
 
 _settings: Settings = Settings()
@@ -79,6 +87,10 @@ def browser_config(lang: str) -> dict[str, Any]:
         "idleReturnS": theme.IDLE_RETURN_S,
         "detailWidthRem": theme.DETAIL_WIDTH_REM,
         "command": theme.COMMAND,
+        # 1-3-5 limits (s) per unit kind, for units the panel shows without the API's verdict
+        "rule135": {"worker": rule135_limit_s("worker", None),
+                    **{k: v for k in RESOURCE_KINDS
+                       if (v := rule135_limit_s("resource", k)) is not None}},
         "api": get_relative_path("/api"),
     }
 

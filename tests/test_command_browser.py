@@ -180,10 +180,10 @@ def test_cmd001_click_dispatch_feedback_verify_evaluate(panel: Panel, stack: Sta
     assert all(r["verdict"] in ("ok", "over", "none") for r in nearby)
     assert any(r["verdict"] == "ok" for r in nearby)  # grid workers a few hundred metres off
     assert "米" in nearby[0]["text"]
-    # the ring and the lines on the map
-    assert panel.js("return document.querySelectorAll('path.cc-cmd-ring').length") == 1
-    assert panel.js("return document.querySelectorAll('path.cc-cmd-link').length") == \
-        len(nearby)
+    # the ring and the lines on the map (drawn in the next animation frame)
+    panel.wait(lambda: panel.js("return [document.querySelectorAll('path.cc-cmd-ring').length,"
+                                " document.querySelectorAll('path.cc-cmd-link').length]")
+               == [1, len(nearby)], 2, "the ring and a line to each unit listed")
     panel.shot("command-panel")
     for size in ((3840, 2160), (1920, 1080)):  # a 4K wall, then back for the rest
         panel.open(size=size)
@@ -246,12 +246,21 @@ def test_cmd001_click_dispatch_feedback_verify_evaluate(panel: Panel, stack: Sta
         status = panel.js("return window.ccwall.store.get(arguments[0], arguments[1]).status",
                           kind, uid)
         assert status == ("busy" if kind == "worker" else "dispatched")
-    listed = {r["key"]: r for r in panel.rows(ids.CMD_NEARBY)}
-    assert all(listed[k]["engaged"] for k in sent if k in listed)
+    # the units sent head the nearby list, tagged with their live status (the free ones follow)
+    def listed() -> bool:
+        rows = panel.rows(ids.CMD_NEARBY)
+        return sorted(r["key"] for r in rows[:len(sent)]) == sent and \
+            all(r["engaged"] for r in rows[:len(sent)]) and \
+            not any(r["engaged"] for r in rows[len(sent):])
+
+    panel.wait(listed, 5, "the units sent listed as engaged")
+    time.sleep(2)  # the panel re-reads the event after its status changed: still listed
+    assert listed()
     assert panel.stage() == "dispatched"
     assert task_id in panel.text(ids.CMD_TASK)
     assert not panel.visible(ids.CMD_DISPATCH)  # one task per event
-    assert panel.js("return window.ccwall.command.dispatchTimes().length") == 1
+    panel.wait(lambda: panel.js("return window.ccwall.command.dispatchTimes().length") == 1,
+               2, "the click-to-dispatched probe")
 
     # field feedback through ingest: accepted, arrived, handled by every unit
     for stage in ("accepted", "arrived", "handled"):
@@ -262,6 +271,7 @@ def test_cmd001_click_dispatch_feedback_verify_evaluate(panel: Panel, stack: Sta
         panel.wait(lambda stage=stage: panel.stage() == stage, 8, f"the stage {stage}")
     # a commander counts as a duty officer: the verify buttons show for them too
     panel.wait(lambda: panel.visible(ids.CMD_VERIFY_BOX), 3, "verify for the commander")
+    panel.shot("command-handled")
 
     # a duty officer verifies and evaluates; the event shows closed
     open_as(panel, "duty_officer")
@@ -308,13 +318,14 @@ def test_cmd002_markup_in_feed_text_is_shown_as_text(panel: Panel, stack: Stack)
     with pytest.raises(NoAlertPresentException):
         panel.driver.switch_to.alert.text  # noqa: B018
     # lines to the proposed units while the proposal is open; all gone with the panel
-    assert panel.js("return document.querySelectorAll('path.cc-cmd-link').length") >= 1
+    panel.wait(lambda: panel.js("return document.querySelectorAll('path.cc-cmd-link').length")
+               >= 1, 2, "lines to the proposed units")
     panel.click(ids.CMD_CANCEL)
     assert not panel.visible(ids.CMD_PROPOSAL) and panel.visible(ids.CMD_DISPATCH)
     panel.click(ids.DETAIL_CLOSE)
     panel.wait(lambda: not panel.visible(ids.DETAIL), 3, "the panel to close")
-    assert panel.js("return document.querySelectorAll('path.cc-cmd-ring, path.cc-cmd-link')"
-                    ".length") == 0
+    panel.wait(lambda: panel.js("return document.querySelectorAll('path.cc-cmd-ring, "
+                                "path.cc-cmd-link').length") == 0, 2, "the overlay cleared")
     assert panel.duo.get_logs() == []
 
 
@@ -333,8 +344,7 @@ def test_cmd003_urgent_event_opens_the_panel_and_raises_an_alert(panel: Panel, s
     panel.wait(lambda: panel.js("return window.ccwall.command.selected()") == "EV-I1", 5,
                "the panel to open on the level-I event")
     assert panel.visible(ids.DETAIL)
-    assert panel.js(f"return document.getElementById('{ids.DETAIL}')"
-                    ".classList.contains('is-flash')")
+    assert panel.js("return window.ccwall.command.flashes") >= 1
     assert panel.driver.find_element("id", ids.CMD_DISPATCH).text == "Dispatch"
     # the watch service raised a critical-event alert: a card in the strip
     card = f"#{ids.ALERTS} .cc-alert[data-event='EV-I1']"

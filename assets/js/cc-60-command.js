@@ -340,7 +340,10 @@
     cc.setText(chip, pending.length ? cc.t('cmd.pending', { n: pending.length }) : '');
   }
 
+  var flashes = 0;
+
   function flash() {
+    flashes++;
     var panel = $('DETAIL');
     if (!panel) return;
     panel.classList.remove('is-flash');
@@ -368,11 +371,41 @@
     var byDist = function (a, b) { return (Number(a.distance_m) || 0) - (Number(b.distance_m) || 0); };
     workers.sort(byDist);
     resources.sort(byDist);
+    // the task's own units stay listed first (the API lists only free ones): live status
+    var sent = assignedUnits();
+    var seen = new Set(sent.map(function (u) { return u.key; }));
+    workers = workers.filter(function (u) { return !seen.has(u.key); });
+    resources = resources.filter(function (u) { return !seen.has(u.key); });
     // both kinds get a share of the rows, the nearer kind fills what the other leaves
-    var n = K.nearbyRows, half = Math.ceil(n / 2);
+    var n = Math.max(2, K.nearbyRows - sent.length), half = Math.ceil(n / 2);
     var w = workers.slice(0, Math.max(half, n - resources.length));
     var r = resources.slice(0, n - w.length);
-    return w.concat(r).sort(byDist);
+    return sent.sort(byDist).concat(w.concat(r).sort(byDist));
+  }
+
+  /* The current task's units as rows: distance from their live position, ETA as sent. */
+  function assignedUnits() {
+    var task = currentTask();
+    var ev = sel ? cc.store.get('event', sel) : null;
+    if (!task || task.stage === 'closed' || !ev) return [];
+    return (task.assignees || []).map(function (a) {
+      var rec = cc.store.get(a.kind, String(a.id)) || {};
+      var rk = a.kind === 'resource' ? (a.resource_kind || rec.kind || null) : null;
+      var limit = (cc.cfg.rule135 || {})[a.kind === 'worker' ? 'worker' : rk];
+      var u = unitOf({ id: a.id, kind: a.kind, resource_kind: rk, name: rec.name || a.id,
+        distance_m: cc.hasPos(rec) ? metres(ev, rec) : NaN, eta_s: a.eta_s }, a.kind);
+      u.rule135 = limit ? { limit_s: limit, ok: Number(a.eta_s) <= limit } : null;
+      u.assigned = true;
+      return u;
+    });
+  }
+
+  function metres(a, b) {
+    var R = 6371008.8, rad = Math.PI / 180;
+    var dLat = (b.lat - a.lat) * rad, dLon = (b.lon - a.lon) * rad;
+    var h = Math.sin(dLat / 2) * Math.sin(dLat / 2) +
+      Math.cos(a.lat * rad) * Math.cos(b.lat * rad) * Math.sin(dLon / 2) * Math.sin(dLon / 2);
+    return 2 * R * Math.asin(Math.min(1, Math.sqrt(h)));
   }
 
   function renderNearby() {
@@ -958,8 +991,13 @@
 
   C.frame = function (kind, data) {
     if (kind === 'task') {
+      var before = tasks.get(data.id);
       keepTask(data, true);
       if (String(data.event_id) === sel) {
+        if (!before || (before.assignees || []).length !== (data.assignees || []).length ||
+            (data.stage === 'closed') !== (before.stage === 'closed')) {
+          cc.schedule('cmd-nearby', renderNearby);
+        }
         cc.schedule('cmd-loop', renderLoop);
         cc.schedule('cmd-timeline', renderTimeline);
         cc.schedule('cmd-overlay', renderOverlay);
@@ -1109,5 +1147,6 @@
     taskCount: { get: function () { return tasks.size; } },
     alertCount: { get: function () { return alerts.size; } },
     pending: { get: function () { return pending.slice(); } },
+    flashes: { get: function () { return flashes; } },
   });
 })();
