@@ -157,7 +157,7 @@
     } else {
       li._dot = li.appendChild(cc.make('span', 'cc-cmd-dot'));
     }
-    var name = li.appendChild(cc.make('span', 'cc-cmd-name', u.name || u.id));
+    var name = li._name = li.appendChild(cc.make('span', 'cc-cmd-name', u.name || u.id));
     name.appendChild(cc.make('small', null, kindLabel(u)));
     li.appendChild(cc.make('span', 'cc-cmd-num', fmtDist(Number(u.distance_m))));
     li.appendChild(cc.make('span', 'cc-cmd-num', fmtEta(Number(u.eta_s))));
@@ -174,7 +174,8 @@
     var engaged = !!(st && ENGAGED[st]);
     li.classList.toggle('is-engaged', engaged);
     li.setAttribute('data-status', st || '');
-    cc.setAttr(li, 'data-status-label', engaged ? cc.label(u.kind === 'worker' ? 'wkst' : 'rsst', st) : '');
+    // the tag after the name (CSS ::after reads it from the name itself)
+    cc.setAttr(li._name, 'data-status-label', engaged ? cc.label(u.kind === 'worker' ? 'wkst' : 'rsst', st) : '');
     if (li._dot) li._dot.style.background = unitColour(u, rec);
   }
 
@@ -648,6 +649,9 @@
     renderChoices();
     show($('CMD_BODY'), false);
     show($('CMD_PROPOSAL'), true);
+    // the details step aside for the proposal (the head keeps the event's title)
+    var panel = $('DETAIL');
+    if (panel) panel.classList.add('is-proposing');
     renderLoop();
     updateHint();
     cc.schedule('cmd-overlay', renderOverlay);
@@ -664,7 +668,7 @@
       used.add(u.key);
       var li = unitRow(u, true);
       li.classList.add('cc-cmd-pick');
-      if (prop.rec.has(u.key)) { li.classList.add('is-rec'); li.setAttribute('data-rec-label', cc.t('cmd.recommended')); }
+      if (prop.rec.has(u.key)) { li.classList.add('is-rec'); li._name.setAttribute('data-rec-label', cc.t('cmd.recommended')); }
       li._box.checked = prop.picked.has(u.key);
       list.appendChild(li);
     }
@@ -733,6 +737,8 @@
     prop = null;
     show($('CMD_PROPOSAL'), false);
     show($('CMD_BODY'), true);
+    var panel = $('DETAIL');
+    if (panel) panel.classList.remove('is-proposing');
     clear($('CMD_PROPOSAL_UNITS'));
     renderLoop();
     cc.schedule('cmd-overlay', renderOverlay);
