@@ -70,14 +70,15 @@ def publish_all(client: redis.Redis, messages: list[tuple[str, str]], batch: int
     return time.perf_counter() - start
 
 
-def run(n: int) -> dict[str, float]:
+def run(n: int, cprofile: str = "") -> dict[str, float]:
     messages = make_messages(n)
     with tempfile.TemporaryDirectory() as tmp, EmbeddedRedis(Path(tmp), persist=False) as server:
         client = redis.Redis.from_url(server.url)
         raw_s = publish_all(client, messages)  # nobody subscribed yet: the raw rate
         env = {**os.environ, "REDIS_URL": server.url, "PYTHONPATH": str(ROOT)}
-        proc = subprocess.Popen([sys.executable, "-m", "feeds.ingest"], env=env, cwd=ROOT,
-                                )
+        profile = ["-m", "cProfile", "-o", cprofile] if cprofile else []
+        proc = subprocess.Popen([sys.executable, *profile, "-m", "feeds.ingest"], env=env,
+                                cwd=ROOT)
         try:
             while dict(client.pubsub_numsub("cc:worker")).get(b"cc:worker", 0) < 1:
                 time.sleep(0.05)
@@ -112,8 +113,10 @@ def run(n: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=200_000)
+    parser.add_argument("--cprofile", default="", metavar="PATH",
+                        help="run ingest under cProfile and write its stats to PATH")
     args = parser.parse_args()
-    result = run(args.messages)
+    result = run(args.messages, args.cprofile)
     print(json.dumps(result, indent=1))
 
 

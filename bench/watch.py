@@ -11,6 +11,10 @@ On an embedded Valkey (no other load):
 - tick: `--events` open events, no tasks; the first tick raises the due cards, then steady
   ticks (everything already raised). Baseline: reading the open set and the events
   (SMEMBERS + HMGET), which any tick must do.
+- feedback: the real ingest and watch running in threads; `--feedbacks` tasks, each sent an
+  `accepted` on `cc:feedback`; time from PUBLISH until the wall's channel (`cc:ui`) carries
+  the task at its new stage. Baseline in the same run: until `cc:ui` carries the feedback
+  frame itself (ingest's part), so the difference is the watch and the Desk.
 
 Results: bench/results/watch.json.
 """
@@ -23,6 +27,7 @@ import json
 import platform
 import statistics
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,7 +36,11 @@ from typing import Any
 import redis
 
 from dashboard.config import Settings
+from dashboard.dispatch import Desk
+from dashboard.plans import PlanLibrary, plan_from_dict
+from dashboard.sla import Deadlines
 from dashboard.store import Store
+from feeds.ingest import Ingest
 from feeds.redis_server import EmbeddedRedis
 from feeds.watch import BLOCK, Watch
 
@@ -115,11 +124,95 @@ def bench_tick(r: redis.Redis, url: str, settings: Settings, events: int) -> dic
             "steady_ratio": round(steady_ms / base_ms, 2)}
 
 
+ONE_WORKER_PLAN = {
+    "id": "P-BENCH-ONE", "name": {"zh-CN": "基准预案", "en": "Bench plan"}, "level": 3,
+    "applies_to": {"types": ["fire"], "severities": [1, 2, 3, 4]},
+    "steps": [{"order": 1, "role": "commander", "action": {"zh-CN": "调度", "en": "Send"},
+               "limit_min": 5}],
+    "resources": [{"kind": "worker", "count": 1, "max_eta_s": 3600}],
+}
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 2)
+
+
+def bench_feedback(r: redis.Redis, url: str, settings: Settings, n: int) -> dict[str, Any]:
+    r.flushall()
+    stop = threading.Event()
+    now = int(time.time() * 1000)
+    ingest, watch = Ingest(settings, url), Watch(settings, url)
+    threads = [threading.Thread(target=ingest.run, args=(stop,), daemon=True),
+               threading.Thread(target=watch.run, args=(stop,), daemon=True)]
+    for thread in threads:
+        thread.start()
+    try:
+        while not r.exists("cc:watch:hb") or not r.pubsub_numsub("cc:feedback")[0][1]:
+            time.sleep(0.02)
+        for i in range(n):  # events 2 km apart, each with its own worker 50 m away
+            lon = 119.5 + (i % 30) * 0.025
+            lat = 36.5 + (i // 30) * 0.02
+            r.publish("cc:event", json.dumps({"id": f"E{i}", "type": "fire", "severity": 3,
+                                              "lon": lon, "lat": lat, "ts": now}))
+            r.publish("cc:worker", json.dumps({"id": f"W{i}", "lon": lon + 0.0005, "lat": lat,
+                                               "ts": now, "status": "on_duty"}))
+        while int(r.get("cc:seq") or 0) < 2 * n:
+            time.sleep(0.02)
+        desk = Desk(Store(r), PlanLibrary([plan_from_dict(ONE_WORKER_PLAN)]),
+                    Deadlines.load(), settings)
+        tasks = [desk.dispatch(f"E{i}", by="bench", key=f"k{i}", assignees=None,
+                               plan_id=None)[0] for i in range(n)]
+        sub = r.pubsub(ignore_subscribe_messages=True)
+        sub.subscribe("cc:ui")
+        while not sub.subscribed:
+            sub.get_message(timeout=0.05)
+        ingest_s, total_s = [], []
+        for task in tasks:
+            actor = task["assignees"][0]["id"]
+            t0 = time.perf_counter()
+            r.publish("cc:feedback", json.dumps({
+                "task_id": task["id"], "event_id": task["event_id"], "actor_id": actor,
+                "stage": "accepted", "ts": int(time.time() * 1000)}))
+            seen_feedback = None
+            deadline = t0 + 10
+            while True:
+                # None also comes back for an ignored subscribe confirmation: keep waiting
+                message = sub.get_message(timeout=1)
+                if message is None:
+                    if time.perf_counter() > deadline:
+                        raise TimeoutError(f"no task frame for {task['id']}")
+                    continue
+                for frame in json.loads(message["data"]):
+                    data = frame["data"]
+                    if frame["kind"] == "feedback" and data.get("task_id") == task["id"]:
+                        seen_feedback = time.perf_counter() - t0
+                    if frame["kind"] == "task" and data.get("id") == task["id"] and \
+                            data.get("stage") == "accepted":
+                        total_s.append(time.perf_counter() - t0)
+                if len(total_s) > len(ingest_s) and seen_feedback is not None:
+                    ingest_s.append(seen_feedback)
+                    break
+        sub.close()
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(5)
+    watch_part = [t - i for t, i in zip(total_s, ingest_s, strict=True)]
+    return {"feedbacks": n,
+            "to_task_frame_ms": {"p50": _pct(total_s, 0.5), "p99": _pct(total_s, 0.99)},
+            "baseline_to_feedback_frame_ms": {"p50": _pct(ingest_s, 0.5),
+                                              "p99": _pct(ingest_s, 0.99)},
+            "watch_and_desk_ms": {"p50": _pct(watch_part, 0.5), "p99": _pct(watch_part, 0.99)},
+            "errors": watch.counters["errors"]}
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(prog="python -m bench.watch",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--entries", type=int, default=100_000)
     parser.add_argument("--events", type=int, default=2000)
+    parser.add_argument("--feedbacks", type=int, default=200)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         server = EmbeddedRedis(Path(tmp), persist=False).start()
@@ -132,6 +225,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 "python": platform.python_version(),
                 "log": bench_log(r, server.url, settings, args.entries),
                 "tick": bench_tick(r, server.url, settings, args.events),
+                "feedback": bench_feedback(r, server.url, settings, args.feedbacks),
             }
             r.close()
         finally:

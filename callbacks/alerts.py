@@ -57,7 +57,8 @@ def create_alerts_api(alerts: Alerts, audit: Audit) -> Blueprint:
     @api.post("/api/alerts/<alert_id>/ack")
     def ack(alert_id: str) -> Any:
         out = guarded_ack(alert_id)
-        if isinstance(out, tuple) and out[1] in (401, 403):
+        if isinstance(out, tuple) and out[1] in (401, 403) and not g.get("alert_audited"):
+            # refused by the role check, before the route wrote its own entry
             audited("alert.ack", alert_id[:ID_MAX], "denied", {"status": out[1]})
         return out
 
@@ -66,6 +67,7 @@ def create_alerts_api(alerts: Alerts, audit: Audit) -> Blueprint:
 
 def _ack(alerts: Alerts, alert_id: str) -> tuple[Response, int]:
     target = alert_id[:ID_MAX]
+    g.alert_audited = True  # every way out of here writes exactly one entry
     try:
         note = _note()
         before = alerts.get(alert_id) if len(alert_id) <= ID_MAX else None
@@ -79,8 +81,12 @@ def _ack(alerts: Alerts, alert_id: str) -> tuple[Response, int]:
         except AlertNotFound:  # dropped by the trim in between
             raise _Refused(404, "no_alert", f"no alert {target!r}") from None
     except _Refused as exc:
-        audited("alert.ack", target, "failure", {"code": exc.code, "status": exc.status})
+        outcome = "denied" if exc.status == 403 else "failure"  # as the command API does
+        audited("alert.ack", target, outcome, {"code": exc.code, "status": exc.status})
         return _error(exc.status, exc.code, exc.message)
+    except Exception as exc:  # the JSON 500 handler answers; the attempt is still on record
+        audited("alert.ack", target, "error", {"error": type(exc).__name__})
+        raise
     duplicate = bool(before.get("acked_by"))
     audited("alert.ack", target, "duplicate" if duplicate else "success",
             {"kind": alert["kind"], "event_id": alert.get("event_id"), "note": note[:200]})

@@ -79,9 +79,12 @@ def _number(
     value = msg.get(field)
     if value is None:
         return
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    kind = type(value)  # the common case first: a plain float or int (bool is neither)
+    if kind is not float and kind is not int and (
+        isinstance(value, bool) or not isinstance(value, int | float)
+    ):
         raise _Invalid("wrong_type", f"{field} must be a number")
-    if not math.isfinite(value):
+    if kind is not int and not math.isfinite(value):
         raise _Invalid("out_of_range", f"{field} must be finite")
     if (lo is not None and value < lo) or (hi is not None and value > hi):
         raise _Invalid("out_of_range", f"{field} must be between {lo} and {hi}")
@@ -138,7 +141,9 @@ def parse_ts(value: Any, field: str = "ts") -> int:
 def _coordinates(msg: dict[str, Any]) -> tuple[float, float, str]:
     for field, hi in (("lon", 180.0), ("lat", 90.0)):
         value = msg[field]
-        if isinstance(value, bool) or not isinstance(value, int | float):
+        if type(value) is not float and (
+            isinstance(value, bool) or not isinstance(value, int | float)
+        ):
             raise _Invalid("wrong_type", f"{field} must be a number")
         if not math.isfinite(value) or not -hi <= value <= hi:
             raise _Invalid("bad_coordinates", f"{field} must be a finite number in ±{hi:g}")
@@ -247,8 +252,9 @@ def _validate(kind: str, raw: bytes | str, now_ms: int) -> Accepted:
     if not isinstance(msg, dict):
         raise _Invalid("not_object", f"message must be a JSON object, not {type(msg).__name__}")
     _version(msg)
-    missing = [f for f in REQUIRED[kind] if msg.get(f) is None]
-    if missing:
+    required = REQUIRED[kind]
+    if None in map(msg.get, required):
+        missing = [f for f in required if msg.get(f) is None]
         raise _Invalid("missing_field", f"missing required field(s): {', '.join(missing)}")
     _CHECKS[kind](msg)
 

@@ -25,20 +25,54 @@ SNAPSHOT_EVENTS_MAX: Final = 2000
 APPLY_LUA: Final = r"""
 local P, maxlen, n = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local out, frames = {}, {}
+-- seq is taken here and written back once: the script is atomic, so no one sees between
+local seq = tonumber(redis.call('GET', P .. 'seq') or '0')
+local seq0 = seq
 local function bump(key, field, by)
   if field ~= '' then redis.call('HINCRBY', key, field, by) end
 end
-for i = 0, n - 1 do
-  local b = 3 + i * 12
+-- one command for many entries, in chunks that stay well inside unpack's limit
+local function bulk(cmd, key, flat, width)
+  local step = 300 * width
+  for k = 1, #flat, step do
+    redis.call(cmd, key, unpack(flat, k, math.min(k + step - 1, #flat)))
+  end
+end
+-- Each change is 8 arguments, events 12 (severity, category, source, day). Metas are read
+-- with one HMGET per kind; state, meta and (but for events) geo are written once per kind
+-- at the end. The batch sees its own writes through these tables, so a second change of
+-- the same id in the batch checks against the first.
+local base, ids = {}, {}
+local b = 3
+for i = 1, n do
+  base[i] = b
+  local kind = ARGV[b+1]
+  if kind ~= 'feedback' then
+    if not ids[kind] then ids[kind] = {} end
+    ids[kind][#ids[kind] + 1] = ARGV[b+2]
+  end
+  if kind == 'event' then b = b + 12 else b = b + 8 end
+end
+local metas, states, geo, written = {}, {}, {}, {}
+for kind, list in pairs(ids) do
+  local m = {}
+  for k = 1, #list, 500 do
+    local chunk = {unpack(list, k, math.min(k + 499, #list))}
+    local vals = redis.call('HMGET', P .. 'meta:' .. kind, unpack(chunk))
+    for j = 1, #chunk do m[chunk[j]] = vals[j] end
+  end
+  metas[kind], states[kind], geo[kind], written[kind] = m, {}, {}, {}
+end
+for i = 1, n do
+  b = base[i]
   local kind, id, ts, rev = ARGV[b+1], ARGV[b+2], tonumber(ARGV[b+3]), ARGV[b+4]
   local rec, status = ARGV[b+5], ARGV[b+6]
   local result
   if kind == 'feedback' then
     result = {1, '0'}
   else
-    local metakey = P .. 'meta:' .. kind
     -- meta is "rev|ts|status": one read gives the revision, the stored ts and status
-    local meta = redis.call('HGET', metakey, id)
+    local meta = metas[kind][id]
     local cur_rev, cur_ts, cur_status = '0', nil, nil
     if meta then
       local a = string.find(meta, '|', 1, true)
@@ -50,12 +84,14 @@ for i = 0, n - 1 do
     if cur_ts and ts < cur_ts then
       result = {0, cur_rev, tostring(cur_ts)}
     elseif cur_rev ~= rev then
-      result = {-1, cur_rev, redis.call('HGET', P .. 'state:' .. kind, id) or ''}
+      result = {-1, cur_rev,
+        states[kind][id] or redis.call('HGET', P .. 'state:' .. kind, id) or ''}
     else
       local newrev = tostring(tonumber(cur_rev) + 1)
       local lon, lat = ARGV[b+7], ARGV[b+8]
-      redis.call('HSET', P .. 'state:' .. kind, id, rec)
-      redis.call('HSET', metakey, id, newrev .. '|' .. ARGV[b+3] .. '|' .. status)
+      states[kind][id] = rec
+      metas[kind][id] = newrev .. '|' .. ARGV[b+3] .. '|' .. status
+      written[kind][id] = true
       if cur_status ~= status then
         if cur_status then bump(P .. 'count:' .. kind, cur_status, -1) end
         bump(P .. 'count:' .. kind, status, 1)
@@ -64,7 +100,9 @@ for i = 0, n - 1 do
       if kind == 'event' then
         local day = P .. 'stat:' .. ARGV[b+12]
         if status ~= 'closed' and status ~= 'cancelled' then
-          redis.call('GEOADD', P .. 'geo:event', lon, lat, id)
+          if math.abs(tonumber(lat)) <= 85.05112878 then  -- GEOADD's range, as below
+            redis.call('GEOADD', P .. 'geo:event', lon, lat, id)
+          end
           redis.call('SADD', P .. 'events:open', id)
         else
           redis.call('ZREM', P .. 'geo:event', id)
@@ -87,7 +125,7 @@ for i = 0, n - 1 do
           redis.call('EXPIRE', tl, 34560000)
         end
       else
-        redis.call('GEOADD', P .. 'geo:' .. kind, lon, lat, id)
+        geo[kind][id] = b
         if meta and cur_status == status and kind ~= 'camera' then op = 'move' end
       end
       result = {1, newrev, op}
@@ -95,14 +133,35 @@ for i = 0, n - 1 do
   end
   if result[1] == 1 then
     local op = result[3] or 'upsert'
-    local seq = redis.call('INCR', P .. 'seq')
+    seq = seq + 1
     redis.call('XADD', P .. 'log', 'MAXLEN', '~', maxlen, seq .. '-0',
       'k', kind, 'o', op, 'd', rec)
     frames[#frames + 1] = '{"type":"delta","seq":' .. seq .. ',"kind":"' .. kind ..
       '","op":"' .. op .. '","data":' .. rec .. '}'
     result = {1, result[2], seq, op}
   end
-  out[i + 1] = result
+  out[i] = result
+end
+if seq ~= seq0 then redis.call('SET', P .. 'seq', seq) end
+for kind, done in pairs(written) do
+  local st, mt = {}, {}
+  for id in pairs(done) do
+    st[#st + 1] = id; st[#st + 1] = states[kind][id]
+    mt[#mt + 1] = id; mt[#mt + 1] = metas[kind][id]
+  end
+  if #st > 0 then
+    bulk('HSET', P .. 'state:' .. kind, st, 2)
+    bulk('HSET', P .. 'meta:' .. kind, mt, 2)
+  end
+  local g = {}
+  for id, at in pairs(geo[kind]) do  -- the last position of each id in the batch
+    -- GEOADD refuses |lat| > 85.05 (valid WGS-84 all the same): such a point is not indexed
+    -- rather than failing the whole batch after its log entries were written
+    if math.abs(tonumber(ARGV[at+8])) <= 85.05112878 then
+      g[#g + 1] = ARGV[at+7]; g[#g + 1] = ARGV[at+8]; g[#g + 1] = id
+    end
+  end
+  if #g > 0 then bulk('GEOADD', P .. 'geo:' .. kind, g, 3) end
 end
 if #frames > 0 then
   redis.call('PUBLISH', P .. 'ui', '[' .. table.concat(frames, ',') .. ']')
@@ -229,7 +288,7 @@ class Change:
     id: str
     ts: int
     rev: str
-    json: str
+    json: str | bytes  # UTF-8 JSON text; bytes as orjson gives it are sent without a copy
     status: str
     lon: float
     lat: float
@@ -239,10 +298,12 @@ class Change:
     day: str = ""
 
     def args(self) -> tuple[str | int | float, ...]:
-        return (
-            self.kind, self.id, self.ts, self.rev, self.json, self.status, self.lon, self.lat,
-            self.severity, self.category, self.source, self.day,
-        )
+        """APPLY_LUA's arguments: 8, and for events 4 more (fewer to pack for moves)."""
+        if self.kind == "event":
+            return (self.kind, self.id, self.ts, self.rev, self.json, self.status, self.lon,
+                    self.lat, self.severity, self.category, self.source, self.day)
+        return (self.kind, self.id, self.ts, self.rev, self.json, self.status, self.lon,
+                self.lat)
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,10 +369,12 @@ class Store:
             raise
         outcomes: list[Outcome] = []
         for item in raw:
-            code = int(item[0])
-            rev = _text(item[1])
+            code, rev = item[0], item[1]
+            if type(rev) is bytes:  # str when the client decodes responses
+                rev = rev.decode()
             if code == 1:
-                outcomes.append(Outcome(1, rev, int(item[2]), _text(item[3])))
+                op = item[3]
+                outcomes.append(Outcome(1, rev, item[2], op.decode() if type(op) is bytes else op))
             elif code == 0:
                 outcomes.append(Outcome(0, rev, stored_ts=int(_text(item[2]))))
             else:

@@ -60,7 +60,8 @@ def run_with_autopilot(sim: Simulator, redis_url: str, settings: Settings,
                        stop: threading.Event, duration: float | None, warmup: float) -> None:
     """`sim.run`, with the autopilot (when the settings ask for it) stopped alongside."""
     pilot_stop = threading.Event()
-    pilot = autopilot.start(redis_url, settings, pilot_stop, on_spot=sim.desk.on_spot)
+    pilot = autopilot.start(redis_url, settings, pilot_stop, on_spot=sim.desk.on_spot,
+                            lock=sim.publishing, engaged=sim.hint_engaged)
     try:
         sim.run(redis_url, stop, duration, warmup)
     finally:

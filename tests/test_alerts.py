@@ -272,4 +272,5 @@ def test_alert009_scoped_user_sees_and_acks_only_their_area(app_client: Any,
     refused = client.post(f"/api/alerts/{theirs['id']}/ack", json={})
     assert refused.status_code == 403 and refused.get_json()["code"] == "out_of_scope"
     assert client.post(f"/api/alerts/{mine['id']}/ack", json={}).status_code == 200
+    assert [e["outcome"] for e in ack_entries(r)] == ["success", "denied"]
     assert [a["id"] for a in alerts.open()] == [sos["id"], theirs["id"]]

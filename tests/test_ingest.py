@@ -228,3 +228,24 @@ def test_ing010_closed_events_leave_the_merge_cache(stack: Stack, r: redis.Redis
     event = stored(r, "event", "ev-c")
     assert event is not None and event["status"] == "verified"
     assert event["first_ts"] == TS and event["source"] == "hotline"
+
+
+def test_ing011_polar_latitude_does_not_fail_the_batch(redis_url: str, r: redis.Redis) -> None:
+    """GEOADD refuses |lat| > 85.05: that point goes unindexed, the rest of the batch applies."""
+    from dashboard.config import Settings
+    from dashboard.store import Store
+    from feeds.ingest import Ingest
+
+    ingest = Ingest(Settings(), redis_url)
+    ingest.store = Store(redis.Redis.from_url(redis_url), "cc:")
+    ingest.handle([("cc:worker", json.dumps({"id": "w-1", "lon": 120.0, "lat": 36.7, "ts": TS})),
+                   ("cc:worker", json.dumps({"id": "w-2", "lon": 120.0, "lat": 89.0, "ts": TS})),
+                   ("cc:event", json.dumps(an_event(id="ev-p", lat=88.0)))])
+    ingest.handle([("cc:worker", json.dumps({"id": "w-1", "lon": 120.0, "lat": 36.8,
+                                             "ts": TS + 1}))])
+    assert r.get("cc:seq") == "4" and r.xlen("cc:log") == 4
+    assert r.zcard("cc:geo:worker") == 1 and r.zcard("cc:geo:event") == 0
+    assert r.sismember("cc:events:open", "ev-p")
+    w2 = stored(r, "worker", "w-2")
+    assert w2 is not None and w2["lat"] == 89.0
+    ingest.store.close_apply()

@@ -21,12 +21,18 @@ from dashboard import models, protocol
 from dashboard.audit import Audit
 from dashboard.city import load_city
 from dashboard.config import Settings
+from dashboard.dispatch import Desk
+from dashboard.plans import PlanLibrary
+from dashboard.sla import Deadlines
+from dashboard.store import Store
 from feeds.redis_server import EmbeddedRedis, free_port
 from feeds.sim import autopilot, field
 from feeds.sim.engine import Simulator
 from feeds.sim.incidents import ON_SPOT_MAX, RECENT_MAX, OnSpot
 from feeds.sim.world import Worker, distance_m
 from feeds.simulator import run_simulator
+
+from .conftest import start_stack
 
 ID_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}\Z")
 KINDS = ("event", "worker", "resource", "camera")
@@ -343,10 +349,12 @@ def test_sim009_field_plays_a_dispatched_task(calm: None) -> None:
         assert isinstance(protocol.parse("feedback", raw), protocol.Accepted), raw
         assert m["note"] and re.search(r"[\u4e00-\u9fff]", m["note"])  # a Chinese note
     stages = [(m["actor_id"], m["stage"]) for _, m in feedback]
-    handled = [i for i, (_, s) in enumerate(stages) if s == "handled"]
-    assert len(handled) == 1 and handled[0] == len(stages) - 1, stages  # handled ends it
-    lead = stages[-1][0]
-    assert stages.index((lead, "accepted")) < stages.index((lead, "arrived")) < handled[0]
+    # The first on scene reports it handled, and every unit closes its own order with it
+    # (a task is handled once all its assignees say so); nothing comes after.
+    first = next(i for i, (_, s) in enumerate(stages) if s == "handled")
+    assert sorted(stages[first:]) == sorted((u.id, "handled") for u in (worker, car)), stages
+    lead = stages[first][0]
+    assert stages.index((lead, "accepted")) < stages.index((lead, "arrived")) < first
     assert [m["ts"] for _, m in feedback] == sorted(m["ts"] for _, m in feedback)
     assert all(s != "rejected" and s != "need_support" for _, s in stages)
 
@@ -573,3 +581,88 @@ def test_sim012_autopilot_dispatches_unattended_events(stack: Any) -> None:
     assert closed["evaluation"]["note"]
     assert pilot.tick() == {"dispatched": 0, "verified": 0, "evaluated": 0, "on_spot": 0}
     pilot.close()
+
+
+def test_sim013_fixes_made_before_a_dispatch_carry_no_status() -> None:
+    """Fixes computed in the tick a dispatch arrives in go out without a status, so they
+    cannot undo the busy status the command center has just set."""
+    sim = Simulator(CITY, seed=2, workers=100, cameras=10, settings=Settings())
+    pending = sim.advance(12.0)
+    ids = {json.loads(raw)["id"] for ch, raw in pending if ch == "cc:worker"}
+    unit = sorted(ids)[0]
+    sim.hint_engaged([unit])  # what the in-process autopilot does right after dispatching
+    out = sim._without_status(pending, sim._live_hints())
+    assert len(out) == len(pending)
+    for (_, before), (ch, after) in zip(pending, out, strict=True):
+        msg = json.loads(after)
+        if ch == "cc:worker" and msg["id"] == unit:
+            assert "status" not in msg and "status" in json.loads(before)
+        else:
+            assert after == before
+
+
+def test_sim014_the_whole_loop_with_rework(redis_url: str, calm: None) -> None:
+    """Ingest, the watch service, the real Desk and the simulator together: a person
+    dispatches one of our workers, the field's feedback drives the task to handled, a failed
+    check sends it back (rework, no cc:dispatch for that) and the field does it again."""
+    live, stop, threads = start_stack(redis_url, watch=True)
+    settings = dataclasses.replace(live.settings, sim_autopilot_s=0.0)
+    sim = Simulator(CITY, seed=9, rate=50.0, workers=150, cameras=30, settings=settings)
+    sim_stop = threading.Event()
+    runner = threading.Thread(target=sim.run, args=(redis_url, sim_stop, 120.0, 300.0),
+                              daemon=True)
+    runner.start()
+    r = live.client
+    desk = Desk(Store(r, "cc:"), PlanLibrary.load(), Deadlines.load(), settings)
+
+    def wait(what: Any, timeout: float = 40.0) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            got = what()
+            if got:
+                return got
+            time.sleep(0.05)
+        raise AssertionError("timed out")
+
+    def status(eid: str) -> str:
+        return (desk.store.event(eid) or {}).get("status", "")
+
+    try:
+        def pick() -> tuple[Any, Worker] | None:
+            t = sim.s
+            for inc in list(sim.desk.recent.values()):
+                if status(inc.id) != "reported":
+                    continue
+                for w in sim.world.workers:
+                    stored = json.loads(r.hget("cc:state:worker", w.id) or "{}")
+                    if w.busy_with is None and w.status == "on_duty" and \
+                            stored.get("status") == "on_duty" and \
+                            distance_m(w.mover.at(t), inc.point) < 300:
+                        return inc, w
+            return None
+
+        inc, worker = wait(pick)
+        inc.handle_s = 60.0
+        task, _ = desk.dispatch(inc.id, by="zhang", key="t-014",
+                                assignees=[{"id": worker.id, "kind": "worker"}], plan_id=None,
+                                override_reason="就近网格员")
+        wait(lambda: status(inc.id) == "handled")
+        desk.verify(inc.id, by="li", passed=False, note="回访群众不满意，返工")
+        assert status(inc.id) == "in_progress"
+        wait(lambda: status(inc.id) == "handled")
+        done = desk.task(task["id"])
+        assert done is not None
+        stages = [(h["by"], h["stage"]) for h in done["history"]]
+        assert stages == [("zhang", "dispatched"), (worker.id, "accepted"),
+                          (worker.id, "arrived"), (worker.id, "handled"), ("li", "rework"),
+                          (worker.id, "arrived"), (worker.id, "handled")], stages
+        # Released again by the command center, the worker reports a status of its own.
+        assert wait(lambda: json.loads(r.hget("cc:state:worker", worker.id))["status"]
+                    == "on_duty")
+    finally:
+        sim_stop.set()
+        runner.join(5)
+        stop.set()
+        for thread in threads:
+            thread.join(5)
+        r.close()

@@ -67,3 +67,24 @@ def test_emit003_closing_leaves_open_set_and_snapshot_has_tasks(stack: Stack,
     r.zadd("cc:alerts:open", {"A1": TS})
     parts = store.snapshot_parts(now_ms=TS)
     assert parts["tasks"] == ['{"id":"T1"}'] and parts["alerts"] == ['{"id":"A1"}']
+
+
+def test_emit004_fix_taken_before_a_restate_keeps_the_new_status(stack: Stack,
+                                                                   r: redis.Redis) -> None:
+    worker = {"id": "W1", "lon": 119.95, "lat": 36.78, "ts": TS, "status": "on_duty"}
+    stack.publish("worker", worker)
+    stack.wait_seq(1)
+    store = Store(r)
+    record, rev = store.records("worker", ["W1"])["W1"]
+    assert store.restate("worker", record, "busy", rev, now_ms=TS + 10_000)
+    # a fix taken before the dispatch but applied after it moves the unit, keeps it busy
+    stack.publish("worker", {**worker, "ts": TS + 5_000, "lon": 119.951})
+    stack.wait_seq(3)
+    moved = stored(r, "worker", "W1")
+    assert moved is not None and moved["lon"] == 119.951 and moved["status"] == "busy"
+    assert r.hget("cc:count:worker", "busy") == "1"
+    # a status the field reports after the command center's change is taken
+    stack.publish("worker", {**worker, "ts": TS + 20_000, "status": "sos"})
+    stack.wait_seq(4)
+    latest = stored(r, "worker", "W1")
+    assert latest is not None and latest["status"] == "sos"

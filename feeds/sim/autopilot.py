@@ -50,6 +50,8 @@ EVALUATE_NOTES: Final = {5: ("响应迅速，处置规范，群众满意。", "�
                          4: ("处置到位，到场时间略长。", "处置有效，反馈材料可再完善。")}
 ON_SPOT_NOTE: Final = "网格员巡查发现并就地处置（小事不出网格），系统补录派单。"
 ON_SPOT_REASON: Final = "上报网格员已在现场，就地处置"
+FALLBACK_NOTE: Final = "预案力量暂无可及时到场者，先派就近网格员到场核实、先期处置。"
+FALLBACK_REASON: Final = "预案所需力量均不在时限内"
 
 
 class Autopilot:
@@ -58,11 +60,16 @@ class Autopilot:
 
     def __init__(self, store: Store, desk: Desk, audit: Audit, settings: Settings,
                  clock: Callable[[], int] = now_ms, rng: random.Random | None = None,
-                 on_spot: Any = None) -> None:
+                 on_spot: Any = None, lock: Any = None,
+                 engaged: Callable[[list[str]], None] | None = None) -> None:
         self.store, self.desk, self.audit, self.settings = store, desk, audit, settings
         self.clock = clock
         self.rng = rng or random.Random()
         self.on_spot = on_spot  # a deque of OnSpot shared with the incident desk, or None
+        # The simulator's publishing lock: our dispatch never lands between its reading of
+        # cc:dispatch and the sending of fixes made before it (see Simulator.run).
+        self.lock = lock or threading.Lock()
+        self.engaged = engaged  # told the units of each task we dispatch, under the lock
         self._spot_wait: list[tuple[int, OnSpot]] = []
         self._retry: OrderedDict[str, int] = OrderedDict()  # event id → not before (ms)
         self.counters = {"dispatched": 0, "verified": 0, "evaluated": 0, "on_spot": 0,
@@ -131,8 +138,24 @@ class Autopilot:
         # return the rejected task again.
         previous = event.get("task_id")
         key = f"autopilot:{event_id}" + (f":after:{previous}" if previous else "")
-        return self._act("event.dispatch", "commander", event_id, lambda: self.desk.dispatch(
-            event_id, by=USER, key=key, assignees=None, plan_id=None), now=now)
+
+        def work() -> tuple[dict[str, Any], bool]:
+            try:
+                return self.desk.dispatch(event_id, by=USER, key=key, assignees=None,
+                                          plan_id=None)
+            except DispatchError as exc:
+                if exc.code != "no_units":
+                    raise
+                # Nobody the plan asks for makes it in time: as a commander would, send the
+                # nearest grid worker to see and report, and say why.
+                nearest = self.desk.proposal(event_id)["candidates"]["workers"][:1]
+                if not nearest:
+                    raise
+                return self.desk.dispatch(event_id, by=USER, key=key, plan_id=None,
+                                          assignees=[{"id": nearest[0]["id"], "kind": "worker"}],
+                                          note=FALLBACK_NOTE, override_reason=FALLBACK_REASON)
+
+        return self._act("event.dispatch", "commander", event_id, work, now=now)
 
     def _take_on_spot(self, now: int, done: dict[str, int]) -> None:
         """Record the events their reporter settles on the spot as that reporter's task."""
@@ -162,7 +185,10 @@ class Autopilot:
              now: int | None = None) -> int:
         """Run one desk action and audit it as the API does; 1 when it changed something."""
         try:
-            out = work()
+            with self.lock:
+                out = work()
+                if self.engaged is not None and isinstance(out, tuple) and not out[1]:
+                    self.engaged([a["id"] for a in out[0].get("assignees", ())])
         except DispatchError as exc:
             self.counters["refused"] += 1
             self.audit.write(user=USER, role=role, action=action, target=event_id, ip=IP,
@@ -208,22 +234,24 @@ class Autopilot:
 
 
 def build(redis_url: str, settings: Settings, on_spot: Any = None,
-          clock: Callable[[], int] = now_ms) -> Autopilot:
+          clock: Callable[[], int] = now_ms, lock: Any = None,
+          engaged: Callable[[list[str]], None] | None = None) -> Autopilot:
     """An autopilot with its own Redis client, the plan library and the deadlines."""
     client = redis.Redis.from_url(redis_url, decode_responses=True, socket_connect_timeout=2,
                                   socket_timeout=10, health_check_interval=10)
     store = Store(client, settings.prefix, settings.log_maxlen)
     desk = Desk(store, PlanLibrary.load(), Deadlines.load(), settings, clock)
     return Autopilot(store, desk, Audit(client, settings.prefix), settings, clock,
-                     on_spot=on_spot)
+                     on_spot=on_spot, lock=lock, engaged=engaged)
 
 
 def start(redis_url: str, settings: Settings, stop: threading.Event,
-          on_spot: Any = None) -> threading.Thread | None:
+          on_spot: Any = None, lock: Any = None,
+          engaged: Callable[[list[str]], None] | None = None) -> threading.Thread | None:
     """Run the autopilot in a daemon thread when the demo asks for it (else None)."""
     if settings.sim_autopilot_s <= 0:
         return None
-    pilot = build(redis_url, settings, on_spot)
+    pilot = build(redis_url, settings, on_spot, lock=lock, engaged=engaged)
     thread = threading.Thread(target=pilot.run, args=(stop,), daemon=True, name="autopilot")
     thread.start()
     log.info("autopilot: dispatching, verifying and evaluating what waits %gs (level I/II "

@@ -22,6 +22,7 @@ import random
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -65,6 +66,7 @@ _GO_LIVE_SPREAD = {"w": WORKER_EVERY[1], "r": VEHICLE_EVERY[1], "c": 3.0}
 # center owns what follows): a long history would open on a backlog of overdue events.
 WARMUP_S = 180.0
 DISPATCH_DRAIN_MAX = 1000  # cc:dispatch messages taken per tick (the rest wait for the next)
+ADOPT_EVERY_S = 5.0  # how often stored open tasks are checked for work sent back to us
 # Where the wall's video endpoint serves each camera's placeholder stream.
 DEFAULT_VIDEO_BASE = "http://127.0.0.1:8050/sim/video"
 
@@ -104,6 +106,10 @@ class Simulator:
         self._heap: list[tuple[float, int, str, Any, int]] = []
         self._seq = itertools.count()
         self._out: list[tuple[str, str]] = []
+        # Held from reading cc:dispatch until the tick's messages are out; the autopilot
+        # (same process) dispatches under it too.
+        self.publishing = threading.Lock()
+        self._hints: dict[str, float] = {}  # unit id → until (monotonic), see hint_engaged
         self._seed_schedule()
 
     # ---- hooks for the incident desk ------------------------------------------------------
@@ -349,17 +355,14 @@ class Simulator:
         mono0 = time.monotonic() - self.s / self.rate
         self.wall0 = time.time() - self.s / self.rate  # ts line up with now from here on
         end = time.monotonic() + duration if duration is not None else math.inf
-        failures, next_tick = 0, time.monotonic()
+        failures, next_tick, fresh = 0, time.monotonic(), bool(pending)
+        next_adopt = next_tick
         next_log = next_tick + 60
         logged = (next_tick, sum(self.sent.values()))
         try:
             while not stop.is_set() and time.monotonic() < end:
                 now = time.monotonic()
                 if not pending:
-                    try:
-                        self._take_dispatches(client, inbox)
-                    except (redis.RedisError, OSError):
-                        inbox.close()  # resubscribes at the next tick; publishing backs off
                     target = (now - mono0) * self.rate
                     if target - self.s > MAX_LAG_S * self.rate:  # stalled: skip, don't burst
                         skip = (target - self.s) / self.rate - TICK_S
@@ -367,12 +370,32 @@ class Simulator:
                         self.wall0 += skip
                         target = (now - mono0) * self.rate
                     pending = self.advance(target)
+                    fresh = True
+                # Dispatches are read after the tick's fixes were made and before they go
+                # out, under the lock the in-process autopilot dispatches under: a unit the
+                # command center just marked busy must not be shown on duty again by a fix
+                # computed a moment before we knew.
                 try:
-                    if pending:
-                        pipe = client.pipeline(transaction=False)
-                        for channel, payload in pending:
-                            pipe.execute_command("PUBLISH", channel, payload)
-                        pipe.execute()
+                    with self.publishing:
+                        if fresh:
+                            fresh = False
+                            try:
+                                engaged = self._take_dispatches(client, inbox)
+                                if now >= next_adopt:
+                                    next_adopt = now + ADOPT_EVERY_S
+                                    engaged |= self._adopt_open_tasks(client)
+                            except (redis.RedisError, OSError):
+                                engaged = set()
+                                inbox.close()  # resubscribes next tick; publishing backs off
+                            if self._hints:
+                                engaged |= self._live_hints()
+                            if engaged:
+                                pending = self._without_status(pending, engaged)
+                        if pending:
+                            pipe = client.pipeline(transaction=False)
+                            for channel, payload in pending:
+                                pipe.execute_command("PUBLISH", channel, payload)
+                            pipe.execute()
                     if failures:
                         log.info("simulator: Redis is back after %d failed attempts", failures)
                     pending, failures = [], 0
@@ -400,23 +423,80 @@ class Simulator:
             inbox.close()
             client.close()
 
-    def _take_dispatches(self, client: redis.Redis, inbox: Dispatches) -> None:
-        """Play the tasks dispatched since the last tick; events that are not our recent
-        ones are placed from the stored record."""
+    def _take_dispatches(self, client: redis.Redis, inbox: Dispatches) -> set[str]:
+        """Play the tasks dispatched since the last tick; the ids of the units engaged.
+        Events that are not our recent ones are placed from the stored record."""
+        engaged: set[str] = set()
         for msg in inbox.drain(DISPATCH_DRAIN_MAX):
-            if not self.field.ours(msg):
+            engaged |= self._play(client, msg)
+        return engaged
+
+    def _adopt_open_tasks(self, client: redis.Redis) -> set[str]:
+        """Take up stored open tasks of our units that nobody plays: sent back for rework
+        after a failed check (no cc:dispatch says so), or dispatched while we were not
+        listening (a restart: pub/sub keeps nothing)."""
+        ids = list(client.smembers(f"{self.prefix}tasks:open"))
+        engaged: set[str] = set()
+        if not ids:
+            return engaged
+        for raw in client.hmget(f"{self.prefix}state:task", ids):
+            task = _json_object(raw) if raw else None
+            stage = self.field.to_resume(task) if task else ""
+            if not task or not stage:
                 continue
-            eid = str(msg.get("event_id") or "")
-            scene = self.scene_of(eid)
-            if scene is None:
-                raw = client.hget(f"{self.prefix}state:event", eid)
-                record = _json_object(raw) if raw else None
-                scene = self.scene_from_record(record) if record else None
-            if scene is None:
-                log.warning("simulator: dispatch %s for unknown event %s ignored",
-                            msg.get("task_id"), eid)
-                continue
-            self.dispatched(msg, scene)
+            todo = [a for a in task.get("assignees") or ()
+                    if isinstance(a, dict) and a.get("stage") != "handled"]
+            msg = {"task_id": task.get("id"), "event_id": task.get("event_id"),
+                   "assignees": todo}
+            engaged |= self._play(client, msg, resumed=stage)
+        return engaged
+
+    def _play(self, client: redis.Redis, msg: dict[str, Any], resumed: str = "") -> set[str]:
+        """Play one task if it is ours; the ids of the units it engaged."""
+        units = self.field.ours(msg)
+        if not units:
+            return set()
+        eid = str(msg.get("event_id") or "")
+        scene = self.scene_of(eid)
+        if scene is None:
+            raw = client.hget(f"{self.prefix}state:event", eid)
+            record = _json_object(raw) if raw else None
+            scene = self.scene_from_record(record) if record else None
+        if scene is None:
+            log.warning("simulator: task %s for unknown event %s ignored",
+                        msg.get("task_id"), eid)
+            return set()
+        if self.field.dispatch(msg, scene, self.s, resumed=resumed) is None:
+            return set()
+        return {u.id for u in units if u.task is not None}
+
+    def hint_engaged(self, unit_ids: Iterable[str], seconds: float = 1.0) -> None:
+        """Units just dispatched in this process (call it holding `publishing`): their
+        fixes go out without status even before the cc:dispatch message is read."""
+        until = time.monotonic() + seconds
+        for unit_id in unit_ids:
+            self._hints[unit_id] = until
+
+    def _live_hints(self) -> set[str]:
+        now = time.monotonic()
+        for unit_id in [u for u, until in self._hints.items() if until < now]:
+            del self._hints[unit_id]
+        return set(self._hints)
+
+    def _without_status(self, pending: list[tuple[str, str]],
+                        ids: set[str]) -> list[tuple[str, str]]:
+        """`pending` with `status` dropped from the fixes of the units `ids`."""
+        units = (self.channels["worker"], self.channels["resource"])
+        out = []
+        for channel, payload in pending:
+            # Our fixes start with the id ('{"id":"W00001",…'): no parse for the others.
+            if channel in units and payload.startswith('{"id":"') \
+                    and payload[7:payload.find('"', 7)] in ids:
+                msg = json.loads(payload)
+                msg.pop("status", None)
+                payload = json.dumps(msg, ensure_ascii=False, separators=(",", ":"))
+            out.append((channel, payload))
+        return out
 
 
 class Dispatches:

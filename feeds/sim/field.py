@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -28,6 +29,7 @@ SUPPORT_SHARE = 0.05  # tasks whose first unit on scene asks for support
 SUPPORT_SLOWER = 1.6  # such a task takes this much longer on scene
 TRAFFIC = (0.9, 1.25)  # actual travel time ÷ the wall's estimate
 TEAM_KINDS = frozenset({"rescue_team", "volunteer"})
+ENDED_MAX = 4096  # tasks we finished, remembered so a stored task is not taken up twice
 _BY_CATEGORY = {"accident": "accident", "social_security": "social_security",
                 "natural_disaster": "natural_disaster"}
 
@@ -64,6 +66,7 @@ class Play:
     lead: Unit | None = None  # the first on scene: reports progress and `handled`
     started: float = -1.0  # first arrival (sim s)
     done: bool = False
+    rework: bool = False  # sent back after a failed check (核查不通过)
     eta_min: dict[str, int] = field(default_factory=dict)
 
 
@@ -76,6 +79,7 @@ class Field:
         self.workers = {w.id: w for w in world.workers}
         self.resources = {r.id: r for r in world.resources}
         self.plays: dict[str, Play] = {}  # open tasks only: memory follows the open tasks
+        self.ended: OrderedDict[str, int] = OrderedDict()  # task id → when we ended it (ms)
         self.text = load_pool("feedback")
         self.on_handled: list[Any] = []  # callbacks(event_id), e.g. the incident desk's gauge
 
@@ -93,20 +97,23 @@ class Field:
                 units.append(unit)
         return units
 
-    def dispatch(self, msg: dict[str, Any], scene: Scene, t: float) -> Play | None:
-        """Start playing the task of `msg` at sim time `t`; None when none of it is ours."""
+    def dispatch(self, msg: dict[str, Any], scene: Scene, t: float,
+                 resumed: str = "") -> Play | None:
+        """Start playing the task of `msg` at sim time `t`; None when none of it is ours
+        or it is being played already. `resumed` names the stage of a task taken up again
+        (`rework` after a failed check, or one we missed): it then simply gets done."""
         task_id, event_id = str(msg.get("task_id") or ""), str(msg.get("event_id") or "")
         units = self.ours(msg)
         if not units or not task_id or task_id in self.plays:
             return None
         rng = self.rng
         roll = rng.random()
-        outcome = "handled"
-        if scene.severity > 1 and roll < REJECT_SHARE:
+        outcome = "handled"  # a task taken up again simply gets done
+        if not resumed and scene.severity > 1 and roll < REJECT_SHARE:
             outcome = "rejected"
-        elif roll < REJECT_SHARE + SUPPORT_SHARE:
+        elif not resumed and roll < REJECT_SHARE + SUPPORT_SHARE:
             outcome = "need_support"
-        play = Play(task_id, event_id, scene, units, outcome)
+        play = Play(task_id, event_id, scene, units, outcome, rework=resumed == "rework")
         self.plays[task_id] = play
         urgent = scene.severity <= 2
         # A unit that cannot go says so at once; the whole task then returns to the commander.
@@ -124,6 +131,19 @@ class Field:
             lo, hi = (5, 20) if urgent else (10, 45)
             self.hooks.at(t + rng.uniform(lo, hi), "f", (play, unit, "accept"))
         return play
+
+    def to_resume(self, task: dict[str, Any]) -> str:
+        """The stage to take a stored open task up again at, or "" to leave it: a task sent
+        back for rework after we handled it, or one of our units' tasks we never heard of
+        (dispatched while we were not listening)."""
+        task_id, stage = str(task.get("id") or ""), task.get("stage")
+        if not task_id or task_id in self.plays or stage in ("handled", "closed", "rejected"):
+            return ""
+        if task_id in self.ended:
+            verify = task.get("verify") or {}
+            failed_after = stage == "rework" and int(verify.get("ts") or 0) > self.ended[task_id]
+            return "rework" if failed_after else ""
+        return str(stage or "dispatched")
 
     def _cannot_go(self, unit: Unit) -> str:
         if unit.task is not None:
@@ -152,12 +172,7 @@ class Field:
         elif stage == "support":
             self._feedback(play, unit, "need_support", t, self._support_note(play))
         elif stage == "handled":
-            minutes = max(1, round((t - play.started) / 60))
-            notes = self.text["handled"]
-            note = fill(self.rng.choice(notes.get(play.scene.type) or notes["default"]),
-                        {"minutes": minutes})
-            self._feedback(play, unit, "handled", t, note)
-            self._end(play, t, handled=True)
+            self._handled(play, unit, t)
         elif stage.startswith("reject:"):
             reason = stage.partition(":")[2] or self._group(unit)
             note = fill(self.rng.choice(self.text["rejected"][reason]), {"name": unit.name})
@@ -191,7 +206,8 @@ class Field:
             arrive = unit.mover.follow(t, corners, duration, math.inf, start=leave)
         eta = max(1, math.ceil((arrive - t) / 60))
         play.eta_min[unit.id] = eta
-        note = fill(rng.choice(self.text["accepted"][group]), {"name": unit.name, "eta": eta})
+        pool = self.text["accepted"]["rework" if play.rework else group]
+        note = fill(rng.choice(pool), {"name": unit.name, "eta": eta})
         self._feedback(play, unit, "accepted", t, note)
         self.hooks.at(arrive, "f", (play, unit, "arrive"))
         self.hooks.wake(unit, leave)  # the first fix on the way leaves with it
@@ -209,6 +225,24 @@ class Field:
                 on_scene *= SUPPORT_SLOWER
             self.hooks.at(t + on_scene, "f", (play, unit, "handled"))
 
+    def _handled(self, play: Play, lead: Unit, t: float) -> None:
+        """The lead reports what was done; every other unit closes its own order too (the
+        task is handled once all its assignees say so), whether on scene or still on the way.
+        """
+        rng, notes = self.rng, self.text["handled"]
+        minutes = max(1, round((t - play.started) / 60))
+        note = fill(rng.choice(notes.get(play.scene.type) or notes["default"]),
+                    {"minutes": minutes})
+        self._feedback(play, lead, "handled", t, note)
+        for unit in play.units:
+            if unit is not lead and unit.task == play.task_id:
+                there = distance_m(unit.mover.at(t), play.scene.point) < 5 \
+                    or (isinstance(unit, Resource) and not unit.mobile)
+                pool = notes["_with" if there else "_turned_back"]
+                self._feedback(play, unit, "handled", t,
+                               fill(rng.choice(pool), {"name": unit.name}))
+        self._end(play, t, handled=True)
+
     def _support_note(self, play: Play) -> str:
         notes = self.text["need_support"]
         pool = notes.get(_BY_CATEGORY.get(play.scene.category, ""), notes["default"])
@@ -218,6 +252,10 @@ class Field:
         """The task is over for the field: every unit of it is free again."""
         play.done = True
         self.plays.pop(play.task_id, None)
+        self.ended[play.task_id] = int(self.hooks.stamp(t, iso=False))
+        self.ended.move_to_end(play.task_id)
+        while len(self.ended) > ENDED_MAX:
+            self.ended.popitem(last=False)
         rng = self.rng
         for unit in play.units:
             if unit.task != play.task_id:
