@@ -225,7 +225,9 @@
         info = res.body || {};
         infoStatus = status;
         if (info.task && info.task.id) keepTask(info.task, false);
-        if (!busyReq && !prop) say('', 'info');
+        // clear only our own "loading": a dispatch answer or a 409 stays readable
+        var msg = $('CMD_MSG');
+        if (msg && msg.textContent === cc.t('cmd.loading')) say('', 'info');
         renderNearby();
         renderPlans();
         renderTimeline();
