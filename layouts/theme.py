@@ -67,6 +67,7 @@ COMMAND: Final = {
     "lockS": 45,
     "settleMs": 400,  # urgent arrivals this close together are one burst
     "floodN": 3,  # a burst bigger than this is a flood: counted on the chip, no auto-open
+    "closeGraceMs": 5000,  # after the commander closes the panel, a waiting event holds off
     "pendingMax": 8,
     "nearbyRows": 8,  # units listed (nearest first); the ring reaches the farthest listed
     "planRows": 3,

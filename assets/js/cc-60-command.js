@@ -181,8 +181,17 @@
 
   /* ------------------------------------------------------------- selection */
 
+  var opened = new Set(); // events shown in the panel lately: never pushed forward again
+  var graceUntil = 0; // a closed panel stays closed a moment before a waiting event opens
+
   C.select = function (id) {
     if (id === sel) return;
+    if (!id && sel) graceUntil = now() + K.closeGraceMs;
+    if (id) {
+      opened.delete(id);
+      opened.add(id);
+      if (opened.size > 64) opened.delete(opened.values().next().value);
+    }
     sel = id;
     info = null;
     infoStatus = null;
@@ -290,9 +299,11 @@
     burst = [];
     burstN = 0;
     ids.forEach(function (id) {
+      if (opened.has(id)) return; // the commander already has it, or had it
       pending = pending.filter(function (p) { return p !== id; });
       pending.push(id);
     });
+    if (!pending.length) { renderPending(); return; }
     while (pending.length > K.pendingMax) pending.shift();
     if (n <= K.floodN && !panelBusy()) {
       var id = nextPending();
@@ -331,7 +342,7 @@
   }
 
   function drainPending() {
-    if (!deferred || !pending.length || panelBusy()) return;
+    if (!deferred || !pending.length || panelBusy() || now() < graceUntil) return;
     var id = nextPending();
     if (id) openUrgent(id);
     else { deferred = false; renderPending(); }
