@@ -305,7 +305,7 @@
     });
     if (!pending.length) { renderPending(); return; }
     while (pending.length > K.pendingMax) pending.shift();
-    if (n <= K.floodN && !panelBusy()) {
+    if (n <= K.floodN && !panelBusy() && now() >= graceUntil) {
       var id = nextPending();
       if (id) { openUrgent(id); return; }
     } else if (n <= K.floodN) {
