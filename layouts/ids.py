@@ -60,10 +60,44 @@ LAYER_TOGGLES: Final = "cc-layer-toggles"
 DETAIL: Final = "cc-detail"
 DETAIL_CLOSE: Final = "cc-detail-close"
 DETAIL_CHIP: Final = "cc-detail-chip"
+# In grid order: two key/value pairs per row; the last three span the panel (command.css).
 DETAIL_FIELDS: Final = (
-    "title", "type", "category", "severity", "source", "address", "area", "grid", "reporter",
-    "reported", "age", "status", "description",
+    "title", "type", "category", "severity", "status", "source", "reporter", "reported", "age",
+    "area", "grid", "gridworker", "address", "description",
 )
+
+# The event panel's command-loop sections (assets/js/cc-60-command.js fills them)
+CMD_PENDING: Final = "cc-cmd-pending"  # "new urgent events" chip in the panel head
+CMD_BODY: Final = "cc-cmd-body"  # loop, nearby, plans, timeline (hidden under the proposal)
+CMD_TASK: Final = "cc-cmd-task"  # task id, who dispatched, override reason
+CMD_STAGES: Final = "cc-cmd-stages"  # the stepper dispatched → … → closed
+CMD_ASSIGNEES: Final = "cc-cmd-assignees"
+CMD_VERIFY_BOX: Final = "cc-cmd-verify"
+CMD_VERIFY_NOTE: Final = "cc-cmd-verify-note"
+CMD_EVAL_BOX: Final = "cc-cmd-eval"
+CMD_EVAL_NOTE: Final = "cc-cmd-eval-note"
+CMD_NEARBY: Final = "cc-cmd-nearby"
+CMD_PLANS: Final = "cc-cmd-plans"
+CMD_STEPS: Final = "cc-cmd-steps"
+CMD_TIMELINE: Final = "cc-cmd-timeline"
+CMD_FOOT: Final = "cc-cmd-foot"
+CMD_DISPATCH: Final = "cc-cmd-dispatch"
+CMD_MSG: Final = "cc-cmd-msg"
+CMD_PROPOSAL: Final = "cc-cmd-proposal"
+CMD_PROPOSAL_HEAD: Final = "cc-cmd-proposal-head"
+CMD_PROPOSAL_UNITS: Final = "cc-cmd-proposal-units"
+CMD_FIELDS: Final = "cc-cmd-fields"  # holds the three inputs below (made by the browser)
+CMD_NO_PLAN: Final = "cc-cmd-no-plan"
+CMD_OVERRIDE: Final = "cc-cmd-override"
+CMD_NOTE: Final = "cc-cmd-note"
+CMD_CONFIRM: Final = "cc-cmd-confirm"
+CMD_CANCEL: Final = "cc-cmd-cancel"
+CMD_PROPOSAL_HINT: Final = "cc-cmd-proposal-hint"
+
+# Alerts (the strip above the event list)
+ALERTS: Final = "cc-alerts"
+ALERT_COUNT: Final = "cc-alert-count"
+ALERT_MORE: Final = "cc-alert-more"
 
 
 def legend_count(layer: str) -> str:

@@ -54,9 +54,32 @@ LIMITS: Final = {
 }
 # The map drifts back to the whole city after this long untouched (0: never).
 IDLE_RETURN_S: Final = 180
-# Width of the event-detail card (rem, matches assets/css/wall.css): a selected event is
-# centred in the map area the card leaves free.
-DETAIL_WIDTH_REM: Final = 27.8
+# Width of the event panel (rem, matches assets/css/command.css): a selected event is
+# centred in the map area the panel leaves free.
+DETAIL_WIDTH_REM: Final = 35.8
+
+# The event panel (assets/js/cc-60-command.js).
+COMMAND: Final = {
+    # A level I/II event arriving live opens the panel, unless the commander used the panel
+    # for another event within lockS seconds (or has a form open, or the last auto-opened
+    # event has not had lockS on screen): then it waits as a flashing chip in the panel head
+    # and takes over once the panel has been left alone. A flood never flips the panel.
+    "lockS": 45,
+    "settleMs": 400,  # urgent arrivals this close together are one burst
+    "floodN": 3,  # a burst bigger than this is a flood: counted on the chip, no auto-open
+    "closeGraceMs": 5000,  # after the commander closes the panel, a waiting event holds off
+    "pendingMax": 8,
+    "nearbyRows": 8,  # units listed (nearest first); the ring reaches the farthest listed
+    "planRows": 3,
+    "stepRows": 6,
+    "timelineRows": 6,
+    "altPerCall": 3,  # other candidates offered per resource call in the proposal
+    "refreshMs": 1500,  # an open panel re-reads its event at most this often on changes
+    "tasksMax": 3000,  # tasks kept in the browser (open ones, plus recent closed)
+    "alertsMax": 200,  # open alerts kept; the strip shows alertRows of them
+    "alertRows": 3,
+    "dispatchTimes": 200,  # click-to-dispatched samples kept for bench/dispatch_click.py
+}
 
 # Newest-data age (seconds) beyond which the header turns amber, then red.
 STALE_S: Final = {"amber": 30, "red": 120}

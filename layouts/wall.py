@@ -16,8 +16,16 @@ from dash.development.base_component import Component
 
 from dashboard.config import Settings
 from dashboard.i18n import normalise_lang, t, table_for
-from dashboard.models import CATEGORIES, EVENT_CLOSED, EVENT_IN_PROGRESS, SOURCES, URGENT_LEVELS
-from layouts import ids, theme, widgets
+from dashboard.models import (
+    CATEGORIES,
+    EVENT_CLOSED,
+    EVENT_IN_PROGRESS,
+    RESOURCE_KINDS,
+    SOURCES,
+    URGENT_LEVELS,
+)
+from dashboard.nearby import rule135_limit_s
+from layouts import command, ids, theme, widgets
 
 _settings: Settings = Settings()
 
@@ -78,6 +86,12 @@ def browser_config(lang: str) -> dict[str, Any]:
         "staleS": theme.STALE_S,
         "idleReturnS": theme.IDLE_RETURN_S,
         "detailWidthRem": theme.DETAIL_WIDTH_REM,
+        "command": theme.COMMAND,
+        # 1-3-5 limits (s) per unit kind, for units the panel shows without the API's verdict
+        "rule135": {"worker": rule135_limit_s("worker", None),
+                    **{k: v for k in RESOURCE_KINDS
+                       if (v := rule135_limit_s("resource", k)) is not None}},
+        "api": get_relative_path("/api"),
     }
 
 
@@ -189,7 +203,9 @@ def _right(lang: str) -> html.Aside:
         extra=html.Span("", id=ids.EVENT_COUNT, className="cc-panel-extra"),
         class_name="cc-panel-events",
     )
-    return html.Aside([events], className="cc-col cc-col-right")
+    alerts = widgets.panel(t("alert.panel", lang), command.alerts_body(),
+                           extra=command.alerts_extra(), class_name="cc-panel-alerts")
+    return html.Aside([alerts, events], className="cc-col cc-col-right")
 
 
 def serve_layout() -> Component:

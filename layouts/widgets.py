@@ -13,7 +13,7 @@ from dash.development.base_component import Component
 
 from dashboard.i18n import t
 from dashboard.models import SEVERITIES
-from layouts import ids, theme
+from layouts import command, ids, theme
 
 DASH = "–"
 
@@ -110,21 +110,24 @@ def legend(lang: str) -> html.Div:
 
 
 def detail_card(lang: str) -> html.Aside:
-    """The selected event; hidden until one is selected, values set as text by the browser."""
+    """The event panel: the selected event's details and its command loop (layouts.command);
+    hidden until one is selected, values set as text by the browser."""
     rows = []
     for name in ids.DETAIL_FIELDS:
         if name == "title":
             continue
         rows.extend([
-            html.Dt(t(f"detail.{name}", lang), className="cc-detail-key"),
+            html.Dt(t(f"detail.{name}", lang), className=f"cc-detail-key cc-dk-{name}"),
             html.Dd(DASH, id=ids.detail_field(name), className=f"cc-detail-val cc-dv-{name}"),
         ])
     return html.Aside(id=ids.DETAIL, className="cc-detail", hidden=True, children=[
         html.Header(className="cc-detail-head", children=[
             html.Span("", id=ids.DETAIL_CHIP, className="cc-sev-chip cc-detail-chip"),
             html.H3(DASH, id=ids.detail_field("title"), className="cc-detail-title"),
+            command.pending_chip(lang),
             html.Button("×", id=ids.DETAIL_CLOSE, className="cc-detail-close",
                         title=t("detail.close", lang), n_clicks=0),
         ]),
         html.Dl(rows, className="cc-detail-grid"),
+        *command.panel_sections(lang),
     ])

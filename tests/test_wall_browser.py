@@ -238,7 +238,8 @@ def test_wall008_header_shows_a_lost_relay_and_stale_data(dash_duo: Any, stack: 
     browser_sign_in(dash_duo, stack.client, "display", "wall")
     wall = Wall(dash_duo, stack)
     conn = f"document.getElementById('{ids.CONN}')"
-    wall.wait(lambda: wall.js(f"return {conn}.dataset.state") == "reconnecting", 5,
+    # the layout may still be rendering: no element yet reads as "not yet"
+    wall.wait(lambda: wall.js(f"return {conn} && {conn}.dataset.state") == "reconnecting", 5,
               "the reconnecting state")
     wall.wait(lambda: "2" in wall.driver.find_element("id", ids.CONN_TEXT).text, 5,
               "the second attempt to be counted")

@@ -27,7 +27,7 @@
 
   var PANES = {
     ccTownFill: 205, 'ccB-microgrid': 301, 'ccB-grid': 302, 'ccB-community': 303,
-    'ccB-town': 304, 'ccB-boundary': 305, ccUnits: 450, ccLabels: 460, ccPulse: 610,
+    'ccB-town': 304, 'ccB-boundary': 305, ccLinks: 440, ccUnits: 450, ccLabels: 460, ccPulse: 610,
     ccEvents: 620,
   };
   var renderers = {};
@@ -50,7 +50,7 @@
     Object.keys(PANES).forEach(function (name) {
       var pane = m.getPane(name) || m.createPane(name);
       pane.style.zIndex = String(PANES[name]);
-      if (name === 'ccLabels' || name === 'ccPulse') pane.style.pointerEvents = 'none';
+      if (name === 'ccLabels' || name === 'ccPulse' || name === 'ccLinks') pane.style.pointerEvents = 'none';
     });
   }
 
@@ -539,6 +539,11 @@
   };
 
   M.fitCity = function () { userMoved = 0; fitCity(false); };
+
+  /* The event panel's overlay (cc-60): a ring around the selected event reaching its
+     farthest listed unit, and thin lines to the units. One group, cleared and refilled. */
+  M.overlay = function () { show('cmd', true); return group('cmd'); };
+  M.linkRenderer = function () { return renderer('links', 'ccLinks', 'svg'); };
 
   var popup = null;
   function unitPopup(m) {

@@ -34,7 +34,11 @@
   function upsert(kind, op, data, live) {
     if (!data || typeof data !== 'object' || data.id === undefined || data.id === null) return;
     var m = store[kind];
-    if (!m) return; // feedback and future kinds: not shown on the wall
+    if (!m) {
+      // tasks and alerts belong to the event panel and the alert strip (cc-60)
+      if (cc.command && (kind === 'task' || kind === 'alert')) cc.command.frame(kind, data);
+      return; // feedback and future kinds: not shown on the wall
+    }
     var id = String(data.id);
     var prev = m.get(id);
     // a move carries a whole record too, but merging keeps anything a slimmer item leaves out
@@ -45,6 +49,7 @@
       var arrived = live && !prev;
       cc.mapview.syncEvent(rec, arrived && !isClosed(rec));
       cc.panels.eventChanged(rec, arrived);
+      if (cc.command) cc.command.eventChanged(rec, arrived && !isClosed(rec));
       if (live) {
         // bounded even if frames stop (a hidden tab runs no animation frames)
         if (pendingPaint.size >= limit('appliedAt')) pendingPaint.clear();
@@ -56,6 +61,7 @@
     } else {
       cc.mapview.syncUnit(kind, rec);
       cc.panels.unitsChanged(kind);
+      if (cc.command) cc.command.unitChanged(kind, rec);
     }
     cc.panels.sawData(dataTs(rec));
   }
@@ -105,6 +111,7 @@
       // drop what the server no longer has; the rest was updated in place (no flicker)
       Array.from(store[kind].keys()).forEach(function (id) { if (!keep.has(id)) remove(kind, id); });
     });
+    if (cc.command) cc.command.snapshot(f.tasks, f.alerts);
     if (typeof f.seq === 'number') lastSeq = f.seq;
     if (f.stats) cc.panels.stats(f.stats, f.server_ts);
     prune();

@@ -309,11 +309,24 @@
     field('area', cc.mapview.placeOf(rec));
     var gname = cc.mapview.gridName(rec.grid_id);
     field('grid', gname && gname !== rec.grid_id ? gname + ' (' + rec.grid_id + ')' : rec.grid_id);
+    field('gridworker', gridWorker(rec.grid_id));
     field('reporter', rec.reporter);
     field('reported', cc.fmtDateTime(evTime(rec)));
     field('status', cc.label('evst', rec.status || 'reported'));
     field('description', rec.description);
     renderAgeField(rec);
+  }
+
+  /* The grid's own worker(s) (a worker's grid_id is the grid assigned to them), with status. */
+  function gridWorker(gridId) {
+    if (!gridId) return '';
+    var found = [];
+    cc.store.each('worker', function (w) {
+      if (found.length < 2 && w.grid_id === gridId) {
+        found.push((w.name || w.id) + ' · ' + cc.label('wkst', w.status || 'on_duty'));
+      }
+    });
+    return found.join('；');
   }
 
   function renderAgeField(rec) {

@@ -33,6 +33,7 @@
       }, 5000);
     }
     cc.panels.init();
+    if (cc.command) cc.command.init();
     cc.store.startPruning();
     cc.socket.start();
     return true;
@@ -73,6 +74,7 @@
         if (!cc.cfg) return true;
         cc.mapview.select(id || null, false);
         cc.panels.showDetail(id || null);
+        if (cc.command) cc.command.select(id || null);
         return !id;
       },
       closeDetail: function () { return null; },
