@@ -1,9 +1,13 @@
 """Run the quick benchmarks in turn and print their summaries.
 
-    python -m bench            ingest throughput (100,000 messages), latency, moves
+    python -m bench            ingest throughput (100,000 messages), latency, moves,
+                               plan matching, nearest units, the watch service,
+                               click to dispatched
 
 Each also runs alone: `python -m bench.ingest_throughput`, `python -m bench.latency`,
-`python -m bench.moves`. The memory soak takes 30 minutes and is not run here:
+`python -m bench.moves`, `python -m bench.plans`, `python -m bench.nearest`,
+`python -m bench.watch`, `python -m bench.dispatch_click`; `python -m bench.ingest_profile`
+splits ingest's CPU per message. The memory soak takes 30 minutes and is not run here:
 `python -m bench.soak`. Results: bench/results/*.json.
 """
 
@@ -12,7 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from bench import ingest_throughput, latency, moves
+from bench import dispatch_click, ingest_throughput, latency, moves, nearest, plans, watch
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -37,6 +41,18 @@ def main(argv: list[str] | None = None) -> None:
 
     print("== moves", flush=True)
     summaries.append(moves.summary(moves.main(["--reps", str(args.reps)])))
+
+    print("== plan matching", flush=True)
+    summaries.append(plans.summary(plans.main([])))
+
+    print("== nearest units", flush=True)
+    summaries.append(nearest.summary(nearest.main([])))
+
+    print("== watch service", flush=True)
+    summaries.append("watch " + json.dumps(watch.main([]), ensure_ascii=False))
+
+    print("== click to dispatched", flush=True)
+    summaries.append(dispatch_click.summary(dispatch_click.main([])))
 
     print("\n== summary\n" + "\n".join(summaries), flush=True)
 
