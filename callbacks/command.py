@@ -65,12 +65,13 @@ def _scoped(store: Store, event_id: str) -> None:
 
 def _mutation(action: str, *roles: str) -> Callable[[F], F]:
     """`require(*roles)`, plus an audit entry when the role check refuses (the route writes
-    its own entry for everything past the check)."""
+    its own entry for everything past the check, through `_run`, under the same `action`)."""
 
     def decorate(fn: F) -> F:
         @functools.wraps(fn)
         def entered(*args: Any, **kwargs: Any) -> Any:
             g.cc_route_entered = True  # past the role check: the route audits itself
+            g.cc_action = action
             return fn(*args, **kwargs)
 
         guarded = require(*roles)(entered)
@@ -89,10 +90,12 @@ def _mutation(action: str, *roles: str) -> Callable[[F], F]:
     return decorate
 
 
-def _run(action: str, target: Callable[[], str],
+def _run(target: Callable[[], str],
          work: Callable[[], tuple[dict[str, Any], int, str]]) -> tuple[Response, int]:
-    """Run one mutation and audit its outcome: success/duplicate, failure (refused with a
-    code) or error (an exception; re-raised for the JSON 500 handler)."""
+    """Run one mutation and audit its outcome under the route's `_mutation` action:
+    success/duplicate, failure (refused with a code) or error (an exception; re-raised for
+    the JSON 500 handler)."""
+    action: str = g.cc_action
     try:
         body, status, outcome = work()
     except DispatchError as exc:
@@ -149,7 +152,7 @@ def create_command_api(store: Store, desk: Desk, plans: PlanLibrary, audit: Audi
                                     "ingest is not listening; the report was not taken")
             return {"event": parsed.record}, 201, "success"
 
-        return _run("event.report", lambda: target[0], work)
+        return _run(lambda: target[0], work)
 
     @api.post("/api/events/<event_id>/dispatch")
     @_mutation("event.dispatch", "commander")
@@ -165,7 +168,7 @@ def create_command_api(store: Store, desk: Desk, plans: PlanLibrary, audit: Audi
                 return {"task": task, "duplicate": True}, 200, "duplicate"
             return {"task": task}, 201, "success"
 
-        return _run("event.dispatch", lambda: event_id, work)
+        return _run(lambda: event_id, work)
 
     @api.post("/api/events/<event_id>/verify")
     @_mutation("event.verify", "duty_officer")
@@ -177,7 +180,7 @@ def create_command_api(store: Store, desk: Desk, plans: PlanLibrary, audit: Audi
                                note=body.get("note") or "")
             return {"task": task}, 200, "success"
 
-        return _run("event.verify", lambda: event_id, work)
+        return _run(lambda: event_id, work)
 
     @api.post("/api/events/<event_id>/evaluate")
     @_mutation("event.evaluate", "duty_officer")
@@ -189,7 +192,7 @@ def create_command_api(store: Store, desk: Desk, plans: PlanLibrary, audit: Audi
                                  note=body.get("note") or "")
             return {"task": task}, 200, "success"
 
-        return _run("event.evaluate", lambda: event_id, work)
+        return _run(lambda: event_id, work)
 
     @api.get("/api/tasks/<task_id>")
     @require()

@@ -15,6 +15,7 @@ import redis
 from dashboard.config import Settings
 from dashboard.dispatch import Desk, DispatchError
 from dashboard.plans import PlanLibrary, plan_from_dict
+from dashboard.proposal import propose
 from dashboard.sla import Deadlines
 from dashboard.store import Store
 
@@ -447,8 +448,8 @@ def test_disp011_picking_what_was_shown_is_no_override_after_units_moved(
     assert sorted(a["id"] for a in picked) == ["F1", "F2", "W-OWN"]
     # F2 drives off before the click: a proposal now would offer F1 alone
     put(store, "resource", "F2", *east(8000), ts=TS + 1000, kind="fire_engine")
-    assert [u["id"] for u in desk._propose(store.event("E1") or {})["calls"][1]["units"]] == [
-        "F1"]
+    now = propose(store, desk.plans, desk.settings, store.event("E1") or {})
+    assert [u["id"] for u in now["calls"][1]["units"]] == ["F1"]
     task, _ = desk.dispatch("E1", by="zhang", key="k", assignees=picked, plan_id="P-TEST-FIRE")
     assert task["override"] is None
     assert sorted(a["id"] for a in task["assignees"]) == ["F1", "F2", "W-OWN"]
