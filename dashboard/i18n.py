@@ -256,7 +256,7 @@ _T: Final[dict[str, tuple[str, str]]] = {
     "detail.close": ("关闭", "Close"),
     "detail.none": ("—", "—"),
     "detail.gridworker": ("网格员", "Grid worker"),
-    # --- the event panel: the command loop (assets/js/cc-60-command.js)
+    # --- the event panel: the command loop (assets/js/cc-60…cc-65)
     "cmd.loading": ("加载中…", "Loading…"),
     "cmd.err_load": ("详情加载失败", "Could not load the details"),
     "cmd.pending": ("新重大事件 {n}", "New urgent events: {n}"),

@@ -1,6 +1,6 @@
 """The command loop on the wall: the event panel's sections and the alert strip.
 
-Static skeletons only; assets/js/cc-60-command.js fills them with text (never markup) from
+Static skeletons only; assets/js/cc-60…cc-65 fill them with text (never markup) from
 `GET /api/events/<id>`, the proposal, and the `task` / `alert` frames. Buttons carry a
 `data-cmd` attribute the browser glue listens for (one delegated listener, no per-row ones).
 Text inputs and checkboxes are made by the browser glue (ids from layouts.ids): Dash's

@@ -66,7 +66,7 @@ DETAIL_FIELDS: Final = (
     "area", "grid", "gridworker", "address", "description",
 )
 
-# The event panel's command-loop sections (assets/js/cc-60-command.js fills them)
+# The event panel's command-loop sections (assets/js/cc-60…cc-65 fill them)
 CMD_PENDING: Final = "cc-cmd-pending"  # "new urgent events" chip in the panel head
 CMD_BODY: Final = "cc-cmd-body"  # loop, nearby, plans, timeline (hidden under the proposal)
 CMD_TASK: Final = "cc-cmd-task"  # task id, who dispatched, override reason

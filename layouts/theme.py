@@ -58,7 +58,7 @@ IDLE_RETURN_S: Final = 180
 # centred in the map area the panel leaves free.
 DETAIL_WIDTH_REM: Final = 35.8
 
-# The event panel (assets/js/cc-60-command.js).
+# The event panel (assets/js/cc-60-command.js … cc-65-alerts.js).
 COMMAND: Final = {
     # A level I/II event arriving live opens the panel, unless the commander used the panel
     # for another event within lockS seconds (or has a form open, or the last auto-opened
