@@ -175,6 +175,7 @@ return out
 # check revisions and write, so a GPS fix that lands in between makes the caller retry.
 LUA_LIB: Final = r"""
 local P, MAXLEN = ARGV[1], tonumber(ARGV[2])
+local REV_JUMP = 1000000
 local FRAMES = {}
 local function emit(kind, op, data)
   local seq = redis.call('INCR', P .. 'seq')
@@ -203,7 +204,10 @@ local function restate(kind, id, rec, status, expected_rev, now, day)
   local rev, ts, cur = meta_of(kind, id)
   if not rev then return false end
   if expected_rev ~= '' and expected_rev ~= rev then return false end
-  local newrev = tostring(tonumber(rev) + 1)
+  -- Ingest pipelines its changes and guesses their revisions (rev + 1 for each change of
+  -- an id in flight); a jump no guess can reach keeps a change built before this write from
+  -- passing the compare-and-set by chance.
+  local newrev = tostring(tonumber(rev) + REV_JUMP)
   redis.call('HSET', P .. 'state:' .. kind, id, rec)
   redis.call('HSET', P .. 'meta:' .. kind, id, newrev .. '|' .. ts .. '|' .. status)
   if cur ~= status then

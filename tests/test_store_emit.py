@@ -6,7 +6,7 @@ import json
 
 import redis
 
-from dashboard.store import Store
+from dashboard.store import Change, Store
 
 from .conftest import Stack
 from .test_ingest import TS, an_event, stored
@@ -38,7 +38,7 @@ def test_emit002_restate_keeps_ts_and_checks_revision(stack: Stack, r: redis.Red
     event, rev = store.records("event", ["ev-1"])["ev-1"]
     assert store.restate("event", event, "dispatched", "999") is None
     newrev = store.restate("event", event, "dispatched", rev, now_ms=TS + 5000)
-    assert newrev == str(int(rev) + 1)
+    assert newrev is not None and int(newrev) > int(rev)
     again = stored(r, "event", "ev-1")
     assert again is not None and again["status"] == "dispatched" and again["status_ts"] == TS + 5000
     assert r.hget("cc:meta:event", "ev-1") == f"{newrev}|{TS}|dispatched"
@@ -88,3 +88,22 @@ def test_emit004_fix_taken_before_a_restate_keeps_the_new_status(stack: Stack,
     stack.wait_seq(4)
     latest = stored(r, "worker", "W1")
     assert latest is not None and latest["status"] == "sos"
+
+
+def test_emit005_a_change_built_on_a_guessed_revision_cannot_pass_a_restate(
+        stack: Stack, r: redis.Redis) -> None:
+    """Ingest guesses rev + 1 for a change still in flight; the command center's write in
+    between must make any change built before it conflict, never overwrite it."""
+    worker = {"id": "W1", "lon": 119.95, "lat": 36.78, "ts": TS, "status": "on_duty"}
+    stack.publish("worker", worker)
+    stack.wait_seq(1)
+    store = Store(r)
+    record, rev = store.records("worker", ["W1"])["W1"]
+    assert store.restate("worker", record, "busy", rev, now_ms=TS + 10_000)
+    for guess in range(int(rev) + 1, int(rev) + 50):
+        stale = {**record, "ts": TS + 5_000}
+        (outcome,) = store.apply([Change("worker", "W1", TS + 5_000, str(guess),
+                                         json.dumps(stale), "on_duty", 119.95, 36.78)])
+        assert outcome.code == -1, guess
+    latest = stored(r, "worker", "W1")
+    assert latest is not None and latest["status"] == "busy"
