@@ -170,6 +170,11 @@ def test_loop001_simulator_field_closes_the_loop(dash_duo: Any, loop_stack: Stac
         return sorted(rows) == sorted(picked) and \
             all(r["status"] in ENGAGED for r in rows.values())
 
+    # Known to fail now and then (about 1 run in 10 here) on a race in ingest, not the wall:
+    # a fix batch pipelined behind one that conflicts with the desk's write carries the
+    # optimistic revision the desk's write just took, passes the compare-and-set and puts
+    # the pre-dispatch record (on_duty, no status_ts) back; the watch service then leaves
+    # that status alone as the field's. The message below shows it as a stored on_duty.
     try:
         panel.wait(engaged, 10, "the assignees shown engaged")
     except AssertionError as exc:  # say whether the wall or the store was behind
