@@ -170,14 +170,13 @@ def test_loop001_simulator_field_closes_the_loop(dash_duo: Any, loop_stack: Stac
         return sorted(rows) == sorted(picked) and \
             all(r["status"] in ENGAGED for r in rows.values())
 
-    # Known to fail now and then (about 1 run in 10 here) on a race in ingest, not the wall:
-    # a fix batch pipelined behind one that conflicts with the desk's write carries the
-    # optimistic revision the desk's write just took, passes the compare-and-set and puts
-    # the pre-dispatch record (on_duty, no status_ts) back; the watch service then leaves
-    # that status alone as the field's. The message below shows it as a stored on_duty.
+    # This once failed about 1 run in 10 on a race in ingest (a change sent on a guessed
+    # revision passed the compare-and-set after the desk's write); restate now jumps the
+    # revision out of reach (tests/test_store_emit.py::test_emit005). On a failure, say
+    # whether the wall or the store was behind.
     try:
         panel.wait(engaged, 10, "the assignees shown engaged")
-    except AssertionError as exc:  # say whether the wall or the store was behind
+    except AssertionError as exc:
         stored = {k: stack.client.hget(f"{stack.settings.prefix}state:{k.split(':')[0]}",
                                        k.split(":", 1)[1]) for k in picked}
         task = stack.client.hget(f"{stack.settings.prefix}state:task", task_id)
