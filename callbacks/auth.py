@@ -186,21 +186,21 @@ def install_auth(server: Flask, auth: Auth, audit: Audit, settings: Settings) ->
         audited("login", name, "success")
         return _set_cookie(jsonify(found.to_dict()), found.token)
 
-    @server.post("/api/logout")
-    def logout() -> Any:
+    def end_session() -> None:
         found = current_session()
         if found is not None:
             auth.logout(found.token)
             audited("logout", found.user, "success")
+
+    @server.post("/api/logout")
+    def logout() -> Any:
+        end_session()
         return _clear_cookie(jsonify({"ok": True}))
 
     @server.post("/logout")
     def logout_page() -> Any:
         """The wall header's sign-out button: a plain form post, then the sign-in page."""
-        found = current_session()
-        if found is not None:
-            auth.logout(found.token)
-            audited("logout", found.user, "success")
+        end_session()
         lang = request.args.get("lang")
         return _clear_cookie(redirect("/login" + (f"?lang={lang}" if lang else ""), 302))
 
