@@ -71,6 +71,8 @@ class Settings:
     coalesce_s: float = 1.0
     # Simulator speed multiplier (1 = Pingdu's normal load).
     sim_rate: float = 1.0
+    # Where the simulator says its cameras stream; empty = the wall's own /sim/video.
+    sim_video_base: str = ""
     # Optional intranet raster tiles: URL template and its datum (wgs84, gcj02, bd09).
     tile_url: str = ""
     tile_crs: str = "wgs84"
@@ -114,6 +116,7 @@ class Settings:
             client_lag_s=_float("CC_CLIENT_LAG_S", 2.0),
             coalesce_s=_float("CC_COALESCE_S", 1.0),
             sim_rate=_float("CC_SIM_RATE", 1.0),
+            sim_video_base=_str("CC_SIM_VIDEO_BASE", ""),
             tile_url=_str("CC_TILE_URL", ""),
             tile_crs=_str("CC_TILE_CRS", "wgs84"),
             session_ttl_s=_int("CC_SESSION_TTL_S", 12 * 3600),

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
 import sys
 import threading
@@ -98,8 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--duration", type=float, default=None, help="stop after S seconds")
     ap.add_argument("--prefix", default=settings.prefix, help="channel prefix (default: cc:)")
     ap.add_argument("--city", default=settings.city)
-    ap.add_argument("--video-base", default=os.environ.get("CC_SIM_VIDEO_BASE")
-                    or _video_base(settings),
+    ap.add_argument("--video-base", default=settings.sim_video_base or _video_base(settings),
                     help="URL prefix of the cameras' placeholder streams "
                     "(default: $CC_SIM_VIDEO_BASE or the wall's /sim/video)")
     ap.add_argument("--warmup", type=float, default=WARMUP_S,
