@@ -54,6 +54,13 @@ def cookie_header(token: str) -> dict[str, str]:
     return {"Cookie": f"cc_session={token}"}
 
 
+def browser_sign_out(dash_duo: Any) -> None:
+    """Forget the browser's session. Leave the wall for a plain JSON page first: a wall still
+    open without its cookie would make its next API read a 401 in the console."""
+    dash_duo.driver.get(dash_duo.server.url.rstrip("/") + "/api/health")
+    dash_duo.driver.delete_all_cookies()
+
+
 def browser_sign_in(dash_duo: Any, r: redis.Redis, role: str = "commander",
                     name: str | None = None, prefix: str = "cc:") -> None:
     """Sign in through the /login page, then set `dash_duo.server_url` (which opens the

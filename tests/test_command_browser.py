@@ -34,7 +34,7 @@ from feeds.redis_server import free_port
 from feeds.watch import Watch
 from layouts import ids
 
-from .auth_util import browser_sign_in
+from .auth_util import browser_sign_in, browser_sign_out
 from .conftest import Stack
 from .test_wall_browser import CENTRE, Wall, make_event, now_ms
 
@@ -83,7 +83,7 @@ class Panel(Wall):
     """The wall, plus probes of the event panel."""
 
     def sign_in(self, role: str) -> None:
-        self.driver.delete_all_cookies()
+        browser_sign_out(self.duo)
         browser_sign_in(self.duo, self.stack.client, role)
 
     def select(self, eid: str) -> None:

@@ -25,7 +25,7 @@ from feeds.sim.engine import Simulator
 from feeds.sim.world import distance_m
 from layouts import ids
 
-from .auth_util import browser_sign_in
+from .auth_util import browser_sign_in, browser_sign_out
 from .conftest import Stack, start_stack
 from .test_command_browser import ENGAGED, Panel, dispatch_listener, open_as
 from .test_wall_browser import wait_for
@@ -196,10 +196,7 @@ def test_loop001_simulator_field_closes_the_loop(dash_duo: Any, loop_stack: Stac
     panel.shot("loop-handled")
 
     # a duty officer signs in, verifies (passed) and evaluates; the event shows closed
-    # leave the commander's page for a plain JSON one on the same site first: still live
-    # without its cookie, the wall's next read of the event would be a 401 in the console
-    panel.driver.get(dash_duo.server.url.rstrip("/") + "/api/me")
-    panel.driver.delete_all_cookies()
+    browser_sign_out(dash_duo)
     browser_sign_in(dash_duo, stack.client, "duty_officer", "zhiban-wang")
     panel.open()
     panel.wait(lambda: panel.js("return window.ccwall.command.role") == "duty_officer", 5,
