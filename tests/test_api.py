@@ -104,6 +104,7 @@ def test_api004_event_detail_with_area_timeline_and_nearby(stack: Stack, http: A
     assert [w["id"] for w in body["nearby"]["workers"]] == ["w-1"]
     assert 50 < body["nearby"]["workers"][0]["distance_m"] < 150
     assert [c["id"] for c in body["nearby"]["cameras"]] == ["37028300001320000001"]
+    assert isinstance(body["nearby"]["cameras"][0]["covers"], bool)
     # a level II fire: the fire plan first, with why
     assert body["plans"][0]["plan"]["id"] == "P-FIRE-01" and body["plans"][0]["reasons"]
     assert body["nearby"]["workers"][0]["eta_s"] > 0 and "rule135" in body["nearby"]["workers"][0]
