@@ -71,8 +71,13 @@ class Settings:
     coalesce_s: float = 1.0
     # Simulator speed multiplier (1 = Pingdu's normal load).
     sim_rate: float = 1.0
-    # Where the simulator says its cameras stream; empty = the wall's own /sim/video.
+    # Where the simulator says its cameras stream; empty = its own demo video server below.
     sim_video_base: str = ""
+    # The demo video server (feeds/sim/video.py): first port, how many ports (browsers open
+    # at most 6 connections per host:port, and every MJPEG tile holds one), frames a second.
+    sim_video_port: int = 8060
+    sim_video_spread: int = 4
+    sim_video_fps: float = 6.0
     # Optional intranet raster tiles: URL template and its datum (wgs84, gcj02, bd09).
     tile_url: str = ""
     tile_crs: str = "wgs84"
@@ -117,6 +122,9 @@ class Settings:
             coalesce_s=_float("CC_COALESCE_S", 1.0),
             sim_rate=_float("CC_SIM_RATE", 1.0),
             sim_video_base=_str("CC_SIM_VIDEO_BASE", ""),
+            sim_video_port=_int("CC_SIM_VIDEO_PORT", 8060),
+            sim_video_spread=_int("CC_SIM_VIDEO_SPREAD", 4),
+            sim_video_fps=_float("CC_SIM_VIDEO_FPS", 6.0),
             tile_url=_str("CC_TILE_URL", ""),
             tile_crs=_str("CC_TILE_CRS", "wgs84"),
             session_ttl_s=_int("CC_SESSION_TTL_S", 12 * 3600),

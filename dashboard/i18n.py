@@ -368,6 +368,21 @@ _T: Final[dict[str, tuple[str, str]]] = {
     "role.duty_officer": ("值班员", "Duty officer"),
     "role.leader": ("领导", "Leader"),
     "role.display": ("大屏", "Display"),
+    # --- video: the player and the event panel's live tiles (issue 4)
+    "video.section": ("现场视频", "Live video"),
+    "video.none": ("附近暂无摄像机", "No camera nearby"),
+    # ---
+    "cam.kind": ("摄像机", "Camera"),
+    # --- video: the map's camera layer and selection (issue 4)
+    "camsel.title": ("选择摄像机", "Select cameras"),
+    "camsel.clear": ("清除选择", "Clear selection"),
+    # ---
+    "cam.online": ("在线", "Online"),
+    # --- video: the video wall page /video (issue 4)
+    "vw.title": ("视频墙", "Video wall"),
+    "vw.follow": ("跟随事件", "Follow event"),
+    # ---
+    "cam.offline": ("离线", "Offline"),
 }
 
 

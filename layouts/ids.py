@@ -99,6 +99,15 @@ ALERTS: Final = "cc-alerts"
 ALERT_COUNT: Final = "cc-alert-count"
 ALERT_MORE: Final = "cc-alert-more"
 
+# Video: the event panel's live tiles (issue 4)
+VIDEO_TILES: Final = "cc-video-tiles"
+
+# Map camera layer and selection tools (issue 4)
+CAM_TOOLS: Final = "cc-cam-tools"
+
+# The video wall page /video (issue 4)
+VW_ROOT: Final = "cc-vw-root"
+
 
 def legend_count(layer: str) -> str:
     """How many units of a layer are on the map, next to its toggle."""
