@@ -364,15 +364,19 @@ class Handler(BaseHTTPRequestHandler):
             if head:
                 return
             self.wfile.write(f"--{BOUNDARY}\r\n".encode())
-            period = 1.0 / svc.fps
+            sent = None
             while not svc.stop.is_set():
-                started = time.monotonic()
-                jpeg = svc.frames.jpeg(cam, svc.clock())
-                # Each part ends with the next boundary, so a browser shows it at once
-                # instead of waiting for the following frame.
-                self.wfile.write(b"Content-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n%s"
-                                 b"\r\n--%s\r\n" % (len(jpeg), jpeg, BOUNDARY.encode()))
-                svc.stop.wait(max(0.0, period - (time.monotonic() - started)))
+                now = svc.clock()
+                tick = svc.frames.tick(now)
+                if tick != sent:  # every frame a new tick: consecutive frames always differ
+                    jpeg = svc.frames.jpeg(cam, now)
+                    # Each part ends with the next boundary, so a browser shows it at once
+                    # instead of waiting for the following frame.
+                    self.wfile.write(b"Content-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n%s"
+                                     b"\r\n--%s\r\n" % (len(jpeg), jpeg, BOUNDARY.encode()))
+                    sent = tick
+                # until the next tick starts (bounded either way: a clock that jumps or stops)
+                svc.stop.wait(min(1.0, max(0.005, (tick + 1) / svc.fps - svc.clock())))
         finally:
             svc.close_stream()
 
