@@ -434,8 +434,11 @@ class VideoServer:
     def stop(self) -> None:
         """Ends every stream (within one frame) and stops listening."""
         self.service.stop.set()
-        for srv in self.servers:
-            srv.shutdown()
+        stoppers = [threading.Thread(target=srv.shutdown) for srv in self.servers]
+        for th in stoppers:  # all ports at once: each waits up to a poll interval
+            th.start()
+        for th in stoppers:
+            th.join()
         self.close()
 
     def close(self) -> None:
