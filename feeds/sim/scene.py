@@ -9,6 +9,7 @@ bounded LRU; a frame is that background, a dozen moving shapes and the clock, ~2
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import random
@@ -121,6 +122,7 @@ _COAT_COLOURS = ((40, 40, 60), (150, 30, 40), (30, 80, 150), (200, 200, 190), (7
 D_NEAR, D_FAR = 1.0, 24.0  # distances (in road widths) drawn: bottom edge … near the horizon
 
 
+@functools.lru_cache(maxsize=BACKGROUNDS_MAX)
 def layout_for(cam_id: str, width: int = WIDTH, height: int = HEIGHT) -> Layout:
     """The seeded street of `cam_id` (the same on every run and every machine)."""
     seed = zlib.crc32(cam_id.encode())
@@ -129,19 +131,19 @@ def layout_for(cam_id: str, width: int = WIDTH, height: int = HEIGHT) -> Layout:
     vx = width * rng.uniform(0.38, 0.62)
     half = width * rng.uniform(0.36, 0.50)
     centre = vx + width * rng.uniform(-0.10, 0.10)
-    cars = tuple(
-        _Car(lane=rng.choice((-0.6, -0.25, 0.25, 0.6)), toward=False, speed=rng.uniform(0.05, 0.12),
-             phase=rng.random(), colour=rng.choice(_CAR_COLOURS), bus=rng.random() < 0.12)
-        for _ in range(rng.randint(4, 7)))
-    # Right-hand traffic: cars on the right half come toward the camera.
-    cars = tuple(_Car(c.lane, c.lane > 0, c.speed, c.phase, c.colour, c.bus) for c in cars)
+    cars = []
+    for _ in range(rng.randint(4, 7)):
+        lane = rng.choice((-0.6, -0.25, 0.25, 0.6))
+        # Right-hand traffic: cars on the right half come toward the camera.
+        cars.append(_Car(lane, lane > 0, rng.uniform(0.05, 0.12), rng.random(),
+                         rng.choice(_CAR_COLOURS), rng.random() < 0.12))
     walkers = tuple(
         _Walker(side=rng.choice((-1, 1, -1, 1, 0)), offset=rng.random(),
                 speed=rng.uniform(0.012, 0.03), phase=rng.random(),
                 colour=rng.choice(_COAT_COLOURS))
         for _ in range(rng.randint(3, 8)))
-    return Layout(horizon, vx, centre - half, centre + half, rng.random() < 0.6, cars, walkers,
-                  seed)
+    return Layout(horizon, vx, centre - half, centre + half, rng.random() < 0.6, tuple(cars),
+                  walkers, seed)
 
 
 def is_night(now: float, tz: ZoneInfo) -> bool:
