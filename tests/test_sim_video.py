@@ -25,7 +25,7 @@ from PIL import Image, ImageStat
 from dashboard import protocol
 from dashboard.city import load_city
 from dashboard.config import ROOT, Settings
-from feeds.redis_server import free_port
+from feeds.redis_server import EmbeddedRedis, free_port
 from feeds.sim.engine import Simulator, stream_url, video_bases
 from feeds.sim.scene import Renderer, clock_text
 from feeds.sim.video import BOUNDARY, CLIP_DIR, Clip, Frames, Names, VideoServer, VideoService
@@ -378,3 +378,21 @@ def test_vid013_clip_on_disk_is_small_and_complete() -> None:
     assert len(clip.segments) >= 3 and set(clip.files) == {"mp4", "webm"}
     total = sum(f.stat().st_size for f in Path(CLIP_DIR).rglob("*") if f.is_file())
     assert total < 1.5 * 1024 * 1024
+
+
+def test_vid014_names_refresh_and_survive_redis_going_away(tmp_path: Path) -> None:
+    server = EmbeddedRedis(tmp_path, persist=False).start()
+    client = redis.Redis.from_url(server.url)
+    names = Names(server.url, "cc:", ttl=0.0)  # no caching: every call asks Redis
+    try:
+        assert names.get(CAM) is None  # not published yet
+        client.hset("cc:state:camera", CAM, json.dumps({"id": CAM, "name": "南门"}))
+        assert names.get(CAM) == "南门"
+        client.hset("cc:state:camera", "bad", b"{not json")
+        assert names.get("bad") is None
+    finally:
+        client.close()
+        server.stop()
+    assert names.get(CAM) == "南门"  # Redis gone: the last name known, no exception
+    assert names.get("never-seen") is None
+    names.close()

@@ -44,6 +44,7 @@ STREAMS_MAX = 96  # concurrent MJPEG streams (all ports); more get 503
 FRAMES_MAX = 256  # cameras whose latest frame is kept
 NAMES_MAX = 4096  # camera names cached
 NAME_TTL_S = 30.0  # a renamed camera shows its new name within this
+UNKNOWN_TTL_S = 5.0  # a camera not (yet) in Pstate:camera
 REDIS_RETRY_S = 5.0  # after Redis failed, ids stand in for names this long before a retry
 WRITE_TIMEOUT_S = 10.0  # a viewer that stops reading is dropped after this
 HLS_WINDOW = 4  # segments in the live playlist
@@ -77,8 +78,10 @@ class Names:
             elif now < self._down_until:
                 return None
         name = self._fetch(cam_id, hit[0] if hit else None)
+        # An unknown camera is asked again soon: its record may be on its way.
+        ttl = self.ttl if name is not None else min(self.ttl, UNKNOWN_TTL_S)
         with self._lock:
-            self._cache[cam_id] = (name, time.monotonic() + self.ttl)
+            self._cache[cam_id] = (name, time.monotonic() + ttl)
             self._cache.move_to_end(cam_id)
             while len(self._cache) > self.max_entries:
                 self._cache.popitem(last=False)
