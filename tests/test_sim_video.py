@@ -219,7 +219,9 @@ def test_vid005_live_playlist_advances_and_wraps(serve: Callable[..., VideoServe
             assert disc == m // n  # one discontinuity per wrap, counted across reloads
         seen.append(pl["seq"])
         clock.now += clip.segments[0].duration
-    assert seen == list(range(seen[0], seen[0] + len(seen)))  # one step per segment duration
+    # one step per segment duration, counted from the server's start: hls.js walks an array
+    # as long as the discontinuity number on every reload, so it must stay small
+    assert seen == list(range(len(seen)))
     for i in range(n):
         status, headers, body = get(server, f"/video/clip/{i}.ts")
         assert status == 200 and headers["content-type"] == "video/mp2t"

@@ -194,15 +194,18 @@ class Clip:
                       for ext in ("mp4", "webm") if (folder / f"clip.{ext}").is_file()}
         self.target = math.ceil(max((s.duration for s in self.segments), default=2.0))
 
-    def playlist(self, now: float, window: int = HLS_WINDOW) -> str:
+    def playlist(self, now: float, origin: float = 0.0, window: int = HLS_WINDOW) -> str:
         """A live playlist at wall-clock `now`: the clip looping for ever, `window` segments.
 
         Media sequence m plays clip segment m % n; a wrap back to segment 0 is a
-        discontinuity (timestamps restart), counted in EXT-X-DISCONTINUITY-SEQUENCE."""
+        discontinuity (timestamps restart), counted in EXT-X-DISCONTINUITY-SEQUENCE. The
+        count starts at `origin` (the server's start), not at 1970: hls.js keeps a sparse
+        array indexed by discontinuity number and walks it from 0 on every reload, which
+        with epoch-sized numbers (~10⁸) froze the page for seconds."""
         n = len(self.segments)
         period = sum(s.duration for s in self.segments) / n
-        last = math.floor(now / period)
-        first = max(0, last - window + 1)
+        last = max(0, math.floor((now - origin) / period)) + window - 1  # full from the start
+        first = last - window + 1
         lines = ["#EXTM3U", "#EXT-X-VERSION:3", f"#EXT-X-TARGETDURATION:{self.target}",
                  f"#EXT-X-MEDIA-SEQUENCE:{first}", f"#EXT-X-DISCONTINUITY-SEQUENCE:{first // n}"]
         for m in range(first, last + 1):
@@ -227,6 +230,7 @@ class VideoService:
         kind = StaticFrames if static else Frames
         self.frames = kind(self.renderer, self.names, self.fps, max_cameras=frames_max)
         self.clip = clip or Clip()
+        self.started = clock()  # where the live playlist's sequence numbers start
         self.stop = threading.Event()
         self.streams = 0
         self._lock = threading.Lock()
@@ -289,7 +293,7 @@ class Handler(BaseHTTPRequestHandler):
                 if not _ID.fullmatch(cam) or not svc.clip.segments:
                     self._not_found(path, head)
                 else:
-                    body = svc.clip.playlist(svc.clock()).encode()
+                    body = svc.clip.playlist(svc.clock(), svc.started).encode()
                     self._bytes(body, "application/vnd.apple.mpegurl", head, live=True)
             elif path.startswith("/video/") and "." in path:
                 cam, _, ext = path[len("/video/"):].rpartition(".")
