@@ -8,6 +8,7 @@ import json
 import math
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -256,6 +257,23 @@ def test_vid007_unknown_paths_are_json_404(serve: Callable[..., VideoServer], pa
     status, headers, body = get(server, path)
     assert status == 404 and headers["content-type"] == "application/json"
     assert json.loads(body)["status"] == 404 and "no such video path" in json.loads(body)["error"]
+
+
+def test_vid015_other_methods_and_bad_requests_are_json(
+        serve: Callable[..., VideoServer]) -> None:
+    server = serve()
+    conn = http.client.HTTPConnection("127.0.0.1", server.ports[0], timeout=10)
+    conn.request("POST", f"/video/{CAM}.jpg", body=b"x")
+    resp = conn.getresponse()
+    assert resp.status == 501 and resp.getheader("Content-Type") == "application/json"
+    assert json.loads(resp.read())["status"] == 501
+    conn.close()
+    with socket.create_connection(("127.0.0.1", server.ports[0]), timeout=10) as sock:
+        sock.sendall(b"NOT A REQUEST\r\n\r\n")
+        answer = sock.makefile("rb").read()
+    # no valid HTTP version: answered HTTP/0.9 style (a body only), still JSON
+    assert json.loads(answer.rpartition(b"\r\n\r\n")[2])["status"] == 400
+    assert get(server, "/health")[0] == 200  # and it still serves
 
 
 def test_vid008_streams_are_capped_and_a_closed_client_frees_its_slot(

@@ -26,6 +26,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,7 @@ class Names:
         self._cache: OrderedDict[str, tuple[str | None, float]] = OrderedDict()
         self._lock = threading.Lock()
         self._down_until = 0.0
+        self._down = False
 
     def get(self, cam_id: str) -> str | None:
         """The camera's name, or None (unknown camera, or Redis unreachable)."""
@@ -94,10 +96,13 @@ class Names:
             raw = self._client.hget(self.key, cam_id)
         except redis.RedisError as exc:
             with self._lock:
-                if time.monotonic() >= self._down_until:
+                if not self._down:  # said once per outage, not once per retry
                     log.warning("video: camera names unavailable (%s); ids shown for now", exc)
-                self._down_until = time.monotonic() + REDIS_RETRY_S
+                self._down, self._down_until = True, time.monotonic() + REDIS_RETRY_S
             return old
+        if self._down:
+            self._down = False
+            log.info("video: camera names available again")
         if raw is None:
             return None
         try:
@@ -258,6 +263,13 @@ class Handler(BaseHTTPRequestHandler):
         super().setup()
         self.connection.settimeout(WRITE_TIMEOUT_S)
         self.service = self.server.service  # type: ignore[attr-defined]
+
+    def send_error(self, code: int, message: str | None = None,
+                   explain: str | None = None) -> None:
+        """The base class's errors (bad request line, unknown method) as JSON too."""
+        self.close_connection = True
+        self._json(code, {"error": message or HTTPStatus(code).phrase, "status": code},
+                   head=self.command == "HEAD")
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s " + format, self.address_string(), *args)
