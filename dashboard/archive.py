@@ -1,0 +1,473 @@
+"""The event archive: closed events move from the live state into compact columns.
+
+Layout and definitions: docs/COCKPIT.md. Per month of first report, one binary string per
+column (`Parchive:{YYYY-MM}:{col}`, fixed-width little-endian, appended with APPEND), the
+ids, and the full records as zlib-compressed JSON lines, one chunk per archive batch and
+month. Categorical fields are stored as codes of stable tables kept in Redis. One Lua
+script per batch removes the events from the live keys and appends their rows, so a reader
+that takes the live state and the archive in one MULTI sees each event exactly once.
+
+`row_of` turns an event (+ its tasks, timeline, card flags) into a row; the live side of
+the figures uses it too, so a figure is the same before and after archiving.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any, Final
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import orjson
+import pandas as pd
+import redis
+
+from dashboard.config import Settings
+from dashboard.models import EVENT_CLOSED
+from dashboard.sla import Deadlines
+from dashboard.store import Store
+
+# (name, numpy dtype); every one little-endian, fixed width. `chunk` is written by the script.
+COLUMNS: Final = (
+    ("report", "<u4"), ("dispatch", "<u4"), ("arrive", "<u4"), ("handle", "<u4"),
+    ("close", "<u4"), ("sev", "u1"), ("cat", "u1"), ("src", "u1"), ("type", "u1"),
+    ("status", "u1"), ("flags", "u1"), ("town", "<u2"), ("community", "<u2"),
+    ("grid", "<u2"), ("chunk", "<u4"),
+)
+TIMES: Final = ("report", "dispatch", "arrive", "handle", "close")
+CODED: Final = ("cat", "src", "type", "status", "town", "community", "grid")
+ROW_FORMAT: Final = "<5I6B3H"  # every column but `chunk`, in COLUMNS order
+ROW_BYTES: Final = struct.calcsize(ROW_FORMAT)  # 32; the script appends 4 for `chunk`
+WIDTHS: Final = tuple(np.dtype(d).itemsize for _, d in COLUMNS[:-1])
+CODE_MAX: Final = {f: (255 if dict(COLUMNS)[f] == "u1" else 65535) for f in CODED}
+OTHER: Final = "other"  # a table that is full maps new values here (code 1)
+YELLOW, RED, OVERDUE = 1, 2, 4
+SCAN_PAGE: Final = 2000
+SCAN_MAX: Final = 50_000  # ids looked at per run, old open ones included
+STAGES: Final = ("dispatch", "arrive", "handle")
+
+# ARGV[3] month count m, then m × (month, chunk blob, rows offered), then rows: (id, meta,
+# month index, packed row) × n. A row is archived only while its meta is what the archiver
+# read; the rest is skipped (it changed: next time). Returns the archived ids.
+ARCHIVE_LUA: Final = r"""
+local P = ARGV[1]
+local m = tonumber(ARGV[3])
+local months, blobs = {}, {}
+local b = 4
+for i = 1, m do
+  months[i] = ARGV[b]; blobs[i] = ARGV[b + 1]; b = b + 3
+end
+local widths = {4, 4, 4, 4, 4, 1, 1, 1, 1, 1, 1, 2, 2, 2}
+local names = {'report', 'dispatch', 'arrive', 'handle', 'close', 'sev', 'cat', 'src',
+  'type', 'status', 'flags', 'town', 'community', 'grid'}
+local cols, ids, counts, done = {}, {}, {}, {}
+for i = 1, m do cols[i] = {}; ids[i] = {}; counts[i] = 0 end
+local rows = {}
+while b <= #ARGV do
+  local id, meta, mi, row = ARGV[b], ARGV[b + 1], tonumber(ARGV[b + 2]), ARGV[b + 3]
+  b = b + 4
+  if redis.call('HGET', P .. 'meta:event', id) == meta then
+    local status = string.sub(meta, string.find(meta, '|[^|]*$') + 1)
+    redis.call('HDEL', P .. 'state:event', id)
+    redis.call('HDEL', P .. 'meta:event', id)
+    redis.call('ZREM', P .. 'geo:event', id)
+    redis.call('SREM', P .. 'events:open', id)
+    redis.call('ZREM', P .. 'events:ts', id)
+    redis.call('DEL', P .. 'timeline:' .. id)
+    redis.call('DEL', P .. 'task:event:' .. id)
+    redis.call('HINCRBY', P .. 'count:event', status, -1)
+    counts[mi] = counts[mi] + 1
+    rows[#rows + 1] = {mi, row}
+    ids[mi][#ids[mi] + 1] = id
+    done[#done + 1] = id
+  end
+end
+local chunk = {}
+for i = 1, m do
+  if counts[i] > 0 then
+    local key = P .. 'archive:' .. months[i]
+    local c = redis.call('HINCRBY', key .. ':meta', 'chunks', 1)
+    redis.call('HINCRBY', key .. ':meta', 'rows', counts[i])
+    redis.call('HSET', key .. ':json', c, blobs[i])
+    redis.call('SADD', P .. 'archive:months', months[i])
+    chunk[i] = string.char(c % 256, math.floor(c / 256) % 256,
+      math.floor(c / 65536) % 256, math.floor(c / 16777216) % 256)
+  end
+end
+for _, r in ipairs(rows) do
+  local mi, row = r[1], r[2]
+  local off = 1
+  for k = 1, #widths do
+    local t = cols[mi][k]
+    if not t then t = {}; cols[mi][k] = t end
+    t[#t + 1] = string.sub(row, off, off + widths[k] - 1)
+    off = off + widths[k]
+  end
+  local t = cols[mi][15]
+  if not t then t = {}; cols[mi][15] = t end
+  t[#t + 1] = chunk[mi]
+end
+for i = 1, m do
+  if counts[i] > 0 then
+    local key = P .. 'archive:' .. months[i] .. ':'
+    for k = 1, #names do redis.call('APPEND', key .. names[k], table.concat(cols[i][k])) end
+    redis.call('APPEND', key .. 'chunk', table.concat(cols[i][15]))
+    redis.call('APPEND', key .. 'id', table.concat(ids[i], '\n') .. '\n')
+  end
+end
+if #done > 0 then redis.call('INCR', P .. 'stats:ver') end
+return done
+"""
+
+# Stable code of a value: existing, else the next free one (atomic across processes).
+CODE_LUA: Final = r"""
+local c = redis.call('HGET', KEYS[1], ARGV[1])
+if c then return tonumber(c) end
+local n = redis.call('HLEN', KEYS[1])
+if n >= tonumber(ARGV[2]) then return -1 end
+redis.call('HSET', KEYS[1], ARGV[1], n)
+redis.call('RPUSH', KEYS[2], ARGV[1])
+return n
+"""
+
+DROP_TASKS_LUA: Final = r"""
+for i = 1, #ARGV do
+  redis.call('HDEL', KEYS[1], ARGV[i])
+  redis.call('SREM', KEYS[2], ARGV[i])
+end
+return #ARGV
+"""
+
+
+def month_of(ts_ms: int, tz: str) -> str:
+    return datetime.fromtimestamp(ts_ms / 1000, ZoneInfo(tz)).strftime("%Y-%m")
+
+
+def _ms(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        return None
+    return int(value)
+
+
+def event_times(event: dict[str, Any], tasks: Sequence[dict[str, Any]],
+                timeline: Sequence[dict[str, Any]]) -> dict[str, int | None]:
+    """report, dispatch, arrive, handle, close in epoch ms (None = not reached); see
+    docs/COCKPIT.md for where each comes from."""
+    report = _ms(event.get("first_ts"))
+    if report is None:
+        report = _ms(event.get("ts"))
+
+    def first(entries: Iterable[dict[str, Any]], key: str, stages: Iterable[str]) -> int | None:
+        wanted = set(stages)
+        found = [_ms(e.get("ts")) for e in entries
+                 if isinstance(e, dict) and e.get(key) in wanted]
+        found = [x for x in found if x is not None]
+        return min(found) if found else None
+
+    task_ts = [x for x in (_ms(t.get("ts")) for t in tasks) if x is not None]
+    history = [h for t in tasks for h in (t.get("history") or []) if isinstance(h, dict)]
+    dispatch = min(task_ts) if task_ts else first(timeline, "status", ("dispatched",))
+    arrive = first(history, "stage", ("arrived", "handled"))
+    handle = first(history, "stage", ("handled",))
+    if handle is None:
+        handle = first(timeline, "status", ("handled",))
+    close = None
+    if event.get("status") in EVENT_CLOSED:
+        ends = [_ms(e.get("ts")) for e in timeline
+                if isinstance(e, dict) and e.get("status") in EVENT_CLOSED]
+        ends = [x for x in ends if x is not None]
+        if ends:
+            close = ends[-1]
+        else:
+            close = max(x for x in (_ms(event.get("ts")), _ms(event.get("status_ts")), report)
+                        if x is not None)
+    return {"report": report, "dispatch": dispatch, "arrive": arrive, "handle": handle,
+            "close": close}
+
+
+def overdue(event: dict[str, Any], times: dict[str, int | None], deadlines: Deadlines,
+            now_ms: int) -> bool:
+    """A stage ended — or, still running, has run until now — past its limit. A closed or
+    cancelled event's unreached stages stopped running at its close."""
+    lim = deadlines.limits(event)
+    report, dispatch = times["report"], times["dispatch"]
+    end = times["close"] if times["close"] is not None else now_ms
+    if report is None:
+        return False
+    spans = [(report, dispatch if dispatch is not None else end, lim.dispatch_s)]
+    if dispatch is not None:
+        spans.append((dispatch, times["arrive"] if times["arrive"] is not None else end,
+                       lim.arrive_s))
+        spans.append((dispatch, times["handle"] if times["handle"] is not None else end,
+                      lim.handle_s))
+    return any(stop - start > limit_s * 1000 for start, stop, limit_s in spans)
+
+
+def row_of(event: dict[str, Any], tasks: Sequence[dict[str, Any]],
+           timeline: Sequence[dict[str, Any]], cards: int, deadlines: Deadlines,
+           now_ms: int) -> dict[str, Any]:
+    """One archive row with plain values: times in epoch seconds (0 = never), codes as
+    strings (the caller codes them)."""
+    times = event_times(event, tasks, timeline)
+    flags = cards & (YELLOW | RED)
+    if overdue(event, times, deadlines, now_ms):
+        flags |= OVERDUE
+    sev = event.get("severity")
+    row: dict[str, Any] = {k: (v // 1000 if v is not None else 0) for k, v in times.items()}
+    row.update({
+        "sev": sev if isinstance(sev, int) and 0 <= sev < 256 else 0,
+        "cat": str(event.get("category") or ""), "src": str(event.get("source") or ""),
+        "type": str(event.get("type") or ""), "status": str(event.get("status") or ""),
+        "flags": flags, "town": str(event.get("town_id") or ""),
+        "community": str(event.get("community_id") or ""),
+        "grid": str(event.get("grid_id") or ""),
+    })
+    return row
+
+
+def card_flags(alerts: Iterable[str | bytes]) -> dict[str, int]:
+    """event id → YELLOW|RED from the stored alerts (`Pstate:alert` values)."""
+    out: dict[str, int] = {}
+    for raw in alerts:
+        try:
+            alert = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            continue
+        kind = alert.get("kind") if isinstance(alert, dict) else None
+        if kind in ("sla_yellow", "sla_red") and alert.get("event_id"):
+            event_id = str(alert["event_id"])
+            out[event_id] = out.get(event_id, 0) | (YELLOW if kind == "sla_yellow" else RED)
+    return out
+
+
+def tasks_by_event(raw_tasks: Iterable[str | bytes]) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for raw in raw_tasks:
+        try:
+            task = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(task, dict) and task.get("event_id"):
+            out.setdefault(str(task["event_id"]), []).append(task)
+    return out
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def binary_client(client: redis.Redis) -> redis.Redis:
+    """A client on the same server that returns bytes (columns are binary)."""
+    kwargs = dict(client.connection_pool.connection_kwargs)
+    if not kwargs.get("decode_responses"):
+        return client
+    kwargs["decode_responses"] = False
+    pool = redis.ConnectionPool(connection_class=client.connection_pool.connection_class,
+                                **kwargs)
+    return redis.Redis(connection_pool=pool)
+
+
+class Codes:
+    """The stable code tables (`Parchive:code:{field}` / `Parchive:codes:{field}`)."""
+
+    def __init__(self, store: Store, client: redis.Redis) -> None:
+        self.store = store
+        self.r = client
+        self._code = client.register_script(CODE_LUA)
+        self._known: dict[str, dict[str, int]] = {f: {} for f in CODED}
+
+    def code(self, field: str, value: str) -> int:
+        known = self._known[field]
+        found = known.get(value)
+        if found is not None:
+            return found
+        keys = [self.store.key(f"archive:code:{field}"), self.store.key(f"archive:codes:{field}")]
+        for seed in ("", OTHER):  # "" is 0 and "other" is 1 in every table
+            if seed not in known:
+                known[seed] = int(self._code(keys=keys, args=[seed, CODE_MAX[field] + 1]))
+        code = int(self._code(keys=keys, args=[value, CODE_MAX[field] + 1]))
+        if code < 0:
+            return known[OTHER]  # the table is full: the value is counted as other
+        known[value] = code
+        return code
+
+    def tables(self) -> dict[str, list[str]]:
+        """Every table by code (index = code)."""
+        pipe = self.r.pipeline(transaction=False)
+        for field in CODED:
+            pipe.lrange(self.store.key(f"archive:codes:{field}"), 0, -1)
+        return {f: [_text(v) for v in vals] for f, vals in zip(CODED, pipe.execute(),
+                                                                 strict=True)}
+
+
+class Archive:
+    """Moves closed events into the archive and reads it back."""
+
+    def __init__(self, store: Store, settings: Settings,
+                 deadlines: Deadlines | None = None) -> None:
+        self.store = store
+        self.settings = settings
+        self.deadlines = deadlines or Deadlines.load()
+        self.r = binary_client(store.r)
+        self.codes = Codes(store, self.r)
+        self._archive = self.r.register_script(ARCHIVE_LUA)
+        self._drop_tasks = self.r.register_script(DROP_TASKS_LUA)
+
+    # -- writing ----------------------------------------------------------------------
+
+    def candidates(self, now_ms: int, limit: int) -> list[tuple[str, str]]:
+        """(id, meta) of closed/cancelled events reported before the cut-off, oldest first."""
+        r, key = self.r, self.store.key
+        cutoff = now_ms - self.settings.archive_age_s * 1000
+        out: list[tuple[str, str]] = []
+        start = 0
+        while len(out) < limit and start < SCAN_MAX:
+            ids = [_text(i) for i in r.zrangebyscore(key("events:ts"), "-inf", cutoff,
+                                                     start=start, num=SCAN_PAGE)]
+            if not ids:
+                break
+            start += len(ids)
+            for event_id, meta in zip(ids, r.hmget(key("meta:event"), ids), strict=True):
+                if meta is None:
+                    continue
+                meta = _text(meta)
+                if meta.rsplit("|", 1)[-1] in EVENT_CLOSED:
+                    out.append((event_id, meta))
+        return out[:limit]
+
+    def run(self, now_ms: int, limit: int | None = None) -> int:
+        """Archive up to `limit` events closed longer than `archive_age_s`; returns how many."""
+        limit = limit or self.settings.archive_batch
+        found = self.candidates(now_ms, limit)
+        if not found:
+            return 0
+        r, key = self.r, self.store.key
+        ids = [i for i, _ in found]
+        pipe = r.pipeline(transaction=False)
+        pipe.hmget(key("state:event"), ids)
+        for event_id in ids:
+            pipe.lrange(key(f"timeline:{event_id}"), 0, -1)
+        pipe.hvals(key("state:task"))
+        pipe.hvals(key("state:alert"))
+        got = pipe.execute()
+        states, timelines, raw_tasks, raw_alerts = got[0], got[1:-2], got[-2], got[-1]
+        tasks = tasks_by_event(raw_tasks)
+        cards = card_flags(raw_alerts)
+        cutoff_s = (now_ms - self.settings.archive_age_s * 1000) // 1000
+        months: dict[str, list[tuple[str, str, bytes, bytes]]] = {}
+        drop_tasks: list[str] = []
+        for (event_id, meta), raw, tl in zip(found, states, timelines, strict=True):
+            if raw is None:
+                continue
+            event = orjson.loads(raw)
+            timeline = [orjson.loads(x) for x in tl]
+            mine = tasks.get(event_id, [])
+            row = row_of(event, mine, timeline, cards.get(event_id, 0), self.deadlines, now_ms)
+            if row["close"] > cutoff_s:
+                continue  # closed less than archive_age_s ago: the wall still shows it
+            packed = struct.pack(ROW_FORMAT, *(row[c] for c in TIMES), row["sev"],
+                                 *(self.codes.code(f, row[f]) for f in ("cat", "src", "type",
+                                                                          "status")),
+                                 row["flags"],
+                                 *(self.codes.code(f, row[f]) for f in ("town", "community",
+                                                                          "grid")))
+            full = orjson.dumps({"event": event, "task": mine[-1] if mine else None,
+                                 "tasks": mine, "timeline": timeline})
+            month = month_of(row["report"] * 1000, self.settings.timezone)
+            months.setdefault(month, []).append((event_id, meta, packed, full))
+            drop_tasks.extend(str(t["id"]) for t in mine if t.get("id"))
+        if not months:
+            return 0
+        args: list[Any] = [self.store.prefix, self.store.log_maxlen, len(months)]
+        for month, rows in months.items():
+            blob = zlib.compress(b"\n".join(x[3] for x in rows), 6)
+            args.extend((month, blob, len(rows)))
+        for mi, rows in enumerate(months.values(), start=1):
+            for event_id, meta, packed, _ in rows:
+                args.extend((event_id, meta, mi, packed))
+        done = {_text(x) for x in self._archive(keys=[], args=args)}
+        if drop_tasks and done:
+            gone = [tid for tid in drop_tasks
+                    if any(t.get("id") == tid for e in done for t in tasks.get(e, []))]
+            if gone:
+                self._drop_tasks(keys=[key("state:task"), key("tasks:open")], args=gone)
+        return len(done)
+
+    # -- reading ----------------------------------------------------------------------
+
+    def months(self) -> list[str]:
+        return sorted(_text(m) for m in self.r.smembers(self.store.key("archive:months")))
+
+    def queue_read(self, pipe: Any, months: Sequence[str], with_ids: bool = False) -> int:
+        """Queue the GETs of `months`' columns on `pipe` (a MULTI with the live reads, so
+        each event is seen once); returns how many results `frame_from` takes."""
+        n = 0
+        for month in months:
+            for name, _ in COLUMNS:
+                pipe.get(self.store.key(f"archive:{month}:{name}"))
+                n += 1
+            if with_ids:
+                pipe.get(self.store.key(f"archive:{month}:id"))
+                n += 1
+        return n
+
+    @staticmethod
+    def frame_from(months: Sequence[str], results: Sequence[Any],
+                   with_ids: bool = False) -> pd.DataFrame:
+        """A DataFrame of the queued columns: times as int64 seconds, codes as ints, and
+        `month`/`row` so a row's full record can be found again."""
+        parts: dict[str, list[np.ndarray]] = {name: [] for name, _ in COLUMNS}
+        ids: list[str] = []
+        month_col: list[np.ndarray] = []
+        row_col: list[np.ndarray] = []
+        i = 0
+        for mi, _month in enumerate(months):
+            cols = {}
+            for name, dtype in COLUMNS:
+                raw = results[i]
+                i += 1
+                cols[name] = np.frombuffer(raw or b"", dtype=dtype)
+            n = min(len(c) for c in cols.values())  # a torn read cannot happen in MULTI
+            for name in parts:
+                parts[name].append(cols[name][:n])
+            month_col.append(np.full(n, mi, dtype=np.int16))
+            row_col.append(np.arange(n, dtype=np.int32))
+            if with_ids:
+                raw = results[i]
+                i += 1
+                ids.extend(_text(raw or b"").split("\n")[:n])
+        data: dict[str, Any] = {}
+        for name, dtype in COLUMNS:
+            arr = np.concatenate(parts[name]) if parts[name] else np.empty(0, dtype=dtype)
+            data[name] = arr.astype(np.int64) if name in TIMES else arr.astype(np.int32)
+        data["month"] = np.concatenate(month_col) if month_col else np.empty(0, np.int16)
+        data["row"] = np.concatenate(row_col) if row_col else np.empty(0, np.int32)
+        frame = pd.DataFrame(data)
+        if with_ids:
+            frame["id"] = ids
+        return frame
+
+    def frame(self, months: Sequence[str] | None = None, with_ids: bool = False) -> pd.DataFrame:
+        months = list(months) if months is not None else self.months()
+        pipe = self.r.pipeline(transaction=True)
+        self.queue_read(pipe, months, with_ids)
+        return self.frame_from(months, pipe.execute(), with_ids)
+
+    def records(self, month: str, chunks: Iterable[int]) -> dict[str, dict[str, Any]]:
+        """The full records (event, task, timeline) of some chunks of a month, by event id."""
+        wanted = sorted(set(int(c) for c in chunks))
+        if not wanted:
+            return {}
+        raw = self.r.hmget(self.store.key(f"archive:{month}:json"), wanted)
+        out: dict[str, dict[str, Any]] = {}
+        for blob in raw:
+            if blob is None:
+                continue
+            for line in zlib.decompress(blob).split(b"\n"):
+                if line:
+                    rec = orjson.loads(line)
+                    out[str(rec["event"].get("id"))] = rec
+        return out
