@@ -281,10 +281,9 @@ def test_stat003_patrol_counts_a_grid_once_per_worker_move(r: redis.Redis) -> No
 # -- the HTTP API -----------------------------------------------------------------------
 
 
-@pytest.fixture
-def app(redis_url: str, r: redis.Redis, history: dict[str, Any]) -> Any:
-    """The auth guard and the stats routes on a Flask app whose clock is the fixture's
-    moment (create_app's own wiring is checked in stat006)."""
+def stats_app(redis_url: str, clock: Any, **overrides: Any) -> Any:
+    """The auth guard and the stats routes on a Flask app with its own clock (create_app's
+    wiring is checked in stat006)."""
     from flask import Flask
 
     from callbacks.api import install_error_handlers
@@ -293,16 +292,21 @@ def app(redis_url: str, r: redis.Redis, history: dict[str, Any]) -> Any:
     from dashboard.audit import Audit
     from dashboard.auth import Auth
 
-    settings = dataclasses.replace(Settings(), redis_url=redis_url, stats_min_age_s=0.0)
+    settings = dataclasses.replace(Settings(), redis_url=redis_url, **overrides)
     server = Flask(__name__)
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     install_auth(server, Auth(client, settings.prefix, settings), Audit(client, settings.prefix),
                  settings)
     server.register_blueprint(create_stats_api(Store(client), load_city(), settings,
                                                make_cache(server, redis_url, settings),
-                                               clock=now_ms))
+                                               clock=clock))
     install_error_handlers(server)
     return server
+
+
+@pytest.fixture
+def app(redis_url: str, history: dict[str, Any]) -> Any:
+    return stats_app(redis_url, now_ms, stats_min_age_s=0.0)
 
 
 def client_for(app: Any, r: redis.Redis, role: str | None, scope: str | None = None,
@@ -429,3 +433,20 @@ def test_stat007_export_csv_and_xlsx_of_a_filter(app: Any, r: redis.Redis) -> No
     entries = [json.loads(e["detail"]) for _, e in r.xrange("cc:audit")
                if e.get("action") == "export"]
     assert entries and entries[0]["rows"] == len(want)
+
+
+def test_stat008_figures_that_time_alone_changes_are_recomputed_then(
+        redis_url: str, r: redis.Redis, history: dict[str, Any]) -> None:
+    from .cockpit_util import Clock
+
+    clock = Clock(now_ms())
+    leader = client_for(stats_app(redis_url, clock, stats_min_age_s=0.0), r, "leader")
+    first = leader.get("/api/stats")
+    assert first.headers["X-Cache"] == "miss" and first.json["now"]["overdue"] == 2
+    clock.now += 60_000  # nothing is due yet: the entry holds
+    assert leader.get("/api/stats").headers["X-Cache"] == "hit"
+    # E03 (a dispute, level IV) reported 14:50 has 30 minutes to be dispatched
+    clock.now = ms("2026-11-25T15:20:02")
+    later = leader.get("/api/stats")
+    assert later.headers["X-Cache"] == "miss" and later.json["now"]["overdue"] == 3
+    assert later.json["version"] == first.json["version"]  # no new data: time alone
