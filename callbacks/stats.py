@@ -89,7 +89,7 @@ def create_stats_api(store: Store, city: City, settings: Settings, cache: Cache,
         try:
             body = figs.figures(scope, now)
             cache.set(key, {"version": body["version"], "computed": now,
-                            "valid_until": figs.valid_until(now), "figures": body})
+                            "valid_until": body["valid_until"], "figures": body})
         finally:
             cache.delete(key + ":lock")
         return body, "miss"

@@ -85,6 +85,48 @@ def _mean(values: np.ndarray) -> float | None:
     return round(float(values.mean()), 1) if len(values) else None
 
 
+@dataclass
+class _Scoped:
+    """The rows of one scope and the masks every figure uses."""
+
+    frame: pd.DataFrame
+    tables: dict[str, list[str]]
+    codes: dict[str, dict[str, int]]
+    report: np.ndarray
+    close: np.ndarray
+    closed: np.ndarray
+    cancelled: np.ndarray
+    open: np.ndarray
+    progress: np.ndarray
+    overdue: np.ndarray
+    in_window: np.ndarray
+
+    @classmethod
+    def of(cls, data: Data, level: str, code: str, window_from_s: int, now_s: int) -> _Scoped:
+        f, tables = data.frame, data.tables
+        codes = {fld: {v: i for i, v in enumerate(tables[fld])} for fld in CODED}
+        if level != "city":
+            field = SCOPE_FIELD[level]
+            f = f[f[field].to_numpy() == codes[field].get(code, -1)]
+        status, st = f["status"].to_numpy(), codes["status"]
+        closed = status == st.get("closed", -1)
+        cancelled = status == st.get("cancelled", -1)
+        report = f["report"].to_numpy()
+        return cls(f, tables, codes, report, f["close"].to_numpy(), closed, cancelled,
+                   ~(closed | cancelled),
+                   np.isin(status, [st[s] for s in IN_PROGRESS if s in st]),
+                   (f["flags"].to_numpy() & OVERDUE) > 0,
+                   (report >= window_from_s) & (report <= now_s))
+
+    def counts(self, field: str, names: Sequence[str] | None = None) -> dict[str, int]:
+        """Events of the window by a coded field."""
+        values = self.frame[field].to_numpy()[self.in_window]
+        bins = np.bincount(values) if len(values) else np.zeros(0, dtype=np.int64)
+        table = names if names is not None else self.tables[field]
+        return {(table[i] if i < len(table) else str(i)): int(n)
+                for i, n in enumerate(bins) if n}
+
+
 class Figures:
     """Reads the data and computes the figures for a scope."""
 
@@ -110,16 +152,17 @@ class Figures:
         now = datetime.fromtimestamp(now_ms / 1000, self.tz)
         return f"{now.year - 1:04d}-01"
 
-    def load(self, now_ms: int) -> Data:
-        """Archive + live as one frame; reused while the version and the moment hold."""
+    def load(self, now_ms: int) -> tuple[Data, int]:
+        """Archive + live as one frame, and until when (ms) figures from it hold without
+        new data; reused while the version and the moment hold (drill-down, scopes)."""
         with self._lock:
             memo = self._memo
             if memo is not None and memo[0] == self.version() and now_ms < memo[1] \
                     and memo[2].now_ms <= now_ms:
-                return memo[2]
+                return memo[2], memo[1]
             data = self._read(now_ms)
             self._memo = (data.version, self._valid_until(data), data)
-            return data
+            return data, self._memo[1]
 
     def _read(self, now_ms: int) -> Data:
         key = self.store.key
@@ -259,99 +302,94 @@ class Figures:
     def figures(self, scope: str | None, now_ms: int) -> dict[str, Any]:
         """The figures JSON for a scope (None = the whole city) at `now_ms`."""
         code, level, unit = self.scope_info(scope)
-        data = self.load(now_ms)
-        f, tables = data.frame, data.tables
-        codes = {fld: {v: i for i, v in enumerate(tables[fld])} for fld in CODED}
-        if level != "city":
-            field = SCOPE_FIELD[level]
-            wanted = codes[field].get(code, -1)
-            f = f[f[field].to_numpy() == wanted]
-        status = f["status"].to_numpy()
-        st = codes["status"]
-        closed_mask = status == st.get("closed", -1)
-        cancelled_mask = status == st.get("cancelled", -1)
-        open_mask = ~(closed_mask | cancelled_mask)
-        progress_mask = np.isin(status, [st[s] for s in IN_PROGRESS if s in st])
-        flags = f["flags"].to_numpy()
-        overdue_mask = (flags & OVERDUE) > 0
-        report = f["report"].to_numpy()
-        close = f["close"].to_numpy()
-        now_s = now_ms // 1000
+        data, valid_until = self.load(now_ms)
         days = self.window_days(now_ms)
-        w_from = days[0][1]
-        in_window = (report >= w_from) & (report <= now_s)
-        today_start = days[-1][1]
-
-        periods = {}
-        for name, p in self.periods(now_ms).items():
-            count = int(((report >= p["from"] // 1000) & (report <= now_s)).sum())
-            prev = int(((report >= p["prev_from"] // 1000) & (report < p["prev_to"] // 1000))
-                       .sum())
-            periods[name] = {**p, "count": count, "prev": prev,
-                             "change": round((count - prev) / prev, 4) if prev else None}
-
-        wf = f[in_window]
-        w_closed = closed_mask[in_window]
-        w_cancel = cancelled_mask[in_window]
-        disp = wf["dispatch"].to_numpy()
-        arr = wf["arrive"].to_numpy()
-        w_rep = wf["report"].to_numpy()
-        w_close = wf["close"].to_numpy()
-        w_flags = wf["flags"].to_numpy()
-        total = int(in_window.sum())
-        n_closed, n_cancel = int(w_closed.sum()), int(w_cancel.sum())
-        window = {
-            "from": w_from * 1000, "to": now_ms, "total": total, "closed": n_closed,
-            "cancelled": n_cancel, "closure_rate": _rate(n_closed, total - n_cancel),
-            "avg_dispatch_s": _mean((disp - w_rep)[disp > 0]),
-            "avg_arrive_s": _mean((arr - disp)[(arr > 0) & (disp > 0)]),
-            "avg_close_s": _mean((w_close - w_rep)[w_closed & (w_close > 0)]),
-            "yellow": int(((w_flags & YELLOW) > 0).sum()),
-            "red": int(((w_flags & RED) > 0).sum()),
-            "overdue": int(((w_flags & OVERDUE) > 0).sum()),
-        }
-
-        def counts(field: str, names: Sequence[str] | None = None) -> dict[str, int]:
-            values = wf[field].to_numpy()
-            bins = np.bincount(values, minlength=1) if len(values) else np.zeros(1, int)
-            table = names if names is not None else tables[field]
-            return {(table[i] if i < len(table) else str(i)) or "": int(n)
-                    for i, n in enumerate(bins) if n}
-
-        sev_names = [str(i) for i in range(256)]
-        # trend: reports and closes per local day
-        edges = np.asarray([d[1] for d in days] + [days[-1][1] + 86400 * 2], dtype=np.int64)
-        edges[-1] = self._day_start(date.fromisoformat(days[-1][0]) + timedelta(days=1))
-        rep_bin = np.searchsorted(edges, report, side="right") - 1
-        ok = (rep_bin >= 0) & (rep_bin < WINDOW_DAYS)
-        trend_total = np.bincount(rep_bin[ok], minlength=WINDOW_DAYS)
-        close_bin = np.searchsorted(edges, close, side="right") - 1
-        okc = closed_mask & (close > 0) & (close_bin >= 0) & (close_bin < WINDOW_DAYS)
-        trend_closed = np.bincount(close_bin[okc], minlength=WINDOW_DAYS)
-        cats = f["cat"].to_numpy()
-        by_cat_trend: dict[str, list[int]] = {}
-        for cat_code in np.unique(cats[ok]).tolist():
-            sel = ok & (cats == cat_code)
-            by_cat_trend[tables["cat"][cat_code] or ""] = np.bincount(
-                rep_bin[sel], minlength=WINDOW_DAYS).tolist()
-
-        # children and rankings
+        sc = _Scoped.of(data, level, code, days[0][1], now_ms // 1000)
         child_field = CHILD_FIELD.get(level)
-        children: list[dict[str, Any]] = []
-        if child_field is not None:
-            units = self.city.children(code)
-            children = self._unit_rows(units, child_field, f, codes, in_window, open_mask,
-                                       overdue_mask, closed_mask, cancelled_mask)
+        children = (self._unit_rows(self.city.children(code), child_field, sc)
+                    if child_field is not None else [])
         rankings: dict[str, Any] = {}
         if level == "city":
             rankings["town"] = self._rank(children)
-        if level in ("city", "town"):
-            comms = (self.city.communities if level == "city" else self.city.children(code))
-            rows = children if level == "town" else self._unit_rows(
-                comms, "community", f, codes, in_window, open_mask, overdue_mask,
-                closed_mask, cancelled_mask)
-            rankings["community"] = self._rank(rows)
+            rankings["community"] = self._rank(
+                self._unit_rows(self.city.communities, "community", sc))
+        elif level == "town":
+            rankings["community"] = self._rank(children)
+        parents = [] if unit is None else self.city.parents(code)
+        sev_names = [str(i) for i in range(256)]
+        return {
+            "scope": {"code": code, "level": level,
+                      "name": unit.name if unit else self.city.name,
+                      "parents": [{"code": p.code, "name": p.name, "level": p.level}
+                                  for p in parents if p.code != code],
+                      "child_level": child_field},
+            "generated": now_ms, "version": data.version, "valid_until": valid_until,
+            "tz": self.settings.timezone, "window_days": WINDOW_DAYS,
+            "periods": self._periods(sc, now_ms),
+            "now": {"open": int(sc.open.sum()),
+                    "overdue": int((sc.open & sc.overdue).sum()),
+                    "in_progress": int(sc.progress.sum()),
+                    "closed_today": int((sc.closed & (sc.close >= days[-1][1])).sum())},
+            "window": self._window(sc, days[0][1] * 1000, now_ms),
+            "by_category": sc.counts("cat"),
+            "by_source": sc.counts("src"),
+            "by_severity": {k: v for k, v in sc.counts("sev", sev_names).items() if k != "0"},
+            "children": children,
+            "trend": self._trend(sc, days),
+            "rankings": rankings,
+            **self._people(data, level, code, now_ms),
+        }
 
+    def _periods(self, sc: _Scoped, now_ms: int) -> dict[str, dict[str, Any]]:
+        out = {}
+        now_s = now_ms // 1000
+        for name, p in self.periods(now_ms).items():
+            count = int(((sc.report >= p["from"] // 1000) & (sc.report <= now_s)).sum())
+            prev = int(((sc.report >= p["prev_from"] // 1000)
+                        & (sc.report < p["prev_to"] // 1000)).sum())
+            out[name] = {**p, "count": count, "prev": prev,
+                         "change": round((count - prev) / prev, 4) if prev else None}
+        return out
+
+    @staticmethod
+    def _window(sc: _Scoped, from_ms: int, now_ms: int) -> dict[str, Any]:
+        wf, win = sc.frame[sc.in_window], sc.in_window
+        closed, cancelled = sc.closed[win], sc.cancelled[win]
+        disp, arr = wf["dispatch"].to_numpy(), wf["arrive"].to_numpy()
+        rep, close, flags = (wf[c].to_numpy() for c in ("report", "close", "flags"))
+        total, n_closed, n_cancel = int(win.sum()), int(closed.sum()), int(cancelled.sum())
+        return {
+            "from": from_ms, "to": now_ms, "total": total, "closed": n_closed,
+            "cancelled": n_cancel, "closure_rate": _rate(n_closed, total - n_cancel),
+            "avg_dispatch_s": _mean((disp - rep)[disp > 0]),
+            "avg_arrive_s": _mean((arr - disp)[(arr > 0) & (disp > 0)]),
+            "avg_close_s": _mean((close - rep)[closed & (close > 0)]),
+            "yellow": int(((flags & YELLOW) > 0).sum()),
+            "red": int(((flags & RED) > 0).sum()),
+            "overdue": int(((flags & OVERDUE) > 0).sum()),
+        }
+
+    def _trend(self, sc: _Scoped, days: list[tuple[str, int]]) -> dict[str, Any]:
+        """Reports and closes per local day of the window, and reports by category."""
+        last = self._day_start(date.fromisoformat(days[-1][0]) + timedelta(days=1))
+        edges = np.asarray([d[1] for d in days] + [last], dtype=np.int64)
+        rep_bin = np.searchsorted(edges, sc.report, side="right") - 1
+        ok = (rep_bin >= 0) & (rep_bin < WINDOW_DAYS)
+        close_bin = np.searchsorted(edges, sc.close, side="right") - 1
+        okc = sc.closed & (sc.close > 0) & (close_bin >= 0) & (close_bin < WINDOW_DAYS)
+        cats = sc.frame["cat"].to_numpy()
+        by_cat: dict[str, list[int]] = {}
+        for cat_code in np.unique(cats[ok]).tolist():
+            sel = ok & (cats == cat_code)
+            by_cat[sc.tables["cat"][cat_code] or ""] = np.bincount(
+                rep_bin[sel], minlength=WINDOW_DAYS).tolist()
+        return {"days": [d[0] for d in days],
+                "total": np.bincount(rep_bin[ok], minlength=WINDOW_DAYS).tolist(),
+                "closed": np.bincount(close_bin[okc], minlength=WINDOW_DAYS).tolist(),
+                "by_category": by_cat}
+
+    def _people(self, data: Data, level: str, code: str, now_ms: int) -> dict[str, Any]:
+        """Grid workers online (by their assigned grid) and today's patrol coverage."""
         workers = [w for w in data.workers
                    if level == "city" or str(w.get("grid_id") or "").startswith(code)]
         online = sum(1 for w in workers if w.get("status") != "off_duty")
@@ -362,29 +400,7 @@ class Figures:
         else:
             grids = [g.code for g in self.city.grids if g.code.startswith(code)]
         visited = sum(1 for g in grids if g in data.patrol)
-
-        parents = [] if unit is None else self.city.parents(code)
         return {
-            "scope": {"code": code, "level": level,
-                      "name": unit.name if unit else self.city.name,
-                      "parents": [{"code": p.code, "name": p.name, "level": p.level}
-                                  for p in parents if p.code != code],
-                      "child_level": child_field},
-            "generated": now_ms, "version": data.version, "tz": self.settings.timezone,
-            "window_days": WINDOW_DAYS,
-            "periods": periods,
-            "now": {"open": int(open_mask.sum()),
-                    "overdue": int((open_mask & overdue_mask).sum()),
-                    "in_progress": int(progress_mask.sum()),
-                    "closed_today": int((closed_mask & (close >= today_start)).sum())},
-            "window": window,
-            "by_category": counts("cat"),
-            "by_source": counts("src"),
-            "by_severity": {k: v for k, v in counts("sev", sev_names).items() if k != "0"},
-            "children": children,
-            "trend": {"days": [d[0] for d in days], "total": trend_total.tolist(),
-                      "closed": trend_closed.tolist(), "by_category": by_cat_trend},
-            "rankings": rankings,
             "workers": {"total": len(workers), "online": online,
                         "online_rate": _rate(online, len(workers)),
                         "sos": sum(1 for w in workers if w.get("status") == "sos")},
@@ -392,27 +408,22 @@ class Figures:
                        "visited": visited, "coverage": _rate(visited, len(grids))},
         }
 
-    def valid_until(self, now_ms: int) -> int:
-        """Until when figures computed at `now_ms` stay true without new data (ms)."""
-        memo = self._memo
-        return memo[1] if memo is not None else now_ms
-
     @staticmethod
-    def _unit_rows(units: Sequence[Unit], field: str, f: pd.DataFrame,
-                   codes: dict[str, dict[str, int]], in_window: np.ndarray,
-                   open_mask: np.ndarray, overdue_mask: np.ndarray, closed_mask: np.ndarray,
-                   cancelled_mask: np.ndarray) -> list[dict[str, Any]]:
-        col = f[field].to_numpy()
-        size = max(len(codes[field]), int(col.max()) + 1 if len(col) else 1)
+    def _unit_rows(units: Sequence[Unit], field: str, sc: _Scoped) -> list[dict[str, Any]]:
+        """One row per unit: window total/closed, open and overdue now, density."""
+        col = sc.frame[field].to_numpy()
+        index = sc.codes[field]
+        size = max(len(index), int(col.max()) + 1 if len(col) else 1)
 
         def per(mask: np.ndarray) -> np.ndarray:
             return np.bincount(col[mask], minlength=size)
 
-        total, open_, over = per(in_window), per(open_mask), per(open_mask & overdue_mask)
-        closed, cancelled = per(in_window & closed_mask), per(in_window & cancelled_mask)
+        total, open_ = per(sc.in_window), per(sc.open)
+        over = per(sc.open & sc.overdue)
+        closed, cancelled = per(sc.in_window & sc.closed), per(sc.in_window & sc.cancelled)
         out = []
         for u in units:
-            i = codes[field].get(u.code)
+            i = index.get(u.code)
             t, o, v, c, x = ((int(a[i]) for a in (total, open_, over, closed, cancelled))
                              if i is not None else (0, 0, 0, 0, 0))
             out.append({"code": u.code, "name": u.name, "level": u.level, "total": t,
