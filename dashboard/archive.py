@@ -50,8 +50,9 @@ SCAN_MAX: Final = 50_000  # ids looked at per run, old open ones included
 STAGES: Final = ("dispatch", "arrive", "handle")
 
 # ARGV[3] month count m, then m × (month, chunk blob, rows offered), then rows: (id, meta,
-# month index, packed row) × n. A row is archived only while its meta is what the archiver
-# read; the rest is skipped (it changed: next time). Returns the archived ids.
+# month index, packed row, the event's task ids joined by ',') × n. A row is archived only
+# while its meta is what the archiver read; the rest is skipped (it changed: next time).
+# Returns the archived ids.
 ARCHIVE_LUA: Final = r"""
 local P = ARGV[1]
 local m = tonumber(ARGV[3])
@@ -67,8 +68,9 @@ local cols, ids, counts, done = {}, {}, {}, {}
 for i = 1, m do cols[i] = {}; ids[i] = {}; counts[i] = 0 end
 local rows = {}
 while b <= #ARGV do
-  local id, meta, mi, row = ARGV[b], ARGV[b + 1], tonumber(ARGV[b + 2]), ARGV[b + 3]
-  b = b + 4
+  local id, meta, mi, row, tids = ARGV[b], ARGV[b + 1], tonumber(ARGV[b + 2]), ARGV[b + 3],
+    ARGV[b + 4]
+  b = b + 5
   if redis.call('HGET', P .. 'meta:event', id) == meta then
     local status = string.sub(meta, string.find(meta, '|[^|]*$') + 1)
     redis.call('HDEL', P .. 'state:event', id)
@@ -79,6 +81,10 @@ while b <= #ARGV do
     redis.call('DEL', P .. 'timeline:' .. id)
     redis.call('DEL', P .. 'task:event:' .. id)
     redis.call('HINCRBY', P .. 'count:event', status, -1)
+    for tid in string.gmatch(tids, '[^,]+') do
+      redis.call('HDEL', P .. 'state:task', tid)
+      redis.call('SREM', P .. 'tasks:open', tid)
+    end
     counts[mi] = counts[mi] + 1
     rows[#rows + 1] = {mi, row}
     ids[mi][#ids[mi] + 1] = id
@@ -132,15 +138,6 @@ redis.call('HSET', KEYS[1], ARGV[1], n)
 redis.call('RPUSH', KEYS[2], ARGV[1])
 return n
 """
-
-DROP_TASKS_LUA: Final = r"""
-for i = 1, #ARGV do
-  redis.call('HDEL', KEYS[1], ARGV[i])
-  redis.call('SREM', KEYS[2], ARGV[i])
-end
-return #ARGV
-"""
-
 
 def month_of(ts_ms: int, tz: str) -> str:
     return datetime.fromtimestamp(ts_ms / 1000, ZoneInfo(tz)).strftime("%Y-%m")
@@ -314,7 +311,6 @@ class Archive:
         self.r = binary_client(store.r)
         self.codes = Codes(store, self.r)
         self._archive = self.r.register_script(ARCHIVE_LUA)
-        self._drop_tasks = self.r.register_script(DROP_TASKS_LUA)
 
     # -- writing ----------------------------------------------------------------------
 
@@ -357,8 +353,7 @@ class Archive:
         tasks = tasks_by_event(raw_tasks)
         cards = card_flags(raw_alerts)
         cutoff_s = (now_ms - self.settings.archive_age_s * 1000) // 1000
-        months: dict[str, list[tuple[str, str, bytes, bytes]]] = {}
-        drop_tasks: list[str] = []
+        months: dict[str, list[tuple[str, str, bytes, bytes, str]]] = {}
         for (event_id, meta), raw, tl in zip(found, states, timelines, strict=True):
             if raw is None:
                 continue
@@ -377,8 +372,8 @@ class Archive:
             full = orjson.dumps({"event": event, "task": mine[-1] if mine else None,
                                  "tasks": mine, "timeline": timeline})
             month = month_of(row["report"] * 1000, self.settings.timezone)
-            months.setdefault(month, []).append((event_id, meta, packed, full))
-            drop_tasks.extend(str(t["id"]) for t in mine if t.get("id"))
+            task_ids = ",".join(str(t["id"]) for t in mine if t.get("id"))
+            months.setdefault(month, []).append((event_id, meta, packed, full, task_ids))
         if not months:
             return 0
         args: list[Any] = [self.store.prefix, self.store.log_maxlen, len(months)]
@@ -386,15 +381,9 @@ class Archive:
             blob = zlib.compress(b"\n".join(x[3] for x in rows), 6)
             args.extend((month, blob, len(rows)))
         for mi, rows in enumerate(months.values(), start=1):
-            for event_id, meta, packed, _ in rows:
-                args.extend((event_id, meta, mi, packed))
-        done = {_text(x) for x in self._archive(keys=[], args=args)}
-        if drop_tasks and done:
-            gone = [tid for tid in drop_tasks
-                    if any(t.get("id") == tid for e in done for t in tasks.get(e, []))]
-            if gone:
-                self._drop_tasks(keys=[key("state:task"), key("tasks:open")], args=gone)
-        return len(done)
+            for event_id, meta, packed, _, task_ids in rows:
+                args.extend((event_id, meta, mi, packed, task_ids))
+        return len(self._archive(keys=[], args=args))
 
     # -- reading ----------------------------------------------------------------------
 
