@@ -24,8 +24,9 @@ from flask_caching import Cache
 from callbacks.auth import audited, require
 from dashboard.city import City
 from dashboard.config import Settings
+from dashboard.i18n import normalise_lang
 from dashboard.models import CATEGORIES, EVENT_STATUSES
-from dashboard.stats import EXPORT_COLUMNS, Figures, ScopeError
+from dashboard.stats import Figures, ScopeError, export_header
 from dashboard.store import Store
 
 READERS: Final = ("leader", "commander")
@@ -153,12 +154,14 @@ def create_stats_api(store: Store, city: City, settings: Settings, cache: Cache,
                   "status": status, "category": category, "rows": len(frame)}
         audited("export", scope or city.code, "ok", detail)
         name = f"events-{scope or city.code}-{_day(from_ms, tz)}-{_day(to_ms - 1, tz)}"
-        rows = figs.export_rows(frame, live)
+        lang = normalise_lang(request.args.get("lang") or settings.lang)
+        rows = figs.export_rows(frame, live, lang)
+        header = export_header(lang)
         if fmt == "csv":
-            return Response(_csv(rows), mimetype="text/csv",
+            return Response(_csv(header, rows), mimetype="text/csv",
                             headers={"Content-Disposition": f"attachment; filename={name}.csv",
                                      "X-Rows": str(len(frame))})
-        return Response(_xlsx(rows), headers={
+        return Response(_xlsx(header, rows), headers={
             "Content-Type": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
             "Content-Disposition": f"attachment; filename={name}.xlsx",
             "X-Rows": str(len(frame))})
@@ -175,11 +178,11 @@ def _day(ms: int, tz: ZoneInfo) -> str:
     return datetime.fromtimestamp(ms / 1000, tz).strftime("%Y%m%d")
 
 
-def _csv(rows: Iterator[list[Any]], block: int = 2000) -> Iterator[bytes]:
+def _csv(header: list[str], rows: Iterator[list[Any]], block: int = 2000) -> Iterator[bytes]:
     """UTF-8 with a BOM (Excel reads Chinese right only then), a block of rows at a time."""
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(EXPORT_COLUMNS)
+    writer.writerow(header)
     yield "\ufeff".encode() + buf.getvalue().encode()
     buf.seek(0)
     buf.truncate()
@@ -193,14 +196,14 @@ def _csv(rows: Iterator[list[Any]], block: int = 2000) -> Iterator[bytes]:
         yield buf.getvalue().encode()
 
 
-def _xlsx(rows: Iterator[list[Any]]) -> Iterator[bytes]:
+def _xlsx(header: list[str], rows: Iterator[list[Any]]) -> Iterator[bytes]:
     """openpyxl's write-only workbook (rows go to a temporary file, not a tree in memory);
     xlsx is a zip, so it is sent once written, in pieces."""
     from openpyxl import Workbook
 
     book = Workbook(write_only=True)
     sheet = book.create_sheet("events")
-    sheet.append(list(EXPORT_COLUMNS))
+    sheet.append(header)
     for row in rows:
         sheet.append(row)
     with tempfile.TemporaryFile() as out:

@@ -34,6 +34,7 @@ from dashboard.archive import (
 )
 from dashboard.city import City, Unit
 from dashboard.config import Settings
+from dashboard.i18n import t
 from dashboard.sla import Deadlines
 from dashboard.store import Store, day_of
 
@@ -518,17 +519,27 @@ class Figures:
         return out
 
     def export_rows(self, frame: pd.DataFrame, live: dict[str, dict[str, Any]],
-                    block: int = 5000) -> Iterator[list[Any]]:
-        """The export's rows (EXPORT_COLUMNS order), read in blocks so memory stays flat."""
+                    lang: str, block: int = 5000) -> Iterator[list[Any]]:
+        """The export's rows (EXPORT_COLUMNS order; names in `lang`), read in blocks so
+        memory stays flat."""
+        def name(prefix: str, code: str) -> str:
+            return t(f"{prefix}.{code}", lang) if code else ""
+
+        def place(code: str) -> str:
+            unit = self.city.unit(code) if code else None
+            return unit.name if unit else ""
+
         for start in range(0, len(frame), block):
             part = frame.iloc[start:start + block]
             full = self.full_records(part)
             for rec in part.itertuples(index=False):
                 event = live.get(rec.id) or full.get(rec.id) or {}
                 flags = int(rec.flags)
-                yield [rec.id, iso(rec.report, self.tz), rec.type, rec.cat, rec.src,
-                       int(rec.sev), rec.status, rec.town, rec.community, rec.grid,
-                       iso(rec.dispatch, self.tz), iso(rec.arrive, self.tz),
+                yield [rec.id, iso(rec.report, self.tz), rec.type, name("type", rec.type),
+                       rec.cat, name("cat", rec.cat), rec.src, name("src", rec.src),
+                       int(rec.sev), rec.status, name("evst", rec.status), rec.town,
+                       place(rec.town), rec.community, place(rec.community), rec.grid,
+                       place(rec.grid), iso(rec.dispatch, self.tz), iso(rec.arrive, self.tz),
                        iso(rec.handle, self.tz), iso(rec.close, self.tz),
                        int(bool(flags & YELLOW)), int(bool(flags & RED)),
                        int(bool(flags & OVERDUE)), str(event.get("title") or ""),
@@ -536,10 +547,16 @@ class Figures:
 
 
 EXPORT_COLUMNS: Final = (
-    "id", "reported_at", "type", "category", "source", "severity", "status", "town",
-    "community", "grid", "dispatched_at", "arrived_at", "handled_at", "closed_at",
-    "yellow_card", "red_card", "overdue", "title", "address",
+    "id", "reported_at", "type", "type_name", "category", "category_name", "source",
+    "source_name", "severity", "status", "status_name", "town", "town_name", "community",
+    "community_name", "grid", "grid_name", "dispatched_at", "arrived_at", "handled_at",
+    "closed_at", "yellow_card", "red_card", "overdue", "title", "address",
 )
+
+
+def export_header(lang: str) -> list[str]:
+    """The export's column headers in `lang` (dashboard/i18n.py, `export.*`)."""
+    return [t(f"export.{c}", lang) for c in EXPORT_COLUMNS]
 
 
 def iso(seconds: int, tz: ZoneInfo) -> str:

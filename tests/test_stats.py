@@ -19,7 +19,8 @@ import redis
 from dashboard.archive import Archive
 from dashboard.city import load_city
 from dashboard.config import Settings
-from dashboard.stats import Figures
+from dashboard.i18n import t
+from dashboard.stats import EXPORT_COLUMNS, Figures, export_header
 from dashboard.store import Store
 
 from .auth_util import make_user
@@ -348,7 +349,7 @@ def test_stat004_api_roles_and_scopes(app: Any, r: redis.Redis) -> None:
     res = officer.get(f"/api/export?scope={TOWN_B}")
     assert res.status_code == 403 and res.json["error"] == "out_of_scope"
     text = officer.get("/api/export?from=2025-01-01").get_data(as_text=True)
-    ids = {row["id"] for row in csv.DictReader(io.StringIO(text.lstrip("\ufeff")))}
+    ids = {row[0] for row in list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))[1:]}
     assert ids and not ids & town_b
 
 
@@ -410,20 +411,24 @@ def test_stat007_export_csv_and_xlsx_of_a_filter(app: Any, r: redis.Redis) -> No
     assert res.status_code == 200 and res.mimetype == "text/csv"
     raw = res.get_data()
     assert raw.startswith(b"\xef\xbb\xbf")
-    rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
+    table = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
+    assert table[0] == export_header("zh-CN") and table[0][0] == "事件编号"
+    rows = [dict(zip(EXPORT_COLUMNS, row, strict=True)) for row in table[1:]]
     assert [row["id"] for row in rows] == [h.id for h in want]
     for row, h in zip(rows, want, strict=True):
         assert row["title"] == h.title and row["category"] == h.category
+        assert row["category_name"] == t(f"cat.{h.category}", "zh-CN")
+        assert row["town_name"] == "凤台街道" and row["status_name"] == "已办结"
         assert row["town"] == TOWN_A and row["status"] == "closed"
         assert row["reported_at"] == datetime.fromtimestamp(h.report, TZ).isoformat()
         assert row["closed_at"] == datetime.fromtimestamp(h.close, TZ).isoformat()
         assert row["red_card"] == str(int("sla_red" in h.cards))
         assert row["overdue"] == str(int(h.overdue))
-    res = leader.get(f"/api/export?format=xlsx&{query}&category=accident")
+    res = leader.get(f"/api/export?format=xlsx&{query}&category=accident&lang=en")
     assert res.status_code == 200
     sheet = load_workbook(io.BytesIO(res.get_data()), read_only=True).active
     values = list(sheet.iter_rows(values_only=True))
-    assert values[0][0] == "id"
+    assert list(values[0]) == export_header("en") and values[0][0] == "Event ID"
     assert [v[0] for v in values[1:]] == [h.id for h in want if h.category == "accident"]
     for bad, code in (("format=pdf", "bad_format"), ("status=gone", "bad_status"),
                       ("category=x", "bad_category"), ("from=2026-13-01", "bad_time"),
