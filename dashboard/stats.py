@@ -336,6 +336,7 @@ class Figures:
             "by_source": sc.counts("src"),
             "by_severity": {k: v for k, v in sc.counts("sev", sev_names).items() if k != "0"},
             "children": children,
+            "grid_density": self._grid_density(sc),
             "trend": self._trend(sc, days),
             "rankings": rankings,
             **self._people(data, level, code, now_ms),
@@ -369,6 +370,22 @@ class Figures:
             "red": int(((flags & RED) > 0).sum()),
             "overdue": int(((flags & OVERDUE) > 0).sum()),
         }
+
+    def _grid_density(self, sc: _Scoped) -> dict[str, dict[str, Any]]:
+        """Events of the window per grid of the scope (only grids that had some), for a
+        map shaded grid by grid at any level."""
+        grid = sc.frame["grid"].to_numpy()[sc.in_window]
+        bins = np.bincount(grid) if len(grid) else np.zeros(0, dtype=np.int64)
+        out = {}
+        for i in np.flatnonzero(bins).tolist():
+            code = sc.tables["grid"][i] if i < len(sc.tables["grid"]) else ""
+            unit = self.city.unit(code) if code else None
+            if unit is None:
+                continue
+            n = int(bins[i])
+            out[code] = {"total": n, "per_km2": round(n / unit.area_km2, 4)
+                         if unit.area_km2 else None}
+        return out
 
     def _trend(self, sc: _Scoped, days: list[tuple[str, int]]) -> dict[str, Any]:
         """Reports and closes per local day of the window, and reports by category."""

@@ -158,6 +158,11 @@ def test_stat001_city_figures_equal_the_hand_count(r: redis.Redis,
         assert unit is not None
         assert towns[code]["density_km2"] == round(len(win) / unit.area_km2, 4)
     assert sum(row["total"] for row in fig["children"]) == fig["window"]["total"]
+    per_grid = Counter(h.grid for h in hands if h.report >= window_from)
+    assert {g: d["total"] for g, d in fig["grid_density"].items()} == dict(per_grid)
+    g1 = city.unit("370283001001001")
+    assert g1 is not None
+    assert fig["grid_density"][g1.code]["per_km2"] == round(per_grid[g1.code] / g1.area_km2, 4)
     ranked = fig["rankings"]["town"]["closure_rate"]
     assert [row["code"] for row in ranked] == sorted(
         (c for c in (TOWN_A, TOWN_B)), key=lambda c: -towns[c]["closure_rate"])
