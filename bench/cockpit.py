@@ -40,7 +40,7 @@ import orjson
 import pandas as pd
 import redis
 
-from dashboard.archive import COLUMNS, Archive, Codes
+from dashboard.archive import COLUMNS, Archive, Codes, compress_chunk
 from dashboard.city import load_city
 from dashboard.config import Settings
 from dashboard.models import EVENT_TYPES, SOURCES
@@ -148,12 +148,24 @@ def generate(r: redis.Redis, store: Store, settings: Settings, n: int, now_ms: i
                 lines.append(rec)
                 if len(sample) < NAIVE_N and j % max(1, n // NAIVE_N) == 0:
                     sample.append(orjson.dumps(rec and orjson.loads(rec)["event"]))
-            pipe.hset(key(f"archive:{month}:json"), c // CHUNK + 1,
-                      zlib.compress(b"\n".join(lines), 6))
+            pipe.hset(key(f"archive:{month}:json"), c // CHUNK + 1, compress_chunk(lines))
         pipe.hset(key(f"archive:{month}:meta"), mapping={"rows": m, "chunks": -(-m // CHUNK)})
         pipe.sadd(key("archive:months"), month)
         pipe.execute()
-    return {"sample": sample}
+    # At a city's everyday rate a batch is small: what a chunk of k records costs an event
+    lines = [orjson.dumps(_record(i, now_ms - i * 60_000, types[i % len(types)],
+                                  SOURCES[i % len(SOURCES)], grids[i].code,
+                                  grids[i].parent or "", (grids[i].parent or "")[:9], 4,
+                                  "closed", [now_ms - i * 60_000 + k * 600_000
+                                             for k in range(5)])) for i in range(2000)]
+    per_event = {}
+    for k in (1, 7, 40, 1000):
+        size = sum(len(compress_chunk(lines[j:j + k])) for j in range(0, 2000, k))
+        plain = sum(len(zlib.compress(b"\n".join(lines[j:j + k]), 6))
+                    for j in range(0, 2000, k))
+        per_event[k] = {"dict": round(size / 2000), "plain_zlib": round(plain / 2000)}
+    return {"sample": sample, "chunk_bytes_per_event": per_event,
+            "raw_bytes_per_event": round(sum(map(len, lines)) / len(lines))}
 
 
 def live_day(store: Store, now_ms: int, n: int, closed_ago_s: int = 0) -> None:
@@ -317,6 +329,8 @@ def run(url: str, events: int, reps: int) -> dict[str, Any]:
             **{k: round(v * per_m / 2**20, 1) for k, v in arch_parts.items()}},
         "real_archiver": {"events": moved, "seconds": round(arch_s, 2),
                           "per_s": round(moved / arch_s) if arch_s else None},
+        "json_bytes_per_event_by_chunk_size": gen["chunk_bytes_per_event"],
+        "json_raw_bytes_per_event": gen["raw_bytes_per_event"],
         "generate_seconds": round(gen_s, 1),
     }
     OUT.parent.mkdir(parents=True, exist_ok=True)
