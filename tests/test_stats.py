@@ -460,3 +460,17 @@ def test_stat008_figures_that_time_alone_changes_are_recomputed_then(
     later = leader.get("/api/stats")
     assert later.headers["X-Cache"] == "miss" and later.json["now"]["overdue"] == 3
     assert later.json["version"] == first.json["version"]  # no new data: time alone
+
+
+def test_stat009_an_export_past_its_row_bound_is_a_clear_json_error(
+        app: Any, r: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> None:
+    import callbacks.stats
+
+    monkeypatch.setattr(callbacks.stats, "XLSX_MAX_ROWS", 2)  # the real bound is 200,000
+    leader = client_for(app, r, "leader")
+    res = leader.get(f"/api/export?format=xlsx&scope={TOWN_A}&from=2025-01-01")
+    want = sum(h.town == TOWN_A for h in by_hand())
+    assert res.status_code == 413 and res.is_json
+    assert (res.json["error"], res.json["rows"], res.json["max"]) == ("too_many_rows", want, 2)
+    res = leader.get(f"/api/export?format=csv&scope={TOWN_A}&from=2025-01-01")
+    assert res.status_code == 200 and int(res.headers["X-Rows"]) == want
