@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import struct
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, Final
 from zoneinfo import ZoneInfo
@@ -371,76 +371,87 @@ class Archive:
 
     # -- writing ----------------------------------------------------------------------
 
-    def candidates(self, now_ms: int, limit: int) -> list[tuple[str, str]]:
-        """(id, meta) of closed/cancelled events reported before the cut-off, oldest first."""
+    def closed_pages(self, now_ms: int) -> Iterator[list[tuple[str, str]]]:
+        """Pages of (id, meta) of closed/cancelled events reported before the cut-off, oldest
+        report first; at most SCAN_MAX ids are looked at (old open ones included)."""
         r, key = self.r, self.store.key
         cutoff = now_ms - self.settings.archive_age_s * 1000
-        out: list[tuple[str, str]] = []
         start = 0
-        while len(out) < limit and start < SCAN_MAX:
+        while start < SCAN_MAX:
             ids = [_text(i) for i in r.zrangebyscore(key("events:ts"), "-inf", cutoff,
                                                      start=start, num=SCAN_PAGE)]
             if not ids:
-                break
+                return
             start += len(ids)
-            for event_id, meta in zip(ids, r.hmget(key("meta:event"), ids), strict=True):
-                if meta is None:
-                    continue
-                meta = _text(meta)
-                if meta.rsplit("|", 1)[-1] in EVENT_CLOSED:
-                    out.append((event_id, meta))
-        return out[:limit]
+            page = [(event_id, _text(meta)) for event_id, meta
+                    in zip(ids, r.hmget(key("meta:event"), ids), strict=True)
+                    if meta is not None and _text(meta).rsplit("|", 1)[-1] in EVENT_CLOSED]
+            if page:
+                yield page
 
     def run(self, now_ms: int, limit: int | None = None) -> int:
-        """Archive up to `limit` events closed longer than `archive_age_s`; returns how many."""
+        """Archive up to `limit` events closed longer than `archive_age_s`; returns how many.
+        An event reported long ago but closed lately is passed over until its time."""
         limit = limit or self.settings.archive_batch
-        found = self.candidates(now_ms, limit)
-        if not found:
-            return 0
         r, key = self.r, self.store.key
-        ids = [i for i, _ in found]
-        pipe = r.pipeline(transaction=False)
-        pipe.hmget(key("state:event"), ids)
-        for event_id in ids:
-            pipe.lrange(key(f"timeline:{event_id}"), 0, -1)
-        pipe.hvals(key("state:task"))
-        pipe.hvals(key("state:alert"))
-        got = pipe.execute()
-        states, timelines, raw_tasks, raw_alerts = got[0], got[1:-2], got[-2], got[-1]
-        tasks = tasks_by_event(raw_tasks)
-        cards = card_flags(raw_alerts)
         cutoff_s = (now_ms - self.settings.archive_age_s * 1000) // 1000
         months: dict[str, list[tuple[str, str, bytes, bytes, str]]] = {}
-        for (event_id, meta), raw, tl in zip(found, states, timelines, strict=True):
-            if raw is None:
-                continue
-            event = orjson.loads(raw)
-            timeline = [orjson.loads(x) for x in tl]
-            mine = tasks.get(event_id, [])
-            row = row_of(event, mine, timeline, cards.get(event_id, 0), self.deadlines, now_ms)
-            if row["close"] > cutoff_s:
-                continue  # closed less than archive_age_s ago: the wall still shows it
-            packed = struct.pack(ROW_FORMAT, *(row[c] for c in TIMES), row["sev"],
-                                 *(self.codes.code(f, row[f]) for f in ("cat", "src", "type",
-                                                                          "status")),
-                                 row["flags"],
-                                 *(self.codes.code(f, row[f]) for f in ("town", "community",
-                                                                          "grid")))
-            full = orjson.dumps({"event": event, "task": mine[-1] if mine else None,
-                                 "tasks": mine, "timeline": timeline})
-            month = month_of(row["report"] * 1000, self.settings.timezone)
-            task_ids = ",".join(str(t["id"]) for t in mine if t.get("id"))
-            months.setdefault(month, []).append((event_id, meta, packed, full, task_ids))
+        taken = 0
+        tasks: dict[str, list[dict[str, Any]]] | None = None
+        cards: dict[str, int] = {}
+        for page in self.closed_pages(now_ms):
+            if tasks is None:
+                raw_tasks, raw_alerts = (r.pipeline(transaction=False)
+                                         .hvals(key("state:task")).hvals(key("state:alert"))
+                                         .execute())
+                tasks, cards = tasks_by_event(raw_tasks), card_flags(raw_alerts)
+            pipe = r.pipeline(transaction=False)
+            pipe.hmget(key("state:event"), [i for i, _ in page])
+            for event_id, _ in page:
+                pipe.lrange(key(f"timeline:{event_id}"), 0, -1)
+            got = pipe.execute()
+            for (event_id, meta), raw, tl in zip(page, got[0], got[1:], strict=True):
+                if taken >= limit:
+                    break
+                if raw is None:
+                    continue
+                row, full, month, mine = self._prepare(event_id, raw, tl, tasks, cards, now_ms)
+                if row["close"] > cutoff_s:
+                    continue  # closed less than archive_age_s ago: the wall still shows it
+                packed = self._pack(row)
+                task_ids = ",".join(str(t["id"]) for t in mine if t.get("id"))
+                months.setdefault(month, []).append((event_id, meta, packed, full, task_ids))
+                taken += 1
+            if taken >= limit:
+                break
         if not months:
             return 0
         args: list[Any] = [self.store.prefix, self.store.log_maxlen, len(months)]
         for month, rows in months.items():
-            blob = compress_chunk([x[3] for x in rows])
-            args.extend((month, blob, len(rows)))
+            args.extend((month, compress_chunk([x[3] for x in rows]), len(rows)))
         for mi, rows in enumerate(months.values(), start=1):
             for event_id, meta, packed, _, task_ids in rows:
                 args.extend((event_id, meta, mi, packed, task_ids))
         return len(self._archive(keys=[], args=args))
+
+    def _prepare(self, event_id: str, raw: bytes, timeline_raw: list[bytes],
+                 tasks: dict[str, list[dict[str, Any]]], cards: dict[str, int],
+                 now_ms: int) -> tuple[dict[str, Any], bytes, str, list[dict[str, Any]]]:
+        """(row, full JSON line, month, the event's tasks) of one live event."""
+        event = orjson.loads(raw)
+        timeline = [orjson.loads(x) for x in timeline_raw]
+        mine = tasks.get(event_id, [])
+        row = row_of(event, mine, timeline, cards.get(event_id, 0), self.deadlines, now_ms)
+        full = orjson.dumps({"event": event, "task": mine[-1] if mine else None,
+                             "tasks": mine, "timeline": timeline})
+        return row, full, month_of(row["report"] * 1000, self.settings.timezone), mine
+
+    def _pack(self, row: dict[str, Any]) -> bytes:
+        code = self.codes.code
+        return struct.pack(ROW_FORMAT, *(row[c] for c in TIMES), row["sev"],
+                           *(code(f, row[f]) for f in ("cat", "src", "type", "status")),
+                           row["flags"], *(code(f, row[f]) for f in ("town", "community",
+                                                                     "grid")))
 
     # -- reading ----------------------------------------------------------------------
 

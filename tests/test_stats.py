@@ -226,22 +226,43 @@ def test_arch001_archiving_moves_exactly_the_old_closed_events(
 def test_arch002_a_changed_event_is_not_archived_and_codes_are_stable(
         r: redis.Redis, history: dict[str, Any]) -> None:
     archive = Archive(Store(r), Settings())
-    found = dict(archive.candidates(now_ms(), 100))
+    found = dict(p for page in archive.closed_pages(now_ms()) for p in page)
     assert set(found) == {"E05", "E06", "E07", "E08", "E09", "E10", "E11", "E12"}
     # E05 is reopened by the field between the read and the script: it stays live
     stored = json.loads(r.hget("cc:state:event", "E05"))
     put(Store(r), "event", "E05", stored["lon"], stored["lat"], ts=now_ms() - 1000,
         **{k: v for k, v in stored.items() if k not in ("id", "lon", "lat", "ts", "status",
                                                          "received")})
-    real = archive.candidates
-    archive.candidates = lambda now, limit: list(found.items())  # type: ignore[method-assign]
+    real = archive.closed_pages
+    archive.closed_pages = lambda now: iter([list(found.items())])  # type: ignore[method-assign]
     assert archive.run(now_ms()) == 7
-    archive.candidates = real  # type: ignore[method-assign]
+    archive.closed_pages = real  # type: ignore[method-assign]
     assert r.hexists("cc:state:event", "E05")
     tables = archive.codes.tables()
     assert tables["cat"][:2] == ["", "other"]
     again = Archive(Store(r), Settings()).codes
     assert again.code("cat", "natural_disaster") == tables["cat"].index("natural_disaster")
+
+
+def test_arch004_an_old_report_closed_lately_waits_and_blocks_nothing(
+        r: redis.Redis, history: dict[str, Any]) -> None:
+    city = load_city()
+    grid = city.unit("370283001001001")
+    assert grid is not None
+    fields = {"type": "garbage", "severity": 4, "grid_id": grid.code, "community_id": COMM_A1,
+              "town_id": TOWN_A, "first_ts": ms("2024-12-01T09:00:00")}
+    put(Store(r), "event", "EX", *grid.centroid, ts=ms("2024-12-01T09:00:00"), **fields)
+    put(Store(r), "event", "EX", *grid.centroid, ts=now_ms() - 3600_000, status="closed",
+        **fields)
+    archive = Archive(Store(r), Settings())
+    first_page = next(archive.closed_pages(now_ms()))
+    assert first_page[0][0] == "EX"  # the oldest report comes first, and is not due
+    moved = 0
+    while archive.run(now_ms(), limit=1):
+        moved += 1
+    assert moved == 8
+    assert r.hexists("cc:state:event", "EX")
+    assert "EX" not in set(archive.frame(with_ids=True)["id"])
 
 
 def test_arch003_the_watch_archives_in_its_tick(r: redis.Redis,
