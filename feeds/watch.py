@@ -25,6 +25,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, Final
 
+import orjson
 import redis
 
 from dashboard.alerts import Alerts, now_ms
@@ -85,6 +86,7 @@ class Watch:
         self._critical_done: OrderedDict[str, None] = OrderedDict()
         self._worker_status: OrderedDict[str, str] = OrderedDict()
         self._patrolled: OrderedDict[str, tuple[str, str]] = OrderedDict()  # id → (day, grid)
+        self._patrol_new: dict[str, set[str]] = {}  # day → grids seen since the last flush
         self._last_archive = float("-inf")
         self._archive_backlog = False
         self._last_tick = float("-inf")
@@ -185,6 +187,7 @@ class Watch:
             if acted:  # a side effect happened: never do it twice after a crash
                 self._save_cursor()
         if entries:
+            self._flush_patrol()
             self._save_cursor()
         return len(entries)
 
@@ -220,7 +223,7 @@ class Watch:
         if kind == "event":
             return self._event(json.loads(data))
         if kind == "worker":
-            worker = json.loads(data)
+            worker = orjson.loads(data)  # every move is read (patrol): the faster parser
             self._patrol(worker)
             # Moves keep the status by definition (ingest logs `move` only then).
             return self._worker(seq, worker) if op == "upsert" else False
@@ -238,12 +241,20 @@ class Watch:
         if self._patrolled.get(worker_id) == (day, str(grid)):
             return
         _remember(self._patrolled, worker_id, (day, str(grid)))
+        self._patrol_new.setdefault(day, set()).add(str(grid))
+
+    def _flush_patrol(self) -> None:
+        """Today's new grids in one round trip per block of log entries."""
+        if not self._patrol_new:
+            return
         store = self._store()
-        key = patrol_key(store.prefix, day)
         pipe = store.r.pipeline(transaction=False)
-        pipe.sadd(key, str(grid))
-        pipe.expire(key, PATROL_KEEP_S)
-        if pipe.execute()[0]:
+        for day, grids in self._patrol_new.items():
+            pipe.sadd(patrol_key(store.prefix, day), *grids)
+            pipe.expire(patrol_key(store.prefix, day), PATROL_KEEP_S)
+        added = sum(pipe.execute()[0::2])
+        self._patrol_new.clear()
+        if added:  # a grid patrolled for the first time that day moves the coverage
             store.r.incr(store.key("stats:ver"))
 
     def _task(self, task: dict[str, Any]) -> bool:
