@@ -158,6 +158,19 @@ def test_stat001_city_figures_equal_the_hand_count(r: redis.Redis,
         assert unit is not None
         assert towns[code]["density_km2"] == round(len(win) / unit.area_km2, 4)
     assert sum(row["total"] for row in fig["children"]) == fig["window"]["total"]
+    days = [datetime.fromisoformat(d).date() for d in fig["trend"]["days"]]
+    for cat, series in fig["trend"]["by_category"].items():
+        assert series == [sum(h.category == cat and day_start(d) <= h.report
+                              < day_start(d + timedelta(days=1)) for h in hands) for d in days]
+    comms = {row["code"]: row for row in fig["rankings"]["community"]["closure_rate"]}
+    for code, row in comms.items():
+        win = [h for h in hands if h.community == code and h.report >= window_from]
+        closed = sum(h.status == "closed" for h in win)
+        assert row["closure_rate"] == round(
+            closed / (len(win) - sum(h.status == "cancelled" for h in win)), 4)
+    assert set(comms) == {h.community for h in hands if h.report >= window_from
+                          and any(x.status != "cancelled" for x in hands
+                                  if x.community == h.community and x.report >= window_from)}
     per_grid = Counter(h.grid for h in hands if h.report >= window_from)
     assert {g: d["total"] for g, d in fig["grid_density"].items()} == dict(per_grid)
     g1 = city.unit("370283001001001")
