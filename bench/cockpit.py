@@ -315,6 +315,7 @@ def run(url: str, events: int, reps: int) -> dict[str, Any]:
                              "min": round(min(city_s) * 1000, 1),
                              "max": round(max(city_s) * 1000, 1)},
         "uncached_town_ms": {"median": round(statistics.median(town_s) * 1000, 1)},
+        "response_bytes": len(first.get_data()),
         "cached_ms": {"p50": round(statistics.median(hits) * 1000, 2),
                       "p99": round(hits[int(len(hits) * 0.99) - 1] * 1000, 2),
                       "max": round(hits[-1] * 1000, 2)},

@@ -18,6 +18,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
+import orjson
 from flask import Blueprint, Response, g, jsonify, request
 from flask_caching import Cache
 
@@ -76,7 +77,8 @@ def create_stats_api(store: Store, city: City, settings: Settings, cache: Cache,
                               scope=own)
         return None if code == city.code else code
 
-    def cached(scope: str | None) -> tuple[dict[str, Any], str]:
+    def cached(scope: str | None) -> tuple[bytes, str]:
+        """The figures' JSON text (cached as text: a hit costs no encoding) and how."""
         now = now_ms()
         key = f"stats:{scope or city.code}"
         entry = cache.get(key)
@@ -84,16 +86,17 @@ def create_stats_api(store: Store, city: City, settings: Settings, cache: Cache,
             fresh = entry["version"] == figs.version() and now < entry["valid_until"]
             young = now - entry["computed"] < settings.stats_min_age_s * 1000
             if fresh or young:
-                return entry["figures"], "hit"
+                return entry["json"], "hit"
             if not cache.add(key + ":lock", 1, timeout=LOCK_S):
-                return entry["figures"], "stale"  # another request is computing it
+                return entry["json"], "stale"  # another request is computing it
         try:
             body = figs.figures(scope, now)
+            text = orjson.dumps(body)
             cache.set(key, {"version": body["version"], "computed": now,
-                            "valid_until": body["valid_until"], "figures": body})
+                            "valid_until": body["valid_until"], "json": text})
         finally:
             cache.delete(key + ":lock")
-        return body, "miss"
+        return text, "miss"
 
     @api.get("/api/stats")
     @require(*READERS)
@@ -102,7 +105,7 @@ def create_stats_api(store: Store, city: City, settings: Settings, cache: Cache,
             body, how = cached(scope_arg())
         except _BadRequest as exc:
             return _error(exc)
-        response = jsonify(body)
+        response = Response(body, mimetype="application/json")
         response.headers["X-Cache"] = how
         response.headers["Cache-Control"] = "no-store"
         return response
