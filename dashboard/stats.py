@@ -141,6 +141,7 @@ class Figures:
         self.r = self.archive.r
         self.tz = ZoneInfo(settings.timezone)
         self._memo: tuple[int, int, Data] | None = None  # (version, valid until ms, data)
+        self._closed_rows: dict[str, tuple[bytes, dict[str, Any]]] = {}  # id → (JSON, row)
         self._lock = threading.Lock()
 
     # -- reading ------------------------------------------------------------------------
@@ -184,12 +185,6 @@ class Figures:
         ver, raw_events, raw_tasks, raw_alerts, raw_workers, patrol = res[n:n + 6]
         tables = {f: [_text(v) for v in vals] for f, vals in zip(CODED, res[n + 6:],
                                                                    strict=True)}
-        events = [orjson.loads(x) for x in raw_events]
-        events = [e for e in events if isinstance(e, dict) and e.get("id")]
-        pipe = self.r.pipeline(transaction=False)
-        for event in events:
-            pipe.lrange(key(f"timeline:{event['id']}"), 0, -1)
-        timelines = pipe.execute() if events else []
         tasks = tasks_by_event(raw_tasks)
         cards = card_flags(raw_alerts)
         index = {f: {v: i for i, v in enumerate(tables[f])} for f in CODED}
@@ -198,11 +193,7 @@ class Figures:
                 _code(tables, index, field, seed)
         rows: dict[str, list[int]] = {c: [] for c in (*TIMES, "sev", "flags", *CODED)}
         next_overdue: int | None = None
-        for event, tl in zip(events, timelines, strict=True):
-            timeline = [orjson.loads(x) for x in tl]
-            mine = tasks.get(str(event["id"]), [])
-            row = row_of(event, mine, timeline, cards.get(str(event["id"]), 0),
-                         self.deadlines, now_ms)
+        for event, row in self._live_rows(raw_events, tasks, cards, now_ms):
             for c in (*TIMES, "sev", "flags"):
                 rows[c].append(int(row[c]))
             for f in CODED:
@@ -220,6 +211,43 @@ class Figures:
         workers = [w for w in (orjson.loads(x) for x in raw_workers) if isinstance(w, dict)]
         return Data(frame, tables, int(ver or 0), now_ms, workers,
                     {_text(g) for g in patrol}, next_overdue)
+
+    def _live_rows(self, raw_events: list[bytes], tasks: dict[str, list[dict[str, Any]]],
+                   cards: dict[str, int], now_ms: int) -> list[tuple[dict[str, Any], dict]]:
+        """(event, row) of each live event. A closed event's row no longer changes (its
+        stages stopped at its close), so it is kept while its stored JSON is the same; the
+        timeline is read only for the others that may need it (not plain new reports)."""
+        events = [(raw, orjson.loads(raw)) for raw in raw_events]
+        out: list[tuple[dict[str, Any], dict] | None] = []
+        todo: list[tuple[int, bytes, dict[str, Any]]] = []
+        for raw, event in events:
+            if not isinstance(event, dict) or not event.get("id"):
+                continue
+            hit = self._closed_rows.get(str(event["id"]))
+            if hit is not None and hit[0] == raw:
+                out.append((event, hit[1]))
+                continue
+            out.append(None)
+            todo.append((len(out) - 1, raw, event))
+        need = [(i, raw, e) for i, raw, e in todo
+                if e.get("status") != "reported" or str(e["id"]) in tasks]
+        pipe = self.r.pipeline(transaction=False)
+        for _, _, event in need:
+            pipe.lrange(self.store.key(f"timeline:{event['id']}"), 0, -1)
+        timelines = dict(zip((i for i, _, _ in need), pipe.execute() if need else [],
+                             strict=True))
+        for i, raw, event in todo:
+            eid = str(event["id"])
+            timeline = [orjson.loads(x) for x in timelines.get(i, [])]
+            row = row_of(event, tasks.get(eid, []), timeline, cards.get(eid, 0),
+                         self.deadlines, now_ms)
+            out[i] = (event, row)
+            if row["close"]:
+                self._closed_rows[eid] = (raw, row)
+        live = {str(e["id"]) for e in (x[0] for x in out if x is not None)}
+        for gone in [k for k in self._closed_rows if k not in live]:
+            del self._closed_rows[gone]  # archived or gone: the cache stays the live size
+        return [x for x in out if x is not None]
 
     def _next_deadline(self, event: dict[str, Any], row: dict[str, Any]) -> int | None:
         """When a running stage of an open event passes its limit (ms), or None."""
