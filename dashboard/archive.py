@@ -513,6 +513,25 @@ class Archive:
         self.queue_read(pipe, months, with_ids)
         return self.frame_from(months, pipe.execute(), with_ids)
 
+    def find(self, event_id: str) -> dict[str, Any] | None:
+        """One archived event's full record (event, task, tasks, timeline) and its `month`,
+        newest month first; None when it is not archived. Reads each month's ids (~20 bytes
+        an event) until found: for a drill-down, not for bulk (use `frame` + `records`)."""
+        needle = b"\n" + event_id.encode() + b"\n"
+        key = self.store.key
+        for month in reversed(self.months()):
+            ids = b"\n" + (self.r.get(key(f"archive:{month}:id")) or b"")
+            at = ids.find(needle)
+            if at < 0:
+                continue
+            row = ids.count(b"\n", 0, at)
+            raw = self.r.getrange(key(f"archive:{month}:chunk"), row * 4, row * 4 + 3)
+            if len(raw) != 4:
+                return None
+            found = self.records(month, [struct.unpack("<I", raw)[0]]).get(event_id)
+            return {**found, "month": month} if found else None
+        return None
+
     def records(self, month: str, chunks: Iterable[int]) -> dict[str, dict[str, Any]]:
         """The full records (event, task, timeline) of some chunks of a month, by event id."""
         wanted = sorted(set(int(c) for c in chunks))

@@ -508,3 +508,22 @@ def test_stat009_an_export_past_its_row_bound_is_a_clear_json_error(
     assert (res.json["error"], res.json["rows"], res.json["max"]) == ("too_many_rows", want, 2)
     res = leader.get(f"/api/export?format=csv&scope={TOWN_A}&from=2025-01-01")
     assert res.status_code == 200 and int(res.headers["X-Rows"]) == want
+
+
+def test_arch005_an_archived_event_is_found_again_by_id_within_scope(
+        app: Any, r: redis.Redis) -> None:
+    Archive(Store(r), Settings()).run(now_ms())
+    assert Archive(Store(r), Settings()).find("E01") is None  # still live
+    found = Archive(Store(r), Settings()).find("E10")
+    assert found is not None and found["month"] == "2026-10"
+    assert found["event"]["title"] == "路面坑洼" and found["task"]["stage"] == "closed"
+    leader = client_for(app, r, "leader")
+    res = leader.get("/api/archive/events/E12")
+    assert res.status_code == 200 and res.json["archived"] is True
+    assert res.json["event"]["first_ts"] == ms("2025-11-20T09:00:00")
+    assert leader.get("/api/archive/events/E01").status_code == 404
+    officer = client_for(app, r, "leader", scope=TOWN_B)
+    assert officer.get("/api/archive/events/E11").status_code == 200  # G3, town B
+    res = officer.get("/api/archive/events/E12")  # G1, town A
+    assert res.status_code == 403 and res.json["error"] == "out_of_scope"
+    assert client_for(app, r, "duty_officer").get("/api/archive/events/E12").status_code == 403
