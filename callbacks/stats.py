@@ -82,12 +82,14 @@ def create_stats_api(store: Store, city: City, settings: Settings, cache: Cache,
         now = now_ms()
         key = f"stats:{scope or city.code}"
         entry = cache.get(key)
+        locked = False
         if entry is not None:
             fresh = entry["version"] == figs.version() and now < entry["valid_until"]
             young = now - entry["computed"] < settings.stats_min_age_s * 1000
             if fresh or young:
                 return entry["json"], "hit"
-            if not cache.add(key + ":lock", 1, timeout=LOCK_S):
+            locked = bool(cache.add(key + ":lock", 1, timeout=LOCK_S))
+            if not locked:
                 return entry["json"], "stale"  # another request is computing it
         try:
             body = figs.figures(scope, now)
@@ -95,7 +97,8 @@ def create_stats_api(store: Store, city: City, settings: Settings, cache: Cache,
             cache.set(key, {"version": body["version"], "computed": now,
                             "valid_until": body["valid_until"], "json": text})
         finally:
-            cache.delete(key + ":lock")
+            if locked:
+                cache.delete(key + ":lock")
         return text, "miss"
 
     @api.get("/api/stats")
