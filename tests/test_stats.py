@@ -527,3 +527,21 @@ def test_arch005_an_archived_event_is_found_again_by_id_within_scope(
     res = officer.get("/api/archive/events/E12")  # G1, town A
     assert res.status_code == 403 and res.json["error"] == "out_of_scope"
     assert client_for(app, r, "duty_officer").get("/api/archive/events/E12").status_code == 403
+
+
+def test_stat010_while_one_request_recomputes_the_others_get_the_previous_figures(
+        app: Any, r: redis.Redis) -> None:
+    leader = client_for(app, r, "leader")
+    first = leader.get("/api/stats")
+    grid = load_city().unit("370283001001001")
+    assert grid is not None
+    put(Store(r), "event", "E97", *grid.centroid, ts=first.json["generated"] - 1000,
+        type="fire", severity=2, grid_id=grid.code, community_id=COMM_A1, town_id=TOWN_A)
+    r.set("cc:cache:stats:370283:lock", "held elsewhere", ex=30)  # another app process
+    stale = leader.get("/api/stats")
+    assert stale.headers["X-Cache"] == "stale" and stale.json == first.json
+    assert r.get("cc:cache:stats:370283:lock") == "held elsewhere"  # not ours to release
+    r.delete("cc:cache:stats:370283:lock")
+    fresh = leader.get("/api/stats")
+    assert fresh.headers["X-Cache"] == "miss"
+    assert fresh.json["periods"]["today"]["count"] == first.json["periods"]["today"]["count"] + 1
