@@ -32,6 +32,7 @@ from callbacks.alerts import create_alerts_api
 from callbacks.api import create_api, install_error_handlers
 from callbacks.auth import install_auth
 from callbacks.command import create_command_api
+from callbacks.stats import create_stats_api, make_cache
 from dashboard.alerts import Alerts
 from dashboard.audit import Audit
 from dashboard.auth import ROLES, Auth, AuthError
@@ -74,6 +75,8 @@ def create_app(settings: Settings, redis_url: str | None = None) -> dash.Dash:
     desk = Desk(store, plans, Deadlines.load(), settings)
     app.server.register_blueprint(create_command_api(store, desk, plans, audit))
     app.server.register_blueprint(create_alerts_api(Alerts(store), audit))
+    app.server.register_blueprint(create_stats_api(store, city, settings,
+                                                   make_cache(app.server, url, settings)))
     app.server.register_blueprint(create_api(store, city, plans, desk))
     install_error_handlers(app.server)
     return app

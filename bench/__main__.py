@@ -2,11 +2,12 @@
 
     python -m bench            ingest throughput (100,000 messages), latency, moves,
                                plan matching, nearest units, the watch service,
-                               click to dispatched, the demo video server
+                               click to dispatched, the demo video server, cockpit figures
 
 Each also runs alone: `python -m bench.ingest_throughput`, `python -m bench.latency`,
 `python -m bench.moves`, `python -m bench.plans`, `python -m bench.nearest`,
-`python -m bench.watch`, `python -m bench.dispatch_click`, `python -m bench.video_render`;
+`python -m bench.watch`, `python -m bench.dispatch_click`, `python -m bench.video_render`,
+`python -m bench.cockpit`;
 `python -m bench.ingest_profile` splits ingest's CPU per message. The memory soak takes
 30 minutes and is not run here: `python -m bench.soak`. Results: bench/results/*.json.
 """
@@ -17,6 +18,7 @@ import argparse
 import json
 
 from bench import (
+    cockpit,
     dispatch_click,
     ingest_throughput,
     latency,
@@ -65,6 +67,9 @@ def main(argv: list[str] | None = None) -> None:
 
     print("== demo video server", flush=True)
     summaries.append(video_render.summary(video_render.main([])))
+
+    print("== cockpit figures", flush=True)
+    summaries.append(cockpit.summary(cockpit.main([])))
 
     print("\n== summary\n" + "\n".join(summaries), flush=True)
 

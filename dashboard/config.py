@@ -95,6 +95,14 @@ class Settings:
     # many seconds, and verifies/evaluates handled ones likewise (0 = never).
     sim_autopilot_s: float = 60.0
     demo_users: bool = True
+    # Cockpit (issue 5): events closed/cancelled longer than archive_age_s move to the
+    # columnar archive; the watch service archives every archive_every_s, archive_batch at a
+    # time (and again each tick while a backlog remains). Cached figures are recomputed at
+    # most every stats_min_age_s while the data keeps changing.
+    archive_age_s: int = 24 * 3600
+    archive_every_s: float = 3600.0
+    archive_batch: int = 1000
+    stats_min_age_s: float = 5.0
 
     def speed_kmh(self, kind: str) -> float:
         """Travel speed of a unit kind (`worker` or a resource kind)."""
@@ -136,4 +144,8 @@ class Settings:
             watch_tick_s=_float("CC_WATCH_TICK_S", 1.0),
             sim_autopilot_s=_float("CC_SIM_AUTOPILOT_S", 60.0),
             demo_users=_str("CC_DEMO_USERS", "1") not in ("0", "false", "no"),
+            archive_age_s=_int("CC_ARCHIVE_AGE_S", 24 * 3600),
+            archive_every_s=_float("CC_ARCHIVE_EVERY_S", 3600.0),
+            archive_batch=_int("CC_ARCHIVE_BATCH", 1000),
+            stats_min_age_s=_float("CC_STATS_MIN_AGE_S", 5.0),
         )

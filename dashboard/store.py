@@ -28,6 +28,7 @@ local out, frames = {}, {}
 -- seq is taken here and written back once: the script is atomic, so no one sees between
 local seq = tonumber(redis.call('GET', P .. 'seq') or '0')
 local seq0 = seq
+local changed = false  -- the cockpit's figures moved: Pstats:ver is bumped once at the end
 local function bump(key, field, by)
   if field ~= '' then redis.call('HINCRBY', key, field, by) end
 end
@@ -92,6 +93,7 @@ for i = 1, n do
       states[kind][id] = rec
       metas[kind][id] = newrev .. '|' .. ARGV[b+3] .. '|' .. status
       written[kind][id] = true
+      if kind == 'event' or (kind == 'worker' and cur_status ~= status) then changed = true end
       if cur_status ~= status then
         if cur_status then bump(P .. 'count:' .. kind, cur_status, -1) end
         bump(P .. 'count:' .. kind, status, 1)
@@ -143,6 +145,7 @@ for i = 1, n do
   out[i] = result
 end
 if seq ~= seq0 then redis.call('SET', P .. 'seq', seq) end
+if changed then redis.call('INCR', P .. 'stats:ver') end
 for kind, done in pairs(written) do
   local st, mt = {}, {}
   for id in pairs(done) do
@@ -210,6 +213,7 @@ local function restate(kind, id, rec, status, expected_rev, now, day)
   local newrev = tostring(tonumber(rev) + REV_JUMP)
   redis.call('HSET', P .. 'state:' .. kind, id, rec)
   redis.call('HSET', P .. 'meta:' .. kind, id, newrev .. '|' .. ts .. '|' .. status)
+  if kind == 'event' or cur ~= status then redis.call('INCR', P .. 'stats:ver') end
   if cur ~= status then
     if cur ~= '' then redis.call('HINCRBY', P .. 'count:' .. kind, cur, -1) end
     redis.call('HINCRBY', P .. 'count:' .. kind, status, 1)

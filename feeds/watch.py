@@ -25,9 +25,11 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, Final
 
+import orjson
 import redis
 
 from dashboard.alerts import Alerts, now_ms
+from dashboard.archive import Archive
 from dashboard.backoff import Backoff
 from dashboard.config import Settings
 from dashboard.dispatch import Desk
@@ -35,7 +37,8 @@ from dashboard.i18n import t
 from dashboard.models import EVENT_CLOSED, SEVERITIES, URGENT_LEVELS
 from dashboard.plans import PlanLibrary
 from dashboard.sla import Deadlines
-from dashboard.store import Store
+from dashboard.stats import PATROL_KEEP_S, patrol_key
+from dashboard.store import Store, day_of
 from feeds.service import run_service
 
 log = logging.getLogger("cc.watch")
@@ -72,6 +75,7 @@ class Watch:
         self.store: Store | None = None
         self.alerts: Alerts | None = None
         self.desk: Desk | None = None
+        self.archive: Archive | None = None
         self.cursor = 0
         self.counters = {"processed": 0, "alerts": 0, "errors": 0, "skipped": 0,
                          "reconnects": 0}
@@ -81,6 +85,10 @@ class Watch:
         self._quiet: dict[str, tuple[str, str | None, int]] = {}
         self._critical_done: OrderedDict[str, None] = OrderedDict()
         self._worker_status: OrderedDict[str, str] = OrderedDict()
+        self._patrolled: OrderedDict[str, tuple[str, str]] = OrderedDict()  # id → (day, grid)
+        self._patrol_new: dict[str, set[str]] = {}  # day → grids seen since the last flush
+        self._last_archive = float("-inf")
+        self._archive_backlog = False
         self._last_tick = float("-inf")
         self._last_trim = float("-inf")
         self._last_hb = float("-inf")
@@ -132,8 +140,10 @@ class Watch:
         self.store = Store(client, self.settings.prefix, self.settings.log_maxlen)
         self.alerts = Alerts(self.store, self.clock)
         self.desk = Desk(self.store, self.plans, self.deadlines, self.settings, self.clock)
+        self.archive = Archive(self.store, self.settings, self.deadlines)
         # Redis may have restarted empty: what was raised is asked of it again, not assumed.
-        for cache in (self._sla_done, self._quiet, self._critical_done, self._worker_status):
+        for cache in (self._sla_done, self._quiet, self._critical_done, self._worker_status,
+                      self._patrolled):
             cache.clear()
         self.cursor = self._start_cursor()
 
@@ -177,6 +187,7 @@ class Watch:
             if acted:  # a side effect happened: never do it twice after a crash
                 self._save_cursor()
         if entries:
+            self._flush_patrol()
             self._save_cursor()
         return len(entries)
 
@@ -211,10 +222,40 @@ class Watch:
             return self._task(json.loads(data))
         if kind == "event":
             return self._event(json.loads(data))
-        if kind == "worker" and op == "upsert":
-            # Moves keep the status by definition (ingest logs `move` only then): skip them.
-            return self._worker(seq, json.loads(data))
+        if kind == "worker":
+            worker = orjson.loads(data)  # every move is read (patrol): the faster parser
+            self._patrol(worker)
+            # Moves keep the status by definition (ingest logs `move` only then).
+            return self._worker(seq, worker) if op == "upsert" else False
         return False
+
+    def _patrol(self, worker: dict[str, Any]) -> None:
+        """The grid an on-duty worker is in joins today's patrolled set (the cockpit's
+        patrol coverage); one round trip per worker per grid change, not per position."""
+        grid = worker.get("loc_grid_id") or worker.get("grid_id")
+        ts = worker.get("ts")
+        if not grid or worker.get("status") == "off_duty" or not isinstance(ts, int):
+            return
+        day = day_of(ts, self.settings.timezone)
+        worker_id = str(worker.get("id"))
+        if self._patrolled.get(worker_id) == (day, str(grid)):
+            return
+        _remember(self._patrolled, worker_id, (day, str(grid)))
+        self._patrol_new.setdefault(day, set()).add(str(grid))
+
+    def _flush_patrol(self) -> None:
+        """Today's new grids in one round trip per block of log entries."""
+        if not self._patrol_new:
+            return
+        store = self._store()
+        pipe = store.r.pipeline(transaction=False)
+        for day, grids in self._patrol_new.items():
+            pipe.sadd(patrol_key(store.prefix, day), *grids)
+            pipe.expire(patrol_key(store.prefix, day), PATROL_KEEP_S)
+        added = sum(pipe.execute()[0::2])
+        self._patrol_new.clear()
+        if added:  # a grid patrolled for the first time that day moves the coverage
+            store.r.incr(store.key("stats:ver"))
 
     def _task(self, task: dict[str, Any]) -> bool:
         stage = task.get("stage")
@@ -319,7 +360,27 @@ class Watch:
             self._last_trim = time.monotonic()
             assert self.alerts is not None
             self.alerts.trim(now)
+        if self._archive_backlog or \
+                time.monotonic() - self._last_archive >= self.settings.archive_every_s:
+            self._last_archive = time.monotonic()
+            try:
+                self.archive_once(now)
+            except REDIS_DOWN:
+                raise
+            except Exception:  # the archive waits for the next round; the cards must not
+                self.counters["errors"] += 1
+                log.exception("watch: archiving failed")
         return raised
+
+    def archive_once(self, now: int) -> int:
+        """One bounded batch of closed events into the archive (docs/COCKPIT.md); a full
+        batch means more wait, so the next tick takes the next one."""
+        assert self.archive is not None
+        moved = self.archive.run(now, self.settings.archive_batch)
+        self._archive_backlog = moved >= self.settings.archive_batch
+        if moved:
+            log.info("archived %d closed events", moved)
+        return moved
 
     def _cards(self, event_id: str, event: dict[str, Any], task: dict[str, Any] | None,
                now: int) -> int:
