@@ -396,6 +396,26 @@ _T: Final[dict[str, tuple[str, str]]] = {
     "role.duty_officer": ("值班员", "Duty officer"),
     "role.leader": ("领导", "Leader"),
     "role.display": ("大屏", "Display"),
+    # --- the executive cockpit /cockpit (issue 5)
+    "cockpit.title": ("领导驾驶舱", "Executive cockpit"),
+    "cockpit.back": ("返回上级", "Up one level"),
+    # ---
+    "page.wall": ("指挥大屏", "Command wall"),
+    # --- the duty desk /duty (issue 5)
+    "duty.title": ("值班台", "Duty desk"),
+    "duty.ack": ("确认", "Acknowledge"),
+    # ---
+    "page.video": ("视频墙", "Video wall"),
+    # --- shift handover and the duty roster (issue 5)
+    "handover.title": ("交接班", "Shift handover"),
+    "roster.title": ("今日值班", "On duty today"),
+    # ---
+    "page.cockpit": ("驾驶舱", "Cockpit"),
+    # --- tracks: replaying a worker's or vehicle's movements (issue 5)
+    "track.title": ("轨迹回放", "Track replay"),
+    "track.play": ("播放", "Play"),
+    # ---
+    "page.duty": ("值班台", "Duty desk"),
     # --- video: the player and the event panel's live tiles (issue 4)
     "video.section": ("现场视频", "Live video"),
     "video.none": ("附近暂无摄像机", "No camera nearby"),

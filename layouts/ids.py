@@ -109,6 +109,20 @@ CAM_TOOLS: Final = "cc-cam-tools"
 VW_ROOT: Final = "cc-vw-root"
 
 
+# The executive cockpit /cockpit (issue 5)
+CK_ROOT: Final = "cc-ck-root"
+
+# The duty desk /duty (issue 5)
+DUTY_ROOT: Final = "cc-duty-root"
+HANDOVER_ROOT: Final = "cc-handover-root"  # inside /duty; filled by the handover piece
+
+# Shift handover and the roster (issue 5)
+ROSTER: Final = "cc-roster"  # the wall header's "on duty" line
+
+# Tracks (issue 5)
+TRACK_ROOT: Final = "cc-track-root"
+
+
 def legend_count(layer: str) -> str:
     """How many units of a layer are on the map, next to its toggle."""
     return f"cc-legend-count-{layer}"
