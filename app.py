@@ -27,11 +27,12 @@ import redis
 from flask import Flask
 
 import callbacks.wall
-import layouts.wall
+import layouts.pages
 from callbacks.alerts import create_alerts_api
 from callbacks.api import create_api, install_error_handlers
 from callbacks.auth import install_auth
 from callbacks.command import create_command_api
+from callbacks.video import create_video_api
 from dashboard.alerts import Alerts
 from dashboard.audit import Audit
 from dashboard.auth import ROLES, Auth, AuthError
@@ -49,7 +50,8 @@ log = logging.getLogger("cc.app")
 
 
 def create_app(settings: Settings, redis_url: str | None = None) -> dash.Dash:
-    """The Dash app with the wall page and the JSON API; no background work is started."""
+    """The Dash app with its pages (the wall, the video wall) and the JSON API; no background
+    work is started."""
     url = redis_url or settings.redis_url
     if not url:
         raise ValueError("create_app needs a Redis URL")
@@ -64,8 +66,8 @@ def create_app(settings: Settings, redis_url: str | None = None) -> dash.Dash:
         suppress_callback_exceptions=True,
         serve_locally=True,  # closed networks: never a CDN
     )
-    layouts.wall.configure(settings)
-    app.layout = layouts.wall.serve_layout
+    layouts.pages.configure(settings)
+    app.layout = layouts.pages.serve_layout  # routes by path: / the wall, /video …
     callbacks.wall.register(app)
     app.server.json.ensure_ascii = False  # Chinese text as text in the JSON API
     audit = Audit(client, settings.prefix)
@@ -74,6 +76,7 @@ def create_app(settings: Settings, redis_url: str | None = None) -> dash.Dash:
     desk = Desk(store, plans, Deadlines.load(), settings)
     app.server.register_blueprint(create_command_api(store, desk, plans, audit))
     app.server.register_blueprint(create_alerts_api(Alerts(store), audit))
+    app.server.register_blueprint(create_video_api(store))
     app.server.register_blueprint(create_api(store, city, plans, desk))
     install_error_handlers(app.server)
     return app
