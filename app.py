@@ -32,6 +32,7 @@ from callbacks.alerts import create_alerts_api
 from callbacks.api import create_api, install_error_handlers
 from callbacks.auth import install_auth
 from callbacks.command import create_command_api
+from callbacks.vendor import create_vendor
 from dashboard.alerts import Alerts
 from dashboard.audit import Audit
 from dashboard.auth import ROLES, Auth, AuthError
@@ -75,6 +76,7 @@ def create_app(settings: Settings, redis_url: str | None = None) -> dash.Dash:
     app.server.register_blueprint(create_command_api(store, desk, plans, audit))
     app.server.register_blueprint(create_alerts_api(Alerts(store), audit))
     app.server.register_blueprint(create_api(store, city, plans, desk))
+    app.server.register_blueprint(create_vendor())  # hls.js from npm, never a CDN
     install_error_handlers(app.server)
     return app
 
