@@ -371,6 +371,16 @@ _T: Final[dict[str, tuple[str, str]]] = {
     # --- video: the player and the event panel's live tiles (issue 4)
     "video.section": ("现场视频", "Live video"),
     "video.none": ("附近暂无摄像机", "No camera nearby"),
+    "video.state.loading": ("连接中…", "Connecting…"),
+    "video.state.playing": ("播放中", "Playing"),
+    "video.state.offline": ("设备离线", "Camera offline"),
+    "video.state.nosignal": ("无信号", "No signal"),
+    "video.state.unsupported": ("无法播放", "Cannot play"),
+    "video.covers": ("可视", "In view"),
+    "video.covers_title": ("该摄像机视野覆盖事发点", "This camera's view covers the spot"),
+    "video.count": ("共{n}路", "{n} cameras"),
+    "video.from_map": ("地图选取{n}路", "{n} picked on the map"),
+    "video.loading": ("正在查找附近摄像机…", "Finding cameras nearby…"),
     # ---
     "cam.kind": ("摄像机", "Camera"),
     # --- video: the map's camera layer and selection (issue 4)
