@@ -16,6 +16,7 @@ import redis
 
 from dashboard.store import Store
 from dashboard.video import LAYOUTS_MAX, VideoWall
+from layouts import ids
 
 from .auth_util import make_user, sign_in
 from .conftest import Stack
@@ -290,3 +291,38 @@ def test_vw007_camera_reads_refuse_bad_input_as_json(stack: Stack, r: redis.Redi
     # a PUT to a path with no such method is a JSON error too
     res = client_as(stack, r, "commander").put("/api/video/layouts", json={})
     assert res.status_code == 405 and res.is_json
+
+
+@pytest.mark.parametrize(("referer", "page"), [
+    ("/video", "video"), ("/video/?lang=en", "video"), ("/", "wall"), ("/nope", "wall"),
+    (None, "wall"),
+])
+def test_vw008_pages_route_the_layout_by_the_referer(stack: Stack, r: redis.Redis,
+                                                     referer: str | None, page: str) -> None:
+    """Dash asks `/_dash-layout` for the tree: the page's path comes from the Referer (as
+    `?lang=` does), and `cfg.page` tells the browser glue which page it is on."""
+    client = client_as(stack, r, "commander")
+    headers = {"Referer": f"http://localhost{referer}"} if referer else {}
+    res = client.get("/_dash-layout", headers=headers)
+    assert res.status_code == 200
+    text = res.get_data(as_text=True).replace(" ", "")
+    # element ids (the config store also lists every id, as data)
+    assert (f'"id":"{ids.VW_ROOT}"' in text) is (page == "video")
+    assert (f'"id":"{ids.MAP}"' in text) is (page == "wall")
+    assert f'"page":"{page}"' in text
+    if referer and "lang=en" in referer:
+        assert "Videowall" in text
+
+
+def test_vw009_controls_only_for_editors(stack: Stack, r: redis.Redis) -> None:
+    """The layout itself leaves the assign/save controls out for a session that may not
+    use them (the browser test vw103 checks the page)."""
+    for role, editor in (("commander", True), ("duty_officer", True), ("leader", False),
+                         ("display", False)):
+        client = client_as(stack, r, role)
+        text = client.get("/_dash-layout", headers={"Referer": "http://localhost/video"}
+                          ).get_data(as_text=True).replace(" ", "")
+        for control in (ids.VW_GRIDS, ids.VW_SIDE, ids.VW_LAYOUT_SAVE, ids.VW_CLEAR_ALL):
+            assert (f'"id":"{control}"' in text) is editor, (role, control)
+        assert f'"id":"{ids.VW_GRID}"' in text and f'"id":"{ids.VW_FOLLOW}"' in text
+        assert f'"canEdit":{"true" if editor else "false"}' in text

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,6 +28,8 @@ from .conftest import Stack
 from .test_wall_browser import CENTRE, Wall, make_event, now_ms, wait_for
 
 pytestmark = pytest.mark.browser
+
+SHOTS = Path(__file__).parent / "screenshots"
 
 
 def offset(metres_east: float, metres_north: float) -> tuple[float, float]:
@@ -144,6 +147,8 @@ def test_vw101_layouts_assign_save_and_recall(page: VideoPage, stack: Stack) -> 
         page.wait(lambda: page.tiles() == placed, 3, f"the wall at {size}")
         s = page.scroll_sizes()
         assert s["dw"] <= s["iw"] and s["dh"] <= s["ih"], (size, s)
+        SHOTS.mkdir(exist_ok=True)
+        page.driver.save_screenshot(str(SHOTS / f"videowall-{size[0]}x{size[1]}.png"))
     assert page.duo.get_logs() == []
 
 
