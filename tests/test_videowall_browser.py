@@ -145,6 +145,8 @@ def test_vw101_layouts_assign_save_and_recall(page: VideoPage, stack: Stack) -> 
     for size in ((1920, 1080), (3840, 2160)):
         page.open_video(size)
         page.wait(lambda: page.tiles() == placed, 3, f"the wall at {size}")
+        page.wait(lambda: page.js("return document.querySelectorAll('.cc-vw-cam').length")
+                  == 11, 3, "the camera list")
         s = page.scroll_sizes()
         assert s["dw"] <= s["iw"] and s["dh"] <= s["ih"], (size, s)
         SHOTS.mkdir(exist_ok=True)

@@ -204,7 +204,7 @@
     } else if (kind === 'snapshot') {
       // a fresh start: frames may have been missed, read the wall again
       reloadWall();
-      if (canEdit) camsDirty();
+      if (canEdit) searchNow();
       cc.schedule('vw-event', renderEvent);
     }
   }
@@ -602,6 +602,7 @@
       loadLayouts();
     }
     renderNow();
+    if (canEdit) searchNow();
     reloadWall();
   }
 
