@@ -23,6 +23,7 @@
   var layouts = []; // the saved layouts, by name
   var followed = new Set(); // events already followed (bounded)
   var camRows = []; // pooled <li>s of the camera list
+  var listed = new Map(); // camera id → its <li>, the rows on screen
   var camsTimer = null, camsAt = 0;
   var layoutsTimer = null;
   var msgTimer = null;
@@ -195,7 +196,10 @@
     if (kind === 'camera') {
       var p = rec && players.get(rec.id);
       if (p && op !== 'remove') refreshPlayer(p, rec);
-      if (canEdit) camsDirty();
+      // a move of a camera already there costs one row at most, not a scan of 42k
+      if (!canEdit) return;
+      if (arrived || op === 'remove') camsDirty();
+      else if (listed.has(rec.id)) fillCam(listed.get(rec.id), rec);
     } else if (kind === 'video') {
       onVideo(rec);
     } else if (kind === 'event') {
@@ -316,7 +320,7 @@
     Array.from(players.values()).forEach(function (p) { if (!want.has(p.id)) dropPlayer(p); });
     renderTools();
     renderEvent();
-    if (canEdit) camsDirty();
+    listed.forEach(function (li, id) { var rec = camRecord(id); if (rec) fillCam(li, rec); });
   }
 
   function renderTools() {
@@ -365,6 +369,15 @@
     cc.schedule('vw-cams', renderCams);
   }
 
+  function fillCam(li, rec) {
+    var on = wall.tiles.indexOf(rec.id);
+    cc.setAttr(li, 'data-id', rec.id);
+    cc.setAttr(li, 'data-online', rec.online === false ? '0' : '1');
+    cc.setText(li._name, rec.name || rec.id);
+    cc.setText(li._id, rec.id);
+    cc.setText(li._tile, on >= 0 && on < wall.grid ? cc.t('vw.on_tile', { n: on + 1 }) : '');
+  }
+
   function renderCams() {
     camsAt = performance.now();
     var list = $('VW_CAMS');
@@ -372,6 +385,7 @@
     if (!list) return;
     var q = input ? input.value.trim().toLowerCase() : '';
     var shown = [], total = 0, max = K.listMax;
+    listed.clear();
     cc.store.each('camera', function (rec) {
       if (q && String(rec.id).toLowerCase().indexOf(q) < 0 &&
           String(rec.name || '').toLowerCase().indexOf(q) < 0) return;
@@ -388,13 +402,8 @@
         li._id = li.appendChild(cc.make('span', 'cc-vw-cam-id'));
         li._tile = li.appendChild(cc.make('span', 'cc-vw-cam-tile'));
       }
-      var rec = shown[i];
-      var on = wall.tiles.indexOf(rec.id);
-      cc.setAttr(li, 'data-id', rec.id);
-      cc.setAttr(li, 'data-online', rec.online === false ? '0' : '1');
-      cc.setText(li._name, rec.name || rec.id);
-      cc.setText(li._id, rec.id);
-      cc.setText(li._tile, on >= 0 && on < wall.grid ? cc.t('vw.on_tile', { n: on + 1 }) : '');
+      fillCam(li, shown[i]);
+      listed.set(shown[i].id, li);
       if (list.children[i] !== li) list.insertBefore(li, list.children[i] || null);
     }
     while (list.children.length > shown.length) list.lastChild.remove();
