@@ -148,11 +148,12 @@
     head.appendChild(cc.make('h4', 'cc-cmd-h', cc.t('video.section')));
     var count = head.appendChild(cc.make('span', 'cc-video-count'));
     var note = sec.appendChild(cc.make('div', 'cc-cmd-empty cc-video-note'));
-    var grid = sec.appendChild(cc.make('div'));
+    var box = sec.appendChild(cc.make('div', 'cc-video-box'));
+    var grid = box.appendChild(cc.make('div'));
     grid.id = ids().VIDEO_TILES;
     // made here, not by Dash: the players own these nodes (as cc-60 does with its inputs)
     body.insertBefore(sec, body.firstChild);
-    panel = { sec: sec, grid: grid, note: note, count: count, tiles: V.tiles(grid, { size: PANEL_TILES }) };
+    panel = { sec: sec, box: box, grid: grid, note: note, count: count, tiles: V.tiles(grid, { size: PANEL_TILES }) };
     sec.hidden = true;
     return panel;
   }
@@ -162,7 +163,7 @@
     if (!p) return;
     p.tiles.set(cameras);
     p.sec.hidden = false;
-    p.grid.hidden = !cameras.length;
+    p.box.hidden = !cameras.length;
     cc.setText(p.note, cameras.length ? '' : text);
     p.note.hidden = !!cameras.length;
     cc.setText(p.count, text && cameras.length ? text : '');

@@ -148,6 +148,17 @@ class Frames:
         return len(self._entries)
 
 
+class StaticFrames(Frames):
+    """One pre-encoded frame for every camera and tick: the bench's no-rendering baseline."""
+
+    def __init__(self, renderer: Renderer, names: Names, fps: float, **kwargs: Any) -> None:
+        super().__init__(renderer, names, fps, **kwargs)
+        self._jpeg = renderer.jpeg("static", None, 0.0)
+
+    def jpeg(self, cam_id: str, now: float) -> bytes:
+        return self._jpeg
+
+
 @dataclass
 class _Entry:
     lock: threading.Lock
@@ -205,12 +216,13 @@ class VideoService:
     def __init__(self, settings: Settings, *, clock: Clock = time.time,
                  max_streams: int = STREAMS_MAX, names: Names | None = None,
                  renderer: Renderer | None = None, clip: Clip | None = None,
-                 frames_max: int = FRAMES_MAX) -> None:
+                 frames_max: int = FRAMES_MAX, static: bool = False) -> None:
         self.settings, self.clock, self.max_streams = settings, clock, max_streams
         self.fps = max(0.2, min(30.0, settings.sim_video_fps))
         self.names = names or Names(settings.redis_url, settings.prefix)
         self.renderer = renderer or Renderer(settings.timezone)
-        self.frames = Frames(self.renderer, self.names, self.fps, max_cameras=frames_max)
+        kind = StaticFrames if static else Frames
+        self.frames = kind(self.renderer, self.names, self.fps, max_cameras=frames_max)
         self.clip = clip or Clip()
         self.stop = threading.Event()
         self.streams = 0
@@ -247,6 +259,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(204)
         self.send_header("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS")
         self.send_header("Access-Control-Allow-Headers", "Range")
+        # Chrome's Private Network Access: a secure page elsewhere may still use a demo here.
+        self.send_header("Access-Control-Allow-Private-Network", "true")
         self._common(live=False)
         self.send_header("Content-Length", "0")
         self.end_headers()
@@ -364,15 +378,19 @@ class Handler(BaseHTTPRequestHandler):
             if head:
                 return
             self.wfile.write(f"--{BOUNDARY}\r\n".encode())
-            period = 1.0 / svc.fps
+            sent = None
             while not svc.stop.is_set():
-                started = time.monotonic()
-                jpeg = svc.frames.jpeg(cam, svc.clock())
-                # Each part ends with the next boundary, so a browser shows it at once
-                # instead of waiting for the following frame.
-                self.wfile.write(b"Content-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n%s"
-                                 b"\r\n--%s\r\n" % (len(jpeg), jpeg, BOUNDARY.encode()))
-                svc.stop.wait(max(0.0, period - (time.monotonic() - started)))
+                now = svc.clock()
+                tick = svc.frames.tick(now)
+                if tick != sent:  # every frame a new tick: consecutive frames always differ
+                    jpeg = svc.frames.jpeg(cam, now)
+                    # Each part ends with the next boundary, so a browser shows it at once
+                    # instead of waiting for the following frame.
+                    self.wfile.write(b"Content-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n%s"
+                                     b"\r\n--%s\r\n" % (len(jpeg), jpeg, BOUNDARY.encode()))
+                    sent = tick
+                # until the next tick starts (bounded either way: a clock that jumps or stops)
+                svc.stop.wait(min(1.0, max(0.005, (tick + 1) / svc.fps - svc.clock())))
         finally:
             svc.close_stream()
 
@@ -448,6 +466,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="how many ports (default: $CC_SIM_VIDEO_SPREAD or 4)")
     ap.add_argument("--fps", type=float, default=settings.sim_video_fps,
                     help="MJPEG frames a second (default: $CC_SIM_VIDEO_FPS or 6)")
+    ap.add_argument("--static", action="store_true",
+                    help="bench baseline: stream one pre-encoded frame, render nothing")
     args = ap.parse_args(argv)
     if not 1 <= args.spread <= 64:
         ap.error("--spread must be between 1 and 64")
@@ -456,7 +476,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     settings = replace(settings, host=args.host, sim_video_port=args.port,
                        sim_video_spread=args.spread, sim_video_fps=args.fps)
-    server = VideoServer(VideoService(settings), args.host,
+    server = VideoServer(VideoService(settings, static=args.static), args.host,
                          range(args.port, args.port + args.spread)).start()
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
