@@ -243,3 +243,44 @@ def test_vw105_kiosk_url_opens_the_video_wall(dash_duo: Any, stack: Stack) -> No
         "the video wall's tiles")
     assert dash_duo.driver.current_url.endswith("/video")
     assert dash_duo.get_logs() == []
+
+
+DRAG_JS = """
+const [src, dst] = arguments;
+const dt = new DataTransfer();
+const fire = (el, type) => el.dispatchEvent(new DragEvent(type, {bubbles: true,
+  cancelable: true, dataTransfer: dt}));
+fire(src, 'dragstart'); fire(dst, 'dragover'); fire(dst, 'drop'); fire(src, 'dragend');
+"""
+
+
+def test_vw106_drag_a_camera_onto_a_tile_swap_tiles_and_clear(page: VideoPage,
+                                                              stack: Stack) -> None:
+    browser_sign_in(page.duo, stack.client, "commander")
+    publish_cameras(stack)
+    page.open_video()
+    page.cameras_in_store(11)
+    page.wait(lambda: page.js("return !!document.querySelector('.cc-vw-cam[data-id=\"C-ST-6\"]')"),
+              3, "the camera list")
+
+    def drag(src_css: str, dst_css: str) -> None:
+        find = page.driver.find_element
+        page.js(DRAG_JS, find("css selector", src_css), find("css selector", dst_css))
+
+    drag('.cc-vw-cam[data-id="C-ST-6"]', '.cc-vw-tile[data-slot="2"]')
+    page.wait(lambda: page.tiles() == ["", "", "C-ST-6", ""], 3, "C-ST-6 dropped on tile 3")
+    drag('.cc-vw-cam[data-id="C-ST-7"]', '.cc-vw-tile[data-slot="0"]')
+    page.wait(lambda: page.tiles() == ["C-ST-7", "", "C-ST-6", ""], 3, "C-ST-7 on tile 1")
+    # a tile dragged onto another: the two swap
+    drag('.cc-vw-tile[data-slot="2"]', '.cc-vw-tile[data-slot="0"]')
+    page.wait(lambda: page.tiles() == ["C-ST-6", "", "C-ST-7", ""], 3, "the swap")
+    # a camera already on a tile, dropped on another: it moves (a camera is on one tile)
+    drag('.cc-vw-cam[data-id="C-ST-6"]', '.cc-vw-tile[data-slot="3"]')
+    page.wait(lambda: page.tiles() == ["", "", "C-ST-7", "C-ST-6"], 3, "the move")
+    page.click_css('.cc-vw-tile[data-slot="2"] .cc-vw-tile-clear')
+    page.wait(lambda: page.tiles() == ["", "", "", "C-ST-6"], 3, "tile 3 cleared")
+    page.wait(lambda: page.server_wall()["tiles"] == [None, None, None, "C-ST-6"], 3,
+              "the server's tiles")
+    # one player per camera on screen, none left behind
+    assert page.js("return window.ccwall.videowall.players") == 1
+    assert page.duo.get_logs() == []

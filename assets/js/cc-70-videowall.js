@@ -28,6 +28,8 @@
   var layoutsTimer = null;
   var msgTimer = null;
   var confirmName = null, confirmTimer = null;
+  var outbox = null, dones = [], sending = false; // this screen's changes on their way
+  var deferred = null; // the newest wall the server sent meanwhile
 
   function $(name) { return cc.el(ID[name]); }
 
@@ -91,23 +93,53 @@
   }
 
   function reloadWall() {
-    call('GET', '/video/wall').then(function (res) { if (res.ok) applyWall(res.body); });
+    call('GET', '/video/wall').then(function (res) { if (res.ok) serverWall(res.body); });
   }
 
-  /* An editor's change: shown at once, then PUT; the answer (or the frame) confirms it. */
+  /* A wall the server sent (frame, GET or PUT answer). While this screen's own changes are
+     on their way it is older than what is shown (it would flick the tiles back): keep the
+     newest, and weigh it against our last answer when they have landed. */
+  function serverWall(w) {
+    if (sending || outbox) {
+      if (w && typeof w === 'object' && (!deferred || Number(w.ts) >= Number(deferred.ts))) deferred = w;
+      return;
+    }
+    applyWall(w);
+  }
+
+  /* An editor's change: shown at once, then PUT, one request at a time (changes made
+     meanwhile go together in the next), so the server applies them in the order made. */
   function commit(change, done) {
     if (!canEdit) return;
     if (change.tiles) { change.tiles = cleanTiles(change.tiles); wall.event_id = null; gen++; }
     Object.keys(change).forEach(function (k) { wall[k] = change[k]; });
     render();
-    call('PUT', '/video/wall', change).then(function (res) {
-      if (res.ok) {
-        applyWall(res.body);
-        if (done) done();
-      } else {
+    outbox = Object.assign(outbox || {}, change);
+    if (done) dones.push(done);
+    if (!sending) send();
+  }
+
+  function send() {
+    var body = outbox, after = dones;
+    outbox = null;
+    dones = [];
+    sending = true;
+    call('PUT', '/video/wall', body).then(function (res) {
+      sending = false;
+      if (!res.ok) {
         say(failure(res), 'error');
+        outbox = null;
+        dones = [];
+        deferred = null;
         reloadWall();
+        return;
       }
+      after.forEach(function (fn) { fn(); });
+      if (outbox) { send(); return; }
+      var w = res.body;
+      if (deferred && Number(deferred.ts) > Number(w.ts)) w = deferred;
+      deferred = null;
+      applyWall(w);
     });
   }
 
@@ -179,10 +211,10 @@
   function onVideo(data) {
     if (!data || typeof data !== 'object') return;
     if (data.id === 'wall') {
-      applyWall(data);
+      serverWall(data);
     } else if (data.id === 'focus') {
       if (typeof data.event_id === 'string') remember(data.event_id);
-      if (data.wall) applyWall(data.wall);
+      if (data.wall) serverWall(data.wall);
       else if (data.follow && !(data.cameras || []).length) {
         say(cc.t('vw.no_cameras', { title: eventTitle(data.event_id) }), 'info');
       }
