@@ -27,12 +27,14 @@ import redis
 from flask import Flask
 
 import callbacks.wall
-import layouts.wall
+import layouts.pages
 from callbacks.alerts import create_alerts_api
 from callbacks.api import create_api, install_error_handlers
 from callbacks.auth import install_auth
 from callbacks.command import create_command_api
 from callbacks.stats import create_stats_api, make_cache
+from callbacks.vendor import create_vendor
+from callbacks.video import create_video_api
 from dashboard.alerts import Alerts
 from dashboard.audit import Audit
 from dashboard.auth import ROLES, Auth, AuthError
@@ -50,7 +52,8 @@ log = logging.getLogger("cc.app")
 
 
 def create_app(settings: Settings, redis_url: str | None = None) -> dash.Dash:
-    """The Dash app with the wall page and the JSON API; no background work is started."""
+    """The Dash app with its pages (the wall, the video wall) and the JSON API; no background
+    work is started."""
     url = redis_url or settings.redis_url
     if not url:
         raise ValueError("create_app needs a Redis URL")
@@ -65,8 +68,8 @@ def create_app(settings: Settings, redis_url: str | None = None) -> dash.Dash:
         suppress_callback_exceptions=True,
         serve_locally=True,  # closed networks: never a CDN
     )
-    layouts.wall.configure(settings)
-    app.layout = layouts.wall.serve_layout
+    layouts.pages.configure(settings)
+    app.layout = layouts.pages.serve_layout  # routes by path: / the wall, /video …
     callbacks.wall.register(app)
     app.server.json.ensure_ascii = False  # Chinese text as text in the JSON API
     audit = Audit(client, settings.prefix)
@@ -77,7 +80,9 @@ def create_app(settings: Settings, redis_url: str | None = None) -> dash.Dash:
     app.server.register_blueprint(create_alerts_api(Alerts(store), audit))
     app.server.register_blueprint(create_stats_api(store, city, settings,
                                                    make_cache(app.server, url, settings)))
+    app.server.register_blueprint(create_video_api(store))
     app.server.register_blueprint(create_api(store, city, plans, desk))
+    app.server.register_blueprint(create_vendor())  # hls.js from npm, never a CDN
     install_error_handlers(app.server)
     return app
 
