@@ -141,7 +141,16 @@ def _centre(lang: str) -> html.Section:
                               html.Span(t("ck.trend_closed", lang),
                                         className="cc-ck-key-closed"),
                           ]), class_name="cc-ck-panel-trend")
-    return html.Section([bar, the_map, trend], className="cc-ck-centre")
+    bottom = html.Div(className="cc-ck-bottom", children=[
+        trend,
+        widgets.panel(t("ck.by_category", lang),
+                      _bars("cat", CATEGORIES, "cat", lang, ids.CK_CATS),
+                      class_name="cc-ck-panel-cat"),
+        widgets.panel(t("ck.by_source", lang),
+                      _bars("src", SOURCES, "src", lang, ids.CK_SRCS),
+                      class_name="cc-ck-panel-src"),
+    ])
+    return html.Section([bar, the_map, bottom], className="cc-ck-centre")
 
 
 def _bars(group: str, codes: tuple[str, ...], prefix: str, lang: str,
@@ -174,15 +183,7 @@ def _right(lang: str) -> html.Aside:
             ]),
         ]),
     ], class_name="cc-ck-panel-ranks")
-    mix = html.Div(className="cc-ck-mix", children=[
-        widgets.panel(t("ck.by_category", lang),
-                      _bars("cat", CATEGORIES, "cat", lang, ids.CK_CATS),
-                      class_name="cc-ck-panel-cat"),
-        widgets.panel(t("ck.by_source", lang),
-                      _bars("src", SOURCES, "src", lang, ids.CK_SRCS),
-                      class_name="cc-ck-panel-src"),
-    ])
-    return html.Aside([children, rankings, mix], className="cc-col cc-ck-right")
+    return html.Aside([children, rankings], className="cc-col cc-ck-right")
 
 
 def forbidden_layout(lang: str, reason: str = "role") -> Component:
