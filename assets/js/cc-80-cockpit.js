@@ -438,6 +438,7 @@
         var layer = L.geoJSON(ft, { style: { color: '#7fd6ff', weight: 1.2, fillOpacity: 0.72 } });
         layer.on('click', function () { C.go(code); });
         shades.addLayer(layer);
+        layer.eachLayer(function (l) { if (l._path) l._path.setAttribute('data-code', code); });
         shapes.set(code, layer);
       });
       if (kids.length) {
@@ -465,7 +466,7 @@
       var c = colour(max ? v / max : 0);
       if (layer._ccFill !== c) { layer.setStyle({ fillColor: c }); layer._ccFill = c; }
       var k = names.get(code);
-      if (labelled && k) text.push([layer, (k.name || code) + ' ' + fmtDensity(v)]);
+      if (labelled && k) text.push([layer, (k.name || code) + (v ? ' ' + fmtDensity(v) : '')]);
     });
     var key = text.map(function (x) { return x[1]; }).join('|');
     if (labels._ccKey !== key) {
