@@ -15,6 +15,7 @@ from typing import Any, Final
 from dash import dcc, html
 from dash.development.base_component import Component
 
+from dashboard.city import load_city
 from dashboard.config import Settings
 from dashboard.i18n import t
 from dashboard.models import CATEGORIES, SOURCES
@@ -34,9 +35,13 @@ OUTLINE_LEVEL: Final = {"city": "boundary", "town": "town", "community": "commun
 CHILD_LEVEL: Final = {"city": "town", "town": "community", "community": "grid"}
 
 
+_city: dict[str, str] = {}
+
+
 def configure(settings: Settings) -> None:
-    """Nothing of its own: the header and config come from layouts.wall."""
-    del settings
+    """The city (the breadcrumb's root); the header and config come from layouts.wall."""
+    city = load_city(settings.city)
+    _city.update(code=city.code, name=city.name, level="city")
 
 
 def allowed(session: dict[str, Any] | None) -> bool:
@@ -45,7 +50,7 @@ def allowed(session: dict[str, Any] | None) -> bool:
 
 def cockpit_config(session: dict[str, Any] | None) -> dict[str, Any]:
     return {"pollMs": POLL_MS, "own": (session or {}).get("scope") or None,
-            "mapLabelsMax": MAP_LABELS_MAX, "rankRows": RANK_ROWS,
+            "city": dict(_city), "mapLabelsMax": MAP_LABELS_MAX, "rankRows": RANK_ROWS,
             "outline": OUTLINE_LEVEL, "childLevel": CHILD_LEVEL}
 
 

@@ -75,9 +75,15 @@
     cc.setAttr(a, 'href', '?' + q.toString());
   }
 
+  /* null for the default view (the user's own scope, or the city), so its address is plain. */
+  function home(code) {
+    if (!code || code === K.own || (K.city && code === K.city.code)) return null;
+    return code;
+  }
+
   C.go = function (code, push) {
     if (K.own && code && code.indexOf(K.own) !== 0) return; // never above one's own scope
-    if (code === K.own) code = null;
+    code = home(code);
     if (code === scope) return;
     scope = code || null;
     gen++;
@@ -215,7 +221,8 @@
   /* The breadcrumb: from the user's own scope (or the city) down to this one. */
   function renderCrumbs(sc) {
     var nav = $('CK_CRUMBS');
-    var chain = (sc.parents || []).filter(function (p) {
+    var root = sc.level !== 'city' && K.city && K.city.code ? [K.city] : [];
+    var chain = root.concat(sc.parents || []).filter(function (p) {
       return !K.own || p.code.indexOf(K.own) === 0;
     }).concat([{ code: sc.code, name: sc.name, level: sc.level }]);
     var key = chain.map(function (p) { return p.code; }).join('>');
@@ -228,14 +235,14 @@
       var el = cc.make(last ? 'span' : 'a', 'cc-ck-crumb' + (last ? ' is-here' : ''), p.name || p.code);
       el.setAttribute('data-code', p.code);
       el.setAttribute('data-level', p.level || '');
-      if (!last) el.setAttribute('href', urlFor(p.code === (K.own || '') ? null : p.code));
+      if (!last) el.setAttribute('href', urlFor(home(p.code)));
       nav.appendChild(el);
     });
     if (chain.length > 1) {
       var up = chain[chain.length - 2];
       var back = cc.make('a', 'cc-ck-up', cc.t('cockpit.back'));
       back.setAttribute('data-code', up.code);
-      back.setAttribute('href', urlFor(up.code));
+      back.setAttribute('href', urlFor(home(up.code)));
       nav.appendChild(back);
     }
     var label = $('CK_SCOPE');
@@ -503,12 +510,11 @@
   C.init = function () {
     ID = cc.cfg.ids;
     K = cc.cfg.cockpit;
-    scope = scopeFromUrl();
-    if (scope === K.own) scope = null;
+    scope = home(scopeFromUrl());
     fixLangLink();
     $('CK_ROOT').addEventListener('click', onClick);
     window.addEventListener('popstate', function () {
-      var s = scopeFromUrl();
+      var s = home(scopeFromUrl());
       if (s !== scope) { scope = s; gen++; fixLangLink(); load(); }
     });
     history.replaceState({ scope: scope }, '', urlFor(scope));
