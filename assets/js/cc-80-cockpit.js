@@ -387,7 +387,7 @@
 
   var bounds = null;
   function fit() {
-    if (map && bounds && bounds.isValid()) map.fitBounds(bounds, { padding: [16 * cc.scale, 16 * cc.scale] });
+    if (map && bounds && bounds.isValid()) map.fitBounds(bounds, { padding: [16 * cc.scale, 16 * cc.scale], animate: false });
   }
 
   // dark blue (none) → cyan → amber → red, by density relative to the densest child
