@@ -143,7 +143,6 @@ CK_CHILDREN: Final = "cc-ck-children"  # the child units' bars (click: drill dow
 CK_CHILD_TITLE: Final = "cc-ck-child-title"
 CK_RANK_RATE: Final = "cc-ck-rank-rate"  # ranked by closure rate
 CK_RANK_OVERDUE: Final = "cc-ck-rank-overdue"  # ranked by overdue count
-CK_RANK_TITLE: Final = "cc-ck-rank-title"
 CK_CATS: Final = "cc-ck-cats"
 CK_SRCS: Final = "cc-ck-srcs"
 CK_UPDATED: Final = "cc-ck-updated"  # when the figures were computed
