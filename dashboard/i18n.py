@@ -451,6 +451,7 @@ _T: Final[dict[str, tuple[str, str]]] = {
     "ck.forbidden_scope": ("该区域不在您的管辖范围内。", "That area is outside your scope."),
     "ck.to_wall": ("返回指挥大屏", "Back to the wall"),
     "ck.link": ("驾驶舱", "Cockpit"),
+    "ck.wall_link": ("指挥大屏", "Wall"),
     "ck.level.city": ("市", "City"),
     "ck.level.town": ("镇街", "Town"),
     "ck.level.community": ("社区", "Community"),

@@ -144,7 +144,7 @@ def _cockpit_link(lang: str, page: str) -> list[Component]:
         return []
     query = "?lang=en" if lang == "en" else ""
     if page == "cockpit":
-        return [html.A(t("page.wall", lang), id=ids.COCKPIT_LINK, className="cc-lang",
+        return [html.A(t("ck.wall_link", lang), id=ids.COCKPIT_LINK, className="cc-lang",
                        href="/" + query)]
     return [html.A(t("ck.link", lang), id=ids.COCKPIT_LINK, className="cc-lang",
                    href="/cockpit" + query)]

@@ -154,8 +154,10 @@ def check_figures(page: Cockpit, fig: dict[str, Any]) -> None:
 
 def test_ck101_renders_on_both_walls_with_the_apis_figures(page: Cockpit) -> None:
     page.start("leader")
-    for size, name in (((1920, 1080), "cockpit-1080p.png"), ((3840, 2160), "cockpit-4k.png")):
-        page.open(size=size)
+    for size, name, query in (((1920, 1080), "cockpit-1080p.png", ""),
+                              ((3840, 2160), "cockpit-4k.png", ""),
+                              ((1920, 1080), "cockpit-1080p-en.png", "?lang=en")):
+        page.open(query, size=size)
         fig = page.api()
         assert fig["scope"]["level"] == "city"
         assert fig["window"]["total"] > 0  # the fixture's history, not an empty city
