@@ -145,9 +145,25 @@ def test_vid110_demo_mjpeg_plays_in_the_event_panel(panel: Panel, stack: Stack,
             const p = document.getElementById('{ids.DETAIL}').getBoundingClientRect();
             const g = document.getElementById('{ids.VIDEO_TILES}').getBoundingClientRect();
             const m = document.querySelector('.cc-map-wrap').getBoundingClientRect();
-            return g.top >= p.top && g.bottom <= p.bottom && p.bottom <= m.bottom + 1 &&
-                   g.width > 0.8 * p.width && g.height > 0.2 * p.height;""")
-        assert fits, size
+            const t = document.querySelector('#{ids.VIDEO_TILES} .cc-vt').getBoundingClientRect();
+            const units = document.querySelectorAll('#{ids.CMD_NEARBY} > li');
+            const list = document.getElementById('{ids.CMD_NEARBY}').closest('section')
+              .getBoundingClientRect();  // the section clips the list
+            const rem = parseFloat(getComputedStyle(document.documentElement).fontSize);
+            return {{inside: g.top >= p.top && g.bottom <= p.bottom && p.bottom <= m.bottom + 1,
+                     tile: [t.width / rem, t.height / rem],
+                     rows: Array.from(units).filter(li => li.getBoundingClientRect().bottom
+                                                          <= list.bottom + 1).length,
+                     cut: Array.from(units).filter(li => {{
+                       const r = li.getBoundingClientRect();
+                       return r.top < list.bottom - 1 && r.bottom > list.bottom + 1; }}).length,
+                     rowRem: units.length ? units[0].getBoundingClientRect().height / rem : 0,
+                     list: [list.top / rem, list.bottom / rem]}};""")
+        assert fits["inside"], (size, fits)
+        # tiles big enough to see a scene (16:9), and the nearest units still listed
+        assert fits["tile"][0] >= 10 and abs(fits["tile"][0] / fits["tile"][1] - 16 / 9) < 0.05, \
+            (size, fits)
+        assert fits["rows"] >= 3, (size, fits)
         panel.shot("video-panel")  # also asserts no scrollbars
 
     # another event: its own cameras play, the first event's streams end

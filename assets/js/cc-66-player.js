@@ -240,7 +240,7 @@
 
   PP.playing = function () {
     if (this.state !== 'playing') this.setState('playing');
-    this.fails = 0;
+    if (!this.stalls) this.fails = 0; // a frozen camera that still answers keeps backing off
     this.lastChange = Date.now();
   };
 
