@@ -80,6 +80,7 @@ def browser_config(lang: str) -> dict[str, Any]:
         },
         "layers": list(theme.LAYERS),
         "layerMinZoom": theme.LAYER_MIN_ZOOM,
+        "cameraLayer": theme.CAMERA_LAYER,
         "categories": list(CATEGORIES),
         "sources": list(SOURCES),
         "limits": theme.LIMITS,

@@ -186,7 +186,8 @@
       evictOldest(ev, ev.size - limit('events')).forEach(function (id) { remove('event', id); });
     }
     ['worker', 'resource', 'camera'].forEach(function (kind) {
-      evictOldest(store[kind], store[kind].size - limit('units')).forEach(function (id) {
+      var cap = limit(kind === 'camera' ? 'cameras' : 'units');
+      evictOldest(store[kind], store[kind].size - cap).forEach(function (id) {
         remove(kind, id);
       });
     });

@@ -26,6 +26,7 @@
     document.documentElement.lang = cfg.lang;
     severityStyles(cfg);
     cc.mapview.init();
+    if (cc.camsel) cc.camsel.init();
     if (!cc.mapview.attach()) {
       // the map may still be mounting; the init hook attaches it when it appears
       setTimeout(function () {
