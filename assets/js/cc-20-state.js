@@ -60,7 +60,9 @@
       if (m.size > limit('events') * 1.1) prune();
     } else {
       cc.mapview.syncUnit(kind, rec);
-      cc.panels.unitsChanged(kind);
+      // the legend shows counts: only an arrival changes them (a re-report must not cost a
+      // frame — 42,000 cameras re-report hundreds of times a second)
+      if (!prev) cc.panels.unitsChanged(kind);
       if (cc.command) cc.command.unitChanged(kind, rec);
     }
     cc.panels.sawData(dataTs(rec));
