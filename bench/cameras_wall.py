@@ -91,9 +91,10 @@ class Load:
     """Publishes the update load through Redis from a thread, in 100 ms ticks."""
 
     def __init__(self, client: redis.Redis, cams: list[dict[str, Any]],
-                 workers: list[dict[str, Any]], seed: int = 11) -> None:
+                 workers: list[dict[str, Any]], seed: int = 11, flips: int = CAM_FLIP) -> None:
         self.client, self.cams, self.workers = client, cams, workers
         self.rng = random.Random(seed)
+        self.flips = flips
         self.stop = threading.Event()
         self.sent = {"camera": 0, "worker": 0}
         self.thread: threading.Thread | None = None
@@ -104,7 +105,7 @@ class Load:
         if self.cams:
             for k in range(CAM_RATE // 10):
                 cam = self.cams[rng.randrange(len(self.cams))]
-                if k < CAM_FLIP // 10:
+                if k < self.flips // 10:
                     cam["online"] = not cam["online"]
                 cam["ts"] = now
                 pipe.publish("cc:camera", json.dumps(cam, ensure_ascii=False))
@@ -151,11 +152,27 @@ def layer_stats(driver: Any) -> dict[str, Any]:
     return driver.execute_script("return ccwall.cameras.stats()")
 
 
+# Frames the wall receives, by type (a snapshot mid-run would be a relay resync).
+COUNT_JS = """
+if (!window.__frameCount) {
+  window.__frameCount = {};
+  var orig = ccwall.store.applyFrame;
+  ccwall.store.applyFrame = function (f) {
+    var t = (f && f.type) || '?';
+    window.__frameCount[t] = (window.__frameCount[t] || 0) + 1;
+    return orig.apply(this, arguments);
+  };
+}
+return Object.assign({}, window.__frameCount);
+"""
+
+
 def live(driver: Any, loader: Load, seconds: float) -> dict[str, Any]:
     """Main-thread busy ms per second over `seconds` of updates through the pipeline."""
     with loader:
         time.sleep(2.0)  # the pipeline reaches its steady state first
         per_s: list[float] = []
+        f0 = driver.execute_script(COUNT_JS)
         s0 = layer_stats(driver)
         m0 = metrics(driver)
         t0 = time.monotonic()
@@ -166,6 +183,7 @@ def live(driver: Any, loader: Load, seconds: float) -> dict[str, Any]:
             per_s.append(1000 * (m["TaskDuration"] - prev["TaskDuration"]) / (t - tprev))
             prev, tprev = m, t
         m1, s1 = prev, layer_stats(driver)
+        f1 = driver.execute_script(COUNT_JS)
         elapsed = tprev - t0
     xs = sorted(per_s)
     return {
@@ -180,6 +198,8 @@ def live(driver: Any, loader: Load, seconds: float) -> dict[str, Any]:
                                      / elapsed, 2),
         "heap_mb": round(m1["JSHeapUsedSize"] / 2**20, 1),
         "sent": dict(loader.sent),
+        "frames": {k: v - f0.get(k, 0) for k, v in f1.items()},
+        "loadavg": load()["loadavg"],
     }
 
 
@@ -276,7 +296,9 @@ def run(seconds: float, reps: int, n_cams: int = CAMERAS) -> dict[str, Any]:
         workers = stored_workers(client)
         driver = browser(kiosk_url(wall_url, redis_url))
         try:
-            driver.execute_cdp_cmd("Performance.enable", {})
+            # CPU time of the main thread: on a shared 2-core machine wall-clock task times
+            # also count the time other processes held the core
+            driver.execute_cdp_cmd("Performance.enable", {"timeDomain": "threadTicks"})
             wait_for(lambda: driver.execute_script(
                 f"return window.ccwall && ccwall.state.workers >= {WORKERS}"
                 " && !!ccwall.mapview.map() && ccwall.connected"), 120, "the wall")
@@ -303,6 +325,8 @@ def run(seconds: float, reps: int, n_cams: int = CAMERAS) -> dict[str, Any]:
             out["city_view"] = {k: city[k] for k in ("mode", "zoom", "clusters", "clustered",
                                                      "icons", "lastMs", "cell")}
             print("cameras: city view", flush=True)
+            # the cost of having them: the same worker moves, no camera updates
+            out["static"] = {"live": live(driver, Load(client, [], workers), seconds)}
             out["cameras"] = {"live": live(driver, Load(client, cams, workers), seconds),
                               "injected": injected(driver, reps, cams=True)}
 
@@ -319,6 +343,9 @@ def run(seconds: float, reps: int, n_cams: int = CAMERAS) -> dict[str, Any]:
             driver.quit()
             client.close()
     base = out["baseline"]
+    out["static"]["ratio_live"] = round(out["static"]["live"]["busy_ms_per_s"]
+                                        / base["live"]["busy_ms_per_s"], 2) \
+        if base["live"]["busy_ms_per_s"] else None
     for phase in ("cameras", "icons"):
         p = out[phase]
         p["ratio_live"] = round(p["live"]["busy_ms_per_s"] / base["live"]["busy_ms_per_s"], 2) \
@@ -335,6 +362,10 @@ def run(seconds: float, reps: int, n_cams: int = CAMERAS) -> dict[str, Any]:
 def summary(r: dict[str, Any]) -> str:
     lines = [f"cameras_wall ({r['camera_count']} cameras, {r['workers']} workers; per second "
              f"{r['load_per_s']})  main-thread ms per second of updates"]
+    st = r["static"]["live"]
+    lines.append(f"  static   live {st['busy_ms_per_s']} (p90 {st['busy_p90_ms']}) with "
+                 f"{r['camera_count']} cameras loaded and no camera updates, "
+                 f"x{r['static']['ratio_live']}")
     for phase in ("baseline", "cameras", "icons"):
         p = r[phase]
         lv, inj = p["live"], p["injected"]
