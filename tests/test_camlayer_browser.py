@@ -30,6 +30,7 @@ from .auth_util import browser_sign_in
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parent.parent
+SHOTS = Path(__file__).parent / "screenshots"
 CITY = json.loads((ROOT / "data" / "pingdu" / "city.json").read_text(encoding="utf-8"))
 CENTRE = tuple(CITY["towns"][0]["centroid"])
 
@@ -198,6 +199,8 @@ def test_cam101_drawn_circle_selects_exactly_the_cameras_inside(page: Page) -> N
     assert page.js("return ccwall.cameras.stats().selectedIcons") == len(expected)
     card = page.driver.find_element("css selector", f"#{ids.CAM_TOOLS} .cc-cam-count")
     assert str(len(expected)) in card.text
+    SHOTS.mkdir(exist_ok=True)
+    page.driver.save_screenshot(str(SHOTS / "cam-circle.png"))
     # a commander is offered the video wall; the tool bar is back to panning
     assert page.driver.find_element("css selector", "button[data-act='wall']").is_displayed()
     assert page.js("return ccwall.camsel.tool()") is None
@@ -262,11 +265,13 @@ def test_cam103_clusters_zoomed_out_offline_colour_zoomed_in(page: Page) -> None
     assert 1 <= st["clusters"] < 20, st
     assert st["clustered"] + st["icons"] == n + 2
     assert st["clustered"] >= n - 10
+    page.driver.save_screenshot(str(SHOTS / "cam-clusters.png"))
     # zoomed in: one icon each, the offline one in the offline colour with its sector
     page.view(offset(1530, 1500), 17)
     st = page.js("return ccwall.cameras.stats()")
     assert st["mode"] == "icons" and st["icons"] == 2 and st["offlineIcons"] == 1
     assert st["sectors"] == 1 and st["rings"] == 1
+    page.driver.save_screenshot(str(SHOTS / "cam-icons.png"))
     off = CAMERA_COLOURS["offline"]
     on = CAMERA_COLOURS["online"]
     rgb = [int(off[k:k + 2], 16) for k in (1, 3, 5)]

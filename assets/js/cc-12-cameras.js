@@ -20,7 +20,8 @@
 
   var EARTH_R = 6371008.8; // metres, the mean radius dashboard/geo.py uses
   var RAD = Math.PI / 180;
-  var PAD = 0.2; // the canvas reaches this share of the view beyond each edge (drag margin)
+  var PAD = 0.1; // the canvas reaches this share of the view beyond each edge (drag margin);
+  // every redraw clears and uploads the whole canvas, so the margin is kept small
   var PANE = 'ccCams';
   var PANE_Z = 445; // under the workers and resources (450), over the boundaries
 
@@ -462,9 +463,11 @@
     return 2 * Math.PI * 6378137 * Math.cos(latc) / view.k;
   }
 
+  var fontFamily = '';
+
   function drawClusters(ctx, m, s, col, st) {
-    var font = Math.round(11.5 * s) + 'px ' + (getComputedStyle(document.body).fontFamily || 'sans-serif');
-    ctx.font = font;
+    if (!fontFamily) fontFamily = getComputedStyle(document.body).fontFamily || 'sans-serif';
+    ctx.font = Math.round(11.5 * s) + 'px ' + fontFamily;
     ctx.textAlign = 'center';
     ctx.textBaseline = 'middle';
     for (var c = 0; c < m; c++) {
