@@ -2,13 +2,13 @@
 
     python -m bench            ingest throughput (100,000 messages), latency, moves,
                                plan matching, nearest units, the watch service,
-                               click to dispatched
+                               click to dispatched, the wall with 42,000 cameras
 
 Each also runs alone: `python -m bench.ingest_throughput`, `python -m bench.latency`,
 `python -m bench.moves`, `python -m bench.plans`, `python -m bench.nearest`,
-`python -m bench.watch`, `python -m bench.dispatch_click`; `python -m bench.ingest_profile`
-splits ingest's CPU per message. The memory soak takes 30 minutes and is not run here:
-`python -m bench.soak`. Results: bench/results/*.json.
+`python -m bench.watch`, `python -m bench.dispatch_click`, `python -m bench.cameras_wall`;
+`python -m bench.ingest_profile` splits ingest's CPU per message. The memory soak takes 30
+minutes and is not run here: `python -m bench.soak`. Results: bench/results/*.json.
 """
 
 from __future__ import annotations
@@ -16,7 +16,16 @@ from __future__ import annotations
 import argparse
 import json
 
-from bench import dispatch_click, ingest_throughput, latency, moves, nearest, plans, watch
+from bench import (
+    cameras_wall,
+    dispatch_click,
+    ingest_throughput,
+    latency,
+    moves,
+    nearest,
+    plans,
+    watch,
+)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -53,6 +62,9 @@ def main(argv: list[str] | None = None) -> None:
 
     print("== click to dispatched", flush=True)
     summaries.append(dispatch_click.summary(dispatch_click.main([])))
+
+    print("== 42,000 cameras on the wall", flush=True)
+    summaries.append(cameras_wall.summary(cameras_wall.main([])))
 
     print("\n== summary\n" + "\n".join(summaries), flush=True)
 
