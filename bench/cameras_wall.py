@@ -77,6 +77,8 @@ def camera_records(n: int = CAMERAS, seed: int = 7) -> list[dict[str, Any]]:
 
 
 def publish_cameras(client: redis.Redis, cams: list[dict[str, Any]], prefix: str = "cc:") -> None:
+    wait_for(lambda: dict(client.pubsub_numsub(f"{prefix}camera")).get(
+        f"{prefix}camera".encode(), 0) >= 1, 60, "the ingest to subscribe")
     for i in range(0, len(cams), 2000):
         pipe = client.pipeline(transaction=False)
         for msg in cams[i:i + 2000]:
