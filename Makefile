@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# hls.js for the video player, from npm (package-lock.json), served by the app: never a CDN
+HLS    := node_modules/hls.js/dist/hls.min.js
 
 .PHONY: run test setup browser lint bench clean
 
@@ -13,13 +15,16 @@ test: setup browser
 	$(BIN)/python -m ruff check .
 	$(BIN)/python -m pytest
 
-setup: $(STAMP)
+setup: $(STAMP) $(HLS)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'
 	touch $@
+
+$(HLS):
+	npm ci --omit=dev --no-audit --no-fund
 
 # Debian's chromium + chromedriver and a CJK font for the browser tests.
 browser:
@@ -32,4 +37,4 @@ bench: setup browser
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) var
+	rm -rf $(VENV) var node_modules

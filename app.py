@@ -6,7 +6,7 @@
 With no REDIS_URL an embedded Valkey is started with its data in CC_DATA_DIR. Ingest,
 relay, the watch service and the simulator run as child processes (as they would in
 production), restarted with backoff if one dies; Ctrl-C or SIGTERM stops them all, the
-embedded server last.
+embedded server last. In demo mode the demo video server (feeds/sim/video.py) runs too.
 """
 
 from __future__ import annotations
@@ -27,11 +27,13 @@ import redis
 from flask import Flask
 
 import callbacks.wall
-import layouts.wall
+import layouts.pages
 from callbacks.alerts import create_alerts_api
 from callbacks.api import create_api, install_error_handlers
 from callbacks.auth import install_auth
 from callbacks.command import create_command_api
+from callbacks.vendor import create_vendor
+from callbacks.video import create_video_api
 from dashboard.alerts import Alerts
 from dashboard.audit import Audit
 from dashboard.auth import ROLES, Auth, AuthError
@@ -49,7 +51,8 @@ log = logging.getLogger("cc.app")
 
 
 def create_app(settings: Settings, redis_url: str | None = None) -> dash.Dash:
-    """The Dash app with the wall page and the JSON API; no background work is started."""
+    """The Dash app with its pages (the wall, the video wall) and the JSON API; no background
+    work is started."""
     url = redis_url or settings.redis_url
     if not url:
         raise ValueError("create_app needs a Redis URL")
@@ -64,8 +67,8 @@ def create_app(settings: Settings, redis_url: str | None = None) -> dash.Dash:
         suppress_callback_exceptions=True,
         serve_locally=True,  # closed networks: never a CDN
     )
-    layouts.wall.configure(settings)
-    app.layout = layouts.wall.serve_layout
+    layouts.pages.configure(settings)
+    app.layout = layouts.pages.serve_layout  # routes by path: / the wall, /video …
     callbacks.wall.register(app)
     app.server.json.ensure_ascii = False  # Chinese text as text in the JSON API
     audit = Audit(client, settings.prefix)
@@ -74,7 +77,9 @@ def create_app(settings: Settings, redis_url: str | None = None) -> dash.Dash:
     desk = Desk(store, plans, Deadlines.load(), settings)
     app.server.register_blueprint(create_command_api(store, desk, plans, audit))
     app.server.register_blueprint(create_alerts_api(Alerts(store), audit))
+    app.server.register_blueprint(create_video_api(store))
     app.server.register_blueprint(create_api(store, city, plans, desk))
+    app.server.register_blueprint(create_vendor())  # hls.js from npm, never a CDN
     install_error_handlers(app.server)
     return app
 
@@ -263,13 +268,15 @@ def main(argv: list[str] | None = None) -> None:
     settings = dataclasses.replace(settings, redis_url=url)
 
     env = {**os.environ, "REDIS_URL": url, "CC_PREFIX": settings.prefix,
-           "CC_WS_PORT": str(settings.ws_port), "CC_PORT": str(settings.port)}
+           "CC_WS_PORT": str(settings.ws_port), "CC_PORT": str(settings.port),
+           "CC_HOST": settings.host}
     py = sys.executable
     children = [Child("ingest", [py, "-m", "feeds.ingest"], env),
                 Child("relay", [py, "-m", "feeds.relay"], env),
                 Child("watch", [py, "-m", "feeds.watch"], env)]
     if not args.no_demo:
         children.append(Child("simulator", [py, "-m", "feeds.simulator"], env))
+        children.append(Child("video", [py, "-m", "feeds.sim.video"], env))
 
     stop = threading.Event()
     app = create_app(settings)
@@ -296,6 +303,10 @@ def main(argv: list[str] | None = None) -> None:
     threading.Thread(target=supervise, daemon=True, name="supervisor").start()
     log.info("the wall is on http://%s:%s (websocket relay on port %s)",
              settings.host, settings.port, settings.ws_port)
+    if not args.no_demo:
+        first, spread = settings.sim_video_port, max(1, settings.sim_video_spread)
+        log.info("demo video on http://%s:%d-%d/video/<camera id>.mjpg",
+                 settings.host, first, first + spread - 1)
     try:
         http.serve_forever()
     finally:

@@ -2,13 +2,15 @@
 
     python -m bench            ingest throughput (100,000 messages), latency, moves,
                                plan matching, nearest units, the watch service,
-                               click to dispatched, the wall with 42,000 cameras
+                               click to dispatched, the demo video server, the wall
+                               with 42,000 cameras
 
 Each also runs alone: `python -m bench.ingest_throughput`, `python -m bench.latency`,
 `python -m bench.moves`, `python -m bench.plans`, `python -m bench.nearest`,
-`python -m bench.watch`, `python -m bench.dispatch_click`, `python -m bench.cameras_wall`;
-`python -m bench.ingest_profile` splits ingest's CPU per message. The memory soak takes 30
-minutes and is not run here: `python -m bench.soak`. Results: bench/results/*.json.
+`python -m bench.watch`, `python -m bench.dispatch_click`, `python -m bench.video_render`,
+`python -m bench.cameras_wall`; `python -m bench.ingest_profile` splits ingest's CPU per
+message. The memory soak takes 30 minutes and is not run here: `python -m bench.soak`.
+Results: bench/results/*.json.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from bench import (
     moves,
     nearest,
     plans,
+    video_render,
     watch,
 )
 
@@ -62,6 +65,9 @@ def main(argv: list[str] | None = None) -> None:
 
     print("== click to dispatched", flush=True)
     summaries.append(dispatch_click.summary(dispatch_click.main([])))
+
+    print("== demo video server", flush=True)
+    summaries.append(video_render.summary(video_render.main([])))
 
     print("== 42,000 cameras on the wall", flush=True)
     summaries.append(cameras_wall.summary(cameras_wall.main([])))

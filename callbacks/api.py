@@ -15,7 +15,7 @@ from flask import Blueprint, Flask, Response, jsonify, request, send_file
 from werkzeug.exceptions import HTTPException
 
 from dashboard import __version__
-from dashboard.cameras import around
+from dashboard.cameras import for_spot
 from dashboard.city import City
 from dashboard.dispatch import Desk
 from dashboard.models import EVENT_STATUSES, SEVERITIES
@@ -27,11 +27,6 @@ log = logging.getLogger("cc.api")
 
 GEO_LEVELS = ("boundary", "town", "community", "grid", "microgrid")
 NEARBY_RADIUS_M = 3000
-# Cameras: look this far for ones whose range reaches the spot; list the others this close.
-CAMERA_SEARCH_M = 1000
-CAMERA_RADIUS_M = 500
-CAMERA_CANDIDATES = 200
-CAMERAS_SHOWN = 16
 HEARTBEAT_STALE_MS = 10_000
 
 
@@ -126,12 +121,7 @@ def create_api(store: Store, city: City, plans: PlanLibrary | None = None,
                 {**records[i][0], "distance_m": round(d)} for i, d in hits if i in records
             ]
         # cameras whose view covers the spot first, then the others around, nearest first
-        hits = store.nearby("camera", lon, lat, CAMERA_SEARCH_M, CAMERA_CANDIDATES)
-        records = store.records("camera", [h[0] for h in hits])
-        nearby["cameras"] = [
-            {**s.camera, "distance_m": round(s.distance_m), "covers": s.covers}
-            for s in around((r for r, _ in records.values()), lon, lat, CAMERA_RADIUS_M)
-        ][:CAMERAS_SHOWN]
+        nearby["cameras"] = for_spot(store, lon, lat)
         if desk is not None:
             # free units only, as Unit JSON (ETA, 1-3-5): what the commander can send now
             for kind in ("worker", "resource"):

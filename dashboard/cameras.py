@@ -2,7 +2,9 @@
 
 A fixed camera with `heading` (degrees clockwise from north) and `fov` (degrees) sees the
 sector of `range_m` around its heading; without them it is taken to see all around within
-`range_m` (DESIGN §3, default 150 m). Pure functions: the caller brings the records.
+`range_m` (DESIGN §3, default 150 m). Pure functions: the caller brings the records; only
+`for_spot` reads them from the store (the one ordering the event detail and the video wall
+share).
 """
 
 from __future__ import annotations
@@ -10,11 +12,20 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from dashboard.geo import haversine_m
 
+if TYPE_CHECKING:
+    from dashboard.store import Store
+
 DEFAULT_RANGE_M: Final = 150.0
+# For a spot: look this far for cameras whose range reaches it (the geo index knows places,
+# not ranges), list the others this close, and show at most this many (a 4×4 wall).
+SEARCH_M: Final = 1000
+RADIUS_M: Final = 500
+CANDIDATES: Final = 200
+SHOWN: Final = 16
 # A camera this close to the spot sees it whatever way it faces (it stands on the spot).
 ON_SPOT_M: Final = 1.0
 
@@ -73,3 +84,15 @@ def around(cameras: Iterable[dict[str, Any]], lon: float, lat: float,
     sights.sort(key=lambda s: (not s.covers, round(s.distance_m, 1),
                                s.camera.get("online") is False, str(s.camera.get("id"))))
     return sights
+
+
+def for_spot(store: Store, lon: float, lat: float, limit: int = SHOWN) -> list[dict[str, Any]]:
+    """The cameras for a spot, as records with `distance_m` and `covers`: those whose view
+    covers it first, then the others within `RADIUS_M`, each group nearest first; `limit`
+    at most. Used by the event detail and by the video wall's focus."""
+    hits = store.nearby("camera", lon, lat, SEARCH_M, CANDIDATES)
+    records = store.records("camera", [h[0] for h in hits])
+    return [
+        {**s.camera, "distance_m": round(s.distance_m), "covers": s.covers}
+        for s in around((r for r, _ in records.values()), lon, lat, RADIUS_M)[:limit]
+    ]

@@ -18,13 +18,14 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
 from dashboard.city import load_city
 from dashboard.config import Settings
 from feeds.sim import autopilot
-from feeds.sim.engine import DEFAULT_VIDEO_BASE, WARMUP_S, Simulator
+from feeds.sim.engine import WARMUP_S, Simulator, video_bases
 from feeds.sim.world import CityLike
 
 log = logging.getLogger("feeds.simulator")
@@ -38,14 +39,16 @@ def _load_city(city: str | CityLike | None) -> CityLike:
 
 def run_simulator(redis_url: str, prefix: str, rate: float = 1.0, seed: int = 7,
                   stop: threading.Event | None = None, duration: float | None = None, *,
-                  city: str | CityLike | None = None, video_base: str = DEFAULT_VIDEO_BASE,
+                  city: str | CityLike | None = None,
+                  video_base: str | Sequence[str] | None = None,
                   warmup: float = WARMUP_S, settings: Settings | None = None) -> None:
     """Publish until `stop` is set (checked every tick, 0.1 s) or `duration` seconds pass.
 
     Survives Redis going away: it backs off (capped exponential) and carries on. `city`
     is a city name or an already loaded city; the default is the configured one. The
     first tick publishes `warmup` simulated seconds of event history (0: start empty).
-    With `settings.sim_autopilot_s` > 0 the demo's autopilot runs beside it.
+    With `settings.sim_autopilot_s` > 0 the demo's autopilot runs beside it. `video_base`
+    (one URL prefix or several) defaults to the demo video server's ports in `settings`.
     """
     stop = stop or threading.Event()
     settings = replace(settings or Settings.from_env(), prefix=prefix)
@@ -79,12 +82,6 @@ def build(city: str | CityLike | None, *, stop: threading.Event | None = None,
     return None if stop is not None and stop.is_set() else sim
 
 
-def _video_base(settings: Settings) -> str:
-    """The wall's own video endpoint, as a browser on this machine reaches it."""
-    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
-    return f"http://{host}:{settings.port}/sim/video"
-
-
 def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
     ap = argparse.ArgumentParser(prog="python -m feeds.simulator",
@@ -97,9 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--duration", type=float, default=None, help="stop after S seconds")
     ap.add_argument("--prefix", default=settings.prefix, help="channel prefix (default: cc:)")
     ap.add_argument("--city", default=settings.city)
-    ap.add_argument("--video-base", default=settings.sim_video_base or _video_base(settings),
-                    help="URL prefix of the cameras' placeholder streams "
-                    "(default: $CC_SIM_VIDEO_BASE or the wall's /sim/video)")
+    ap.add_argument("--video-base", default=None,
+                    help="URL prefix of the cameras' streams (default: $CC_SIM_VIDEO_BASE, "
+                    "else the demo video server: $CC_SIM_VIDEO_PORT and the ports after it)")
     ap.add_argument("--warmup", type=float, default=WARMUP_S,
                     help=f"simulated seconds of event history published first "
                     f"(default {WARMUP_S:g})")
@@ -113,8 +110,9 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(sig, lambda *_: stop.set())
     started = time.monotonic()
     settings = replace(settings, prefix=args.prefix)
+    bases = [args.video_base] if args.video_base else video_bases(settings)
     sim = build(args.city, prefix=args.prefix, rate=args.rate, seed=args.seed,
-                video_base=args.video_base, stop=stop, settings=settings)
+                video_base=bases, stop=stop, settings=settings)
     if sim is None:
         return 0
     log.info("simulator: %d workers, %d resources, %d cameras ready in %.1fs; rate %g → %s",

@@ -107,6 +107,23 @@ CAM_TOOLS: Final = "cc-cam-tools"
 
 # The video wall page /video (issue 4)
 VW_ROOT: Final = "cc-vw-root"
+VW_STAGE: Final = "cc-vw-stage"  # the tool bar and the tiles
+VW_GRID: Final = "cc-vw-grid"  # the tiles (made by the browser glue), data-grid = 1/4/9/16
+VW_GRIDS: Final = "cc-vw-grids"  # the 1/4/9/16 buttons (editors only)
+VW_FOLLOW: Final = "cc-vw-follow"  # follow toggle (editors) or indicator (viewers)
+VW_CLEAR_ALL: Final = "cc-vw-clear-all"
+VW_EVENT: Final = "cc-vw-event"  # the event the tiles show
+VW_MSG: Final = "cc-vw-msg"
+VW_BACK: Final = "cc-vw-back"  # link to the wall
+VW_SIDE: Final = "cc-vw-side"  # cameras and layouts (editors only)
+VW_SEARCH_BOX: Final = "cc-vw-search-box"
+VW_SEARCH: Final = "cc-vw-search"  # made by the browser glue (a plain input)
+VW_CAM_COUNT: Final = "cc-vw-cam-count"
+VW_CAMS: Final = "cc-vw-cams"
+VW_LAYOUT_FORM: Final = "cc-vw-layout-form"
+VW_LAYOUT_NAME: Final = "cc-vw-layout-name"  # made by the browser glue
+VW_LAYOUT_SAVE: Final = "cc-vw-layout-save"
+VW_LAYOUTS: Final = "cc-vw-layouts"
 
 
 def legend_count(layer: str) -> str:

@@ -51,10 +51,12 @@ def request_lang() -> str:
     return normalise_lang(raw or _settings.lang)
 
 
-def browser_config(lang: str) -> dict[str, Any]:
-    """Everything the browser glue needs, handed over in one store."""
+def browser_config(lang: str, page: str = "wall") -> dict[str, Any]:
+    """Everything the browser glue needs, handed over in one store; `page` says which page
+    booted (layouts/pages.py), so the JS starts only that page's parts."""
     s = _settings
     return {
+        "page": page,
         "lang": lang,
         "strings": table_for(lang),
         "ids": ids.as_dict(),
@@ -93,10 +95,19 @@ def browser_config(lang: str) -> dict[str, Any]:
                     **{k: v for k in RESOURCE_KINDS
                        if (v := rule135_limit_s("resource", k)) is not None}},
         "api": get_relative_path("/api"),
+        "session": session_info(),
     }
 
 
-def _header(lang: str) -> html.Header:
+def session_info() -> dict[str, Any] | None:
+    """Who this page is for (set on flask.g by callbacks/auth.py): the JS hides what the
+    role may not do; the server refuses it anyway."""
+    session = flask.g.get("session") if flask.has_request_context() else None
+    return session.to_dict() if session is not None else None
+
+
+def header(lang: str, subtitle: str | None = None) -> html.Header:
+    """The header every page shares: clock, title, connection, data age, language, user."""
     s = _settings
     name = s.center_name_en if lang == "en" else s.center_name
     other = "zh-CN" if lang == "en" else "en"
@@ -109,7 +120,7 @@ def _header(lang: str) -> html.Header:
         ]),
         html.Div(className="cc-header-center", children=[
             html.H1(name, id=ids.CENTER_NAME, className="cc-title"),
-            html.Div(t("header.subtitle", lang), className="cc-subtitle"),
+            html.Div(subtitle or t("header.subtitle", lang), className="cc-subtitle"),
         ]),
         html.Div(className="cc-header-side cc-header-right", children=[
             html.Div(id=ids.CONN, className="cc-status cc-conn", **{"data-state": "connecting"},
@@ -213,7 +224,7 @@ def serve_layout() -> Component:
     """The page for one request; the language comes from `?lang=`."""
     lang = request_lang()
     return html.Div(id=ids.ROOT, className="cc-wall", lang=lang, children=[
-        _header(lang),
+        header(lang),
         html.Main(className="cc-main", children=[_left(lang), _map(lang), _right(lang)]),
         dcc.Store(id=ids.CONFIG, data=browser_config(lang)),
         dcc.Store(id=ids.BOOTED, data=False),

@@ -11,6 +11,7 @@
   var store = { event: new Map(), worker: new Map(), resource: new Map(), camera: new Map() };
 
   var lastSeq = 0;
+  var listeners = []; // other pages' views (cc-70 …): fn(kind, op, rec, live, arrived)
   var pendingPaint = new Set(); // event ids applied since the last frame
   var appliedAt = new Map(); // event id → ms (timeOrigin-based) when painted; bounded
 
@@ -19,6 +20,20 @@
   S.size = function (kind) { return store[kind].size; };
   S.lastSeq = function () { return lastSeq; };
   S.appliedAt = appliedAt;
+
+  /* The wall's map and panels (cc-10, cc-30 list, cc-60) run on the wall page only; the
+     header, the store and the socket on every page (cfg.page, layouts/pages.py). */
+  function onWall() { return (cc.page || 'wall') === 'wall'; }
+
+  /* Another page's view of the frames: called for every change of any kind (also kinds
+     the store does not keep, e.g. `video`), and with kind 'snapshot' after a snapshot. */
+  S.listen = function (fn) { listeners.push(fn); };
+
+  function notify(kind, op, rec, live, arrived) {
+    for (var i = 0; i < listeners.length; i++) {
+      try { listeners[i](kind, op, rec, live, arrived); } catch (e) { console.warn('ccwall: listener failed', e); }
+    }
+  }
 
   function limit(name) { return (cc.cfg && cc.cfg.limits[name]) || 0; }
 
@@ -36,7 +51,8 @@
     var m = store[kind];
     if (!m) {
       // tasks and alerts belong to the event panel and the alert strip (cc-60)
-      if (cc.command && (kind === 'task' || kind === 'alert')) cc.command.frame(kind, data);
+      if (cc.command && onWall() && (kind === 'task' || kind === 'alert')) cc.command.frame(kind, data);
+      if (listeners.length) notify(kind, op, data, live, false);
       return; // feedback and future kinds: not shown on the wall
     }
     var id = String(data.id);
@@ -45,11 +61,13 @@
     var rec = op === 'move' && prev ? Object.assign(prev, data) : data;
     rec.id = id;
     m.set(id, rec);
+    var arrived = live && !prev;
     if (kind === 'event') {
-      var arrived = live && !prev;
-      cc.mapview.syncEvent(rec, arrived && !isClosed(rec));
-      cc.panels.eventChanged(rec, arrived);
-      if (cc.command) cc.command.eventChanged(rec, arrived && !isClosed(rec));
+      if (onWall()) {
+        cc.mapview.syncEvent(rec, arrived && !isClosed(rec));
+        cc.panels.eventChanged(rec, arrived);
+        if (cc.command) cc.command.eventChanged(rec, arrived && !isClosed(rec));
+      }
       if (live) {
         // bounded even if frames stop (a hidden tab runs no animation frames)
         if (pendingPaint.size >= limit('appliedAt')) pendingPaint.clear();
@@ -58,7 +76,7 @@
       }
       // over the cap by 10 %: prune now (back to the cap, so this runs once per ~500 events)
       if (m.size > limit('events') * 1.1) prune();
-    } else {
+    } else if (onWall()) {
       cc.mapview.syncUnit(kind, rec);
       // the legend shows counts: only an arrival changes them (a re-report must not cost a
       // frame — 42,000 cameras re-report hundreds of times a second)
@@ -66,11 +84,14 @@
       if (cc.command) cc.command.unitChanged(kind, rec);
     }
     cc.panels.sawData(dataTs(rec));
+    if (listeners.length) notify(kind, op, rec, live, arrived);
   }
 
   function remove(kind, id) {
     var m = store[kind];
     if (!m || !m.delete(String(id))) return;
+    if (listeners.length) notify(kind, 'remove', { id: String(id) }, false, false);
+    if (!onWall()) return;
     if (kind === 'event') { cc.mapview.removeEvent(String(id)); cc.panels.eventChanged(null, false); }
     else { cc.mapview.removeUnit(kind, String(id)); cc.panels.unitsChanged(kind); }
   }
@@ -113,10 +134,11 @@
       // drop what the server no longer has; the rest was updated in place (no flicker)
       Array.from(store[kind].keys()).forEach(function (id) { if (!keep.has(id)) remove(kind, id); });
     });
-    if (cc.command) cc.command.snapshot(f.tasks, f.alerts);
+    if (cc.command && onWall()) cc.command.snapshot(f.tasks, f.alerts);
     if (typeof f.seq === 'number') lastSeq = f.seq;
     if (f.stats) cc.panels.stats(f.stats, f.server_ts);
     prune();
+    if (listeners.length) notify('snapshot', 'snapshot', f, false, false);
   }
 
   /* Apply one relay frame (the websocket client and benchmarks call this). */

@@ -17,14 +17,26 @@
     document.head.appendChild(style);
   }
 
+  /* Pages other than the wall register here (`cc.pages.video = {init}`, cc-70): they get
+     the header, the store and the socket, and start their own parts. */
+  cc.pages = cc.pages || {};
+
   cc.boot = function (cfg) {
     if (booted || !cfg) return booted;
     booted = true;
     cc.cfg = cfg;
+    cc.page = cfg.page || 'wall';
     cc.strings = cfg.strings || {};
     cc.scale = parseFloat(getComputedStyle(document.documentElement).fontSize) / 16 || 1;
     document.documentElement.lang = cfg.lang;
     severityStyles(cfg);
+    if (cc.page !== 'wall') {
+      cc.panels.init(); // the header: clock, connection, data age
+      if (cc.pages[cc.page]) cc.pages[cc.page].init();
+      cc.store.startPruning();
+      cc.socket.start();
+      return true;
+    }
     cc.mapview.init();
     if (cc.camsel) cc.camsel.init();
     if (!cc.mapview.attach()) {
@@ -76,6 +88,7 @@
         cc.mapview.select(id || null, false);
         cc.panels.showDetail(id || null);
         if (cc.command) cc.command.select(id || null);
+        if (id && cc.videowall) cc.videowall.opened(id); // the video wall follows (cc-70)
         return !id;
       },
       closeDetail: function () { return null; },

@@ -39,6 +39,7 @@
     say('', 'info');
     P.unpend(id);
     P.resetNearby();
+    if (cc.video) cc.video.panelEvent(id, null); // live video tiles (cc-67)
     ['CMD_NEARBY', 'CMD_PLANS', 'CMD_STEPS', 'CMD_TIMELINE'].forEach(function (n) { clear($(n)); });
     if (id) {
       say(cc.t('cmd.loading'), 'info');
@@ -69,6 +70,7 @@
         var msg = $('CMD_MSG');
         if (msg && msg.textContent === cc.t('cmd.loading')) say('', 'info');
         P.renderNearby();
+        if (cc.video) cc.video.panelEvent(id, info);
         renderPlans();
         P.renderTimeline();
         P.renderLoop();

@@ -21,8 +21,9 @@ import math
 import random
 import threading
 import time
+import zlib
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -67,21 +68,46 @@ _GO_LIVE_SPREAD = {"w": WORKER_EVERY[1], "r": VEHICLE_EVERY[1], "c": 3.0}
 WARMUP_S = 180.0
 DISPATCH_DRAIN_MAX = 1000  # cc:dispatch messages taken per tick (the rest wait for the next)
 ADOPT_EVERY_S = 5.0  # how often stored open tasks are checked for work sent back to us
-# Where the wall's video endpoint serves each camera's placeholder stream.
-DEFAULT_VIDEO_BASE = "http://127.0.0.1:8050/sim/video"
+# The path of each stream type under a video base (docs/VIDEO.md); "none" has no URL.
+STREAM_PATHS = {"mjpeg": "{id}.mjpg", "image": "{id}.jpg", "hls": "{id}/index.m3u8",
+                "mp4": "{id}.mp4", "webm": "{id}.webm"}
+
+
+def video_bases(settings: Settings) -> list[str]:
+    """URL prefixes of the demo video server as a browser here reaches it, one per port.
+
+    `CC_SIM_VIDEO_BASE` (one base) wins. Browsers open at most six connections per
+    host:port and each MJPEG tile holds one, hence several ports."""
+    if settings.sim_video_base:
+        return [settings.sim_video_base.rstrip("/")]
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    return [f"http://{host}:{settings.sim_video_port + i}/video"
+            for i in range(max(1, settings.sim_video_spread))]
+
+
+def stream_url(bases: Sequence[str], cam_id: str, stream_type: str) -> str | None:
+    """A camera's stream URL: the base picked by crc32 of the id, so a camera keeps its port."""
+    path = STREAM_PATHS.get(stream_type)
+    if path is None or not bases:
+        return None
+    return f"{bases[zlib.crc32(cam_id.encode()) % len(bases)]}/{path.format(id=cam_id)}"
 
 
 class Simulator:
     """Builds the world and turns simulated time into protocol messages."""
 
     def __init__(self, city: CityLike, *, prefix: str = "cc:", rate: float = 1.0, seed: int = 7,
-                 video_base: str = DEFAULT_VIDEO_BASE, workers: int = 2140,
+                 video_base: str | Sequence[str] | None = None, workers: int = 2140,
                  cameras: int = 3000, wall0: float | None = None,
                  settings: Settings | None = None) -> None:
         if not rate > 0 or not math.isfinite(rate):
             raise ValueError(f"rate must be a positive number, not {rate!r}")
-        self.city, self.rate, self.video_base = city, rate, video_base.rstrip("/")
+        self.city, self.rate = city, rate
         self.settings = settings or Settings.from_env()
+        # One base, several (one per port of the demo video server), or from the settings.
+        bases = [video_base] if isinstance(video_base, str) else list(
+            video_base or video_bases(self.settings))
+        self.video_bases = [b.rstrip("/") for b in bases]
         self.prefix = prefix
         self.channels = {k: f"{prefix}{k}"
                          for k in ("event", "worker", "resource", "camera", "feedback")}
@@ -299,11 +325,7 @@ class Simulator:
         self.wake(r, t + rng.uniform(*(VEHICLE_EVERY if r.mobile else STATIC_EVERY)))
 
     def _camera(self, c: Camera, t: float) -> None:
-        url = None
-        if c.stream_type == "mjpeg":
-            url = f"{self.video_base}/{c.id}.mjpg"
-        elif c.stream_type == "hls":
-            url = f"{self.video_base}/{c.id}/index.m3u8"
+        url = stream_url(self.video_bases, c.id, c.stream_type)
         msg: dict[str, Any] = {
             "id": c.id, "name": c.name, "lon": round(c.lon, 6), "lat": round(c.lat, 6),
             "stream_type": c.stream_type, "stream_url": url, "online": c.online, "ptz": c.ptz,

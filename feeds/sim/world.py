@@ -375,6 +375,12 @@ def _place_resources(world: World, city: CityLike, text: Text, rng: random.Rando
             plate=text.plate(rng))
 
 
+# Stream types of the demo cameras (cumulative shares): mostly MJPEG like a 雪亮 platform's
+# transcoded previews, some snapshots, HLS and files, and ~5 % with no stream at all.
+_STREAM_MIX = (("mjpeg", 0.70), ("image", 0.80), ("hls", 0.88), ("mp4", 0.92), ("webm", 0.95),
+               ("none", 1.01))
+
+
 def _place_cameras(world: World, city: CityLike, text: Text, rng: random.Random, n: int) -> None:
     urban = [g for g in world.grid_codes if g in world.urban_grids]
     rural = [g for g in world.grid_codes if g not in world.urban_grids] or world.grid_codes
@@ -413,8 +419,8 @@ def _place_cameras(world: World, city: CityLike, text: Text, rng: random.Random,
         centre = f"370283{town_index[town.code]:02d}"
         serials[centre] = serials.get(centre, 0) + 1
         cam_id = f"{centre}{industry}1310{serials[centre]:06d}"
-        s = rng.random()
-        stream = "mjpeg" if s < 0.85 else ("hls" if s < 0.95 else "none")
+        s = rng.random()  # one draw, as before: the world after it does not shift
+        stream = next(kind for kind, upto in _STREAM_MIX if s < upto)
         world.cameras.append(Camera(
             cam_id, f"{town.name}-{spot}-{kind}", lon, lat, grid, stream, ptz, rng_m,
             None if ptz else rng.randrange(360), None if ptz else rng.choice((60, 75, 90, 110)),
