@@ -402,6 +402,7 @@ _T: Final[dict[str, tuple[str, str]]] = {
     "camsel.sent_panel": ("已送事件面板", "Sent to the event panel"),
     "camsel.sent_wall": ("已上墙 {n} 路", "{n} on the video wall"),
     "camsel.no_player": ("视频播放尚未就绪", "The player is not ready"),
+    "camsel.no_panel": ("请先选中一个事件，再送事件面板", "Open an event first, then send"),
     "camsel.failed": ("发送失败：{msg}", "Not sent: {msg}"),
     "camsel.ptz": ("球机（全向）", "PTZ (all round)"),
     "camsel.facing": ("朝向 {h}° 视角 {f}°", "Facing {h}°, field {f}°"),

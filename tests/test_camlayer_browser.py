@@ -337,3 +337,40 @@ def test_cam105_display_kiosk_is_not_offered_the_video_wall(dash_duo: Any, stack
     assert not wall_btn.is_displayed()
     assert page.js("return ccwall.camsel.toWall()") is None  # and the API call refuses too
     assert page.duo.get_logs() == []
+
+
+def test_cam107_selection_to_event_panel_and_to_video_wall(page: Page) -> None:
+    # offline cameras: the tiles show their state and open no stream (no console noise)
+    for k in range(6):
+        page.publish(f"W-{k}", offset(30 * k - 75, 20), online=False)
+    page.publish("W-FAR", offset(900, 900), online=False)
+    page.wait_cameras(7)
+    page.stack.publish("event", {"id": "EV-CAM", "type": "fire", "severity": 3,
+                                 "lon": CENTRE[0], "lat": CENTRE[1], "ts": now_ms(),
+                                 "title": "测试事件", "source": "hotline"})
+    page.view(CENTRE, 16)
+    page.tool("circle")
+    page.press_drag_release(page.screen(CENTRE), page.screen(offset(150, 0)))
+    selected = wait_for(lambda: len(page.selection()) == 6 and page.selection(), 3,
+                        "six cameras selected")
+    # to the panel: nowhere to put them until an event is open
+    page.driver.find_element("css selector", "button[data-act='panel']").click()
+    msg = page.driver.find_element("css selector", f"#{ids.CAM_TOOLS} .cc-cam-msg")
+    assert msg.get_attribute("data-level") == "warn"
+    wait_for(lambda: page.driver.find_elements(
+        "css selector", '.cc-event-row[data-id="EV-CAM"]'), 5, "the event row")
+    page.driver.find_element("css selector", '.cc-event-row[data-id="EV-CAM"]').click()
+    wait_for(lambda: page.js("return ccwall.command.selected()") == "EV-CAM", 5, "the panel")
+    page.driver.find_element("css selector", "button[data-act='panel']").click()
+    wait_for(lambda: page.js("return ccwall.video.panelSource()") == "map", 5, "map tiles")
+    states = page.js("return ccwall.video.panelStates()")
+    assert 1 <= len(states) <= 6 and set(states) == {"offline"}, states
+    assert msg.get_attribute("data-level") == "ok"
+    # to the video wall: the smallest grid that holds six, the ids in selection order
+    page.driver.find_element("css selector", "button[data-act='wall']").click()
+    wall = wait_for(lambda: (raw := page.stack.client.get("cc:video:wall"))
+                    and (w := json.loads(raw))["tiles"][:6] == selected and w, 5,
+                    "the video wall")
+    assert wall["grid"] == 9 and wall["by"] == "cam-commander"
+    assert [t for t in wall["tiles"] if t] == selected
+    assert page.duo.get_logs() == []

@@ -184,8 +184,10 @@
       say(cc.t('camsel.no_player'), 'warn');
       return;
     }
-    cc.video.showInPanel(records(WALL_MAX));
-    say(cc.t('camsel.sent_panel'), 'ok');
+    // the panel shows cameras for an open event: without one there is nowhere to put them
+    var shown = cc.video.showInPanel(records(WALL_MAX));
+    if (shown === false) say(cc.t('camsel.no_panel'), 'warn');
+    else say(cc.t('camsel.sent_panel'), 'ok');
   };
 
   /* The smallest grid that holds the selection (first 16). */
