@@ -135,7 +135,7 @@ def render_ms(frames: int = 600, cameras: int = 16, fps: float = 6.0) -> dict[st
     total = [a + b for a, b in zip(draw, enc, strict=True)]
     t0 = time.perf_counter()
     for i in range(20):
-        renderer._draw_background(f"bg{i}", "平度市凤台街道-人民路与杭州路路口-球机", False)
+        renderer.background(f"bg{i}", "平度市凤台街道-人民路与杭州路路口-球机", False)
     background = (time.perf_counter() - t0) / 20 * 1000
     return {"frame_ms_median": round(statistics.median(total), 3),
             "frame_ms_p99": round(sorted(total)[int(len(total) * 0.99)], 3),

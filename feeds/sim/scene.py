@@ -9,6 +9,7 @@ bounded LRU; a frame is that background, a dozen moving shapes and the clock, ~2
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import random
@@ -94,6 +95,13 @@ class _Walker:
 
 
 @dataclass(frozen=True)
+class _Static:
+    street: Image.Image  # RGB, everything that does not move
+    name: Image.Image  # RGBA, the name's OSD
+    name_at: tuple[int, int]
+
+
+@dataclass(frozen=True)
 class Layout:
     """One camera's street: everything the seed decides."""
 
@@ -114,6 +122,7 @@ _COAT_COLOURS = ((40, 40, 60), (150, 30, 40), (30, 80, 150), (200, 200, 190), (7
 D_NEAR, D_FAR = 1.0, 24.0  # distances (in road widths) drawn: bottom edge … near the horizon
 
 
+@functools.lru_cache(maxsize=BACKGROUNDS_MAX)
 def layout_for(cam_id: str, width: int = WIDTH, height: int = HEIGHT) -> Layout:
     """The seeded street of `cam_id` (the same on every run and every machine)."""
     seed = zlib.crc32(cam_id.encode())
@@ -122,19 +131,19 @@ def layout_for(cam_id: str, width: int = WIDTH, height: int = HEIGHT) -> Layout:
     vx = width * rng.uniform(0.38, 0.62)
     half = width * rng.uniform(0.36, 0.50)
     centre = vx + width * rng.uniform(-0.10, 0.10)
-    cars = tuple(
-        _Car(lane=rng.choice((-0.6, -0.25, 0.25, 0.6)), toward=False, speed=rng.uniform(0.05, 0.12),
-             phase=rng.random(), colour=rng.choice(_CAR_COLOURS), bus=rng.random() < 0.12)
-        for _ in range(rng.randint(4, 7)))
-    # Right-hand traffic: cars on the right half come toward the camera.
-    cars = tuple(_Car(c.lane, c.lane > 0, c.speed, c.phase, c.colour, c.bus) for c in cars)
+    cars = []
+    for _ in range(rng.randint(4, 7)):
+        lane = rng.choice((-0.6, -0.25, 0.25, 0.6))
+        # Right-hand traffic: cars on the right half come toward the camera.
+        cars.append(_Car(lane, lane > 0, rng.uniform(0.05, 0.12), rng.random(),
+                         rng.choice(_CAR_COLOURS), rng.random() < 0.12))
     walkers = tuple(
         _Walker(side=rng.choice((-1, 1, -1, 1, 0)), offset=rng.random(),
                 speed=rng.uniform(0.012, 0.03), phase=rng.random(),
                 colour=rng.choice(_COAT_COLOURS))
         for _ in range(rng.randint(3, 8)))
-    return Layout(horizon, vx, centre - half, centre + half, rng.random() < 0.6, cars, walkers,
-                  seed)
+    return Layout(horizon, vx, centre - half, centre + half, rng.random() < 0.6, tuple(cars),
+                  walkers, seed)
 
 
 def is_night(now: float, tz: ZoneInfo) -> bool:
@@ -166,7 +175,7 @@ class Renderer:
         self.name_font: Font | None = _cjk_font(max(10, round(15 * scale)), cjk_fonts)
         self.id_font = _mono_font(max(10, round(13 * scale)))
         self.clock_font = _mono_font(max(10, round(15 * scale)))
-        self._backgrounds: OrderedDict[tuple[str, str, bool], Image.Image] = OrderedDict()
+        self._backgrounds: OrderedDict[tuple[str, str, bool], _Static] = OrderedDict()
         self._lock = threading.Lock()
 
     # -- public ------------------------------------------------------------------------
@@ -184,10 +193,12 @@ class Renderer:
         """The picture of `cam_id` at `now` (epoch seconds)."""
         label, clock = self.osd(cam_id, name, now)
         night = is_night(now, self.tz)
-        img = self.background(cam_id, label, night).copy()
+        static = self.background(cam_id, label, night)
+        img = static.street.copy()
         lay = layout_for(cam_id, self.width, self.height)
         draw = ImageDraw.Draw(img)
         self._draw_moving(draw, lay, now, night)
+        img.paste(static.name, static.name_at, static.name)  # the OSD stays over the traffic
         draw.text((8, 6), clock, font=self.clock_font, fill=(255, 255, 255),
                   stroke_width=1, stroke_fill=(0, 0, 0))
         return img
@@ -196,15 +207,15 @@ class Renderer:
         """`frame` encoded as a baseline JPEG."""
         return encode(self.frame(cam_id, name, now), self.quality)
 
-    def background(self, cam_id: str, label: str, night: bool) -> Image.Image:
-        """The static picture (street and name) of a camera; do not draw on it."""
+    def background(self, cam_id: str, label: str, night: bool) -> _Static:
+        """The static pictures (street, name) of a camera; do not draw on them."""
         key = (cam_id, label, night)
         with self._lock:
             bg = self._backgrounds.get(key)
             if bg is not None:
                 self._backgrounds.move_to_end(key)
                 return bg
-        bg = self._draw_background(cam_id, label, night)
+        bg = _Static(self._draw_background(cam_id, night), *self._osd_name(label))
         with self._lock:
             self._backgrounds[key] = bg
             while len(self._backgrounds) > self.backgrounds_max:
@@ -223,7 +234,7 @@ class Renderer:
         bottom_x = (lay.left + lay.right) / 2 + u * (lay.right - lay.left) / 2
         return (lay.vx + (bottom_x - lay.vx) * k, lay.horizon + (self.height - lay.horizon) * k, k)
 
-    def _draw_background(self, cam_id: str, label: str, night: bool) -> Image.Image:
+    def _draw_background(self, cam_id: str, night: bool) -> Image.Image:
         w, h = self.width, self.height
         lay = layout_for(cam_id, w, h)
         rng = random.Random(lay.seed ^ 0x5EED)
@@ -298,7 +309,6 @@ class Renderer:
                           width=max(1, round(3 * k)))
                 lamp = (255, 230, 150) if night else (200, 200, 200)
                 draw.ellipse([x - 5 * k, y - hgt - 3 * k, x + 5 * k, y - hgt + 3 * k], fill=lamp)
-        self._osd_name(draw, label)
         return img
 
     def _building(self, draw: ImageDraw.ImageDraw, lay: Layout, d: float, side: int, r: float,
@@ -338,17 +348,20 @@ class Renderer:
         draw.rectangle([x - 3 * k * s, y - 60 * k * s, x + 3 * k * s, y], fill=trunk)
         draw.ellipse([x - 28 * k * s, y - 110 * k * s, x + 28 * k * s, y - 50 * k * s], fill=leaf)
 
-    def _osd_name(self, draw: ImageDraw.ImageDraw, label: str) -> None:
+    def _osd_name(self, label: str) -> tuple[Image.Image, tuple[int, int]]:
+        """The name as an RGBA layer and where it goes (bottom right, like a real OSD)."""
         font: Font = self.name_font if self.name_font is not None and not label.isascii() \
             else (self.name_font or self.id_font)
-        room = self.width - 16
+        measure = ImageDraw.Draw(Image.new("RGBA", (1, 1)))
         text = label
-        while len(text) > 4 and draw.textlength(text, font=font) > room:
+        while len(text) > 4 and measure.textlength(text, font=font) > self.width - 16:
             text = text[:-2] + "…"
-        right, bottom = self.width - 8, self.height - 8
-        box = draw.textbbox((0, 0), text, font=font, stroke_width=1)
-        draw.text((right - box[2], bottom - box[3]), text, font=font, fill=(255, 255, 255),
-                  stroke_width=1, stroke_fill=(0, 0, 0))
+        box = [round(v) for v in measure.textbbox((0, 0), text, font=font, stroke_width=1)]
+        layer = Image.new("RGBA", (box[2] - box[0] + 2, box[3] - box[1] + 2), (0, 0, 0, 0))
+        ImageDraw.Draw(layer).text((1 - box[0], 1 - box[1]), text, font=font,
+                                   fill=(255, 255, 255, 255), stroke_width=1,
+                                   stroke_fill=(0, 0, 0, 255))
+        return layer, (self.width - 8 - layer.width, self.height - 8 - layer.height)
 
     def _draw_moving(self, draw: ImageDraw.ImageDraw, lay: Layout, now: float,
                      night: bool) -> None:

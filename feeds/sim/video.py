@@ -26,6 +26,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,7 @@ STREAMS_MAX = 96  # concurrent MJPEG streams (all ports); more get 503
 FRAMES_MAX = 256  # cameras whose latest frame is kept
 NAMES_MAX = 4096  # camera names cached
 NAME_TTL_S = 30.0  # a renamed camera shows its new name within this
+UNKNOWN_TTL_S = 5.0  # a camera not (yet) in Pstate:camera
 REDIS_RETRY_S = 5.0  # after Redis failed, ids stand in for names this long before a retry
 WRITE_TIMEOUT_S = 10.0  # a viewer that stops reading is dropped after this
 HLS_WINDOW = 4  # segments in the live playlist
@@ -64,6 +66,7 @@ class Names:
         self._cache: OrderedDict[str, tuple[str | None, float]] = OrderedDict()
         self._lock = threading.Lock()
         self._down_until = 0.0
+        self._down = False
 
     def get(self, cam_id: str) -> str | None:
         """The camera's name, or None (unknown camera, or Redis unreachable)."""
@@ -77,8 +80,10 @@ class Names:
             elif now < self._down_until:
                 return None
         name = self._fetch(cam_id, hit[0] if hit else None)
+        # An unknown camera is asked again soon: its record may be on its way.
+        ttl = self.ttl if name is not None else min(self.ttl, UNKNOWN_TTL_S)
         with self._lock:
-            self._cache[cam_id] = (name, time.monotonic() + self.ttl)
+            self._cache[cam_id] = (name, time.monotonic() + ttl)
             self._cache.move_to_end(cam_id)
             while len(self._cache) > self.max_entries:
                 self._cache.popitem(last=False)
@@ -91,10 +96,13 @@ class Names:
             raw = self._client.hget(self.key, cam_id)
         except redis.RedisError as exc:
             with self._lock:
-                if time.monotonic() >= self._down_until:
+                if not self._down:  # said once per outage, not once per retry
                     log.warning("video: camera names unavailable (%s); ids shown for now", exc)
-                self._down_until = time.monotonic() + REDIS_RETRY_S
+                self._down, self._down_until = True, time.monotonic() + REDIS_RETRY_S
             return old
+        if self._down:
+            self._down = False
+            log.info("video: camera names available again")
         if raw is None:
             return None
         try:
@@ -191,15 +199,18 @@ class Clip:
                       for ext in ("mp4", "webm") if (folder / f"clip.{ext}").is_file()}
         self.target = math.ceil(max((s.duration for s in self.segments), default=2.0))
 
-    def playlist(self, now: float, window: int = HLS_WINDOW) -> str:
+    def playlist(self, now: float, origin: float = 0.0, window: int = HLS_WINDOW) -> str:
         """A live playlist at wall-clock `now`: the clip looping for ever, `window` segments.
 
         Media sequence m plays clip segment m % n; a wrap back to segment 0 is a
-        discontinuity (timestamps restart), counted in EXT-X-DISCONTINUITY-SEQUENCE."""
+        discontinuity (timestamps restart), counted in EXT-X-DISCONTINUITY-SEQUENCE. The
+        count starts at `origin` (the server's start), not at 1970: hls.js keeps a sparse
+        array indexed by discontinuity number and walks it from 0 on every reload, which
+        with epoch-sized numbers (~10⁸) froze the page for seconds."""
         n = len(self.segments)
         period = sum(s.duration for s in self.segments) / n
-        last = math.floor(now / period)
-        first = max(0, last - window + 1)
+        last = max(0, math.floor((now - origin) / period)) + window - 1  # full from the start
+        first = last - window + 1
         lines = ["#EXTM3U", "#EXT-X-VERSION:3", f"#EXT-X-TARGETDURATION:{self.target}",
                  f"#EXT-X-MEDIA-SEQUENCE:{first}", f"#EXT-X-DISCONTINUITY-SEQUENCE:{first // n}"]
         for m in range(first, last + 1):
@@ -224,6 +235,7 @@ class VideoService:
         kind = StaticFrames if static else Frames
         self.frames = kind(self.renderer, self.names, self.fps, max_cameras=frames_max)
         self.clip = clip or Clip()
+        self.started = clock()  # where the live playlist's sequence numbers start
         self.stop = threading.Event()
         self.streams = 0
         self._lock = threading.Lock()
@@ -251,6 +263,13 @@ class Handler(BaseHTTPRequestHandler):
         super().setup()
         self.connection.settimeout(WRITE_TIMEOUT_S)
         self.service = self.server.service  # type: ignore[attr-defined]
+
+    def send_error(self, code: int, message: str | None = None,
+                   explain: str | None = None) -> None:
+        """The base class's errors (bad request line, unknown method) as JSON too."""
+        self.close_connection = True
+        self._json(code, {"error": message or HTTPStatus(code).phrase, "status": code},
+                   head=self.command == "HEAD")
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s " + format, self.address_string(), *args)
@@ -286,7 +305,7 @@ class Handler(BaseHTTPRequestHandler):
                 if not _ID.fullmatch(cam) or not svc.clip.segments:
                     self._not_found(path, head)
                 else:
-                    body = svc.clip.playlist(svc.clock()).encode()
+                    body = svc.clip.playlist(svc.clock(), svc.started).encode()
                     self._bytes(body, "application/vnd.apple.mpegurl", head, live=True)
             elif path.startswith("/video/") and "." in path:
                 cam, _, ext = path[len("/video/"):].rpartition(".")
@@ -434,8 +453,11 @@ class VideoServer:
     def stop(self) -> None:
         """Ends every stream (within one frame) and stops listening."""
         self.service.stop.set()
-        for srv in self.servers:
-            srv.shutdown()
+        stoppers = [threading.Thread(target=srv.shutdown) for srv in self.servers]
+        for th in stoppers:  # all ports at once: each waits up to a poll interval
+            th.start()
+        for th in stoppers:
+            th.join()
         self.close()
 
     def close(self) -> None:
