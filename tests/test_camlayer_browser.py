@@ -366,10 +366,15 @@ def test_cam107_selection_to_event_panel_and_to_video_wall(page: Page) -> None:
     states = page.js("return ccwall.video.panelStates()")
     assert 1 <= len(states) <= 6 and set(states) == {"offline"}, states
     assert msg.get_attribute("data-level") == "ok"
+    # opening the event focused the (following) video wall on it: let that land first, or
+    # under load it could arrive after the selection and replace it
+    wait_for(lambda: (raw := page.stack.client.get("cc:video:wall"))
+             and json.loads(raw).get("event_id") == "EV-CAM", 10, "the wall's focus")
     # to the video wall: the smallest grid that holds six, the ids in selection order
     page.driver.find_element("css selector", "button[data-act='wall']").click()
     wall = wait_for(lambda: (raw := page.stack.client.get("cc:video:wall"))
-                    and (w := json.loads(raw))["tiles"][:6] == selected and w, 5,
+                    and (w := json.loads(raw))["tiles"][:6] == selected
+                    and w["grid"] == 9 and w, 5,
                     "the video wall")
     assert wall["grid"] == 9 and wall["by"] == "cam-commander"
     assert [t for t in wall["tiles"] if t] == selected
