@@ -128,6 +128,10 @@ VW_LAYOUTS: Final = "cc-vw-layouts"
 
 # The executive cockpit /cockpit (issue 5)
 CK_ROOT: Final = "cc-ck-root"
+CK_CRUMBS: Final = "cc-ck-crumbs"  # the drill-down path, city → … → this scope
+CK_MSG: Final = "cc-ck-msg"
+CK_MAP: Final = "cc-ck-map"
+CK_BODY: Final = "cc-ck-body"  # every figure element is made by assets/js/cc-80-cockpit.js
 
 # The duty desk /duty (issue 5)
 DUTY_ROOT: Final = "cc-duty-root"

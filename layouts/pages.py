@@ -17,12 +17,13 @@ from dash import get_app
 from dash.development.base_component import Component
 
 from dashboard.config import Settings
-from layouts import video, wall
+from layouts import cockpit, video, wall
 
 # path under the app's prefix (no slashes) → (page name for cfg.page, layout function)
 PAGES: Final[dict[str, tuple[str, Callable[[], Component]]]] = {
     "": ("wall", wall.serve_layout),
     "video": ("video", video.serve_layout),
+    "cockpit": ("cockpit", cockpit.serve_layout),
 }
 DEFAULT: Final = ""  # an unknown path shows the wall, as before there were pages
 
@@ -31,6 +32,7 @@ def configure(settings: Settings) -> None:
     """Hand the settings to every page module; called once before the first request."""
     wall.configure(settings)
     video.configure(settings)
+    cockpit.configure(settings)
 
 
 def _strip(path: str, prefix: str) -> str:

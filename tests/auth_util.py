@@ -62,10 +62,11 @@ def browser_sign_out(dash_duo: Any) -> None:
 
 
 def browser_sign_in(dash_duo: Any, r: redis.Redis, role: str = "commander",
-                    name: str | None = None, prefix: str = "cc:") -> None:
+                    name: str | None = None, prefix: str = "cc:",
+                    scope: str | None = None) -> None:
     """Sign in through the /login page, then set `dash_duo.server_url` (which opens the
     wall). Call after `dash_duo.start_server(app, navigate=False, ...)`."""
-    user, password = make_user(r, role, name, prefix)
+    user, password = make_user(r, role, name, prefix, scope)
     base = dash_duo.server.url.rstrip("/")
     driver = dash_duo.driver
     # `next` is a tiny JSON page, so signing in costs no extra load of the wall
