@@ -105,8 +105,9 @@ def test_ck102_a_town_officer_sees_only_the_town(page: Cockpit, stack: Stack) ->
     assert not page.driver.find_elements("css selector", f'a.cc-ck-crumb[data-code="{city.code}"]')
     # another town by URL: refused, and the page keeps showing nothing of it
     page.open_cockpit(f"?scope={TOWN_B}")
-    page.wait(lambda: page.js(f"return document.getElementById('{ids.CK_MSG}')"
-                              ".getAttribute('data-level')") == "warn", 10, "the refusal")
+    page.wait(lambda: page.js(f"var e = document.getElementById('{ids.CK_MSG}');"
+                              " return e && e.getAttribute('data-level')") == "warn", 10,
+              "the refusal")
     assert page.scope() is None
     assert other.name not in page.js("return document.body.innerText")
     logs = page.duo.get_logs()

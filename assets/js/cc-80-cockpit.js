@@ -120,9 +120,8 @@
     if (!rows.length) { el.appendChild(cc.make('div', 'cc-cmd-empty', cc.t('cockpit.none'))); return; }
     var table = el.appendChild(cc.make('table', 'cc-ck-table'));
     var head = table.appendChild(cc.make('tr'));
-    ['name', 'total', 'open', 'overdue', 'rate'].forEach(function (c) {
-      head.appendChild(cc.make('th', '', cc.t('cockpit.col_' + c)));
-    });
+    ['cockpit.col_name', 'cockpit.col_total', 'cockpit.col_open', 'cockpit.col_overdue',
+      'cockpit.col_rate'].forEach(function (key) { head.appendChild(cc.make('th', '', cc.t(key))); });
     rows.slice(0, 12).forEach(function (u) {
       var tr = table.appendChild(cc.make('tr', 'cc-ck-area'));
       tr.setAttribute('data-code', u.code);
