@@ -2,14 +2,16 @@
 
     python -m bench            ingest throughput (100,000 messages), latency, moves,
                                plan matching, nearest units, the watch service,
-                               click to dispatched, the demo video server, cockpit figures
+                               click to dispatched, the demo video server, the wall
+                               with 42,000 cameras, cockpit figures
 
 Each also runs alone: `python -m bench.ingest_throughput`, `python -m bench.latency`,
 `python -m bench.moves`, `python -m bench.plans`, `python -m bench.nearest`,
 `python -m bench.watch`, `python -m bench.dispatch_click`, `python -m bench.video_render`,
-`python -m bench.cockpit`;
-`python -m bench.ingest_profile` splits ingest's CPU per message. The memory soak takes
-30 minutes and is not run here: `python -m bench.soak`. Results: bench/results/*.json.
+`python -m bench.cameras_wall`, `python -m bench.cockpit`. Not run here: the 16-tile video
+wall in a browser (`python -m bench.videowall`, ~1 min), `python -m bench.ingest_profile`
+(ingest's CPU per message) and the 30-minute memory soak (`python -m bench.soak`).
+Results: bench/results/*.json.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import argparse
 import json
 
 from bench import (
+    cameras_wall,
     cockpit,
     dispatch_click,
     ingest_throughput,
@@ -70,6 +73,9 @@ def main(argv: list[str] | None = None) -> None:
 
     print("== cockpit figures", flush=True)
     summaries.append(cockpit.summary(cockpit.main([])))
+
+    print("== 42,000 cameras on the wall", flush=True)
+    summaries.append(cameras_wall.summary(cameras_wall.main([])))
 
     print("\n== summary\n" + "\n".join(summaries), flush=True)
 

@@ -491,6 +491,26 @@ _T: Final[dict[str, tuple[str, str]]] = {
     # --- video: the map's camera layer and selection (issue 4)
     "camsel.title": ("选择摄像机", "Select cameras"),
     "camsel.clear": ("清除选择", "Clear selection"),
+    "camsel.click": ("点选", "Pick"),
+    "camsel.circle": ("圈选", "Circle"),
+    "camsel.polygon": ("多边形", "Polygon"),
+    "camsel.click_hint": ("点击摄像机加入或移出选择", "Click cameras to add or remove them"),
+    "camsel.circle_hint": ("按住拖动画圆，松开完成", "Press and drag to draw a circle"),
+    "camsel.polygon_hint": ("单击加点，双击或点起点闭合，Esc 取消",
+                            "Click to add points; double-click or click the first to close; "
+                            "Esc cancels"),
+    "camsel.radius": ("半径 {r}", "Radius {r}"),
+    "camsel.count": ("已选 {n} 路", "{n} selected"),
+    "camsel.more": ("… 另有 {n} 路", "… and {n} more"),
+    "camsel.to_panel": ("送事件面板", "To event panel"),
+    "camsel.to_wall": ("上视频墙", "To video wall"),
+    "camsel.sent_panel": ("已送事件面板", "Sent to the event panel"),
+    "camsel.sent_wall": ("已上墙 {n} 路", "{n} on the video wall"),
+    "camsel.no_player": ("视频播放尚未就绪", "The player is not ready"),
+    "camsel.no_panel": ("请先选中一个事件，再送事件面板", "Open an event first, then send"),
+    "camsel.failed": ("发送失败：{msg}", "Not sent: {msg}"),
+    "camsel.ptz": ("球机（全向）", "PTZ (all round)"),
+    "camsel.facing": ("朝向 {h}° 视角 {f}°", "Facing {h}°, field {f}°"),
     # ---
     "cam.online": ("在线", "Online"),
     # --- video: the video wall page /video (issue 4)

@@ -128,7 +128,9 @@ for i = 1, n do
         end
       else
         geo[kind][id] = b
-        if meta and cur_status == status and kind ~= 'camera' then op = 'move' end
+        -- same status: a move (cameras too: 42,000 re-reporting are hundreds a second, and
+        -- the relay coalesces moves; an online/offline change stays an upsert, sent at once)
+        if meta and cur_status == status then op = 'move' end
       end
       result = {1, newrev, op}
     end

@@ -194,7 +194,11 @@ class Relay:
 
     def _route(self, frame: dict[str, Any]) -> None:
         self.last_seq = frame["seq"]
-        if frame["op"] == "move":
+        # Camera changes wait for the next batch too, online/offline included: the wall's
+        # camera layer redraws at most once a second anyway, and a delta would flush the
+        # pending worker moves early (hundreds of camera changes a second from a 42,000-camera
+        # platform would otherwise make the units layer redraw several times a second).
+        if frame["op"] == "move" or frame["kind"] == "camera":
             self.pending[(frame["kind"], frame["data"]["id"])] = frame
             self.pending_seq = frame["seq"]
             return

@@ -35,8 +35,24 @@ LAYERS: Final = ("worker", "resource", "camera")
 BOUNDARY_LEVELS: Final = ("boundary", "town", "community", "grid", "microgrid")
 BOUNDARY_MIN_ZOOM: Final = {"boundary": 0, "town": 0, "community": 12, "grid": 14, "microgrid": 16}
 LABEL_MIN_ZOOM: Final = {"town": 0, "community": 13}
-# Unit layers drawn only from a zoom on: 3,000 cameras at city scale are noise, not news.
-LAYER_MIN_ZOOM: Final = {"worker": 0, "resource": 0, "camera": 12}
+# Unit layers drawn only from a zoom on. Cameras are clustered at city scale (the count and
+# the offline share per cell say something), so they show at every zoom.
+LAYER_MIN_ZOOM: Final = {"worker": 0, "resource": 0, "camera": 0}
+
+# The camera layer (assets/js/cc-12-cameras.js): one canvas, grid clusters of cellPx × the
+# type scale when zoomed out, one icon per camera from iconZoom on (or alone in a cell);
+# feed changes redraw it at most every redrawMs.
+CAMERA_LAYER: Final = {
+    "cellPx": 60,
+    "iconZoom": 15,
+    "redrawMs": 1000,
+    "cluster": "#10304f",
+    "offlineArc": "#b0bec5",
+    "offlineEdge": "#8a96a3",
+    "selected": "#ffffff",
+    "text": "#e6f2ff",
+    "selectionMax": 5000,  # ids kept in a map selection (the card lists the first few)
+}
 
 # Pingdu's centre, until the boundary has loaded and the map fits it.
 MAP_CENTER: Final = (36.78, 119.95)
@@ -46,6 +62,8 @@ MAP_ZOOM: Final = 9.5
 LIMITS: Final = {
     "events": 5000,
     "units": 20000,
+    # a city's camera catalogue (Bao'an runs 42,000 channels); cameras are one canvas
+    "cameras": 60000,
     "closedKeepMs": 24 * 3600 * 1000,
     "listRows": 30,
     "listPinned": 8,

@@ -82,6 +82,7 @@ def browser_config(lang: str, page: str = "wall") -> dict[str, Any]:
         },
         "layers": list(theme.LAYERS),
         "layerMinZoom": theme.LAYER_MIN_ZOOM,
+        "cameraLayer": theme.CAMERA_LAYER,
         "categories": list(CATEGORIES),
         "sources": list(SOURCES),
         "limits": theme.LIMITS,

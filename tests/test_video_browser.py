@@ -6,15 +6,19 @@ Feature codes: vid110 a covering camera's demo MJPEG plays in the event panel wi
 frames, the panel fits a 1920×1080 and a 3840×2160 wall, and the streams stop when another
 event is selected and when the panel closes; vid111 an unreachable stream shows no signal and
 retries while the page keeps updating, a camera the feed calls offline opens no connection;
-vid112 an HLS camera plays through hls.js served by the app.
+vid112 an HLS camera plays through hls.js served by the app; vid113 a frozen MJPEG stream is
+reopened once quietly, then shows no signal and retries; tile grids keep nothing they drop.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import socket
+import threading
 import time
+import urllib.request
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -141,9 +145,25 @@ def test_vid110_demo_mjpeg_plays_in_the_event_panel(panel: Panel, stack: Stack,
             const p = document.getElementById('{ids.DETAIL}').getBoundingClientRect();
             const g = document.getElementById('{ids.VIDEO_TILES}').getBoundingClientRect();
             const m = document.querySelector('.cc-map-wrap').getBoundingClientRect();
-            return g.top >= p.top && g.bottom <= p.bottom && p.bottom <= m.bottom + 1 &&
-                   g.width > 0.8 * p.width && g.height > 0.2 * p.height;""")
-        assert fits, size
+            const t = document.querySelector('#{ids.VIDEO_TILES} .cc-vt').getBoundingClientRect();
+            const units = document.querySelectorAll('#{ids.CMD_NEARBY} > li');
+            const list = document.getElementById('{ids.CMD_NEARBY}').closest('section')
+              .getBoundingClientRect();  // the section clips the list
+            const rem = parseFloat(getComputedStyle(document.documentElement).fontSize);
+            return {{inside: g.top >= p.top && g.bottom <= p.bottom && p.bottom <= m.bottom + 1,
+                     tile: [t.width / rem, t.height / rem],
+                     rows: Array.from(units).filter(li => li.getBoundingClientRect().bottom
+                                                          <= list.bottom + 1).length,
+                     cut: Array.from(units).filter(li => {{
+                       const r = li.getBoundingClientRect();
+                       return r.top < list.bottom - 1 && r.bottom > list.bottom + 1; }}).length,
+                     rowRem: units.length ? units[0].getBoundingClientRect().height / rem : 0,
+                     list: [list.top / rem, list.bottom / rem]}};""")
+        assert fits["inside"], (size, fits)
+        # tiles big enough to see a scene (16:9), and the nearest units still listed
+        assert fits["tile"][0] >= 10 and abs(fits["tile"][0] / fits["tile"][1] - 16 / 9) < 0.05, \
+            (size, fits)
+        assert fits["rows"] >= 3, (size, fits)
         panel.shot("video-panel")  # also asserts no scrollbars
 
     # another event: its own cameras play, the first event's streams end
@@ -201,7 +221,7 @@ def test_vid111_dead_and_offline_cameras_never_freeze_the_page(panel: Panel, sta
         panel.wait(lambda: state_of(panel, "CAM-DEAD") == "nosignal", 8, "no signal")
         assert state_of(panel, "CAM-OFF") == "offline"
         panel.wait(lambda: state_of(panel, "CAM-OK") == "playing", 10, "the live camera")
-        texts = {x["camera"]: x["text"] for x in tiles(panel)}
+        texts = {x["camera"]: x["text"] for x in tiles(panel) if not x.get("empty")}
         assert t("video.state.nosignal") in texts["CAM-DEAD"]
         assert t("video.state.offline") in texts["CAM-OFF"]
 
@@ -230,3 +250,146 @@ def test_vid111_dead_and_offline_cameras_never_freeze_the_page(panel: Panel, sta
     # the only console lines are the refused connections to the dead camera
     logs = panel.duo.get_logs()
     assert logs and all(dead_url in e["message"] for e in logs), logs
+
+
+def current_time(panel: Panel, cid: str) -> float | None:
+    return panel.js("const v = document.querySelector("
+                    "`.cc-vplayer[data-camera=\"${arguments[0]}\"] video`);"
+                    "return v ? v.currentTime : null", cid)
+
+
+def test_vid112_hls_and_mp4_cameras_play(panel: Panel, stack: Stack, video: VideoServer) -> None:
+    stack.publish("event", make_event("EV-HLS", 3, type="traffic_accident", at=offset(0, 0)))
+    stack.publish("camera", camera("CAM-H01", offset(-60, 0),
+                                   f"{base(video)}/CAM-H01/index.m3u8", "hls", heading=90,
+                                   fov=60, range_m=150))
+    stack.publish("camera", camera("CAM-M01", offset(0, 80), f"{base(video, 1)}/CAM-M01.webm",
+                                   "webm", heading=180, fov=60, range_m=150))
+    open_as(panel, "commander")
+    panel.wait(lambda: panel.js("return window.ccwall.state.cameras") >= 2, 5, "the cameras")
+    assert not panel.js("return !!window.Hls")  # hls.js is loaded on first use only
+    panel.select("EV-HLS")
+    panel.wait(lambda: state_of(panel, "CAM-H01") == "playing", 15, "the HLS camera playing")
+    # through hls.js, fetched from the app itself (never a CDN)
+    assert panel.js("return !!window.Hls && window.Hls.version") == "1.7.4"
+    scripts = panel.js("return performance.getEntriesByType('resource')"
+                       ".map(e => e.name).filter(n => n.includes('hls'))")
+    assert scripts and all(s.startswith(panel.duo.server_url.rstrip("/") + "/vendor/")
+                           for s in scripts if s.endswith(".js")), scripts
+    start = current_time(panel, "CAM-H01")
+    panel.wait(lambda: (current_time(panel, "CAM-H01") or 0) > (start or 0) + 1.0, 8,
+               "the HLS picture to move on")
+    panel.wait(lambda: state_of(panel, "CAM-M01") == "playing", 10, "the webm clip playing")
+    t0 = current_time(panel, "CAM-M01")
+    panel.wait(lambda: current_time(panel, "CAM-M01") != t0, 5, "the webm clip to move on")
+    # the panel closes: the players and hls.js let go of everything
+    panel.click(ids.DETAIL_CLOSE)
+    panel.wait(lambda: live_media(panel) == [], 3, "no <video> with a stream left")
+    assert panel.js("return window.ccwall.video.liveCount()") == 0
+    assert panel.duo.get_logs() == []
+
+
+class Frozen:
+    """A camera whose MJPEG stream sends one picture and then nothing while the connection
+    stays open (a hung encoder). CORS like the demo server, so the player can see the pixels."""
+
+    def __init__(self, jpeg: bytes) -> None:
+        self.connections = 0
+        self.stop = threading.Event()
+        frozen = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                frozen.connections += 1
+                self.send_response(200)
+                self.send_header("Content-Type",
+                                 "multipart/x-mixed-replace; boundary=frozen-frame")
+                self.send_header("Access-Control-Allow-Origin", "*")
+                self.send_header("Cache-Control", "no-store")
+                self.end_headers()
+                part = (b"--frozen-frame\r\nContent-Type: image/jpeg\r\nContent-Length: "
+                        + str(len(jpeg)).encode() + b"\r\n\r\n" + jpeg + b"\r\n")
+                # twice: Chromium shows the first part once the second one has come
+                self.wfile.write(part + part)
+                self.wfile.flush()
+                frozen.stop.wait(60)
+                self.close_connection = True
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/video/CAM-F01.mjpg"
+
+    def __enter__(self) -> Frozen:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_vid113_a_frozen_stream_is_reopened_then_shows_no_signal(panel: Panel, stack: Stack,
+                                                                 video: VideoServer) -> None:
+    with urllib.request.urlopen(f"{base(video)}/CAM-F01.jpg", timeout=5) as res:
+        jpeg = res.read()
+    with Frozen(jpeg) as frozen:
+        stack.publish("event", make_event("EV-FROZEN", 3, type="fire", at=offset(0, 0)))
+        stack.publish("camera", camera("CAM-F01", offset(-40, 0), frozen.url, heading=90,
+                                       fov=60, range_m=150))
+        open_as(panel, "commander")
+        panel.wait(lambda: panel.js("return window.ccwall.state.cameras") >= 1, 5, "the camera")
+        # the same rules, on a shorter clock (set before any player starts its watchdog)
+        panel.js("Object.assign(window.ccwall.video.K, {stallMs: 2000, tickMs: 500,"
+                 " loadTimeoutMs: 4000})")
+        panel.select("EV-FROZEN")
+        panel.wait(lambda: state_of(panel, "CAM-F01") == "playing", 8, "the first picture")
+        panel.js("""
+            window.__states = [];
+            new MutationObserver(
+              ms => ms.forEach(m => window.__states.push(m.target.dataset.state)))
+              .observe(document.querySelector('.cc-vplayer[data-camera="CAM-F01"]'),
+                       {attributes: true, attributeFilter: ['data-state']});
+        """)
+        # reopened once without a "connecting" flash, then no signal; then the retries
+        panel.wait(lambda: "nosignal" in panel.js("return window.__states"), 12, "no signal")
+        assert panel.js("return window.__states")[0] == "nosignal"
+        assert frozen.connections >= 2
+        panel.wait(lambda: frozen.connections >= 3 and
+                   panel.js("return window.__states").count("nosignal") >= 2, 15,
+                   "a retry that finds it frozen again")
+        assert state_of(panel, "CAM-F01") in ("nosignal", "loading", "playing")
+
+    # tile grids keep nothing they drop: 300 changes of cameras and sizes, then destroy
+    churn = panel.js("""
+        const V = window.ccwall.video, before = V.liveCount();
+        const box = document.createElement('div');
+        const g = V.tiles(box, {size: 4});
+        let most = 0;
+        for (let i = 0; i < 300; i++) {
+          const cams = [];
+          for (let j = 0; j < 6; j++) {
+            const n = (i * 7 + j * 3) % 10;
+            cams.push({id: 'X' + n, name: 'x' + n, online: n % 3 !== 0 ? false : true,
+                       stream_type: 'none'});
+          }
+          if (i % 50 === 25) g.size(i % 100 === 25 ? 9 : 1);
+          g.set(cams);
+          most = Math.max(most, box.children.length, V.liveCount() - before);
+        }
+        g.size(4);
+        g.set([]);
+        const empty = box.querySelectorAll('.cc-vplayer').length;
+        g.destroy();
+        return {most: most, empty: empty, left: box.children.length,
+                live: V.liveCount() - before};
+    """)
+    assert churn == {"most": 9, "empty": 0, "left": 0, "live": 0}, churn
+    assert panel.duo.get_logs() == []

@@ -82,6 +82,7 @@
     if (old) { renderers = {}; M.rebuild(); }
     Object.keys(visible).forEach(function (n) { show(n, visible[n]); });
     map.on('zoomend', onZoom);
+    if (cc.cameras) cc.cameras.attach(map);
     map.on('dragstart zoomstart', function () { if (!fitting) userMoved = Date.now(); });
     if (!old) {
       window.addEventListener('resize', onResize);
@@ -288,7 +289,7 @@
   function bucketOf(z) { return z < 11 ? 0 : z < 13.5 ? 1 : 2; }
 
   function restyleUnits() {
-    ['worker', 'resource', 'camera'].forEach(function (kind) {
+    ['worker', 'resource'].forEach(function (kind) {
       markers[kind].forEach(function (m) {
         var rec = cc.store.get(kind, m._ccId);
         if (!rec) return;
@@ -425,6 +426,8 @@
   }
 
   M.syncUnit = function (kind, rec) {
+    // cameras: one canvas over typed arrays (cc-12), not a marker each
+    if (kind === 'camera') { cc.cameras.sync(rec); return; }
     var id = rec.id;
     var m = markers[kind].get(id);
     if (!cc.hasPos(rec)) { M.removeUnit(kind, id); return; }
@@ -465,23 +468,25 @@
   }
 
   M.removeUnit = function (kind, id) {
+    if (kind === 'camera') { cc.cameras.remove(id); return; }
     var m = markers[kind].get(id);
     if (m) { group(kind).removeLayer(m); markers[kind].delete(id); }
     if (kind === 'worker') syncSos({ id: id }, null);
   };
 
-  M.count = function (kind) { return markers[kind].size; };
+  M.count = function (kind) { return kind === 'camera' ? cc.cameras.count() : markers[kind].size; };
 
   /* Re-create every symbol (after a scale change or a map remount); rare. */
   M.rebuild = function () {
     Object.keys(geo).forEach(buildLevel);
-    ['worker', 'resource', 'camera'].forEach(function (kind) {
+    ['worker', 'resource'].forEach(function (kind) {
       markers[kind].forEach(function (m) { group(kind).removeLayer(m); });
       markers[kind].clear();
       cc.store.each(kind, function (rec) { M.syncUnit(kind, rec); });
     });
     markers.event.forEach(function (m, id) { M.removeEvent(id); });
     cc.store.each('event', function (rec) { M.syncEvent(rec, false); });
+    cc.cameras.redraw();
   };
 
   function showUnits() {
@@ -500,10 +505,11 @@
     showUnits();
     show('pulses', true);
     show('events', true);
-    // units are clickable: one shared popup, built with textContent
-    ['worker', 'resource', 'camera'].forEach(function (k) {
+    // units are clickable: one shared popup, built with textContent (cameras: cc-12)
+    ['worker', 'resource'].forEach(function (k) {
       group(k).on('click', function (e) { unitPopup(e.layer); });
     });
+    group('camera').addLayer(cc.cameras.layer());
   };
 
   /* ------------------------------------------------------------- selection and popups */

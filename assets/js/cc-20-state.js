@@ -78,7 +78,9 @@
       if (m.size > limit('events') * 1.1) prune();
     } else if (onWall()) {
       cc.mapview.syncUnit(kind, rec);
-      cc.panels.unitsChanged(kind);
+      // the legend shows counts: only an arrival changes them (a re-report must not cost a
+      // frame — 42,000 cameras re-report hundreds of times a second)
+      if (!prev) cc.panels.unitsChanged(kind);
       if (cc.command) cc.command.unitChanged(kind, rec);
     }
     cc.panels.sawData(dataTs(rec));
@@ -208,7 +210,8 @@
       evictOldest(ev, ev.size - limit('events')).forEach(function (id) { remove('event', id); });
     }
     ['worker', 'resource', 'camera'].forEach(function (kind) {
-      evictOldest(store[kind], store[kind].size - limit('units')).forEach(function (id) {
+      var cap = limit(kind === 'camera' ? 'cameras' : 'units');
+      evictOldest(store[kind], store[kind].size - cap).forEach(function (id) {
         remove(kind, id);
       });
     });

@@ -38,6 +38,7 @@
       return true;
     }
     cc.mapview.init();
+    if (cc.camsel) cc.camsel.init();
     if (!cc.mapview.attach()) {
       // the map may still be mounting; the init hook attaches it when it appears
       setTimeout(function () {

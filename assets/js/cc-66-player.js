@@ -133,6 +133,7 @@
     this.cors = true;
     this.lastSig = null;
     this.lastChange = 0;
+    this.stalls = 0; // frozen pictures seen since the last moving one
     this.startedAt = 0;
     this.dead = false;
     el.classList.add('cc-vplayer');
@@ -239,7 +240,7 @@
 
   PP.playing = function () {
     if (this.state !== 'playing') this.setState('playing');
-    this.fails = 0;
+    if (!this.stalls) this.fails = 0; // a frozen camera that still answers keeps backing off
     this.lastChange = Date.now();
   };
 
@@ -385,7 +386,7 @@
     if (rec && rec !== this.camera && changed(this.camera, rec)) {
       this.camera = Object.assign({}, this.camera, rec);
       this.paintName();
-      this.fails = 0;
+      this.fails = this.stalls = 0;
       this.start();
       return;
     }
@@ -395,8 +396,16 @@
       if (this.cors) {
         var sig;
         try { sig = sample(this.media); } catch (e) { this.cors = false; return; }
-        if (sig !== this.lastSig) { this.lastSig = sig; this.lastChange = now; }
-        else if (now - this.lastChange > K.stallMs) this.reconnect();
+        if (sig !== this.lastSig) {
+          if (this.lastSig !== null) this.stalls = 0; // a new picture: the stream is alive
+          this.lastSig = sig;
+          this.lastChange = now;
+        } else if (now - this.lastChange > K.stallMs) {
+          // frozen: open it again once, quietly (a very still scene may only look frozen);
+          // still frozen after that, or again and again: no signal, and the backoff
+          if (this.stalls++ === 0) this.reconnect();
+          else this.fail();
+        }
       } else if (now - this.startedAt > K.opaqueRefreshMs) {
         this.reconnect();
       }
@@ -412,9 +421,14 @@
     }
   };
 
-  /* A stalled stream: open it again at once; the load timeout says no signal if it fails. */
+  /* Open the same stream again at once, keeping the state (no "connecting" flash); the load
+     timeout says no signal if it does not come back. */
   PP.reconnect = function () {
-    this.start();
+    this.gen++;
+    this.close();
+    this.startedAt = this.lastChange = Date.now();
+    this.lastSig = null;
+    this.openMjpeg();
   };
 
   function changed(a, b) {
@@ -435,7 +449,7 @@
         p.camera = camera;
         p.paintName();
         if (changed(old, camera)) {
-          p.fails = 0;
+          p.fails = p.stalls = 0;
           p.start();
         }
       },
