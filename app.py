@@ -31,6 +31,7 @@ import layouts.pages
 from callbacks.alerts import create_alerts_api
 from callbacks.api import create_api, install_error_handlers
 from callbacks.auth import install_auth
+from callbacks.cockpit import install_cockpit_guard
 from callbacks.command import create_command_api
 from callbacks.stats import create_stats_api, make_cache
 from callbacks.vendor import create_vendor
@@ -74,6 +75,7 @@ def create_app(settings: Settings, redis_url: str | None = None) -> dash.Dash:
     app.server.json.ensure_ascii = False  # Chinese text as text in the JSON API
     audit = Audit(client, settings.prefix)
     install_auth(app.server, Auth(client, settings.prefix, settings), audit, settings)
+    install_cockpit_guard(app.server)  # /cockpit: 403 page for other roles and scopes
     plans = PlanLibrary.load()
     desk = Desk(store, plans, Deadlines.load(), settings)
     app.server.register_blueprint(create_command_api(store, desk, plans, audit))

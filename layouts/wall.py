@@ -106,8 +106,9 @@ def session_info() -> dict[str, Any] | None:
     return session.to_dict() if session is not None else None
 
 
-def header(lang: str, subtitle: str | None = None) -> html.Header:
-    """The header every page shares: clock, title, connection, data age, language, user."""
+def header(lang: str, subtitle: str | None = None, page: str = "wall") -> html.Header:
+    """The header every page shares: clock, title, connection, data age, language, user;
+    for leaders and commanders a link to the cockpit (on the cockpit: back to the wall)."""
     s = _settings
     name = s.center_name_en if lang == "en" else s.center_name
     other = "zh-CN" if lang == "en" else "en"
@@ -129,11 +130,25 @@ def header(lang: str, subtitle: str | None = None) -> html.Header:
             html.Div(id=ids.DATA_AGE, className="cc-status cc-age", **{"data-level": "none"},
                      children=[html.Span(t("header.data_age", lang), className="cc-status-key"),
                                html.Span(t("age.none", lang), id=ids.DATA_AGE_TEXT)]),
+            *_cockpit_link(lang, page),
             html.A(t("header.lang_switch", lang), id=ids.LANG_LINK, className="cc-lang",
                    href=f"?lang={other}", title=t("header.lang_switch_title", lang)),
             *_user_box(lang),
         ]),
     ])
+
+
+def _cockpit_link(lang: str, page: str) -> list[Component]:
+    """The cockpit is for leaders and commanders (layouts/cockpit.py READERS)."""
+    session = flask.g.get("session") if flask.has_request_context() else None
+    if session is None or session.role not in ("leader", "commander"):
+        return []
+    query = "?lang=en" if lang == "en" else ""
+    if page == "cockpit":
+        return [html.A(t("ck.wall_link", lang), id=ids.COCKPIT_LINK, className="cc-lang",
+                       href="/" + query)]
+    return [html.A(t("ck.link", lang), id=ids.COCKPIT_LINK, className="cc-lang",
+                   href="/cockpit" + query)]
 
 
 def _user_box(lang: str) -> list[Component]:
