@@ -191,6 +191,8 @@ _T: Final[dict[str, tuple[str, str]]] = {
     "weekday.4": ("星期四", "Thursday"),
     "weekday.5": ("星期五", "Friday"),
     "weekday.6": ("星期六", "Saturday"),
+    "nav.duty": ("值班台", "Duty desk"),
+    "nav.video": ("视频墙", "Video wall"),
     # --- connection states
     "conn.connecting": ("连接中", "Connecting"),
     "conn.connected": ("实时连接", "Live"),

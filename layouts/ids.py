@@ -159,6 +159,11 @@ ROSTER: Final = "cc-roster"  # the wall header's "on duty" line
 TRACK_ROOT: Final = "cc-track-root"
 
 
+def nav_link(page: str) -> str:
+    """The header's link to another page (layouts/wall.py NAV)."""
+    return f"cc-nav-{page}"
+
+
 def legend_count(layer: str) -> str:
     """How many units of a layer are on the map, next to its toggle."""
     return f"cc-legend-count-{layer}"

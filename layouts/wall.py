@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 from urllib.parse import parse_qs, urlsplit
 
 import dash_leaflet as dl
@@ -118,6 +118,7 @@ def header(lang: str, subtitle: str | None = None, page: str = "wall") -> html.H
                 html.Div("--:--:--", id=ids.CLOCK_TIME, className="cc-clock-time"),
                 html.Div(widgets.DASH, id=ids.CLOCK_DATE, className="cc-clock-date"),
             ]),
+            html.Nav(className="cc-nav-links", children=_page_links(lang, page)),
         ]),
         html.Div(className="cc-header-center", children=[
             html.H1(name, id=ids.CENTER_NAME, className="cc-title"),
@@ -130,7 +131,6 @@ def header(lang: str, subtitle: str | None = None, page: str = "wall") -> html.H
             html.Div(id=ids.DATA_AGE, className="cc-status cc-age", **{"data-level": "none"},
                      children=[html.Span(t("header.data_age", lang), className="cc-status-key"),
                                html.Span(t("age.none", lang), id=ids.DATA_AGE_TEXT)]),
-            *_cockpit_link(lang, page),
             html.A(t("header.lang_switch", lang), id=ids.LANG_LINK, className="cc-lang",
                    href=f"?lang={other}", title=t("header.lang_switch_title", lang)),
             *_user_box(lang),
@@ -138,17 +138,32 @@ def header(lang: str, subtitle: str | None = None, page: str = "wall") -> html.H
     ])
 
 
-def _cockpit_link(lang: str, page: str) -> list[Component]:
-    """The cockpit is for leaders and commanders (layouts/cockpit.py READERS)."""
+# The pages a role may open from the header: (page name, path, roles, label key). A page
+# links to the others its user may open; pages not registered (yet) are left out.
+NAV: Final = (
+    ("wall", "", ("commander", "duty_officer", "leader", "display"), "ck.wall_link"),
+    ("cockpit", "cockpit", ("leader", "commander"), "ck.link"),
+    ("duty", "duty", ("duty_officer", "commander"), "nav.duty"),
+    ("video", "video", ("duty_officer", "commander"), "nav.video"),
+)
+
+
+def _page_links(lang: str, page: str) -> list[Component]:
+    """Links to the other pages this session's role may open (each page checks again)."""
+    from layouts.pages import PAGES  # the router imports this module
+
     session = flask.g.get("session") if flask.has_request_context() else None
-    if session is None or session.role not in ("leader", "commander"):
+    if session is None:
         return []
     query = "?lang=en" if lang == "en" else ""
-    if page == "cockpit":
-        return [html.A(t("ck.wall_link", lang), id=ids.COCKPIT_LINK, className="cc-lang",
-                       href="/" + query)]
-    return [html.A(t("ck.link", lang), id=ids.COCKPIT_LINK, className="cc-lang",
-                   href="/cockpit" + query)]
+    links: list[Component] = []
+    for name, path, roles, label in NAV:
+        if name == page or path not in PAGES or session.role not in roles:
+            continue
+        link_id = ids.COCKPIT_LINK if name == "cockpit" else ids.nav_link(name)
+        links.append(html.A(t(label, lang), id=link_id, className="cc-lang cc-nav",
+                            href="/" + path + query))
+    return links
 
 
 def _user_box(lang: str) -> list[Component]:
