@@ -344,13 +344,18 @@
         box.appendChild(col);
       });
     }
+    // figures on today's column and the busiest day's only: thirty labels on narrow columns
+    // run into each other
+    var peak = -1, last = days.length - 1;
+    for (var k = 0; k < days.length; k++) if (peak < 0 || num(total[k]) > num(total[peak])) peak = k;
     days.forEach(function (d, j) {
       var col = box.children[j];
       col.setAttribute('data-day', d);
       var bs = col.querySelectorAll('.cc-ck-tbar');
       height(bs[0], max ? num(total[j]) / max : 0);
       height(bs[1], max ? num(closed[j]) / max : 0);
-      cc.setText(col.children[0], num(total[j]) ? String(num(total[j])) : '');
+      var labelled = (j === last || (j === peak && last - peak >= 2)) && num(total[j]);
+      cc.setText(col.children[0], labelled ? String(num(total[j])) : '');
       cc.setText(col.children[2], (days.length - 1 - j) % 5 === 0 ? d.slice(5) : '');
     });
   }
