@@ -208,7 +208,7 @@ h2 { font-size: 12pt; margin: 4mm 0 1.5mm; border-left: 1.2mm solid #000; paddin
 .sign { display: grid; grid-template-columns: 1fr 1fr; gap: 6mm; margin-top: 6mm;
   page-break-inside: avoid; }
 .sign div { border: .2mm solid #000; padding: 2mm; min-height: 22mm; }
-.sign b { display: block; margin-bottom: 2mm; }
+.sign strong { display: block; margin-bottom: 2mm; }
 .digest { font-family: monospace; font-size: 7.5pt; word-break: break-all; }
 .foot { margin-top: 4mm; font-size: 8pt; color: #333; text-align: right; }
 @media screen { body { padding: 10mm; } }
@@ -298,10 +298,11 @@ def print_html(report: dict[str, Any], lang: str, settings: Settings, now: int) 
     def signature(key: str, label: str) -> str:
         s = report.get(key)
         if not s:
-            return f"<div><b>{e(t(label, lang))}</b>{e(t('handover.unsigned', lang))}</div>"
+            return (f"<div><strong>{e(t(label, lang))}</strong>"
+                    f"{e(t('handover.unsigned', lang))}</div>")
         note = (f"<br>{e(t('handover.note', lang))}: {e(str(s.get('note')))}"
                 if s.get("note") else "")
-        return (f"<div><b>{e(t(label, lang))}</b>{e(str(s.get('name') or ''))} "
+        return (f"<div><strong>{e(t(label, lang))}</strong>{e(str(s.get('name') or ''))} "
                 f"({e(str(s.get('by') or ''))})<br>{e(when(s.get('ts')))}{note}"
                 f'<br><span class="digest">{e(t("handover.sha", lang))}: '
                 f"{e(str(s.get('sha256') or ''))}</span></div>")

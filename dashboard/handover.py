@@ -212,6 +212,16 @@ def _alerts(store: Store, raw_alerts: list[Any], from_ms: int, to_ms: int,
         from dashboard.alerts import Alerts  # the areas of alerts: their events' or workers'
 
         areas = Alerts(store).areas(alerts)
+        # a worker's alert with no event (a geofence exit): where the worker is
+        loose = sorted({str(a.get("subject_id")) for a in alerts
+                        if areas.get(a.get("id")) is None and not a.get("event_id")})
+        if loose:
+            raws = store.r.hmget(store.key("state:worker"), loose)
+            where = {w: (json.loads(x).get("loc_grid_id") or json.loads(x).get("grid_id"))
+                     for w, x in zip(loose, raws, strict=True) if x}
+            for a in alerts:
+                if areas.get(a.get("id")) is None and not a.get("event_id"):
+                    areas[a.get("id")] = where.get(str(a.get("subject_id")))
         alerts = [a for a in alerts if _in_scope((areas.get(a.get("id")),), scope)]
     alarms, notes = [], []
     for a in alerts:
