@@ -25,7 +25,7 @@ from dashboard.models import (
     URGENT_LEVELS,
 )
 from dashboard.nearby import rule135_limit_s
-from layouts import command, ids, theme, widgets
+from layouts import command, ids, roster, theme, widgets
 
 _settings: Settings = Settings()
 
@@ -117,6 +117,7 @@ def header(lang: str, subtitle: str | None = None) -> html.Header:
                 html.Div("--:--:--", id=ids.CLOCK_TIME, className="cc-clock-time"),
                 html.Div(widgets.DASH, id=ids.CLOCK_DATE, className="cc-clock-date"),
             ]),
+            roster.line(lang),
         ]),
         html.Div(className="cc-header-center", children=[
             html.H1(name, id=ids.CENTER_NAME, className="cc-title"),
