@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import zlib
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, Final
@@ -22,7 +23,14 @@ from zoneinfo import ZoneInfo
 import orjson
 import redis
 
-from dashboard.archive import Archive, event_times, month_of, overdue, tasks_by_event
+from dashboard.archive import (
+    Archive,
+    binary_client,
+    event_times,
+    month_of,
+    overdue,
+    tasks_by_event,
+)
 from dashboard.config import Settings
 from dashboard.desk_common import now_ms
 from dashboard.models import EVENT_CLOSED
@@ -35,6 +43,7 @@ KEEP: Final = 1000  # reports kept; the oldest go first
 WINDOW_MAX_MS: Final = 24 * 3600 * 1000
 TEXT_MAX: Final = 4000  # remarks / summary
 NOTE_MAX: Final = 500
+TITLE_MAX: Final = 120
 DUPLICATE_LOOKBACK: Final = 50  # newest reports checked for the same window
 ARCHIVE_LOOKBACK_DAYS: Final = 92  # an archived event closed in the window was reported since
 SECTIONS: Final = ("opened", "closed", "open", "overdue", "pending_verification", "alarms",
@@ -49,15 +58,20 @@ SIGNED_FIELDS: Final = ("id", "from", "to", "scope", "shift", "incoming", "autho
                         "author_name", "created", "generated", "sections", "counts",
                         "summary", "remarks")
 
-# ARGV[1] key prefix, [2] id, [3] JSON, [4] score, [5] cap. Returns the ids dropped.
+# ARGV[1] key prefix, [2] id, [3] packed report, [4] summary JSON, [5] score, [6] cap.
+# Returns the ids dropped (the oldest, past the cap).
 _SAVE: Final = r"""
 local P = ARGV[1]
 redis.call('SET', P .. 'handover:' .. ARGV[2], ARGV[3])
-redis.call('ZADD', P .. 'handover:index', ARGV[4], ARGV[2])
-local extra = redis.call('ZCARD', P .. 'handover:index') - tonumber(ARGV[5])
+redis.call('HSET', P .. 'handover:list', ARGV[2], ARGV[4])
+redis.call('ZADD', P .. 'handover:index', ARGV[5], ARGV[2])
+local extra = redis.call('ZCARD', P .. 'handover:index') - tonumber(ARGV[6])
 if extra <= 0 then return {} end
 local old = redis.call('ZRANGE', P .. 'handover:index', 0, extra - 1)
-for _, id in ipairs(old) do redis.call('DEL', P .. 'handover:' .. id) end
+for _, id in ipairs(old) do
+  redis.call('DEL', P .. 'handover:' .. id)
+  redis.call('HDEL', P .. 'handover:list', id)
+end
 redis.call('ZREMRANGEBYRANK', P .. 'handover:index', 0, extra - 1)
 return old
 """
@@ -92,12 +106,10 @@ def _item(event: dict[str, Any], times: dict[str, int | None], late: bool, now: 
     report = times["report"]
     open_now = event.get("status") not in EVENT_CLOSED
     return {
-        "id": str(event.get("id")), "title": str(event.get("title") or ""),
-        "type": event.get("type"), "category": event.get("category"),
-        "severity": event.get("severity"), "status": event.get("status"),
-        "source": event.get("source"), "address": str(event.get("address") or ""),
-        "town_id": event.get("town_id"), "community_id": event.get("community_id"),
-        "grid_id": event.get("grid_id"), "reported": report, "handled": times["handle"],
+        "id": str(event.get("id")), "title": str(event.get("title") or "")[:TITLE_MAX],
+        "type": event.get("type"), "severity": event.get("severity"),
+        "status": event.get("status"), "grid_id": event.get("grid_id"),
+        "reported": report, "handled": times["handle"],
         "closed": times["close"], "overdue": late, "archived": archived,
         "open_s": (now - report) // 1000 if open_now and report is not None else None,
     }
@@ -184,7 +196,7 @@ def draft(store: Store, settings: Settings, from_ms: int, to_ms: int, now: int,
         live = {i["id"] for i in opened} | {i["id"] for i in closed}
         for item in _archived(store, settings, deadlines, from_ms, to_ms, now):
             if item["id"] in live or not _in_scope(
-                    (item["grid_id"], item["community_id"], item["town_id"]), scope):
+                    (item["grid_id"],), scope):
                 continue
             if item["reported"] is not None and from_ms <= item["reported"] < to_ms:
                 opened.append(item)
@@ -246,6 +258,21 @@ def _alerts(store: Store, raw_alerts: list[Any], from_ms: int, to_ms: int,
     return alarms, notes
 
 
+def pack(report: dict[str, Any]) -> bytes:
+    """A stored report: zlib-compressed JSON (a busy shift's lists run to hundreds of KB of
+    repetitive JSON; compressed they take a few tens)."""
+    return zlib.compress(orjson.dumps(report), 6)
+
+
+def unpack(raw: bytes) -> dict[str, Any]:
+    return orjson.loads(zlib.decompress(raw))
+
+
+def summary(report: dict[str, Any]) -> dict[str, Any]:
+    """The report without its sections, for the list."""
+    return {k: v for k, v in report.items() if k not in ("sections", "intact")}
+
+
 def content_hash(report: dict[str, Any], signed: dict[str, Any]) -> str:
     """SHA-256 of the signed content (canonical JSON) and who signed when."""
     body = {k: report.get(k) for k in SIGNED_FIELDS}
@@ -285,7 +312,8 @@ class Handovers:
         self.clock = clock
         self.keep = keep
         self.tz = ZoneInfo(settings.timezone)
-        self._save = store.r.register_script(_SAVE)
+        self.rb = binary_client(store.r)  # reports are stored compressed
+        self._save = self.rb.register_script(_SAVE)
 
     def _key(self, report_id: str) -> str:
         return self.store.key(f"handover:{report_id}")
@@ -294,26 +322,26 @@ class Handovers:
         """The report with `intact` (True/False once signed, None while a draft)."""
         if not report_id or len(report_id) > 64:
             return None
-        raw = self.store.r.get(self._key(report_id))
+        raw = self.rb.get(self._key(report_id))
         if raw is None:
             return None
-        report = json.loads(raw)
+        report = unpack(raw)
         return {**report, "intact": intact(report)}
 
     def list(self, limit: int = 50, scope: str | None = None) -> list[dict[str, Any]]:
         """Newest first: the reports without their sections (the counts only)."""
-        ids = self.store.r.zrevrange(self.store.key("handover:index"), 0, max(0, limit - 1))
+        r = self.store.r
+        ids = r.zrevrange(self.store.key("handover:index"), 0, max(0, limit - 1))
         if not ids:
             return []
         out = []
-        for raw in self.store.r.mget([self._key(i) for i in ids]):
+        for raw in r.hmget(self.store.key("handover:list"), ids):
             if raw is None:
                 continue
             report = json.loads(raw)
             if scope and not str(report.get("scope") or "").startswith(scope):
                 continue
-            out.append({k: v for k, v in report.items() if k != "sections"}
-                       | {"intact": intact(report)})
+            out.append(report)
         return out
 
     def create(self, *, by: str, scope: str | None = None, from_ms: int | None = None,
@@ -351,9 +379,9 @@ class Handovers:
         return {**report, "intact": None}
 
     def _store(self, report: dict[str, Any]) -> None:
-        self._save(args=[self.store.prefix, report["id"],
-                         json.dumps(report, ensure_ascii=False, separators=(",", ":")),
-                         report["created"], self.keep])
+        self._save(args=[self.store.prefix, report["id"], pack(report),
+                         json.dumps(summary(report), ensure_ascii=False), report["created"],
+                         self.keep])
 
     def _change(self, report_id: str, fn: Callable[[dict[str, Any]], dict[str, Any]]
                 ) -> dict[str, Any]:
@@ -362,16 +390,18 @@ class Handovers:
         key = self._key(report_id)
         if not report_id or len(report_id) > 64:
             raise HandoverError("not_found", 404, f"no handover {report_id!r}")
-        with self.store.r.pipeline(transaction=True) as pipe:
+        with self.rb.pipeline(transaction=True) as pipe:
             for _ in range(10):
                 try:
                     pipe.watch(key)
                     raw = pipe.get(key)
                     if raw is None:
                         raise HandoverError("not_found", 404, f"no handover {report_id!r}")
-                    new = fn(json.loads(raw))
+                    new = fn(unpack(raw))
                     pipe.multi()
-                    pipe.set(key, json.dumps(new, ensure_ascii=False, separators=(",", ":")))
+                    pipe.set(key, pack(new))
+                    pipe.hset(self.store.key("handover:list"), report_id,
+                              json.dumps(summary(new), ensure_ascii=False))
                     pipe.execute()
                     return {**new, "intact": intact(new)}
                 except redis.WatchError:

@@ -14,15 +14,14 @@ their scope and they cannot read another's.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import redis
 from flask import Flask
 
-from dashboard.archive import Archive
+from dashboard.archive import Archive, binary_client
 from dashboard.config import Settings
-from dashboard.handover import SECTIONS, Handovers, draft
+from dashboard.handover import SECTIONS, Handovers, draft, pack, unpack
 from dashboard.roster import RosterStore
 from dashboard.store import Store
 
@@ -166,9 +165,11 @@ def test_hand004_a_changed_signed_report_shows_and_is_refused(r: redis.Redis,
     hid = out.post("/api/handover").get_json()["handover"]["id"]
     out.post(f"/api/handover/{hid}/sign")
     key = f"cc:handover:{hid}"
-    stored = json.loads(r.get(key))
+    raw = binary_client(r).get(key)
+    assert raw is not None
+    stored = unpack(raw)
     stored["sections"]["overdue"]["items"] = []  # someone hides the overdue list
-    r.set(key, json.dumps(stored, ensure_ascii=False))
+    binary_client(r).set(key, pack(stored))
     assert out.get(f"/api/handover/{hid}").get_json()["handover"]["intact"] is False
     res = inc.post(f"/api/handover/{hid}/accept")
     assert res.status_code == 409 and res.get_json()["error"] == "tampered"
@@ -190,7 +191,7 @@ def test_hand005_capped_at_1000_reports(r: redis.Redis) -> None:
     assert set(kept) == set(made[3:])
     assert all(books.get(i) is None for i in made[:3])
     assert books.get(made[3]) is not None
-    assert len(r.keys("cc:handover:H*")) == 1000
+    assert len(r.keys("cc:handover:H*")) == 1000 == r.hlen("cc:handover:list")
     assert [h["id"] for h in books.list(2)] == [made[-1], made[-2]]
 
 
