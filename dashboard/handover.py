@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 import orjson
 import redis
 
+from dashboard.alerts import Alerts
 from dashboard.archive import (
     Archive,
     binary_client,
@@ -221,9 +222,7 @@ def _alerts(store: Store, raw_alerts: list[Any], from_ms: int, to_ms: int,
             scope: str | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     alerts = [a for a in (orjson.loads(x) for x in raw_alerts) if isinstance(a, dict)]
     if scope:
-        from dashboard.alerts import Alerts  # the areas of alerts: their events' or workers'
-
-        areas = Alerts(store).areas(alerts)
+        areas = Alerts(store).areas(alerts)  # their events' grids, an SOS's worker's
         # a worker's alert with no event (a geofence exit): where the worker is
         loose = sorted({str(a.get("subject_id")) for a in alerts
                         if areas.get(a.get("id")) is None and not a.get("event_id")})

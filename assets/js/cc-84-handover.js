@@ -326,7 +326,10 @@
     me = cc.cfg.session && cc.cfg.session.user;
     chosen = new URLSearchParams(location.search).get('id') || null;
     message(cc.t('handover.loading'), 'info');
-    refresh().then(function () { if (!busy) message('', 'info'); });
+    refresh().then(function () {
+      var el = cc.el(ID.HO_MSG);
+      if (el && el.textContent === cc.t('handover.loading')) message('', 'info');
+    });
   };
 
   cc.pages = cc.pages || {};
