@@ -88,6 +88,19 @@ def test_hand101_drafted_signed_and_accepted_by_another_officer(page: Page,
         "the roster line")
     assert page.no_scrollbars()
     page.driver.save_screenshot(str(SHOTS / "handover-1920x1080.png"))
+    # a roster change shows on the next read (the line reads every minute)
+    boss = stack.app.server.test_client()
+    sign_in(boss, stack.client, "commander", name="hand-cmd")
+    doc = boss.get("/api/roster").get_json()["roster"]
+    on_now = {o["user"] for o in now["officers"]}
+    other = next(u for u in ("zhiban2", "zhouyang", "wufang") if u not in on_now)
+    doc["overrides"] = {now["date"]: {now["shift"]: {"leader": "zhihui", "officers": [other]}}}
+    assert boss.put("/api/roster", json=doc).status_code == 200
+    page.js("return window.ccwall.roster.load()")
+    name = doc["people"][other]["name"]
+    page.wait(lambda: name in (page.js(
+        f"return document.getElementById('{ids.ROSTER_TEXT}').textContent") or ""), 10,
+        "the changed roster")
     area = page.driver.find_element("css selector", ".cc-ho-f-remarks textarea")
     area.send_keys("东门积水待复查")
     page.click(".cc-ho-sign")
