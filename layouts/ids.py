@@ -135,7 +135,7 @@ CK_BODY: Final = "cc-ck-body"  # every figure element is made by assets/js/cc-80
 
 # The duty desk /duty (issue 5)
 DUTY_ROOT: Final = "cc-duty-root"
-HANDOVER_ROOT: Final = "cc-handover-root"  # the handover page /duty/handover (its own page)
+HANDOVER_ROOT: Final = "cc-handover-root"  # inside /duty; filled by the handover piece
 
 # Shift handover and the roster (issue 5)
 ROSTER: Final = "cc-roster"  # the wall header's "on duty" line
