@@ -22,6 +22,7 @@ from callbacks.auth import audited, current_session, require
 from dashboard.config import Settings
 from dashboard.handover import SECTIONS, HandoverError, Handovers
 from dashboard.i18n import normalise_lang, t
+from dashboard.models import SEVERITIES
 from dashboard.roster import RosterError, RosterStore
 from dashboard.store import Store
 
@@ -197,9 +198,18 @@ body { font-family: "Noto Serif CJK SC", "Noto Sans CJK SC", "SimSun", "Songti S
   color: #000; background: #fff; font-size: 10.5pt; margin: 0 auto; max-width: 186mm; }
 h1 { text-align: center; font-size: 18pt; letter-spacing: .3em; margin: 0 0 2mm; }
 .org { text-align: center; font-size: 11pt; margin: 0 0 4mm; }
-table { width: 100%; border-collapse: collapse; margin: 0 0 3mm; page-break-inside: auto; }
+table { width: 100%; border-collapse: collapse; margin: 0 0 3mm; page-break-inside: auto;
+  table-layout: fixed; }
+.ev th:nth-child(1) { width: 34mm; } .ev th:nth-child(3) { width: 13mm; }
+.ev th:nth-child(4) { width: 15mm; } .ev th:nth-child(5) { width: 31mm; }
+.ev th:nth-child(6) { width: 17mm; }
+.ev td:nth-child(5), .ev td:nth-child(6), .al td:nth-child(1) { white-space: nowrap; }
+th, td { font-size: 9.5pt; }
+.al th:nth-child(1) { width: 30mm; } .al th:nth-child(2) { width: 22mm; }
+.al th:nth-child(3) { width: 22mm; }
 tr { page-break-inside: avoid; }
-th, td { border: .2mm solid #000; padding: 1mm 1.5mm; text-align: left; vertical-align: top; }
+th, td { border: .2mm solid #000; padding: 1mm 1.5mm; text-align: left; vertical-align: top;
+  overflow-wrap: anywhere; }
 th { background: #eee; font-weight: 600; }
 .meta th { width: 22mm; }
 h2 { font-size: 12pt; margin: 4mm 0 1.5mm; border-left: 1.2mm solid #000; padding-left: 2mm; }
@@ -229,6 +239,10 @@ def print_html(report: dict[str, Any], lang: str, settings: Settings, now: int) 
         if not isinstance(seconds, int):
             return ""
         return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+    def level(sev: Any) -> str:
+        found = SEVERITIES.get(sev) if isinstance(sev, int) else None
+        return t("sev.level", lang, roman=found.roman) if found else ""
 
     def person(p: dict[str, Any] | None) -> str:
         return e(p.get("name") or p.get("user") or "") if p else "—"
@@ -270,7 +284,7 @@ def print_html(report: dict[str, Any], lang: str, settings: Settings, now: int) 
         if name == "alarms":
             head = ("col_time", "col_kind", "col_level", "col_text")
             rows = [(when(a.get("ts")), t(f"alert.kind.{a.get('kind')}", lang),
-                     str(a.get("severity") or ""), str(a.get("message") or ""))
+                     level(a.get("severity")), str(a.get("message") or ""))
                     for a in items]
         elif name == "notes":
             head = ("col_time", "col_by", "col_id", "col_text")
@@ -282,10 +296,11 @@ def print_html(report: dict[str, Any], lang: str, settings: Settings, now: int) 
             stamp = "closed" if name == "closed" else "reported"
             rows = [(str(i.get("id")), str(i.get("title") or "")
                      + (f" [{t('handover.overdue_mark', lang)}]" if i.get("overdue") else ""),
-                     str(i.get("severity") or ""), t(f"evst.{i.get('status')}", lang),
+                     level(i.get("severity")), t(f"evst.{i.get('status')}", lang),
                      when(i.get(stamp)), dur(i.get("open_s"))) for i in items]
-        parts.append("<table><tr>" + "".join(f"<th>{e(t('handover.' + h, lang))}</th>"
-                                             for h in head) + "</tr>")
+        kind = "al" if name in ("alarms", "notes") else "ev"
+        heads = "".join(f"<th>{e(t('handover.' + h, lang))}</th>" for h in head)
+        parts.append(f'<table class="{kind}"><tr>{heads}</tr>')
         for row in rows:
             parts.append("<tr>" + "".join(f"<td>{e(str(c))}</td>" for c in row) + "</tr>")
         parts.append("</table>")
