@@ -33,6 +33,7 @@ from callbacks.api import create_api, install_error_handlers
 from callbacks.auth import install_auth
 from callbacks.cockpit import install_cockpit_guard
 from callbacks.command import create_command_api
+from callbacks.handover import create_handover_api
 from callbacks.stats import create_stats_api, make_cache
 from callbacks.vendor import create_vendor
 from callbacks.video import create_video_api
@@ -83,6 +84,7 @@ def create_app(settings: Settings, redis_url: str | None = None) -> dash.Dash:
     app.server.register_blueprint(create_stats_api(store, city, settings,
                                                    make_cache(app.server, url, settings)))
     app.server.register_blueprint(create_video_api(store))
+    app.server.register_blueprint(create_handover_api(store, settings))
     app.server.register_blueprint(create_api(store, city, plans, desk))
     app.server.register_blueprint(create_vendor())  # hls.js from npm, never a CDN
     install_error_handlers(app.server)
@@ -148,7 +150,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 # -- users: `app.py adduser` and the demo's sign-ins ------------------------------------
 
-DEMO_USERS = (("zhihui", "commander"), ("zhiban", "duty_officer"), ("lingdao", "leader"))
+DEMO_USERS = (("zhihui", "commander"), ("zhiban", "duty_officer"), ("lingdao", "leader"),
+              ("zhiban2", "duty_officer"))  # zhiban2: a second officer to accept a handover
 DEMO_DISPLAY = "wall"
 URL_FILE = "url"  # in the embedded server's data folder while the app runs
 

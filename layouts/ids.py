@@ -150,10 +150,18 @@ COCKPIT_LINK: Final = "cc-cockpit-link"  # the wall header's link to /cockpit
 
 # The duty desk /duty (issue 5)
 DUTY_ROOT: Final = "cc-duty-root"
-HANDOVER_ROOT: Final = "cc-handover-root"  # inside /duty; filled by the handover piece
+HANDOVER_ROOT: Final = "cc-handover-root"  # the /duty/handover page
 
 # Shift handover and the roster (issue 5)
 ROSTER: Final = "cc-roster"  # the wall header's "on duty" line
+ROSTER_TEXT: Final = "cc-roster-text"  # its text (set by assets/js/cc-83-roster.js)
+HO_TOOLBAR: Final = "cc-ho-toolbar"
+HO_MSG: Final = "cc-ho-msg"
+HO_BACK: Final = "cc-ho-back"  # link to the duty desk /duty
+HO_REPORT: Final = "cc-ho-report"  # the selected report's sections (made by cc-84-handover.js)
+HO_META: Final = "cc-ho-meta"  # its window, shift, outgoing / incoming, state
+HO_ACTIONS: Final = "cc-ho-actions"  # draft / remarks / sign / accept (made by the JS)
+HO_HISTORY: Final = "cc-ho-history"  # past handovers with print links
 
 # Tracks (issue 5)
 TRACK_ROOT: Final = "cc-track-root"

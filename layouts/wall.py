@@ -25,7 +25,7 @@ from dashboard.models import (
     URGENT_LEVELS,
 )
 from dashboard.nearby import rule135_limit_s
-from layouts import command, ids, theme, widgets
+from layouts import command, ids, roster, theme, widgets
 
 _settings: Settings = Settings()
 
@@ -119,6 +119,7 @@ def header(lang: str, subtitle: str | None = None, page: str = "wall") -> html.H
                 html.Div(widgets.DASH, id=ids.CLOCK_DATE, className="cc-clock-date"),
             ]),
             html.Nav(className="cc-nav-links", children=_page_links(lang, page)),
+            roster.line(lang),
         ]),
         html.Div(className="cc-header-center", children=[
             html.H1(name, id=ids.CENTER_NAME, className="cc-title"),
