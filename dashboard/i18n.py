@@ -191,6 +191,7 @@ _T: Final[dict[str, tuple[str, str]]] = {
     "weekday.4": ("星期四", "Thursday"),
     "weekday.5": ("星期五", "Friday"),
     "weekday.6": ("星期六", "Saturday"),
+    "nav.menu": ("☰ 页面", "☰ Pages"),
     "nav.duty": ("值班台", "Duty desk"),
     "nav.video": ("视频墙", "Video wall"),
     # --- connection states

@@ -118,7 +118,7 @@ def header(lang: str, subtitle: str | None = None, page: str = "wall") -> html.H
                 html.Div("--:--:--", id=ids.CLOCK_TIME, className="cc-clock-time"),
                 html.Div(widgets.DASH, id=ids.CLOCK_DATE, className="cc-clock-date"),
             ]),
-            html.Nav(className="cc-nav-links", children=_page_links(lang, page)),
+            *_nav(lang, page),
             roster.line(lang),
         ]),
         html.Div(className="cc-header-center", children=[
@@ -147,6 +147,18 @@ NAV: Final = (
     ("duty", "duty", ("duty_officer", "commander"), "nav.duty"),
     ("video", "video", ("duty_officer", "commander"), "nav.video"),
 )
+
+
+def _nav(lang: str, page: str) -> list[Component]:
+    """The other pages as a small menu: a row of links would take the header's room from
+    the roster line, and a wall's display user has none."""
+    links = _page_links(lang, page)
+    if not links:
+        return []
+    return [html.Details(className="cc-nav-menu", children=[
+        html.Summary(t("nav.menu", lang), className="cc-lang cc-nav-summary"),
+        html.Nav(className="cc-nav-links", children=links),
+    ])]
 
 
 def _page_links(lang: str, page: str) -> list[Component]:
