@@ -32,6 +32,7 @@ from callbacks.alerts import create_alerts_api
 from callbacks.api import create_api, install_error_handlers
 from callbacks.auth import install_auth
 from callbacks.command import create_command_api
+from callbacks.duty import create_duty_api
 from callbacks.stats import create_stats_api, make_cache
 from callbacks.vendor import create_vendor
 from callbacks.video import create_video_api
@@ -42,6 +43,7 @@ from dashboard.backoff import Backoff
 from dashboard.city import load_city
 from dashboard.config import ROOT, Settings
 from dashboard.dispatch import Desk
+from dashboard.duty import Duty
 from dashboard.i18n import t
 from dashboard.plans import PlanLibrary
 from dashboard.sla import Deadlines
@@ -81,6 +83,7 @@ def create_app(settings: Settings, redis_url: str | None = None) -> dash.Dash:
     app.server.register_blueprint(create_stats_api(store, city, settings,
                                                    make_cache(app.server, url, settings)))
     app.server.register_blueprint(create_video_api(store))
+    app.server.register_blueprint(create_duty_api(Duty(store)))
     app.server.register_blueprint(create_api(store, city, plans, desk))
     app.server.register_blueprint(create_vendor())  # hls.js from npm, never a CDN
     install_error_handlers(app.server)
