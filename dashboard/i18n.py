@@ -443,6 +443,8 @@ _T: Final[dict[str, tuple[str, str]]] = {
     # --- the duty desk /duty (issue 5)
     "duty.title": ("值班台", "Duty desk"),
     "duty.ack": ("确认", "Acknowledge"),
+    "alert.geofence_exit": ("网格员{name}离开责任网格{grid}（现位于{here}）",
+                            "Grid worker {name} left their grid {grid} (now in {here})"),
     # ---
     "page.video": ("视频墙", "Video wall"),
     # --- shift handover and the duty roster (issue 5)
