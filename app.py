@@ -83,7 +83,7 @@ def create_app(settings: Settings, redis_url: str | None = None) -> dash.Dash:
     app.server.register_blueprint(create_stats_api(store, city, settings,
                                                    make_cache(app.server, url, settings)))
     app.server.register_blueprint(create_video_api(store))
-    app.server.register_blueprint(create_duty_api(Duty(store)))
+    app.server.register_blueprint(create_duty_api(Duty(store), city))
     app.server.register_blueprint(create_api(store, city, plans, desk))
     app.server.register_blueprint(create_vendor())  # hls.js from npm, never a CDN
     install_error_handlers(app.server)

@@ -20,20 +20,28 @@ from flask import Blueprint, Response, g, jsonify, request
 from callbacks.auth import EXT_AUTH, audited, require
 from dashboard.alerts import AlertBusy, AlertNotFound
 from dashboard.auth import Auth
+from dashboard.city import City
 from dashboard.duty import Duty, DutyError
 
 ID_MAX: Final = 64
 DESK_ROLES: Final = ("duty_officer", "commander")
 
 
-def create_duty_api(duty: Duty) -> Blueprint:
-    """The duty desk's routes over `duty`; audit entries through `callbacks.auth.audited`."""
+def create_duty_api(duty: Duty, city: City | None = None) -> Blueprint:
+    """The duty desk's routes over `duty`; audit entries through `callbacks.auth.audited`.
+    With `city`, every listed alert carries `area_name` (its grid's name) too."""
     api = Blueprint("duty", __name__)
 
     @api.get("/api/duty/queue")
     @require(*DESK_ROLES)
     def queue() -> Any:
-        return jsonify(duty.board(g.session.scope))
+        board = duty.board(g.session.scope)
+        if city is not None:
+            for name in ("queue", "handed", "recent"):
+                for alert in board[name]:
+                    unit = city.unit(alert["area"]) if alert.get("area") else None
+                    alert["area_name"] = unit.name if unit else None
+        return jsonify(board)
 
     def guarded(action: str, fn: Callable[..., tuple[Response, int]]) -> Callable[..., Any]:
         """`fn` behind the role check; a refusal there is audited as `denied` too."""
