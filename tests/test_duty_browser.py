@@ -91,6 +91,12 @@ def test_duty101_alarm_plays_until_acknowledged_silence_needs_a_reason(
     assert not row.find_elements("css selector", "b")  # feed text is text
     start = desk.beeps()
     desk.wait(lambda: desk.beeps() >= start + 2, 10, "the siren repeating")
+    # a note on the older one, through the dialog
+    desk.row(older["id"]).find_element("css selector", "button[data-cmd='note']").click()
+    desk.driver.find_element("css selector", ".cc-duty-note-text").send_keys("已通知城管中队")
+    desk.driver.find_element("css selector", ".cc-duty-note-save").click()
+    desk.wait(lambda: "已通知城管中队" in (desk.row(older["id"]).text or ""), 10, "the note")
+    assert [n["text"] for n in alerts.get(older["id"])["notes"]] == ["已通知城管中队"]  # type: ignore[index]
     desk.driver.save_screenshot(str(SHOTS / "duty-1920x1080.png"))
 
     # acknowledge both: the desk falls quiet and stays quiet
@@ -124,7 +130,22 @@ def test_duty101_alarm_plays_until_acknowledged_silence_needs_a_reason(
     silenced = [e for e in Audit(r, "cc:").entries(50) if e["action"] == "duty.silence"]
     assert [(e["user"], e["outcome"]) for e in silenced] == [("zhiban-t", "success")]
     assert silenced[0]["detail"]["reason"] == "已电话联系本人，正在核实"
-    assert desk.no_scrollbars()
+    # a new alarm sounds through the silence; handed to a commander, it stops
+    crit = alerts.raise_once("critical_event", "E2", "E2", "II级事件：燃气泄漏", 2)
+    assert crit is not None
+    desk.wait(lambda: desk.state().get("sounding") == [crit["id"]], 10, "the new alarm")
+    desk.row(crit["id"]).find_element("css selector", "button[data-cmd='handoff']").click()
+    desk.wait(lambda: desk.attr("data-sounding") == "0", 10, "quiet after the hand-over")
+    handed = desk.js(f"return Array.from(document.querySelectorAll('#{ids.DUTY_HANDED} li'))"
+                     ".map(e => e.getAttribute('data-id'))")
+    assert handed == [crit["id"]]
+    stored = alerts.get(crit["id"]) or {}
+    assert stored["handed_by"] == "zhiban-t" and stored["acked_by"] is None
+    for size in ((1920, 1080), (3840, 2160)):
+        desk.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+            "width": size[0], "height": size[1], "deviceScaleFactor": 1, "mobile": False})
+        desk.wait(lambda w=size[0]: desk.js("return innerWidth") == w, 5, "the new size")
+        assert desk.no_scrollbars()
     assert desk.duo.get_logs() == []
 
 
