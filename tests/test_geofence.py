@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+import time
 from typing import Any
 
 import redis
@@ -36,17 +38,30 @@ class Walker:
             "lon": round(lon + step * 1e-5, 6), "lat": lat, "ts": TS + self.n * 1000})
 
     def settle(self, r: redis.Redis) -> None:
-        self.stack.wait_seq(self.n)
+        """Until ingest has stored the last position (alerts take log seqs too, so the
+        log's seq says nothing about this worker)."""
+        want = TS + self.n * 1000
+        deadline = time.monotonic() + 5
+        while True:
+            raw = r.hget("cc:state:worker", self.id)
+            if raw and json.loads(raw).get("ts") == want:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"ingest did not store {self.id} at {want}")
+            time.sleep(0.01)
 
 
 def test_fence001_one_alert_per_exit_not_per_position(stack: Stack, r: redis.Redis) -> None:
     watch = watch_on(stack, r, Clock(TS))
     w = Walker(stack)
     w.at(HOME)
-    for step in range(4):  # out, and keeps moving out there: one exit
-        w.at(AWAY, step=step)
     w.settle(r)
     watch.process()
+    for step in range(4):  # out, and keeps moving out there: one exit
+        w.at(AWAY, step=step)
+        w.settle(r)
+        watch.process()
+        assert len(alerts_of(r, "geofence_exit")) == 1  # at the first and every later one
     fences = alerts_of(r, "geofence_exit")
     assert len(fences) == 1
     alert = fences[0]

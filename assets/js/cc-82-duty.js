@@ -24,7 +24,6 @@
 
   function $(name) { return cc.el(ID[name]); }
   function now() { return Date.now() + skew; }
-  function clear(el) { while (el && el.firstChild) el.removeChild(el.firstChild); return el; }
 
   function api(method, path, body) {
     var opts = { method: method, credentials: 'same-origin', headers: { Accept: 'application/json' } };
@@ -125,9 +124,12 @@
       var n = sub.appendChild(cc.make('span', 'cc-duty-lastnote', cc.t('duty.notes', { n: notes.length }) + ' · ' + (last.by || '') + '：' + (last.text || '')));
       n.title = last.text || '';
     }
-    if (!small) {
+    // the queue's rows: every action; a handed row: a commander's acknowledgement closes it
+    var cmds = !small ? [['ack', 'duty.ack'], ['note', 'duty.note'], ['handoff', 'duty.handoff']]
+      : !a.acked_by && isCommander() ? [['ack', 'duty.ack']] : [];
+    if (cmds.length) {
       var acts = li.appendChild(cc.make('div', 'cc-duty-acts'));
-      [['ack', 'duty.ack'], ['note', 'duty.note'], ['handoff', 'duty.handoff']].forEach(function (p) {
+      cmds.forEach(function (p) {
         var b = acts.appendChild(cc.make('button', 'cc-duty-btn cc-duty-do-' + p[0], cc.t(p[1])));
         b.type = 'button';
         b.setAttribute('data-cmd', p[0]);
@@ -136,11 +138,28 @@
     return li;
   }
 
+  function isCommander() { return !!(cc.cfg.session && cc.cfg.session.role === 'commander'); }
+
+  /* Rows are kept while their alert is unchanged (a button under the pointer stays the
+     same element across re-reads); a changed alert gets a new row. */
+  var kept = new WeakMap(); // list element → Map(alert id → [signature, li])
+
   function fillList(el, list, max, small, emptyKey) {
-    clear(el);
-    list.slice(0, max).forEach(function (a) { el.appendChild(row(a, small)); });
-    if (!list.length) el.appendChild(cc.make('li', 'cc-duty-empty', cc.t(emptyKey)));
-    if (list.length > max) el.appendChild(cc.make('li', 'cc-duty-more', cc.t('duty.more', { n: list.length - max })));
+    var old = kept.get(el) || new Map();
+    var next = new Map();
+    var want = list.slice(0, max).map(function (a) {
+      var sig = JSON.stringify(a);
+      var had = old.get(a.id);
+      var li = had && had[0] === sig ? had[1] : row(a, small);
+      next.set(a.id, [sig, li]);
+      return li;
+    });
+    if (!list.length) want.push(cc.make('li', 'cc-duty-empty', cc.t(emptyKey)));
+    if (list.length > max) want.push(cc.make('li', 'cc-duty-more', cc.t('duty.more', { n: list.length - max })));
+    kept.set(el, next);
+    var keep = new Set(want);
+    Array.from(el.children).forEach(function (child) { if (!keep.has(child)) child.remove(); });
+    want.forEach(function (li, i) { if (el.children[i] !== li) el.insertBefore(li, el.children[i] || null); });
   }
 
   function render() {
@@ -257,6 +276,7 @@
   function drop(id) {
     if (!board) return;
     board.queue = board.queue.filter(function (a) { return a.id !== id; });
+    board.handed = board.handed.filter(function (a) { return a.id !== id; });
     render();
   }
 
@@ -369,10 +389,12 @@
     K = cc.cfg.duty;
     buildSilence();
     buildNote();
-    $('DUTY_QUEUE').addEventListener('click', function (ev) {
-      var btn = ev.target.closest && ev.target.closest('button[data-cmd]');
-      var li = btn && btn.closest('li[data-id]');
-      if (li) act(btn.getAttribute('data-cmd'), li.getAttribute('data-id'), btn);
+    ['DUTY_QUEUE', 'DUTY_HANDED'].forEach(function (name) {
+      $(name).addEventListener('click', function (ev) {
+        var btn = ev.target.closest && ev.target.closest('button[data-cmd]');
+        var li = btn && btn.closest('li[data-id]');
+        if (li) act(btn.getAttribute('data-cmd'), li.getAttribute('data-id'), btn);
+      });
     });
     // any click is the gesture a browser wants before it plays sound
     document.addEventListener('click', enableSound, true);
