@@ -141,9 +141,9 @@ def test_duty101_alarm_plays_until_acknowledged_silence_needs_a_reason(
     desk.wait(lambda: desk.state().get("sounding") == [crit["id"]], 10, "the new alarm")
     desk.row(crit["id"]).find_element("css selector", "button[data-cmd='handoff']").click()
     desk.wait(lambda: desk.attr("data-sounding") == "0", 10, "quiet after the hand-over")
-    handed = desk.js(f"return Array.from(document.querySelectorAll('#{ids.DUTY_HANDED} li'))"
-                     ".map(e => e.getAttribute('data-id'))")
-    assert handed == [crit["id"]]
+    desk.wait(lambda: desk.js(
+        f"return Array.from(document.querySelectorAll('#{ids.DUTY_HANDED} li'))"
+        ".map(e => e.getAttribute('data-id'))") == [crit["id"]], 10, "the hand-over listed")
     stored = alerts.get(crit["id"]) or {}
     assert stored["handed_by"] == "zhiban-t" and stored["acked_by"] is None
     for size in ((1920, 1080), (3840, 2160)):

@@ -180,7 +180,7 @@
     cc.setAttr(root, 'data-sounding', sounding.length ? '1' : '0');
     var state = $('DUTY_STATE');
     var on = silenceOn();
-    if (on) {
+    if (on && !sounding.length) {
       var s = board.silence;
       cc.setText(state, cc.t('duty.silenced', { time: cc.fmtTime(Number(s.until)), by: s.by || '', reason: s.reason || '' }));
     } else {
@@ -273,10 +273,16 @@
 
   /* ------------------------------------------------------------- actions */
 
-  function drop(id) {
+  /* Show an action's outcome at once (the re-read that follows confirms it): the alert
+     leaves the queue, and a handed one joins the hand-overs. */
+  function drop(id, handed) {
     if (!board) return;
+    var was = board.queue.filter(function (a) { return a.id === id; })[0];
+    if (handed && was) {
+      board.handed = [Object.assign({}, was, handed)].concat(board.handed.filter(function (a) { return a.id !== id; }));
+    }
     board.queue = board.queue.filter(function (a) { return a.id !== id; });
-    board.handed = board.handed.filter(function (a) { return a.id !== id; });
+    if (!handed) board.handed = board.handed.filter(function (a) { return a.id !== id; });
     render();
   }
 
@@ -289,7 +295,7 @@
       if (btn) btn.disabled = false;
       if (!res.ok) { say(failed(res), 'error'); return; }
       say(cc.t(cmd === 'ack' ? 'duty.done_ack' : 'duty.done_handoff'), 'ok');
-      drop(id);
+      drop(id, cmd === 'handoff' ? res.body.alert : null);
       load();
     }, function () {
       if (btn) btn.disabled = false;
