@@ -33,6 +33,7 @@ from callbacks.api import create_api, install_error_handlers
 from callbacks.auth import install_auth
 from callbacks.cockpit import install_cockpit_guard
 from callbacks.command import create_command_api
+from callbacks.duty import create_duty_api
 from callbacks.handover import create_handover_api
 from callbacks.stats import create_stats_api, make_cache
 from callbacks.vendor import create_vendor
@@ -44,6 +45,7 @@ from dashboard.backoff import Backoff
 from dashboard.city import load_city
 from dashboard.config import ROOT, Settings
 from dashboard.dispatch import Desk
+from dashboard.duty import Duty
 from dashboard.i18n import t
 from dashboard.plans import PlanLibrary
 from dashboard.sla import Deadlines
@@ -85,6 +87,7 @@ def create_app(settings: Settings, redis_url: str | None = None) -> dash.Dash:
                                                    make_cache(app.server, url, settings)))
     app.server.register_blueprint(create_video_api(store))
     app.server.register_blueprint(create_handover_api(store, settings))
+    app.server.register_blueprint(create_duty_api(Duty(store), city))
     app.server.register_blueprint(create_api(store, city, plans, desk))
     app.server.register_blueprint(create_vendor())  # hls.js from npm, never a CDN
     install_error_handlers(app.server)

@@ -32,7 +32,9 @@ local once = P .. 'alert:once:' .. ARGV[3]
 if not redis.call('SET', once, ARGV[5], 'NX', 'EX', tonumber(ARGV[4])) then return false end
 redis.call('HSET', P .. 'state:alert', ARGV[5], ARGV[6])
 redis.call('ZADD', P .. 'alerts:open', ARGV[7], ARGV[5])
-redis.call('INCR', P .. 'stats:ver')  -- a yellow/red card moves the cockpit's figures
+if string.sub(ARGV[3], 1, 4) == 'sla_' then
+  redis.call('INCR', P .. 'stats:ver')  -- a yellow/red card moves the cockpit's figures
+end
 emit('alert', 'upsert', ARGV[6])
 flush()
 redis.call('PUBLISH', P .. 'alert', ARGV[8])
@@ -54,6 +56,21 @@ return 1
 """
 
 
+# ARGV[3] id, [4] the stored JSON the caller read (compare-and-set), [5] new JSON. A change
+# of the record that leaves it open or acknowledged as it was (a note, a hand-over).
+_UPDATE: Final = r"""
+local key = P .. 'state:alert'
+local cur = redis.call('HGET', key, ARGV[3])
+if not cur then return 0 end
+if cur ~= ARGV[4] then return -1 end
+redis.call('HSET', key, ARGV[3], ARGV[5])
+emit('alert', 'upsert', ARGV[5])
+flush()
+return 1
+"""
+UPDATE_ATTEMPTS: Final = 5
+
+
 def now_ms() -> int:
     """Wall-clock epoch milliseconds (the default clock; tests pass their own)."""
     return int(time.time() * 1000)
@@ -61,6 +78,10 @@ def now_ms() -> int:
 
 class AlertNotFound(LookupError):
     """No alert with this id (never raised, or dropped after its keep time)."""
+
+
+class AlertBusy(RuntimeError):
+    """The record kept changing under a compare-and-set: try again later."""
 
 
 class Alerts:
@@ -71,6 +92,7 @@ class Alerts:
         self.clock = clock
         self._raise = store.script(_RAISE)
         self._ack = store.script(_ACK)
+        self._update = store.script(_UPDATE)
 
     def raise_once(self, kind: str, subject_id: str, event_id: str | None, message: str,
                    severity: int, ttl_s: int = 86400, cause: str | None = None) -> dict | None:
@@ -119,6 +141,27 @@ class Alerts:
             raise AlertNotFound(alert_id)
         return alert
 
+    def update(self, alert_id: str,
+               change: Callable[[dict[str, Any]], dict[str, Any] | None]) -> dict:
+        """Apply `change` (the stored alert → the new one, or None for "nothing to do") with
+        compare-and-set, read again when someone wrote in between; the new record goes to
+        the change log as an `alert` upsert, so walls and desks follow. Returns the stored
+        alert. `change` may raise to refuse (the caller's exception passes through)."""
+        for _ in range(UPDATE_ATTEMPTS):
+            raw = self.store.r.hget(self.store.key("state:alert"), alert_id)
+            if raw is None:
+                raise AlertNotFound(alert_id)
+            raw = _text(raw)
+            new = change(json.loads(raw))
+            if new is None:
+                return json.loads(raw)
+            code = int(self._update(alert_id, raw, _dumps(new)))
+            if code == 1:
+                return new
+            if code == 0:
+                raise AlertNotFound(alert_id)
+        raise AlertBusy(alert_id)
+
     def get(self, alert_id: str) -> dict | None:
         raw = self.store.r.hget(self.store.key("state:alert"), alert_id)
         return json.loads(raw) if raw else None
@@ -136,6 +179,11 @@ class Alerts:
                                          limit - len(found) - 1)
             found += self._load(ids)
         return found
+
+    def acked(self, limit: int = 200) -> list[dict]:
+        """Acknowledged alerts, latest acknowledged first."""
+        ids = self.store.r.zrevrange(self.store.key("alerts:acked"), 0, max(0, limit - 1))
+        return self._load(ids)
 
     def trim(self, now: int | None = None) -> int:
         """Drop acknowledged alerts older than ACKED_KEEP_MS and open ones older than
@@ -155,22 +203,29 @@ class Alerts:
 
     def areas(self, alerts: list[dict]) -> dict[str, str | None]:
         """Alert id → the grid code it is about: its event's grid, else (an SOS with no
-        event) where the worker is, else their assigned grid; None when unknown. Codes nest
+        event) where the worker is, else their assigned grid; for a worker who left their
+        grid (geofence) the grid assigned to them; None when unknown. Codes nest
         (town ⊂ community ⊂ grid by prefix), so a scope matches by `startswith`."""
         r, key = self.store.r, self.store.key
         event_ids = sorted({a["event_id"] for a in alerts if a.get("event_id")})
         worker_ids = sorted({a["subject_id"] for a in alerts
-                             if not a.get("event_id") and a.get("kind") == "sos"})
+                             if not a.get("event_id")
+                             and a.get("kind") in ("sos", "geofence_exit")})
         grids: dict[tuple[str, str], str | None] = {}
+        homes: dict[str, str | None] = {}
         for kind, ids in (("event", event_ids), ("worker", worker_ids)):
             if ids:
                 for entity_id, raw in zip(ids, r.hmget(key(f"state:{kind}"), ids), strict=True):
                     record = json.loads(raw) if raw else {}
                     grids[(kind, entity_id)] = record.get("loc_grid_id") or record.get("grid_id")
+                    if kind == "worker":
+                        homes[entity_id] = record.get("grid_id") or record.get("loc_grid_id")
         out: dict[str, str | None] = {}
         for alert in alerts:
             if alert.get("event_id"):
                 out[alert["id"]] = grids.get(("event", alert["event_id"]))
+            elif alert.get("kind") == "geofence_exit":
+                out[alert["id"]] = homes.get(alert.get("subject_id", ""))
             else:
                 out[alert["id"]] = grids.get(("worker", alert.get("subject_id", "")))
         return out

@@ -7,7 +7,9 @@ entry:
 - `feedback` → `Desk.on_feedback` (the task lifecycle: accepted, arrived, handled, …);
 - a `task` whose stage became `rejected` / `need_support` → a `critical_event` alert;
 - an open `event` of level I/II → one `critical_event` alert;
-- a `worker` whose status became `sos` → one `sos` alert per episode.
+- a `worker` whose status became `sos` → one `sos` alert per episode;
+- a `worker` on duty outside the grid assigned to them → one `geofence_exit` alert per exit
+  (`_geofence`; the episode is kept in `Pgeofence:out`, so a restart does not raise it again).
 
 Every `watch_tick_s` it asks `Deadlines.cards` about every open event and raises
 `sla_yellow` / `sla_red` once per (event, stage, colour), and trims old alerts. Heartbeat in
@@ -31,6 +33,7 @@ import redis
 from dashboard.alerts import Alerts, now_ms
 from dashboard.archive import Archive
 from dashboard.backoff import Backoff
+from dashboard.city import load_city
 from dashboard.config import Settings
 from dashboard.dispatch import Desk
 from dashboard.i18n import t
@@ -57,6 +60,12 @@ CRITICAL_TTL_S: Final = 30 * DAY_S  # a level I/II event is announced once in it
 SLA_TTL_S: Final = 30 * DAY_S
 TASK_TTL_S: Final = 7 * DAY_S
 SOS_TTL_S: Final = 7 * DAY_S
+GEOFENCE_TTL_S: Final = 7 * DAY_S
+GEOFENCE_SEVERITY: Final = 3  # level III: someone to ring, not an emergency by itself
+# Out of their grid but not an alarm: sent on a task, busy with one, or in an SOS (its own
+# alarm). Such an episode stays excused until the worker is back in their grid, so the walk
+# home after a task raises nothing.
+GEOFENCE_EXCUSED: Final = ("busy", "sos")
 TASK_ALERT_STAGES: Final = ("rejected", "need_support")
 REDIS_DOWN: Final = (redis.ConnectionError, redis.TimeoutError, OSError)
 
@@ -86,6 +95,7 @@ class Watch:
         self._critical_done: OrderedDict[str, None] = OrderedDict()
         self._worker_status: OrderedDict[str, str] = OrderedDict()
         self._patrolled: OrderedDict[str, tuple[str, str]] = OrderedDict()  # id → (day, grid)
+        self._fence: OrderedDict[str, str] = OrderedDict()  # worker → episode cause, "" = none
         self._patrol_new: dict[str, set[str]] = {}  # day → grids seen since the last flush
         self._last_archive = float("-inf")
         self._archive_backlog = False
@@ -143,7 +153,7 @@ class Watch:
         self.archive = Archive(self.store, self.settings, self.deadlines)
         # Redis may have restarted empty: what was raised is asked of it again, not assumed.
         for cache in (self._sla_done, self._quiet, self._critical_done, self._worker_status,
-                      self._patrolled):
+                      self._patrolled, self._fence):
             cache.clear()
         self.cursor = self._start_cursor()
 
@@ -225,8 +235,9 @@ class Watch:
         if kind == "worker":
             worker = orjson.loads(data)  # every move is read (patrol): the faster parser
             self._patrol(worker)
+            fenced = self._geofence(seq, worker)
             # Moves keep the status by definition (ingest logs `move` only then).
-            return self._worker(seq, worker) if op == "upsert" else False
+            return (self._worker(seq, worker) if op == "upsert" else False) or fenced
         return False
 
     def _patrol(self, worker: dict[str, Any]) -> None:
@@ -242,6 +253,52 @@ class Watch:
             return
         _remember(self._patrolled, worker_id, (day, str(grid)))
         self._patrol_new.setdefault(day, set()).add(str(grid))
+
+    def _geofence(self, seq: int, worker: dict[str, Any]) -> bool:
+        """One `geofence_exit` alert when an on-duty worker's position (`loc_grid_id`) leaves
+        the grid assigned to them (`grid_id`), none for the positions after it: the episode
+        (`Pgeofence:out` worker → cause) ends when they are back in their grid. Off duty:
+        nothing (a worker who comes on duty outside their grid is alerted then). Busy, in an
+        SOS or with an active task (`Ptask:unit:worker:{id}`, they were sent): the episode
+        is recorded as excused. No round trip while nothing changes."""
+        home, here = worker.get("grid_id"), worker.get("loc_grid_id")
+        if not home or not here:
+            return False
+        worker_id = str(worker.get("id"))
+        known = self._fence.get(worker_id)
+        store = self._store()
+        key = store.key("geofence:out")
+        if here == home:
+            if known != "":  # in an episode, or not known since the (re)start
+                store.r.hdel(key, worker_id)
+                _remember(self._fence, worker_id, "")
+            return False
+        if known is None:
+            known = store.r.hget(key, worker_id) or ""
+            _remember(self._fence, worker_id, known)
+        status = worker.get("status")
+        if known or status == "off_duty":
+            return False
+        if status in GEOFENCE_EXCUSED:
+            cause = f"excused:{status}"
+        elif store.r.exists(store.key(f"task:unit:worker:{worker_id}")):
+            cause = "excused:task"
+        else:
+            cause = f"alert:{seq}"
+            city = load_city(self.settings.city)
+            lang = self.settings.lang
+            names = [(u.name if (u := city.unit(str(g))) else str(g)) for g in (home, here)]
+            message = t("alert.geofence_exit", lang, name=worker.get("name") or worker_id,
+                        grid=names[0], here=names[1])
+            # the seq where the episode began tells it from the next one (as an SOS)
+            self._raise("geofence_exit", worker_id, None, message, GEOFENCE_SEVERITY,
+                        GEOFENCE_TTL_S, str(seq))
+        pipe = store.r.pipeline(transaction=False)
+        pipe.hset(key, worker_id, cause)
+        pipe.expire(key, GEOFENCE_TTL_S)  # a worker who vanished while out must not stay
+        pipe.execute()
+        _remember(self._fence, worker_id, cause)
+        return True
 
     def _flush_patrol(self) -> None:
         """Today's new grids in one round trip per block of log entries."""

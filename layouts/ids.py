@@ -149,7 +149,16 @@ CK_UPDATED: Final = "cc-ck-updated"  # when the figures were computed
 COCKPIT_LINK: Final = "cc-cockpit-link"  # the wall header's link to /cockpit
 
 # The duty desk /duty (issue 5)
-DUTY_ROOT: Final = "cc-duty-root"
+DUTY_ROOT: Final = "cc-duty-root"  # data-sounding, data-beeps, data-audio for tests
+DUTY_TOOLBAR: Final = "cc-duty-toolbar"  # the silence form is made by assets/js/cc-82-duty.js
+DUTY_SOUND: Final = "cc-duty-sound"  # "click to enable sound" while the AudioContext waits
+DUTY_STATE: Final = "cc-duty-state"  # sounding / silenced until …
+DUTY_MSG: Final = "cc-duty-msg"
+DUTY_QUEUE: Final = "cc-duty-queue"
+DUTY_COUNT: Final = "cc-duty-count"
+DUTY_HANDED: Final = "cc-duty-handed"
+DUTY_RECENT: Final = "cc-duty-recent"
+DUTY_NOTE: Final = "cc-duty-note"  # the note dialog (made by the browser glue inside)
 HANDOVER_ROOT: Final = "cc-handover-root"  # the /duty/handover page
 
 # Shift handover and the roster (issue 5)

@@ -17,7 +17,7 @@ from dash import get_app
 from dash.development.base_component import Component
 
 from dashboard.config import Settings
-from layouts import cockpit, handover, video, wall
+from layouts import cockpit, duty, handover, video, wall
 
 # path under the app's prefix (no slashes) → (page name for cfg.page, layout function)
 PAGES: Final[dict[str, tuple[str, Callable[[], Component]]]] = {
@@ -25,6 +25,7 @@ PAGES: Final[dict[str, tuple[str, Callable[[], Component]]]] = {
     "video": ("video", video.serve_layout),
     "cockpit": ("cockpit", cockpit.serve_layout),
     "duty/handover": ("handover", handover.serve_layout),
+    "duty": ("duty", duty.serve_layout),
 }
 DEFAULT: Final = ""  # an unknown path shows the wall, as before there were pages
 
@@ -35,6 +36,7 @@ def configure(settings: Settings) -> None:
     video.configure(settings)
     cockpit.configure(settings)
     handover.configure(settings)
+    duty.configure(settings)
 
 
 def _strip(path: str, prefix: str) -> str:
