@@ -33,6 +33,7 @@ from callbacks.api import create_api, install_error_handlers
 from callbacks.auth import install_auth
 from callbacks.command import create_command_api
 from callbacks.stats import create_stats_api, make_cache
+from callbacks.tracks import create_tracks_api
 from callbacks.vendor import create_vendor
 from callbacks.video import create_video_api
 from dashboard.alerts import Alerts
@@ -81,6 +82,7 @@ def create_app(settings: Settings, redis_url: str | None = None) -> dash.Dash:
     app.server.register_blueprint(create_stats_api(store, city, settings,
                                                    make_cache(app.server, url, settings)))
     app.server.register_blueprint(create_video_api(store))
+    app.server.register_blueprint(create_tracks_api(store, settings))
     app.server.register_blueprint(create_api(store, city, plans, desk))
     app.server.register_blueprint(create_vendor())  # hls.js from npm, never a CDN
     install_error_handlers(app.server)

@@ -103,6 +103,8 @@ class Settings:
     archive_every_s: float = 3600.0
     archive_batch: int = 1000
     stats_min_age_s: float = 5.0
+    # Tracks (issue 5): a day of a unit's positions is kept this many days (dashboard/tracks.py).
+    track_keep_days: int = 30
 
     def speed_kmh(self, kind: str) -> float:
         """Travel speed of a unit kind (`worker` or a resource kind)."""
@@ -148,4 +150,5 @@ class Settings:
             archive_every_s=_float("CC_ARCHIVE_EVERY_S", 3600.0),
             archive_batch=_int("CC_ARCHIVE_BATCH", 1000),
             stats_min_age_s=_float("CC_STATS_MIN_AGE_S", 5.0),
+            track_keep_days=_int("CC_TRACK_KEEP_DAYS", 30),
         )

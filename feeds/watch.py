@@ -8,6 +8,8 @@ entry:
 - a `task` whose stage became `rejected` / `need_support` → a `critical_event` alert;
 - an open `event` of level I/II → one `critical_event` alert;
 - a `worker` whose status became `sos` → one `sos` alert per episode.
+- a `worker` or `resource` position → its track (`Ptrack:*`, dashboard/tracks.py), thinned
+  and appended once per block.
 
 Every `watch_tick_s` it asks `Deadlines.cards` about every open event and raises
 `sla_yellow` / `sla_red` once per (event, stage, colour), and trims old alerts. Heartbeat in
@@ -39,6 +41,7 @@ from dashboard.plans import PlanLibrary
 from dashboard.sla import Deadlines
 from dashboard.stats import PATROL_KEEP_S, patrol_key
 from dashboard.store import Store, day_of
+from dashboard.tracks import Fix, Thinner, Tracks
 from feeds.service import run_service
 
 log = logging.getLogger("cc.watch")
@@ -87,6 +90,9 @@ class Watch:
         self._worker_status: OrderedDict[str, str] = OrderedDict()
         self._patrolled: OrderedDict[str, tuple[str, str]] = OrderedDict()  # id → (day, grid)
         self._patrol_new: dict[str, set[str]] = {}  # day → grids seen since the last flush
+        self.tracks: Tracks | None = None
+        self._thinner = Thinner()  # tracks: the last kept fix per unit (bounded)
+        self._track_new: dict[tuple[str, str], list[Fix]] = {}  # (kind, id) → fixes to append
         self._last_archive = float("-inf")
         self._archive_backlog = False
         self._last_tick = float("-inf")
@@ -141,6 +147,10 @@ class Watch:
         self.alerts = Alerts(self.store, self.clock)
         self.desk = Desk(self.store, self.plans, self.deadlines, self.settings, self.clock)
         self.archive = Archive(self.store, self.settings, self.deadlines)
+        self.tracks = Tracks(client, self.settings.prefix, self.settings.timezone,
+                             self.settings.track_keep_days)
+        self._thinner.clear()  # entries after the saved cursor come again: write them again
+        self._track_new.clear()
         # Redis may have restarted empty: what was raised is asked of it again, not assumed.
         for cache in (self._sla_done, self._quiet, self._critical_done, self._worker_status,
                       self._patrolled):
@@ -188,6 +198,7 @@ class Watch:
                 self._save_cursor()
         if entries:
             self._flush_patrol()
+            self._flush_tracks()
             self._save_cursor()
         return len(entries)
 
@@ -222,9 +233,13 @@ class Watch:
             return self._task(json.loads(data))
         if kind == "event":
             return self._event(json.loads(data))
+        if kind == "resource":
+            self._track(kind, orjson.loads(data))
+            return False
         if kind == "worker":
             worker = orjson.loads(data)  # every move is read (patrol): the faster parser
             self._patrol(worker)
+            self._track(kind, worker)
             # Moves keep the status by definition (ingest logs `move` only then).
             return self._worker(seq, worker) if op == "upsert" else False
         return False
@@ -256,6 +271,32 @@ class Watch:
         self._patrol_new.clear()
         if added:  # a grid patrolled for the first time that day moves the coverage
             store.r.incr(store.key("stats:ver"))
+
+    # -- tracks (dashboard/tracks.py) ------------------------------------------------------
+
+    def _track(self, kind: str, unit: dict[str, Any]) -> None:
+        """A worker's or vehicle's position, thinned, buffered for `_flush_tracks`."""
+        ts, lat, lon = unit.get("ts"), unit.get("lat"), unit.get("lon")
+        if not isinstance(ts, int) or not isinstance(lat, int | float) or \
+                not isinstance(lon, int | float) or isinstance(lat, bool) or \
+                isinstance(lon, bool):
+            return
+        unit_id = str(unit.get("id"))
+        kept = self._thinner.offer(kind, unit_id, Fix(ts, float(lat), float(lon)))
+        if kept:
+            self._track_new.setdefault((kind, unit_id), []).extend(kept)
+
+    def _flush_tracks(self) -> None:
+        """The block's kept fixes in one round trip: an APPEND and an EXPIRE per unit-day."""
+        if not self._track_new:
+            return
+        assert self.tracks is not None
+        pipe = self.tracks.r.pipeline(transaction=False)
+        for (kind, unit_id), fixes in self._track_new.items():
+            for key, day_fixes in self.tracks.group(kind, unit_id, fixes).items():
+                self.tracks.append(pipe, key, day_fixes)
+        self._track_new.clear()  # before execute: a failed block is not appended twice
+        pipe.execute()
 
     def _task(self, task: dict[str, Any]) -> bool:
         stage = task.get("stage")
