@@ -7,12 +7,12 @@ the key's TTL to `track_keep_days` (CC_TRACK_KEEP_DAYS, default 30), so a day is
 that long after its last fix and nothing grows with uptime.
 
 Thinning (`Thinner`, before anything is stored): a fix is kept when it is the unit's first,
-or moved ≥ MIN_MOVE_M from the last kept one (and came ≥ MIN_GAP_MS after it), or came
-≥ STILL_KEEP_MS after it (a standing unit leaves one point per 5 minutes: the replay can tell
-"stood here" from "no report"). When a unit starts moving after a pause, the last fix it
-skipped is written first, so the replay shows it standing until it left rather than
-creeping along the whole pause. A worker reporting every 5 s while standing costs 288 points
-(3.4 KB) a day instead of 17,280.
+or moved ≥ MIN_MOVE_M (8 m) from the last kept one (and came ≥ 1 s after it), or came
+≥ STILL_KEEP_MS (5 min) after it (a standing unit leaves one point per 5 minutes: the replay
+can tell "stood here" from "no report"). When a unit moves on after standing ≥ PAUSE_MS
+(30 s), the last fix it skipped is written first, so the replay shows it standing until it
+left rather than creeping along the whole pause. A worker reporting every 5 s while standing
+costs 288 points (3.4 KB) a day instead of 17,280.
 
 Reading (`Tracks.read`) decodes only the days of the span (≤ MAX_SPAN_MS), sorts by time,
 drops duplicates (a watch restarting mid-block may append a block twice) and, past
@@ -40,9 +40,13 @@ TRACK_KINDS: Final = ("worker", "resource")
 RECORD: Final = np.dtype([("t", "<u4"), ("lat", "<i4"), ("lon", "<i4")])
 RECORD_SIZE: Final = RECORD.itemsize  # 12 bytes
 SCALE: Final = 1_000_000  # degrees → int32 micro-degrees
-MIN_MOVE_M: Final = 5.0
+# A standing phone's fixes scatter by a few metres (σ ≈ 1.5 m a axis in the open: two fixes
+# lie ≥ 8 m apart once in ~1,000); a walker at 1.3 m/s every 5 s then leaves a point every
+# 10 s (13 m), which a straight line between them replays faithfully.
+MIN_MOVE_M: Final = 8.0
 MIN_GAP_MS: Final = 1_000  # two moves in the same second: the first is enough
 STILL_KEEP_MS: Final = 300_000
+PAUSE_MS: Final = 30_000  # stood this long: the pause's last fix is kept when it moves on
 MAX_SPAN_MS: Final = 7 * 86_400_000
 MAX_POINTS: Final = 20_000
 DEFAULT_SPAN_MS: Final = 2 * 3_600_000
@@ -141,8 +145,9 @@ class Thinner:
                 self._last.move_to_end(key)
                 return []
             if skipped is not None and moved >= MIN_MOVE_M and \
-                    skipped.ts - kept.ts >= MIN_GAP_MS:
-                out.append(skipped)  # it stood there until now: say so
+                    skipped.ts - kept.ts >= PAUSE_MS and \
+                    distance_m(kept.lat, kept.lon, skipped.lat, skipped.lon) < MIN_MOVE_M:
+                out.append(skipped)  # it stood there until then: say so
         out.append(fix)
         self._last[key] = (fix, None)
         self._last.move_to_end(key)

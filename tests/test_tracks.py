@@ -39,8 +39,8 @@ DAY = "2026-11-22"  # TS is 2026-11-22 10:00 +08:00
 MIDNIGHT = int(datetime(2026, 11, 22, tzinfo=ZoneInfo(TZ)).timestamp() * 1000)
 
 
-def walk(n: int, start: int = TS, every_ms: int = 5_000, step_m: float = 7.0) -> list[Fix]:
-    """`n` fixes walking east `step_m` metres every `every_ms`."""
+def walk(n: int, start: int = TS, every_ms: int = 5_000, step_m: float = 10.0) -> list[Fix]:
+    """`n` fixes walking east `step_m` metres every `every_ms` (10 m: past MIN_MOVE_M)."""
     out = []
     for i in range(n):
         lon, lat = east(i * step_m)
@@ -67,19 +67,23 @@ def test_trk002_thinning_skips_standing_and_keeps_walking() -> None:
     standing = [Fix(TS + i * 5_000, LAT0, LON0) for i in range(121)]
     kept = [f for fix in standing for f in thin.offer("worker", "W1", fix)]
     assert [f.ts for f in kept] == [TS, TS + STILL_KEEP_MS, TS + 2 * STILL_KEEP_MS]
-    # then walks off 7 m per fix: every fix kept, and the pause's last fix written first
+    # stands 45 s, then walks off 10 m: the pause's last fix is written first
     thin2 = Thinner()
     thin2.offer("worker", "W2", Fix(TS, LAT0, LON0))
-    for i in range(1, 10):  # 45 s standing, less than STILL_KEEP_MS
+    for i in range(1, 10):  # less than STILL_KEEP_MS
         assert thin2.offer("worker", "W2", Fix(TS + i * 5_000, LAT0, LON0)) == []
-    lon, lat = east(7.0)
+    lon, lat = east(10.0)
     moved = thin2.offer("worker", "W2", Fix(TS + 50_000, lat, lon))
     assert [f.ts for f in moved] == [TS + 45_000, TS + 50_000]
-    assert distance_m(LAT0, LON0, lat, lon) == pytest.approx(7.0, abs=0.05)
+    assert distance_m(LAT0, LON0, lat, lon) == pytest.approx(10.0, abs=0.05)
     # a jitter of 3 m is standing; older or equal times are never stored
-    lon3, lat3 = east(10.0)
+    lon3, lat3 = east(13.0)
     assert thin2.offer("worker", "W2", Fix(TS + 55_000, lat3, lon3)) == []
     assert thin2.offer("worker", "W2", Fix(TS + 50_000, LAT0, LON0)) == []
+    # a slow walk, 6.5 m every 5 s: every other fix, 13 m apart, and no pause in between
+    thin3 = Thinner()
+    slow = [f for fix in walk(21, step_m=6.5) for f in thin3.offer("worker", "W3", fix)]
+    assert [f.ts for f in slow] == [TS + i * 10_000 for i in range(11)]
     # memory is bounded
     small = Thinner(cap=3)
     for i in range(10):
@@ -147,10 +151,10 @@ def test_trk006_the_watch_writes_tracks_from_the_log(r: redis.Redis) -> None:
     # a worker walks 20 fixes (moves), stands 10 (skipped), walks again; a vehicle drives;
     # a camera is no track
     for i in range(20):
-        put(store, "worker", "W1", *east(i * 7.0), ts=TS + i * 5_000, status="on_duty")
+        put(store, "worker", "W1", *east(i * 10.0), ts=TS + i * 5_000, status="on_duty")
     for i in range(20, 30):
-        put(store, "worker", "W1", *east(19 * 7.0), ts=TS + i * 5_000, status="on_duty")
-    put(store, "worker", "W1", *east(19 * 7.0 + 8), ts=TS + 30 * 5_000, status="busy")
+        put(store, "worker", "W1", *east(190.0), ts=TS + i * 5_000, status="on_duty")
+    put(store, "worker", "W1", *east(200.0), ts=TS + 30 * 5_000, status="busy")
     for i in range(5):
         put(store, "resource", "R1", *east(i * 60.0), ts=TS + i * 5_000, kind="ambulance")
     put(store, "camera", "C1", LON0, LAT0, ts=TS)
@@ -163,7 +167,7 @@ def test_trk006_the_watch_writes_tracks_from_the_log(r: redis.Redis) -> None:
     # 20 walking + the pause's last fix + the first fix walking on (an upsert: busy)
     want = [TS + i * 5_000 for i in range(20)] + [TS + 29 * 5_000, TS + 30 * 5_000]
     assert [p[0] for p in worker["points"]] == want
-    assert worker["points"][5][2] == pytest.approx(east(35.0)[0], abs=1e-6)
+    assert worker["points"][5][2] == pytest.approx(east(50.0)[0], abs=1e-6)
     vehicle = tracks.read("resource", "R1", TS, TS + 3_600_000)
     assert len(vehicle["points"]) == 5
     assert sorted(r.keys("cc:track:*")) == [track_key("cc:", "resource", "R1", DAY),

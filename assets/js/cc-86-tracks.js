@@ -104,11 +104,13 @@
     var toIn = cc.make('input', 'cc-trk-to');
     toIn.type = 'datetime-local';
     toIn.setAttribute('aria-label', cc.t('track.to'));
-    spans.appendChild(fromIn);
-    spans.appendChild(cc.make('span', 'cc-trk-dash', '–'));
-    spans.appendChild(toIn);
-    btn(spans, '', cc.t('track.apply'), { act: 'range' });
+    var range = cc.make('div', 'cc-trk-range');
+    range.appendChild(fromIn);
+    range.appendChild(cc.make('span', 'cc-trk-dash', '–'));
+    range.appendChild(toIn);
+    btn(range, '', cc.t('track.apply'), { act: 'range' });
     panel.appendChild(spans);
+    panel.appendChild(range);
 
     // the replay
     var player = cc.make('div', 'cc-trk-player');
@@ -141,7 +143,7 @@
     if (L) { L.DomEvent.disableClickPropagation(root); L.DomEvent.disableScrollPropagation(root); }
     container.appendChild(root);
     return { root: root, opener: opener, panel: panel, unit: unit, finder: finder, input: input,
-      found: found, spans: spans, fromIn: fromIn, toIn: toIn, player: player, time: time,
+      found: found, spans: spans, range: range, fromIn: fromIn, toIn: toIn, player: player, time: time,
       date: date, play: play, speeds: speeds, slider: slider, startT: startT, endT: endT, msg: msg };
   }
 
@@ -171,6 +173,7 @@
     els.panel.hidden = state === 'closed';
     els.finder.hidden = state !== 'finding';
     els.spans.hidden = state === 'closed' || state === 'finding';
+    els.range.hidden = els.spans.hidden;
     els.player.hidden = state !== 'ready';
   }
 
