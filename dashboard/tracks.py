@@ -17,6 +17,11 @@ costs 288 points (3.4 KB) a day instead of 17,280.
 Reading (`Tracks.read`) decodes only the days of the span (≤ MAX_SPAN_MS), sorts by time,
 drops duplicates (a watch restarting mid-block may append a block twice) and, past
 MAX_POINTS, keeps an even sample (first and last included) and says so (`thinned`).
+
+Compaction (`Tracks.compact_step`, run by the watch's tick in small steps once a day for
+yesterday's keys): APPEND grows a string greedily (up to twice its length), so a finished
+day is rewritten once as an exact-size string (GET + SET KEEPTTL in one script: nothing
+appended meanwhile is lost), about a quarter less memory for the 30 days kept.
 """
 
 from __future__ import annotations
@@ -50,6 +55,15 @@ PAUSE_MS: Final = 30_000  # stood this long: the pause's last fix is kept when i
 MAX_SPAN_MS: Final = 7 * 86_400_000
 MAX_POINTS: Final = 20_000
 DEFAULT_SPAN_MS: Final = 2 * 3_600_000
+COMPACT_SCAN: Final = 1000  # keys looked at per compaction step
+# Rewrites a key as one exact-size string: APPEND leaves up to as much again spare (Redis
+# grows a string greedily), and a finished day is never appended to again.
+COMPACT_LUA: Final = """
+local v = redis.call('GET', KEYS[1])
+if not v then return 0 end
+redis.call('SET', KEYS[1], v, 'KEEPTTL')
+return 1
+"""
 THINNER_MAX: Final = 100_000  # units remembered; far above a city's live units
 EARTH_M: Final = 6_371_008.8
 
@@ -166,6 +180,7 @@ class Tracks:
         self.prefix = prefix
         self.tz = tz
         self.keep_s = max(1, keep_days) * 86_400
+        self._compact = client.register_script(COMPACT_LUA)
 
     def key(self, kind: str, unit_id: str, day: str) -> str:
         return track_key(self.prefix, kind, unit_id, day)
@@ -193,6 +208,18 @@ class Tracks:
             self.append(pipe, key, day_fixes)
         pipe.execute()
         return sum(len(v) for v in groups.values())
+
+    def compact_step(self, day: str, cursor: int = 0) -> tuple[int, int]:
+        """One bounded step of compacting the finished `day`'s tracks: (next cursor, 0 when
+        done; keys rewritten)."""
+        cursor, keys = self.r.scan(cursor, match=f"{self.prefix}track:*:{day}",
+                                   count=COMPACT_SCAN)
+        if keys:
+            pipe = self.r.pipeline(transaction=False)
+            for key in keys:
+                self._compact(keys=[key], client=pipe)
+            pipe.execute()
+        return int(cursor), len(keys)
 
     def read(self, kind: str, unit_id: str, from_ms: int, to_ms: int,
              max_points: int = MAX_POINTS) -> dict[str, Any]:

@@ -93,6 +93,8 @@ class Watch:
         self.tracks: Tracks | None = None
         self._thinner = Thinner()  # tracks: the last kept fix per unit (bounded)
         self._track_new: dict[tuple[str, str], list[Fix]] = {}  # (kind, id) → fixes to append
+        self._track_compacted = ""  # the last finished day whose tracks were compacted
+        self._track_cursor = 0  # where that compaction's SCAN is
         self._last_archive = float("-inf")
         self._archive_backlog = False
         self._last_tick = float("-inf")
@@ -298,6 +300,16 @@ class Watch:
         self._track_new.clear()  # before execute: a failed block is not appended twice
         pipe.execute()
 
+    def _compact_tracks(self, now: int) -> None:
+        """Yesterday's tracks rewritten at their exact size, one SCAN step per tick."""
+        assert self.tracks is not None
+        day = day_of(now - DAY_S * 1000, self.settings.timezone)
+        if day == self._track_compacted:
+            return
+        self._track_cursor, _ = self.tracks.compact_step(day, self._track_cursor)
+        if self._track_cursor == 0:
+            self._track_compacted = day
+
     def _task(self, task: dict[str, Any]) -> bool:
         stage = task.get("stage")
         if stage not in TASK_ALERT_STAGES:
@@ -411,6 +423,7 @@ class Watch:
             except Exception:  # the archive waits for the next round; the cards must not
                 self.counters["errors"] += 1
                 log.exception("watch: archiving failed")
+        self._compact_tracks(now)
         return raised
 
     def archive_once(self, now: int) -> int:

@@ -182,6 +182,28 @@ def test_trk006_the_watch_writes_tracks_from_the_log(r: redis.Redis) -> None:
     assert again["points"] == worker["points"]
 
 
+def test_trk009_a_finished_day_is_compacted_once_by_the_watch(r: redis.Redis) -> None:
+    tracks = Tracks(r, "cc:", TZ, keep_days=30)
+    for i in range(400):  # one fix per block: 400 APPENDs, as a slow day grows
+        tracks.write("worker", "W1", walk(1, start=TS + i * 60_000))
+    tracks.write("worker", "W2", walk(3))
+    key = track_key("cc:", "worker", "W1", DAY)
+    before, blob, ttl = r.memory_usage(key, samples=0), r.strlen(key), r.ttl(key)
+    assert blob == 400 * RECORD_SIZE
+    points = tracks.read("worker", "W1", TS, TS + 86_400_000)["points"]
+    # the watch's tick on the next day compacts yesterday's keys, and only once
+    watch = Watch(dataclasses.replace(Settings(), watch_tick_s=0), "", clock=Clock(TS + 86_400_000))
+    watch.attach(r)
+    watch.tick()
+    after = r.memory_usage(key, samples=0)
+    assert after < before and after < blob * 1.2, (before, after, blob)
+    assert r.strlen(key) == blob and 0 < r.ttl(key) <= ttl
+    assert tracks.read("worker", "W1", TS, TS + 86_400_000)["points"] == points
+    assert tracks.read("worker", "W2", TS, TS + 86_400_000)["total"] == 3
+    assert watch._track_compacted == DAY
+    assert tracks.compact_step("2026-11-20") == (0, 0)  # no such day: nothing to do
+
+
 # -- the HTTP API -----------------------------------------------------------------------
 
 
