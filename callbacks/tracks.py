@@ -13,7 +13,8 @@ import time
 from collections.abc import Callable
 from typing import Any, Final
 
-from flask import Blueprint, g, jsonify, request
+import orjson
+from flask import Blueprint, Response, g, jsonify, request
 
 from callbacks.auth import require
 from dashboard.config import Settings
@@ -70,9 +71,10 @@ def create_tracks_api(store: Store, settings: Settings,
         except TrackError as exc:
             return jsonify({"error": exc.code, "status": exc.status,
                             "message": exc.message}), exc.status
-        response = jsonify({"kind": kind, "id": unit_id, "from": from_ms, "to": to_ms,
-                            **answer})
-        response.headers["Cache-Control"] = "no-store"
-        return response
+        # orjson: up to 20,000 points encode several times faster than with json
+        body = orjson.dumps({"kind": kind, "id": unit_id, "from": from_ms, "to": to_ms,
+                             **answer})
+        return Response(body, mimetype="application/json",
+                        headers={"Cache-Control": "no-store"})
 
     return api

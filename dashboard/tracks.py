@@ -246,8 +246,9 @@ class Tracks:
         if thinned:
             pick = np.unique(np.linspace(0, total - 1, max_points).round().astype(np.int64))
             ts, lat, lon = ts[pick], lat[pick], lon[pick]
-        points = [[int(t), round(float(a), 6), round(float(o), 6)]
-                  for t, a, o in zip(ts.tolist(), lat.tolist(), lon.tolist(), strict=True)]
+        # whole arrays to Python at once: ~10× faster than a conversion per value
+        points = list(map(list, zip(ts.tolist(), np.round(lat, 6).tolist(),
+                                    np.round(lon, 6).tolist(), strict=True)))
         return {"points": points, "thinned": thinned, "total": total}
 
 
