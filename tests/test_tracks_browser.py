@@ -59,6 +59,8 @@ def test_trk101_replay_from_a_worker_popup(dash_duo: Any, stack: Any) -> None:
     page.js("var m = ccwall.mapview.map(), ll = ccwall.latLng(arguments[0], arguments[1]);"
             "m.setView(ll, 16, {animate: false});", last.lon, last.lat)
     time.sleep(0.3)
+    on_map = "var n = 0; ccwall.mapview.map().eachLayer(function () { n++; }); return n;"
+    layers_before = page.js(on_map)
     page.click_at(page.screen((last.lon, last.lat)))
     button = wait_for(lambda: page.driver.find_elements("css selector", ".cc-trk-pop"), 5,
                       "the popup's replay button")[0]
@@ -104,6 +106,7 @@ def test_trk101_replay_from_a_worker_popup(dash_duo: Any, stack: Any) -> None:
     assert page.js("return ccwall.mapview.map().getPane('ccTrack').querySelectorAll('path')"
                    ".length") == 0
     assert not paths(page, "cc-track-line") and not paths(page, "cc-track-marker")
+    assert page.js(on_map) == layers_before  # no renderer or group left behind
     assert root.get_attribute("data-state") == "closed"
     assert page.duo.get_logs() == []
 

@@ -26,6 +26,7 @@
   var els = null; // the tool's elements
   var cur = null; // the open replay: {kind, id, name, from, to, pts, t, speed, playing, …}
   var layers = null; // L.LayerGroup of the open replay
+  var rend = null; // its SVG renderer: Leaflet leaves a renderer on the map, so we remove it
   var seq = 0; // answers of an older request are dropped
   var ctrl = null; // AbortController of the request in flight
   var raf = 0;
@@ -318,7 +319,7 @@
     }
     ensurePane();
     var s = cc.scale;
-    var rend = L.svg({ pane: PANE, padding: 0.3 });
+    rend = L.svg({ pane: PANE, padding: 0.3 });
     var lls = pts.map(function (p) { return p.ll; });
     layers = L.layerGroup();
     cur.line = L.polyline(lls, { renderer: rend, pane: PANE, interactive: false,
@@ -356,6 +357,10 @@
       layers.clearLayers();
       if (map) map.removeLayer(layers);
       layers = null;
+    }
+    if (rend) {
+      if (map) map.removeLayer(rend);
+      rend = null;
     }
     if (cur) { cur.line = cur.done = cur.head = cur.marker = cur.startM = cur.endM = null; }
   }
