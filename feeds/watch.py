@@ -277,7 +277,10 @@ class Watch:
     # -- tracks (dashboard/tracks.py) ------------------------------------------------------
 
     def _track(self, kind: str, unit: dict[str, Any]) -> None:
-        """A worker's or vehicle's position, thinned, buffered for `_flush_tracks`."""
+        """A worker's or vehicle's position, thinned, buffered for `_flush_tracks`. An
+        off-duty worker's positions are not kept: the centre follows people at work."""
+        if kind == "worker" and unit.get("status") == "off_duty":
+            return
         ts, lat, lon = unit.get("ts"), unit.get("lat"), unit.get("lon")
         if not isinstance(ts, int) or not isinstance(lat, int | float) or \
                 not isinstance(lon, int | float) or isinstance(lat, bool) or \

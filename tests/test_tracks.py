@@ -149,7 +149,7 @@ def test_trk005_past_the_cap_an_even_sample_says_so(r: redis.Redis) -> None:
 def test_trk006_the_watch_writes_tracks_from_the_log(r: redis.Redis) -> None:
     store = Store(r)
     # a worker walks 20 fixes (moves), stands 10 (skipped), walks again; a vehicle drives;
-    # a camera is no track
+    # a camera is no track, nor an off-duty worker
     for i in range(20):
         put(store, "worker", "W1", *east(i * 10.0), ts=TS + i * 5_000, status="on_duty")
     for i in range(20, 30):
@@ -158,6 +158,8 @@ def test_trk006_the_watch_writes_tracks_from_the_log(r: redis.Redis) -> None:
     for i in range(5):
         put(store, "resource", "R1", *east(i * 60.0), ts=TS + i * 5_000, kind="ambulance")
     put(store, "camera", "C1", LON0, LAT0, ts=TS)
+    for i in range(3):  # off duty: not followed
+        put(store, "worker", "W2", *east(i * 50.0), ts=TS + i * 5_000, status="off_duty")
     watch = Watch(Settings(), "", clock=Clock(TS))
     watch.attach(r)
     while watch.process(limit=7):  # small blocks: several flushes
