@@ -473,6 +473,7 @@ _T: Final[dict[str, tuple[str, str]]] = {
     "track.no_signal": ("无定位上报", "no position reported"),
     "track.err_range": ("请填写有效的开始和结束时间（结束晚于开始）",
                         "Enter a valid from and to (to after from)"),
+    "track.err_span": ("回放时间跨度最长7天", "A replay spans at most 7 days"),
     "track.err_forbidden": ("无权查看该轨迹", "Not allowed to see this track"),
     "track.err_notfound": ("未找到该网格员或车辆", "No such worker or vehicle"),
     "track.err": ("轨迹加载失败：{msg}", "Could not load the track: {msg}"),

@@ -18,6 +18,7 @@
   var HOUR = 3600000;
   var SPANS = [['1h', HOUR], ['2h', 2 * HOUR], ['8h', 8 * HOUR], ['today', 0]];
   var SPEEDS = [1, 10, 60];
+  var MAX_SPAN_MS = 7 * 24 * HOUR; // the API's limit (dashboard/tracks.py MAX_SPAN_MS)
   var GAP_MS = 330000; // > the store's 5-minute standing point: a longer gap is no report
   var FIND_MAX = 8; // matches listed by the finder
   var READERS = { commander: 1, duty_officer: 1, leader: 1 };
@@ -227,6 +228,7 @@
     if (!cur) return;
     var from = localToMs(els.fromIn.value), to = localToMs(els.toIn.value);
     if (!isFinite(from) || !isFinite(to) || to <= from) { say(cc.t('track.err_range'), 'error'); return; }
+    if (to - from > MAX_SPAN_MS) { say(cc.t('track.err_span'), 'error'); return; }
     load({ from: from, to: to, name: 'custom' });
   }
 
@@ -258,6 +260,7 @@
     Array.prototype.forEach.call(els.spans.querySelectorAll('[data-span]'), function (b) {
       b.classList.toggle('is-on', b.getAttribute('data-span') === span.name);
     });
+    clearLayers(); // the old span's line must not stay while the new one loads
     setState('loading');
     say(cc.t('track.loading'));
     var url = (cc.cfg.api || '/api') + '/tracks/' + encodeURIComponent(cur.kind) + '/' +
