@@ -31,7 +31,9 @@ import layouts.pages
 from callbacks.alerts import create_alerts_api
 from callbacks.api import create_api, install_error_handlers
 from callbacks.auth import install_auth
+from callbacks.cockpit import install_cockpit_guard
 from callbacks.command import create_command_api
+from callbacks.handover import create_handover_api
 from callbacks.stats import create_stats_api, make_cache
 from callbacks.tracks import create_tracks_api
 from callbacks.vendor import create_vendor
@@ -75,6 +77,7 @@ def create_app(settings: Settings, redis_url: str | None = None) -> dash.Dash:
     app.server.json.ensure_ascii = False  # Chinese text as text in the JSON API
     audit = Audit(client, settings.prefix)
     install_auth(app.server, Auth(client, settings.prefix, settings), audit, settings)
+    install_cockpit_guard(app.server)  # /cockpit: 403 page for other roles and scopes
     plans = PlanLibrary.load()
     desk = Desk(store, plans, Deadlines.load(), settings)
     app.server.register_blueprint(create_command_api(store, desk, plans, audit))
@@ -82,6 +85,7 @@ def create_app(settings: Settings, redis_url: str | None = None) -> dash.Dash:
     app.server.register_blueprint(create_stats_api(store, city, settings,
                                                    make_cache(app.server, url, settings)))
     app.server.register_blueprint(create_video_api(store))
+    app.server.register_blueprint(create_handover_api(store, settings))
     app.server.register_blueprint(create_tracks_api(store, settings))
     app.server.register_blueprint(create_api(store, city, plans, desk))
     app.server.register_blueprint(create_vendor())  # hls.js from npm, never a CDN
@@ -148,7 +152,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 # -- users: `app.py adduser` and the demo's sign-ins ------------------------------------
 
-DEMO_USERS = (("zhihui", "commander"), ("zhiban", "duty_officer"), ("lingdao", "leader"))
+DEMO_USERS = (("zhihui", "commander"), ("zhiban", "duty_officer"), ("lingdao", "leader"),
+              ("zhiban2", "duty_officer"))  # zhiban2: a second officer to accept a handover
 DEMO_DISPLAY = "wall"
 URL_FILE = "url"  # in the embedded server's data folder while the app runs
 

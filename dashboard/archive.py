@@ -453,6 +453,25 @@ class Archive:
                            row["flags"], *(code(f, row[f]) for f in ("town", "community",
                                                                      "grid")))
 
+    def expire(self, now_ms: int, keep_months: int) -> list[str]:
+        """Drop the months before the last `keep_months` (counting the current one); 0 keeps
+        everything. Returns the months dropped. The cockpit compares a year with the one
+        before, so Settings keeps at least 25."""
+        if keep_months <= 0:
+            return []
+        year, month = map(int, month_of(now_ms, self.settings.timezone).split("-"))
+        first = (year * 12 + month - 1) - (keep_months - 1)
+        oldest = f"{first // 12:04d}-{first % 12 + 1:02d}"
+        gone = [m for m in self.months() if m < oldest]
+        for m in gone:
+            names = [name for name, _ in COLUMNS] + ["id", "json", "meta"]
+            pipe = self.r.pipeline(transaction=True)
+            pipe.delete(*(self.store.key(f"archive:{m}:{name}") for name in names))
+            pipe.srem(self.store.key("archive:months"), m)
+            pipe.incr(self.store.key("stats:ver"))
+            pipe.execute()
+        return gone
+
     # -- reading ----------------------------------------------------------------------
 
     def months(self) -> list[str]:

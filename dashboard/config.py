@@ -19,6 +19,13 @@ def _float(name: str, default: float) -> float:
     return float(raw) if raw not in (None, "") else default
 
 
+def _keep_months(months: int) -> int:
+    """The cockpit compares this year with the last: an archive kept shorter loses figures."""
+    if months != 0 and months < 25:
+        raise ValueError("CC_ARCHIVE_KEEP_MONTHS must be 0 (keep for ever) or at least 25")
+    return months
+
+
 def _str(name: str, default: str) -> str:
     raw = os.environ.get(name)
     return raw if raw not in (None, "") else default
@@ -102,6 +109,8 @@ class Settings:
     archive_age_s: int = 24 * 3600
     archive_every_s: float = 3600.0
     archive_batch: int = 1000
+    # Archived months kept (the current one counts); older ones are dropped. 0 = for ever.
+    archive_keep_months: int = 36
     stats_min_age_s: float = 5.0
     # Tracks (issue 5): a day of a unit's positions is kept this many days (dashboard/tracks.py).
     track_keep_days: int = 30
@@ -149,6 +158,7 @@ class Settings:
             archive_age_s=_int("CC_ARCHIVE_AGE_S", 24 * 3600),
             archive_every_s=_float("CC_ARCHIVE_EVERY_S", 3600.0),
             archive_batch=_int("CC_ARCHIVE_BATCH", 1000),
+            archive_keep_months=_keep_months(_int("CC_ARCHIVE_KEEP_MONTHS", 36)),
             stats_min_age_s=_float("CC_STATS_MIN_AGE_S", 5.0),
             track_keep_days=_int("CC_TRACK_KEEP_DAYS", 30),
         )

@@ -115,6 +115,7 @@ for i = 0, n - 1 do
   end
 end
 redis.call('HSET', P .. 'state:task', tid, new)
+redis.call('INCR', P .. 'stats:ver')  -- an arrival moves the cockpit's times, status or not
 if keep_open == '1' then
   redis.call('SADD', P .. 'tasks:open', tid)
 else

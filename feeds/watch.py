@@ -435,6 +435,8 @@ class Watch:
         assert self.archive is not None
         moved = self.archive.run(now, self.settings.archive_batch)
         self._archive_backlog = moved >= self.settings.archive_batch
+        for month in self.archive.expire(now, self.settings.archive_keep_months):
+            log.info("archive month %s dropped (CC_ARCHIVE_KEEP_MONTHS)", month)
         if moved:
             log.info("archived %d closed events", moved)
         return moved

@@ -1,93 +1,221 @@
-"""The executive cockpit `/cockpit` (领导驾驶舱): the city's figures at a glance, by level.
+"""The executive cockpit page `/cockpit` (issue 5): the figures of one scope (city, town,
+community or grid) on one big screen, drilled down by clicking a child unit.
 
-Static skeleton only: assets/js/cc-80-cockpit.js fetches `GET /api/stats?scope=` (cached on
-the server, docs/COCKPIT.md) and fills every panel; clicking an area drills down to it
-(`/cockpit?scope=CODE`, so a kiosk can be pointed at a town). Leaders and commanders only.
+Static skeleton only: assets/js/cc-80-cockpit.js fills every figure from
+`GET /api/stats?scope=` (docs/COCKPIT.md), draws the density map with plain Leaflet and keeps
+`?scope=CODE` in the address so a drilled view can be bookmarked or kiosked. Leaders and
+commanders only: anyone else gets `forbidden_layout` here, and a 403 page from
+callbacks/cockpit.py before Dash is even asked.
 """
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
-import dash_leaflet as dl
 from dash import dcc, html
 from dash.development.base_component import Component
 
 from dashboard.city import load_city
 from dashboard.config import Settings
 from dashboard.i18n import t
-from layouts import ids, theme, wall, widgets
+from dashboard.models import CATEGORIES, SOURCES
+from layouts import ids, wall, widgets
 
-ROLES: Final = frozenset({"leader", "commander"})
-# The page re-reads the (cached) figures this often; the server recomputes only on new data.
+READERS: Final = frozenset({"leader", "commander"})  # as callbacks/stats.py READERS
+# The figures are re-read this often; the server answers from its cache unless the data
+# moved, and the page repaints only when `version` or `generated` changed.
 POLL_MS: Final = 5000
+# Child units labelled on the map at most (a community has a handful of grids, the city 17
+# towns; more labels than this would be unreadable from 5 m).
+MAP_LABELS_MAX: Final = 40
+RANK_ROWS: Final = 6  # rows of each ranking list that fit the panel at 1080 lines
+# the boundary file of each level (layouts.theme.BOUNDARY_LEVELS) for a scope and its children
+OUTLINE_LEVEL: Final = {"city": "boundary", "town": "town", "community": "community",
+                        "grid": "grid"}
+CHILD_LEVEL: Final = {"city": "town", "town": "community", "community": "grid"}
 
 
 _city: dict[str, str] = {}
 
 
 def configure(settings: Settings) -> None:
-    """The city's own code and name: the top of every breadcrumb."""
+    """The city (the breadcrumb's root); the header and config come from layouts.wall."""
     city = load_city(settings.city)
-    _city.update(code=city.code, name=city.name)
+    _city.update(code=city.code, name=city.name, level="city")
 
 
-def _panel(title: str, name: str, class_name: str = "") -> html.Section:
-    return widgets.panel(title, html.Div(className="cc-ck-fill", **{"data-ck": name}),
-                         class_name=f"cc-ck-panel cc-ck-p-{name} {class_name}".strip())
+def allowed(session: dict[str, Any] | None) -> bool:
+    return bool(session and session.get("role") in READERS)
 
 
-def _forbidden(lang: str) -> Component:
-    return html.Div(id=ids.CK_ROOT, className="cc-wall cc-ck", lang=lang, children=[
-        wall.header(lang, subtitle=t("cockpit.title", lang)),
-        html.Main(className="cc-ck-forbidden", children=[
-            html.P(t("cockpit.forbidden", lang)),
-            html.A(t("cockpit.to_wall", lang), href="/", className="cc-vw-btn"),
+def cockpit_config(session: dict[str, Any] | None) -> dict[str, Any]:
+    return {"pollMs": POLL_MS, "own": (session or {}).get("scope") or None,
+            "city": dict(_city), "mapLabelsMax": MAP_LABELS_MAX, "rankRows": RANK_ROWS,
+            "outline": OUTLINE_LEVEL, "childLevel": CHILD_LEVEL}
+
+
+def _fig(label: str, key: str, modifier: str = "") -> html.Div:
+    """One big figure; `data-ck` names the figure the JS writes (and tests read)."""
+    return html.Div(className=f"cc-ck-fig {modifier}".strip(), children=[
+        html.Div(widgets.DASH, className="cc-ck-fig-value", **{"data-ck": key}),
+        html.Div(label, className="cc-ck-fig-label"),
+    ])
+
+
+def _period(label: str, key: str) -> html.Div:
+    return html.Div(className="cc-ck-period", **{"data-period": key}, children=[
+        html.Div(label, className="cc-ck-period-label"),
+        html.Div(widgets.DASH, className="cc-ck-period-value", **{"data-ck": f"{key}.count"}),
+        html.Div(className="cc-ck-period-foot", children=[
+            html.Span("", className="cc-ck-change", **{"data-ck": f"{key}.change",
+                                                       "data-dir": "none"}),
+            html.Span("", className="cc-ck-prev", **{"data-ck": f"{key}.prev"}),
+        ]),
+    ])
+
+
+def _left(lang: str) -> html.Aside:
+    periods = widgets.panel(t("ck.overview", lang), [
+        html.Div(id=ids.CK_PERIODS, className="cc-ck-periods", children=[
+            _period(t(f"ck.{p}", lang), p) for p in ("today", "week", "month")]),
+        html.Div(id=ids.CK_NOW, className="cc-ck-figs cc-ck-figs-4", children=[
+            _fig(t("ck.open", lang), "now.open"),
+            _fig(t("ck.overdue", lang), "now.overdue", "is-bad"),
+            _fig(t("ck.in_progress", lang), "now.in_progress"),
+            _fig(t("ck.closed_today", lang), "now.closed_today", "is-good"),
+        ]),
+    ], class_name="cc-ck-panel-periods")
+    window = widgets.panel(t("ck.window", lang), [
+        html.Div(id=ids.CK_WINDOW, className="cc-ck-figs cc-ck-figs-3", children=[
+            _fig(t("ck.total", lang), "window.total"),
+            _fig(t("ck.closed", lang), "window.closed", "is-good"),
+            _fig(t("ck.closure_rate", lang), "window.closure_rate", "is-accent"),
+            _fig(t("ck.overdue", lang), "window.overdue", "is-bad"),
+            _fig(t("ck.yellow", lang), "window.yellow", "is-yellow"),
+            _fig(t("ck.red", lang), "window.red", "is-red"),
+        ]),
+    ], class_name="cc-ck-panel-window")
+    times = widgets.panel(t("ck.times", lang), [
+        html.Div(id=ids.CK_TIMES, className="cc-ck-figs cc-ck-figs-3", children=[
+            _fig(t("ck.avg_dispatch", lang), "window.avg_dispatch_s", "is-time"),
+            _fig(t("ck.avg_arrive", lang), "window.avg_arrive_s", "is-time"),
+            _fig(t("ck.avg_close", lang), "window.avg_close_s", "is-time"),
+        ]),
+    ], class_name="cc-ck-panel-times")
+    workers = widgets.panel(t("ck.workers", lang), [
+        html.Div(id=ids.CK_WORKERS, className="cc-ck-gauges", children=[
+            _gauge(t("ck.online_rate", lang), "workers"),
+            _gauge(t("ck.patrol", lang), "patrol"),
+        ]),
+    ], class_name="cc-ck-panel-workers")
+    return html.Aside([periods, window, times, workers], className="cc-col cc-ck-left")
+
+
+def _gauge(label: str, key: str) -> html.Div:
+    return html.Div(className="cc-ck-gauge", **{"data-gauge": key}, children=[
+        html.Div(className="cc-ck-gauge-head", children=[
+            html.Span(label, className="cc-ck-gauge-label"),
+            html.Span(widgets.DASH, className="cc-ck-gauge-value", **{"data-ck": f"{key}.rate"}),
+        ]),
+        html.Div(className="cc-ck-gauge-track", children=[html.Div(className="cc-ck-gauge-fill")]),
+        html.Div("", className="cc-ck-gauge-of", **{"data-ck": f"{key}.of"}),
+    ])
+
+
+def _centre(lang: str) -> html.Section:
+    bar = html.Div(className="cc-ck-bar", children=[
+        html.Nav(id=ids.CK_CRUMBS, className="cc-ck-crumbs", **{"aria-label": "breadcrumb"}),
+        html.Div("", id=ids.CK_MSG, className="cc-ck-msg", role="status"),
+        html.Div(t("ck.loading", lang), id=ids.CK_UPDATED, className="cc-ck-updated"),
+    ])
+    the_map = html.Section(className="cc-ck-map-wrap", children=[
+        html.Div(id=ids.CK_MAP, className="cc-ck-map"),
+        html.Div(id=ids.CK_SCOPE, className="cc-ck-scope"),
+        html.Div(id=ids.CK_MAP_LEGEND, className="cc-ck-legend", children=[
+            html.Span(t("ck.map", lang), className="cc-ck-legend-title"),
+            html.Span("0", className="cc-ck-legend-lo"),
+            html.Span(className="cc-ck-legend-ramp"),
+            html.Span("", className="cc-ck-legend-hi"),
+            html.Span(t("ck.per_km2", lang), className="cc-ck-legend-unit"),
+        ]),
+        html.Div(className="cc-map-frame"),
+    ])
+    trend = widgets.panel(t("ck.trend", lang), html.Div(id=ids.CK_TREND, className="cc-ck-trend"),
+                          extra=html.Span(className="cc-ck-trend-keys", children=[
+                              html.Span(t("ck.trend_total", lang), className="cc-ck-key-total"),
+                              html.Span(t("ck.trend_closed", lang),
+                                        className="cc-ck-key-closed"),
+                          ]), class_name="cc-ck-panel-trend")
+    bottom = html.Div(className="cc-ck-bottom", children=[
+        trend,
+        widgets.panel(t("ck.by_category", lang),
+                      _bars("cat", CATEGORIES, "cat", lang, ids.CK_CATS),
+                      class_name="cc-ck-panel-cat"),
+        widgets.panel(t("ck.by_source", lang),
+                      _bars("src", SOURCES, "src", lang, ids.CK_SRCS),
+                      class_name="cc-ck-panel-src"),
+    ])
+    return html.Section([bar, the_map, bottom], className="cc-ck-centre")
+
+
+def _bars(group: str, codes: tuple[str, ...], prefix: str, lang: str,
+          box_id: str) -> html.Div:
+    """Fixed rows of a fixed code list (category, source), as the wall's bar lists."""
+    return html.Div(id=box_id, className=f"cc-ck-bars cc-ck-bars-{group}", children=[
+        html.Div(className="cc-ck-bar-row", **{"data-code": c}, children=[
+            html.Span(t(f"{prefix}.{c}", lang), className="cc-ck-bar-label"),
+            html.Span(className="cc-ck-bar-track",
+                      children=[html.Span(className="cc-ck-bar-fill")]),
+            html.Span(widgets.DASH, className="cc-ck-bar-value"),
+        ]) for c in codes
+    ])
+
+
+def _right(lang: str) -> html.Aside:
+    children = widgets.panel(t("ck.children.town", lang), [
+        html.Div(id=ids.CK_CHILDREN, className="cc-ck-children"),
+    ], extra=html.Span("", id=ids.CK_CHILD_TITLE, className="cc-panel-extra"),
+        class_name="cc-ck-panel-children")
+    rankings = widgets.panel(t("ck.rank.town", lang), [
+        html.Div(className="cc-ck-ranks", children=[
+            html.Div(className="cc-ck-rank", children=[
+                html.Div(t("ck.rank_rate", lang), className="cc-ck-rank-head"),
+                html.Ol(id=ids.CK_RANK_RATE, className="cc-ck-rank-list"),
+            ]),
+            html.Div(className="cc-ck-rank", children=[
+                html.Div(t("ck.rank_overdue", lang), className="cc-ck-rank-head"),
+                html.Ol(id=ids.CK_RANK_OVERDUE, className="cc-ck-rank-list"),
+            ]),
+        ]),
+    ], class_name="cc-ck-panel-ranks")
+    return html.Aside([children, rankings], className="cc-col cc-ck-right")
+
+
+def forbidden_layout(lang: str, reason: str = "role") -> Component:
+    """What someone who may not see the cockpit gets instead (the page load is a 403 too)."""
+    text = t("ck.forbidden_scope" if reason == "scope" else "ck.forbidden", lang)
+    return html.Div(id=ids.CK_ROOT, className="cc-wall cc-ck cc-ck-denied", lang=lang, children=[
+        html.Main(className="cc-ck-denied-box", children=[
+            html.Div("403", className="cc-ck-denied-code"),
+            html.H1(t("ck.forbidden_title", lang), className="cc-ck-denied-title"),
+            html.P(text, className="cc-ck-denied-text"),
+            html.A(t("ck.to_wall", lang), className="cc-vw-btn cc-ck-btn",
+                   href="/" + ("?lang=en" if lang == "en" else "")),
         ]),
     ])
 
 
 def serve_layout() -> Component:
-    """The page for one request; the language from `?lang=`, the scope from `?scope=`."""
+    """The page for one request; the language comes from `?lang=`, the scope from the
+    address (read by the JS) within the session's own."""
     lang = wall.request_lang()
     session = wall.session_info()
-    if not session or session.get("role") not in ROLES:
-        return _forbidden(lang)
-    back = "/" + ("?lang=en" if lang == "en" else "")
-    toolbar = html.Div(className="cc-ck-toolbar", children=[
-        html.Nav(id=ids.CK_CRUMBS, className="cc-ck-crumbs"),
-        html.Div(id=ids.CK_MSG, className="cc-ck-msg", role="status"),
-        html.A(t("cockpit.to_wall", lang), className="cc-vw-btn cc-ck-back", href=back),
-    ])
-    the_map = dl.Map(
-        id=ids.CK_MAP, center=list(theme.MAP_CENTER), zoom=theme.MAP_ZOOM, minZoom=7,
-        maxZoom=18, zoomSnap=0.1, attributionControl=False, zoomControl=False,
-        trackViewport=False, children=[], className="cc-map cc-ck-leaflet",
-        style={"width": "100%", "height": "100%"},
-    )
-    left = html.Aside(className="cc-col cc-ck-col", children=[
-        _panel(t("cockpit.periods", lang), "periods"),
-        _panel(t("cockpit.now", lang), "now"),
-        _panel(t("cockpit.window", lang), "window"),
-    ])
-    centre = html.Section(className="cc-ck-centre", children=[
-        widgets.panel(t("cockpit.map", lang), html.Div(the_map, className="cc-ck-mapbox"),
-                      class_name="cc-ck-panel cc-ck-p-map"),
-        _panel(t("cockpit.trend", lang), "trend"),
-    ])
-    right = html.Aside(className="cc-col cc-ck-col", children=[
-        _panel(t("cockpit.children", lang), "children"),
-        _panel(t("cockpit.by_category", lang), "category"),
-        _panel(t("cockpit.by_source", lang), "source"),
-        _panel(t("cockpit.workers", lang), "workers"),
-    ])
-    config = {**wall.browser_config(lang, page="cockpit"),
-              "cockpit": {"pollMs": POLL_MS, "scopeOf": session.get("scope") or None,
-                          "city": dict(_city)}}
+    if not allowed(session):
+        return forbidden_layout(lang)
+    config = {**wall.browser_config(lang, page="cockpit"), "cockpit": cockpit_config(session)}
     return html.Div(id=ids.CK_ROOT, className="cc-wall cc-ck", lang=lang, children=[
-        wall.header(lang, subtitle=t("cockpit.title", lang)),
-        toolbar,
-        html.Main(id=ids.CK_BODY, className="cc-ck-main", children=[left, centre, right]),
+        wall.header(lang, subtitle=t("cockpit.title", lang), page="cockpit"),
+        html.Main(className="cc-ck-main", children=[_left(lang), _centre(lang), _right(lang)]),
         dcc.Store(id=ids.CONFIG, data=config),
         dcc.Store(id=ids.BOOTED, data=False),
     ])

@@ -128,20 +128,48 @@ VW_LAYOUTS: Final = "cc-vw-layouts"
 
 # The executive cockpit /cockpit (issue 5)
 CK_ROOT: Final = "cc-ck-root"
-CK_CRUMBS: Final = "cc-ck-crumbs"  # the drill-down path, city → … → this scope
-CK_MSG: Final = "cc-ck-msg"
-CK_MAP: Final = "cc-ck-map"
-CK_BODY: Final = "cc-ck-body"  # every figure element is made by assets/js/cc-80-cockpit.js
+CK_CRUMBS: Final = "cc-ck-crumbs"  # the breadcrumb: city › town › community › grid
+CK_SCOPE: Final = "cc-ck-scope"  # the scope's name, large
+CK_MSG: Final = "cc-ck-msg"  # an error from the API (refused scope, network)
+CK_PERIODS: Final = "cc-ck-periods"  # today / week / month against the period before
+CK_NOW: Final = "cc-ck-now"  # open, overdue, in progress, closed today
+CK_WINDOW: Final = "cc-ck-window"  # the 30-day window: total, closed, closure rate, cards
+CK_TIMES: Final = "cc-ck-times"  # average time to dispatch, arrive, close
+CK_WORKERS: Final = "cc-ck-workers"  # online rate, patrol coverage
+CK_MAP: Final = "cc-ck-map"  # plain Leaflet map (cc-80), shaded by density per child unit
+CK_MAP_LEGEND: Final = "cc-ck-map-legend"
+CK_TREND: Final = "cc-ck-trend"  # 30 days, one column per day
+CK_CHILDREN: Final = "cc-ck-children"  # the child units' bars (click: drill down)
+CK_CHILD_TITLE: Final = "cc-ck-child-title"
+CK_RANK_RATE: Final = "cc-ck-rank-rate"  # ranked by closure rate
+CK_RANK_OVERDUE: Final = "cc-ck-rank-overdue"  # ranked by overdue count
+CK_CATS: Final = "cc-ck-cats"
+CK_SRCS: Final = "cc-ck-srcs"
+CK_UPDATED: Final = "cc-ck-updated"  # when the figures were computed
+COCKPIT_LINK: Final = "cc-cockpit-link"  # the wall header's link to /cockpit
 
 # The duty desk /duty (issue 5)
 DUTY_ROOT: Final = "cc-duty-root"
-HANDOVER_ROOT: Final = "cc-handover-root"  # inside /duty; filled by the handover piece
+HANDOVER_ROOT: Final = "cc-handover-root"  # the /duty/handover page
 
 # Shift handover and the roster (issue 5)
 ROSTER: Final = "cc-roster"  # the wall header's "on duty" line
+ROSTER_TEXT: Final = "cc-roster-text"  # its text (set by assets/js/cc-83-roster.js)
+HO_TOOLBAR: Final = "cc-ho-toolbar"
+HO_MSG: Final = "cc-ho-msg"
+HO_BACK: Final = "cc-ho-back"  # link to the duty desk /duty
+HO_REPORT: Final = "cc-ho-report"  # the selected report's sections (made by cc-84-handover.js)
+HO_META: Final = "cc-ho-meta"  # its window, shift, outgoing / incoming, state
+HO_ACTIONS: Final = "cc-ho-actions"  # draft / remarks / sign / accept (made by the JS)
+HO_HISTORY: Final = "cc-ho-history"  # past handovers with print links
 
 # Tracks (issue 5)
 TRACK_ROOT: Final = "cc-track-root"
+
+
+def nav_link(page: str) -> str:
+    """The header's link to another page (layouts/wall.py NAV)."""
+    return f"cc-nav-{page}"
 
 
 def legend_count(layer: str) -> str:

@@ -17,13 +17,14 @@ from dash import get_app
 from dash.development.base_component import Component
 
 from dashboard.config import Settings
-from layouts import cockpit, video, wall
+from layouts import cockpit, handover, video, wall
 
 # path under the app's prefix (no slashes) → (page name for cfg.page, layout function)
 PAGES: Final[dict[str, tuple[str, Callable[[], Component]]]] = {
     "": ("wall", wall.serve_layout),
     "video": ("video", video.serve_layout),
     "cockpit": ("cockpit", cockpit.serve_layout),
+    "duty/handover": ("handover", handover.serve_layout),
 }
 DEFAULT: Final = ""  # an unknown path shows the wall, as before there were pages
 
@@ -33,6 +34,7 @@ def configure(settings: Settings) -> None:
     wall.configure(settings)
     video.configure(settings)
     cockpit.configure(settings)
+    handover.configure(settings)
 
 
 def _strip(path: str, prefix: str) -> str:

@@ -105,7 +105,7 @@ def serve_layout() -> Component:
     config = {**wall.browser_config(lang, page="video"), "video": video_config(editor)}
     return html.Div(id=ids.VW_ROOT, className="cc-wall cc-vw", lang=lang,
                     **{"data-edit": "1" if editor else "0"}, children=[
-        wall.header(lang, subtitle=t("vw.title", lang)),
+        wall.header(lang, subtitle=t("vw.title", lang), page="video"),
         html.Main(className="cc-vw-main", children=main),
         dcc.Store(id=ids.CONFIG, data=config),
         dcc.Store(id=ids.BOOTED, data=False),

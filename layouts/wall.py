@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 from urllib.parse import parse_qs, urlsplit
 
 import dash_leaflet as dl
@@ -25,7 +25,7 @@ from dashboard.models import (
     URGENT_LEVELS,
 )
 from dashboard.nearby import rule135_limit_s
-from layouts import command, ids, theme, widgets
+from layouts import command, ids, roster, theme, widgets
 
 _settings: Settings = Settings()
 
@@ -106,8 +106,9 @@ def session_info() -> dict[str, Any] | None:
     return session.to_dict() if session is not None else None
 
 
-def header(lang: str, subtitle: str | None = None) -> html.Header:
-    """The header every page shares: clock, title, connection, data age, language, user."""
+def header(lang: str, subtitle: str | None = None, page: str = "wall") -> html.Header:
+    """The header every page shares: clock, title, connection, data age, language, user;
+    for leaders and commanders a link to the cockpit (on the cockpit: back to the wall)."""
     s = _settings
     name = s.center_name_en if lang == "en" else s.center_name
     other = "zh-CN" if lang == "en" else "en"
@@ -117,6 +118,8 @@ def header(lang: str, subtitle: str | None = None) -> html.Header:
                 html.Div("--:--:--", id=ids.CLOCK_TIME, className="cc-clock-time"),
                 html.Div(widgets.DASH, id=ids.CLOCK_DATE, className="cc-clock-date"),
             ]),
+            html.Nav(className="cc-nav-links", children=_page_links(lang, page)),
+            roster.line(lang),
         ]),
         html.Div(className="cc-header-center", children=[
             html.H1(name, id=ids.CENTER_NAME, className="cc-title"),
@@ -134,6 +137,34 @@ def header(lang: str, subtitle: str | None = None) -> html.Header:
             *_user_box(lang),
         ]),
     ])
+
+
+# The pages a role may open from the header: (page name, path, roles, label key). A page
+# links to the others its user may open; pages not registered (yet) are left out.
+NAV: Final = (
+    ("wall", "", ("commander", "duty_officer", "leader", "display"), "ck.wall_link"),
+    ("cockpit", "cockpit", ("leader", "commander"), "ck.link"),
+    ("duty", "duty", ("duty_officer", "commander"), "nav.duty"),
+    ("video", "video", ("duty_officer", "commander"), "nav.video"),
+)
+
+
+def _page_links(lang: str, page: str) -> list[Component]:
+    """Links to the other pages this session's role may open (each page checks again)."""
+    from layouts.pages import PAGES  # the router imports this module
+
+    session = flask.g.get("session") if flask.has_request_context() else None
+    if session is None:
+        return []
+    query = "?lang=en" if lang == "en" else ""
+    links: list[Component] = []
+    for name, path, roles, label in NAV:
+        if name == page or path not in PAGES or session.role not in roles:
+            continue
+        link_id = ids.COCKPIT_LINK if name == "cockpit" else ids.nav_link(name)
+        links.append(html.A(t(label, lang), id=link_id, className="cc-lang cc-nav",
+                            href="/" + path + query))
+    return links
 
 
 def _user_box(lang: str) -> list[Component]:

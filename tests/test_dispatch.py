@@ -467,3 +467,18 @@ def test_disp012_an_override_is_recorded_against_what_was_shown(r: redis.Redis,
                             override_reason="只派网格员先核实")
     assert task["override"] == {"reason": "只派网格员先核实",
                                 "recommended": ["W-OWN", "F1", "F2"]}
+
+
+def test_disp013_a_task_step_moves_the_cockpit_version(r: redis.Redis, desk: Desk) -> None:
+    """Arriving keeps the event in progress, yet the cockpit's times read the task: the
+    figures' cache must see a new version."""
+    city_scene(Store(r))
+    task, _ = desk.dispatch("E1", by="zhang", key="k1", assignees=None, plan_id=None)
+    fb = {"task_id": task["id"], "event_id": "E1", "actor_id": "W-OWN", "stage": "accepted",
+          "ts": TS + 1000, "note": ""}
+    assert desk.on_feedback(fb) is not None
+    status = json.loads(r.hget("cc:state:event", "E1"))["status"]
+    ver = int(r.get("cc:stats:ver") or 0)
+    assert desk.on_feedback({**fb, "stage": "arrived", "ts": TS + 2000}) is not None
+    assert json.loads(r.hget("cc:state:event", "E1"))["status"] == status
+    assert int(r.get("cc:stats:ver")) > ver

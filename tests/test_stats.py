@@ -545,3 +545,27 @@ def test_stat010_while_one_request_recomputes_the_others_get_the_previous_figure
     fresh = leader.get("/api/stats")
     assert fresh.headers["X-Cache"] == "miss"
     assert fresh.json["periods"]["today"]["count"] == first.json["periods"]["today"]["count"] + 1
+
+
+def test_arch006_months_past_the_keep_are_dropped_and_the_rest_stay(
+        r: redis.Redis, history: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = Settings()
+    archive = Archive(Store(r), settings)
+    assert archive.run(now_ms()) > 0
+    kept = archive.months()
+    assert kept and archive.expire(now_ms(), 0) == []  # 0 keeps for ever
+    # two fake old months beside the real ones, written the way the archive writes them
+    for month in ("2023-01", "2024-10"):
+        r.sadd("cc:archive:months", month)
+        r.set(f"cc:archive:{month}:report", b"\0" * 4)
+        r.set(f"cc:archive:{month}:id", "E0\n")
+        r.hset(f"cc:archive:{month}:meta", "rows", 1)
+    ver = int(r.get("cc:stats:ver") or 0)
+    # 2026-11 with 25 months kept: from 2024-11 on
+    assert archive.expire(now_ms(), 25) == ["2023-01", "2024-10"]
+    assert archive.months() == kept
+    assert not r.keys("cc:archive:2023-01:*") and not r.keys("cc:archive:2024-10:*")
+    assert int(r.get("cc:stats:ver")) > ver
+    monkeypatch.setenv("CC_ARCHIVE_KEEP_MONTHS", "12")
+    with pytest.raises(ValueError, match="CC_ARCHIVE_KEEP_MONTHS"):
+        Settings.from_env()

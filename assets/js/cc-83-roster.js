@@ -1,0 +1,60 @@
+/* The duty roster's line in the header of every page (layouts/roster.py):
+   "值班: 夜班 王晓明 · 带班 陈建国", from GET /api/roster, read again every minute (a shift
+   changes at a time of day; a roster change shows within a minute). Text only. */
+(function () {
+  'use strict';
+  var cc = window.ccwall;
+  var R = (cc.roster = {});
+  var POLL_MS = 60000;
+  var started = false, timer = null, last = null;
+
+  function text(now) {
+    var names = (now.officers || []).map(function (p) { return p.name; }).join('、');
+    var out = now.shift_name + ' ' + names;
+    if (now.leader) out += ' · ' + cc.t('roster.leader') + ' ' + now.leader.name;
+    return out;
+  }
+
+  function show(body) {
+    last = body;
+    var el = cc.el(cc.cfg.ids.ROSTER_TEXT);
+    if (!el) return;
+    cc.setText(el, text(body.now));
+    var box = cc.el(cc.cfg.ids.ROSTER);
+    var nxt = body.next;
+    var title = cc.t('roster.title') + ': ' + cc.fmtDateTime(body.now.from) + ' — ' +
+      cc.fmtDateTime(body.now.to) + (nxt ? '\n' + cc.t('roster.next') + ': ' + text(nxt) : '');
+    if (box && box.title !== title) box.title = title;
+    if (box) box.setAttribute('data-shift', body.now.date + '/' + body.now.shift);
+  }
+
+  R.load = function () {
+    clearTimeout(timer);
+    var url = cc.cfg.api + '/roster?lang=' + encodeURIComponent(cc.cfg.lang || '');
+    return fetch(url, { credentials: 'same-origin', headers: { Accept: 'application/json' } })
+      .then(function (r) { if (!r.ok) throw new Error('roster ' + r.status); return r.json(); })
+      .then(show)
+      .catch(function (e) { console.warn('roster: not loaded', e && e.message); })
+      .then(function () {
+        // again a minute on, or right at the shift's end if that comes first
+        var wait = POLL_MS; // never faster than every 15 s, whatever the browser clock says
+        if (last && last.now) wait = Math.max(15000, Math.min(POLL_MS, last.now.to - cc.serverNow() + 500));
+        timer = setTimeout(R.load, wait);
+      });
+  };
+
+  R.current = function () { return last; };
+
+  /* Start once the page has booted (cc.cfg) and its header is on screen. */
+  function start() {
+    if (started) return;
+    if (!cc.cfg || !cc.cfg.ids || !document.getElementById(cc.cfg.ids.ROSTER)) {
+      setTimeout(start, 300);
+      return;
+    }
+    started = true;
+    R.load();
+  }
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);
+  else start();
+})();
