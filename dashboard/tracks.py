@@ -51,6 +51,9 @@ SCALE: Final = 1_000_000  # degrees → int32 micro-degrees
 MIN_MOVE_M: Final = 8.0
 MIN_GAP_MS: Final = 1_000  # two moves in the same second: the first is enough
 STILL_KEEP_MS: Final = 300_000
+# A fix stamped this far after ingest received it has a wrong clock: kept, it would hold back
+# every true fix after it (tracks only go forward).
+AHEAD_MAX_MS: Final = 600_000
 PAUSE_MS: Final = 30_000  # stood this long: the pause's last fix is kept when it moves on
 MAX_SPAN_MS: Final = 7 * 86_400_000
 MAX_POINTS: Final = 20_000

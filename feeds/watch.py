@@ -41,7 +41,7 @@ from dashboard.plans import PlanLibrary
 from dashboard.sla import Deadlines
 from dashboard.stats import PATROL_KEEP_S, patrol_key
 from dashboard.store import Store, day_of
-from dashboard.tracks import Fix, Thinner, Tracks
+from dashboard.tracks import AHEAD_MAX_MS, Fix, Thinner, Tracks
 from feeds.service import run_service
 
 log = logging.getLogger("cc.watch")
@@ -286,6 +286,9 @@ class Watch:
                 not isinstance(lon, int | float) or isinstance(lat, bool) or \
                 isinstance(lon, bool):
             return
+        received = unit.get("received")
+        if isinstance(received, int) and ts > received + AHEAD_MAX_MS:
+            return  # a clock running ahead: never let it hold back the true fixes
         unit_id = str(unit.get("id"))
         kept = self._thinner.offer(kind, unit_id, Fix(ts, float(lat), float(lon)))
         if kept:

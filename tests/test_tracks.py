@@ -160,6 +160,12 @@ def test_trk006_the_watch_writes_tracks_from_the_log(r: redis.Redis) -> None:
     put(store, "camera", "C1", LON0, LAT0, ts=TS)
     for i in range(3):  # off duty: not followed
         put(store, "worker", "W2", *east(i * 50.0), ts=TS + i * 5_000, status="off_duty")
+    # a phone whose clock runs an hour ahead: that fix is dropped, the true ones kept
+    put(store, "worker", "W3", LON0, LAT0, ts=TS, status="on_duty")
+    lon, lat = east(50.0)
+    store.emit("worker", "move", {"id": "W3", "lon": lon, "lat": lat, "ts": TS + 3_600_000,
+                                  "received": TS + 5_000, "status": "on_duty"})
+    put(store, "worker", "W3", *east(20.0), ts=TS + 10_000, status="on_duty")
     watch = Watch(Settings(), "", clock=Clock(TS))
     watch.attach(r)
     while watch.process(limit=7):  # small blocks: several flushes
@@ -173,7 +179,10 @@ def test_trk006_the_watch_writes_tracks_from_the_log(r: redis.Redis) -> None:
     vehicle = tracks.read("resource", "R1", TS, TS + 3_600_000)
     assert len(vehicle["points"]) == 5
     assert sorted(r.keys("cc:track:*")) == [track_key("cc:", "resource", "R1", DAY),
-                                            track_key("cc:", "worker", "W1", DAY)]
+                                            track_key("cc:", "worker", "W1", DAY),
+                                            track_key("cc:", "worker", "W3", DAY)]
+    assert [p[0] for p in tracks.read("worker", "W3", TS, TS + 7_200_000)["points"]] == \
+        [TS, TS + 10_000]
     assert 0 < r.ttl(track_key("cc:", "worker", "W1", DAY)) <= 30 * 86_400
     # processing again (a restart from an old cursor) never duplicates what is read
     r.set("cc:watch:cursor", 0)
