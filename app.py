@@ -36,6 +36,7 @@ from callbacks.command import create_command_api
 from callbacks.duty import create_duty_api
 from callbacks.handover import create_handover_api
 from callbacks.stats import create_stats_api, make_cache
+from callbacks.tracks import create_tracks_api
 from callbacks.vendor import create_vendor
 from callbacks.video import create_video_api
 from dashboard.alerts import Alerts
@@ -88,6 +89,7 @@ def create_app(settings: Settings, redis_url: str | None = None) -> dash.Dash:
     app.server.register_blueprint(create_video_api(store))
     app.server.register_blueprint(create_handover_api(store, settings))
     app.server.register_blueprint(create_duty_api(Duty(store), city))
+    app.server.register_blueprint(create_tracks_api(store, settings))
     app.server.register_blueprint(create_api(store, city, plans, desk))
     app.server.register_blueprint(create_vendor())  # hls.js from npm, never a CDN
     install_error_handlers(app.server)

@@ -112,6 +112,8 @@ class Settings:
     # Archived months kept (the current one counts); older ones are dropped. 0 = for ever.
     archive_keep_months: int = 36
     stats_min_age_s: float = 5.0
+    # Tracks (issue 5): a day of a unit's positions is kept this many days (dashboard/tracks.py).
+    track_keep_days: int = 30
 
     def speed_kmh(self, kind: str) -> float:
         """Travel speed of a unit kind (`worker` or a resource kind)."""
@@ -158,4 +160,5 @@ class Settings:
             archive_batch=_int("CC_ARCHIVE_BATCH", 1000),
             archive_keep_months=_keep_months(_int("CC_ARCHIVE_KEEP_MONTHS", 36)),
             stats_min_age_s=_float("CC_STATS_MIN_AGE_S", 5.0),
+            track_keep_days=_int("CC_TRACK_KEEP_DAYS", 30),
         )

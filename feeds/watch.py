@@ -9,7 +9,9 @@ entry:
 - an open `event` of level I/II → one `critical_event` alert;
 - a `worker` whose status became `sos` → one `sos` alert per episode;
 - a `worker` on duty outside the grid assigned to them → one `geofence_exit` alert per exit
-  (`_geofence`; the episode is kept in `Pgeofence:out`, so a restart does not raise it again).
+  (`_geofence`; the episode is kept in `Pgeofence:out`, so a restart does not raise it again);
+- a `worker` or `resource` position → its track (`Ptrack:*`, dashboard/tracks.py), thinned
+  and appended once per block.
 
 Every `watch_tick_s` it asks `Deadlines.cards` about every open event and raises
 `sla_yellow` / `sla_red` once per (event, stage, colour), and trims old alerts. Heartbeat in
@@ -42,6 +44,7 @@ from dashboard.plans import PlanLibrary
 from dashboard.sla import Deadlines
 from dashboard.stats import PATROL_KEEP_S, patrol_key
 from dashboard.store import Store, day_of
+from dashboard.tracks import AHEAD_MAX_MS, Fix, Thinner, Tracks
 from feeds.service import run_service
 
 log = logging.getLogger("cc.watch")
@@ -97,6 +100,11 @@ class Watch:
         self._patrolled: OrderedDict[str, tuple[str, str]] = OrderedDict()  # id → (day, grid)
         self._fence: OrderedDict[str, str] = OrderedDict()  # worker → episode cause, "" = none
         self._patrol_new: dict[str, set[str]] = {}  # day → grids seen since the last flush
+        self.tracks: Tracks | None = None
+        self._thinner = Thinner()  # tracks: the last kept fix per unit (bounded)
+        self._track_new: dict[tuple[str, str], list[Fix]] = {}  # (kind, id) → fixes to append
+        self._track_compacted = ""  # the last finished day whose tracks were compacted
+        self._track_cursor = 0  # where that compaction's SCAN is
         self._last_archive = float("-inf")
         self._archive_backlog = False
         self._last_tick = float("-inf")
@@ -151,6 +159,10 @@ class Watch:
         self.alerts = Alerts(self.store, self.clock)
         self.desk = Desk(self.store, self.plans, self.deadlines, self.settings, self.clock)
         self.archive = Archive(self.store, self.settings, self.deadlines)
+        self.tracks = Tracks(client, self.settings.prefix, self.settings.timezone,
+                             self.settings.track_keep_days)
+        self._thinner.clear()  # entries after the saved cursor come again: write them again
+        self._track_new.clear()
         # Redis may have restarted empty: what was raised is asked of it again, not assumed.
         for cache in (self._sla_done, self._quiet, self._critical_done, self._worker_status,
                       self._patrolled, self._fence):
@@ -198,6 +210,7 @@ class Watch:
                 self._save_cursor()
         if entries:
             self._flush_patrol()
+            self._flush_tracks()
             self._save_cursor()
         return len(entries)
 
@@ -232,10 +245,14 @@ class Watch:
             return self._task(json.loads(data))
         if kind == "event":
             return self._event(json.loads(data))
+        if kind == "resource":
+            self._track(kind, orjson.loads(data))
+            return False
         if kind == "worker":
             worker = orjson.loads(data)  # every move is read (patrol): the faster parser
             self._patrol(worker)
             fenced = self._geofence(seq, worker)
+            self._track(kind, worker)
             # Moves keep the status by definition (ingest logs `move` only then).
             return (self._worker(seq, worker) if op == "upsert" else False) or fenced
         return False
@@ -313,6 +330,48 @@ class Watch:
         self._patrol_new.clear()
         if added:  # a grid patrolled for the first time that day moves the coverage
             store.r.incr(store.key("stats:ver"))
+
+    # -- tracks (dashboard/tracks.py) ------------------------------------------------------
+
+    def _track(self, kind: str, unit: dict[str, Any]) -> None:
+        """A worker's or vehicle's position, thinned, buffered for `_flush_tracks`. An
+        off-duty worker's positions are not kept: the centre follows people at work."""
+        if kind == "worker" and unit.get("status") == "off_duty":
+            return
+        ts, lat, lon = unit.get("ts"), unit.get("lat"), unit.get("lon")
+        if not isinstance(ts, int) or not isinstance(lat, int | float) or \
+                not isinstance(lon, int | float) or isinstance(lat, bool) or \
+                isinstance(lon, bool):
+            return
+        received = unit.get("received")
+        if isinstance(received, int) and ts > received + AHEAD_MAX_MS:
+            return  # a clock running ahead: never let it hold back the true fixes
+        unit_id = str(unit.get("id"))
+        kept = self._thinner.offer(kind, unit_id, Fix(ts, float(lat), float(lon)))
+        if kept:
+            self._track_new.setdefault((kind, unit_id), []).extend(kept)
+
+    def _flush_tracks(self) -> None:
+        """The block's kept fixes in one round trip: an APPEND and an EXPIRE per unit-day."""
+        if not self._track_new:
+            return
+        assert self.tracks is not None
+        pipe = self.tracks.r.pipeline(transaction=False)
+        for (kind, unit_id), fixes in self._track_new.items():
+            for key, day_fixes in self.tracks.group(kind, unit_id, fixes).items():
+                self.tracks.append(pipe, key, day_fixes)
+        self._track_new.clear()  # before execute: a failed block is not appended twice
+        pipe.execute()
+
+    def _compact_tracks(self, now: int) -> None:
+        """Yesterday's tracks rewritten at their exact size, one SCAN step per tick."""
+        assert self.tracks is not None
+        day = day_of(now - DAY_S * 1000, self.settings.timezone)
+        if day == self._track_compacted:
+            return
+        self._track_cursor, _ = self.tracks.compact_step(day, self._track_cursor)
+        if self._track_cursor == 0:
+            self._track_compacted = day
 
     def _task(self, task: dict[str, Any]) -> bool:
         stage = task.get("stage")
@@ -427,6 +486,7 @@ class Watch:
             except Exception:  # the archive waits for the next round; the cards must not
                 self.counters["errors"] += 1
                 log.exception("watch: archiving failed")
+        self._compact_tracks(now)
         return raised
 
     def archive_once(self, now: int) -> int:

@@ -83,6 +83,7 @@
     Object.keys(visible).forEach(function (n) { show(n, visible[n]); });
     map.on('zoomend', onZoom);
     if (cc.cameras) cc.cameras.attach(map);
+    if (cc.tracks) cc.tracks.attach(map); // the track replay tool (cc-86)
     map.on('dragstart zoomstart', function () { if (!fitting) userMoved = Date.now(); });
     if (!old) {
       window.addEventListener('resize', onResize);
@@ -249,6 +250,7 @@
   function idleReturn() {
     var idle = (cc.cfg.idleReturnS || 0) * 1000;
     if (!idle || !userMoved || selectedId || Date.now() - userMoved < idle) return;
+    if (cc.tracks && cc.tracks.busy()) return; // a track being replayed is being looked at
     userMoved = 0;
     fitCity(false);
   }
@@ -439,6 +441,8 @@
       m._ccKind = kind;
       m._ccId = id;
       m._ccStyle = st;
+      // a layerGroup passes no events on: without this the unit popup (M.init) never opened
+      m.addEventParent(group(kind));
       markers[kind].set(id, m);
       group(kind).addLayer(m);
     } else {
@@ -567,6 +571,7 @@
     var extra = rec.unit || rec.phone || rec.grid_id;
     if (extra) box.appendChild(cc.make('div', 'cc-pop-sub', extra));
     if (rec.ts) box.appendChild(cc.make('div', 'cc-pop-sub', cc.fmtDateTime(rec.ts)));
+    if (cc.tracks) cc.tracks.decoratePopup(box, m._ccKind, rec); // 轨迹回放 (cc-86)
     popup = popup || L.popup({ closeButton: true, autoPan: false, offset: [0, -4] });
     popup.setLatLng(m.getLatLng()).setContent(box).openOn(map);
   }
