@@ -19,14 +19,20 @@ drops duplicates (a watch restarting mid-block may append a block twice) and, pa
 MAX_POINTS, keeps an even sample (first and last included) and says so (`thinned`).
 
 Compaction (`Tracks.compact_step`, run by the watch's tick in small steps once a day for
-yesterday's keys): APPEND grows a string greedily (up to twice its length), so a finished
-day is rewritten once as an exact-size string (GET + SET KEEPTTL in one script: nothing
-appended meanwhile is lost), about a quarter less memory for the 30 days kept.
+yesterday's keys): a finished day is rewritten once, compressed (`pack`): the records sorted
+by time, as deltas (time, lat, lon), byte planes apart, zlib — a few bytes a fix instead of
+12, and no spare room left by APPEND's greedy growth. The rewrite is a compare-and-set on
+the string's length (a key appended at that very moment stays raw: nothing is lost). A
+compressed segment is `TZ` + its uint32 length + zlib data, padded so its length is 1
+modulo 12: raw records are 12 bytes, so a late fix APPENDed after the compaction still
+decodes (segment, then raw records) and a raw string is never taken for a compressed one.
 """
 
 from __future__ import annotations
 
 import math
+import struct
+import zlib
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -61,12 +67,14 @@ DEFAULT_SPAN_MS: Final = 2 * 3_600_000
 COMPACT_SCAN: Final = 1000  # keys looked at per compaction step
 # Rewrites a key as one exact-size string: APPEND leaves up to as much again spare (Redis
 # grows a string greedily), and a finished day is never appended to again.
+# ARGV[1] the length the compactor read, ARGV[2] the compressed string.
 COMPACT_LUA: Final = """
-local v = redis.call('GET', KEYS[1])
-if not v then return 0 end
-redis.call('SET', KEYS[1], v, 'KEEPTTL')
+if redis.call('STRLEN', KEYS[1]) ~= tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
 return 1
 """
+PACK_MAGIC: Final = b"TZ"
+PACK_HEAD: Final = struct.Struct("<2sI")  # magic, the segment's whole length
 THINNER_MAX: Final = 100_000  # units remembered; far above a city's live units
 EARTH_M: Final = 6_371_008.8
 
@@ -117,11 +125,55 @@ def encode(fixes: Iterable[Fix], day: str, tz: str) -> bytes:
     return np.array(rows, dtype=RECORD).tobytes()
 
 
+def packed_length(blob: bytes) -> int:
+    """The length of the compressed segment `blob` starts with, 0 when it has none."""
+    if len(blob) % RECORD_SIZE != 1 or len(blob) < PACK_HEAD.size or \
+            blob[:2] != PACK_MAGIC:
+        return 0
+    length = PACK_HEAD.unpack_from(blob)[1]
+    return length if length <= len(blob) and length % RECORD_SIZE == 1 else 0
+
+
+def records(blob: bytes) -> np.ndarray:
+    """The RECORD array of a stored day: its compressed segment (if any), then raw records;
+    a torn tail (never written by APPEND, but cheap to guard) is ignored."""
+    head = packed_length(blob)
+    parts: list[np.ndarray] = []
+    if head:
+        parts.append(unpack(blob[:head]))
+    raw = memoryview(blob)[head:]
+    usable = len(raw) - len(raw) % RECORD_SIZE
+    parts.append(np.frombuffer(raw, dtype=RECORD, count=usable // RECORD_SIZE))
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+def pack(rec: np.ndarray) -> bytes:
+    """A compressed segment of `rec`: sorted by time, repeated times once, deltas, byte
+    planes (the high bytes of small deltas are alike), zlib."""
+    t, first = np.unique(rec["t"].astype(np.int64), return_index=True)
+    cols = [t, rec["lat"].astype(np.int64)[first], rec["lon"].astype(np.int64)[first]]
+    planes = [np.diff(c, prepend=0).astype("<i4").view(np.uint8).reshape(-1, 4).T.tobytes()
+              for c in cols]
+    body = zlib.compress(b"".join(planes), 9)
+    length = PACK_HEAD.size + len(body)
+    length += (1 - length) % RECORD_SIZE  # pad: ≡ 1 modulo 12
+    return (PACK_HEAD.pack(PACK_MAGIC, length) + body).ljust(length, b"\0")
+
+
+def unpack(segment: bytes) -> np.ndarray:
+    """The RECORD array of a compressed segment (`pack`)."""
+    body = zlib.decompressobj().decompress(segment[PACK_HEAD.size:])  # padding left over
+    n = len(body) // RECORD_SIZE
+    cols = [np.frombuffer(body[i * 4 * n:(i + 1) * 4 * n], dtype=np.uint8).reshape(4, n).T
+            .copy().view("<i4").ravel().astype(np.int64).cumsum() for i in range(3)]
+    out = np.empty(n, dtype=RECORD)
+    out["t"], out["lat"], out["lon"] = cols
+    return out
+
+
 def decode(blob: bytes, day: str, tz: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(epoch ms int64, lat float, lon float) arrays of a stored day; a torn tail (never
-    written by APPEND, but cheap to guard) is ignored."""
-    usable = len(blob) - len(blob) % RECORD_SIZE
-    rec = np.frombuffer(blob, dtype=RECORD, count=usable // RECORD_SIZE)
+    """(epoch ms int64, lat float, lon float) arrays of a stored day (raw or compacted)."""
+    rec = records(blob)
     ts = rec["t"].astype(np.int64) + midnight_ms(day, tz)
     return ts, rec["lat"] / SCALE, rec["lon"] / SCALE
 
@@ -217,12 +269,19 @@ class Tracks:
         done; keys rewritten)."""
         cursor, keys = self.r.scan(cursor, match=f"{self.prefix}track:*:{day}",
                                    count=COMPACT_SCAN)
+        done = 0
         if keys:
             pipe = self.r.pipeline(transaction=False)
             for key in keys:
-                self._compact(keys=[key], client=pipe)
-            pipe.execute()
-        return int(cursor), len(keys)
+                pipe.execute_command("GET", key, **{NEVER_DECODE: True})
+            blobs = pipe.execute()
+            pipe = self.r.pipeline(transaction=False)
+            for key, blob in zip(keys, blobs, strict=True):
+                if blob and packed_length(blob) != len(blob):  # not already just compressed
+                    self._compact(keys=[key], args=[len(blob), pack(records(blob))],
+                                  client=pipe)
+            done = sum(int(x) for x in pipe.execute())
+        return int(cursor), done
 
     def read(self, kind: str, unit_id: str, from_ms: int, to_ms: int,
              max_points: int = MAX_POINTS) -> dict[str, Any]:
