@@ -29,7 +29,7 @@ DESK_ROLES: Final = ("duty_officer", "commander")
 
 def create_duty_api(duty: Duty, city: City | None = None) -> Blueprint:
     """The duty desk's routes over `duty`; audit entries through `callbacks.auth.audited`.
-    With `city`, every listed alert carries `area_name` (its grid's name) too."""
+    With `city`, every listed alert carries `area_name` too (town · community · grid)."""
     api = Blueprint("duty", __name__)
 
     @api.get("/api/duty/queue")
@@ -39,8 +39,7 @@ def create_duty_api(duty: Duty, city: City | None = None) -> Blueprint:
         if city is not None:
             for name in ("queue", "handed", "recent"):
                 for alert in board[name]:
-                    unit = city.unit(alert["area"]) if alert.get("area") else None
-                    alert["area_name"] = unit.name if unit else None
+                    alert["area_name"] = _area_name(city, alert.get("area"))
         return jsonify(board)
 
     def guarded(action: str, fn: Callable[..., tuple[Response, int]]) -> Callable[..., Any]:
@@ -168,3 +167,11 @@ def _auth() -> Auth:
 
 def _error(status: int, code: str, message: str) -> tuple[Response, int]:
     return jsonify({"error": message, "code": code, "status": status}), status
+
+
+def _area_name(city: City, code: str | None) -> str | None:
+    """"凤台街道 · 林家寨社区 · 第5网格": a grid's own name repeats in every community."""
+    unit = city.unit(code) if code else None
+    if unit is None:
+        return None
+    return " · ".join([p.name for p in city.parents(code or "")] + [unit.name])

@@ -184,6 +184,8 @@ def test_duty005_api_roles_scope_audit_and_json_errors(app_client: Any,  # noqa:
     # the geofence alarm belongs to the worker's own grid, not where they wandered to
     assert [a["id"] for a in board["queue"]] == [mine["id"], fence["id"]]
     assert board["queue"][0]["area"] == here
+    path = [*city.parents(here), city.unit(here)]
+    assert board["queue"][0]["area_name"] == " · ".join(u.name for u in path if u)
     refused = scoped.post(f"/api/duty/alerts/{theirs['id']}/note", json={"text": "看看"})
     assert refused.status_code == 403 and refused.get_json()["code"] == "out_of_scope"
     refused = scoped.post(f"/api/duty/alerts/{theirs['id']}/handoff", json={})
