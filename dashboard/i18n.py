@@ -367,6 +367,7 @@ _T: Final[dict[str, tuple[str, str]]] = {
     "alert.count": ("{n}条", "{n}"),
     "alert.more": ("另有{n}条", "{n} more"),
     "alert.ack": ("确认", "Ack"),
+    "alert.handed": ("{by}转交指挥长", "Handed to a commander by {by}"),
     "alert.kind.critical_event": ("重大事件", "Critical event"),
     "alert.kind.sla_yellow": ("黄牌", "Yellow card"),
     "alert.kind.sla_red": ("红牌", "Red card"),

@@ -83,7 +83,10 @@
     li.title = a.message || '';
     var ev = a.event_id ? cc.store.get('event', a.event_id) : null;
     var what = ev ? (ev.title || cc.label('type', ev.type)) : (a.subject_id || '');
-    cc.setText(li._sub, cc.fmtTime(Number(a.ts)) + ' · ' + what);
+    // handed over by the duty desk: it waits for a commander (cc-82-duty.js)
+    var handed = a.handed_to_role ? cc.t('alert.handed', { by: a.handed_by || '' }) + ' · ' : '';
+    li.setAttribute('data-handed', a.handed_to_role ? '1' : '0');
+    cc.setText(li._sub, handed + cc.fmtTime(Number(a.ts)) + ' · ' + what);
     show(li._ack, P.canAct());
     a._new = false;
   }
