@@ -82,7 +82,8 @@ class Duty:
     def board(self, scope: str | None = None) -> dict[str, Any]:
         """Everything the desk shows, for one user's scope (None = the whole city)."""
         now = int(self.clock())
-        found = [a for a in self.alerts.open(SCAN_MAX) if on_desk(a)]
+        scanned = self.alerts.open(SCAN_MAX)
+        found = [a for a in scanned if on_desk(a)]
         acked = [a for a in self.alerts.acked(SCAN_MAX) if a.get("kind") in DESK_KINDS]
         areas = self.alerts.areas(found + acked)
         if scope:
@@ -101,6 +102,9 @@ class Duty:
             "recent": acked[:RECENT_MAX],
             "silence": silence,
             "sounding": [a["id"] for a in queue if a["id"] not in covered],
+            # how many wait, past the listed QUEUE_MAX; `more`: past what one read looks at
+            "waiting": sum(1 for a in found if not a.get("handed_to_role")),
+            "more": len(scanned) >= SCAN_MAX,
             "server_ts": now,
         }
 

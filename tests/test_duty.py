@@ -57,6 +57,7 @@ def test_duty001_queue_most_severe_first_then_newest(r: redis.Redis) -> None:
         "sos", "crit1", "crit2b", "crit2", "fence", "red3")]
     assert board["sounding"] == [a["id"] for a in board["queue"]]
     assert board["handed"] == [] and board["recent"] == [] and board["silence"] is None
+    assert (board["waiting"], board["more"]) == (6, False)  # the yellow card is not counted
     alerts.ack(raised["crit1"]["id"], by="li")
     board = duty.board()
     assert raised["crit1"]["id"] not in [a["id"] for a in board["queue"]]

@@ -167,8 +167,14 @@
     fillList($('DUTY_QUEUE'), board.queue, K.rows, false, 'duty.empty');
     fillList($('DUTY_HANDED'), board.handed, K.sideRows, true, 'duty.none');
     fillList($('DUTY_RECENT'), board.recent, K.sideRows, true, 'duty.none');
-    cc.setText($('DUTY_COUNT'), board.queue.length ? cc.t('duty.count', { n: board.queue.length }) : '');
+    cc.setText($('DUTY_COUNT'), board.queue.length ? cc.t('duty.count', { n: waitingText() }) : '');
     update();
+  }
+
+  /* "200" or "500+": the list shows the gravest QUEUE_MAX, one read looks at SCAN_MAX. */
+  function waitingText() {
+    var n = Math.max(Number(board.waiting) || 0, board.queue.length);
+    return String(n) + (board.more ? '+' : '');
   }
 
   /* What sounds and what the state line says; called on every render and every tick. */
@@ -184,7 +190,8 @@
       var s = board.silence;
       cc.setText(state, cc.t('duty.silenced', { time: cc.fmtTime(Number(s.until)), by: s.by || '', reason: s.reason || '' }));
     } else {
-      cc.setText(state, sounding.length ? cc.t('duty.sounding', { n: sounding.length }) : cc.t('duty.quiet'));
+      var n = sounding.length + (board.waiting > board.queue.length ? '+' : '');
+      cc.setText(state, sounding.length ? cc.t('duty.sounding', { n: n }) : cc.t('duty.quiet'));
     }
     cc.setAttr(state, 'data-state', sounding.length ? 'sounding' : on ? 'silenced' : 'quiet');
     if (unsilenceBtn) unsilenceBtn.hidden = !on;
