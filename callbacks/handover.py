@@ -32,7 +32,9 @@ LIST_MAX: Final = 200
 
 
 def _error(status: int, code: str, message: str, **extra: Any) -> tuple[Response, int]:
-    return jsonify({"error": code, "message": message, "status": status, **extra}), status
+    # as every other API: `error` for people, `code` for programs
+    return jsonify({"error": message, "code": code, "message": message, "status": status,
+                    **extra}), status
 
 
 def _refused(exc: HandoverError) -> tuple[Response, int]:

@@ -69,7 +69,7 @@ def create_tracks_api(store: Store, settings: Settings,
                                  f"{scope}", 403)
             answer = tracks.read(kind, unit_id, from_ms, to_ms)
         except TrackError as exc:
-            return jsonify({"error": exc.code, "status": exc.status,
+            return jsonify({"error": exc.message, "code": exc.code, "status": exc.status,
                             "message": exc.message}), exc.status
         # orjson: up to 20,000 points encode several times faster than with json
         body = orjson.dumps({"kind": kind, "id": unit_id, "from": from_ms, "to": to_ms,

@@ -89,8 +89,8 @@ class HandoverError(Exception):
         self.extra = extra
 
     def to_dict(self) -> dict[str, Any]:
-        return {"error": self.code, "message": self.message, "status": self.status,
-                **self.extra}
+        return {"error": self.message, "code": self.code, "message": self.message,
+                "status": self.status, **self.extra}
 
 
 def _section(items: list[dict[str, Any]]) -> dict[str, Any]:

@@ -91,7 +91,7 @@ def test_hand002_post_drafts_the_current_shift(r: redis.Redis, redis_url: str) -
     check_exact(report, keys)
     again = client.post("/api/handover")
     assert again.status_code == 409
-    assert again.get_json()["error"] == "exists" and again.get_json()["id"] == report["id"]
+    assert again.get_json()["code"] == "exists" and again.get_json()["id"] == report["id"]
     listed = client.get("/api/handover").get_json()["handovers"]
     assert [h["id"] for h in listed] == [report["id"]] and "sections" not in listed[0]
 
@@ -111,13 +111,13 @@ def test_hand003_sign_accept_state_machine(r: redis.Redis, redis_url: str) -> No
     assert lead.post("/api/handover").status_code == 403  # a leader reads, does not draft
     assert lead.get(url).status_code == 200
     # only the author edits and signs
-    assert inc.put(url, json={"remarks": "x"}).get_json()["error"] == "not_author"
+    assert inc.put(url, json={"remarks": "x"}).get_json()["code"] == "not_author"
     clock.now += 60_000
     res = out.put(url, json={"remarks": "东门积水待复查", "summary": "本班平稳"})
     assert res.status_code == 200
     assert res.get_json()["handover"]["remarks"] == "东门积水待复查"
     assert out.put(url, json={"refresh": True}).status_code == 200
-    assert out.post(url + "/accept").get_json()["error"] == "not_signed"
+    assert out.post(url + "/accept").get_json()["code"] == "not_signed"
     assert inc.post(url + "/accept").status_code == 409
     assert inc.post(url + "/sign").status_code == 403
     clock.now += 60_000
@@ -129,11 +129,11 @@ def test_hand003_sign_accept_state_machine(r: redis.Redis, redis_url: str) -> No
     assert len(body["signed"]["sha256"]) == 64
     # frozen: no edit, no second signature
     assert out.put(url, json={"remarks": "改"}).status_code == 409
-    assert out.put(url, json={"remarks": "改"}).get_json()["error"] == "not_draft"
+    assert out.put(url, json={"remarks": "改"}).get_json()["code"] == "not_draft"
     assert out.post(url + "/sign").status_code == 409
     # the author cannot accept their own; a leader is no duty officer
     own = out.post(url + "/accept")
-    assert own.status_code == 403 and own.get_json()["error"] == "own_report"
+    assert own.status_code == 403 and own.get_json()["code"] == "own_report"
     assert lead.post(url + "/accept").status_code == 403
     clock.now += 60_000
     done = inc.post(url + "/accept", json={"note": "已接班"})
@@ -143,7 +143,7 @@ def test_hand003_sign_accept_state_machine(r: redis.Redis, redis_url: str) -> No
     assert body["accepted"]["sha256"] == body["signed"]["sha256"] and body["intact"] is True
     assert body["remarks"] == "东门积水待复查"
     again = cmd.post(url + "/accept")
-    assert again.status_code == 409 and again.get_json()["error"] == "accepted"
+    assert again.status_code == 409 and again.get_json()["code"] == "accepted"
     entries = [e for e in cmd.get("/api/audit?limit=200").get_json()["entries"]
                if e["action"].startswith("handover.")]
     ok = [(e["action"], e["user"]) for e in reversed(entries) if e["outcome"] == "ok"]
@@ -172,7 +172,7 @@ def test_hand004_a_changed_signed_report_shows_and_is_refused(r: redis.Redis,
     binary_client(r).set(key, pack(stored))
     assert out.get(f"/api/handover/{hid}").get_json()["handover"]["intact"] is False
     res = inc.post(f"/api/handover/{hid}/accept")
-    assert res.status_code == 409 and res.get_json()["error"] == "tampered"
+    assert res.status_code == 409 and res.get_json()["code"] == "tampered"
 
 
 def test_hand005_capped_at_1000_reports(r: redis.Redis) -> None:
@@ -253,7 +253,7 @@ def test_hand008_bad_requests(r: redis.Redis, redis_url: str) -> None:
              ({"from": now - 1000}, "bad_window")]
     for body, code in cases:
         res = client.post("/api/handover", json=body)
-        assert res.status_code == 400 and res.get_json()["error"] == code, body
+        assert res.status_code == 400 and res.get_json()["code"] == code, body
     assert client.post("/api/handover", data="[1]",
                        content_type="application/json").status_code == 400
     assert client.get("/api/handover/H-none").status_code == 404

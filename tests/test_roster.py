@@ -188,7 +188,7 @@ def test_ros006_api_read_by_all_replaced_by_commander_audited(r: redis.Redis,
     assert client.get("/api/roster").get_json()["now"]["leader"]["user"] == team_c["leader"]
     bad = client.put("/api/roster", json={**doc, "shifts": "all day"})
     assert bad.status_code == 400
-    assert bad.get_json()["error"] == "bad_roster" and bad.get_json()["where"] == "shifts"
+    assert bad.get_json()["code"] == "bad_roster" and bad.get_json()["where"] == "shifts"
     assert client.put("/api/roster", data="not json").status_code == 400
     entries = [e for e in client.get("/api/audit?limit=50").get_json()["entries"]
                if e["action"] == "roster.put"]

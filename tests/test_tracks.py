@@ -315,12 +315,12 @@ def test_trk007_api_answers_roles_errors_and_scope(redis_url: str, r: redis.Redi
         ("/api/tracks/resource/W1", 404, "unknown_unit"),
     ]:
         res = commander.get(path)
-        assert (res.status_code, res.is_json, res.json["error"]) == (status, True, code), path
+        assert (res.status_code, res.is_json, res.json["code"]) == (status, True, code), path
     # a town's officer: its own units only
     officer = client_for(app, r, "duty_officer", scope=town_a)
     assert officer.get("/api/tracks/worker/W1").status_code == 200
     res = officer.get("/api/tracks/resource/R1")
-    assert res.status_code == 403 and res.json["error"] == "out_of_scope"
+    assert res.status_code == 403 and res.json["code"] == "out_of_scope"
     assert "points" not in res.json
     other = client_for(app, r, "commander", scope=town_b)
     assert other.get("/api/tracks/resource/R1").json["points"][0][0] == TS - 60_000
