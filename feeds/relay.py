@@ -6,6 +6,11 @@ live frames. Moves of units are coalesced (latest per unit, flushed every `coale
 before any other change, so frames stay in sequence order). Each client has a bounded queue;
 one that falls behind is resynchronised with a fresh snapshot and never slows the others.
 
+A page that needs only some kinds says so with `?kinds=alert,video` (empty: none): its
+snapshot lists only those and it is sent only their frames and batches holding them; stats
+frames (connection state, data age) go to everyone. The cockpit and the handover need none,
+the duty desk only alerts, so they do not carry a city's units and cameras.
+
 Only signed-in walls are served: the browser sends its `cc_session` cookie (the relay is on
 the same host, so the cookie goes along); without a live session the socket is closed with
 code 4401, which the wall takes as "signed out". Open sockets keep their session alive and
@@ -43,6 +48,9 @@ STATS_S: Final = 1.0
 SESSION_CHECK_S: Final = 60.0  # how often open sockets slide (and re-check) their sessions
 CLOSE_SIGNED_OUT: Final = 4401  # close code the wall reads as "go to /login"
 COOKIE: Final = "cc_session"
+SNAPSHOT_KINDS: Final = {"event": "events", "worker": "workers", "resource": "resources",
+                         "camera": "cameras", "task": "tasks", "alert": "alerts"}
+KINDS_MAX: Final = 16
 
 
 def _dumps(obj: Any) -> str:
@@ -58,9 +66,10 @@ class Client:
     """
 
     def __init__(self, ws: ServerConnection, maxlen: int, lag_s: float,
-                 token: str = "") -> None:
+                 token: str = "", kinds: frozenset[str] | None = None) -> None:
         self.ws = ws
         self.token = token
+        self.kinds = kinds  # None: every kind
         self.maxlen = maxlen
         self.lag_s = lag_s
         self.queue: deque[tuple[int, str, float]] = deque()
@@ -69,9 +78,14 @@ class Client:
         self.skip_upto = -1
         self.resyncs = 0
 
-    def offer(self, seq: int, frame: str, now: float) -> None:
+    def wants(self, kinds: frozenset[str] | None) -> bool:
+        """A frame about `kinds` (None: stats, for everyone) is for this client."""
+        return kinds is None or self.kinds is None or not self.kinds.isdisjoint(kinds)
+
+    def offer(self, seq: int, frame: str, now: float,
+              kinds: frozenset[str] | None = None) -> None:
         """Never blocks: a client that fell behind drops its queue and is resynced."""
-        if self.resync:
+        if self.resync or not self.wants(kinds):
             return
         if len(self.queue) >= self.maxlen or (self.queue and now - self.queue[0][2] > self.lag_s):
             self.queue.clear()
@@ -203,7 +217,7 @@ class Relay:
             self.pending_seq = frame["seq"]
             return
         self._flush()
-        self._broadcast(frame["seq"], _dumps(frame))
+        self._broadcast(frame["seq"], _dumps(frame), frozenset((frame["kind"],)))
 
     def _flush(self) -> None:
         if not self.pending:
@@ -212,12 +226,13 @@ class Relay:
                  for f in self.pending.values()]
         self.pending.clear()
         self._broadcast(self.pending_seq,
-                        _dumps({"type": "batch", "seq": self.pending_seq, "items": items}))
+                        _dumps({"type": "batch", "seq": self.pending_seq, "items": items}),
+                        frozenset(item["kind"] for item in items))
 
-    def _broadcast(self, seq: int, frame: str) -> None:
+    def _broadcast(self, seq: int, frame: str, kinds: frozenset[str] | None = None) -> None:
         now = time.monotonic()
         for client in self.clients:
-            client.offer(seq, frame, now)
+            client.offer(seq, frame, now, kinds)
 
     async def _flush_moves(self) -> None:
         while True:
@@ -280,6 +295,7 @@ class Relay:
     async def _handler(self, ws: ServerConnection) -> None:
         query = parse_qs(urlsplit(ws.request.path if ws.request else "/").query)
         since = _int_or_none(query.get("since", [None])[0])
+        kinds = _kinds(query.get("kinds"))
         token = _session_cookie(ws.request.headers.get("Cookie", "") if ws.request else "")
         try:
             session = await self._io(self._auth().session, token) if token else None
@@ -290,7 +306,7 @@ class Relay:
             await ws.close(CLOSE_SIGNED_OUT, "sign in")
             return
         client = Client(ws, self.settings.client_queue_max, self.settings.client_lag_s,
-                        session.token)
+                        session.token, kinds)
         self.clients.add(client)
         try:
             if since is None or not await self._replay(client, since):
@@ -313,6 +329,10 @@ class Relay:
 
     async def _send_snapshot(self, client: Client) -> None:
         parts = await self._io(self._store().snapshot_parts)
+        if client.kinds is not None:
+            for kind, name in SNAPSHOT_KINDS.items():
+                if kind not in client.kinds:
+                    parts[name] = []
         frame = (
             f'{{"type":"snapshot","seq":{parts["seq"]},"server_ts":{int(time.time() * 1000)},'
             f'"events":[{",".join(parts["events"])}],"workers":[{",".join(parts["workers"])}],'
@@ -337,8 +357,10 @@ class Relay:
         moves: dict[tuple[str, str], dict[str, Any]] = {}
         last = since
         for seq, kind, op, data in entries:
-            record = json.loads(data)
             last = seq
+            if not client.wants(frozenset((kind,))):
+                continue
+            record = json.loads(data)
             if op == "move":
                 moves[(kind, record["id"])] = {"kind": kind, "op": op, "data": record}
                 continue
@@ -365,6 +387,14 @@ def _session_cookie(header: str) -> str:
     except CookieError:
         return ""
     return morsel.value if morsel is not None else ""
+
+
+def _kinds(values: list[str] | None) -> frozenset[str] | None:
+    """`?kinds=a,b` → the kinds a page wants (empty: none); absent → None, every kind."""
+    if values is None:
+        return None
+    names = [k.strip() for v in values for k in v.split(",") if k.strip()]
+    return frozenset(n[:32] for n in names[:KINDS_MAX])
 
 
 def _int_or_none(value: str | None) -> int | None:

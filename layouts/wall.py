@@ -51,6 +51,12 @@ def request_lang() -> str:
     return normalise_lang(raw or _settings.lang)
 
 
+# What a page's websocket carries besides the stats (the header's connection and data age):
+# None = everything. The cockpit polls its figures and the handover reads its API; the duty
+# desk follows alerts only — none of them needs a city's units and cameras.
+WS_KINDS: Final[dict[str, list[str]]] = {"cockpit": [], "handover": [], "duty": ["alert"]}
+
+
 def browser_config(lang: str, page: str = "wall") -> dict[str, Any]:
     """Everything the browser glue needs, handed over in one store; `page` says which page
     booted (layouts/pages.py), so the JS starts only that page's parts."""
@@ -62,7 +68,8 @@ def browser_config(lang: str, page: str = "wall") -> dict[str, Any]:
         "ids": ids.as_dict(),
         "detailFields": list(ids.DETAIL_FIELDS),
         # Empty url: the browser builds ws://<page host>:<port>/ws itself.
-        "ws": {"url": s.ws_public_url, "port": s.ws_port, "path": "/ws"},
+        "ws": {"url": s.ws_public_url, "port": s.ws_port, "path": "/ws",
+               "kinds": WS_KINDS.get(page)},
         "tz": s.timezone,
         # Feed positions are WGS-84; only a tile layer in another datum needs them shifted.
         "tileCrs": s.tile_crs if s.tile_url else "wgs84",

@@ -198,3 +198,41 @@ def test_rel006_since_beyond_log_gets_snapshot(stack: Stack, r: redis.Redis) -> 
     with stack.connect("?since=1") as ws:
         snap = frames(ws, lambda g: len(g) >= 1)[0]
         assert snap["type"] == "snapshot" and len(snap["events"]) == 3
+
+
+def test_rel007_a_page_that_wants_alerts_gets_only_alerts(stack: Stack) -> None:
+    """The duty desk (`?kinds=alert`): no units or events in its snapshot, none of their
+    frames or moves, its alerts live and after a resume; stats still arrive."""
+    from dashboard.alerts import Alerts
+    from dashboard.store import Store
+
+    stack.publish("event", event(0))
+    stack.publish("worker", {"id": "W1", "name": "张", "status": "on_duty", "lon": 119.96,
+                             "lat": 36.78, "ts": TS})
+    stack.wait_seq(2)
+    alerts = Alerts(Store(stack.client, stack.settings.prefix))
+    with stack.connect("?kinds=alert") as ws:
+        snap = frames(ws, lambda g: len(g) >= 1)[0]
+        assert snap["type"] == "snapshot" and snap["events"] == [] and snap["workers"] == []
+        stack.publish("event", event(1))
+        stack.publish("worker", {"id": "W1", "lon": 119.961, "lat": 36.781, "ts": TS + 5})
+        first = alerts.raise_once("critical_event", "ev-1", "ev-1", "II级事件", 2)
+        assert first is not None
+        got = frames(ws, lambda g: any(f.get("kind") == "alert" for f in g))
+        assert [(f["type"], f.get("kind")) for f in got] == [("delta", "alert")]
+        assert got[0]["data"]["id"] == first["id"]
+        stats = json.loads(ws.recv(timeout=5))
+        while stats["type"] != "stats":
+            assert stats["type"] != "batch", stats  # the worker's move is not for it
+            stats = json.loads(ws.recv(timeout=5))
+        last = got[0]["seq"]
+    stack.publish("event", event(2))  # while the desk is away
+    second = alerts.raise_once("critical_event", "ev-2", "ev-2", "II级事件", 2)
+    assert second is not None
+    with stack.connect(f"?since={last}&kinds=alert") as ws:
+        got = frames(ws, lambda g: any(f.get("kind") == "alert" for f in g))
+        assert [f["data"]["id"] for f in got] == [second["id"]]
+    with stack.connect() as ws:  # a wall without `kinds` gets everything, as before
+        snap = frames(ws, lambda g: len(g) >= 1)[0]
+        assert {e["id"] for e in snap["events"]} == {"ev-0", "ev-1", "ev-2"}
+        assert [w["id"] for w in snap["workers"]] == ["W1"]

@@ -31,8 +31,12 @@
       var host = location.hostname.indexOf(':') >= 0 ? '[' + location.hostname + ']' : location.hostname;
       base = proto + '//' + host + ':' + w.port + w.path;
     }
+    var q = [];
     var seq = cc.store.lastSeq();
-    if (seq > 0) base += (base.indexOf('?') >= 0 ? '&' : '?') + 'since=' + seq;
+    if (seq > 0) q.push('since=' + seq);
+    // a page that follows only some kinds gets only those (feeds/relay.py)
+    if (Array.isArray(w.kinds)) q.push('kinds=' + encodeURIComponent(w.kinds.join(',')));
+    if (q.length) base += (base.indexOf('?') >= 0 ? '&' : '?') + q.join('&');
     return base;
   }
 
