@@ -116,6 +116,41 @@ def by_hand() -> list[Hand]:
     return out
 
 
+def play_step(store: Store, desk: Desk, alerts: Alerts, city: Any, doc: dict[str, Any], t: int,
+              what: str, e: dict[str, Any], arg: Any) -> None:
+    """One step of a fixture event's life at time `t` (the cockpit's and the handover's
+    fixtures share the form): report, cancel, card, dispatch, arrived/handled, verify,
+    evaluate."""
+    eid = e["id"]
+    grid = doc["grids"][e["grid"]]
+    town, community = (u.code for u in city.parents(grid))
+    fields = {"type": e["type"], "severity": e["severity"], "source": e["source"],
+              "category": category_of(e["type"]), "grid_id": grid,
+              "community_id": community, "town_id": town, "title": e.get("title", ""),
+              "address": e.get("address", ""), "first_ts": ms(e["reported"])}
+    lon, lat = city.unit(grid).centroid
+    if what == "report":
+        put(store, "event", eid, lon, lat, ts=t, **fields)
+    elif what == "cancel":
+        put(store, "event", eid, lon, lat, ts=t, status="cancelled", **fields)
+    elif what == "card":
+        alerts.raise_once(arg[0], eid, eid, f"{arg[0]} {arg[1]}", e["severity"], cause=arg[1])
+    elif what == "dispatch":
+        desk.dispatch(eid, by="zhihui", key=f"k-{eid}",
+                      assignees=[{"id": arg[2], "kind": "worker"}], plan_id=None,
+                      override_reason="fixture")
+    elif what in ("arrived", "handled"):
+        task = desk.task_of_event(eid)
+        assert task is not None, eid
+        actor = task["assignees"][0]["id"]
+        desk.on_feedback({"task_id": task["id"], "event_id": eid, "actor_id": actor,
+                          "stage": what, "ts": t})
+    elif what == "verify":
+        desk.verify(eid, by="zhiban", passed=True)
+    elif what == "evaluate":
+        desk.evaluate(eid, by="zhiban", score=5)
+
+
 def load_history(r: redis.Redis, settings: Settings | None = None) -> dict[str, Any]:
     """Play the fixture into Redis; returns the fixture. Workers' last positions go through
     the watch service (patrol coverage)."""
@@ -147,35 +182,7 @@ def load_history(r: redis.Redis, settings: Settings | None = None) -> dict[str, 
     actions.sort(key=lambda a: (a[0], a[1], a[3]["id"]))
     for t, _, what, e, arg in actions:
         clock.now = t
-        eid = e["id"]
-        grid = doc["grids"][e["grid"]]
-        town, community = (u.code for u in city.parents(grid))
-        fields = {"type": e["type"], "severity": e["severity"], "source": e["source"],
-                  "category": category_of(e["type"]), "grid_id": grid,
-                  "community_id": community, "town_id": town, "title": e.get("title", ""),
-                  "address": e.get("address", ""), "first_ts": ms(e["reported"])}
-        lon, lat = city.unit(grid).centroid  # type: ignore[union-attr]
-        if what == "report":
-            put(store, "event", eid, lon, lat, ts=t, **fields)
-        elif what == "cancel":
-            put(store, "event", eid, lon, lat, ts=t, status="cancelled", **fields)
-        elif what == "card":
-            alerts.raise_once(arg[0], eid, eid, f"{arg[0]} {arg[1]}", e["severity"],
-                              cause=arg[1])
-        elif what == "dispatch":
-            desk.dispatch(eid, by="zhihui", key=f"k-{eid}",
-                          assignees=[{"id": arg[2], "kind": "worker"}], plan_id=None,
-                          override_reason="fixture")
-        elif what in ("arrived", "handled"):
-            task = desk.task_of_event(eid)
-            assert task is not None, eid
-            actor = task["assignees"][0]["id"]
-            desk.on_feedback({"task_id": task["id"], "event_id": eid, "actor_id": actor,
-                              "stage": what, "ts": t})
-        elif what == "verify":
-            desk.verify(eid, by="zhiban", passed=True)
-        elif what == "evaluate":
-            desk.evaluate(eid, by="zhiban", score=5)
+        play_step(store, desk, alerts, city, doc, t, what, e, arg)
     # today's positions: the watch service sees them and keeps the patrolled grids
     clock.now = now
     for w in doc["workers"]:

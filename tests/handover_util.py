@@ -20,7 +20,7 @@ from dashboard.plans import PlanLibrary
 from dashboard.sla import Deadlines
 from dashboard.store import Store
 
-from .cockpit_util import Clock, ms
+from .cockpit_util import Clock, ms, play_step
 from .units_util import put
 
 FIXTURE = Path(__file__).parent / "fixtures" / "handover_history.json"
@@ -126,29 +126,5 @@ def load_history(r: redis.Redis, settings: Settings | None = None) -> dict[str, 
         if what == "ack":
             alerts.ack(ids[e["key"]], by=arg[1], note=arg[2])
             continue
-        eid = e["id"]
-        grid = doc["grids"][e["grid"]]
-        town, community = (u.code for u in city.parents(grid))
-        fields = {"type": e["type"], "severity": e["severity"], "source": e["source"],
-                  "category": category_of(e["type"]), "grid_id": grid,
-                  "community_id": community, "town_id": town, "title": e.get("title", ""),
-                  "first_ts": ms(e["reported"])}
-        lon, lat = city.unit(grid).centroid  # type: ignore[union-attr]
-        if what == "report":
-            put(store, "event", eid, lon, lat, ts=t, **fields)
-        elif what == "cancel":
-            put(store, "event", eid, lon, lat, ts=t, status="cancelled", **fields)
-        elif what == "dispatch":
-            desk.dispatch(eid, by="zhihui", key=f"k-{eid}",
-                          assignees=[{"id": arg[2], "kind": "worker"}], plan_id=None,
-                          override_reason="fixture")
-        elif what in ("arrived", "handled"):
-            task = desk.task_of_event(eid)
-            assert task is not None, eid
-            desk.on_feedback({"task_id": task["id"], "event_id": eid,
-                              "actor_id": task["assignees"][0]["id"], "stage": what, "ts": t})
-        elif what == "verify":
-            desk.verify(eid, by="zhiban", passed=True)
-        elif what == "evaluate":
-            desk.evaluate(eid, by="zhiban", score=5)
+        play_step(store, desk, alerts, city, doc, t, what, e, arg)
     return ids
