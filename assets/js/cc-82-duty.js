@@ -130,7 +130,7 @@
     if (cmds.length) {
       var acts = li.appendChild(cc.make('div', 'cc-duty-acts'));
       cmds.forEach(function (p) {
-        var b = acts.appendChild(cc.make('button', 'cc-duty-btn cc-duty-do-' + p[0], cc.t(p[1])));
+        var b = acts.appendChild(cc.make('button', 'cc-btn cc-duty-btn cc-duty-do-' + p[0], cc.t(p[1])));
         b.type = 'button';
         b.setAttribute('data-cmd', p[0]);
       });
@@ -319,8 +319,8 @@
     text.rows = 3;
     box._text = text;
     var bar = box.appendChild(cc.make('div', 'cc-duty-note-bar'));
-    var save = bar.appendChild(cc.make('button', 'cc-duty-btn cc-duty-note-save', cc.t('duty.note_save')));
-    var cancel = bar.appendChild(cc.make('button', 'cc-duty-btn cc-duty-note-cancel', cc.t('duty.cancel')));
+    var save = bar.appendChild(cc.make('button', 'cc-btn cc-duty-btn cc-duty-note-save', cc.t('duty.note_save')));
+    var cancel = bar.appendChild(cc.make('button', 'cc-btn cc-duty-btn cc-duty-note-cancel', cc.t('duty.cancel')));
     save.type = cancel.type = 'button';
     cancel.addEventListener('click', function () { box.hidden = true; noteFor = null; });
     save.addEventListener('click', function () {
@@ -361,8 +361,8 @@
       var o = minutesEl.appendChild(cc.make('option', '', cc.t('duty.minutes', { n: m })));
       o.value = String(m);
     });
-    silenceBtn = form.appendChild(cc.make('button', 'cc-duty-btn cc-duty-silence-btn', cc.t('duty.silence')));
-    unsilenceBtn = form.appendChild(cc.make('button', 'cc-duty-btn cc-duty-unsilence', cc.t('duty.unsilence')));
+    silenceBtn = form.appendChild(cc.make('button', 'cc-btn cc-duty-btn cc-duty-silence-btn', cc.t('duty.silence')));
+    unsilenceBtn = form.appendChild(cc.make('button', 'cc-btn cc-duty-btn cc-duty-unsilence', cc.t('duty.unsilence')));
     silenceBtn.type = unsilenceBtn.type = 'button';
     unsilenceBtn.hidden = true;
     bar.insertBefore(form, $('DUTY_MSG'));
