@@ -3,14 +3,15 @@
     python -m bench            ingest throughput (100,000 messages), latency, moves,
                                plan matching, nearest units, the watch service,
                                click to dispatched, the demo video server, the wall
-                               with 42,000 cameras, cockpit figures
+                               with 42,000 cameras, cockpit figures, tracks
 
 Each also runs alone: `python -m bench.ingest_throughput`, `python -m bench.latency`,
 `python -m bench.moves`, `python -m bench.plans`, `python -m bench.nearest`,
 `python -m bench.watch`, `python -m bench.dispatch_click`, `python -m bench.video_render`,
-`python -m bench.cameras_wall`, `python -m bench.cockpit`. Not run here: the 16-tile video
-wall in a browser (`python -m bench.videowall`, ~1 min), `python -m bench.ingest_profile`
-(ingest's CPU per message) and the 30-minute memory soak (`python -m bench.soak`).
+`python -m bench.cameras_wall`, `python -m bench.cockpit`, `python -m bench.tracks`. Not
+run here: the 16-tile video wall in a browser (`python -m bench.videowall`, ~1 min),
+`python -m bench.ingest_profile` (ingest's CPU per message) and the 30-minute memory soak
+(`python -m bench.soak`).
 Results: bench/results/*.json.
 """
 
@@ -28,6 +29,7 @@ from bench import (
     moves,
     nearest,
     plans,
+    tracks,
     video_render,
     watch,
 )
@@ -76,6 +78,11 @@ def main(argv: list[str] | None = None) -> None:
 
     print("== 42,000 cameras on the wall", flush=True)
     summaries.append(cameras_wall.summary(cameras_wall.main([])))
+
+    print("== tracks: bytes per unit-day", flush=True)
+    result = tracks.run()
+    summaries.append("tracks " + json.dumps({row["scenario"]: row["memory_bytes"]
+                                             for row in result["rows"]}, ensure_ascii=False))
 
     print("\n== summary\n" + "\n".join(summaries), flush=True)
 
