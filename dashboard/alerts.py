@@ -41,29 +41,19 @@ redis.call('PUBLISH', P .. 'alert', ARGV[8])
 return 1
 """
 
-# ARGV[3] id, [4] the stored JSON the caller read (compare-and-set), [5] new JSON, [6] ts.
-_ACK: Final = r"""
+# ARGV[3] id, [4] the stored JSON the caller read (compare-and-set), [5] new JSON, [6] the
+# acknowledgement's ts, or "" for a change that leaves the alert open or acknowledged as it
+# was (a note, a hand-over).
+_CHANGE: Final = r"""
 local key = P .. 'state:alert'
 local cur = redis.call('HGET', key, ARGV[3])
 if not cur then return 0 end
 if cur ~= ARGV[4] then return -1 end
 redis.call('HSET', key, ARGV[3], ARGV[5])
-redis.call('ZREM', P .. 'alerts:open', ARGV[3])
-redis.call('ZADD', P .. 'alerts:acked', ARGV[6], ARGV[3])
-emit('alert', 'upsert', ARGV[5])
-flush()
-return 1
-"""
-
-
-# ARGV[3] id, [4] the stored JSON the caller read (compare-and-set), [5] new JSON. A change
-# of the record that leaves it open or acknowledged as it was (a note, a hand-over).
-_UPDATE: Final = r"""
-local key = P .. 'state:alert'
-local cur = redis.call('HGET', key, ARGV[3])
-if not cur then return 0 end
-if cur ~= ARGV[4] then return -1 end
-redis.call('HSET', key, ARGV[3], ARGV[5])
+if ARGV[6] ~= '' then
+  redis.call('ZREM', P .. 'alerts:open', ARGV[3])
+  redis.call('ZADD', P .. 'alerts:acked', ARGV[6], ARGV[3])
+end
 emit('alert', 'upsert', ARGV[5])
 flush()
 return 1
@@ -91,8 +81,7 @@ class Alerts:
         self.store = store
         self.clock = clock
         self._raise = store.script(_RAISE)
-        self._ack = store.script(_ACK)
-        self._update = store.script(_UPDATE)
+        self._change = store.script(_CHANGE)
 
     def raise_once(self, kind: str, subject_id: str, event_id: str | None, message: str,
                    severity: int, ttl_s: int = 86400, cause: str | None = None) -> dict | None:
@@ -120,23 +109,15 @@ class Alerts:
 
     def ack(self, alert_id: str, *, by: str, note: str = "") -> dict:
         """Acknowledge; acknowledging again changes nothing and returns the first answer."""
-        for _ in range(5):
-            raw = self.store.r.hget(self.store.key("state:alert"), alert_id)
-            if raw is None:
-                raise AlertNotFound(alert_id)
-            raw = _text(raw)
-            alert = json.loads(raw)
+
+        def acked(alert: dict[str, Any]) -> dict[str, Any] | None:
             if alert.get("acked_by"):
-                return alert
-            ts = int(self.clock())
-            acked = {**alert, "acked_by": by, "acked_ts": ts, "note": note[:NOTE_MAX]}
-            code = self._ack(alert_id, raw, _dumps(acked), ts)
-            if int(code) == 1:
-                return acked
-            if int(code) == 0:
-                raise AlertNotFound(alert_id)
-            # someone else changed it in between (another ack): read again
-        alert = self.get(alert_id)
+                return None
+            return {**alert, "acked_by": by, "acked_ts": int(self.clock()),
+                    "note": note[:NOTE_MAX]}
+
+        # losing every race means others acknowledged it meanwhile: theirs is the answer
+        alert = self._compare_and_set(alert_id, acked, ack=True) or self.get(alert_id)
         if alert is None:
             raise AlertNotFound(alert_id)
         return alert
@@ -147,6 +128,16 @@ class Alerts:
         compare-and-set, read again when someone wrote in between; the new record goes to
         the change log as an `alert` upsert, so walls and desks follow. Returns the stored
         alert. `change` may raise to refuse (the caller's exception passes through)."""
+        alert = self._compare_and_set(alert_id, change, ack=False)
+        if alert is None:
+            raise AlertBusy(alert_id)
+        return alert
+
+    def _compare_and_set(self, alert_id: str,
+                         change: Callable[[dict[str, Any]], dict[str, Any] | None],
+                         ack: bool) -> dict | None:
+        """The stored alert after `change` (unchanged when it answers None); None when the
+        record changed under every one of UPDATE_ATTEMPTS tries."""
         for _ in range(UPDATE_ATTEMPTS):
             raw = self.store.r.hget(self.store.key("state:alert"), alert_id)
             if raw is None:
@@ -155,12 +146,13 @@ class Alerts:
             new = change(json.loads(raw))
             if new is None:
                 return json.loads(raw)
-            code = int(self._update(alert_id, raw, _dumps(new)))
+            code = int(self._change(alert_id, raw, _dumps(new),
+                                    new["acked_ts"] if ack else ""))
             if code == 1:
                 return new
             if code == 0:
                 raise AlertNotFound(alert_id)
-        raise AlertBusy(alert_id)
+        return None
 
     def get(self, alert_id: str) -> dict | None:
         raw = self.store.r.hget(self.store.key("state:alert"), alert_id)
