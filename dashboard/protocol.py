@@ -1,7 +1,10 @@
-"""Feed protocol v1 (DESIGN §3): parse and validate one inbound message, free of I/O.
+"""Feed protocol v1 (docs/PROTOCOL.md): parse and validate one inbound message, free of I/O.
 
 `parse(kind, raw)` returns an `Accepted` holding the normalised record, or a `Rejected`
-holding a short machine code and a reason a person can read.
+holding a short machine code and a reason a person can read. Every record it accepts is
+bounded: known fields by their own limits, lists by item count and size, and the unknown
+fields a publisher adds by `EXTRAS_MAX_BYTES` together (over that they are dropped and the
+record says so), so a stored record stays under `RECORD_MAX_BYTES`.
 """
 
 from __future__ import annotations
@@ -19,6 +22,14 @@ from dashboard import models
 from dashboard.geo import to_wgs84
 
 MAX_BYTES: Final = 64 * 1024
+# Unknown fields are kept (the protocol says so) but only this many bytes of them, as JSON.
+EXTRAS_MAX_BYTES: Final = 4 * 1024
+LIST_MAX_BYTES: Final = 8 * 1024  # attachments, tags, photos: each list as JSON
+# A merged record larger than this is refused (ingest dead-letters it as `too_large`).
+RECORD_MAX_BYTES: Final = 64 * 1024
+DEFAULT_MAX_FUTURE_MS: Final = 300_000
+# What GEOADD accepts; a point beyond is stored but not indexed for "nearby" searches.
+GEO_LAT_MAX: Final = 85.05112878
 ID_RE: Final = re.compile(r"[A-Za-z0-9_.:-]{1,64}\Z")
 URL_RE: Final = re.compile(r"https?://[^\s/$.?#][^\s]*\Z", re.IGNORECASE)
 # Epoch milliseconds between 2000-01-01 and 2100-01-01: anything else is a unit mistake.
@@ -34,12 +45,29 @@ REQUIRED: Final[dict[str, tuple[str, ...]]] = {
 }
 
 
+# Fields the protocol names, and those ingest adds; everything else is a publisher's extra.
+KNOWN: Final[dict[str, frozenset[str]]] = {
+    "event": frozenset({"id", "type", "severity", "lon", "lat", "ts", "title", "description",
+                        "address", "source", "grid_id", "reporter", "status", "attachments",
+                        "tags", "crs", "v"}),
+    "worker": frozenset({"id", "lon", "lat", "ts", "name", "grid_id", "status", "phone",
+                         "speed", "heading", "battery", "crs", "v"}),
+    "resource": frozenset({"id", "kind", "lon", "lat", "ts", "name", "status", "unit",
+                           "capacity", "crs", "v"}),
+    "camera": frozenset({"id", "lon", "lat", "name", "stream_url", "stream_type", "online",
+                         "ptz", "heading", "fov", "range_m", "ts", "crs", "v"}),
+    "feedback": frozenset({"task_id", "event_id", "actor_id", "stage", "ts", "note", "photos",
+                           "v"}),
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Accepted:
     kind: str
     id: str
     ts: int
     record: dict[str, Any]
+    extras_dropped: bool = False  # unknown fields over EXTRAS_MAX_BYTES were left out
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +140,8 @@ def _list(msg: dict[str, Any], field: str, max_items: int = 100) -> None:
         raise _Invalid("wrong_type", f"{field} must be a list")
     if len(value) > max_items:
         raise _Invalid("too_long", f"{field} has more than {max_items} items")
+    if value and len(orjson.dumps(value)) > LIST_MAX_BYTES:
+        raise _Invalid("too_long", f"{field} is larger than {LIST_MAX_BYTES} bytes as JSON")
 
 
 def parse_ts(value: Any, field: str = "ts") -> int:
@@ -138,7 +168,8 @@ def parse_ts(value: Any, field: str = "ts") -> int:
     return ms
 
 
-def _coordinates(msg: dict[str, Any]) -> tuple[float, float, str]:
+def _coordinates(msg: dict[str, Any]) -> tuple[float, float]:
+    """WGS-84 lon/lat, converted from the message's datum and checked again after it."""
     for field, hi in (("lon", 180.0), ("lat", 90.0)):
         value = msg[field]
         if type(value) is not float and (
@@ -152,7 +183,28 @@ def _coordinates(msg: dict[str, Any]) -> tuple[float, float, str]:
         crs = "wgs84"
     if not isinstance(crs, str) or crs.lower() not in models.CRS_CODES:
         raise _Invalid("bad_value", "crs must be wgs84, gcj02 or bd09")
-    return float(msg["lon"]), float(msg["lat"]), crs.lower()
+    crs = crs.lower()
+    lon, lat = float(msg["lon"]), float(msg["lat"])
+    if crs != "wgs84":
+        lon, lat = to_wgs84(lon, lat, crs)
+        # BD-09's offset is applied everywhere: bd09 lon -180 becomes -180.0065
+        if not (math.isfinite(lon) and math.isfinite(lat) and -180 <= lon <= 180
+                and -90 <= lat <= 90):
+            raise _Invalid("bad_coordinates",
+                           f"lon/lat fall outside ±180/±90 once converted from {crs}")
+        msg["src_crs"] = crs
+    return round(lon, 6), round(lat, 6)
+
+
+def _drop_extras(kind: str, record: dict[str, Any]) -> bool:
+    """Leave out unknown fields when together they exceed EXTRAS_MAX_BYTES; True if so."""
+    known = KNOWN[kind]
+    extras = [key for key in record if key not in known]
+    if not extras or len(orjson.dumps({k: record[k] for k in extras})) <= EXTRAS_MAX_BYTES:
+        return False
+    for key in extras:
+        del record[key]
+    return True
 
 
 def _check_event(msg: dict[str, Any]) -> None:
@@ -236,7 +288,7 @@ def _version(msg: dict[str, Any]) -> None:
         raise _Invalid("bad_version", f"unsupported protocol version {v!r}; this is v1")
 
 
-def _validate(kind: str, raw: bytes | str, now_ms: int) -> Accepted:
+def _validate(kind: str, raw: bytes | str, now_ms: int, max_future_ms: int) -> Accepted:
     if kind not in _CHECKS:
         raise _Invalid("bad_channel", f"unknown channel kind {kind!r}")
     size = len(raw) if isinstance(raw, bytes) else len(raw.encode("utf-8", "surrogatepass"))
@@ -258,34 +310,37 @@ def _validate(kind: str, raw: bytes | str, now_ms: int) -> Accepted:
         raise _Invalid("missing_field", f"missing required field(s): {', '.join(missing)}")
     _CHECKS[kind](msg)
 
+    ts = parse_ts(msg["ts"]) if msg.get("ts") is not None else now_ms
+    if ts > now_ms + max_future_ms:
+        raise _Invalid("future", f"ts is {(ts - now_ms) / 1000:.0f} s ahead of receipt; "
+                                 f"at most {max_future_ms // 1000} s is allowed (clock?)")
     record = msg
+    dropped = _drop_extras(kind, record)
     record.pop("v", None)
     if kind == "feedback":
         entity_id = f"{msg['task_id']}"
     else:
         _ident(msg, "id", required=True)
         entity_id = msg["id"]
-        lon, lat, crs = _coordinates(msg)
-        if crs != "wgs84":
-            lon, lat = to_wgs84(lon, lat, crs)
-            record["src_crs"] = crs
+        record["lon"], record["lat"] = _coordinates(msg)
         record.pop("crs", None)
-        record["lon"] = round(lon, 6)
-        record["lat"] = round(lat, 6)
-    ts = parse_ts(msg["ts"]) if msg.get("ts") is not None else now_ms
     record["ts"] = ts
     record["received"] = now_ms
     if kind == "event":
         # status is left absent when not sent: an update must not reset it (ingest merges).
         record["category"] = models.category_of(msg["type"])
-    return Accepted(kind, entity_id, ts, record)
+    return Accepted(kind, entity_id, ts, record, dropped)
 
 
-def parse(kind: str, raw: bytes | str, now_ms: int | None = None) -> Accepted | Rejected:
-    """Validate one message from channel `kind`; never raises on bad input."""
+def parse(kind: str, raw: bytes | str, now_ms: int | None = None,
+          max_future_ms: int = DEFAULT_MAX_FUTURE_MS) -> Accepted | Rejected:
+    """Validate one message from channel `kind`; never raises on bad input.
+
+    A `ts` more than `max_future_ms` after `now_ms` (the time it was received) is refused
+    as `future`: stored, it would make every true update after it look stale."""
     if now_ms is None:
         now_ms = int(time.time() * 1000)
     try:
-        return _validate(kind, raw, now_ms)
+        return _validate(kind, raw, now_ms, max_future_ms)
     except _Invalid as exc:
         return Rejected(exc.code, exc.reason)
