@@ -71,6 +71,12 @@ class Settings:
     # Caps that keep memory flat over weeks of uptime.
     log_maxlen: int = 200_000
     deadletter_max: int = 10_000
+    deadletter_raw_bytes: int = 4096  # of each rejected message kept in its dead letter
+    # Ingest (issue 12): a ts further ahead of receipt than this is dead-lettered `future`;
+    # a standby ingest keeps the feed's last standby_ring_s seconds, at most standby_ring_mb.
+    max_future_s: int = 300
+    standby_ring_s: float = 10.0
+    standby_ring_mb: int = 64
     # Relay: a client whose oldest queued frame waited client_lag_s (or whose queue reached
     # client_queue_max frames) is resynchronised with a snapshot. Moves are coalesced.
     client_queue_max: int = 20_000
@@ -136,6 +142,10 @@ class Settings:
             lang=_str("CC_LANG", "zh-CN"),
             log_maxlen=_int("CC_LOG_MAXLEN", 200_000),
             deadletter_max=_int("CC_DEADLETTER_MAX", 10_000),
+            deadletter_raw_bytes=_int("CC_DEADLETTER_RAW_BYTES", 4096),
+            max_future_s=_int("CC_MAX_FUTURE_S", 300),
+            standby_ring_s=_float("CC_STANDBY_RING_S", 10.0),
+            standby_ring_mb=_int("CC_STANDBY_RING_MB", 64),
             client_queue_max=_int("CC_CLIENT_QUEUE_MAX", 20_000),
             client_lag_s=_float("CC_CLIENT_LAG_S", 2.0),
             coalesce_s=_float("CC_COALESCE_S", 1.0),

@@ -8,6 +8,7 @@ the capped log stream under id `{seq}-0` and publishes the frames for the relay.
 
 from __future__ import annotations
 
+import codecs
 import json
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -22,15 +23,97 @@ import redis
 RECENT_EVENTS_MS: Final = 24 * 3600 * 1000
 SNAPSHOT_EVENTS_MAX: Final = 2000
 
-APPLY_LUA: Final = r"""
-local P, maxlen, n = ARGV[1], ARGV[2], tonumber(ARGV[3])
+APPLY_LUA: Final = r"""#!lua
+-- The shebang makes the server refuse the whole script when it is out of memory, before any
+-- write, instead of failing at a write in the middle (scripts are not rolled back).
+local P, maxlen, n, now = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
+local replay, mark = ARGV[5] == '1', ARGV[6]
 local out, frames = {}, {}
--- seq is taken here and written back once: the script is atomic, so no one sees between
-local seq = tonumber(redis.call('GET', P .. 'seq') or '0')
+-- Each change is 8 arguments, events 12 (severity, category, source, day). A layout that
+-- does not add up is a caller's bug: refuse the batch before any write (ingest then applies
+-- it in halves to find the change at fault).
+local base, ids = {}, {}
+local b = 6
+for i = 1, n do
+  base[i] = b
+  local kind = ARGV[b+1]
+  if kind == 'event' then b = b + 12 else b = b + 8 end
+end
+if b ~= #ARGV then
+  return redis.error_reply('ERR apply: ' .. #ARGV .. ' arguments for ' .. n .. ' changes')
+end
+-- Every check that can fail runs before the first write, so a refused change leaves no
+-- trace: no log entry, no counter, no set member, and seq stays the log's last id.
+local KINDS = {event = true, worker = true, resource = true, camera = true, feedback = true}
+local typecache = {}
+local function wrong_type(key, want)
+  local t = typecache[key]
+  if not t then
+    t = redis.call('TYPE', key)['ok']
+    typecache[key] = t
+  end
+  if t ~= 'none' and t ~= want then return key .. ' holds a ' .. t .. ', not a ' .. want end
+  return nil
+end
+local function check(i)
+  local b = base[i]
+  local kind, id, ts, rev = ARGV[b+1], ARGV[b+2], tonumber(ARGV[b+3]), tonumber(ARGV[b+4])
+  local rec, status = ARGV[b+5], ARGV[b+6]
+  if not KINDS[kind] then return 'unknown kind ' .. kind end
+  if id == '' then return 'empty id' end
+  if not ts or ts ~= math.floor(ts) then return 'ts is not an integer' end
+  if not rev then return 'revision is not a number' end
+  if string.byte(rec, 1) ~= 123 or string.byte(rec, -1) ~= 125 then
+    return 'record is not a JSON object'
+  end
+  if string.find(status, '|', 1, true) then return 'status holds a |' end
+  local bad = wrong_type(P .. 'log', 'stream')
+  if kind == 'feedback' then return bad or wrong_type(P .. 'feedback:seen', 'zset') end
+  local lon, lat = tonumber(ARGV[b+7]), tonumber(ARGV[b+8])
+  if not lon or not lat or lon ~= lon or lat ~= lat or math.abs(lon) > 180
+      or math.abs(lat) > 90 then
+    return 'lon/lat out of range: ' .. ARGV[b+7] .. ', ' .. ARGV[b+8]
+  end
+  bad = bad or wrong_type(P .. 'state:' .. kind, 'hash') or wrong_type(P .. 'meta:' .. kind, 'hash')
+    or wrong_type(P .. 'count:' .. kind, 'hash') or wrong_type(P .. 'geo:' .. kind, 'zset')
+  if kind == 'event' then
+    if ARGV[b+9] == '' or not string.match(ARGV[b+12], '^%d%d%d%d%-%d%d%-%d%d$') then
+      return 'event without severity or day'
+    end
+    bad = bad or wrong_type(P .. 'events:open', 'set') or wrong_type(P .. 'events:ts', 'zset')
+      or wrong_type(P .. 'stat:' .. ARGV[b+12], 'hash')
+      or wrong_type(P .. 'timeline:' .. id, 'list')
+  end
+  return bad
+end
+local refused = {}
+for i = 1, n do
+  local why = check(i)
+  if why then
+    refused[i] = why
+  else
+    local kind = ARGV[base[i]+1]
+    if kind ~= 'feedback' then
+      if not ids[kind] then ids[kind] = {} end
+      ids[kind][#ids[kind] + 1] = ARGV[base[i]+2]
+    end
+  end
+end
+-- seq is taken here and written back once: the script is atomic, so no one sees between.
+-- A seq behind the log (an operator's reset) would make XADD refuse every entry: go on
+-- from the log's last id instead.
+local seq = tonumber(redis.call('GET', P .. 'seq') or '0') or 0
+local top = redis.call('XREVRANGE', P .. 'log', '+', '-', 'COUNT', 1)[1]
+if top then
+  local top_seq = tonumber(string.match(top[1], '^(%d+)'))
+  if top_seq > seq then seq = top_seq end
+end
 local seq0 = seq
 local changed = false  -- the cockpit's figures moved: Pstats:ver is bumped once at the end
+-- Counters are derived figures: one an operator overwrote with text must not refuse the
+-- change after its first writes (pcall: the counter stays as it was, the change is stored).
 local function bump(key, field, by)
-  if field ~= '' then redis.call('HINCRBY', key, field, by) end
+  if field ~= '' then redis.pcall('HINCRBY', key, field, by) end
 end
 -- one command for many entries, in chunks that stay well inside unpack's limit
 local function bulk(cmd, key, flat, width)
@@ -39,21 +122,9 @@ local function bulk(cmd, key, flat, width)
     redis.call(cmd, key, unpack(flat, k, math.min(k + step - 1, #flat)))
   end
 end
--- Each change is 8 arguments, events 12 (severity, category, source, day). Metas are read
--- with one HMGET per kind; state, meta and (but for events) geo are written once per kind
--- at the end. The batch sees its own writes through these tables, so a second change of
--- the same id in the batch checks against the first.
-local base, ids = {}, {}
-local b = 3
-for i = 1, n do
-  base[i] = b
-  local kind = ARGV[b+1]
-  if kind ~= 'feedback' then
-    if not ids[kind] then ids[kind] = {} end
-    ids[kind][#ids[kind] + 1] = ARGV[b+2]
-  end
-  if kind == 'event' then b = b + 12 else b = b + 8 end
-end
+-- Metas are read with one HMGET per kind; state, meta and (but for events) geo are written
+-- once per kind at the end. The batch sees its own writes through these tables, so a second
+-- change of the same id in the batch checks against the first.
 local metas, states, geo, written = {}, {}, {}, {}
 for kind, list in pairs(ids) do
   local m = {}
@@ -64,13 +135,23 @@ for kind, list in pairs(ids) do
   end
   metas[kind], states[kind], geo[kind], written[kind] = m, {}, {}, {}
 end
+local seen = {}  -- feedback (task|stage|ts) applied: a repeat is a duplicate
 for i = 1, n do
   b = base[i]
   local kind, id, ts, rev = ARGV[b+1], ARGV[b+2], tonumber(ARGV[b+3]), ARGV[b+4]
   local rec, status = ARGV[b+5], ARGV[b+6]
   local result
-  if kind == 'feedback' then
-    result = {1, '0'}
+  if refused[i] then
+    result = {-2, refused[i]}
+  elseif kind == 'feedback' then
+    local key = id .. '|' .. status .. '|' .. ARGV[b+3]
+    if seen[key] or redis.call('ZSCORE', P .. 'feedback:seen', key) then
+      result = {2, '0'}
+    else
+      seen[key] = true
+      redis.call('ZADD', P .. 'feedback:seen', now, key)
+      result = {1, '0'}
+    end
   else
     -- meta is "rev|ts|status": one read gives the revision, the stored ts and status
     local meta = metas[kind][id]
@@ -82,7 +163,11 @@ for i = 1, n do
       cur_ts = tonumber(string.sub(meta, a + 1, c - 1))
       cur_status = string.sub(meta, c + 1)
     end
-    if cur_ts and ts < cur_ts then
+    if cur_ts and (ts == cur_ts or (replay and ts < cur_ts)) then
+      -- the stored (id, ts) again: a publisher's repeat, or a standby replaying what the
+      -- active ingest had applied before it died
+      result = {2, cur_rev}
+    elseif cur_ts and ts < cur_ts then
       result = {0, cur_rev, tostring(cur_ts)}
     elseif cur_rev ~= rev then
       result = {-1, cur_rev,
@@ -112,7 +197,7 @@ for i = 1, n do
         end
         if not meta then
           redis.call('ZADD', P .. 'events:ts', 'NX', ts, id)
-          redis.call('HINCRBY', day, 'total', 1)
+          bump(day, 'total', 1)
           bump(day, 'sev:' .. ARGV[b+9], 1)
           bump(day, 'cat:' .. ARGV[b+10], 1)
           bump(day, 'src:' .. ARGV[b+11], 1)
@@ -120,7 +205,7 @@ for i = 1, n do
           redis.call('EXPIRE', day, 34560000)
         end
         if cur_status ~= status then
-          if status == 'closed' then redis.call('HINCRBY', day, 'closed', 1) end
+          if status == 'closed' then bump(day, 'closed', 1) end
           local tl = P .. 'timeline:' .. id
           redis.call('RPUSH', tl, '{"ts":' .. ARGV[b+3] .. ',"status":"' .. status .. '"}')
           redis.call('LTRIM', tl, -200, -1)
@@ -147,7 +232,10 @@ for i = 1, n do
   out[i] = result
 end
 if seq ~= seq0 then redis.call('SET', P .. 'seq', seq) end
-if changed then redis.call('INCR', P .. 'stats:ver') end
+if changed then redis.pcall('INCR', P .. 'stats:ver') end
+if next(seen) then  -- repeats of feedback older than a day are not looked for
+  redis.call('ZREMRANGEBYSCORE', P .. 'feedback:seen', '-inf', tonumber(now) - 86400000)
+end
 for kind, done in pairs(written) do
   local st, mt = {}, {}
   for id in pairs(done) do
@@ -160,14 +248,16 @@ for kind, done in pairs(written) do
   end
   local g = {}
   for id, at in pairs(geo[kind]) do  -- the last position of each id in the batch
-    -- GEOADD refuses |lat| > 85.05 (valid WGS-84 all the same): such a point is not indexed
-    -- rather than failing the whole batch after its log entries were written
+    -- GEOADD refuses |lat| > 85.05 (valid WGS-84 all the same): such a point is stored but
+    -- not indexed
     if math.abs(tonumber(ARGV[at+8])) <= 85.05112878 then
       g[#g + 1] = ARGV[at+7]; g[#g + 1] = ARGV[at+8]; g[#g + 1] = id
     end
   end
   if #g > 0 then bulk('GEOADD', P .. 'geo:' .. kind, g, 3) end
 end
+-- where the active ingest got to in its feed, for a standby taking over
+if mark ~= '' then redis.call('SET', P .. 'ingest:mark', mark) end
 if #frames > 0 then
   redis.call('PUBLISH', P .. 'ui', '[' .. table.concat(frames, ',') .. ']')
 end
@@ -239,24 +329,43 @@ end
 SNAPSHOT_LUA: Final = r"""
 local P, since, maxevents = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local seq = redis.call('GET', P .. 'seq') or '0'
-local ids = redis.call('SMEMBERS', P .. 'events:open')
-local seen = {}
-for _, id in ipairs(ids) do seen[id] = true end
-local recent = redis.call('ZRANGEBYSCORE', P .. 'events:ts', '(' .. since, '+inf')
-for j = #recent, 1, -1 do
-  if #ids >= maxevents then break end
-  local id = recent[j]
-  if not seen[id] then ids[#ids + 1] = id; seen[id] = true end
-end
-local events = {}
-if #ids > 0 then
+local function states(ids)
+  local out = {}
   for k = 1, #ids, 500 do
     local chunk = {}
     for m = k, math.min(k + 499, #ids) do chunk[#chunk + 1] = ids[m] end
-    local vals = redis.call('HMGET', P .. 'state:event', unpack(chunk))
-    for _, v in ipairs(vals) do if v then events[#events + 1] = v end end
+    for _, v in ipairs(redis.call('HMGET', P .. 'state:event', unpack(chunk))) do
+      if v then out[#out + 1] = v end
+    end
   end
+  return out
 end
+local open = redis.call('SMEMBERS', P .. 'events:open')
+local seen = {}
+for _, id in ipairs(open) do seen[id] = true end
+local events = states(open)
+if #events > maxevents then
+  -- More open events than a wall is sent: the gravest first, then the newest.
+  local keyed = {}
+  for j, v in ipairs(events) do
+    keyed[j] = {tonumber(string.match(v, '"severity":%s*(%d+)')) or 9,
+                tonumber(string.match(v, '"ts":%s*(%d+)')) or 0, v}
+  end
+  table.sort(keyed, function(a, b)
+    if a[1] ~= b[1] then return a[1] < b[1] end
+    return a[2] > b[2]
+  end)
+  events = {}
+  for j = 1, maxevents do events[j] = keyed[j][3] end
+end
+local recent = redis.call('ZRANGEBYSCORE', P .. 'events:ts', '(' .. since, '+inf')
+local closed = {}
+for j = #recent, 1, -1 do
+  if #events + #closed >= maxevents then break end
+  local id = recent[j]
+  if not seen[id] then closed[#closed + 1] = id; seen[id] = true end
+end
+for _, v in ipairs(states(closed)) do events[#events + 1] = v end
 local function values(hash, list)
   if #list == 0 then return {} end
   local out = {}
@@ -318,25 +427,39 @@ class Change:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What the script did with one change: applied (with its seq), stale, or a conflict."""
+    """What the script did with one change."""
 
-    code: int  # 1 applied, 0 stale, -1 revision conflict
+    code: int  # APPLIED, STALE, CONFLICT, DUPLICATE or REFUSED
     rev: str
     seq: int = 0
     op: str = ""
     stored_ts: int = 0
     stored: str = ""
+    reason: str = ""  # why a change was refused
+
+
+APPLIED: Final = 1
+STALE: Final = 0  # older than the stored ts
+CONFLICT: Final = -1  # another writer moved the revision: merge again
+DUPLICATE: Final = 2  # the stored (id, ts) again: nothing written
+REFUSED: Final = -2  # cannot be stored (out of range, a key of the wrong type…): no trace
+
+
+def out_of_memory(exc: redis.ResponseError) -> bool:
+    """The server refused a write for want of memory: a state of the store, not of a change."""
+    return isinstance(exc, redis.exceptions.OutOfMemoryError) or str(exc).startswith("OOM")
 
 
 class Store:
     """Typed access to the command wall's Redis state."""
 
     def __init__(self, client: redis.Redis, prefix: str = "cc:", log_maxlen: int = 200_000,
-                 deadletter_max: int = 10_000) -> None:
+                 deadletter_max: int = 10_000, deadletter_raw_bytes: int = 4096) -> None:
         self.r = client
         self.prefix = prefix
         self.log_maxlen = log_maxlen
         self.deadletter_max = deadletter_max
+        self.deadletter_raw_bytes = deadletter_raw_bytes
         self._snapshot = client.register_script(SNAPSHOT_LUA)
         self._apply_conn: Any = None
         self._emit: Callable[..., Any] | None = None
@@ -347,20 +470,48 @@ class Store:
 
     # -- writes -----------------------------------------------------------------------
 
-    def apply(self, changes: Sequence[Change]) -> list[Outcome]:
+    def apply(self, changes: Sequence[Change], *, replay: bool = False,
+              mark: str = "") -> list[Outcome]:
         """Apply changes atomically, in order; one round trip."""
         if not changes:
             return []
-        self.send_apply(changes)
+        self.send_apply(changes, replay=replay, mark=mark)
         return self.read_apply()
 
-    def send_apply(self, changes: Sequence[Change]) -> None:
+    def apply_isolating(self, changes: Sequence[Change], *, replay: bool = False,
+                        mark: str = "", refused: redis.ResponseError | None = None,
+                        ) -> list[Outcome]:
+        """`apply`, and when the server refuses the batch, apply it in halves until each
+        change that fails alone is found: that one is REFUSED with the server's words, the
+        rest are applied. The script fails before its first write, so a refused batch left
+        nothing behind. `refused`: the server already refused these (start with halves).
+        Out of memory is not the change's fault and is raised."""
+        exc = refused
+        if exc is None:
+            try:
+                return self.apply(changes, replay=replay, mark=mark)
+            except redis.ResponseError as error:
+                exc = error
+        if out_of_memory(exc):
+            raise exc
+        if len(changes) == 1:
+            return [Outcome(REFUSED, "", reason=str(exc)[:300])]
+        mid = len(changes) // 2
+        return (self.apply_isolating(changes[:mid], replay=replay, mark=mark)
+                + self.apply_isolating(changes[mid:], replay=replay, mark=mark))
+
+    def send_apply(self, changes: Sequence[Change], *, replay: bool = False,
+                   mark: str = "") -> None:
         """Send a batch without waiting for the answer; `read_apply` reads answers in order.
 
         One dedicated connection keeps batches in order. EVAL (not EVALSHA) so a restarted,
         empty server never answers NOSCRIPT; the server caches the compiled script anyway.
+        `replay`: the changes may have been applied already (a standby taking over), so one
+        older than the stored ts is a duplicate, not stale. `mark`: where the feed got to.
         """
-        argv: list[str | int | float] = [self.prefix, self.log_maxlen, len(changes)]
+        argv: list[str | int | float] = [self.prefix, self.log_maxlen, len(changes),
+                                         int(time.time() * 1000), "1" if replay else "",
+                                         mark]
         for change in changes:
             argv.extend(change.args())
         if self._apply_conn is None:
@@ -372,6 +523,8 @@ class Store:
             raise
 
     def read_apply(self) -> list[Outcome]:
+        """The next batch's outcomes; raises `redis.ResponseError` when the server refused
+        the whole batch (the connection stays usable for the batches behind it)."""
         try:
             raw = self._apply_conn.read_response()
         except (redis.ConnectionError, redis.TimeoutError, OSError):
@@ -382,13 +535,17 @@ class Store:
             code, rev = item[0], item[1]
             if type(rev) is bytes:  # str when the client decodes responses
                 rev = rev.decode()
-            if code == 1:
+            if code == APPLIED:
                 op = item[3]
                 outcomes.append(Outcome(1, rev, item[2], op.decode() if type(op) is bytes else op))
-            elif code == 0:
-                outcomes.append(Outcome(0, rev, stored_ts=int(_text(item[2]))))
+            elif code == DUPLICATE:
+                outcomes.append(Outcome(DUPLICATE, rev))
+            elif code == STALE:
+                outcomes.append(Outcome(STALE, rev, stored_ts=int(_text(item[2]))))
+            elif code == REFUSED:
+                outcomes.append(Outcome(REFUSED, "", reason=rev))
             else:
-                outcomes.append(Outcome(-1, rev, stored=_text(item[2])))
+                outcomes.append(Outcome(CONFLICT, rev, stored=_text(item[2])))
         return outcomes
 
     def close_apply(self) -> None:
@@ -398,13 +555,20 @@ class Store:
 
     def dead_letter(self, channel: str, raw: bytes | str, code: str, reason: str,
                     pipe: Any | None = None) -> None:
-        """Keep a rejected message with its reason; the list is capped, the counter is not."""
-        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
-        size = len(text)
-        # Keep at most 64 KiB of an oversize message: the list is capped in count, not bytes.
+        """Keep a rejected message with its reason; the list is capped, the counter is not.
+
+        Each letter keeps at most `deadletter_raw_bytes` of the raw message (its full size is
+        noted), so the list's worst case is count × that, whatever publishers send."""
+        data = raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogatepass")
+        cap = self.deadletter_raw_bytes
+        # Invalid bytes read as U+FFFD and a character cut in half is left out; U+FFFD is
+        # 3 bytes for 1, so the text is cut to the cap once more.
+        text = codecs.getincrementaldecoder("utf-8")("replace").decode(data[:cap])
+        text = text.encode()[:cap].decode("utf-8", "ignore")
         entry = {
             "ts": int(time.time() * 1000), "channel": channel, "code": code,
-            "reason": reason, "size": size, "raw": text[: 64 * 1024],
+            "reason": reason[:500], "size": len(data), "raw": text,
+            "truncated": len(data) > cap,
         }
         target = pipe if pipe is not None else self.r.pipeline(transaction=False)
         target.lpush(self.key("deadletter"), json.dumps(entry, ensure_ascii=False))
