@@ -2,10 +2,11 @@
 
     python app.py [--host H] [--port P] [--ws-port W] [--no-demo]
     python app.py adduser NAME --role ROLE [--scope CODE]   (password on stdin)
+    python app.py repair-clock [--dry-run]   (records a bad clock stamped in the future)
 
-With no REDIS_URL an embedded Valkey is started with its data in CC_DATA_DIR. Ingest,
-relay, the watch service and the simulator run as child processes (as they would in
-production), restarted with backoff if one dies; Ctrl-C or SIGTERM stops them all, the
+With no REDIS_URL an embedded Valkey is started with its data in CC_DATA_DIR. Ingest (two:
+active and standby), relay, the watch service and the simulator run as child processes (as
+they would in production), restarted with backoff if one dies; Ctrl-C or SIGTERM stops them all, the
 embedded server last. In demo mode the demo video server (feeds/sim/video.py) runs too.
 """
 
@@ -232,6 +233,40 @@ def adduser(argv: list[str]) -> int:
             embedded.stop()
 
 
+def repair_clock(argv: list[str]) -> int:
+    """`app.py repair-clock [--dry-run]`: bring back stored ts values far in the future."""
+    from dashboard.clock_repair import repair_future
+
+    parser = argparse.ArgumentParser(
+        prog="app.py repair-clock",
+        description="set every stored ts more than CC_MAX_FUTURE_S ahead of now to the time "
+                    "ingest received it, so true updates are no longer refused as stale")
+    parser.add_argument("--dry-run", action="store_true", help="list them, change nothing")
+    args = parser.parse_args(argv)
+    settings = Settings.from_env()
+    client, embedded = _open_redis(settings)
+    try:
+        now = int(time.time() * 1000)
+        found = repair_future(Store(client, settings.prefix), now, settings.max_future_s * 1000,
+                              dry_run=args.dry_run)
+        for frozen in found:
+            ahead = (frozen.ts - now) / 86_400_000
+            print(f"{frozen.kind} {frozen.id}: ts {frozen.ts} ({ahead:.1f} days ahead) -> "
+                  f"{frozen.repaired_ts}")
+        verb = "would be repaired" if args.dry_run else "repaired"
+        print(f"{len(found)} record(s) {verb}")
+        if found and not args.dry_run:
+            Audit(client, settings.prefix).write(
+                user="-", role="-", action="repair_clock", target=f"{len(found)} records",
+                ip="cli", outcome="success",
+                detail={"ids": [f"{f.kind}:{f.id}" for f in found[:100]]})
+        return 0
+    finally:
+        client.close()
+        if embedded is not None:
+            embedded.stop()
+
+
 def demo_sign_ins(settings: Settings, client: redis.Redis) -> None:
     """The demo's users (password = name) and a kiosk URL for the wall, printed loudly."""
     auth = Auth(client, settings.prefix, settings)
@@ -261,6 +296,8 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["adduser"]:
         sys.exit(adduser(argv[1:]))
+    if argv[:1] == ["repair-clock"]:
+        sys.exit(repair_clock(argv[1:]))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     args = _parse(argv)
     settings = Settings.from_env()
@@ -284,7 +321,10 @@ def main(argv: list[str] | None = None) -> None:
            "CC_WS_PORT": str(settings.ws_port), "CC_PORT": str(settings.port),
            "CC_HOST": settings.host}
     py = sys.executable
-    children = [Child("ingest", [py, "-m", "feeds.ingest"], env),
+    # Two ingest processes: one applies, the other stands by with the feed's last seconds
+    # and takes over when the first dies (feeds/failover.py); pub/sub keeps nothing for later.
+    children = [Child("ingest-a", [py, "-m", "feeds.ingest"], env),
+                Child("ingest-b", [py, "-m", "feeds.ingest"], env),
                 Child("relay", [py, "-m", "feeds.relay"], env),
                 Child("watch", [py, "-m", "feeds.watch"], env)]
     if not args.no_demo:
