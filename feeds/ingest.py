@@ -1,14 +1,23 @@
 """Ingest: subscribe → validate → normalise → locate grid → persist → log → publish for the relay.
 
-Run as `python -m feeds.ingest`. Messages are handled in batches (whatever arrived since the
-last round, up to BATCH_MAX) so one Redis round trip applies hundreds of changes. Rejected
-messages go to the dead-letter list with their reason; nothing stops the loop but `stop`.
+Run as `python -m feeds.ingest`, two of them: one holds the lease and applies, the other
+stands by with the last seconds of the feed and takes over when the lease lapses
+(feeds/failover.py). Messages come from the pub/sub channels and, for producers that need
+at-least-once delivery, from the input streams (feeds/streams.py), acknowledged once stored.
+They are handled in batches (whatever arrived since the last round, up to BATCH_MAX) so one
+Redis round trip applies hundreds of changes. A message that cannot be stored is
+dead-lettered with its reason — `store_error` when Redis refuses it — and the rest go on;
+nothing stops the loop but `stop`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
+import secrets
+import socket
 import threading
 import time
 from collections import OrderedDict, deque
@@ -23,8 +32,20 @@ from dashboard.backoff import Backoff
 from dashboard.city import City, load_city
 from dashboard.config import Settings
 from dashboard.models import EVENT_CLOSED, KINDS
-from dashboard.store import Change, Outcome, Store, day_of
+from dashboard.store import (
+    APPLIED,
+    CONFLICT,
+    DUPLICATE,
+    STALE,
+    Change,
+    Outcome,
+    Store,
+    day_of,
+    out_of_memory,
+)
+from feeds.failover import ACQUIRE_S, RENEW_S, Lease, Marker, Message, Ring
 from feeds.service import run_service
+from feeds.streams import StreamEntry, StreamInput
 
 log = logging.getLogger("cc.ingest")
 
@@ -35,6 +56,7 @@ HEARTBEAT_TTL_S: Final = 15
 DEGRADED_SHOWN_S: Final = 300  # health keeps saying "degraded" this long after an outage
 CONFLICT_ROUNDS: Final = 3
 DEFAULT_STATUS: Final = {"event": "reported", "worker": "on_duty", "resource": "available"}
+STREAM_CHORES_S: Final = 5.0  # claim a dead ingest's stream entries, trim what is acknowledged
 
 
 @dataclass
@@ -43,6 +65,12 @@ class Counters:
     rejected: int = 0
     stale: int = 0
     conflicts: int = 0
+    duplicates: int = 0
+    store_errors: int = 0
+    extras_dropped: int = 0
+    takeovers: int = 0
+    replayed: int = 0
+    last_takeover: str = ""  # JSON: when, how long it took, how many messages were replayed
     reconnects: int = 0
     last_ts: int = 0
     window_start: float = field(default_factory=time.monotonic)
@@ -52,33 +80,60 @@ class Counters:
     last_outage: tuple[int, int] | None = None  # (from, to) epoch ms
 
 
+@dataclass(slots=True)
+class Flight:
+    """One batch sent to Redis: what it holds, to settle once its answer is read."""
+
+    accepted: list[tuple[protocol.Accepted, bytes | str, str]]  # (result, raw, channel)
+    changes: list[Change]
+    records: list[dict[str, Any]]  # the merged records the changes carry
+    colds: list[bool]  # merged without a cached record (sent as new)
+    entries: list[StreamEntry]  # input stream entries to acknowledge once settled
+    replay: bool = False
+    mark: str = ""
+
+
 class Ingest:
     """One ingest worker. `run(stop)` blocks until `stop` is set."""
 
-    def __init__(self, settings: Settings, redis_url: str, city: City | None = None) -> None:
+    def __init__(self, settings: Settings, redis_url: str, city: City | None = None,
+                 instance: str | None = None) -> None:
         self.settings = settings
         self.redis_url = redis_url
         self.prefix = settings.prefix
         self.city = city or load_city(settings.city)
+        # pid in the name: an operator (or a drill) can tell which process holds the lease
+        self.instance = instance or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self.channels = {f"{self.prefix}{kind}": kind for kind in KINDS}
+        self.channels.update({f"{self.prefix}in:{kind}": kind for kind in KINDS})
+        self.max_future_ms = settings.max_future_s * 1000
         self.cache: OrderedDict[tuple[str, str], tuple[dict[str, Any], str]] = OrderedDict()
         self.counters = Counters()
         self.store: Store | None = None
-        # (accepted, merged records, merged without a cached record) per batch sent
-        self.in_flight: deque[tuple[list[tuple[protocol.Accepted, bytes | str]],
-                                    list[dict[str, Any]], list[bool]]] = deque()
+        self.in_flight: deque[Flight] = deque()
+        self.active = False
+        self.ring = Ring(settings.standby_ring_s, settings.standby_ring_mb * 1024 * 1024)
+        self.marker = Marker()
+        self.lease: Lease | None = None
+        self.streams: StreamInput | None = None
+        self._replaying = False
+        self._stop: threading.Event | None = None
         self._last_hb = 0.0
+        self._last_lease = 0.0
+        self._last_chores = 0.0
 
     # -- the loop ---------------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> None:
         # Build the grid index now, not on the first event: that one would wait a second.
         self.city.locate(*self.city.centroid)
+        self._stop = stop
         backoff = Backoff(0.1, 5.0)
         while not stop.is_set():
             try:
                 self._consume(stop, backoff)
             except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+                self.active = False
                 if not self.counters.degraded_since:
                     self.counters.degraded_since = int(time.time() * 1000)
                     log.warning("ingest lost Redis: %s; reconnecting", exc)
@@ -88,40 +143,121 @@ class Ingest:
         client = redis.Redis.from_url(self.redis_url, socket_connect_timeout=2,
                                       health_check_interval=10)
         self.store = Store(client, self.prefix, self.settings.log_maxlen,
-                           self.settings.deadletter_max)
+                           self.settings.deadletter_max, self.settings.deadletter_raw_bytes)
+        self.lease = Lease(client, self.store.key("ingest:lease"), self.instance)
+        self.streams = StreamInput(client, self.prefix, KINDS, self.instance)
         pubsub = client.pubsub(ignore_subscribe_messages=True)
         try:
-            pubsub.subscribe(*self.channels)
+            pubsub.subscribe(*(f"{self.prefix}{kind}" for kind in KINDS))
             client.ping()
+            self.streams.ensure_groups()
             self._recovered()
             backoff.reset()
             while not stop.is_set():
+                self._lease_tick()
                 # The wait goes through get_message (it keeps the health check); what is
                 # already buffered is read straight off the connection: get_message costs
                 # several µs a message, a third of the loop's Python time at full rate.
                 first = pubsub.get_message(timeout=0.2)
+                batch: list[Message] = []
                 if first is not None:
-                    batch = [(first["channel"], first["data"])] \
-                        if first["type"] == "message" else []
+                    if first["type"] == "message":
+                        batch.append((first["channel"], first["data"]))
                     self._read_buffered(pubsub.connection, batch)
-                    self.submit(batch)
+                if not self.active:
+                    self.ring.extend(batch)
+                    self._heartbeat()
+                    continue
+                if batch:
+                    self.submit(batch, mark=self.marker.after(batch))
+                entries = self.streams.read(BATCH_MAX)
+                if entries:
+                    self.submit_entries(entries)
                 # One batch stays in flight while more arrive; when idle, finish it.
-                self.drain(keep=1 if first is not None else 0)
+                self.drain(keep=1 if batch or entries else 0)
+                self._stream_chores()
                 self._heartbeat()
         finally:
             self.in_flight.clear()
+            if self.active:
+                self.active = False
+                # A clean stop hands over at once instead of after the lease lapses.
+                with contextlib.suppress(redis.RedisError, OSError):
+                    self.lease.release()
             self.store.close_apply()
             pubsub.close()
             client.close()
 
     @staticmethod
-    def _read_buffered(conn: Any, batch: list[tuple[bytes | str, bytes | str]]) -> None:
+    def _read_buffered(conn: Any, batch: list[Message]) -> None:
         """Append the messages that can be read without waiting, up to BATCH_MAX."""
         while len(batch) < BATCH_MAX and conn.can_read(timeout=0):
             reply = conn.read_response(disconnect_on_error=False, push_request=True)
             # Subscribe confirmations and health-check pongs are not messages.
             if reply and reply[0] == b"message":
                 batch.append((reply[1], reply[2]))
+
+    def _lease_tick(self) -> None:
+        """The active renews its lease; a standby tries to take it."""
+        assert self.lease is not None
+        now = time.monotonic()
+        if now - self._last_lease < (RENEW_S if self.active else ACQUIRE_S):
+            return
+        self._last_lease = now
+        if self.active:
+            if not self.lease.renew():
+                # Paused past the lease (or a clock jump): another process applies now.
+                log.warning("ingest %s lost the lease; standing by", self.instance)
+                self.drain()
+                self.active = False
+        elif self.lease.acquire() or self.lease.renew():  # renew: still ours after a reconnect
+            self._take_over()
+
+    def _take_over(self) -> None:
+        """Become the active one: apply what the last active did not, then go on live."""
+        assert self.store is not None
+        started = time.monotonic()
+        self.active = True
+        mark = self.store.r.get(self.store.key("ingest:mark"))
+        backlog = self.ring.since(mark.decode() if isinstance(mark, bytes) else mark)
+        self.ring.clear()
+        self._replaying = True
+        try:
+            for k in range(0, len(backlog), BATCH_MAX):
+                chunk = backlog[k:k + BATCH_MAX]
+                self.submit(chunk, replay=True, mark=self.marker.after(chunk))
+                self.drain(keep=1)
+            self.drain()
+        finally:
+            self._replaying = False
+        claimed = self.streams.claim(BATCH_MAX) if self.streams is not None else []
+        if claimed:
+            self.submit_entries(claimed)
+            self.drain()
+        c = self.counters
+        c.takeovers += 1
+        c.replayed += len(backlog)
+        took_ms = round((time.monotonic() - started) * 1000)
+        c.last_takeover = json.dumps({"ts": int(time.time() * 1000), "took_ms": took_ms,
+                                      "replayed": len(backlog), "claimed": len(claimed)})
+        if c.takeovers > 1 or backlog or claimed:
+            log.warning("ingest %s took over: replayed %d messages, claimed %d stream "
+                        "entries, in %d ms", self.instance, len(backlog), len(claimed), took_ms)
+        self._heartbeat(force=True)
+
+    def _stream_chores(self) -> None:
+        """Claim what a dead ingest left pending, and trim what every reader acknowledged."""
+        now = time.monotonic()
+        if now - self._last_chores < STREAM_CHORES_S:
+            return
+        self._last_chores = now
+        assert self.streams is not None
+        claimed = self.streams.claim(BATCH_MAX)
+        if claimed:
+            self.submit_entries(claimed)
+            self.drain()
+        self.streams.trim()
+        self.streams.forget_consumers()
 
     def _recovered(self) -> None:
         c = self.counters
@@ -139,22 +275,33 @@ class Ingest:
         if not force and now - self._last_hb < HEARTBEAT_S:
             return
         self._last_hb = now
+        assert self.store is not None
+        pipe = self.store.r.pipeline(transaction=False)
+        if not self.active:
+            key = self.store.key("ingest:standby")
+            pipe.hset(key, mapping={"ts": int(time.time() * 1000), "instance": self.instance,
+                                    "ring": len(self.ring), "ring_bytes": self.ring.bytes,
+                                    "ring_dropped": self.ring.dropped})
+            pipe.expire(key, HEARTBEAT_TTL_S)
+            pipe.execute()
+            return
         c = self.counters
         elapsed = now - c.window_start
         if elapsed > 0:
             c.rate = c.window_accepted / elapsed
         c.window_start, c.window_accepted = now, 0
-        assert self.store is not None
         key = self.store.key("ingest:hb")
         outage = ""
         if c.last_outage:
             outage = json.dumps({"from": c.last_outage[0], "to": c.last_outage[1]})
         recent = bool(outage) and time.time() * 1000 - c.last_outage[1] < DEGRADED_SHOWN_S * 1000
-        pipe = self.store.r.pipeline(transaction=False)
         pipe.hset(key, mapping={
             "ts": int(time.time() * 1000), "rate": round(c.rate, 1), "accepted": c.accepted,
             "rejected": c.rejected, "stale": c.stale, "conflicts": c.conflicts,
-            "last_ts": c.last_ts,
+            "duplicates": c.duplicates, "store_errors": c.store_errors,
+            "extras_dropped": c.extras_dropped, "last_ts": c.last_ts,
+            "instance": self.instance, "takeovers": c.takeovers, "replayed": c.replayed,
+            "last_takeover": c.last_takeover,
             "reconnects": c.reconnects, "last_outage": outage,
             "degraded": outage if recent else "",
         })
@@ -163,12 +310,17 @@ class Ingest:
 
     # -- one batch ----------------------------------------------------------------------
 
-    def handle(self, messages: list[tuple[bytes | str, bytes | str]]) -> None:
+    def handle(self, messages: list[Message]) -> None:
         """Validate, merge and apply a batch of (channel, payload) messages, and wait."""
         self.submit(messages)
         self.drain()
 
-    def submit(self, messages: list[tuple[bytes | str, bytes | str]]) -> None:
+    def submit_entries(self, entries: list[StreamEntry]) -> None:
+        """Submit input stream entries; each is acknowledged once its change is settled."""
+        self.submit([(entry.channel, entry.data) for entry in entries], entries=entries)
+
+    def submit(self, messages: list[Message], *, entries: list[StreamEntry] | None = None,
+               replay: bool = False, mark: str = "") -> None:
         """Validate and merge a batch and send it to Redis without waiting for the answer.
 
         The loop validates the next batch while Redis runs this one; `drain` reads answers.
@@ -176,78 +328,141 @@ class Ingest:
         assert self.store is not None
         now_ms = int(time.time() * 1000)
         pipe = self.store.r.pipeline(transaction=False)
-        accepted: list[tuple[protocol.Accepted, bytes | str]] = []
+        accepted: list[tuple[protocol.Accepted, bytes | str, str]] = []
         for channel, data in messages:
             name = channel.decode() if isinstance(channel, bytes) else channel
-            result = protocol.parse(self.channels.get(name, name), data, now_ms)
+            if data is None:  # a stream entry without its field
+                self._reject(name, b"", "missing_field", "stream entry has no field m", pipe)
+                continue
+            result = protocol.parse(self.channels.get(name, name), data, now_ms,
+                                    self.max_future_ms)
             if isinstance(result, protocol.Rejected):
                 self._reject(name, data, result.code, result.reason, pipe)
             else:
-                accepted.append((result, data))
+                if result.extras_dropped:
+                    self.counters.extras_dropped += 1
+                accepted.append((result, data, name))
+        flight = self._merge(accepted, pipe)
         if len(pipe):
             pipe.execute()
-        if accepted:
+        flight.entries = entries or []
+        flight.replay, flight.mark = replay, mark
+        if flight.changes:
             # No read of uncached records here: it would wait behind the batch Redis is
             # running and undo the overlap. An uncached id is sent as new (rev 0); if Redis
             # holds it after all, the script answers a conflict with the stored record and
             # the change is merged again (drain), which costs the same round trip, once.
-            merged = [self._change(result) for result, _ in accepted]
-            self.store.send_apply([change for change, _, _ in merged])
-            self.in_flight.append((accepted, [record for _, record, _ in merged],
-                                   [cold for _, _, cold in merged]))
+            self.store.send_apply(flight.changes, replay=replay, mark=mark)
+            self.in_flight.append(flight)
+        elif flight.entries and self.streams is not None:
+            self.streams.ack(flight.entries)  # every one dead-lettered
+
+    def _merge(self, accepted: list[tuple[protocol.Accepted, bytes | str, str]],
+               pipe: Any) -> Flight:
+        """The changes to send for accepted messages; a record that would grow past its
+        cap is dead-lettered instead."""
+        flight = Flight([], [], [], [], [])
+        for item in accepted:
+            merged = self._change(item[0])
+            if merged is None:
+                self._reject(item[2], item[1], "too_large",
+                             f"the record would exceed {protocol.RECORD_MAX_BYTES} bytes", pipe)
+                continue
+            change, record, cold = merged
+            flight.accepted.append(item)
+            flight.changes.append(change)
+            flight.records.append(record)
+            flight.colds.append(cold)
+        return flight
 
     def drain(self, keep: int = 0) -> None:
         """Read answers of sent batches until at most `keep` are in flight.
 
         Revision conflicts are retried only once nothing is in flight: the apply connection
         answers in order, so a retry must not overtake a batch still waiting for its answer.
+        A batch the server refused whole is applied again in halves once the answers behind
+        it are read, to dead-letter only the change at fault.
         """
         assert self.store is not None
         pipe = self.store.r.pipeline(transaction=False)
-        pending: list[tuple[protocol.Accepted, bytes | str]] = []
+        pending: list[tuple[protocol.Accepted, bytes | str, str]] = []
+        refused: list[tuple[Flight, redis.ResponseError]] = []
+        done: list[StreamEntry] = []
         while len(self.in_flight) > keep or (pending and self.in_flight):
-            accepted, records, colds = self.in_flight.popleft()
+            flight = self.in_flight.popleft()
             try:
                 outcomes = self.store.read_apply()
+            except redis.ResponseError as exc:
+                refused.append((flight, exc))
+                continue
             except (redis.ConnectionError, redis.TimeoutError, OSError):
                 self.in_flight.clear()
                 raise
-            pending += self._settle(accepted, records, colds, outcomes, pipe)
+            pending += self._settle(flight, outcomes, pipe)
+            done += flight.entries
+        for flight, exc in refused:
+            outcomes = self._apply_isolating(flight, exc)
+            pending += self._settle(flight, outcomes, pipe)
+            done += flight.entries
         for _ in range(CONFLICT_ROUNDS):
             if not pending:
                 break
             self._warm_cache(pending)
-            merged = [self._change(result) for result, _ in pending]
-            outcomes = self.store.apply([change for change, _, _ in merged])
-            pending = self._settle(pending, [r for _, r, _ in merged],
-                                   [cold for _, _, cold in merged], outcomes, pipe)
-        for result, data in pending:  # still colliding after retries: keep, never drop
-            self._reject(f"{self.prefix}{result.kind}", data, "conflict",
+            retry = self._merge(pending, pipe)
+            outcomes = self._apply_isolating(retry)
+            pending = self._settle(retry, outcomes, pipe)
+        for _, data, channel in pending:  # still colliding after retries: keep, never drop
+            self._reject(channel, data, "conflict",
                          "concurrent updates kept colliding; retry", pipe)
         if len(pipe):
             pipe.execute()
+        if done and self.streams is not None:
+            self.streams.ack(done)  # stored or dead-lettered: either way, handled
+
+    def _apply_isolating(self, flight: Flight,
+                         refused: redis.ResponseError | None = None) -> list[Outcome]:
+        """Apply a batch, in halves down to the change at fault if the server refuses it
+        (`refused`: it did already); out of memory waits for room (the health check says
+        degraded before that)."""
+        assert self.store is not None
+        backoff = Backoff(0.2, 5.0)
+        while True:
+            if refused is not None and out_of_memory(refused):
+                log.error("Redis is out of memory; ingest waits (raise maxmemory or free data)")
+                if self._stop is None or self._stop.wait(backoff.next()):
+                    raise refused
+                refused = None  # try the whole batch again
+            try:
+                return self.store.apply_isolating(
+                    flight.changes, replay=flight.replay or self._replaying, mark=flight.mark,
+                    refused=refused)
+            except redis.ResponseError as exc:  # out of memory: nothing else is raised
+                refused = exc
 
     def _reject(self, channel: str, data: bytes | str, code: str, reason: str, pipe: Any) -> None:
         assert self.store is not None
         self.counters.rejected += 1
         if code == "stale":
             self.counters.stale += 1
+        elif code == "store_error":
+            self.counters.store_errors += 1
         self.store.dead_letter(channel, data, code, reason, pipe)
 
-    def _settle(self, accepted: list[tuple[protocol.Accepted, bytes | str]],
-                records: list[dict[str, Any]], colds: list[bool], outcomes: list[Outcome],
-                pipe: Any) -> list[tuple[protocol.Accepted, bytes | str]]:
-        """Count what was applied, dead-letter the stale; return the revision conflicts.
+    def _settle(self, flight: Flight, outcomes: list[Outcome],
+                pipe: Any) -> list[tuple[protocol.Accepted, bytes | str, str]]:
+        """Count what was applied, dead-letter the stale and refused; return the revision
+        conflicts.
 
         A conflict on a change merged without a cached record is only the first sight of a
         stored entity (after a restart, or once it left the cache), not a concurrent writer,
         and is not counted as a conflict."""
         conflicts = []
         counters, cache = self.counters, self.cache
-        for (result, data), record, cold, outcome in zip(accepted, records, colds, outcomes,
-                                                         strict=True):
+        for (result, data, channel), record, cold, outcome in zip(
+                flight.accepted, flight.records, flight.colds, outcomes, strict=True):
             key = (result.kind, result.id)
-            if outcome.code == 1:
+            code = outcome.code
+            if code == APPLIED:
                 counters.accepted += 1
                 counters.window_accepted += 1
                 if result.record["received"] > counters.last_ts:
@@ -262,24 +477,31 @@ class Ingest:
                     cached is None or int(cached[1]) <= int(outcome.rev)
                 ):
                     self._remember(key, record, outcome.rev)
-            elif outcome.code == 0:
+            elif code == DUPLICATE:
+                counters.duplicates += 1
+                # The optimistic guess (rev + 1) did not happen: re-read when next needed.
                 self.cache.pop(key, None)
-                self._reject(f"{self.prefix}{result.kind}", data, "stale",
+            elif code == STALE:
+                self.cache.pop(key, None)
+                self._reject(channel, data, "stale",
                              f"ts {result.ts} is older than the stored {outcome.stored_ts}", pipe)
-            else:
+            elif code == CONFLICT:
                 if not cold:
                     self.counters.conflicts += 1
                 if outcome.stored:
                     self._remember(key, orjson.loads(outcome.stored), outcome.rev)
                 else:
                     self.cache.pop(key, None)
-                conflicts.append((result, data))
+                conflicts.append((result, data, channel))
+            else:
+                self.cache.pop(key, None)
+                self._reject(channel, data, "store_error", outcome.reason, pipe)
         return conflicts
 
-    def _warm_cache(self, accepted: list[tuple[protocol.Accepted, bytes | str]]) -> None:
+    def _warm_cache(self, accepted: list[tuple[protocol.Accepted, bytes | str, str]]) -> None:
         assert self.store is not None
         missing: dict[str, set[str]] = {}
-        for result, _ in accepted:
+        for result, _, _ in accepted:
             if result.kind != "feedback" and (result.kind, result.id) not in self.cache:
                 missing.setdefault(result.kind, set()).add(result.id)
         for kind, ids in missing.items():
@@ -294,9 +516,9 @@ class Ingest:
         if len(self.cache) > CACHE_MAX:
             self.cache.popitem(last=False)
 
-    def _change(self, result: protocol.Accepted) -> tuple[Change, dict[str, Any], bool]:
+    def _change(self, result: protocol.Accepted) -> tuple[Change, dict[str, Any], bool] | None:
         """The change to apply, the merged record it carries, and whether it was merged
-        without a cached record (sent as new)."""
+        without a cached record (sent as new); None when the record would be too large."""
         kind, new = result.kind, result.record
         if kind == "feedback":
             return Change(kind, result.id, result.ts, "0", orjson.dumps(new),
@@ -321,6 +543,8 @@ class Ingest:
             extra = (str(record["severity"]), record["category"],
                      str(record.get("source") or "other"), day)
         text = orjson.dumps(record)  # bytes: sent as is, no decode and re-encode
+        if len(text) > protocol.RECORD_MAX_BYTES:  # unknown fields piling up over updates
+            return None
         # Optimistic: a second message for the same id in this batch builds on this one.
         self.cache[(kind, result.id)] = (record, str(int(rev) + 1))
         change = Change(kind, result.id, result.ts, rev, text, status, record["lon"],
