@@ -149,11 +149,13 @@ def test_rel005_slow_client_resynced_fast_client_unharmed(redis_url: str) -> Non
     try:
         with live.connect(max_size=None) as fast:
             frames(fast, lambda g: len(g) >= 1)
-            big = "x" * 50_000  # large frames fill the stalled client's socket buffers
-            n = 300
+            # Large frames fill the stalled client's socket buffers: ~20 KB each, the most a
+            # record's own fields hold (unknown fields are capped at 4 KiB).
+            big = {"description": "纠" * 4000, "attachments": ["x" * 1000] * 8}
+            n = 800
             pipe = live.client.pipeline(transaction=False)
             for i in range(n):
-                pipe.publish("cc:event", json.dumps(event(i, extra_blob=big)))
+                pipe.publish("cc:event", json.dumps(event(i, **big), ensure_ascii=False))
             pipe.execute()
             got = frames(fast, lambda g: len(event_ids(g)) >= n, timeout=30)
             assert event_ids(got) == [f"ev-{i}" for i in range(n)]
