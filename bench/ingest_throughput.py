@@ -49,7 +49,8 @@ def make_messages(n: int, seed: int = 1) -> list[tuple[str, str]]:
             kind = "resource"
         elif roll < 0.95:
             msg = {"id": f"3702830000132{rng.randrange(3000):07d}", "lon": lon, "lat": lat,
-                   "name": "路口球机", "online": True, "stream_type": "mjpeg"}
+                   "name": "路口球机", "online": True, "stream_type": "mjpeg",
+                   "ts": TS0 + i}  # a re-report in the same ms would be a duplicate
             kind = "camera"
         else:
             msg = {"id": f"ev{i}", "type": "illegal_parking", "severity": 4, "lon": lon,
