@@ -1,10 +1,10 @@
-"""Soak: memory of ingest, relay, app (and the wall in a browser) under the simulator at 10×.
+"""Soak: memory of every process (and the wall in a browser) under the simulator at 10×.
 
 Starts the real stack (`python app.py`) with CC_SIM_RATE, opens the wall in headless
 Chromium, and samples every process's RSS and the page's JS heap. "Flat after warm-up" is
 judged by comparing the mean of the last fifth of samples with the fifth after warm-up.
 
-    python -m bench.soak [--minutes 30] [--rate 10] [--warmup 5]
+    python -m bench.soak [--minutes 120] [--rate 10] [--warmup 10]
 """
 
 from __future__ import annotations
@@ -30,12 +30,18 @@ OUT = ROOT / "bench" / "results"
 
 
 def roles(app: psutil.Process) -> dict[str, psutil.Process]:
+    """Every process of the stack by role; the two ingests as ingest-1 and ingest-2 (in pid
+    order: which one applies can change)."""
     found = {"app": app}
-    for child in app.children(recursive=True):
+    ingests = 0
+    for child in sorted(app.children(recursive=True), key=lambda p: p.pid):
         cmd = " ".join(child.cmdline())
-        for name in ("ingest", "relay", "simulator"):
+        if "feeds.ingest" in cmd:
+            ingests += 1
+            found[f"ingest-{ingests}"] = child
+        for name in ("relay", "watch", "simulator", "sim.video"):
             if f"feeds.{name}" in cmd:
-                found[name] = child
+                found[name.replace("sim.", "")] = child
         if "valkey-server" in cmd or "redis-server" in cmd:
             found["redis"] = child
     return found
@@ -112,9 +118,9 @@ def summarise(samples: list[dict[str, Any]], warmup_s: float) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--minutes", type=float, default=30)
+    parser.add_argument("--minutes", type=float, default=120)
     parser.add_argument("--rate", type=float, default=10)
-    parser.add_argument("--warmup", type=float, default=5, help="minutes before judging")
+    parser.add_argument("--warmup", type=float, default=10, help="minutes before judging")
     parser.add_argument("--every", type=float, default=15, help="seconds between samples")
     args = parser.parse_args()
     result = run(args.minutes, args.rate, args.warmup, args.every)
