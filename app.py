@@ -44,10 +44,12 @@ from dashboard.alerts import Alerts
 from dashboard.audit import Audit
 from dashboard.auth import ROLES, Auth, AuthError
 from dashboard.backoff import Backoff
+from dashboard.capacity import maxmemory_bytes
 from dashboard.city import load_city
 from dashboard.config import ROOT, Settings
 from dashboard.dispatch import Desk
 from dashboard.duty import Duty
+from dashboard.health import missing, ready
 from dashboard.i18n import t
 from dashboard.plans import PlanLibrary
 from dashboard.sla import Deadlines
@@ -91,7 +93,8 @@ def create_app(settings: Settings, redis_url: str | None = None) -> dash.Dash:
     app.server.register_blueprint(create_handover_api(store, settings))
     app.server.register_blueprint(create_duty_api(Duty(store), city))
     app.server.register_blueprint(create_tracks_api(store, settings))
-    app.server.register_blueprint(create_api(store, city, plans, desk))
+    app.server.register_blueprint(create_api(store, city, plans, desk,
+                                             settings.memory_warn_ratio))
     app.server.register_blueprint(create_vendor())  # hls.js from npm, never a CDN
     install_error_handlers(app.server)
     return app
@@ -290,6 +293,26 @@ def demo_sign_ins(settings: Settings, client: redis.Redis) -> None:
           f"\n{bar}", flush=True)
 
 
+def _wait_ready(store: Store, stop: threading.Event, warn_after_s: float = 30.0) -> bool:
+    """Until ingest is subscribed and the relay listens; False if stopped first."""
+    started = time.monotonic()
+    warned = False
+    while not stop.is_set():
+        now = int(time.time() * 1000)
+        try:
+            state = store.health()
+        except (redis.RedisError, OSError):
+            state = {"ingest": {}, "relay": {}}
+        if ready(state, now):
+            return True
+        if not warned and time.monotonic() - started > warn_after_s:
+            warned = True
+            log.warning("still waiting for %s to start (see its log above)",
+                        " and ".join(missing(state, now)))
+        stop.wait(0.2)
+    return False
+
+
 def main(argv: list[str] | None = None) -> None:
     from werkzeug.serving import make_server
 
@@ -310,9 +333,12 @@ def main(argv: list[str] | None = None) -> None:
     embedded: EmbeddedRedis | None = None
     url = settings.redis_url
     if not url:
-        embedded = EmbeddedRedis(Path(settings.data_dir) / "redis", persist=True).start()
+        maxmemory = maxmemory_bytes(settings, len(load_city(settings.city).grids))
+        embedded = EmbeddedRedis(Path(settings.data_dir) / "redis", persist=True,
+                                 maxmemory=str(maxmemory) if maxmemory else "").start()
         url = embedded.url
-        log.info("embedded Valkey on %s, data in %s", url, embedded.data_dir)
+        log.info("embedded Valkey on %s, data in %s, maxmemory %s", url, embedded.data_dir,
+                 f"{maxmemory / 2**30:.1f} GiB" if maxmemory else "none")
         # so `app.py adduser` reaches this server instead of starting a second one
         (embedded.data_dir / URL_FILE).write_text(url)
     settings = dataclasses.replace(settings, redis_url=url)
@@ -333,8 +359,6 @@ def main(argv: list[str] | None = None) -> None:
 
     stop = threading.Event()
     app = create_app(settings)
-    if not args.no_demo and settings.demo_users:
-        demo_sign_ins(settings, redis.Redis.from_url(url, decode_responses=True))
     http = make_server(settings.host, settings.port, app.server, threaded=True)
 
     def shutdown(signum: int, _frame: object) -> None:
@@ -354,14 +378,23 @@ def main(argv: list[str] | None = None) -> None:
                 child.watch()
 
     threading.Thread(target=supervise, daemon=True, name="supervisor").start()
-    log.info("the wall is on http://%s:%s (websocket relay on port %s)",
-             settings.host, settings.port, settings.ws_port)
-    if not args.no_demo:
-        first, spread = settings.sim_video_port, max(1, settings.sim_video_spread)
-        log.info("demo video on http://%s:%d-%d/video/<camera id>.mjpg",
-                 settings.host, first, first + spread - 1)
+    # Serve at once (health answers "starting"), but print the URL only once a message
+    # published would be stored and shown: ingest subscribed, the relay listening.
+    server = threading.Thread(target=http.serve_forever, name="http")
+    server.start()
     try:
-        http.serve_forever()
+        if _wait_ready(Store(redis.Redis.from_url(url, decode_responses=True,
+                                                  socket_timeout=5), settings.prefix), stop):
+            if not args.no_demo and settings.demo_users:
+                demo_sign_ins(settings, redis.Redis.from_url(url, decode_responses=True))
+            log.info("the wall is on http://%s:%s (websocket relay on port %s)",
+                     settings.host, settings.port, settings.ws_port)
+            if not args.no_demo:
+                first, spread = settings.sim_video_port, max(1, settings.sim_video_spread)
+                log.info("demo video on http://%s:%d-%d/video/<camera id>.mjpg",
+                         settings.host, first, first + spread - 1)
+        while server.is_alive():
+            server.join(0.5)
     finally:
         stop.set()
         for child in children:

@@ -18,6 +18,7 @@ from dashboard import __version__
 from dashboard.cameras import for_spot
 from dashboard.city import City
 from dashboard.dispatch import Desk
+from dashboard.health import Health, alive
 from dashboard.models import EVENT_STATUSES, SEVERITIES
 from dashboard.nearby import nearest
 from dashboard.plans import PlanLibrary
@@ -27,7 +28,6 @@ log = logging.getLogger("cc.api")
 
 GEO_LEVELS = ("boundary", "town", "community", "grid", "microgrid")
 NEARBY_RADIUS_M = 3000
-HEARTBEAT_STALE_MS = 10_000
 
 
 class ApiError(Exception):
@@ -42,10 +42,12 @@ def _error(status: int, message: str) -> tuple[Response, int]:
 
 
 def create_api(store: Store, city: City, plans: PlanLibrary | None = None,
-               desk: Desk | None = None) -> Blueprint:
+               desk: Desk | None = None, memory_warn_ratio: float = 0.85) -> Blueprint:
     """Routes under /api and /geo, reading through `store` (and the plan library and the
     desk for an event's plans, free units nearby and task)."""
     api = Blueprint("api", __name__)
+
+    health_rule = Health(memory_warn_ratio)
 
     @api.get("/api/health")
     def health() -> tuple[Response, int]:
@@ -54,32 +56,37 @@ def create_api(store: Store, city: City, plans: PlanLibrary | None = None,
         try:
             t0 = time.perf_counter()
             state = store.health()
-            body["redis"] = {"ok": True, "latency_ms": round((time.perf_counter() - t0) * 1000, 2)}
+            memory = store.memory()
+            body["redis"] = {"ok": True, "latency_ms": round((time.perf_counter() - t0) * 1000, 2),
+                             **memory}
         except (redis.RedisError, OSError) as exc:
-            body.update(status="degraded", redis={"ok": False, "error": str(exc)[:200]})
+            body.update(status="degraded", reasons=["redis_down"],
+                        redis={"ok": False, "error": str(exc)[:200]})
             return jsonify(body), 503
-        hb, relay = state["ingest"], state["relay"]
-        ingest_alive = bool(hb) and now - int(hb.get("ts", 0)) < HEARTBEAT_STALE_MS
+        hb, relay, standby = state["ingest"], state["relay"], state["standby"]
         last_ts = int(hb.get("last_ts") or 0)
         body["ingest"] = {
-            "alive": ingest_alive,
+            "alive": alive(hb, now),
+            "instance": hb.get("instance") or None,
             "rate": float(hb.get("rate") or 0),
             "accepted": int(hb.get("accepted") or 0),
             "rejected": int(hb.get("rejected") or 0),
+            "duplicates": int(hb.get("duplicates") or 0),
+            "store_errors": int(hb.get("store_errors") or 0),
             "last_message_ts": last_ts or None,
             "last_message_age_s": round((now - last_ts) / 1000, 1) if last_ts else None,
             "reconnects": int(hb.get("reconnects") or 0),
             "last_outage": json.loads(hb["last_outage"]) if hb.get("last_outage") else None,
             "recently_degraded": bool(hb.get("degraded")),
+            "takeovers": int(hb.get("takeovers") or 0),
+            "last_takeover": json.loads(hb["last_takeover"]) if hb.get("last_takeover")
+            else None,
         }
-        body["relay"] = {
-            "alive": bool(relay) and now - int(relay.get("ts", 0)) < HEARTBEAT_STALE_MS,
-            "clients": int(relay.get("clients") or 0),
-        }
+        body["standby"] = {"alive": alive(standby, now), "ring": int(standby.get("ring") or 0)}
+        body["relay"] = {"alive": alive(relay, now), "clients": int(relay.get("clients") or 0)}
         watch = state["watch"]
-        watch_alive = bool(watch) and now - int(watch.get("ts", 0)) < HEARTBEAT_STALE_MS
         body["watch"] = {
-            "alive": watch_alive,
+            "alive": alive(watch, now),
             "cursor": int(watch.get("cursor") or 0),
             "lag": int(watch.get("lag") or 0),
             "alerts": int(watch.get("alerts") or 0),
@@ -89,9 +96,9 @@ def create_api(store: Store, city: City, plans: PlanLibrary | None = None,
         body["deadletters"] = state["deadletters"]
         body["seq"] = state["seq"]
         # Without the watch nobody turns feedback into task stages or raises alerts.
-        if not ingest_alive or hb.get("degraded") or not watch_alive:
-            body["status"] = "degraded"
-        return jsonify(body), 200
+        verdict = health_rule.judge(state, now, memory)
+        body["status"], body["reasons"] = verdict.status, verdict.reasons
+        return jsonify(body), verdict.http_status
 
     @api.get("/api/events")
     def events() -> Response:

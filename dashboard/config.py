@@ -26,6 +26,17 @@ def _keep_months(months: int) -> int:
     return months
 
 
+def _bytes(name: str) -> int | None:
+    """`4gb`, `512mb`, `100kb` or plain bytes, as Redis writes sizes; None when unset."""
+    raw = (os.environ.get(name) or "").strip().lower()
+    if not raw:
+        return None
+    for suffix, factor in (("gb", 1024**3), ("mb", 1024**2), ("kb", 1024), ("b", 1)):
+        if raw.endswith(suffix):
+            return int(float(raw[: -len(suffix)]) * factor)
+    return int(raw)
+
+
 def _str(name: str, default: str) -> str:
     raw = os.environ.get(name)
     return raw if raw not in (None, "") else default
@@ -77,6 +88,10 @@ class Settings:
     max_future_s: int = 300
     standby_ring_s: float = 10.0
     standby_ring_mb: int = 64
+    # The embedded Valkey's maxmemory: None = the city's worst case (dashboard/capacity.py),
+    # 0 = no limit. Health turns degraded at memory_warn_ratio of it.
+    redis_maxmemory: int | None = None
+    memory_warn_ratio: float = 0.85
     # Relay: a client whose oldest queued frame waited client_lag_s (or whose queue reached
     # client_queue_max frames) is resynchronised with a snapshot. Moves are coalesced.
     client_queue_max: int = 20_000
@@ -146,6 +161,8 @@ class Settings:
             max_future_s=_int("CC_MAX_FUTURE_S", 300),
             standby_ring_s=_float("CC_STANDBY_RING_S", 10.0),
             standby_ring_mb=_int("CC_STANDBY_RING_MB", 64),
+            redis_maxmemory=_bytes("CC_REDIS_MAXMEMORY"),
+            memory_warn_ratio=_float("CC_MEMORY_WARN_RATIO", 0.85),
             client_queue_max=_int("CC_CLIENT_QUEUE_MAX", 20_000),
             client_lag_s=_float("CC_CLIENT_LAG_S", 2.0),
             coalesce_s=_float("CC_COALESCE_S", 1.0),

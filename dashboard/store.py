@@ -700,16 +700,25 @@ class Store:
         return [(_text(row[0]), float(row[1])) for row in rows]
 
     def health(self) -> dict[str, Any]:
-        """Heartbeats of ingest, relay and watch (decoded; empty when expired), rejects, seq."""
+        """Heartbeats of ingest (active and standby), relay and watch (decoded; empty when
+        expired), rejects, seq."""
         pipe = self.r.pipeline(transaction=False)
         pipe.hgetall(self.key("ingest:hb"))
         pipe.hgetall(self.key("relay:hb"))
         pipe.get(self.key("deadletter:count"))
         pipe.get(self.key("seq"))
         pipe.hgetall(self.key("watch:hb"))
-        ingest, relay, dead, seq, watch = pipe.execute()
+        pipe.hgetall(self.key("ingest:standby"))
+        ingest, relay, dead, seq, watch, standby = pipe.execute()
         return {"ingest": _decoded(ingest), "relay": _decoded(relay), "watch": _decoded(watch),
-                "deadletters": int(dead or 0), "seq": int(seq or 0)}
+                "standby": _decoded(standby), "deadletters": int(dead or 0),
+                "seq": int(seq or 0)}
+
+    def memory(self) -> dict[str, int]:
+        """The server's used memory and its maxmemory (0: no limit), in bytes."""
+        info = self.r.info("memory")
+        return {"used_memory": int(info.get("used_memory", 0)),
+                "maxmemory": int(info.get("maxmemory", 0))}
 
     def stats(self, day: str) -> dict[str, Any]:
         """Today's counters for the wall's KPI tiles."""

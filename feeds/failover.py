@@ -33,6 +33,10 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
+_FORGET = """
+if redis.call('HGET', KEYS[1], 'instance') == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -120,6 +124,7 @@ class Lease:
         self.holder = holder
         self._renew = client.register_script(_RENEW)
         self._release = client.register_script(_RELEASE)
+        self._forget = client.register_script(_FORGET)
 
     def acquire(self) -> bool:
         return bool(self.r.set(self.key, self.holder, nx=True, px=LEASE_MS))
@@ -129,3 +134,7 @@ class Lease:
 
     def release(self) -> None:
         self._release(keys=[self.key], args=[self.holder])
+
+    def forget_standby(self, key: str) -> None:
+        """Drop the standby heartbeat this process wrote before it took the lease."""
+        self._forget(keys=[key], args=[self.holder])

@@ -151,6 +151,7 @@ class Ingest:
             pubsub.subscribe(*(f"{self.prefix}{kind}" for kind in KINDS))
             client.ping()
             self.streams.ensure_groups()
+            self._lease_tick()  # so the first heartbeat already says which one this is
             self._recovered()
             backoff.reset()
             while not stop.is_set():
@@ -234,6 +235,8 @@ class Ingest:
         if claimed:
             self.submit_entries(claimed)
             self.drain()
+        if self.lease is not None:
+            self.lease.forget_standby(self.store.key("ingest:standby"))
         c = self.counters
         c.takeovers += 1
         c.replayed += len(backlog)

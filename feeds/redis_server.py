@@ -80,7 +80,8 @@ class EmbeddedRedis:
             "--client-output-buffer-limit", "pubsub 512mb 128mb 60",
         ]
         if self.maxmemory:
-            args += ["--maxmemory", self.maxmemory]
+            # refuse writes at the cap rather than evict: nothing is dropped silently
+            args += ["--maxmemory", self.maxmemory, "--maxmemory-policy", "noeviction"]
         # New session: Ctrl-C in a terminal reaches the app first, which then stops us in order.
         self.process = subprocess.Popen(
             args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,

@@ -241,14 +241,15 @@ class Relay:
 
     async def _broadcast_stats(self) -> None:
         while True:
-            await asyncio.sleep(STATS_S)
             try:
+                # at once, then every STATS_S: the heartbeat says "listening" (health's ready)
                 self.stats = await self._io(self._read_stats)
             except (redis.RedisError, OSError):
                 self.stats = {**self.stats, "redis": "down"}
             frame = _dumps({"type": "stats", "server_ts": int(time.time() * 1000),
                             "stats": self.stats})
             self._broadcast(-1, frame)
+            await asyncio.sleep(STATS_S)
 
     def _read_stats(self) -> dict[str, Any]:
         store = self._store()

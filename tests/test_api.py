@@ -143,8 +143,8 @@ def test_api008_health_degraded_without_ingest(redis_url: str, r: redis.Redis) -
 
     app = create_app(dataclasses.replace(Settings(), redis_url=redis_url))
     res = app.server.test_client().get("/api/health")
-    assert res.status_code == 200
-    assert res.get_json()["status"] == "degraded"  # no ingest heartbeat
+    assert res.status_code == 503  # no ingest has subscribed yet: not ready
+    assert res.get_json()["status"] == "starting"
     assert res.get_json()["ingest"]["alive"] is False
     assert res.get_json()["watch"]["alive"] is False
 

@@ -1,0 +1,60 @@
+"""The worst-case memory of a city's data in Redis, from the settings: the embedded Valkey's
+`maxmemory` (CC_REDIS_MAXMEMORY overrides it), so it refuses writes before the host swaps.
+
+Every stream, list and history is capped by a setting; what is not (the city's own size) is
+taken from its grid count with the ratios of the cities we know: Pingdu has 2,078 grids, 2,140
+grid workers, 347 resources and 3,000 cameras; a Bao'an-sized city 4,866 grids and 42,000
+cameras (8.6 a grid). Per-item byte figures are measured (bench/RESULTS.md) or rounded up from
+the record sizes the protocol allows in practice; each term says where it comes from.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from dashboard.config import Settings
+
+MB: Final = 1024 * 1024
+
+UNITS_PER_GRID: Final = 1.25  # workers and vehicles: Pingdu (2,140 + 347) / 2,078 = 1.2
+CAMERAS_PER_GRID: Final = 10.0  # Bao'an: 42,000 / 4,866 = 8.6, rounded up
+EVENTS_PER_GRID_MONTH: Final = 50.0  # a busy city: Pingdu ~100,000 a month
+LIVE_EVENT_DAYS: Final = 3  # open ones plus those closed in the last day, before archiving
+
+UNIT_BYTES: Final = 2_000  # a worker's state + meta + geo member (a record is ~400 B of JSON)
+CAMERA_BYTES: Final = 1_200  # a camera's record (~500 B) + meta + geo member
+EVENT_BYTES: Final = 3_000  # an event's state, meta, timeline, index members (~1 KB record)
+LOG_ENTRY_BYTES: Final = 1_000  # a change-log entry: mostly moves (~450 B), events ~1.2 KB
+DEAD_LETTER_OVERHEAD: Final = 700  # reason, channel, code and JSON around the raw bytes
+TRACK_DAY_BYTES: Final = 20_000  # a compacted unit-day: 7 KB ordinary, 19-22 KB moving all day
+TRACK_TODAY_BYTES: Final = 110_000  # today's day, uncompressed until compaction (104-106 KB)
+ARCHIVE_EVENT_BYTES: Final = 170  # 162 MB per million archived events, measured
+FIXED_BYTES: Final = 300 * MB  # sessions, audit (capped stream), alerts, tasks, plans, caches
+
+
+def worst_case(settings: Settings, grids: int) -> dict[str, int]:
+    """Bytes per part of the data for a city of `grids` grids under `settings`."""
+    units = grids * UNITS_PER_GRID
+    events_month = grids * EVENTS_PER_GRID_MONTH
+    months = settings.archive_keep_months or 120  # "for ever": ten years
+    return {
+        "units": int(units * UNIT_BYTES),
+        "cameras": int(grids * CAMERAS_PER_GRID * CAMERA_BYTES),
+        "live_events": int(events_month / 30 * LIVE_EVENT_DAYS * EVENT_BYTES),
+        "change_log": settings.log_maxlen * LOG_ENTRY_BYTES,
+        "dead_letters": settings.deadletter_max * (settings.deadletter_raw_bytes
+                                                   + DEAD_LETTER_OVERHEAD),
+        "tracks": int(units * (settings.track_keep_days * TRACK_DAY_BYTES
+                               + TRACK_TODAY_BYTES)),
+        "archive": int(events_month * months * ARCHIVE_EVENT_BYTES),
+        "fixed": FIXED_BYTES,
+    }
+
+
+def maxmemory_bytes(settings: Settings, grids: int) -> int:
+    """CC_REDIS_MAXMEMORY when set (0: no limit), else the worst case with a quarter's room
+    for Redis's own overhead (fragmentation, buffers, the AOF rewrite)."""
+    if settings.redis_maxmemory is not None:
+        return settings.redis_maxmemory
+    return int(sum(worst_case(settings, grids).values()) * 1.25)
+
