@@ -117,6 +117,7 @@ class Ingest:
         self.lease: Lease | None = None
         self.streams: StreamInput | None = None
         self._replaying = False
+        self._epoch: bytes | None = None  # the active's subscription epoch last seen
         self._stop: threading.Event | None = None
         self._last_hb = 0.0
         self._last_lease = 0.0
@@ -213,6 +214,13 @@ class Ingest:
                 self.active = False
         elif self.lease.acquire() or self.lease.renew():  # renew: still ours after a reconnect
             self._take_over()
+        else:
+            epoch = self.store.r.get(self.store.key("ingest:epoch"))  # type: ignore[union-attr]
+            if epoch != self._epoch:
+                # The active one (re)subscribed: what this ring holds from before that may
+                # have reached no one else. Applying it again is harmless (idempotent).
+                self._epoch = epoch
+                self._replay(self.ring.since(None))
 
     def _take_over(self) -> None:
         """Become the active one: apply what the last active did not, then go on live."""
@@ -222,15 +230,10 @@ class Ingest:
         mark = self.store.r.get(self.store.key("ingest:mark"))
         backlog = self.ring.since(mark.decode() if isinstance(mark, bytes) else mark)
         self.ring.clear()
-        self._replaying = True
-        try:
-            for k in range(0, len(backlog), BATCH_MAX):
-                chunk = backlog[k:k + BATCH_MAX]
-                self.submit(chunk, replay=True, mark=self.marker.after(chunk))
-                self.drain(keep=1)
-            self.drain()
-        finally:
-            self._replaying = False
+        self._replay(backlog, marked=True)
+        # A standby subscribed before this process (re)subscribed holds messages it missed:
+        # a new epoch tells it to replay its ring (`_lease_tick`).
+        self.store.r.set(self.store.key("ingest:epoch"), f"{self.instance}:{time.time_ns()}")
         claimed = self.streams.claim(BATCH_MAX) if self.streams is not None else []
         if claimed:
             self.submit_entries(claimed)
@@ -247,6 +250,20 @@ class Ingest:
             log.warning("ingest %s took over: replayed %d messages, claimed %d stream "
                         "entries, in %d ms", self.instance, len(backlog), len(claimed), took_ms)
         self._heartbeat(force=True)
+
+    def _replay(self, messages: list[Message], marked: bool = False) -> None:
+        """Apply messages that may have been applied already: a repeat, or an older one than
+        the stored record, is a duplicate rather than stale."""
+        self._replaying = True
+        try:
+            for k in range(0, len(messages), BATCH_MAX):
+                chunk = messages[k:k + BATCH_MAX]
+                self.submit(chunk, replay=True,
+                            mark=self.marker.after(chunk) if marked else "")
+                self.drain(keep=1)
+            self.drain()
+        finally:
+            self._replaying = False
 
     def _stream_chores(self) -> None:
         """Claim what a dead ingest left pending, and trim what every reader acknowledged."""
