@@ -37,8 +37,8 @@ def test_rdy001_starting_until_ingest_and_relay_then_degraded(redis_url: str,
     assert body["reasons"] == ["ingest_starting", "relay_starting"]
     live, stop, threads = start_stack(redis_url)
     try:
-        res = http.get("/api/health")
-        assert res.status_code == 200
+        # the heartbeats follow the subscription and the listening socket by a moment
+        res = wait_for(lambda: (got := http.get("/api/health")).status_code == 200 and got)
         assert res.get_json()["reasons"] == ["watch_down"]  # no watch in this stack
         assert res.get_json()["standby"] == {"alive": False, "ring": 0}
     finally:
