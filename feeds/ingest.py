@@ -122,6 +122,7 @@ class Ingest:
         self._last_hb = 0.0
         self._last_lease = 0.0
         self._last_chores = 0.0
+        self._stream_warned = 0.0
 
     # -- the loop ---------------------------------------------------------------------
 
@@ -138,6 +139,12 @@ class Ingest:
                 if not self.counters.degraded_since:
                     self.counters.degraded_since = int(time.time() * 1000)
                     log.warning("ingest lost Redis: %s; reconnecting", exc)
+                stop.wait(backoff.next())
+            except redis.RedisError:
+                # A key an operator broke (a dead-letter list of another type…): say so and
+                # go on rather than die; a message's own faults never get here.
+                self.active = False
+                log.exception("ingest: Redis refused a command; starting over")
                 stop.wait(backoff.next())
 
     def _consume(self, stop: threading.Event, backoff: Backoff) -> None:
@@ -172,7 +179,7 @@ class Ingest:
                     continue
                 if batch:
                     self.submit(batch, mark=self.marker.after(batch))
-                entries = self.streams.read(BATCH_MAX)
+                entries = self._stream_read()
                 if entries:
                     self.submit_entries(entries)
                 # One batch stays in flight while more arrive; when idle, finish it.
@@ -265,6 +272,18 @@ class Ingest:
         finally:
             self._replaying = False
 
+    def _stream_read(self) -> list[StreamEntry]:
+        """New input-stream entries; a stream an operator broke must not stop pub/sub."""
+        assert self.streams is not None
+        try:
+            return self.streams.read(BATCH_MAX)
+        except redis.ResponseError as exc:
+            now = time.monotonic()
+            if now - self._stream_warned > 60:
+                self._stream_warned = now
+                log.error("ingest cannot read the input streams: %s", exc)
+            return []
+
     def _stream_chores(self) -> None:
         """Claim what a dead ingest left pending, and trim what every reader acknowledged."""
         now = time.monotonic()
@@ -272,12 +291,15 @@ class Ingest:
             return
         self._last_chores = now
         assert self.streams is not None
-        claimed = self.streams.claim(BATCH_MAX)
-        if claimed:
-            self.submit_entries(claimed)
-            self.drain()
-        self.streams.trim()
-        self.streams.forget_consumers()
+        try:
+            claimed = self.streams.claim(BATCH_MAX)
+            if claimed:
+                self.submit_entries(claimed)
+                self.drain()
+            self.streams.trim()
+            self.streams.forget_consumers()
+        except redis.ResponseError as exc:
+            log.error("ingest: input stream upkeep failed: %s", exc)
 
     def _recovered(self) -> None:
         c = self.counters

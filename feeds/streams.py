@@ -9,11 +9,14 @@ plain class without threads; the ingest loop calls it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
 import redis
+
+log = logging.getLogger("cc.ingest")
 
 GROUP: Final = "ingest"
 FIELD: Final = b"m"
@@ -49,33 +52,43 @@ class StreamInput:
         self.consumer = consumer
         self.claim_idle_ms = claim_idle_ms
         self.kinds = {f"{prefix}in:{kind}": kind for kind in kinds}
+        self.streams = list(self.kinds)  # those that can be read (ensure_groups)
 
     def ensure_groups(self) -> None:
-        """Create the group on every stream (and the stream); an existing group is kept."""
+        """Create the group on every stream (and the stream); an existing group is kept. A
+        key of another type under a stream's name is left out (and logged), not fatal."""
+        usable = []
         for stream in self.kinds:
             try:
                 self.r.xgroup_create(stream, GROUP, id="0", mkstream=True)
             except redis.ResponseError as exc:
                 if "BUSYGROUP" not in str(exc):
-                    raise
+                    log.error("input stream %s cannot be read: %s", stream, exc)
+                    continue
+            usable.append(stream)
+        self.streams = usable
 
     def read(self, count: int) -> list[StreamEntry]:
         """New entries of every stream, oldest first per stream; never blocks."""
         try:
-            reply = self.r.xreadgroup(GROUP, self.consumer, dict.fromkeys(self.kinds, ">"),
-                                      count=count)
+            reply = self._read(count)
         except redis.ResponseError as exc:
             if "NOGROUP" not in str(exc):
                 raise
             self.ensure_groups()  # Redis restarted empty: the groups went with it
-            reply = self.r.xreadgroup(GROUP, self.consumer, dict.fromkeys(self.kinds, ">"),
-                                      count=count)
+            reply = self._read(count)
         return [entry for stream, rows in (reply or []) for entry in self._entries(stream, rows)]
+
+    def _read(self, count: int) -> Any:
+        if not self.streams:
+            return []
+        return self.r.xreadgroup(GROUP, self.consumer, dict.fromkeys(self.streams, ">"),
+                                 count=count)
 
     def claim(self, count: int) -> list[StreamEntry]:
         """Entries another consumer (a dead ingest) left pending longer than claim_idle_ms."""
         out: list[StreamEntry] = []
-        for stream in self.kinds:
+        for stream in self.streams:
             cursor = "0-0"
             while len(out) < count:
                 try:
@@ -110,7 +123,7 @@ class StreamInput:
         Everything older than the oldest pending entry, or than the first unread one, is
         done with. Returns how many entries were deleted."""
         trimmed = 0
-        for stream in self.kinds:
+        for stream in self.streams:
             try:
                 groups = self.r.xinfo_groups(stream)
             except redis.ResponseError:
@@ -129,7 +142,7 @@ class StreamInput:
 
     def forget_consumers(self, idle_ms: int = 3_600_000) -> None:
         """Drop consumers (restarted ingests' old names) idle this long with nothing pending."""
-        for stream in self.kinds:
+        for stream in self.streams:
             try:
                 consumers = self.r.xinfo_consumers(stream, GROUP)
             except redis.ResponseError:

@@ -112,3 +112,21 @@ def test_str006_ingest_stores_what_was_added_while_it_was_down(redis_url: str,
         for thread in threads:
             thread.join(5)
         live.client.close()
+
+
+def test_str007_a_broken_stream_key_stops_neither_input(redis_url: str,
+                                                        r: redis.Redis) -> None:
+    """A string where a stream should be: that stream is left out (logged), the other
+    streams and pub/sub go on."""
+    r.set("cc:in:camera", "not a stream")
+    live, stop, threads = start_stack(redis_url)
+    try:
+        r.xadd("cc:in:event", {"m": json.dumps(an_event(id="via-stream"))})
+        live.publish("event", an_event(id="via-pubsub", ts=TS + 1))
+        wait_for(lambda: stored(r, "event", "via-stream") and stored(r, "event", "via-pubsub"))
+        assert live.ingest.active
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(5)
+        live.client.close()
