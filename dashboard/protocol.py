@@ -344,3 +344,5 @@ def parse(kind: str, raw: bytes | str, now_ms: int | None = None,
         return _validate(kind, raw, now_ms, max_future_ms)
     except _Invalid as exc:
         return Rejected(exc.code, exc.reason)
+    except TypeError as exc:  # orjson reads 1,024 levels of nesting but writes only 254
+        return Rejected("too_deep", f"cannot be stored as JSON: {exc}")

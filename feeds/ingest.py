@@ -405,7 +405,11 @@ class Ingest:
         cap is dead-lettered instead."""
         flight = Flight([], [], [], [], [])
         for item in accepted:
-            merged = self._change(item[0])
+            try:
+                merged = self._change(item[0])
+            except (TypeError, ValueError) as exc:  # cannot be written back as JSON
+                self._reject(item[2], item[1], "bad_value", f"cannot be stored: {exc}", pipe)
+                continue
             if merged is None:
                 self._reject(item[2], item[1], "too_large",
                              f"the record would exceed {protocol.RECORD_MAX_BYTES} bytes", pipe)

@@ -91,6 +91,10 @@ garbage = st.one_of(
     st.binary(max_size=60),
     st.just(b"\xff\xfe{\"id\":1}"),
     st.just(b"[" * 2000 + b"]" * 2000),  # nesting deeper than any parser's limit
+    # orjson reads 1,024 levels but writes only 254: in between it once ended ingest
+    st.sampled_from([255, 300, 1024]).map(
+        lambda depth: b'{"id":"d","lon":120,"lat":36,"ts":1,"x":' + b"[" * depth
+        + b"]" * depth + b"}"),
     st.sampled_from([b"[]", b"42", b'"text"', b"null", b"{}"]),
     st.just(b'{"id":"x","pad":"' + b"a" * 70_000 + b'"}'),  # over 64 KiB
 )
@@ -135,3 +139,27 @@ def test_fuzz001_every_message_is_accounted_for(redis_url: str, batch: list[Any]
     finally:
         ingest.store.close_apply()
         r.close()
+
+
+def test_fuzz002_nesting_that_loads_but_cannot_be_dumped_is_dead_lettered(
+        redis_url: str, r: redis.Redis) -> None:
+    """Found by fuzzing: a message nested 255-1,024 deep parsed, then failed to be written."""
+    ingest = Ingest(Settings(), redis_url)
+    ingest.store = Store(redis.Redis.from_url(redis_url), "cc:")
+    valid_event = {"id": "ok", "type": "fire", "severity": 2, "lon": LON, "lat": LAT,
+                   "ts": NOW}
+    def nested(fields: dict[str, Any], key: str, depth: int) -> str:
+        return json.dumps(fields)[:-1] + f', "{key}": ' + "[" * depth + "]" * depth + "}"
+
+    feedback = {"task_id": "t", "event_id": "e", "actor_id": "a", "stage": "accepted",
+                "ts": NOW}
+    deep = [(f"cc:{kind}", nested(feedback if kind == "feedback" else
+                                  {**valid_event, "kind": "other"}, "x", depth))
+            for kind in CHANNELS for depth in (255, 300, 1024)]
+    deep.append(("cc:event", nested({**valid_event, "id": "deep"}, "attachments", 300)))
+    try:
+        ingest.handle([*deep, ("cc:event", json.dumps(valid_event))])
+    finally:
+        ingest.store.close_apply()
+    assert int(r.get("cc:deadletter:count") or 0) == len(deep)
+    assert r.hexists("cc:state:event", "ok") and r.get("cc:seq") == "1"
