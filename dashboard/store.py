@@ -144,7 +144,7 @@ for i = 1, n do
   if refused[i] then
     result = {-2, refused[i]}
   elseif kind == 'feedback' then
-    local key = id .. '|' .. status .. '|' .. ARGV[b+3]
+    local key = id .. '|' .. status .. '|' .. ARGV[b+3]  -- task|actor|stage|ts
     if seen[key] or redis.call('ZSCORE', P .. 'feedback:seen', key) then
       result = {2, '0'}
     else

@@ -567,8 +567,9 @@ class Ingest:
         without a cached record (sent as new); None when the record would be too large."""
         kind, new = result.kind, result.record
         if kind == "feedback":
-            return Change(kind, result.id, result.ts, "0", orjson.dumps(new),
-                          new.get("stage", ""), 0.0, 0.0), new, False
+            # Every unit of a task reports each stage: a repeat is the same unit's report.
+            return Change(kind, f"{result.id}|{new['actor_id']}", result.ts, "0",
+                          orjson.dumps(new), new.get("stage", ""), 0.0, 0.0), new, False
         cached = self.cache.get((kind, result.id))
         old, rev = cached if cached is not None else ({}, "0")
         record = {**old, **new}

@@ -122,15 +122,16 @@ def test_int004_exact_repeat_is_a_duplicate_not_a_dead_letter(stack: Stack,
     stack.publish("event", an_event(ts=TS + 500))
     wait_for(lambda: r.llen("cc:deadletter") == 1)
     assert json.loads(r.lindex("cc:deadletter", 0))["code"] == "stale"
-    # Feedback repeats (task, stage, ts) are duplicates too.
+    # Feedback repeats (task, actor, stage, ts) are duplicates too.
     fb = {"task_id": "t-1", "event_id": "ev-1", "actor_id": "w-1", "stage": "accepted",
           "ts": TS + 2000}
     stack.publish("feedback", fb)
     stack.publish("feedback", fb)
+    stack.publish("feedback", {**fb, "actor_id": "w-2"})  # another unit, the same moment
     stack.publish("feedback", {**fb, "stage": "arrived", "ts": TS + 3000})
-    stack.wait_seq(4)
+    stack.wait_seq(5)
     wait_for(lambda: stack.ingest.counters.duplicates == 2)
-    assert [f["k"] for _, f in r.xrange("cc:log")].count("feedback") == 2
+    assert [f["k"] for _, f in r.xrange("cc:log")].count("feedback") == 3
 
 
 def test_int005_future_ts_dead_lettered(redis_url: str, r: redis.Redis) -> None:
