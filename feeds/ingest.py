@@ -57,6 +57,7 @@ DEGRADED_SHOWN_S: Final = 300  # health keeps saying "degraded" this long after 
 CONFLICT_ROUNDS: Final = 3
 DEFAULT_STATUS: Final = {"event": "reported", "worker": "on_duty", "resource": "available"}
 STREAM_CHORES_S: Final = 5.0  # claim a dead ingest's stream entries, trim what is acknowledged
+STREAM_COUNT: Final = BATCH_MAX // len(KINDS)  # XREADGROUP's COUNT is per stream
 
 
 @dataclass
@@ -241,7 +242,7 @@ class Ingest:
         # A standby subscribed before this process (re)subscribed holds messages it missed:
         # a new epoch tells it to replay its ring (`_lease_tick`).
         self.store.r.set(self.store.key("ingest:epoch"), f"{self.instance}:{time.time_ns()}")
-        claimed = self.streams.claim(BATCH_MAX) if self.streams is not None else []
+        claimed = self.streams.claim(STREAM_COUNT) if self.streams is not None else []
         if claimed:
             self.submit_entries(claimed)
             self.drain()
@@ -276,7 +277,7 @@ class Ingest:
         """New input-stream entries; a stream an operator broke must not stop pub/sub."""
         assert self.streams is not None
         try:
-            return self.streams.read(BATCH_MAX)
+            return self.streams.read(STREAM_COUNT)
         except redis.ResponseError as exc:
             now = time.monotonic()
             if now - self._stream_warned > 60:
@@ -292,7 +293,7 @@ class Ingest:
         self._last_chores = now
         assert self.streams is not None
         try:
-            claimed = self.streams.claim(BATCH_MAX)
+            claimed = self.streams.claim(STREAM_COUNT)
             if claimed:
                 self.submit_entries(claimed)
                 self.drain()
