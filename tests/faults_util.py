@@ -30,6 +30,7 @@ from dashboard.config import ROOT
 from feeds.redis_server import EmbeddedRedis, free_port
 
 from .auth_util import cookie_header, session_token
+from .test_ingest import wait_for as wait
 
 SERVICES = ("ingest-a", "ingest-b", "relay", "watch")
 TS_BASE = int(time.time() * 1000)
@@ -230,13 +231,3 @@ class Wall(threading.Thread):
         self.halt.set()
         self.join(5)
 
-
-def wait(predicate: Any, timeout: float, what: str = "condition not met") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(what)
-        time.sleep(0.02)

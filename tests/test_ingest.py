@@ -20,14 +20,14 @@ from .conftest import FIXTURES, Stack, start_stack
 TS = 1_795_312_800_000  # 2026-11-22 10:00 +08:00
 
 
-def wait_for(predicate: Any, timeout: float = 5.0) -> Any:
+def wait_for(predicate: Any, timeout: float = 5.0, what: str = "condition not met") -> Any:
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise TimeoutError("condition not met")
+            raise TimeoutError(what)
         time.sleep(0.01)
 
 
