@@ -118,12 +118,19 @@ class Child:
         self.proc: subprocess.Popen[bytes] | None = None
         self.backoff = Backoff(0.5, 30.0)
         self.started = 0.0
+        # The supervisor may restart us while main stops us: one at a time, and a stopped
+        # child stays stopped (a restart after the stop would outlive the app).
+        self.lock = threading.Lock()
+        self.stopped = False
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(self.argv, env=self.env, cwd=ROOT)
-        self.started = time.monotonic()
+        with self.lock:
+            if self.stopped:
+                return
+            self.proc = subprocess.Popen(self.argv, env=self.env, cwd=ROOT)
+            self.started = time.monotonic()
 
-    def watch(self) -> None:
+    def watch(self, stop: threading.Event) -> None:
         if self.proc is None or self.proc.poll() is None:
             if time.monotonic() - self.started > 60:
                 self.backoff.reset()
@@ -131,12 +138,14 @@ class Child:
         wait = self.backoff.next()
         log.warning("%s exited with %s; restarting in %.1fs", self.name, self.proc.returncode,
                     wait)
-        time.sleep(wait)
-        self.start()
+        if not stop.wait(wait):
+            self.start()
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
+        with self.lock:
+            self.stopped = True
+            if self.proc and self.proc.poll() is None:
+                self.proc.terminate()
 
     def join(self, timeout: float) -> None:
         if not self.proc:
@@ -369,13 +378,18 @@ def main(argv: list[str] | None = None) -> None:
 
     signal.signal(signal.SIGINT, shutdown)
     signal.signal(signal.SIGTERM, shutdown)
+    # The last run's heartbeats live on for 15 s (and the AOF brings them back): a quick
+    # restart would look ready before this run's ingest has subscribed.
+    ready_store = Store(redis.Redis.from_url(url, decode_responses=True, socket_timeout=5),
+                        settings.prefix)
+    ready_store.r.delete(ready_store.key("ingest:hb"), ready_store.key("relay:hb"))
     for child in children:
         child.start()
 
     def supervise() -> None:
         while not stop.wait(1.0):
             for child in children:
-                child.watch()
+                child.watch(stop)
 
     threading.Thread(target=supervise, daemon=True, name="supervisor").start()
     # Serve at once (health answers "starting"), but print the URL only once a message
@@ -383,8 +397,7 @@ def main(argv: list[str] | None = None) -> None:
     server = threading.Thread(target=http.serve_forever, name="http")
     server.start()
     try:
-        if _wait_ready(Store(redis.Redis.from_url(url, decode_responses=True,
-                                                  socket_timeout=5), settings.prefix), stop):
+        if _wait_ready(ready_store, stop):
             if not args.no_demo and settings.demo_users:
                 demo_sign_ins(settings, redis.Redis.from_url(url, decode_responses=True))
             log.info("the wall is on http://%s:%s (websocket relay on port %s)",
