@@ -21,14 +21,17 @@ CAMERAS_PER_GRID: Final = 10.0  # Bao'an: 42,000 / 4,866 = 8.6, rounded up
 EVENTS_PER_GRID_MONTH: Final = 50.0  # a busy city: Pingdu ~100,000 a month
 LIVE_EVENT_DAYS: Final = 3  # open ones plus those closed in the last day, before archiving
 
-UNIT_BYTES: Final = 2_000  # a worker's state + meta + geo member (a record is ~400 B of JSON)
-CAMERA_BYTES: Final = 1_200  # a camera's record (~500 B) + meta + geo member
-EVENT_BYTES: Final = 3_000  # an event's state, meta, timeline, index members (~1 KB record)
-LOG_ENTRY_BYTES: Final = 1_000  # a change-log entry: mostly moves (~450 B), events ~1.2 KB
+# Per-item bytes: MEMORY USAGE of the simulator's Pingdu through the real ingest (a helper's
+# measurement, branch ready-memory), with room for longer names and addresses.
+UNIT_BYTES: Final = 600  # a worker's state + meta + geo member: measured 440-457 B
+CAMERA_BYTES: Final = 700  # measured 524 B
+EVENT_BYTES: Final = 2_500  # state, meta, timeline, index members: 1,071 B before a task
+LOG_ENTRY_BYTES: Final = 600  # a change-log entry: measured 381 B, ~455 B in the soak
 DEAD_LETTER_OVERHEAD: Final = 700  # reason, channel, code and JSON around the raw bytes
 TRACK_DAY_BYTES: Final = 20_000  # a compacted unit-day: 7 KB ordinary, 19-22 KB moving all day
 TRACK_TODAY_BYTES: Final = 110_000  # today's day, uncompressed until compaction (104-106 KB)
 ARCHIVE_EVENT_BYTES: Final = 170  # 162 MB per million archived events, measured
+SUBSCRIBER_BACKLOG: Final = 3 * 128 * MB  # ingest ×2 and the relay, up to the pub/sub soft limit
 FIXED_BYTES: Final = 300 * MB  # sessions, audit (capped stream), alerts, tasks, plans, caches
 
 
@@ -47,6 +50,7 @@ def worst_case(settings: Settings, grids: int) -> dict[str, int]:
         "tracks": int(units * (settings.track_keep_days * TRACK_DAY_BYTES
                                + TRACK_TODAY_BYTES)),
         "archive": int(events_month * months * ARCHIVE_EVENT_BYTES),
+        "subscribers": SUBSCRIBER_BACKLOG,
         "fixed": FIXED_BYTES,
     }
 
