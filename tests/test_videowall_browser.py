@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from selenium.common.exceptions import StaleElementReferenceException
 
 from feeds.redis_server import free_port
 from layouts import ids
@@ -76,7 +77,15 @@ class VideoPage(Wall):
             '#{ids.VW_GRID} > .cc-vw-tile')).map(t => t.dataset.camera || '')""")
 
     def click_css(self, css: str) -> None:
-        self.driver.find_element("css selector", css).click()
+        # The layout list is redrawn when the server's wall frame lands: find it again then.
+        for attempt in range(3):
+            try:
+                self.driver.find_element("css selector", css).click()
+                return
+            except StaleElementReferenceException:
+                if attempt == 2:
+                    raise
+                time.sleep(0.1)
 
     def cameras_in_store(self, n: int) -> None:
         self.wait(lambda: self.js("return window.ccwall.state.cameras") >= n, 5,
