@@ -382,7 +382,7 @@ def main(argv: list[str] | None = None) -> None:
     # restart would look ready before this run's ingest has subscribed.
     ready_store = Store(redis.Redis.from_url(url, decode_responses=True, socket_timeout=5),
                         settings.prefix)
-    ready_store.r.delete(ready_store.key("ingest:hb"), ready_store.key("relay:hb"))
+    ready_store.r.delete(*(ready_store.key(k) for k in ("ingest:hb", "ingest:standby", "relay:hb")))
     for child in children:
         child.start()
 

@@ -31,12 +31,13 @@ from feeds.redis_server import EmbeddedRedis
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "results" / "failover.json"
+_LOG = open(os.environ.get("CC_BENCH_LOG", os.devnull), "ab")  # noqa: SIM115 - the ingests' log
 
 
 def _ingest(url: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "REDIS_URL": url, "PYTHONPATH": str(ROOT)}
     return subprocess.Popen([sys.executable, "-m", "feeds.ingest"], env=env, cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=_LOG, stderr=_LOG)
 
 
 def _publisher(url: str, rate: int, seconds: float, tag: str, sent: list[int],

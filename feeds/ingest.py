@@ -58,6 +58,8 @@ CONFLICT_ROUNDS: Final = 3
 DEFAULT_STATUS: Final = {"event": "reported", "worker": "on_duty", "resource": "available"}
 STREAM_CHORES_S: Final = 5.0  # claim a dead ingest's stream entries, trim what is acknowledged
 STREAM_COUNT: Final = BATCH_MAX // len(KINDS)  # XREADGROUP's COUNT is per stream
+YOUNG_S: Final = 3.0  # a process subscribed this recently defers to an older standby
+STANDBY_FRESH_MS: Final = 2500  # a standby heartbeat (written every second) this recent
 
 
 @dataclass
@@ -124,6 +126,7 @@ class Ingest:
         self._last_lease = 0.0
         self._last_chores = 0.0
         self._stream_warned = 0.0
+        self._subscribed_at = 0.0
 
     # -- the loop ---------------------------------------------------------------------
 
@@ -158,6 +161,7 @@ class Ingest:
         pubsub = client.pubsub(ignore_subscribe_messages=True)
         try:
             pubsub.subscribe(*(f"{self.prefix}{kind}" for kind in KINDS))
+            self._subscribed_at = time.monotonic()
             client.ping()
             self.streams.ensure_groups()
             self._lease_tick()  # so the first heartbeat already says which one this is
@@ -220,6 +224,8 @@ class Ingest:
                 log.warning("ingest %s lost the lease; standing by", self.instance)
                 self.drain()
                 self.active = False
+        elif self._defer():
+            pass
         elif self.lease.acquire() or self.lease.renew():  # renew: still ours after a reconnect
             self._take_over()
         else:
@@ -229,6 +235,22 @@ class Ingest:
                 # have reached no one else. Applying it again is harmless (idempotent).
                 self._epoch = epoch
                 self._replay(self.ring.since(None))
+
+    def _young(self) -> bool:
+        """Subscribed too recently to hold what a dead active missed."""
+        return time.monotonic() - self._subscribed_at < YOUNG_S
+
+    def _defer(self) -> bool:
+        """A process just (re)started leaves the lease to an older standby, whose ring holds
+        what the dead active had not applied (a supervisor restarts the dead one within a
+        second, racing the standby for the lease it left)."""
+        if not self._young():
+            return False
+        assert self.store is not None
+        other = self.store.r.hmget(self.store.key("ingest:standby"), "instance", "ts")
+        instance, ts = (v.decode() if isinstance(v, bytes) else v for v in other)
+        return bool(instance and instance != self.instance and ts
+                    and time.time() * 1000 - int(ts) < STANDBY_FRESH_MS)
 
     def _take_over(self) -> None:
         """Become the active one: apply what the last active did not, then go on live."""
@@ -269,6 +291,13 @@ class Ingest:
                 self.submit(chunk, replay=True,
                             mark=self.marker.after(chunk) if marked else "")
                 self.drain(keep=1)
+                # A long backlog takes seconds: keep the lease meanwhile, or the other
+                # process takes it and starts replaying too.
+                if self.active and self.lease is not None and \
+                        time.monotonic() - self._last_lease >= RENEW_S:
+                    self._last_lease = time.monotonic()
+                    if not self.lease.renew():
+                        break
             self.drain()
         finally:
             self._replaying = False
@@ -321,6 +350,9 @@ class Ingest:
         assert self.store is not None
         pipe = self.store.r.pipeline(transaction=False)
         if not self.active:
+            if self._young():  # not yet: an older standby's heartbeat says who has history
+                pipe.reset()
+                return
             key = self.store.key("ingest:standby")
             pipe.hset(key, mapping={"ts": int(time.time() * 1000), "instance": self.instance,
                                     "ring": len(self.ring), "ring_bytes": self.ring.bytes,
