@@ -55,6 +55,22 @@ local function wrong_type(key, want)
   if t ~= 'none' and t ~= want then return key .. ' holds a ' .. t .. ', not a ' .. want end
   return nil
 end
+-- the keys every change of a kind touches, checked once per kind
+local kindbad = {}
+local function kind_keys(kind)
+  if kindbad[kind] == nil then
+    local bad = wrong_type(P .. 'log', 'stream')
+    if kind == 'feedback' then
+      bad = bad or wrong_type(P .. 'feedback:seen', 'zset')
+    else
+      bad = bad or wrong_type(P .. 'state:' .. kind, 'hash')
+        or wrong_type(P .. 'meta:' .. kind, 'hash') or wrong_type(P .. 'count:' .. kind, 'hash')
+        or wrong_type(P .. 'geo:' .. kind, 'zset')
+    end
+    kindbad[kind] = bad or false
+  end
+  return kindbad[kind] or nil
+end
 local function check(i)
   local b = base[i]
   local kind, id, ts, rev = ARGV[b+1], ARGV[b+2], tonumber(ARGV[b+3]), tonumber(ARGV[b+4])
@@ -67,15 +83,13 @@ local function check(i)
     return 'record is not a JSON object'
   end
   if string.find(status, '|', 1, true) then return 'status holds a |' end
-  local bad = wrong_type(P .. 'log', 'stream')
-  if kind == 'feedback' then return bad or wrong_type(P .. 'feedback:seen', 'zset') end
+  local bad = kind_keys(kind)
+  if kind == 'feedback' then return bad end
   local lon, lat = tonumber(ARGV[b+7]), tonumber(ARGV[b+8])
   if not lon or not lat or lon ~= lon or lat ~= lat or math.abs(lon) > 180
       or math.abs(lat) > 90 then
     return 'lon/lat out of range: ' .. ARGV[b+7] .. ', ' .. ARGV[b+8]
   end
-  bad = bad or wrong_type(P .. 'state:' .. kind, 'hash') or wrong_type(P .. 'meta:' .. kind, 'hash')
-    or wrong_type(P .. 'count:' .. kind, 'hash') or wrong_type(P .. 'geo:' .. kind, 'zset')
   if kind == 'event' then
     if ARGV[b+9] == '' or not string.match(ARGV[b+12], '^%d%d%d%d%-%d%d%-%d%d$') then
       return 'event without severity or day'

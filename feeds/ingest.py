@@ -58,6 +58,7 @@ CONFLICT_ROUNDS: Final = 3
 DEFAULT_STATUS: Final = {"event": "reported", "worker": "on_duty", "resource": "available"}
 STREAM_CHORES_S: Final = 5.0  # claim a dead ingest's stream entries, trim what is acknowledged
 STREAM_COUNT: Final = BATCH_MAX // len(KINDS)  # XREADGROUP's COUNT is per stream
+STREAM_POLL_S: Final = 0.05  # how often quiet input streams are looked at
 YOUNG_S: Final = 3.0  # a process subscribed this recently defers to an older standby
 STANDBY_FRESH_MS: Final = 2500  # a standby heartbeat (written every second) this recent
 
@@ -127,6 +128,7 @@ class Ingest:
         self._last_chores = 0.0
         self._stream_warned = 0.0
         self._subscribed_at = 0.0
+        self._last_stream_read = 0.0
 
     # -- the loop ---------------------------------------------------------------------
 
@@ -303,10 +305,18 @@ class Ingest:
             self._replaying = False
 
     def _stream_read(self) -> list[StreamEntry]:
-        """New input-stream entries; a stream an operator broke must not stop pub/sub."""
+        """New input-stream entries; a stream an operator broke must not stop pub/sub.
+
+        Every STREAM_POLL_S while the streams are quiet (a round trip per loop would cost
+        pub/sub a quarter of its rate), at once again while they have a backlog."""
         assert self.streams is not None
+        now = time.monotonic()
+        if now - self._last_stream_read < STREAM_POLL_S:
+            return []
         try:
-            return self.streams.read(STREAM_COUNT)
+            entries = self.streams.read(STREAM_COUNT)
+            self._last_stream_read = 0.0 if entries else now
+            return entries
         except redis.ResponseError as exc:
             now = time.monotonic()
             if now - self._stream_warned > 60:
