@@ -93,7 +93,6 @@ class Flight:
     records: list[dict[str, Any]]  # the merged records the changes carry
     colds: list[bool]  # merged without a cached record (sent as new)
     entries: list[StreamEntry]  # input stream entries to acknowledge once settled
-    replay: bool = False
     mark: str = ""
 
 
@@ -120,6 +119,8 @@ class Ingest:
         self.marker = Marker()
         self.lease: Lease | None = None
         self.streams: StreamInput | None = None
+        # Replaying messages that may be stored already (`_replay`): an older one than the
+        # stored record is a duplicate, not stale; conflict retries keep the mode.
         self._replaying = False
         self._epoch: bytes | None = None  # the active's subscription epoch last seen
         self._stop: threading.Event | None = None
@@ -266,10 +267,7 @@ class Ingest:
         # A standby subscribed before this process (re)subscribed holds messages it missed:
         # a new epoch tells it to replay its ring (`_lease_tick`).
         self.store.r.set(self.store.key("ingest:epoch"), f"{self.instance}:{time.time_ns()}")
-        claimed = self.streams.claim(STREAM_COUNT) if self.streams is not None else []
-        if claimed:
-            self.submit_entries(claimed)
-            self.drain()
+        claimed = self._claim() if self.streams is not None else 0
         if self.lease is not None:
             self.lease.forget_standby(self.store.key("ingest:standby"))
         c = self.counters
@@ -277,10 +275,10 @@ class Ingest:
         c.replayed += len(backlog)
         took_ms = round((time.monotonic() - started) * 1000)
         c.last_takeover = json.dumps({"ts": int(time.time() * 1000), "took_ms": took_ms,
-                                      "replayed": len(backlog), "claimed": len(claimed)})
+                                      "replayed": len(backlog), "claimed": claimed})
         if c.takeovers > 1 or backlog or claimed:
             log.warning("ingest %s took over: replayed %d messages, claimed %d stream "
-                        "entries, in %d ms", self.instance, len(backlog), len(claimed), took_ms)
+                        "entries, in %d ms", self.instance, len(backlog), claimed, took_ms)
         self._heartbeat(force=True)
 
     def _replay(self, messages: list[Message], marked: bool = False) -> None:
@@ -290,8 +288,7 @@ class Ingest:
         try:
             for k in range(0, len(messages), BATCH_MAX):
                 chunk = messages[k:k + BATCH_MAX]
-                self.submit(chunk, replay=True,
-                            mark=self.marker.after(chunk) if marked else "")
+                self.submit(chunk, mark=self.marker.after(chunk) if marked else "")
                 self.drain(keep=1)
                 # A long backlog takes seconds: keep the lease meanwhile, or the other
                 # process takes it and starts replaying too.
@@ -303,6 +300,15 @@ class Ingest:
             self.drain()
         finally:
             self._replaying = False
+
+    def _claim(self) -> int:
+        """Apply the input-stream entries a dead ingest left pending; how many there were."""
+        assert self.streams is not None
+        claimed = self.streams.claim(STREAM_COUNT)
+        if claimed:
+            self.submit_entries(claimed)
+            self.drain()
+        return len(claimed)
 
     def _stream_read(self) -> list[StreamEntry]:
         """New input-stream entries; a stream an operator broke must not stop pub/sub.
@@ -332,10 +338,7 @@ class Ingest:
         self._last_chores = now
         assert self.streams is not None
         try:
-            claimed = self.streams.claim(STREAM_COUNT)
-            if claimed:
-                self.submit_entries(claimed)
-                self.drain()
+            self._claim()
             self.streams.trim()
             self.streams.forget_consumers()
         except redis.ResponseError as exc:
@@ -405,7 +408,7 @@ class Ingest:
         self.submit([(entry.channel, entry.data) for entry in entries], entries=entries)
 
     def submit(self, messages: list[Message], *, entries: list[StreamEntry] | None = None,
-               replay: bool = False, mark: str = "") -> None:
+               mark: str = "") -> None:
         """Validate and merge a batch and send it to Redis without waiting for the answer.
 
         The loop validates the next batch while Redis runs this one; `drain` reads answers.
@@ -431,13 +434,13 @@ class Ingest:
         if len(pipe):
             pipe.execute()
         flight.entries = entries or []
-        flight.replay, flight.mark = replay, mark
+        flight.mark = mark
         if flight.changes:
             # No read of uncached records here: it would wait behind the batch Redis is
             # running and undo the overlap. An uncached id is sent as new (rev 0); if Redis
             # holds it after all, the script answers a conflict with the stored record and
             # the change is merged again (drain), which costs the same round trip, once.
-            self.store.send_apply(flight.changes, replay=replay, mark=mark)
+            self.store.send_apply(flight.changes, replay=self._replaying, mark=mark)
             self.in_flight.append(flight)
         elif flight.entries and self.streams is not None:
             self.streams.ack(flight.entries)  # every one dead-lettered
@@ -523,7 +526,7 @@ class Ingest:
                 refused = None  # try the whole batch again
             try:
                 return self.store.apply_isolating(
-                    flight.changes, replay=flight.replay or self._replaying, mark=flight.mark,
+                    flight.changes, replay=self._replaying, mark=flight.mark,
                     refused=refused)
             except redis.ResponseError as exc:  # out of memory: nothing else is raised
                 refused = exc
