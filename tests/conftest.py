@@ -9,6 +9,7 @@ import shutil
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -153,14 +154,23 @@ def start_stack(redis_url: str, watch: bool = False, clock: Any = None,
     return Stack(settings, client, ingest, relay, watcher), stop, threads
 
 
+@contextmanager
+def running_stack(redis_url: str, **kwargs: Any) -> Iterator[Stack]:
+    """`start_stack` for a `with` block: stopped and joined at its end."""
+    live, stop, threads = start_stack(redis_url, **kwargs)
+    try:
+        yield live
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(5)
+        live.client.close()
+
+
 @pytest.fixture
 def stack(redis_url: str) -> Iterator[Stack]:
-    live, stop, threads = start_stack(redis_url)
-    yield live
-    stop.set()
-    for thread in threads:
-        thread.join(5)
-    live.client.close()
+    with running_stack(redis_url) as live:
+        yield live
 
 
 # -- browser (dash_duo): headless Debian chromium, so a plain `pytest` needs no flags -------

@@ -17,7 +17,7 @@ import redis
 from dashboard.config import ROOT, Settings
 from feeds.redis_server import free_port
 
-from .conftest import start_stack
+from .conftest import running_stack
 from .test_ingest import TS, an_event, wait_for
 
 
@@ -35,17 +35,11 @@ def test_rdy001_starting_until_ingest_and_relay_then_degraded(redis_url: str,
     body = res.get_json()
     assert body["status"] == "starting"
     assert body["reasons"] == ["ingest_starting", "relay_starting"]
-    live, stop, threads = start_stack(redis_url)
-    try:
+    with running_stack(redis_url):
         # the heartbeats follow the subscription and the listening socket by a moment
         res = wait_for(lambda: (got := http.get("/api/health")).status_code == 200 and got)
         assert res.get_json()["reasons"] == ["watch_down"]  # no watch in this stack
         assert res.get_json()["standby"] == {"alive": False, "ring": 0}
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join(5)
-        live.client.close()
     r.delete("cc:ingest:hb")  # ingest gone after being ready: degraded, still serving
     res = http.get("/api/health")
     assert res.status_code == 200 and res.get_json()["status"] == "degraded"
@@ -53,23 +47,19 @@ def test_rdy001_starting_until_ingest_and_relay_then_degraded(redis_url: str,
 
 
 def test_rdy002_degraded_before_redis_memory_runs_out(redis_url: str, r: redis.Redis) -> None:
-    live, stop, threads = start_stack(redis_url, watch=True)
-    http = _app(redis_url).server.test_client()
-    try:
-        body = wait_for(lambda: (b := http.get("/api/health").get_json())["status"] == "ok"
-                        and b)
-        assert body["redis"]["maxmemory"] == 0
-        used = int(r.info("memory")["used_memory"])
-        r.config_set("maxmemory", int(used / 0.9))  # 90 % used: past the 85 % warning
-        body = http.get("/api/health").get_json()
-        assert body["status"] == "degraded" and body["reasons"] == ["redis_memory"]
-        assert body["redis"]["used_memory"] >= 0.85 * body["redis"]["maxmemory"]
-    finally:
-        r.config_set("maxmemory", 0)
-        stop.set()
-        for thread in threads:
-            thread.join(5)
-        live.client.close()
+    with running_stack(redis_url, watch=True):
+        http = _app(redis_url).server.test_client()
+        try:
+            body = wait_for(lambda: (b := http.get("/api/health").get_json())["status"] == "ok"
+                            and b)
+            assert body["redis"]["maxmemory"] == 0
+            used = int(r.info("memory")["used_memory"])
+            r.config_set("maxmemory", int(used / 0.9))  # 90 % used: past the 85 % warning
+            body = http.get("/api/health").get_json()
+            assert body["status"] == "degraded" and body["reasons"] == ["redis_memory"]
+            assert body["redis"]["used_memory"] >= 0.85 * body["redis"]["maxmemory"]
+        finally:
+            r.config_set("maxmemory", 0)
 
 
 def test_rdy003_url_printed_only_when_a_message_would_be_stored(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from dashboard.store import APPLIED, REFUSED, SNAPSHOT_EVENTS_MAX, Change, Store
 from feeds.failover import LEASE_MS, Ring, digest
 from feeds.ingest import Ingest
 
-from .conftest import Stack, start_stack
+from .conftest import Stack, running_stack
 from .test_ingest import TS, an_event, stored, wait_for
 
 
@@ -302,12 +302,6 @@ def test_int011_one_active_at_a_time_and_a_stop_hands_over(redis_url: str,
 
 
 def test_int012_a_fresh_stack_starts_active(redis_url: str) -> None:
-    live, stop, threads = start_stack(redis_url)
-    try:
+    with running_stack(redis_url) as live:
         wait_for(lambda: live.ingest.active)
         assert live.client.hget("cc:ingest:hb", "instance") == live.ingest.instance
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join(5)
-        live.client.close()

@@ -12,7 +12,7 @@ import redis
 from dashboard.models import KINDS
 from feeds.streams import StreamEntry, StreamInput
 
-from .conftest import start_stack
+from .conftest import running_stack
 from .test_ingest import TS, an_event, stored, wait_for
 
 PREFIX = "cc:"
@@ -226,8 +226,7 @@ def test_str009_ingest_stores_what_was_added_while_it_was_down(redis_url: str,
     for i in range(50):
         r.xadd("cc:in:event", {"m": json.dumps(an_event(id=f"s{i}", ts=TS + i))})
     r.xadd("cc:in:worker", {"x": "no m"})
-    live, stop, threads = start_stack(redis_url)
-    try:
+    with running_stack(redis_url) as live:
         wait_for(lambda: r.hlen("cc:state:event") == 50)
         wait_for(lambda: r.llen("cc:deadletter") == 1)
         letter = json.loads(r.lindex("cc:deadletter", 0))
@@ -238,11 +237,6 @@ def test_str009_ingest_stores_what_was_added_while_it_was_down(redis_url: str,
         r.xadd("cc:in:event", {"m": json.dumps(an_event(id="live", ts=TS + 999))})
         live.publish("event", an_event(id="pubsub", ts=TS + 1000))
         wait_for(lambda: stored(r, "event", "live") and stored(r, "event", "pubsub"))
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join(5)
-        live.client.close()
 
 
 def test_str010_a_broken_stream_key_stops_neither_input(redis_url: str,
@@ -250,14 +244,8 @@ def test_str010_a_broken_stream_key_stops_neither_input(redis_url: str,
     """A string where a stream should be: that stream is left out (logged), the other
     streams and pub/sub go on."""
     r.set("cc:in:camera", "not a stream")
-    live, stop, threads = start_stack(redis_url)
-    try:
+    with running_stack(redis_url) as live:
         r.xadd("cc:in:event", {"m": json.dumps(an_event(id="via-stream"))})
         live.publish("event", an_event(id="via-pubsub", ts=TS + 1))
         wait_for(lambda: stored(r, "event", "via-stream") and stored(r, "event", "via-pubsub"))
         assert live.ingest.active
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join(5)
-        live.client.close()
