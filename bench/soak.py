@@ -3,6 +3,9 @@
 Starts the real stack (`python app.py`) with CC_SIM_RATE, opens the wall in headless
 Chromium, and samples every process's RSS and the page's JS heap. "Flat after warm-up" is
 judged by comparing the mean of the last fifth of samples with the fifth after warm-up.
+Each sample also says which ingest applies and how many takeovers it has made, so a step in
+an ingest's memory can be told apart from growth (a standby that takes over fills its
+merge cache); the stack's own output goes to bench/results/soak.log.
 
     python -m bench.soak [--minutes 120] [--rate 10] [--warmup 10]
 """
@@ -21,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+import redis
 
 from bench.browser import browser
 from feeds.redis_server import free_port
@@ -47,14 +51,36 @@ def roles(app: psutil.Process) -> dict[str, psutil.Process]:
     return found
 
 
+def redis_port(procs: dict[str, psutil.Process]) -> int | None:
+    """The embedded server's port: the one it listens on (its title hides its arguments)."""
+    server = procs.get("redis")
+    if server is None:
+        return None
+    ports = [c.laddr.port for c in server.net_connections("tcp") if c.status == "LISTEN"]
+    return ports[0] if ports else None
+
+
+def ingest_roles(client: redis.Redis, procs: dict[str, psutil.Process]) -> dict[str, Any]:
+    """Which ingest applies (its instance name carries its pid) and its takeovers so far."""
+    hb = client.hgetall("cc:ingest:hb")
+    instance = hb.get(b"instance", b"").decode()
+    pid = instance.split(":")[1] if instance.count(":") >= 2 else ""
+    active = next((name for name, p in procs.items()
+                   if name.startswith("ingest-") and str(p.pid) == pid), None)
+    return {"active": active, "takeovers": int(hb.get(b"takeovers", 0) or 0),
+            "accepted": int(hb.get(b"accepted", 0) or 0)}
+
+
 def run(minutes: float, rate: float, warmup: float, every: float) -> dict[str, Any]:
     port, ws_port = free_port(), free_port()
     with tempfile.TemporaryDirectory() as data:
         env = {**os.environ, "CC_SIM_RATE": str(rate), "CC_DATA_DIR": data}
         env.pop("REDIS_URL", None)
+        OUT.mkdir(exist_ok=True)
+        log = (OUT / "soak.log").open("wb")
         proc = subprocess.Popen(
             [sys.executable, "app.py", "--port", str(port), "--ws-port", str(ws_port)],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         )
         driver = None
         samples: list[dict[str, Any]] = []
@@ -69,6 +95,7 @@ def run(minutes: float, rate: float, warmup: float, every: float) -> dict[str, A
             token = token_file.read_text().strip()
             driver = browser(f"http://127.0.0.1:{port}/?display={token}")
             app = psutil.Process(proc.pid)
+            client: redis.Redis | None = None
             start = time.monotonic()
             while (elapsed := time.monotonic() - start) < minutes * 60:
                 procs = roles(app)
@@ -78,6 +105,13 @@ def run(minutes: float, rate: float, warmup: float, every: float) -> dict[str, A
                         row[f"{name}_rss_mb"] = round(p.memory_info().rss / 2**20, 1)
                     except psutil.Error:
                         row[f"{name}_rss_mb"] = None
+                try:
+                    if client is None and (rport := redis_port(procs)):
+                        client = redis.Redis(port=rport, socket_timeout=5)
+                    if client is not None:
+                        row.update(ingest_roles(client, procs))
+                except (redis.RedisError, psutil.Error) as exc:
+                    row["redis_error"] = str(exc)[:100]
                 try:
                     heap = driver.execute_script(
                         "return performance.memory ? performance.memory.usedJSHeapSize : null")
@@ -97,6 +131,7 @@ def run(minutes: float, rate: float, warmup: float, every: float) -> dict[str, A
                 proc.wait(20)
             except subprocess.TimeoutExpired:
                 proc.kill()
+            log.close()
     return summarise(samples, warmup * 60)
 
 
