@@ -39,7 +39,10 @@ def roles(app: psutil.Process) -> dict[str, psutil.Process]:
     found = {"app": app}
     ingests = 0
     for child in sorted(app.children(recursive=True), key=lambda p: p.pid):
-        cmd = " ".join(child.cmdline())
+        try:
+            cmd = " ".join(child.cmdline())
+        except psutil.Error:  # a child that just ended (a zombie until reaped): not ours to judge
+            continue
         if "feeds.ingest" in cmd:
             ingests += 1
             found[f"ingest-{ingests}"] = child
