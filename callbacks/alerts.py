@@ -17,6 +17,7 @@ from callbacks.auth import audited, require
 from dashboard.alerts import NOTE_MAX, AlertNotFound, Alerts
 from dashboard.audit import Audit
 from dashboard.auth import ROLES
+from dashboard.scope import covers
 
 LIST_DEFAULT: Final = 200
 LIST_MAX: Final = 500
@@ -71,11 +72,11 @@ def _ack(alerts: Alerts, alert_id: str) -> tuple[Response, int]:
     try:
         note = _note()
         before = alerts.get(alert_id) if len(alert_id) <= ID_MAX else None
-        if before is None:
-            raise _Refused(404, "no_alert", f"no alert {target!r}")
         scope = g.session.scope
-        if scope and not (alerts.areas([before]).get(before["id"]) or "").startswith(scope):
-            raise _Refused(403, "out_of_scope", "this alert is outside your area")
+        # outside the scope answers as unknown: ids of other areas do not leak
+        if before is None or (scope and not covers(
+                scope, alerts.areas([before]).get(before["id"]))):
+            raise _Refused(404, "no_alert", f"no alert {target!r}")
         try:
             alert = alerts.ack(alert_id, by=g.session.user, note=note)
         except AlertNotFound:  # dropped by the trim in between

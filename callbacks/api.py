@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 import redis
-from flask import Blueprint, Flask, Response, jsonify, request, send_file
+from flask import Blueprint, Flask, Response, g, jsonify, request, send_file
 from werkzeug.exceptions import HTTPException
 
 from dashboard import __version__
@@ -22,6 +22,7 @@ from dashboard.health import Health, alive
 from dashboard.models import EVENT_STATUSES, SEVERITIES
 from dashboard.nearby import nearest
 from dashboard.plans import PlanLibrary
+from dashboard.scope import only, sees
 from dashboard.store import Store
 
 log = logging.getLogger("cc.api")
@@ -107,12 +108,15 @@ def create_api(store: Store, city: City, plans: PlanLibrary | None = None,
             raise ApiError(400, f"status must be one of {', '.join(EVENT_STATUSES)}")
         severity = _int_arg("severity", None, 1, len(SEVERITIES))
         limit = _int_arg("limit", 100, 1, 1000)
-        return jsonify({"events": store.events(status=status, severity=severity, limit=limit)})
+        return jsonify({"events": store.events(status=status, severity=severity, limit=limit,
+                                               scope=_scope())})
 
     @api.get("/api/events/<event_id>")
     def event(event_id: str) -> Response:
         found = store.event(event_id)
-        if found is None:
+        scope = _scope()
+        # outside the scope answers as unknown: ids of other areas do not leak
+        if found is None or not sees(scope, found):
             raise ApiError(404, f"no event {event_id!r}")
         grid = found.get("grid_id")
         unit = city.unit(grid) if grid else None
@@ -134,6 +138,8 @@ def create_api(store: Store, city: City, plans: PlanLibrary | None = None,
             for kind in ("worker", "resource"):
                 nearby[kind + "s"] = nearest(store, desk.settings, lon, lat, kind=kind,
                                              count=10)
+        if scope:
+            nearby = {name: only(scope, units) for name, units in nearby.items()}
         return jsonify({
             "event": found,
             "area": area,
@@ -176,6 +182,12 @@ def install_error_handlers(server: Flask) -> None:
     def crash(exc: Exception) -> tuple[Response, int]:
         log.exception("unhandled error on %s", request.path)
         return _error(500, "internal error; see the server log")
+
+
+def _scope() -> str | None:
+    """The signed-in user's scope (None: the whole city); the guard looked the session up."""
+    found = g.get("session")
+    return found.scope if found is not None else None
 
 
 def _int_arg(name: str, default: int | None, lo: int, hi: int) -> int | None:

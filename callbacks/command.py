@@ -21,13 +21,20 @@ from flask import Blueprint, Response, g, jsonify, request
 from callbacks.auth import audited, require
 from dashboard import protocol
 from dashboard.audit import Audit
+from dashboard.city import City, load_city
 from dashboard.dispatch import Desk, DispatchError
 from dashboard.plans import PlanLibrary
+from dashboard.scope import covers, sees
 from dashboard.store import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 REPORTERS: Final = ("commander", "duty_officer")
+# What a person reports at the desk; the server gives the id, time, reporter and source, and
+# the status only ever changes through the command loop's own routes.
+REPORT_FIELDS: Final = frozenset({"type", "severity", "lon", "lat", "crs", "title",
+                                  "description", "address"})
+REPORT_SOURCE: Final = "desk"
 
 
 def _error(status: int, message: str, **extra: Any) -> tuple[Response, int]:
@@ -43,24 +50,33 @@ def _body() -> dict[str, Any]:
     return body
 
 
-def in_scope(event: dict[str, Any], scope: str | None) -> bool:
-    """Whether a user limited to `scope` (a town, community or grid code) may act on the
-    event: area codes nest, so a grid code starts with its community's and town's."""
+def _scoped(store: Store, event_id: str) -> dict[str, Any]:
+    """The event, or the desk's own 404 for one that is unknown *or* outside the session's
+    scope: the answer must not tell which, so ids of other areas do not leak."""
+    event = store.event(event_id)
+    if event is None or not sees(g.session.scope, event):
+        raise DispatchError("no_event", 404, f"no event {event_id!r}")
+    return event
+
+
+def _report(body: dict[str, Any]) -> dict[str, Any]:
+    """The fields of a desk report; anything else (an id, a time, a status) is refused, so a
+    report can only create an event, never rewrite one."""
+    other = sorted(str(k)[:32] for k in body if k not in REPORT_FIELDS)
+    if other:
+        raise DispatchError("not_reportable", 400, f"a report takes only "
+                            f"{', '.join(sorted(REPORT_FIELDS))}; not {', '.join(other[:8])}")
+    return dict(body)
+
+
+def _task_seen(store: Store, task: dict[str, Any]) -> bool:
+    """A task lies where its event lies (older tasks carry no grid: ask the event)."""
+    scope = g.session.scope
     if not scope:
         return True
-    places = [str(event.get(k) or "") for k in ("grid_id", "community_id", "town_id")]
-    return any(p and (p == scope or p.startswith(scope)) for p in places)
-
-
-def _scoped(store: Store, event_id: str) -> None:
-    """Refuse (403) an existing event outside the session's scope; unknown events fall
-    through to the desk's own 404."""
-    scope = g.session.scope
-    if scope:
-        event = store.event(event_id)
-        if event is not None and not in_scope(event, scope):
-            raise DispatchError("out_of_scope", 403, f"event {event_id} is outside your "
-                                f"scope {scope}")
+    if task.get("grid_id"):
+        return covers(scope, task["grid_id"])
+    return sees(scope, store.event(str(task.get("event_id") or "")))
 
 
 def _mutation(action: str, *roles: str) -> Callable[[F], F]:
@@ -111,10 +127,12 @@ def _run(target: Callable[[], str],
     return jsonify(body), status
 
 
-def create_command_api(store: Store, desk: Desk, plans: PlanLibrary, audit: Audit) -> Blueprint:
+def create_command_api(store: Store, desk: Desk, plans: PlanLibrary, audit: Audit,
+                       city: City | None = None) -> Blueprint:
     """Routes of the HTTP table in docs/COMMAND-LOOP.md except `/api/alerts*`."""
     api = Blueprint("command", __name__)
     settings = desk.settings
+    area = city or load_city(settings.city)
     tz = ZoneInfo(settings.timezone)
 
     @api.get("/api/events/<event_id>/proposal")
@@ -132,20 +150,23 @@ def create_command_api(store: Store, desk: Desk, plans: PlanLibrary, audit: Audi
         target = ["-"]
 
         def work() -> tuple[dict[str, Any], int, str]:
-            message = _body()
+            message = _report(_body())
             now = int(desk.clock())
-            # a desk report needs no id or time of its own: the server gives them
-            if message.get("id") is None:
-                stamp = datetime.fromtimestamp(now / 1000, tz).strftime("%Y%m%d%H%M%S")
-                message["id"] = f"R{stamp}-{secrets.token_hex(3)}"
-            message.setdefault("ts", now)
-            message.setdefault("reporter", g.session.user)
-            if isinstance(message["id"], str):
-                target[0] = message["id"][:64]
+            stamp = datetime.fromtimestamp(now / 1000, tz).strftime("%Y%m%d%H%M%S")
+            message.update(id=f"R{stamp}-{secrets.token_hex(4)}", ts=now,
+                           reporter=g.session.user, source=REPORT_SOURCE)
+            target[0] = message["id"]
             raw = orjson.dumps(message)
             parsed = protocol.parse("event", raw, now)
             if isinstance(parsed, protocol.Rejected):
                 raise DispatchError(parsed.code, 400, parsed.reason)
+            scope = g.session.scope
+            if scope:
+                record = parsed.record
+                grid = area.locate(record["lon"], record["lat"])
+                if not covers(scope, grid):
+                    raise DispatchError("out_of_scope", 403, f"the place lies outside your "
+                                        f"scope {scope}")
             # ingest validates it again and stores it: one path for every source
             if not store.r.publish(store.key("event"), raw):
                 raise DispatchError("ingest_down", 503,
@@ -198,7 +219,7 @@ def create_command_api(store: Store, desk: Desk, plans: PlanLibrary, audit: Audi
     @require()
     def task(task_id: str) -> Any:
         found = desk.task(task_id)
-        if found is None:
+        if found is None or not _task_seen(store, found):
             return _error(404, f"no task {task_id!r}")
         return jsonify({"task": found})
 

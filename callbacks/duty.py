@@ -22,6 +22,7 @@ from dashboard.alerts import AlertBusy, AlertNotFound
 from dashboard.auth import Auth
 from dashboard.city import City
 from dashboard.duty import Duty, DutyError
+from dashboard.scope import covers
 
 ID_MAX: Final = 64
 DESK_ROLES: Final = ("duty_officer", "commander")
@@ -123,11 +124,11 @@ def _on_alert(duty: Duty, action: str, alert_id: str,
     g.duty_audited = True
     try:
         before = duty.alerts.get(alert_id) if len(alert_id) <= ID_MAX else None
-        if before is None:
-            raise DutyError(404, "no_alert", f"no alert {target!r}")
         scope = g.session.scope
-        if scope and not (duty.alerts.areas([before]).get(before["id"]) or "").startswith(scope):
-            raise DutyError(403, "out_of_scope", "this alert is outside your area")
+        # outside the scope answers as unknown: ids of other areas do not leak
+        if before is None or (scope and not covers(
+                scope, duty.alerts.areas([before]).get(before["id"]))):
+            raise DutyError(404, "no_alert", f"no alert {target!r}")
         try:
             body, outcome = act()
         except AlertNotFound:  # dropped by the trim in between

@@ -110,10 +110,9 @@ def create_handover_api(store: Store, settings: Settings,
 
     def one(report_id: str) -> dict[str, Any] | tuple[Response, int]:
         report = books.get(report_id)
-        if report is None:
+        # outside the scope answers as unknown: ids of other areas do not leak
+        if report is None or not visible(report):
             return _error(404, "not_found", f"no handover {report_id!r}")
-        if not visible(report):
-            return _error(403, "out_of_scope", "this handover is outside your scope")
         return report
 
     @api.get("/api/handover/<report_id>")

@@ -18,20 +18,12 @@ from flask import Blueprint, Response, g, jsonify, request
 
 from callbacks.auth import require
 from dashboard.config import Settings
+from dashboard.scope import sees
 from dashboard.store import Store
 from dashboard.tracks import DEFAULT_SPAN_MS, TRACK_KINDS, TrackError, Tracks, check_span
 
 READERS: Final = ("commander", "duty_officer", "leader")
 ID_MAX: Final = 64
-
-
-def unit_in_scope(unit: dict[str, Any], scope: str | None) -> bool:
-    """Area codes nest (a grid's code starts with its community's and town's)."""
-    if not scope:
-        return True
-    grids = [str(unit.get(k) or "") for k in ("grid_id", "loc_grid_id")]
-    grid = next((gr for gr in grids if gr), "")
-    return bool(grid) and grid.startswith(scope)
 
 
 def create_tracks_api(store: Store, settings: Settings,
@@ -61,12 +53,9 @@ def create_tracks_api(store: Store, settings: Settings,
             from_ms = when("from", to_ms - DEFAULT_SPAN_MS)
             check_span(kind, from_ms, to_ms)
             found = store.records(kind, [unit_id]).get(unit_id)
-            if found is None:
+            # outside the scope answers as unknown: ids of other areas do not leak
+            if found is None or not sees(g.session.scope, found[0]):
                 raise TrackError("unknown_unit", f"no {kind} {unit_id}", 404)
-            scope = g.session.scope
-            if not unit_in_scope(found[0], scope):
-                raise TrackError("out_of_scope", f"{kind} {unit_id} is outside your scope "
-                                 f"{scope}", 403)
             answer = tracks.read(kind, unit_id, from_ms, to_ms)
         except TrackError as exc:
             return jsonify({"error": exc.message, "code": exc.code, "status": exc.status,

@@ -14,9 +14,9 @@ from typing import Any, Final
 from flask import Blueprint, Response, g, jsonify, request
 
 from callbacks.auth import audited, current_session, require
-from callbacks.command import in_scope
 from dashboard.cameras import for_spot
 from dashboard.protocol import ID_RE
+from dashboard.scope import only, sees
 from dashboard.store import Store
 from dashboard.video import VideoError, VideoWall
 
@@ -68,9 +68,29 @@ def _target(raw: Any) -> str:
 
 
 def create_video_api(store: Store, video: VideoWall | None = None) -> Blueprint:
-    """Routes under /api/video."""
+    """Routes under /api/video. A scoped user sees a tile of a camera outside their scope
+    as an empty tile, and may not put one there (as if it did not exist)."""
     api = Blueprint("video", __name__)
     wall = video or VideoWall(store)
+
+    def hidden(ids: list[Any]) -> set[str]:
+        """The camera ids among `ids` the session may not see."""
+        scope = g.session.scope
+        wanted = [i for i in ids if isinstance(i, str)]
+        if not scope or not wanted:
+            return set()
+        found = store.records("camera", wanted)
+        return {i for i in wanted if i not in found or not sees(scope, found[i][0])}
+
+    def masked(tiles: list[Any]) -> list[Any]:
+        gone = hidden(tiles)
+        return [None if t in gone else t for t in tiles] if gone else tiles
+
+    def checked(body: dict[str, Any]) -> dict[str, Any]:
+        tiles = body.get("tiles")
+        if isinstance(tiles, list) and (gone := hidden(tiles)):
+            raise VideoError("no_camera", 404, f"no camera {sorted(gone)[0]!r}")
+        return body
 
     def event_for(event_id: Any) -> dict[str, Any]:
         """The event an editor may point the wall at: 400 malformed, 404 unknown, 403
@@ -78,23 +98,20 @@ def create_video_api(store: Store, video: VideoWall | None = None) -> Blueprint:
         if not isinstance(event_id, str) or not ID_RE.match(event_id):
             raise VideoError("bad_event_id", 400, 'send {"event_id": "<event id>"}')
         event = store.event(event_id)
-        if event is None:
+        if event is None or not sees(g.session.scope, event):
             raise VideoError("no_event", 404, f"no event {event_id!r}")
-        scope = g.session.scope
-        if scope and not in_scope(event, scope):
-            raise VideoError("out_of_scope", 403, f"event {event_id} is outside your scope "
-                             f"{scope}")
         return event
 
     @api.get("/api/video/wall")
     @require()
     def get_wall() -> Any:
-        return jsonify(wall.wall())
+        current = wall.wall()
+        return jsonify({**current, "tiles": masked(current["tiles"])})
 
     @api.put("/api/video/wall")
     def put_wall() -> Any:
         return _attempt("video.wall", "wall",
-                        lambda: (wall.set_wall(_body(), g.session.user), 200))
+                        lambda: (wall.set_wall(checked(_body()), g.session.user), 200))
 
     @api.post("/api/video/focus")
     def focus() -> Any:
@@ -103,19 +120,23 @@ def create_video_api(store: Store, video: VideoWall | None = None) -> Blueprint:
 
         def work() -> tuple[dict[str, Any], int]:
             event = event_for(_body().get("event_id"))
-            return wall.focus(event, g.session.user), 200
+            done = wall.focus(event, g.session.user)
+            shown = done["wall"] and {**done["wall"], "tiles": masked(done["wall"]["tiles"])}
+            return {**done, "cameras": [c for c in masked(done["cameras"]) if c],
+                    "wall": shown}, 200
 
         return _attempt("video.focus", target, work)
 
     @api.get("/api/video/layouts")
     @require()
     def layouts() -> Any:
-        return jsonify({"layouts": wall.layouts()})
+        return jsonify({"layouts": [{**saved, "tiles": masked(saved["tiles"])}
+                                    for saved in wall.layouts()]})
 
     @api.put("/api/video/layouts/<path:name>")
     def save_layout(name: str) -> Any:
         return _attempt("video.layout.save", _target(name),
-                        lambda: (wall.save_layout(name, _body(), g.session.user), 200))
+                        lambda: (wall.save_layout(name, checked(_body()), g.session.user), 200))
 
     @api.delete("/api/video/layouts/<path:name>")
     def delete_layout(name: str) -> Any:
@@ -131,9 +152,9 @@ def create_video_api(store: Store, video: VideoWall | None = None) -> Blueprint:
         if not ID_RE.match(event_id):
             return _error(400, "send ?event_id=<event id>")
         event = store.event(event_id)
-        if event is None:
+        if event is None or not sees(g.session.scope, event):
             return _error(404, f"no event {event_id!r}")
-        return jsonify({"event_id": event_id,
-                        "cameras": for_spot(store, event["lon"], event["lat"])})
+        return jsonify({"event_id": event_id, "cameras": only(
+            g.session.scope, for_spot(store, event["lon"], event["lat"]))})
 
     return api

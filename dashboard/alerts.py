@@ -101,6 +101,8 @@ class Alerts:
             "event_id": event_id, "ts": ts, "message": message[:MESSAGE_MAX],
             "severity": int(severity), "acked_by": None, "acked_ts": None, "note": "",
         }
+        # where it happened, so every reader can honour a user's scope without a lookup
+        alert["grid_id"] = self.areas([alert]).get(alert["id"])
         public = {k: alert[k] for k in ("kind", "subject_id", "event_id", "ts", "message")}
         once = f"{kind}:{subject_id}:{event_id or '-'}" + (f":{cause}" if cause else "")
         done = self._raise(once, max(1, int(ttl_s)), alert["id"], _dumps(alert), ts,

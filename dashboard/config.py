@@ -97,6 +97,10 @@ class Settings:
     client_queue_max: int = 20_000
     client_lag_s: float = 2.0
     coalesce_s: float = 1.0
+    # Websocket doors (issue 13): the page origins the relay accepts (empty: a page on the
+    # relay's own host name, at CC_PORT or the relay's port); open sockets per session.
+    ws_origins: tuple[str, ...] = ()
+    ws_per_session: int = 8
     # Simulator speed multiplier (1 = Pingdu's normal load).
     sim_rate: float = 1.0
     # Where the simulator says its cameras stream; empty = its own demo video server below.
@@ -166,6 +170,9 @@ class Settings:
             client_queue_max=_int("CC_CLIENT_QUEUE_MAX", 20_000),
             client_lag_s=_float("CC_CLIENT_LAG_S", 2.0),
             coalesce_s=_float("CC_COALESCE_S", 1.0),
+            ws_origins=tuple(o.strip().rstrip("/") for o in _str("CC_WS_ORIGINS", "").split(",")
+                             if o.strip()),
+            ws_per_session=_int("CC_WS_PER_SESSION", 8),
             sim_rate=_float("CC_SIM_RATE", 1.0),
             sim_video_base=_str("CC_SIM_VIDEO_BASE", ""),
             sim_video_port=_int("CC_SIM_VIDEO_PORT", 8060),

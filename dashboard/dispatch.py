@@ -180,7 +180,8 @@ class Desk:
         now = int(self.clock())
         task_assignees = self._task_assignees(event, units)
         task = {
-            "id": "", "event_id": event_id, "plan_id": plan_id, "assignees": task_assignees,
+            "id": "", "event_id": event_id, "grid_id": event.get("grid_id"),
+            "plan_id": plan_id, "assignees": task_assignees,
             "stage": "dispatched", "by": by, "ts": now, "note": note, "override": override,
             "deadlines": self.deadlines.deadlines(event, now),
             "history": [{"ts": now, "stage": "dispatched", "by": by, "note": note}],

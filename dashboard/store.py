@@ -20,6 +20,8 @@ from zoneinfo import ZoneInfo
 
 import redis
 
+from dashboard.scope import sees
+
 RECENT_EVENTS_MS: Final = 24 * 3600 * 1000
 SNAPSHOT_EVENTS_MAX: Final = 2000
 
@@ -685,8 +687,10 @@ class Store:
         return [json.loads(x) for x in self.r.lrange(self.key(f"timeline:{event_id}"), 0, -1)]
 
     def events(self, *, status: str | None = None, severity: int | None = None,
-               limit: int = 100, scan: int = 5000) -> list[dict[str, Any]]:
-        """Newest first, filtered; looks at the newest `scan` events at most."""
+               limit: int = 100, scan: int = 5000,
+               scope: str | None = None) -> list[dict[str, Any]]:
+        """Newest first, filtered (by a user's scope too); looks at the newest `scan` events
+        at most."""
         ids = self.r.zrevrange(self.key("events:ts"), 0, scan - 1)
         out: list[dict[str, Any]] = []
         for start in range(0, len(ids), 500):
@@ -698,6 +702,8 @@ class Store:
                 if status is not None and event.get("status") != status:
                     continue
                 if severity is not None and event.get("severity") != severity:
+                    continue
+                if scope and not sees(scope, event):
                     continue
                 out.append(event)
                 if len(out) >= limit:

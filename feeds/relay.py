@@ -14,7 +14,15 @@ the duty desk only alerts, so they do not carry a city's units and cameras.
 Only signed-in walls are served: the browser sends its `cc_session` cookie (the relay is on
 the same host, so the cookie goes along); without a live session the socket is closed with
 code 4401, which the wall takes as "signed out". Open sockets keep their session alive and
-are closed the same way once it is gone (signed out, expired, user changed).
+are closed the same way once it is gone or its role or scope changed (signed out, expired,
+user changed). A browser's `Origin` must be the pages' own (or one of CC_WS_ORIGINS), else
+the handshake gets a 403: another site cannot ride a signed-in user's cookie. A session
+holds at most CC_WS_PER_SESSION sockets; one more is closed with 4429.
+
+A scoped user's socket carries only what lies in their scope (dashboard/scope.py): the
+snapshot, deltas, batches and replays are filtered by each record's place. A delta is
+encoded once and offered to the clients whose scope covers it; a batch of moves is encoded
+once per scope among the connected clients, never per client.
 """
 
 from __future__ import annotations
@@ -33,11 +41,14 @@ from urllib.parse import parse_qs, urlsplit
 import redis
 import redis.asyncio as aioredis
 from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
 
 from dashboard.auth import Auth
 from dashboard.backoff import Backoff
 from dashboard.config import Settings
+from dashboard.scope import covers, place_of
 from dashboard.store import Store, day_of
 from feeds.service import run_service
 
@@ -45,8 +56,10 @@ log = logging.getLogger("cc.relay")
 
 REPLAY_MAX: Final = 50_000  # a longer gap is cheaper to close with a snapshot
 STATS_S: Final = 1.0
-SESSION_CHECK_S: Final = 60.0  # how often open sockets slide (and re-check) their sessions
+SESSION_CHECK_S: Final = 15.0  # how often open sockets slide (and re-check) their sessions
 CLOSE_SIGNED_OUT: Final = 4401  # close code the wall reads as "go to /login"
+CLOSE_TOO_MANY: Final = 4429  # this session already holds CC_WS_PER_SESSION sockets
+EVERYWHERE: Final = object()  # the place of a frame for every client (stats)
 COOKIE: Final = "cc_session"
 SNAPSHOT_KINDS: Final = {"event": "events", "worker": "workers", "resource": "resources",
                          "camera": "cameras", "task": "tasks", "alert": "alerts"}
@@ -66,10 +79,13 @@ class Client:
     """
 
     def __init__(self, ws: ServerConnection, maxlen: int, lag_s: float,
-                 token: str = "", kinds: frozenset[str] | None = None) -> None:
+                 token: str = "", kinds: frozenset[str] | None = None,
+                 scope: str | None = None, role: str = "") -> None:
         self.ws = ws
         self.token = token
         self.kinds = kinds  # None: every kind
+        self.scope = scope  # None: the whole city
+        self.role = role
         self.maxlen = maxlen
         self.lag_s = lag_s
         self.queue: deque[tuple[int, str, float]] = deque()
@@ -82,10 +98,14 @@ class Client:
         """A frame about `kinds` (None: stats, for everyone) is for this client."""
         return kinds is None or self.kinds is None or not self.kinds.isdisjoint(kinds)
 
+    def sees(self, place: Any) -> bool:
+        """A frame about something at `place` (EVERYWHERE: stats) is for this client."""
+        return place is EVERYWHERE or covers(self.scope, place)
+
     def offer(self, seq: int, frame: str, now: float,
-              kinds: frozenset[str] | None = None) -> None:
+              kinds: frozenset[str] | None = None, place: Any = EVERYWHERE) -> None:
         """Never blocks: a client that fell behind drops its queue and is resynced."""
-        if self.resync or not self.wants(kinds):
+        if self.resync or not self.wants(kinds) or not self.sees(place):
             return
         if len(self.queue) >= self.maxlen or (self.queue and now - self.queue[0][2] > self.lag_s):
             self.queue.clear()
@@ -110,10 +130,13 @@ class Relay:
         self.auth: Auth | None = None
         self.server: Server | None = None
         self.stats: dict[str, Any] = {}
+        # camera id → its grid: a video frame names cameras only, and a scoped client's copy
+        # leaves out those outside its scope (one entry per camera of the city)
+        self.camera_places: dict[str, str | None] = {}
 
     # -- running ---------------------------------------------------------------------
 
-    async def serve(self, stop: asyncio.Event, host: str = "0.0.0.0",
+    async def serve(self, stop: asyncio.Event, host: str | None = None,
                     port: int | None = None, ready: threading.Event | None = None) -> None:
         client = redis.Redis.from_url(self.redis_url, socket_connect_timeout=2,
                                       socket_timeout=10)
@@ -121,7 +144,8 @@ class Relay:
         text_client = redis.Redis.from_url(self.redis_url, socket_connect_timeout=2,
                                            socket_timeout=10, decode_responses=True)
         self.auth = Auth(text_client, self.prefix, self.settings)
-        async with serve(self._handler, host, port or self.settings.ws_port,
+        async with serve(self._handler, host or self.settings.host,
+                         port or self.settings.ws_port, process_request=self._check_origin,
                          max_size=2**16, ping_interval=20, ping_timeout=20,
                          write_limit=2**20) as server:
             self.server = server
@@ -137,7 +161,7 @@ class Relay:
         client.close()
         text_client.close()
 
-    def run(self, stop: threading.Event, host: str = "0.0.0.0", port: int | None = None,
+    def run(self, stop: threading.Event, host: str | None = None, port: int | None = None,
             ready: threading.Event | None = None) -> None:
         """Blocking entry for a thread or process; returns soon after `stop` is set."""
 
@@ -165,6 +189,7 @@ class Relay:
                 await pubsub.subscribe(f"{self.prefix}ui")
                 if self.last_seq == 0:
                     self.last_seq = await self._io(self._store().seq)
+                    self.camera_places = await self._io(self._read_camera_places)
                 else:
                     await self._catch_up()
                 backoff.reset()
@@ -206,8 +231,15 @@ class Relay:
             self._route({"type": "delta", "seq": seq, "kind": kind, "op": op,
                          "data": json.loads(data)})
 
+    def _read_camera_places(self) -> dict[str, str | None]:
+        store = self._store()
+        return {_text(k): place_of(json.loads(v))
+                for k, v in store.r.hgetall(store.key("state:camera")).items()}
+
     def _route(self, frame: dict[str, Any]) -> None:
         self.last_seq = frame["seq"]
+        if frame["kind"] == "camera":
+            self.camera_places[str(frame["data"].get("id"))] = place_of(frame["data"])
         # Camera changes wait for the next batch too, online/offline included: the wall's
         # camera layer redraws at most once a second anyway, and a delta would flush the
         # pending worker moves early (hundreds of camera changes a second from a 42,000-camera
@@ -217,7 +249,45 @@ class Relay:
             self.pending_seq = frame["seq"]
             return
         self._flush()
-        self._broadcast(frame["seq"], _dumps(frame), frozenset((frame["kind"],)))
+        kinds = frozenset((frame["kind"],))
+        if frame["kind"] == "video":
+            self._broadcast_video(frame, kinds)
+            return
+        self._broadcast(frame["seq"], _dumps(frame), kinds, place_of(frame["data"]))
+
+    def _broadcast_video(self, frame: dict[str, Any], kinds: frozenset[str]) -> None:
+        """A video frame names cameras (and an event): each scope among the clients gets a
+        copy without the cameras outside it, encoded once per scope."""
+        text = _dumps(frame)
+        for scope, clients in self._by_scope().items():
+            data = frame["data"] if scope is None else self._video_for(frame["data"], scope)
+            if data is None:
+                continue
+            scoped = text if data is frame["data"] else _dumps({**frame, "data": data})
+            now = time.monotonic()
+            for client in clients:
+                client.offer(frame["seq"], scoped, now, kinds)
+
+    def _video_for(self, data: dict[str, Any], scope: str) -> dict[str, Any] | None:
+        def shown(camera: Any) -> bool:
+            return covers(scope, self.camera_places.get(str(camera)))
+
+        out = dict(data)
+        if isinstance(out.get("tiles"), list):
+            out["tiles"] = [c if c is None or shown(c) else None for c in out["tiles"]]
+        if isinstance(out.get("cameras"), list):
+            out["cameras"] = [c for c in out["cameras"] if shown(c)]
+        if isinstance(out.get("wall"), dict):
+            inner = out["wall"]
+            out["wall"] = {**inner, "tiles": [c if c is None or shown(c) else None
+                                              for c in inner.get("tiles") or []]}
+        return out
+
+    def _by_scope(self) -> dict[str | None, list[Client]]:
+        groups: dict[str | None, list[Client]] = {}
+        for client in self.clients:
+            groups.setdefault(client.scope, []).append(client)
+        return groups
 
     def _flush(self) -> None:
         if not self.pending:
@@ -225,14 +295,23 @@ class Relay:
         items = [{"kind": f["kind"], "op": "move", "data": f["data"]}
                  for f in self.pending.values()]
         self.pending.clear()
-        self._broadcast(self.pending_seq,
-                        _dumps({"type": "batch", "seq": self.pending_seq, "items": items}),
-                        frozenset(item["kind"] for item in items))
+        seq, now = self.pending_seq, time.monotonic()
+        groups = self._by_scope()
+        for scope, clients in groups.items():
+            mine = items if scope is None else [
+                item for item in items if covers(scope, place_of(item["data"]))]
+            if not mine:
+                continue
+            frame = _dumps({"type": "batch", "seq": seq, "items": mine})
+            kinds = frozenset(item["kind"] for item in mine)
+            for client in clients:
+                client.offer(seq, frame, now, kinds)
 
-    def _broadcast(self, seq: int, frame: str, kinds: frozenset[str] | None = None) -> None:
+    def _broadcast(self, seq: int, frame: str, kinds: frozenset[str] | None = None,
+                   place: Any = EVERYWHERE) -> None:
         now = time.monotonic()
         for client in self.clients:
-            client.offer(seq, frame, now, kinds)
+            client.offer(seq, frame, now, kinds, place)
 
     async def _flush_moves(self) -> None:
         while True:
@@ -270,26 +349,35 @@ class Relay:
         return self.auth
 
     async def _check_sessions(self) -> None:
-        """Slide the sessions of open sockets; close those whose session is gone."""
+        """Slide the sessions of open sockets; close those whose session is gone or whose
+        role or scope changed (the socket was opened for what the session was)."""
         while True:
             await asyncio.sleep(SESSION_CHECK_S)
             clients = [c for c in self.clients if c.token]
             if not clients:
                 continue
             try:
-                alive = await self._io(self._slide, [c.token for c in clients])
+                now = await self._io(self._sessions, [c.token for c in clients])
             except (redis.RedisError, OSError):
                 continue  # Redis down is not a sign-out
-            for client, ok in zip(clients, alive, strict=True):
-                if not ok:
+            for client, session in zip(clients, now, strict=True):
+                if session is None or (session.role, session.scope) != (client.role,
+                                                                         client.scope):
                     await client.ws.close(CLOSE_SIGNED_OUT, "signed out")
 
-    def _slide(self, tokens: list[str]) -> list[bool]:
+    def _sessions(self, tokens: list[str]) -> list[Any]:
+        """Each token's live session (its TTL slid forward), or None."""
         auth = self._auth()
-        pipe = auth.r.pipeline(transaction=False)
-        for token in tokens:
-            pipe.expire(auth.key("session", token), self.settings.session_ttl_s, xx=True)
-        return [bool(ok) for ok in pipe.execute()]
+        return [auth.session(token) for token in tokens]
+
+    def _check_origin(self, connection: ServerConnection, request: Request) -> Response | None:
+        """Refuse a handshake from a page of another origin (cross-site websocket hijacking:
+        the browser would send the user's cookie along). No Origin: not a browser."""
+        origin = request.headers.get("Origin")
+        if origin is None or origin_allowed(origin, request.headers, self.settings):
+            return None
+        log.warning("relay refused a socket from origin %r", origin[:100])
+        return connection.respond(403, "origin not allowed\n")
 
     # -- one client ----------------------------------------------------------------------
 
@@ -306,8 +394,11 @@ class Relay:
             # a close code (not an HTTP 401) is what a browser's WebSocket can see
             await ws.close(CLOSE_SIGNED_OUT, "sign in")
             return
+        if sum(c.token == session.token for c in self.clients) >= self.settings.ws_per_session:
+            await ws.close(CLOSE_TOO_MANY, "too many sockets for one session")
+            return
         client = Client(ws, self.settings.client_queue_max, self.settings.client_lag_s,
-                        session.token, kinds)
+                        session.token, kinds, session.scope, session.role)
         self.clients.add(client)
         try:
             if since is None or not await self._replay(client, since):
@@ -330,6 +421,8 @@ class Relay:
 
     async def _send_snapshot(self, client: Client) -> None:
         parts = await self._io(self._store().snapshot_parts)
+        if client.scope:
+            parts = await self._io(scoped_parts, parts, client.scope)
         if client.kinds is not None:
             for kind, name in SNAPSHOT_KINDS.items():
                 if kind not in client.kinds:
@@ -362,6 +455,10 @@ class Relay:
             if not client.wants(frozenset((kind,))):
                 continue
             record = json.loads(data)
+            if client.scope and kind == "video":
+                record = self._video_for(record, client.scope) or record
+            elif client.scope and not covers(client.scope, place_of(record)):
+                continue
             if op == "move":
                 moves[(kind, record["id"])] = {"kind": kind, "op": op, "data": record}
                 continue
@@ -379,6 +476,50 @@ class Relay:
             await client.ws.send(_dumps({"type": "stats", "server_ts": int(time.time() * 1000),
                                          "stats": self.stats}))
         return True
+
+
+def scoped_parts(parts: dict[str, Any], scope: str) -> dict[str, Any]:
+    """A snapshot's raw records cut to what lies in `scope`. A task or alert written before
+    they carried their grid lies where its event lies."""
+    out = dict(parts)
+    grids: dict[str, str | None] = {}
+    for name in ("events", "workers", "resources", "cameras", "tasks", "alerts"):
+        kept = []
+        for raw in parts[name]:
+            record = json.loads(raw)
+            place = place_of(record)
+            if place is None and record.get("event_id"):
+                place = grids.get(str(record["event_id"]))
+            if name == "events":
+                grids[str(record.get("id"))] = place
+            if covers(scope, place):
+                kept.append(raw)
+        out[name] = kept
+    return out
+
+
+def origin_allowed(origin: str, headers: Headers, settings: Settings) -> bool:
+    """Whether a page at `origin` may open a socket: one of CC_WS_ORIGINS when set, else a
+    page on the relay's own host name, served at CC_PORT or on the relay's port (behind a
+    proxy that puts both on one origin)."""
+    origin = origin.rstrip("/")
+    if settings.ws_origins:
+        return origin in settings.ws_origins
+    try:
+        page = urlsplit(origin)
+        host = urlsplit("//" + headers.get("Host", "")).hostname
+        page_port = page.port or (443 if page.scheme == "https" else 80)
+        own_port = urlsplit("//" + headers.get("Host", "")).port
+    except ValueError:
+        return False
+    # no port in Host: a proxy on the scheme's own port serves both
+    ports = {settings.port, settings.ws_port, *((own_port,) if own_port else (80, 443))}
+    return page.scheme in ("http", "https") and bool(host) and page.hostname == host and \
+        page_port in ports
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _session_cookie(header: str) -> str:

@@ -41,9 +41,9 @@ def sign_in(client: FlaskClient, r: redis.Redis, role: str = "commander",
 
 
 def session_token(r: redis.Redis, role: str = "commander", name: str | None = None,
-                  prefix: str = "cc:") -> str:
+                  prefix: str = "cc:", scope: str | None = None) -> str:
     """A session token straight from the store (for websocket clients and benchmarks)."""
-    user, password = make_user(r, role, name, prefix)
+    user, password = make_user(r, role, name, prefix, scope)
     found = Auth(r, prefix, Settings()).login(user, password, "127.0.0.1")
     assert found is not None
     return found.token
