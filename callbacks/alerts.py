@@ -13,7 +13,7 @@ from typing import Any, Final
 
 from flask import Blueprint, Response, g, jsonify, request
 
-from callbacks.auth import audited, require
+from callbacks.auth import audited, out_of_scope, require
 from dashboard.alerts import NOTE_MAX, AlertNotFound, Alerts
 from dashboard.audit import Audit
 from dashboard.auth import ROLES
@@ -74,8 +74,11 @@ def _ack(alerts: Alerts, alert_id: str) -> tuple[Response, int]:
         before = alerts.get(alert_id) if len(alert_id) <= ID_MAX else None
         scope = g.session.scope
         # outside the scope answers as unknown: ids of other areas do not leak
-        if before is None or (scope and not covers(
-                scope, alerts.areas([before]).get(before["id"]))):
+        if before is not None and scope and not covers(
+                scope, alerts.areas([before]).get(before["id"])):
+            out_of_scope()
+            before = None
+        if before is None:
             raise _Refused(404, "no_alert", f"no alert {target!r}")
         try:
             alert = alerts.ack(alert_id, by=g.session.user, note=note)

@@ -102,8 +102,16 @@ def require(*roles: str) -> Callable[[F], F]:
     return decorate
 
 
+def out_of_scope() -> None:
+    """Mark the request as refused for the user's scope: it is answered like an unknown id
+    (404, so ids do not leak), but audited as what it was, `denied` / `out_of_scope`."""
+    g.cc_out_of_scope = True
+
+
 def audited(action: str, target: str, outcome: str, detail: dict | None = None) -> None:
     """One audit entry for the request's session (or `-` when none) and address."""
+    if g.get("cc_out_of_scope") and outcome in ("failure", "refused"):
+        outcome, detail = "denied", {**(detail or {}), "code": "out_of_scope"}
     found = g.get("session")
     _audit().write(user=found.user if found else "-", role=found.role if found else "-",
                    action=action, target=target, ip=_ip(), outcome=outcome, detail=detail)

@@ -17,7 +17,7 @@ from typing import Any, Final, cast
 import flask
 from flask import Blueprint, Response, g, jsonify, request
 
-from callbacks.auth import EXT_AUTH, audited, require
+from callbacks.auth import EXT_AUTH, audited, out_of_scope, require
 from dashboard.alerts import AlertBusy, AlertNotFound
 from dashboard.auth import Auth
 from dashboard.city import City
@@ -126,8 +126,11 @@ def _on_alert(duty: Duty, action: str, alert_id: str,
         before = duty.alerts.get(alert_id) if len(alert_id) <= ID_MAX else None
         scope = g.session.scope
         # outside the scope answers as unknown: ids of other areas do not leak
-        if before is None or (scope and not covers(
-                scope, duty.alerts.areas([before]).get(before["id"]))):
+        if before is not None and scope and not covers(
+                scope, duty.alerts.areas([before]).get(before["id"])):
+            out_of_scope()
+            before = None
+        if before is None:
             raise DutyError(404, "no_alert", f"no alert {target!r}")
         try:
             body, outcome = act()

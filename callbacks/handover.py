@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, g, jsonify, request
 
-from callbacks.auth import audited, current_session, require
+from callbacks.auth import audited, current_session, out_of_scope, require
 from dashboard.config import Settings
 from dashboard.handover import SECTIONS, HandoverError, Handovers
 from dashboard.i18n import normalise_lang, t
@@ -111,7 +111,10 @@ def create_handover_api(store: Store, settings: Settings,
     def one(report_id: str) -> dict[str, Any] | tuple[Response, int]:
         report = books.get(report_id)
         # outside the scope answers as unknown: ids of other areas do not leak
-        if report is None or not visible(report):
+        if report is not None and not visible(report):
+            out_of_scope()
+            report = None
+        if report is None:
             return _error(404, "not_found", f"no handover {report_id!r}")
         return report
 

@@ -13,7 +13,7 @@ from typing import Any, Final
 
 from flask import Blueprint, Response, g, jsonify, request
 
-from callbacks.auth import audited, current_session, require
+from callbacks.auth import audited, current_session, out_of_scope, require
 from dashboard.cameras import for_spot
 from dashboard.protocol import ID_RE
 from dashboard.scope import only, sees
@@ -89,6 +89,7 @@ def create_video_api(store: Store, video: VideoWall | None = None) -> Blueprint:
     def checked(body: dict[str, Any]) -> dict[str, Any]:
         tiles = body.get("tiles")
         if isinstance(tiles, list) and (gone := hidden(tiles)):
+            out_of_scope()
             raise VideoError("no_camera", 404, f"no camera {sorted(gone)[0]!r}")
         return body
 
@@ -98,7 +99,10 @@ def create_video_api(store: Store, video: VideoWall | None = None) -> Blueprint:
         if not isinstance(event_id, str) or not ID_RE.match(event_id):
             raise VideoError("bad_event_id", 400, 'send {"event_id": "<event id>"}')
         event = store.event(event_id)
-        if event is None or not sees(g.session.scope, event):
+        if event is not None and not sees(g.session.scope, event):
+            out_of_scope()
+            event = None
+        if event is None:
             raise VideoError("no_event", 404, f"no event {event_id!r}")
         return event
 

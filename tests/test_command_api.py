@@ -217,9 +217,10 @@ def test_cmd005_a_scoped_commander_acts_only_inside_the_scope(stack: Stack,
     client = stack.app.server.test_client()
     assert client.post("/api/login", json={"username": user,
                                            "password": password}).status_code == 200
-    assert client.get("/api/events/E-OUT/proposal").status_code == 403
+    # outside the scope answers as unknown (ids do not leak); audited as denied
+    assert client.get("/api/events/E-OUT/proposal").status_code == 404
     res = client.post("/api/events/E-OUT/dispatch", json={"key": "k1"})
-    assert res.status_code == 403 and res.get_json()["code"] == "out_of_scope"
+    assert res.status_code == 404 and res.get_json()["code"] == "no_event"
     assert client.post("/api/events/E-IN/dispatch", json={"key": "k2"}).status_code == 201
     assert r.hlen("cc:state:task") == 1 and not r.exists("cc:task:event:E-OUT")
     assert [(e["action"], e["outcome"]) for e in mutation_entries(r)] == [

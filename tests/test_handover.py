@@ -284,5 +284,5 @@ def test_hand009_scoped_officer_sees_only_the_scope(r: redis.Redis, redis_url: s
     assert ids == {"H03", "H04"}  # the events in grid G3 of town B
     assert {a["kind"] for a in mine["sections"]["alarms"]["items"]} == {"geofence_exit"}
     other = city.post("/api/handover").get_json()["handover"]["id"]
-    assert scoped.get(f"/api/handover/{other}").status_code == 403
+    assert scoped.get(f"/api/handover/{other}").status_code == 404  # as if unknown
     assert [h["id"] for h in scoped.get("/api/handover").get_json()["handovers"]] == [mine["id"]]

@@ -524,8 +524,8 @@ def test_arch005_an_archived_event_is_found_again_by_id_within_scope(
     assert leader.get("/api/archive/events/E01").status_code == 404
     officer = client_for(app, r, "leader", scope=TOWN_B)
     assert officer.get("/api/archive/events/E11").status_code == 200  # G3, town B
-    res = officer.get("/api/archive/events/E12")  # G1, town A
-    assert res.status_code == 403 and res.json["error"] == "out_of_scope"
+    res = officer.get("/api/archive/events/E12")  # G1, town A: as if unknown
+    assert res.status_code == 404 and res.json["error"] == "not_archived"
     assert client_for(app, r, "duty_officer").get("/api/archive/events/E12").status_code == 403
 
 

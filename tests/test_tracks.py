@@ -319,12 +319,12 @@ def test_trk007_api_answers_roles_errors_and_scope(redis_url: str, r: redis.Redi
     # a town's officer: its own units only
     officer = client_for(app, r, "duty_officer", scope=town_a)
     assert officer.get("/api/tracks/worker/W1").status_code == 200
-    res = officer.get("/api/tracks/resource/R1")
-    assert res.status_code == 403 and res.json["code"] == "out_of_scope"
+    res = officer.get("/api/tracks/resource/R1")  # as if unknown: ids do not leak
+    assert res.status_code == 404 and res.json["code"] == "unknown_unit"
     assert "points" not in res.json
     other = client_for(app, r, "commander", scope=town_b)
     assert other.get("/api/tracks/resource/R1").json["points"][0][0] == TS - 60_000
-    assert other.get("/api/tracks/worker/W1").status_code == 403
+    assert other.get("/api/tracks/worker/W1").status_code == 404
 
 
 def test_trk008_create_app_serves_the_route(redis_url: str, r: redis.Redis) -> None:

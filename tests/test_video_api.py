@@ -274,7 +274,8 @@ def test_vw006_scoped_users_focus_only_inside_their_scope(stack: Stack, r: redis
                        ).status_code == 200
     before = video_state(r)
     res = client.post("/api/video/focus", json={"event_id": "E1"})
-    assert res.status_code == 403 and res.get_json()["code"] == "out_of_scope"
+    # as if unknown (ids do not leak); audited as denied
+    assert res.status_code == 404 and res.get_json()["code"] == "no_event"
     assert video_state(r) == before
     assert client.post("/api/video/focus", json={"event_id": "E2"}).status_code == 200
     entries = [(e["target"], e["outcome"]) for e in video_entries(r)]
