@@ -85,7 +85,7 @@ def create_app(settings: Settings, redis_url: str | None = None) -> dash.Dash:
     install_cockpit_guard(app.server)  # /cockpit: 403 page for other roles and scopes
     plans = PlanLibrary.load()
     desk = Desk(store, plans, Deadlines.load(), settings)
-    app.server.register_blueprint(create_command_api(store, desk, plans, audit))
+    app.server.register_blueprint(create_command_api(store, desk, plans, audit, city))
     app.server.register_blueprint(create_alerts_api(Alerts(store), audit))
     app.server.register_blueprint(create_stats_api(store, city, settings,
                                                    make_cache(app.server, url, settings)))
