@@ -137,7 +137,7 @@ def create_api(store: Store, city: City, plans: PlanLibrary | None = None,
             # free units only, as Unit JSON (ETA, 1-3-5): what the commander can send now
             for kind in ("worker", "resource"):
                 nearby[kind + "s"] = nearest(store, desk.settings, lon, lat, kind=kind,
-                                             count=10)
+                                             count=10, scope=scope)
         if scope:
             nearby = {name: only(scope, units) for name, units in nearby.items()}
         return jsonify({

@@ -143,7 +143,7 @@ def create_command_api(store: Store, desk: Desk, plans: PlanLibrary, audit: Audi
     def proposal(event_id: str) -> Any:
         try:
             _scoped(store, event_id)
-            return jsonify(desk.proposal(event_id))
+            return jsonify(desk.proposal(event_id, g.session.scope))
         except DispatchError as exc:
             return jsonify({**exc.to_dict(), "status": exc.status}), exc.status
 
@@ -187,7 +187,8 @@ def create_command_api(store: Store, desk: Desk, plans: PlanLibrary, audit: Audi
             task, duplicate = desk.dispatch(
                 event_id, by=g.session.user, key=body.get("key"),
                 assignees=body.get("assignees"), plan_id=body.get("plan_id"),
-                note=body.get("note") or "", override_reason=body.get("override_reason") or "")
+                note=body.get("note") or "", override_reason=body.get("override_reason") or "",
+                scope=g.session.scope)
             if duplicate:
                 return {"task": task, "duplicate": True}, 200, "duplicate"
             return {"task": task}, 201, "success"

@@ -28,6 +28,7 @@ from dashboard.geo import haversine_m
 from dashboard.models import EVENT_CLOSED
 from dashboard.nearby import FREE_STATUS, UNIT_KINDS, unit_of
 from dashboard.proposal import last_shown, propose, show, units_of
+from dashboard.scope import sees
 from dashboard.store import Store
 from dashboard.task_scripts import TaskScripts, Unit, read_units
 from dashboard.tasks import Lifecycle
@@ -64,11 +65,12 @@ class Desk:
         """The event's active task, else the last one it had (kept in the event record)."""
         return self._tasks.task_of_event(event_id)
 
-    def proposal(self, event_id: str) -> dict[str, Any]:
+    def proposal(self, event_id: str, scope: str | None = None) -> dict[str, Any]:
         """The best plan's resource calls filled with the nearest free units that make it in
         time (the event's own grid worker first), what could not be filled, and the nearest
-        free units of every kind for the commander to choose from."""
-        return show(self.store, self.plans, self.settings, event_id)
+        free units of every kind for the commander to choose from; for a scoped commander
+        only units of their area."""
+        return show(self.store, self.plans, self.settings, event_id, scope)
 
     # -- the lifecycle (dashboard.tasks) --------------------------------------------------
 
@@ -89,13 +91,14 @@ class Desk:
     # -- dispatch -------------------------------------------------------------------------
 
     def dispatch(self, event_id: str, *, by: str, key: str, assignees: list[dict] | None,
-                 plan_id: str | None, note: str = "",
-                 override_reason: str = "") -> tuple[dict[str, Any], bool]:
+                 plan_id: str | None, note: str = "", override_reason: str = "",
+                 scope: str | None = None) -> tuple[dict[str, Any], bool]:
         """Create the event's task and send it (`cc:dispatch`); returns (task, duplicate).
 
         `assignees` None takes the proposal. Assignees other than the proposal's need an
         `override_reason`, kept in the task with the recommended ids. The same `key` again
-        returns the task it made (duplicate=True) and sends nothing."""
+        returns the task it made (duplicate=True) and sends nothing. A scoped commander sends
+        units of their area only (another's answers as unknown)."""
         if not isinstance(key, str) or not KEY_RE.match(key):
             raise DispatchError("bad_key", 400, "key must be 1-128 printable characters")
         note = text_arg(note, "note", 2000)
@@ -110,7 +113,7 @@ class Desk:
                 return done, True
             try:
                 outcome = self._try_dispatch(event_id, by, key, wanted, plan_id, note,
-                                             override_reason)
+                                             override_reason, scope)
             except DispatchError as exc:
                 # the same key may have just won from another thread: that is no error
                 done = self._duplicate(key, event_id)
@@ -144,8 +147,8 @@ class Desk:
         return task
 
     def _try_dispatch(self, event_id: str, by: str, key: str, wanted: list[dict] | None,
-                      plan_id: str | None, note: str,
-                      override_reason: str) -> tuple[dict[str, Any], bool] | None:
+                      plan_id: str | None, note: str, override_reason: str,
+                      scope: str | None = None) -> tuple[dict[str, Any], bool] | None:
         """One attempt; None when something changed in between (read again)."""
         store = self.store
         found = store.records("event", [event_id]).get(event_id)
@@ -167,12 +170,13 @@ class Desk:
                                     task_id=as_str(active))
             # a rejected task is superseded by the new dispatch
             old_tid = as_str(active)
-        proposal = propose(store, self.plans, self.settings, event, candidates=False)
+        proposal = propose(store, self.plans, self.settings, event, candidates=False,
+                           scope=scope)
         recommended = units_of(proposal)
         chosen = recommended if wanted is None else wanted
         if not chosen:
             raise DispatchError("no_units", 409, "no free unit to send; choose units")
-        units = self._free_units(chosen)
+        units = self._free_units(chosen, scope)
         shown = last_shown(store, event_id) if wanted is not None else []
         override = _override(chosen, recommended, shown, override_reason)
         if plan_id is None and wanted is None and proposal["plan"]:
@@ -217,13 +221,14 @@ class Desk:
                         "stage": "dispatched"})
         return out
 
-    def _free_units(self, chosen: list[dict[str, str]]) -> list[Unit]:
-        """(kind, id, record, rev) of the chosen units, in order; refused if one is not free."""
+    def _free_units(self, chosen: list[dict[str, str]], scope: str | None = None) -> list[Unit]:
+        """(kind, id, record, rev) of the chosen units, in order; refused if one is not free
+        or (answered as unknown) outside `scope`."""
         found, engaged = read_units(self.store, [(a["kind"], a["id"]) for a in chosen])
         units = []
         for a, task_id in zip(chosen, engaged, strict=True):
             key = (a["kind"], a["id"])
-            if key not in found:
+            if key not in found or not sees(scope, found[key][0]):
                 raise DispatchError("unit_unknown", 400, f"no {a['kind']} {a['id']!r}",
                                     unit=a["id"])
             record, rev = found[key]

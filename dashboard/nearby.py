@@ -36,10 +36,18 @@ OVERFETCH: Final = 4
 NEAREST_LUA: Final = r"""
 local kind, lon, lat = ARGV[3], ARGV[4], ARGV[5]
 local radius, maxr = tonumber(ARGV[6]), tonumber(ARGV[7])
-local want, rkind, free = tonumber(ARGV[8]), ARGV[9], ARGV[10]
+local want, rkind, free, scope = tonumber(ARGV[8]), ARGV[9], ARGV[10], ARGV[11] or ''
 local geo, state = P .. 'geo:' .. kind, P .. 'state:' .. kind
 local busy = P .. 'task:unit:' .. kind .. ':'
 local tight, loose = '"kind":"' .. rkind .. '"', '"kind": "' .. rkind .. '"'
+-- a scoped user's units: their grid code starts with the scope (dashboard/scope.py)
+local function in_scope(rec)
+  if scope == '' then return true end
+  if not (string.find(rec, '"grid_id":"' .. scope, 1, true) or
+          string.find(rec, '"grid_id": "' .. scope, 1, true)) then return false end
+  local grid = cjson.decode(rec).grid_id
+  return type(grid) == 'string' and string.sub(grid, 1, #scope) == scope
+end
 local fetch = math.max(want * 4, 16)
 local checked = {}
 while true do
@@ -63,6 +71,7 @@ while true do
         else
           ok = rec ~= nil and rec ~= false
         end
+        if ok then ok = in_scope(rec) end
       end
       checked[id] = ok
     end
@@ -118,12 +127,13 @@ def unit_of(record: dict[str, Any], kind: str, distance_m: float,
 
 def nearest(store: Store, settings: Settings, lon: float, lat: float, *, kind: str,
             resource_kind: str | None = None, count: int = 10,
-            radius_m: float | None = None) -> list[dict[str, Any]]:
+            radius_m: float | None = None, scope: str | None = None) -> list[dict[str, Any]]:
     """Free units of `kind` ("worker" | "resource") nearest to (lon, lat), nearest first.
 
-    Only workers on duty / resources available, never a unit engaged in a task. The search
-    starts with a small circle and widens while too few are found: up to `radius_m` when
-    given, else across the whole county."""
+    Only workers on duty / resources available, never a unit engaged in a task, and with a
+    `scope` only units whose grid lies in it. The search starts with a small circle and
+    widens while too few are found: up to `radius_m` when given, else across the whole
+    county."""
     if kind not in UNIT_KINDS:
         raise ValueError(f"kind must be one of {', '.join(UNIT_KINDS)}")
     if count <= 0:
@@ -133,7 +143,8 @@ def nearest(store: Store, settings: Settings, lon: float, lat: float, *, kind: s
     script = _scripts.get(store)
     if script is None:
         script = _scripts[store] = store.script(NEAREST_LUA)
-    rows = script(kind, lon, lat, start, widest, count, resource_kind or "", FREE_STATUS[kind])
+    rows = script(kind, lon, lat, start, widest, count, resource_kind or "", FREE_STATUS[kind],
+                  scope or "")
     out = []
     for _id, dist, raw in rows:
         record = json.loads(raw)

@@ -21,12 +21,12 @@ CANDIDATES: Final = 10
 
 
 def show(store: Store, plans: PlanLibrary, settings: Settings,
-         event_id: str) -> dict[str, Any]:
+         event_id: str, scope: str | None = None) -> dict[str, Any]:
     """The proposal for the event (404 when there is none), remembered as shown."""
     event = store.event(event_id)
     if event is None:
         raise DispatchError("no_event", 404, f"no event {event_id!r}")
-    proposal = propose(store, plans, settings, event)
+    proposal = propose(store, plans, settings, event, scope=scope)
     # What the commander was shown: units move, and picking exactly this a few seconds
     # later is no override even if the nearest ones changed meanwhile.
     shown = [[a["kind"], a["id"]] for a in units_of(proposal)]
@@ -47,8 +47,9 @@ def units_of(proposal: dict[str, Any]) -> list[dict[str, str]]:
 
 
 def propose(store: Store, plans: PlanLibrary, settings: Settings, event: dict[str, Any],
-            candidates: bool = True) -> dict[str, Any]:
-    """The proposal JSON for `event`; without `candidates` their lists stay empty."""
+            candidates: bool = True, scope: str | None = None) -> dict[str, Any]:
+    """The proposal JSON for `event`; without `candidates` their lists stay empty; with a
+    `scope`, units of that area only."""
     matches = plans.match(event, limit=1)
     best: Match | None = matches[0] if matches else None
     # Without a plan the grid worker goes: everyday grid cases need no preset plan.
@@ -58,7 +59,7 @@ def propose(store: Store, plans: PlanLibrary, settings: Settings, event: dict[st
     used: set[tuple[str, str]] = set()
     calls, unfilled = [], []
     for kind, count, max_eta in wanted:
-        units = _fill(store, settings, event, kind, count, max_eta, used)
+        units = _fill(store, settings, event, kind, count, max_eta, used, scope)
         calls.append({"kind": kind, "count": count, "max_eta_s": max_eta, "units": units})
         if len(units) < count:
             unfilled.append({"kind": kind, "count": count, "max_eta_s": max_eta,
@@ -69,22 +70,25 @@ def propose(store: Store, plans: PlanLibrary, settings: Settings, event: dict[st
         "calls": calls,
         "unfilled": unfilled,
         "candidates": {
-            "workers": nearest(store, settings, lon, lat, kind="worker", count=CANDIDATES),
+            "workers": nearest(store, settings, lon, lat, kind="worker", count=CANDIDATES,
+                               scope=scope),
             "resources": nearest(store, settings, lon, lat, kind="resource",
-                                 count=CANDIDATES),
+                                 count=CANDIDATES, scope=scope),
         } if candidates else {"workers": [], "resources": []},
     }
 
 
 def _fill(store: Store, settings: Settings, event: dict[str, Any], kind: str, count: int,
-          max_eta: int | None, used: set[tuple[str, str]]) -> list[dict[str, Any]]:
+          max_eta: int | None, used: set[tuple[str, str]],
+          scope: str | None = None) -> list[dict[str, Any]]:
     """Up to `count` units for one resource call, none in `used` (which it extends)."""
     lon, lat = float(event["lon"]), float(event["lat"])
     unit_kind = "worker" if kind == "worker" else "resource"
     taken = sum(1 for k, _ in used if k == unit_kind)
     found = nearest(store, settings, lon, lat, kind=unit_kind,
                     resource_kind=None if kind == "worker" else kind,
-                    count=count + taken + (CANDIDATES if kind == "worker" else 0))
+                    count=count + taken + (CANDIDATES if kind == "worker" else 0),
+                    scope=scope)
     if kind == "worker":
         # the worker of the event's own grid knows the place: first when near enough
         grid, near = event.get("grid_id"), settings.near_radius_m

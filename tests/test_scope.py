@@ -132,6 +132,15 @@ def test_scp001_every_route_shows_a_town_nothing_of_another(towns: Stack) -> Non
     assert [e["id"] for e in events] == ["EVA1"]
     detail = a_user.get("/api/events/EVA1").get_json()
     assert [c["id"] for c in detail["nearby"]["cameras"]] == ["CMA1"]
+    # a town's commander is proposed and may send only the town's own units
+    proposal = a_user.get("/api/events/EVA1/proposal").get_json()
+    offered = [u["id"] for call in proposal["calls"] for u in call["units"]] + [
+        u["id"] for u in proposal["candidates"]["workers"] + proposal["candidates"]["resources"]]
+    assert offered and set(offered) <= {"WKA1", "RSA1"}
+    res = a_user.post("/api/events/EVA1/dispatch", json={
+        "key": "k-a-1", "assignees": [{"id": "WKB1", "kind": "worker"}],
+        "override_reason": "over the border"})
+    assert res.status_code == 400 and res.get_json()["code"] == "unit_unknown"
     # and B's own user still sees B's
     b_user = _signed_in(towns, "town-b2", "commander", TOWN_B)
     assert b_user.get("/api/events/EVB1").status_code == 200
