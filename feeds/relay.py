@@ -500,22 +500,18 @@ def scoped_parts(parts: dict[str, Any], scope: str) -> dict[str, Any]:
 
 def origin_allowed(origin: str, headers: Headers, settings: Settings) -> bool:
     """Whether a page at `origin` may open a socket: one of CC_WS_ORIGINS when set, else a
-    page on the relay's own host name, served at CC_PORT or on the relay's port (behind a
-    proxy that puts both on one origin)."""
+    page on the relay's own host name (any port: the pages and the relay are one host, and
+    another site is another host name)."""
     origin = origin.rstrip("/")
     if settings.ws_origins:
         return origin in settings.ws_origins
     try:
         page = urlsplit(origin)
         host = urlsplit("//" + headers.get("Host", "")).hostname
-        page_port = page.port or (443 if page.scheme == "https" else 80)
-        own_port = urlsplit("//" + headers.get("Host", "")).port
+        page_host = page.hostname
     except ValueError:
         return False
-    # no port in Host: a proxy on the scheme's own port serves both
-    ports = {settings.port, settings.ws_port, *((own_port,) if own_port else (80, 443))}
-    return page.scheme in ("http", "https") and bool(host) and page.hostname == host and \
-        page_port in ports
+    return page.scheme in ("http", "https") and bool(host) and page_host == host
 
 
 def _text(value: Any) -> str:
