@@ -133,6 +133,9 @@ class Relay:
         # camera id → its grid: a video frame names cameras only, and a scoped client's copy
         # leaves out those outside its scope (one entry per camera of the city)
         self.camera_places: dict[str, str | None] = {}
+        # scope → (seq, its cut of the snapshot at seq): walls of one town reconnecting
+        # together (a relay restart) share one cut; scopes without a client are dropped
+        self.cuts: dict[str, tuple[int, dict[str, Any]]] = {}
 
     # -- running ---------------------------------------------------------------------
 
@@ -422,7 +425,7 @@ class Relay:
     async def _send_snapshot(self, client: Client) -> None:
         parts = await self._io(self._store().snapshot_parts)
         if client.scope:
-            parts = await self._io(scoped_parts, parts, client.scope)
+            parts = await self._cut(parts, client.scope)
         if client.kinds is not None:
             for kind, name in SNAPSHOT_KINDS.items():
                 if kind not in client.kinds:
@@ -436,6 +439,17 @@ class Relay:
         )
         client.skip_upto = parts["seq"]
         await client.ws.send(frame)
+
+    async def _cut(self, parts: dict[str, Any], scope: str) -> dict[str, Any]:
+        cached = self.cuts.get(scope)
+        if cached is not None and cached[0] == parts["seq"]:
+            return cached[1]
+        cut = await self._io(scoped_parts, parts, scope)
+        live = {c.scope for c in self.clients}
+        for old in [s for s in self.cuts if s not in live]:
+            del self.cuts[old]
+        self.cuts[scope] = (parts["seq"], cut)
+        return cut
 
     async def _replay(self, client: Client, since: int) -> bool:
         """Send what a reconnecting wall missed after `since`; False when a snapshot is due."""
