@@ -427,6 +427,7 @@ class Relay:
         if client.scope:
             parts = await self._cut(parts, client.scope)
         if client.kinds is not None:
+            parts = dict(parts)  # a shared cut stays whole for the scope's other walls
             for kind, name in SNAPSHOT_KINDS.items():
                 if kind not in client.kinds:
                     parts[name] = []
