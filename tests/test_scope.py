@@ -334,3 +334,17 @@ def test_scp010_socket_closed_when_scope_changes(redis_url: str,
                 while True:
                     ws.recv(timeout=5)
             assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+
+
+def test_scp011_walls_of_one_scope_share_a_cut_but_not_its_kinds(towns: Stack) -> None:
+    _seed(towns)
+    token = session_token(towns.client, "commander", "town-a", scope=TOWN_A)
+    headers = cookie_header(token)
+    with connect(towns.ws_url + "?kinds=alert", additional_headers=headers) as desk:
+        first = _frames(desk, lambda g: g[-1]["type"] == "snapshot")[-1]
+        assert first["workers"] == [] and first["events"] == []
+        with connect(towns.ws_url, additional_headers=headers) as wall:
+            snap = _frames(wall, lambda g: g[-1]["type"] == "snapshot")[-1]
+            assert [w["id"] for w in snap["workers"]] == ["WKA1"]
+            assert [e["id"] for e in snap["events"]] == ["EVA1"]
+    assert set(towns.relay.cuts) <= {TOWN_A}
