@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -96,11 +97,7 @@ def _fill(rule: Any, ids: dict[str, str]) -> str:
               "report_id": ids["handover"], "kind": "worker", "unit_id": ids["worker"],
               "level": "town", "name": "x", "rest": "x", "path": "x", "package": "x",
               "filename": "x"}
-    path = rule.rule
-    for arg in rule.arguments:
-        value = values.get(arg, "x")
-        path = path.replace(f"<path:{arg}>", value).replace(f"<{arg}>", value)
-    return path
+    return re.sub(r"<(?:\w+:)?(\w+)>", lambda m: values.get(m.group(1), "x"), rule.rule)
 
 
 def test_scp001_every_route_shows_a_town_nothing_of_another(towns: Stack) -> None:
@@ -116,10 +113,10 @@ def test_scp001_every_route_shows_a_town_nothing_of_another(towns: Stack) -> Non
                 continue
             res = a_user.open(path, method=method, json={"event_id": ids["event"],
                                                           "tiles": [ids["camera"]]})
-            body = res.get_data(as_text=True)
+            body = res.get_data().decode("utf-8", "replace")
             if res.status_code >= 400:  # an error may name what was asked for, no more
                 for asked in (ids["event"], ids["camera"], ids["worker"]):
-                    body = body.replace(repr(asked), "")
+                    body = body.replace(asked, "")
             assert _leaks(body) == [], (method, path, res.status_code, body[:300])
             if any(f"<{arg}>" in rule.rule for arg in ("event_id", "task_id", "alert_id",
                                                         "report_id", "unit_id")):
