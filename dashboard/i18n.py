@@ -122,7 +122,6 @@ _T: Final[dict[str, tuple[str, str]]] = {
     "src.iot": ("物联感知", "IoT sensor"),
     "src.patrol": ("巡查发现", "Patrol"),
     "src.police": ("110联动", "Police 110"),
-    "src.desk": ("中心受理", "Center desk"),
     "src.other": ("其他", "Other"),
     # --- event statuses
     "evst.reported": ("已上报", "Reported"),

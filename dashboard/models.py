@@ -31,8 +31,7 @@ SEVERITY_COLOURS: Final = {level: s.colour for level, s in SEVERITIES.items()}
 # Levels that pulse on the map and are pushed forward on arrival.
 URGENT_LEVELS: Final = frozenset({1, 2})
 
-SOURCES: Final = ("app", "wechat", "hotline", "video_ai", "iot", "patrol", "police", "desk",
-                     "other")
+SOURCES: Final = ("app", "wechat", "hotline", "video_ai", "iot", "patrol", "police", "other")
 
 EVENT_STATUSES: Final = (
     "reported", "dispatched", "in_progress", "handled", "verified", "closed", "cancelled",

@@ -47,7 +47,7 @@ def _seed(stack: Stack) -> dict[str, str]:
         stack.publish("worker", {"id": f"WK{tag}1", "lon": lon + 0.001, "lat": lat, "ts": now,
                                  "name": f"MARK-{tag} worker", "phone": phone,
                                  "status": "on_duty", "grid_id": _grid_in(town)})
-        stack.publish("resource", {"id": f"RS{tag}1", "kind": "fire_engine", "lon": lon,
+        stack.publish("resource", {"id": f"RS{tag}1", "kind": "fire_truck", "lon": lon,
                                    "lat": lat + 0.001, "ts": now, "name": f"MARK-{tag} truck",
                                    "status": "available"})
         stack.publish("camera", {"id": f"CM{tag}1", "lon": lon, "lat": lat + 0.0005,
