@@ -258,7 +258,7 @@ def test_scp006_desk_report_creates_never_rewrites(towns: Stack) -> None:
     assert res.status_code == 201, res.get_data(as_text=True)
     event = res.get_json()["event"]
     assert event["id"].startswith("R") and event["reporter"] == "desk-a"
-    assert event["source"] == "desk"
+    assert event["source"] == "other"
     stored = Store(towns.client, towns.settings.prefix).event("EVB1")
     assert stored is not None and stored["status"] != "closed" and stored["severity"] == 1
 
