@@ -47,13 +47,13 @@ def _seed(stack: Stack) -> dict[str, str]:
         stack.publish("worker", {"id": f"WK{tag}1", "lon": lon + 0.001, "lat": lat, "ts": now,
                                  "name": f"MARK-{tag} worker", "phone": phone,
                                  "status": "on_duty", "grid_id": _grid_in(town)})
-        stack.publish("resource", {"id": f"RS{tag}1", "kind": "fire_truck", "lon": lon,
+        stack.publish("resource", {"id": f"RS{tag}1", "kind": "fire_engine", "lon": lon,
                                    "lat": lat + 0.001, "ts": now, "name": f"MARK-{tag} truck",
                                    "status": "available"})
         stack.publish("camera", {"id": f"CM{tag}1", "lon": lon, "lat": lat + 0.0005,
                                  "name": f"MARK-{tag} cam", "online": True,
                                  "stream_url": f"http://cam-{tag.lower()}.example/1.m3u8"})
-    stack.wait_seq(8)
+    stack.wait_seq(8, timeout=30)  # a cold ingest first loads the city to locate them
     return {"event": "EVB1", "worker": "WKB1", "resource": "RSB1", "camera": "CMB1"}
 
 
