@@ -21,7 +21,7 @@ CONN_TEXT: Final = "cc-conn-text"
 DATA_AGE: Final = "cc-data-age"
 DATA_AGE_TEXT: Final = "cc-data-age-text"
 LANG_LINK: Final = "cc-lang"
-USER_BOX: Final = "cc-user"  # who is signed in + the sign-out form
+USER_BOX: Final = "cc-user"  # who is signed in + the sign-out button
 USER_NAME: Final = "cc-user-name"
 SIGN_OUT: Final = "cc-sign-out"
 

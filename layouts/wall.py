@@ -187,19 +187,21 @@ def _page_links(lang: str, page: str) -> list[Component]:
 
 
 def _user_box(lang: str) -> list[Component]:
-    """Who is signed in (set on flask.g by callbacks/auth.py) and a sign-out button: a plain
-    form post, so it works before any JS has run."""
+    """Who is signed in (set on flask.g by callbacks/auth.py) and a sign-out button. It is
+    no form: a plain form post is what the CSRF rule refuses (callbacks/security.py), so
+    assets/js/cc-05-signout.js posts `/api/logout` as JSON and then opens `data-login`."""
     session = flask.g.get("session") if flask.has_request_context() else None
     if session is None:
         return []
     role = t(f"role.{session.role}", lang)
-    return [html.Form(
-        id=ids.USER_BOX, className="cc-user", method="post",
-        action="/logout" + ("?lang=en" if lang == "en" else ""),
+    return [html.Div(
+        id=ids.USER_BOX, className="cc-user",
         title=t("header.user_title", lang, user=session.user, role=role),
         children=[html.Span(session.user, id=ids.USER_NAME, className="cc-user-name"),
-                  html.Button(t("header.sign_out", lang), id=ids.SIGN_OUT, type="submit",
-                              className="cc-lang cc-sign-out")],
+                  html.Button(t("header.sign_out", lang), id=ids.SIGN_OUT, type="button",
+                              className="cc-lang cc-sign-out",
+                              **{"data-login": "/login" + ("?lang=en" if lang == "en" else ""),
+                                 "data-failed": t("header.sign_out_failed", lang)})],
     )]
 
 
