@@ -78,7 +78,8 @@ def create_app(settings: Settings, redis_url: str | None = None) -> dash.Dash:
         serve_locally=True,  # closed networks: never a CDN
     )
     layouts.pages.configure(settings)
-    app.layout = layouts.pages.serve_layout  # routes by path: / the wall, /video …
+    app.layout = layouts.pages.layout()  # the address; the router renders its page
+    layouts.pages.register(app)  # by path: / the wall, /video …
     callbacks.wall.register(app)
     app.server.json.ensure_ascii = False  # Chinese text as text in the JSON API
     # first of the request hooks: a forged form post or an oversized body costs no session
