@@ -200,7 +200,8 @@ def install_auth(server: Flask, auth: Auth, audit: Audit, settings: Settings) ->
 
     @server.post("/logout")
     def logout_page() -> Any:
-        """The wall header's sign-out button: a plain form post, then the sign-in page."""
+        """Sign out, then the sign-in page. Only for scripts: callbacks/security.py refuses
+        a plain form post (the header's button posts /api/logout from script instead)."""
         end_session()
         lang = request.args.get("lang")
         return _clear_cookie(redirect("/login" + (f"?lang={lang}" if lang else ""), 302))

@@ -187,7 +187,7 @@ def _page_links(lang: str, page: str) -> list[Component]:
 def _user_box(lang: str) -> list[Component]:
     """Who is signed in (set on flask.g by callbacks/auth.py) and a sign-out button. It is
     no form: a plain form post is what the CSRF rule refuses (callbacks/security.py), so
-    assets/js/cc-05-signout.js posts `/api/logout` as JSON and then opens `data-login`."""
+    assets/js/cc-05-signout.js posts `/api/logout` from script, then opens `data-login`."""
     session = flask.g.get("session") if flask.has_request_context() else None
     if session is None:
         return []

@@ -251,18 +251,18 @@ def test_sec105_forwarded_headers_only_from_configured_proxies(redis_url: str,
     # no proxy configured: anyone can send these headers, so they change nothing
     res, entry = login()
     assert entry["ip"] == "127.0.0.1"
-    assert "Secure" not in res.headers["Set-Cookie"]
+    assert "; Secure" not in res.headers["Set-Cookie"]
     assert "ws://localhost:" in res.headers["Content-Security-Policy"]
     assert "wall.example.gov" not in res.headers["Content-Security-Policy"]
     # one proxy: the client's address, HTTPS and the public host come from it
     res, entry = login(trusted_proxies=1)
     assert entry["ip"] == "203.0.113.7"
-    assert "Secure" in res.headers["Set-Cookie"] and "HttpOnly" in res.headers["Set-Cookie"]
+    assert "; Secure" in res.headers["Set-Cookie"] and "HttpOnly" in res.headers["Set-Cookie"]
     assert "wss://wall.example.gov:" in res.headers["Content-Security-Policy"]
     # TLS ending at a proxy that does not say so: CC_COOKIE_SECURE=true
     http = make_app(redis_url, cookie_secure="true").server.test_client()
     res = http.post("/api/login", json=body)
-    assert res.status_code == 200 and "Secure" in res.headers["Set-Cookie"]
+    assert res.status_code == 200 and "; Secure" in res.headers["Set-Cookie"]
 
 
 # -- exports -------------------------------------------------------------------------------
@@ -380,7 +380,7 @@ def test_sec107_each_page_renders_under_the_csp_without_a_referer(
         assert js("return window.__ccx === undefined")
         logs = dash_duo.get_logs()
         assert logs and all("Content Security Policy" in e["message"] for e in logs), logs
-        # signing out: a JSON post from the header's button, then the sign-in page
+        # signing out: the header's button posts from script, then opens the sign-in page
         driver.find_element("id", ids.SIGN_OUT).click()
         wait_for(lambda: "/login" in driver.current_url, 10, "the sign-in page")
         assert "lang=en" in driver.current_url

@@ -1,6 +1,6 @@
 /* Command wall, part 0b: the header's sign-out button (layouts/wall.py, `_user_box`).
 
-   A JSON POST to /api/logout, then the sign-in page. The button is no HTML form on purpose:
+   A script POST to /api/logout, then the sign-in page. The button is no HTML form on purpose:
    the server refuses any state-changing request that is neither JSON nor marked with
    X-Requested-With (callbacks/security.py), which is what keeps other sites' forms out.
    Found by its class, not through cfg.ids: the refusal pages never boot, and sign out too. */
