@@ -64,7 +64,8 @@ def request_page() -> str:
 
 def layout() -> Component:
     """`app.layout`: the address, and the slot its page is rendered into."""
-    return html.Div([dcc.Location(id=ids.URL), html.Div(id=ids.PAGE)])
+    # every click on a page bubbles to the slot: it need not count them (as Dash Pages)
+    return html.Div([dcc.Location(id=ids.URL), html.Div(id=ids.PAGE, disable_n_clicks=True)])
 
 
 def render(pathname: str | None, search: str | None) -> Component:
