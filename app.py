@@ -36,6 +36,7 @@ from callbacks.cockpit import install_cockpit_guard
 from callbacks.command import create_command_api
 from callbacks.duty import create_duty_api
 from callbacks.handover import create_handover_api
+from callbacks.security import install_security
 from callbacks.stats import create_stats_api, make_cache
 from callbacks.tracks import create_tracks_api
 from callbacks.vendor import create_vendor
@@ -77,9 +78,12 @@ def create_app(settings: Settings, redis_url: str | None = None) -> dash.Dash:
         serve_locally=True,  # closed networks: never a CDN
     )
     layouts.pages.configure(settings)
-    app.layout = layouts.pages.serve_layout  # routes by path: / the wall, /video …
+    app.layout = layouts.pages.layout()  # the address; the router renders its page
+    layouts.pages.register(app)  # by path: / the wall, /video …
     callbacks.wall.register(app)
     app.server.json.ensure_ascii = False  # Chinese text as text in the JSON API
+    # first of the request hooks: a forged form post or an oversized body costs no session
+    install_security(app, settings)
     audit = Audit(client, settings.prefix)
     install_auth(app.server, Auth(client, settings.prefix, settings), audit, settings)
     install_cockpit_guard(app.server)  # /cockpit: 403 page for other roles and scopes

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import subprocess
@@ -123,6 +124,9 @@ def run(seconds: float, rounds: int) -> dict[str, Any]:
     video_port = free_port()
     while any(_busy(video_port + i) for i in range(SPREAD)):
         video_port = free_port()
+    # the wall's CSP lets camera pictures in from CC_MEDIA_SOURCES only: this server's ports
+    os.environ["CC_MEDIA_SOURCES"] = " ".join(f"http://127.0.0.1:{video_port + i}"
+                                              for i in range(SPREAD))
     with stack(demo=False) as (url, redis_url):
         server = start_video_server(video_port, redis_url)
         driver = None

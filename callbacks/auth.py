@@ -118,8 +118,9 @@ def audited(action: str, target: str, outcome: str, detail: dict | None = None) 
 
 
 def _set_cookie(response: Response, token: str) -> Response:
-    response.set_cookie(COOKIE, token, httponly=True, samesite="Lax", secure=request.is_secure,
-                        path="/")
+    # CC_COOKIE_SECURE=true (callbacks/security.py): Secure even when TLS ends before us
+    secure = request.is_secure or bool(flask.current_app.config.get("SESSION_COOKIE_SECURE"))
+    response.set_cookie(COOKIE, token, httponly=True, samesite="Lax", secure=secure, path="/")
     return response
 
 
@@ -207,7 +208,8 @@ def install_auth(server: Flask, auth: Auth, audit: Audit, settings: Settings) ->
 
     @server.post("/logout")
     def logout_page() -> Any:
-        """The wall header's sign-out button: a plain form post, then the sign-in page."""
+        """Sign out, then the sign-in page. Only for scripts: callbacks/security.py refuses
+        a plain form post (the header's button posts /api/logout from script instead)."""
         end_session()
         lang = request.args.get("lang")
         return _clear_cookie(redirect("/login" + (f"?lang={lang}" if lang else ""), 302))
@@ -240,13 +242,45 @@ def install_auth(server: Flask, auth: Auth, audit: Audit, settings: Settings) ->
         center = settings.center_name_en if lang == "en" else settings.center_name
         response = flask.make_response(login_html(lang, center, next_path))
         response.headers["Content-Type"] = "text/html; charset=utf-8"
-        response.headers["Cache-Control"] = "no-store"
-        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["Cache-Control"] = "no-store"  # framing: callbacks/security.py
         return response
 
 
+# The sign-in page's only script. Fixed text, its data read from the JSON block before it,
+# so the Content-Security-Policy allows it by hash (callbacks/security.py) with no file to
+# serve without a session.
+LOGIN_SCRIPT: Final = """
+(function () {
+  var cfg = JSON.parse(document.getElementById('cc-login-cfg').textContent);
+  var form = document.getElementById('cc-login-form');
+  var err = document.getElementById('cc-login-error');
+  var btn = document.getElementById('cc-login-submit');
+  form.addEventListener('submit', function (ev) {
+    ev.preventDefault();
+    err.textContent = '';
+    btn.disabled = true; btn.textContent = cfg.s.busy;
+    fetch('/api/login', {method: 'POST', credentials: 'same-origin',
+      headers: {'Content-Type': 'application/json'},
+      body: JSON.stringify({username: form.username.value.trim(),
+                            password: form.password.value})})
+      .then(function (res) {
+        if (res.ok) { location.replace(cfg.next); return; }
+        err.textContent = res.status === 401 ? cfg.s.wrong
+          : res.status === 429 ? cfg.s.throttled : cfg.s.failed;
+        btn.disabled = false; btn.textContent = cfg.s.submit;
+      }, function () {
+        err.textContent = cfg.s.failed;
+        btn.disabled = false; btn.textContent = cfg.s.submit;
+      });
+  });
+})();
+"""
+
+
 def login_html(lang: str, center: str, next_path: str) -> str:
-    """The sign-in page: dark, big type, no external resources, a few lines of JS."""
+    """The sign-in page: dark, big type, no external resources, a few lines of JS. The form
+    posts (to nowhere that accepts it) so a page whose script did not run never puts the
+    password in the address."""
     e = html.escape
     other = "zh-CN" if lang == "en" else "en"
     strings = {k: t(f"login.{k}", lang) for k in ("wrong", "throttled", "failed", "busy",
@@ -285,7 +319,7 @@ footer a{{color:#7fb3e6}}
 <body><main>
 <h1>{e(center)}</h1>
 <h2>{e(t("login.title", lang))}</h2>
-<form id="cc-login-form" autocomplete="on">
+<form id="cc-login-form" method="post" autocomplete="on">
 <label for="cc-login-user">{e(t("login.user", lang))}</label>
 <input id="cc-login-user" name="username" autocomplete="username" required autofocus>
 <label for="cc-login-password">{e(t("login.password", lang))}</label>
@@ -297,31 +331,7 @@ footer a{{color:#7fb3e6}}
 <footer><span>{e(t("login.hint", lang))}</span>
 <a id="cc-login-lang" href="{e(switch)}">{e(t("header.lang_switch", lang))}</a></footer>
 </main>
-<script>
-(function () {{
-  var cfg = {cfg};
-  var form = document.getElementById('cc-login-form');
-  var err = document.getElementById('cc-login-error');
-  var btn = document.getElementById('cc-login-submit');
-  form.addEventListener('submit', function (ev) {{
-    ev.preventDefault();
-    err.textContent = '';
-    btn.disabled = true; btn.textContent = cfg.s.busy;
-    fetch('/api/login', {{method: 'POST', credentials: 'same-origin',
-      headers: {{'Content-Type': 'application/json'}},
-      body: JSON.stringify({{username: form.username.value.trim(),
-                             password: form.password.value}})}})
-      .then(function (res) {{
-        if (res.ok) {{ location.replace(cfg.next); return; }}
-        err.textContent = res.status === 401 ? cfg.s.wrong
-          : res.status === 429 ? cfg.s.throttled : cfg.s.failed;
-        btn.disabled = false; btn.textContent = cfg.s.submit;
-      }}, function () {{
-        err.textContent = cfg.s.failed;
-        btn.disabled = false; btn.textContent = cfg.s.submit;
-      }});
-  }});
-}})();
-</script>
+<script type="application/json" id="cc-login-cfg">{cfg}</script>
+<script>{LOGIN_SCRIPT}</script>
 </body></html>
 """

@@ -24,9 +24,8 @@ def install_cockpit_guard(server: Flask) -> None:
 
     @server.before_request
     def cockpit_gate() -> Any:
-        path = request.path.rstrip("/")
-        if path.endswith("/_dash-layout") or pages.request_page() != "cockpit":
-            return None  # the layout XHR: serve_layout itself refuses (forbidden_layout)
+        if pages.request_page() != "cockpit":
+            return None  # Dash's XHRs too: the router's serve_layout refuses (forbidden_layout)
         session = current_session()
         if session is None:
             return None  # the auth guard redirects it to /login

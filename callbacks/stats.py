@@ -37,6 +37,8 @@ XLSX_MAX_ROWS: Final = 200_000
 LOCK_S: Final = 30  # one request recomputes a scope; the others get the previous entry
 ENTRY_TTL_S: Final = 2 * 86400  # entries are replaced long before; this only bounds leftovers
 DAY_RE: Final = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# A spreadsheet takes a cell beginning with one of these for a formula (or runs it as one).
+FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
 
 
 class _BadRequest(Exception):
@@ -196,16 +198,26 @@ def _day(ms: int, tz: ZoneInfo) -> str:
     return datetime.fromtimestamp(ms / 1000, tz).strftime("%Y%m%d")
 
 
+def csv_text(cell: Any) -> Any:
+    """A text cell as data: Excel and its kin run a cell that begins with one of
+    `FORMULA_START` as a formula (`=HYPERLINK(...)` from a feed's title would leak whatever
+    it names), so such text gets a leading `'`. Numbers, negative ones too, stay numbers."""
+    if isinstance(cell, str) and cell.startswith(FORMULA_START):
+        return "'" + cell
+    return cell
+
+
 def _csv(header: list[str], rows: Iterator[list[Any]], block: int = 2000) -> Iterator[bytes]:
-    """UTF-8 with a BOM (Excel reads Chinese right only then), a block of rows at a time."""
+    """UTF-8 with a BOM (Excel reads Chinese right only then), a block of rows at a time;
+    text that would start a formula is escaped (`csv_text`)."""
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(header)
+    writer.writerow([csv_text(c) for c in header])
     yield "\ufeff".encode() + buf.getvalue().encode()
     buf.seek(0)
     buf.truncate()
     for n, row in enumerate(rows, start=1):
-        writer.writerow(row)
+        writer.writerow([csv_text(c) for c in row])
         if n % block == 0:
             yield buf.getvalue().encode()
             buf.seek(0)
@@ -216,16 +228,37 @@ def _csv(header: list[str], rows: Iterator[list[Any]], block: int = 2000) -> Ite
 
 def _xlsx(header: list[str], rows: Iterator[list[Any]]) -> Iterator[bytes]:
     """openpyxl's write-only workbook (rows go to a temporary file, not a tree in memory);
-    xlsx is a zip, so it is sent once written, in pieces."""
+    xlsx is a zip, so it is sent once written, in pieces. Every text is a string cell
+    (`xlsx_cells`), never a formula."""
     from openpyxl import Workbook
 
     book = Workbook(write_only=True)
     sheet = book.create_sheet("events")
-    sheet.append(header)
+    sheet.append(xlsx_cells(sheet, header))
     for row in rows:
-        sheet.append(row)
+        sheet.append(xlsx_cells(sheet, row))
     with tempfile.TemporaryFile() as out:
         book.save(out)
         out.seek(0)
         while piece := out.read(1 << 16):
             yield piece
+
+
+def xlsx_cells(sheet: Any, row: list[Any]) -> list[Any]:
+    """A row for openpyxl with its text kept as text: openpyxl makes a formula of a string
+    starting with `=` and an error cell of `#N/A` and the like, so those are given as string
+    cells; characters XML cannot hold (control characters from a feed) are dropped rather
+    than failing the whole export. Other values, numbers among them, go in as they are."""
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell.cell import ERROR_CODES, ILLEGAL_CHARACTERS_RE
+
+    out: list[Any] = []
+    for value in row:
+        if isinstance(value, str):
+            value = ILLEGAL_CHARACTERS_RE.sub("", value)
+            if value.startswith("=") or value in ERROR_CODES:
+                cell = WriteOnlyCell(sheet, value=value)
+                cell.data_type = "s"  # after the value: assigning it guesses the type again
+                value = cell
+        out.append(value)
+    return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,9 +38,48 @@ def _bytes(name: str) -> int | None:
     return int(raw)
 
 
+def _positive_bytes(name: str, default: int) -> int:
+    """A size as `_bytes` reads it, more than zero (a body limit of nothing refuses all)."""
+    value = _bytes(name)
+    if value is None:
+        return default
+    if value <= 0:
+        raise ValueError(f"{name} must be more than 0 bytes")
+    return value
+
+
 def _str(name: str, default: str) -> str:
     raw = os.environ.get(name)
     return raw if raw not in (None, "") else default
+
+
+# CSP keywords an operator may write without their quotes (`none`, `self`).
+_CSP_KEYWORDS = {"none": "'none'", "self": "'self'"}
+_CSP_SOURCE = re.compile(r"^[A-Za-z0-9*\[\]:/._%+-]+$")
+
+
+def _sources(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    """A CSP source list (`https://cams.example.gov http://10.0.0.5:8060`, spaces or commas);
+    a `;` or a quote in it would end or bend the policy, so those are refused."""
+    raw = os.environ.get(name)
+    if raw in (None, ""):
+        return default
+    out = []
+    for part in filter(None, re.split(r"[\s,]+", raw)):
+        part = _CSP_KEYWORDS.get(part.lower(), part)
+        if part not in _CSP_KEYWORDS.values() and not _CSP_SOURCE.match(part):
+            raise ValueError(f"{name}: {part!r} is not a CSP source (origin, scheme or 'self')")
+        out.append(part)
+    if "'none'" in out and len(out) > 1:
+        raise ValueError(f"{name}: 'none' cannot be combined with other sources")
+    return tuple(out)
+
+
+def _choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = _str(name, default).strip().lower()
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}")
+    return value
 
 
 # km/h by unit kind: grid workers and volunteers walk or cycle; vehicles in city traffic.
@@ -139,6 +179,17 @@ class Settings:
     stats_min_age_s: float = 5.0
     # Tracks (issue 5): a day of a unit's positions is kept this many days (dashboard/tracks.py).
     track_keep_days: int = 30
+    # HTTP hardening (issue 13, callbacks/security.py). Camera streams (img, video, HLS) may
+    # load from these CSP sources; empty = the demo video server's origins only.
+    media_sources: tuple[str, ...] = ()
+    # Who may frame the pages (CSP frame-ancestors; X-Frame-Options follows it).
+    frame_ancestors: tuple[str, ...] = ("'none'",)
+    max_content_length: int = 1 << 20  # bytes of a request body; more is a JSON 413
+    # Reverse proxies in front of the app (0 = none): their X-Forwarded-* headers are believed.
+    trusted_proxies: int = 0
+    # The session cookie's Secure flag: "auto" = when the request came over HTTPS, "true" =
+    # always (TLS ends at a proxy that does not say so).
+    cookie_secure: str = "auto"
 
     def speed_kmh(self, kind: str) -> float:
         """Travel speed of a unit kind (`worker` or a resource kind)."""
@@ -195,4 +246,9 @@ class Settings:
             archive_keep_months=_keep_months(_int("CC_ARCHIVE_KEEP_MONTHS", 36)),
             stats_min_age_s=_float("CC_STATS_MIN_AGE_S", 5.0),
             track_keep_days=_int("CC_TRACK_KEEP_DAYS", 30),
+            media_sources=_sources("CC_MEDIA_SOURCES", ()),
+            frame_ancestors=_sources("CC_FRAME_ANCESTORS", ("'none'",)),
+            max_content_length=_positive_bytes("CC_MAX_CONTENT_LENGTH", 1 << 20),
+            trusted_proxies=_int("CC_TRUSTED_PROXIES", 0),
+            cookie_secure=_choice("CC_COOKIE_SECURE", "auto", ("auto", "true")),
         )

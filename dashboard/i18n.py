@@ -395,6 +395,7 @@ _T: Final[dict[str, tuple[str, str]]] = {
     "login.hint": ("仅限授权人员使用，所有操作均有审计记录",
                    "Authorised staff only; every action is audited"),
     "header.sign_out": ("退出", "Sign out"),
+    "header.sign_out_failed": ("退出失败，请重试", "Sign-out failed; try again"),
     "header.user_title": ("当前用户：{user}（{role}）", "Signed in: {user} ({role})"),
     "role.commander": ("指挥长", "Commander"),
     "role.duty_officer": ("值班员", "Duty officer"),

@@ -205,10 +205,9 @@ def forbidden_layout(lang: str, reason: str = "role") -> Component:
     ])
 
 
-def serve_layout() -> Component:
-    """The page for one request; the language comes from `?lang=`, the scope from the
-    address (read by the JS) within the session's own."""
-    lang = wall.request_lang()
+def serve_layout(lang: str) -> Component:
+    """The page for one request in `lang`; the scope comes from the address (read by the
+    JS) within the session's own."""
     session = wall.session_info()
     if not allowed(session):
         return forbidden_layout(lang)

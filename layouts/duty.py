@@ -38,9 +38,8 @@ def _forbidden(lang: str) -> Component:
     ])
 
 
-def serve_layout() -> Component:
-    """The page for one request; the language from `?lang=`."""
-    lang = wall.request_lang()
+def serve_layout(lang: str) -> Component:
+    """The page for one request, in `lang`."""
     session = wall.session_info()
     if not session or session.get("role") not in ROLES:
         return _forbidden(lang)

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from typing import Final
 
+# The app's one layout (layouts/pages.py): the address, and where the page is rendered
+URL: Final = "cc-url"  # dcc.Location
+PAGE: Final = "cc-page"  # the page for the address, rendered by the router callback
 ROOT: Final = "cc-root"
 CONFIG: Final = "cc-config"  # dcc.Store: everything the JS needs (ws URL, strings, colours, ids)
 BOOTED: Final = "cc-booted"  # dcc.Store: set by the boot clientside callback
@@ -21,7 +24,7 @@ CONN_TEXT: Final = "cc-conn-text"
 DATA_AGE: Final = "cc-data-age"
 DATA_AGE_TEXT: Final = "cc-data-age-text"
 LANG_LINK: Final = "cc-lang"
-USER_BOX: Final = "cc-user"  # who is signed in + the sign-out form
+USER_BOX: Final = "cc-user"  # who is signed in + the sign-out button
 USER_NAME: Final = "cc-user-name"
 SIGN_OUT: Final = "cc-sign-out"
 

@@ -1,26 +1,33 @@
-"""Which page a request is for: the app's one layout function routes by path.
+"""Which page the browser is on: one layout for every address, and a callback that renders
+the page for it.
 
-Dash serves the same index for every path and then asks `/_dash-layout` for the tree; that
-XHR's own path says nothing, so (as with `?lang=`) the page's path comes from its Referer.
-`cfg.page` in the browser config tells the JS which page it booted on. A later page (the
-cockpit, the duty desk) is one more entry in `PAGES`.
+Dash serves the same index for every path, then asks `/_dash-layout` for the tree: an XHR
+whose own URL says nothing of the page's address (only a Referer would, and a browser may
+withhold that). So the layout is a `dcc.Location` and an empty slot; as the Location mounts
+it reports the address, and `render` (a server callback, sent with the session cookie like
+any request) fills the slot with that page in the address's `?lang=`. `cfg.page` in the
+browser config tells the JS which page it booted on. Only the path triggers it: the cockpit
+rewrites its query (`?scope=`) with history.pushState, and going back must not render it
+anew. A new page is one more entry in `PAGES`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Final
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs
 
+import dash
 import flask
-from dash import get_app
+from dash import Input, Output, State, dcc, get_app, html
 from dash.development.base_component import Component
+from dash.exceptions import PreventUpdate
 
 from dashboard.config import Settings
-from layouts import cockpit, duty, handover, video, wall
+from layouts import cockpit, duty, handover, ids, video, wall
 
-# path under the app's prefix (no slashes) → (page name for cfg.page, layout function)
-PAGES: Final[dict[str, tuple[str, Callable[[], Component]]]] = {
+# path under the app's prefix (no slashes) → (page name for cfg.page, layout for a language)
+PAGES: Final[dict[str, tuple[str, Callable[[str], Component]]]] = {
     "": ("wall", wall.serve_layout),
     "video": ("video", video.serve_layout),
     "cockpit": ("cockpit", cockpit.serve_layout),
@@ -39,34 +46,39 @@ def configure(settings: Settings) -> None:
     duty.configure(settings)
 
 
-def _strip(path: str, prefix: str) -> str:
+def page_key(path: str, prefix: str) -> str:
+    """The `PAGES` key of `path` under the app's `prefix`; the wall's for any other path."""
     prefix = prefix.rstrip("/")
     if prefix and path.startswith(prefix):
         path = path[len(prefix):]
-    return path.strip("/")
-
-
-def request_page() -> str:
-    """The `PAGES` key of the page this request is for (page load or layout XHR)."""
-    if not flask.has_request_context():  # e.g. layout validation at start-up
-        return DEFAULT
-    req = flask.request
-    config = get_app().config
-    if req.path.rstrip("/").endswith("/_dash-layout"):
-        # the browser's address, so the public prefix (a reverse proxy may add one)
-        path = urlsplit(req.referrer).path if req.referrer else "/"
-        prefix = config.requests_pathname_prefix or "/"
-    else:
-        path, prefix = req.path, config.routes_pathname_prefix or "/"
-    name = _strip(path, prefix)
+    name = path.strip("/")
     return name if name in PAGES else DEFAULT
 
 
-def page_name() -> str:
-    """`wall`, `video`, …: what `cfg.page` says on this request's page."""
-    return PAGES[request_page()][0]
+def request_page() -> str:
+    """The `PAGES` key of a page request's own path (GET /cockpit: its 403 gate)."""
+    if not flask.has_request_context():
+        return DEFAULT
+    return page_key(flask.request.path, get_app().config.routes_pathname_prefix or "/")
 
 
-def serve_layout() -> Component:
-    """`app.layout`: the layout of the page the request is for."""
-    return PAGES[request_page()][1]()
+def layout() -> Component:
+    """`app.layout`: the address, and the slot its page is rendered into."""
+    # every click on a page bubbles to the slot: it need not count them (as Dash Pages)
+    return html.Div([dcc.Location(id=ids.URL), html.Div(id=ids.PAGE, disable_n_clicks=True)])
+
+
+def render(pathname: str | None, search: str | None) -> Component:
+    """The page at the browser's address (its public path, so under the requests prefix a
+    reverse proxy may add), in the language its `?lang=` asks for."""
+    if pathname is None:
+        raise PreventUpdate  # the Location has not reported yet
+    key = page_key(pathname, get_app().config.requests_pathname_prefix or "/")
+    raw = parse_qs((search or "").lstrip("?")).get("lang", [None])[0]
+    return PAGES[key][1](wall.page_lang(raw))
+
+
+def register(app: dash.Dash) -> None:
+    """The router: the page follows the path (not the query) of the address."""
+    app.callback(Output(ids.PAGE, "children"), Input(ids.URL, "pathname"),
+                 State(ids.URL, "search"), prevent_initial_call=True)(render)

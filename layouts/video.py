@@ -92,10 +92,8 @@ def _side(lang: str) -> html.Aside:
     return html.Aside([cameras, layouts], id=ids.VW_SIDE, className="cc-col cc-vw-side")
 
 
-def serve_layout() -> Component:
-    """The page for one request; the language comes from `?lang=`, the controls from the
-    session's role."""
-    lang = wall.request_lang()
+def serve_layout(lang: str) -> Component:
+    """The page for one request in `lang`, the controls from the session's role."""
     editor = can_edit()
     stage = html.Section(id=ids.VW_STAGE, className="cc-vw-stage", children=[
         _toolbar(lang, editor),

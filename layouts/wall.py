@@ -1,13 +1,13 @@
 """The wall page `/`: header, KPI and breakdown panels, the map, the live event list.
 
-`configure(settings)` is called once by the app; `serve_layout()` runs per page load so
-`?lang=en` picks the language. Live values are filled by assets/js from the websocket.
+`configure(settings)` is called once by the app; `serve_layout(lang)` runs per page load
+(layouts/pages.py), in the language of the address's `?lang=`. Live values are filled by
+assets/js from the websocket.
 """
 
 from __future__ import annotations
 
 from typing import Any, Final
-from urllib.parse import parse_qs, urlsplit
 
 import dash_leaflet as dl
 import flask
@@ -36,19 +36,17 @@ def configure(settings: Settings) -> None:
     _settings = settings
 
 
-def request_lang() -> str:
-    """zh-CN unless the page was asked for with `?lang=en`.
-
-    Dash calls the layout function from its `/_dash-layout` XHR, whose own URL has no query:
-    the page's `?lang=` then comes from the Referer (same-origin, so it keeps the query).
-    """
-    if not flask.has_request_context():  # e.g. layout validation at start-up
-        return normalise_lang(_settings.lang)
-    req = flask.request
-    raw = req.args.get("lang")
-    if raw is None and req.referrer:
-        raw = parse_qs(urlsplit(req.referrer).query).get("lang", [None])[0]
+def page_lang(raw: str | None) -> str:
+    """The language a page's `?lang=` asks for (`raw`), else the center's (CC_LANG)."""
     return normalise_lang(raw or _settings.lang)
+
+
+def request_lang() -> str:
+    """The language of a page request (`/cockpit?lang=en`). Dash's XHRs carry no address:
+    the router (layouts/pages.py) hands each page its language instead."""
+    if not flask.has_request_context():
+        return page_lang(None)
+    return page_lang(flask.request.args.get("lang"))
 
 
 # What a page's websocket carries besides the stats (the header's connection and data age):
@@ -187,19 +185,21 @@ def _page_links(lang: str, page: str) -> list[Component]:
 
 
 def _user_box(lang: str) -> list[Component]:
-    """Who is signed in (set on flask.g by callbacks/auth.py) and a sign-out button: a plain
-    form post, so it works before any JS has run."""
+    """Who is signed in (set on flask.g by callbacks/auth.py) and a sign-out button. It is
+    no form: a plain form post is what the CSRF rule refuses (callbacks/security.py), so
+    assets/js/cc-05-signout.js posts `/api/logout` from script, then opens `data-login`."""
     session = flask.g.get("session") if flask.has_request_context() else None
     if session is None:
         return []
     role = t(f"role.{session.role}", lang)
-    return [html.Form(
-        id=ids.USER_BOX, className="cc-user", method="post",
-        action="/logout" + ("?lang=en" if lang == "en" else ""),
+    return [html.Div(
+        id=ids.USER_BOX, className="cc-user",
         title=t("header.user_title", lang, user=session.user, role=role),
         children=[html.Span(session.user, id=ids.USER_NAME, className="cc-user-name"),
-                  html.Button(t("header.sign_out", lang), id=ids.SIGN_OUT, type="submit",
-                              className="cc-lang cc-sign-out")],
+                  html.Button(t("header.sign_out", lang), id=ids.SIGN_OUT, type="button",
+                              className="cc-lang cc-sign-out",
+                              **{"data-login": "/login" + ("?lang=en" if lang == "en" else ""),
+                                 "data-failed": t("header.sign_out_failed", lang)})],
     )]
 
 
@@ -270,9 +270,8 @@ def _right(lang: str) -> html.Aside:
     return html.Aside([alerts, events], className="cc-col cc-col-right")
 
 
-def serve_layout() -> Component:
-    """The page for one request; the language comes from `?lang=`."""
-    lang = request_lang()
+def serve_layout(lang: str) -> Component:
+    """The wall page, in `lang` (the address's `?lang=`)."""
     return html.Div(id=ids.ROOT, className="cc-wall", lang=lang, children=[
         header(lang),
         html.Main(className="cc-main", children=[_left(lang), _map(lang), _right(lang)]),

@@ -13,6 +13,9 @@ from dashboard.auth import Auth
 from dashboard.config import Settings
 
 PASSWORD_SUFFIX = "-test-pw"
+# What the browser glue sends with every call: a request without a JSON body needs it
+# (callbacks/security.py refuses what a plain HTML form could send).
+XHR = {"X-Requested-With": "XMLHttpRequest"}
 
 
 def _name(role: str, name: str | None) -> str:

@@ -123,7 +123,10 @@ class Stack:
 def start_stack(redis_url: str, watch: bool = False, clock: Any = None,
                 **overrides: Any) -> tuple[Stack, threading.Event, list[Any]]:
     """Ingest + relay threads, and the watch service (on `clock`) with `watch=True`."""
-    options: dict[str, Any] = {"coalesce_s": 0.2, **overrides}
+    # camera streams in tests come from demo video servers on free ports of this host: the
+    # pages' CSP (callbacks/security.py) must let their pictures in
+    options: dict[str, Any] = {"coalesce_s": 0.2, "media_sources": ("http://127.0.0.1:*",),
+                               **overrides}
     settings = dataclasses.replace(Settings(), redis_url=redis_url, ws_port=free_port(),
                                    **options)
     stop = threading.Event()

@@ -10,7 +10,7 @@ import redis
 
 from dashboard.city import load_city
 
-from .auth_util import sign_in
+from .auth_util import XHR, sign_in
 from .conftest import Stack, start_stack
 
 TS = 1_795_312_800_000
@@ -120,7 +120,7 @@ def test_api005_unknown_event_and_route_are_json_404(stack: Stack, http: Any) ->
 
 
 def test_api006_wrong_method_is_json_405(stack: Stack, http: Any) -> None:
-    res = http.delete("/api/events")
+    res = http.delete("/api/events", headers=XHR)
     assert res.status_code == 405
     assert res.is_json
 

@@ -24,7 +24,7 @@ from dashboard.auth import Auth, AuthError, Session, hash_password, verify_passw
 from dashboard.config import Settings
 from feeds.redis_server import free_port
 
-from .auth_util import browser_sign_in, make_user, session_token, sign_in
+from .auth_util import XHR, browser_sign_in, make_user, session_token, sign_in
 from .conftest import Stack
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -158,16 +158,16 @@ def test_auth007_session_slides_and_expires(redis_url: str, r: redis.Redis) -> N
 
 def test_auth008_logout_ends_the_session(http: Any, r: redis.Redis) -> None:
     token = sign_in(http, r, "commander")
-    res = http.post("/api/logout")
+    res = http.post("/api/logout", headers=XHR)  # as the header's sign-out button posts it
     assert res.status_code == 200
     assert "cc_session=;" in res.headers["Set-Cookie"]
     assert not r.exists(f"cc:session:{token}")
     http.set_cookie("cc_session", token)  # the old cookie replayed
     assert http.get("/api/me").status_code == 401
-    assert http.post("/api/logout").status_code == 401
-    # the wall's sign-out button: a form post, then the sign-in page
+    assert http.post("/api/logout", headers=XHR).status_code == 401
+    # /logout: signs out and goes to the sign-in page (a plain form post is refused: sec103)
     sign_in(http, r, "commander")
-    res = http.post("/logout?lang=en")
+    res = http.post("/logout?lang=en", headers=XHR)
     assert res.status_code == 302 and res.headers["Location"].endswith("/login?lang=en")
     assert http.get("/api/me").status_code == 401
 

@@ -18,6 +18,7 @@ from dashboard.config import Settings
 from layouts import ids
 
 from .auth_util import make_user
+from .pages_util import page_text
 
 JS = Path(__file__).resolve().parent.parent / "assets" / "js" / "cc-80-cockpit.js"
 TOWN_A, TOWN_B = "370283001", "370283002"
@@ -40,10 +41,8 @@ def client(app: Any, r: redis.Redis, role: str | None, scope: str | None = None)
 
 
 def layout_of(c: Any, page: str) -> str:
-    """The JSON tree Dash's layout XHR gets for a page (its path comes from the Referer)."""
-    res = c.get("/_dash-layout", headers={"Referer": f"http://localhost{page}"})
-    assert res.status_code == 200
-    return res.get_data(as_text=True)
+    """The JSON tree the router renders for a page's address (tests/pages_util.py)."""
+    return page_text(c, page)
 
 
 def test_ck001_roles_and_scopes_at_the_page(app: Any, r: redis.Redis) -> None:
@@ -56,7 +55,7 @@ def test_ck001_roles_and_scopes_at_the_page(app: Any, r: redis.Redis) -> None:
         page = res.get_data(as_text=True)
         assert 'data-reason="role"' in page and "领导驾驶舱仅对领导和指挥长开放" in page
         assert "<script" not in page
-        # the layout XHR, should it be asked for anyway: the refusal, not the figures
+        # the page's tree, should the router be asked for it anyway: the refusal
         tree = layout_of(c, "/cockpit")
         assert "cc-ck-denied" in tree and ids.CK_MAP not in tree
     for role in ("leader", "commander"):

@@ -14,7 +14,7 @@ from dashboard.audit import Audit
 from dashboard.duty import NOTES_MAX, Duty, DutyError
 from dashboard.store import Store
 
-from .auth_util import make_user, sign_in
+from .auth_util import XHR, make_user, sign_in
 from .test_alerts import TS, Clock, app_client  # noqa: F401  (a fixture)
 
 
@@ -210,7 +210,7 @@ def test_duty005_api_roles_scope_audit_and_json_errors(app_client: Any,  # noqa:
     # covers what this desk sounded: not the handed one, not another town's
     assert silenced.get_json()["silence"]["covers"] == [fence["id"]]
     assert scoped.get("/api/duty/queue").get_json()["sounding"] == []
-    assert scoped.delete("/api/duty/silence").status_code == 200
+    assert scoped.delete("/api/duty/silence", headers=XHR).status_code == 200
     assert scoped.get("/api/duty/queue").get_json()["sounding"] == [fence["id"]]
 
     for path, body in ((f"/api/duty/alerts/{mine['id']}/note", "[1]"),

@@ -202,7 +202,8 @@
     var body = { grid: S.gridFor(tiles.length), tiles: tiles };
     var url = (cc.cfg.api || '/api') + '/video/wall';
     return fetch(url, { method: 'PUT', credentials: 'same-origin',
-      headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+      headers: { 'Content-Type': 'application/json', Accept: 'application/json',
+                 'X-Requested-With': 'XMLHttpRequest' },
       body: JSON.stringify(body) }).then(function (r) {
       return r.json().catch(function () { return {}; }).then(function (j) {
         if (r.ok) say(cc.t('camsel.sent_wall', { n: tiles.length }), 'ok');

@@ -59,7 +59,9 @@
   P.url = function (path) { return (cc.cfg.api || '/api') + path; };
 
   P.call = function (method, path, body) {
-    var opts = { method: method, credentials: 'same-origin', headers: { Accept: 'application/json' } };
+    // X-Requested-With: a request without a JSON body still proves it is no form (CSRF)
+    var opts = { method: method, credentials: 'same-origin',
+      headers: { Accept: 'application/json', 'X-Requested-With': 'XMLHttpRequest' } };
     if (body !== undefined) {
       opts.headers['Content-Type'] = 'application/json';
       opts.body = JSON.stringify(body);

@@ -36,7 +36,9 @@
   /* ------------------------------------------------------------- HTTP */
 
   function call(method, path, body) {
-    var opts = { method: method, credentials: 'same-origin', headers: { Accept: 'application/json' } };
+    // X-Requested-With: a DELETE has no JSON body to prove it is no form (CSRF)
+    var opts = { method: method, credentials: 'same-origin',
+      headers: { Accept: 'application/json', 'X-Requested-With': 'XMLHttpRequest' } };
     if (body !== undefined) {
       opts.headers['Content-Type'] = 'application/json';
       opts.body = JSON.stringify(body);

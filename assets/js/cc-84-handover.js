@@ -16,8 +16,9 @@
   var drawnWithDraft = null; // whether the actions were drawn with the draft button
 
   function api(method, path, body) {
+    // X-Requested-With: signing posts no body, so no JSON to prove it is no form (CSRF)
     var opts = { method: method, credentials: 'same-origin',
-      headers: { Accept: 'application/json' } };
+      headers: { Accept: 'application/json', 'X-Requested-With': 'XMLHttpRequest' } };
     if (body !== undefined) {
       opts.headers['Content-Type'] = 'application/json';
       opts.body = JSON.stringify(body);

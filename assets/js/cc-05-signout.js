@@ -1,0 +1,31 @@
+/* Command wall, part 0b: the header's sign-out button (layouts/wall.py, `_user_box`).
+
+   A script POST to /api/logout, then the sign-in page. The button is no HTML form on purpose:
+   the server refuses any state-changing request that is neither JSON nor marked with
+   X-Requested-With (callbacks/security.py), which is what keeps other sites' forms out.
+   Found by its class, not through cfg.ids: the refusal pages never boot, and sign out too. */
+(function () {
+  'use strict';
+
+  function failed(btn) {
+    btn.disabled = false;
+    btn.title = btn.getAttribute('data-failed') || '';
+    btn.setAttribute('data-state', 'error');
+  }
+
+  document.addEventListener('click', function (ev) {
+    var btn = ev.target && ev.target.closest ? ev.target.closest('.cc-sign-out') : null;
+    if (!btn || btn.disabled) return;
+    ev.preventDefault();
+    btn.disabled = true;
+    var cfg = window.ccwall && window.ccwall.cfg;
+    fetch(((cfg && cfg.api) || '/api') + '/logout', {
+      method: 'POST', credentials: 'same-origin',
+      headers: { Accept: 'application/json', 'X-Requested-With': 'XMLHttpRequest' },
+    }).then(function (r) {
+      // 401: the session had already ended; the sign-in page is next either way
+      if (r.ok || r.status === 401) location.replace(btn.getAttribute('data-login') || '/login');
+      else failed(btn);
+    }, function () { failed(btn); });
+  });
+})();
