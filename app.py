@@ -341,10 +341,11 @@ def demo_sign_ins(settings: Settings, client: redis.Redis) -> None:
 
 
 def retire_demo_users(settings: Settings, client: redis.Redis) -> list[str]:
-    """Without the demo, its users cannot sign in: disabled, sessions and kiosk token ended."""
+    """Without the demo, its users cannot sign in: disabled (password and kiosk token
+    refused), their sessions ended. Returns the names disabled now."""
     gone = Auth(client, settings.prefix, settings).disable_demo_users()
     if gone:
-        log.info("demo users disabled (the demo is not running): %s", ", ".join(gone))
+        log.info("demo users disabled (no demo running): %s", ", ".join(gone))
         Audit.of(client, settings).write(
             user="-", role="-", action="demo.disable", target=",".join(gone), ip="cli",
             outcome="success", detail={"users": gone})
