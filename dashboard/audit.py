@@ -38,75 +38,83 @@ SCAN_MAX: Final = 100_000  # entries one filtered read looks at; `next` continue
 SUPPRESSED: Final = "audit.suppressed"
 ACTION_RE: Final = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
 
-# KEYS: stream, address bucket, all-addresses bucket, due zset. ARGV: [1] per-address limit,
-# [2] all-addresses limit, [3] minute end (ms), [4] MINID ('' = keep for ever), [5] action,
-# [6] address, [7] bucket TTL, [8] suppressed TTL, [9..] the entry's field/value pairs.
+# Every script: KEYS[1] the stream, KEYS[2] the due zset; ARGV[1] now (ms), [2] MINID
+# ('' = keep for ever), [3] per-address limit, [4] all-addresses limit, [5] flush batch.
+# `flush()` writes one `audit.suppressed` entry per finished minute bucket that suppressed
+# something; `add(from)` appends an entry of the field/value pairs ARGV[from..].
+_COMMON: Final = """
+local function add(from)
+  local args = {KEYS[1]}
+  if ARGV[2] ~= '' then
+    table.insert(args, 'MINID'); table.insert(args, '~'); table.insert(args, ARGV[2])
+  end
+  table.insert(args, '*')
+  for i = from, #ARGV do table.insert(args, ARGV[i]) end
+  redis.call('XADD', unpack(args))
+end
+local function summary(bucket, to)
+  local h = redis.call('HGETALL', bucket)
+  local f = {}
+  for j = 1, #h, 2 do f[h[j]] = h[j + 1] end
+  if not f['s'] then return end
+  local actions = {}
+  for k, v in pairs(f) do
+    if string.sub(k, 1, 2) == 'a:' then actions[string.sub(k, 3)] = tonumber(v) end
+  end
+  local ip = f['ip'] or '*'
+  local limit = (ip == '*') and tonumber(ARGV[4]) or tonumber(ARGV[3])
+  local detail = cjson.encode({count = tonumber(f['s']), actions = actions,
+                               from = to - 60000, to = to, limit = limit,
+                               per = (ip == '*') and 'all' or 'address'})
+  local args = {KEYS[1]}
+  if ARGV[2] ~= '' then
+    table.insert(args, 'MINID'); table.insert(args, '~'); table.insert(args, ARGV[2])
+  end
+  for _, v in ipairs({'*', 'ts', ARGV[1], 'user', '-', 'role', '-', 'action', 'audit.suppressed',
+                      'target', ip, 'ip', ip, 'outcome', 'suppressed', 'detail', detail}) do
+    table.insert(args, v)
+  end
+  redis.call('XADD', unpack(args))
+end
+local function flush()
+  local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0,
+                         tonumber(ARGV[5]))
+  for i = 1, #due, 2 do
+    summary(due[i], tonumber(due[i + 1]))
+    redis.call('DEL', due[i])
+    redis.call('ZREM', KEYS[2], due[i])
+  end
+  return #due / 2
+end
+"""
+_FLUSH: Final = _COMMON + "return flush()\n"
+# ARGV[6..]: the entry's field/value pairs.
+_WRITE: Final = _COMMON + "flush()\nadd(6)\nreturn 1\n"
+# KEYS[3] the address's bucket of this minute, KEYS[4] all addresses'; ARGV[6] the minute's
+# end (ms), [7] action, [8] address, [9] bucket TTL, [10] suppressed TTL, [11..] the entry.
 # Returns 1 when the entry was written, 0 when counted for the minute's summary.
-_ANON: Final = """
+_ANON: Final = _COMMON + """
+flush()
 local function over(bucket, ip, limit)
   local n = redis.call('HINCRBY', bucket, 'n', 1)
   if n == 1 then
     redis.call('HSET', bucket, 'ip', ip)
-    redis.call('EXPIRE', bucket, ARGV[7])
+    redis.call('EXPIRE', bucket, ARGV[9])
   end
   return n > tonumber(limit)
 end
 local full = nil
-if over(KEYS[2], ARGV[6], ARGV[1]) then full = KEYS[2]
-elseif over(KEYS[3], '*', ARGV[2]) then full = KEYS[3] end
+if over(KEYS[3], ARGV[8], ARGV[3]) then full = KEYS[3]
+elseif over(KEYS[4], '*', ARGV[4]) then full = KEYS[4] end
 if full then
   redis.call('HINCRBY', full, 's', 1)
-  redis.call('HINCRBY', full, 'a:' .. ARGV[5], 1)
-  redis.call('EXPIRE', full, ARGV[8])
-  redis.call('ZADD', KEYS[4], 'NX', ARGV[3], full)
+  redis.call('HINCRBY', full, 'a:' .. ARGV[7], 1)
+  redis.call('EXPIRE', full, ARGV[10])
+  redis.call('ZADD', KEYS[2], 'NX', ARGV[6], full)
   return 0
 end
-local args = {KEYS[1]}
-if ARGV[4] ~= '' then
-  table.insert(args, 'MINID'); table.insert(args, '~'); table.insert(args, ARGV[4])
-end
-table.insert(args, '*')
-for i = 9, #ARGV do table.insert(args, ARGV[i]) end
-redis.call('XADD', unpack(args))
+add(11)
 return 1
-"""
-
-# KEYS: stream, due zset. ARGV: [1] now (ms), [2] MINID ('' = none), [3] per-address limit,
-# [4] all-addresses limit, [5] batch. One `audit.suppressed` entry per finished minute
-# bucket that suppressed something; returns how many buckets were handled.
-_FLUSH: Final = """
-local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0,
-                       tonumber(ARGV[5]))
-for i = 1, #due, 2 do
-  local bucket, to = due[i], tonumber(due[i + 1])
-  local h = redis.call('HGETALL', bucket)
-  local f = {}
-  for j = 1, #h, 2 do f[h[j]] = h[j + 1] end
-  if f['s'] then
-    local actions = {}
-    for k, v in pairs(f) do
-      if string.sub(k, 1, 2) == 'a:' then actions[string.sub(k, 3)] = tonumber(v) end
-    end
-    local ip = f['ip'] or '*'
-    local limit = (ip == '*') and tonumber(ARGV[4]) or tonumber(ARGV[3])
-    local detail = cjson.encode({count = tonumber(f['s']), actions = actions,
-                                 from = to - 60000, to = to, limit = limit,
-                                 per = (ip == '*') and 'all' or 'address'})
-    local args = {KEYS[1]}
-    if ARGV[2] ~= '' then
-      table.insert(args, 'MINID'); table.insert(args, '~'); table.insert(args, ARGV[2])
-    end
-    for _, v in ipairs({'*', 'ts', ARGV[1], 'user', '-', 'role', '-', 'action',
-                        'audit.suppressed', 'target', ip, 'ip', ip, 'outcome', 'suppressed',
-                        'detail', detail}) do
-      table.insert(args, v)
-    end
-    redis.call('XADD', unpack(args))
-  end
-  redis.call('DEL', bucket)
-  redis.call('ZREM', KEYS[2], bucket)
-end
-return #due / 2
 """
 
 
@@ -125,6 +133,7 @@ class Audit:
         self.retention_days = retention_days
         self.anon_per_min = anon_per_min
         self.clock = clock
+        self._write = client.register_script(_WRITE)
         self._anon = client.register_script(_ANON)
         self._flush = client.register_script(_FLUSH)
 
@@ -149,27 +158,21 @@ class Audit:
         entry["detail"] = detail_json
         return entry
 
-    def _flush_args(self, now: int) -> list[Any]:
+    def _head(self, now: int) -> list[Any]:
+        """ARGV[1..5], the same for every script."""
         return [now, self._minid(now), self.anon_per_min,
                 self.anon_per_min * ANON_ALL_FACTOR, FLUSH_BATCH]
 
-    def _due_key(self) -> str:
-        return f"{self.key}:anon:due"
+    def _keys(self) -> list[str]:
+        return [self.key, f"{self.key}:anon:due"]
 
     def write(self, *, user: str, role: str, action: str, target: str, ip: str, outcome: str,
               detail: dict | None = None) -> None:
         """Append one entry, trimming what is older than the retention (approximately: O(1))
-        and summarising finished minutes of suppressed entries first."""
+        and summarising finished minutes of suppressed entries first; one round trip."""
         now = int(self.clock())
         entry = self._entry(now, user, role, action, target, ip, outcome, detail)
-        pipe = self.r.pipeline(transaction=False)
-        self._flush(keys=[self.key, self._due_key()], args=self._flush_args(now), client=pipe)
-        minid = self._minid(now)
-        if minid:
-            pipe.xadd(self.key, entry, minid=minid, approximate=True)  # type: ignore[arg-type]
-        else:
-            pipe.xadd(self.key, entry)  # type: ignore[arg-type]
-        pipe.execute()
+        self._write(keys=self._keys(), args=[*self._head(now), *_pairs(entry)])
 
     def write_anonymous(self, *, action: str, target: str, ip: str, outcome: str,
                         detail: dict | None = None) -> bool:
@@ -180,20 +183,15 @@ class Audit:
         minute = now // MINUTE_MS
         entry = self._entry(now, "-", "-", action, target, ip, outcome, detail)
         address = hashlib.sha256(ip.encode()).hexdigest()[:32]
-        pairs = [x for kv in entry.items() for x in kv]
-        pipe = self.r.pipeline(transaction=False)
-        self._flush(keys=[self.key, self._due_key()], args=self._flush_args(now), client=pipe)
-        self._anon(keys=[self.key, f"{self.key}:anon:{minute}:{address}",
-                         f"{self.key}:anon:{minute}:*", self._due_key()],
-                   args=[self.anon_per_min, self.anon_per_min * ANON_ALL_FACTOR,
-                         (minute + 1) * MINUTE_MS, self._minid(now), action[:FIELD_MAX],
-                         ip[:FIELD_MAX], BUCKET_TTL_S, SUPPRESSED_TTL_S, *pairs], client=pipe)
-        return bool(pipe.execute()[-1])
+        keys = [*self._keys(), f"{self.key}:anon:{minute}:{address}",
+                f"{self.key}:anon:{minute}:*"]
+        args = [*self._head(now), (minute + 1) * MINUTE_MS, action[:FIELD_MAX], ip[:FIELD_MAX],
+                BUCKET_TTL_S, SUPPRESSED_TTL_S, *_pairs(entry)]
+        return bool(self._anon(keys=keys, args=args))
 
     def flush(self) -> int:
         """Write the summaries of finished minutes now; how many buckets were handled."""
-        now = int(self.clock())
-        return int(self._flush(keys=[self.key, self._due_key()], args=self._flush_args(now)))
+        return int(self._flush(keys=self._keys(), args=self._head(int(self.clock()))))
 
     def entries(self, limit: int = 100, **filters: Any) -> list[dict[str, Any]]:
         """The newest `limit` entries (matching `filters`, see `query`), newest first."""
@@ -231,6 +229,10 @@ class Audit:
                 return out, None
             hi = f"({last}"
         return out, last
+
+
+def _pairs(entry: dict[str, str]) -> list[str]:
+    return [x for kv in entry.items() for x in kv]
 
 
 def _row(entry_id: str, fields: dict[Any, Any]) -> dict[str, Any]:
