@@ -698,6 +698,8 @@ def test_acct163_all_addresses_together_are_limited_too(r: redis.Redis) -> None:
 def test_acct164_failed_log_ins_over_http_are_rate_limited(redis_url: str,
                                                           r: redis.Redis) -> None:
     http = make_app(redis_url, audit_anon_per_min=5).server.test_client()
+    if time.time() % 60 > 45:  # all in one minute: the limit is per minute
+        time.sleep(61 - time.time() % 60)
     codes = [login(http, f"nobody{i}", "bad-pass-1").status_code for i in range(12)]
     assert codes == [401] * 12
     failures = Audit(r, "cc:").entries(50, action="login")
