@@ -4,7 +4,9 @@
     python app.py adduser NAME --role ROLE [--scope CODE]   (password on stdin)
     python app.py repair-clock [--dry-run]   (records a bad clock stamped in the future)
 
-With no REDIS_URL an embedded Valkey is started with its data in CC_DATA_DIR. Ingest (two:
+With no REDIS_URL an embedded Valkey is started with its data in CC_DATA_DIR, requiring a
+password made on first start (CC_DATA_DIR/secrets/redis-password, 0600; every child gets it in
+its REDIS_URL, no log shows it); an external REDIS_URL is used as given. Ingest (two:
 active and standby), relay, the watch service and the simulator run as child processes (as
 they would in production), restarted with backoff if one dies; Ctrl-C or SIGTERM stops them all, the
 embedded server last. In demo mode the demo video server (feeds/sim/video.py) runs too.
@@ -16,6 +18,7 @@ import argparse
 import dataclasses
 import logging
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -52,10 +55,11 @@ from dashboard.dispatch import Desk
 from dashboard.duty import Duty
 from dashboard.health import missing, ready
 from dashboard.i18n import t
+from dashboard.keyfile import DEMO_PASSWORD, REDIS_PASSWORD, secret, write_private
 from dashboard.plans import PlanLibrary
 from dashboard.sla import Deadlines
 from dashboard.store import Store
-from feeds.redis_server import EmbeddedRedis
+from feeds.redis_server import EmbeddedRedis, redact
 
 log = logging.getLogger("cc.app")
 
@@ -84,7 +88,7 @@ def create_app(settings: Settings, redis_url: str | None = None) -> dash.Dash:
     app.server.json.ensure_ascii = False  # Chinese text as text in the JSON API
     # first of the request hooks: a forged form post or an oversized body costs no session
     install_security(app, settings)
-    audit = Audit(client, settings.prefix)
+    audit = Audit.of(client, settings)
     install_auth(app.server, Auth(client, settings.prefix, settings), audit, settings)
     install_cockpit_guard(app.server)  # /cockpit: 403 page for other roles and scopes
     plans = PlanLibrary.load()
@@ -105,8 +109,13 @@ def create_app(settings: Settings, redis_url: str | None = None) -> dash.Dash:
 
 
 def create_server() -> Flask:
-    """WSGI factory for production: `gunicorn 'app:create_server()'` (REDIS_URL required)."""
-    return create_app(Settings.from_env()).server
+    """WSGI factory for production: `gunicorn 'app:create_server()'` (REDIS_URL required).
+    Production serves no demo account: any the demo left in this Redis is disabled."""
+    settings = Settings.from_env()
+    app = create_app(settings)
+    retire_demo_users(settings, redis.Redis.from_url(settings.redis_url or "",
+                                                     decode_responses=True))
+    return app.server
 
 
 # -- the embedded stack ---------------------------------------------------------------
@@ -187,6 +196,12 @@ def _read_password(prompt: str) -> str:
     return sys.stdin.readline().rstrip("\r\n")
 
 
+def embedded_server(settings: Settings, maxmemory: str = "") -> EmbeddedRedis:
+    """The embedded Valkey of the data folder (not started), with its password."""
+    return EmbeddedRedis(Path(settings.data_dir) / "redis", persist=True, maxmemory=maxmemory,
+                         password=secret(settings.data_dir, REDIS_PASSWORD))
+
+
 def _open_redis(settings: Settings) -> tuple[redis.Redis, EmbeddedRedis | None]:
     """REDIS_URL, else the running app's embedded server, else the embedded data started
     for the moment (and stopped by the caller)."""
@@ -202,7 +217,7 @@ def _open_redis(settings: Settings) -> tuple[redis.Redis, EmbeddedRedis | None]:
             return client, None
         except redis.RedisError:
             client.close()  # a stale file: the app is not running
-    embedded = EmbeddedRedis(folder, persist=True).start()
+    embedded = embedded_server(settings).start()
     return redis.Redis.from_url(embedded.url, decode_responses=True), embedded
 
 
@@ -236,7 +251,7 @@ def adduser(argv: list[str]) -> int:
             auth.add_user(args.name, args.role, password, args.scope)
             print(f"user {args.name} saved with role {args.role}"
                   + (f", scope {args.scope}" if args.scope else ""))
-        Audit(client, settings.prefix).write(
+        Audit.of(client, settings).write(
             user="-", role="-", action="adduser", target=args.name, ip="cli", outcome="success",
             detail={"role": args.role, "scope": args.scope})
         return 0
@@ -272,7 +287,7 @@ def repair_clock(argv: list[str]) -> int:
         verb = "would be repaired" if args.dry_run else "repaired"
         print(f"{len(found)} record(s) {verb}")
         if found and not args.dry_run:
-            Audit(client, settings.prefix).write(
+            Audit.of(client, settings).write(
                 user="-", role="-", action="repair_clock", target=f"{len(found)} records",
                 ip="cli", outcome="success",
                 detail={"ids": [f"{f.kind}:{f.id}" for f in found[:100]]})
@@ -283,27 +298,62 @@ def repair_clock(argv: list[str]) -> int:
             embedded.stop()
 
 
+def demo_password(settings: Settings) -> str:
+    """The demo users' password: made once per data folder (it meets the password rule), so
+    no one knows it from the README; printed with the demo's banner."""
+    return secret(settings.data_dir, DEMO_PASSWORD,
+                  lambda: f"Demo-{secrets.token_hex(4)}")
+
+
 def demo_sign_ins(settings: Settings, client: redis.Redis) -> None:
-    """The demo's users (password = name) and a kiosk URL for the wall, printed loudly."""
+    """The demo's users (marked `demo`, so a run without the demo disables them) and a kiosk
+    URL for the wall, printed loudly. A real user with a demo user's name is left alone."""
     auth = Auth(client, settings.prefix, settings)
+    auth.enable_demo_users()  # disabled when the demo last stopped
+    password = demo_password(settings)
+    skipped = []
     for name, role in DEMO_USERS:
-        if not auth.check_password(name, name) or (auth.user(name) or {}).get("role") != role:
-            auth.add_user(name, role, name)
+        found = auth.user(name)
+        if found is not None and found.get("demo") != "1":
+            skipped.append(name)
+            continue
+        if found is None or found.get("disabled") or found.get("role") != role or \
+                not auth.check_password(name, password):
+            auth.add_user(name, role, password, demo=True)
     # The kiosk token is kept in the data folder so the wall's URL survives a restart.
     token_file = Path(settings.data_dir) / "demo-kiosk-token"
-    token = token_file.read_text().strip() if token_file.exists() else ""
-    if not token or auth.display_user(token) != DEMO_DISPLAY:
-        token = auth.add_display(DEMO_DISPLAY)
-        token_file.parent.mkdir(parents=True, exist_ok=True)
-        token_file.write_text(token)
-        token_file.chmod(0o600)
+    token = ""
+    wall = auth.user(DEMO_DISPLAY)
+    if wall is not None and wall.get("demo") != "1":
+        skipped.append(DEMO_DISPLAY)
+    else:
+        token = token_file.read_text().strip() if token_file.exists() else ""
+        if not token or auth.display_user(token) != DEMO_DISPLAY:
+            token = auth.add_display(DEMO_DISPLAY, demo=True)
+            write_private(token_file, token)
     bar = "=" * 72
-    print(f"{bar}\nWARNING: demo credentials (password = user name); never use them in "
-          f"production (CC_DEMO_USERS=0 turns them off):", flush=True)
+    print(f"{bar}\nWARNING: demo credentials; never use them in production (CC_DEMO_USERS=0 "
+          f"or --no-demo turns them off and disables them):", flush=True)
     for name, role in DEMO_USERS:
-        print(f"  {name:<8} / {name:<8}  {role}")
-    print(f"  kiosk (read-only wall): http://{settings.host}:{settings.port}/?display={token}"
-          f"\n{bar}", flush=True)
+        if name not in skipped:
+            print(f"  {name:<8} / {password}  {role}")
+    if token:
+        print(f"  kiosk (read-only wall): http://{settings.host}:{settings.port}/?display={token}")
+    if skipped:
+        print(f"  not made (a real user has the name): {', '.join(skipped)}")
+    print(bar, flush=True)
+
+
+def retire_demo_users(settings: Settings, client: redis.Redis) -> list[str]:
+    """Without the demo, its users cannot sign in: disabled (password and kiosk token
+    refused), their sessions ended. Returns the names disabled now."""
+    gone = Auth(client, settings.prefix, settings).disable_demo_users()
+    if gone:
+        log.info("demo users disabled (no demo running): %s", ", ".join(gone))
+        Audit.of(client, settings).write(
+            user="-", role="-", action="demo.disable", target=",".join(gone), ip="cli",
+            outcome="success", detail={"users": gone})
+    return gone
 
 
 def _wait_ready(store: Store, stop: threading.Event, warn_after_s: float = 30.0) -> bool:
@@ -347,13 +397,16 @@ def main(argv: list[str] | None = None) -> None:
     url = settings.redis_url
     if not url:
         maxmemory = maxmemory_bytes(settings, len(load_city(settings.city).grids))
-        embedded = EmbeddedRedis(Path(settings.data_dir) / "redis", persist=True,
-                                 maxmemory=str(maxmemory) if maxmemory else "").start()
+        embedded = embedded_server(settings, str(maxmemory) if maxmemory else "").start()
         url = embedded.url
-        log.info("embedded Valkey on %s, data in %s, maxmemory %s", url, embedded.data_dir,
+        log.info("embedded Valkey on %s (password required), data in %s, maxmemory %s",
+                 embedded.safe_url, embedded.data_dir,
                  f"{maxmemory / 2**30:.1f} GiB" if maxmemory else "none")
-        # so `app.py adduser` reaches this server instead of starting a second one
-        (embedded.data_dir / URL_FILE).write_text(url)
+        # so `app.py adduser` reaches this server instead of starting a second one; the URL
+        # carries the password, so the file is owner-only
+        write_private(embedded.data_dir / URL_FILE, url)
+    else:
+        log.info("Redis at %s", redact(url))
     settings = dataclasses.replace(settings, redis_url=url)
 
     env = {**os.environ, "REDIS_URL": url, "CC_PREFIX": settings.prefix,
@@ -387,6 +440,10 @@ def main(argv: list[str] | None = None) -> None:
     ready_store = Store(redis.Redis.from_url(url, decode_responses=True, socket_timeout=5),
                         settings.prefix)
     ready_store.r.delete(*(ready_store.key(k) for k in ("ingest:hb", "ingest:standby", "relay:hb")))
+    # Sessions from before tokens were hashed can no longer be used: none kept in Redis.
+    Auth(ready_store.r, settings.prefix, settings).drop_plain_sessions()
+    if args.no_demo or not settings.demo_users:
+        retire_demo_users(settings, ready_store.r)
     for child in children:
         child.start()
 
@@ -400,10 +457,11 @@ def main(argv: list[str] | None = None) -> None:
     # published would be stored and shown: ingest subscribed, the relay listening.
     server = threading.Thread(target=http.serve_forever, name="http")
     server.start()
+    demo = not args.no_demo and settings.demo_users
     try:
         if _wait_ready(ready_store, stop):
-            if not args.no_demo and settings.demo_users:
-                demo_sign_ins(settings, redis.Redis.from_url(url, decode_responses=True))
+            if demo:
+                demo_sign_ins(settings, ready_store.r)
             log.info("the wall is on http://%s:%s (websocket relay on port %s)",
                      settings.host, settings.port, settings.ws_port)
             if not args.no_demo:
@@ -414,6 +472,11 @@ def main(argv: list[str] | None = None) -> None:
             server.join(0.5)
     finally:
         stop.set()
+        if demo:
+            try:  # the demo's users exist only while it runs
+                retire_demo_users(settings, ready_store.r)
+            except redis.RedisError as exc:
+                log.warning("could not disable the demo users: %s", exc)
         for child in children:
             child.stop()
         for child in children:

@@ -27,6 +27,7 @@ import psutil
 import redis
 
 from bench.browser import browser
+from dashboard.keyfile import REDIS_PASSWORD, secret_path
 from feeds.redis_server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -110,7 +111,9 @@ def run(minutes: float, rate: float, warmup: float, every: float) -> dict[str, A
                         row[f"{name}_rss_mb"] = None
                 try:
                     if client is None and (rport := redis_port(procs)):
-                        client = redis.Redis(port=rport, socket_timeout=5)
+                        # the embedded Valkey requires the data folder's password
+                        password = secret_path(data, REDIS_PASSWORD).read_text().strip()
+                        client = redis.Redis(port=rport, password=password, socket_timeout=5)
                     if client is not None:
                         row.update(ingest_roles(client, procs))
                 except (redis.RedisError, psutil.Error) as exc:

@@ -5,7 +5,8 @@ Every path needs a session except `/api/health`, `/api/login`, `/login` and `/lo
 API or Dash XHR without one gets a JSON 401; a page is redirected to `/login?next=…`. A
 kiosk signs in read-only with `/?display=TOKEN` (the token `app.py adduser NAME --role
 display` prints): the guard swaps the token for a session cookie and drops it from the URL.
-A display session may only read: any other method gets a JSON 403.
+A display session may only read: any other method gets a JSON 403. Requests before sign-in
+(failed log-ins, bad kiosk tokens) are audited rate-limited per address (dashboard/audit.py).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import functools
 import html
 import json
+import re
 from collections.abc import Callable
 from typing import Any, Final, TypeVar, cast
 from urllib.parse import urlencode, urlsplit
@@ -20,8 +22,8 @@ from urllib.parse import urlencode, urlsplit
 import flask
 from flask import Flask, Response, g, jsonify, redirect, request
 
-from dashboard.audit import Audit
-from dashboard.auth import Auth, Session
+from dashboard.audit import ACTION_RE, Audit
+from dashboard.auth import NAME_RE, Auth, Session
 from dashboard.config import Settings
 from dashboard.i18n import normalise_lang, t
 
@@ -42,6 +44,8 @@ READ_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 EXT_AUTH: Final = "cc_auth"
 EXT_AUDIT: Final = "cc_audit"
 AUDIT_LIMIT_MAX: Final = 1000
+MS_MAX: Final = 10**15  # epoch ms: far beyond any date we meet
+STREAM_ID_RE: Final = re.compile(r"^[0-9]{1,20}-[0-9]{1,20}$")
 
 
 def _json_error(status: int, message: str, **extra: Any) -> tuple[Response, int]:
@@ -117,6 +121,14 @@ def audited(action: str, target: str, outcome: str, detail: dict | None = None) 
                    action=action, target=target, ip=_ip(), outcome=outcome, detail=detail)
 
 
+def audited_anonymous(action: str, target: str, outcome: str,
+                      detail: dict | None = None) -> None:
+    """An audit entry for a request before sign-in (a failed log-in, a bad kiosk token),
+    rate-limited per address so a flood of them cannot flood the trail."""
+    _audit().write_anonymous(action=action, target=target, ip=_ip(), outcome=outcome,
+                             detail=detail)
+
+
 def _set_cookie(response: Response, token: str) -> Response:
     # CC_COOKIE_SECURE=true (callbacks/security.py): Secure even when TLS ends before us
     secure = request.is_secure or bool(flask.current_app.config.get("SESSION_COOKIE_SECURE"))
@@ -168,7 +180,7 @@ def install_auth(server: Flask, auth: Auth, audit: Audit, settings: Settings) ->
         g.session = found
         if found is None:
             g.session = None
-            audited("login.display", "-", "failure")
+            audited_anonymous("login.display", "-", "failure")
             return redirect(_login_url(safe_next(_without_display_param())), 302)
         audited("login.display", found.user, "success")
         return _set_cookie(redirect(_without_display_param(), 302), found.token)
@@ -181,12 +193,13 @@ def install_auth(server: Flask, auth: Auth, audit: Audit, settings: Settings) ->
             return _json_error(400, 'send JSON {"username": "…", "password": "…"}')
         name, ip = body["username"][:64], _ip()
         g.session = None
-        if auth.throttled(name, ip):
-            audited("login", name, "throttled")
+        tried = auth.attempt(name, body["password"], ip)
+        found = tried.session
+        if tried.outcome == "throttled":
+            audited_anonymous("login", name, "throttled", {"limit": tried.limit})
             return _json_error(429, "too many failed sign-ins; try again in 15 minutes")
-        found = auth.login(name, body["password"], ip)
         if found is None:
-            audited("login", name, "failure")
+            audited_anonymous("login", name, "failure", {"reason": tried.reason})
             return _json_error(401, "wrong user name or password")
         old = request.cookies.get(COOKIE)
         if old and old != found.token:
@@ -224,14 +237,12 @@ def install_auth(server: Flask, auth: Auth, audit: Audit, settings: Settings) ->
     def audit_entries() -> Any:
         if g.session.scope:  # the trail names every area's events and users
             return _json_error(403, "the audit trail is for a city-wide commander")
-        raw = request.args.get("limit") or "100"
         try:
-            limit = int(raw)
-        except ValueError:
-            return _json_error(400, "limit must be a whole number")
-        if not 1 <= limit <= AUDIT_LIMIT_MAX:
-            return _json_error(400, f"limit must be between 1 and {AUDIT_LIMIT_MAX}")
-        return jsonify({"entries": audit.entries(limit)})
+            query = audit_query(request.args)
+        except ValueError as exc:
+            return _json_error(400, str(exc), code="bad_query")
+        entries, more = audit.query(**query)
+        return jsonify({"entries": entries, "next": more})
 
     @server.get("/login")
     def login_page() -> Any:
@@ -275,6 +286,37 @@ LOGIN_SCRIPT: Final = """
   });
 })();
 """
+
+
+def _whole(args: Any, name: str, low: int, high: int) -> int | None:
+    raw = args.get(name)
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise ValueError(f"{name} must be a whole number from {low} to {high}")
+    return int(raw)
+
+
+def audit_query(args: Any) -> dict[str, Any]:
+    """`GET /api/audit`'s arguments checked: `limit` (1-1000), `user` (a user name, or `-`
+    for entries before sign-in), `action` (exact, or a prefix ending in `*`), `from`/`to`
+    (epoch ms, inclusive), `before` (the `next` of the last page). ValueError says which."""
+    limit = _whole(args, "limit", 1, AUDIT_LIMIT_MAX)
+    from_ms = _whole(args, "from", 0, MS_MAX)
+    to_ms = _whole(args, "to", 0, MS_MAX)
+    if from_ms is not None and to_ms is not None and from_ms > to_ms:
+        raise ValueError("from must not be after to")
+    user = args.get("user") or None
+    if user is not None and not NAME_RE.match(user):
+        raise ValueError("user must be a user name (1-64 of A-Z a-z 0-9 _ . @ -)")
+    action = args.get("action") or None
+    if action is not None and not ACTION_RE.match(action.removesuffix("*")):
+        raise ValueError("action must be an action name such as login or handover.*")
+    before = args.get("before") or None
+    if before is not None and not STREAM_ID_RE.match(before):
+        raise ValueError("before must be an entry id (the next of the last page)")
+    return {"limit": 100 if limit is None else limit, "user": user, "action": action,
+            "from_ms": from_ms, "to_ms": to_ms, "before": before}
 
 
 def login_html(lang: str, center: str, next_path: str) -> str:

@@ -324,13 +324,16 @@ def print_html(report: dict[str, Any], lang: str, settings: Settings, now: int) 
         return (f"<div><strong>{e(t(label, lang))}</strong>{e(str(s.get('name') or ''))} "
                 f"({e(str(s.get('by') or ''))})<br>{e(when(s.get('ts')))}{note}"
                 f'<br><span class="digest">{e(t("handover.sha", lang))}: '
-                f"{e(str(s.get('sha256') or ''))}</span></div>")
+                f"{e(str(s.get('sha256') or ''))}</span>"
+                + (f'<br><span class="digest">{e(t("handover.hmac", lang))}: '
+                   f"{e(str(s.get('hmac')))}</span>" if s.get("hmac") else "") + "</div>")
 
     parts.append('<div class="sign">' + signature("signed", "handover.signed_by")
                  + signature("accepted", "handover.accepted_by") + "</div>")
     check = report.get("intact")
-    state = "" if check is None else t("handover.intact" if check else "handover.tampered",
-                                       lang) + " · "
+    verdict = "handover.intact" if check else "handover.unverifiable" \
+        if report.get("unverifiable") else "handover.tampered"
+    state = "" if check is None else t(verdict, lang) + " · "
     parts.append(f'<p class="foot">{e(state)}{e(t("handover.printed", lang, time=when(now)))}'
                  "</p>")
     parts.append("</body></html>")

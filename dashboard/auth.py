@@ -1,12 +1,17 @@
 """Users, password hashes, sessions and display tokens in Redis (docs/COMMAND-LOOP.md).
 
 Keys (prefix P): `Puser:{name}` hash (`role`, `scope`, `pw`, `created`, `updated`,
-`display`), `Psession:{token}` hash with a sliding TTL, `Pdisplay:{sha256(token)}` → user
-name, and `Plogin:fail:{name}:{ip}` (failed log-ins in the current 15-minute window).
+`display`, `demo`, `disabled`), `Psession:{sha256(token)}` hash with a sliding TTL,
+`Pdisplay:{sha256(token)}` → user name, `Pusers:demo` (names the demo created) and the
+log-in throttle's counters `Plogin:fail:{h(name, ip)}`, `Plogin:fail:ip:{h(ip)}`,
+`Plogin:fail:user:{h(name)}` (attempts in the current 15-minute window).
 
-Passwords are hashed with scrypt (`scrypt$n$r$p$salt_hex$hash_hex`) and compared in
-constant time. A display user's token signs a kiosk in read-only: only its SHA-256 is stored,
-so a Redis dump does not hand out wall sessions.
+Passwords are at least 10 characters of at least two classes (lower case, upper case,
+digits, others), hashed with scrypt (`scrypt$n$r$p$salt_hex$hash_hex`) and compared in
+constant time. Session and display tokens are stored only as their SHA-256: a Redis dump or
+a `KEYS *` hands out no session. A log-in attempt is counted before its password is checked
+(one Lua script: check the limits, then count), so parallel guesses cannot race past a
+limit; a successful one takes its count back.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import hmac
 import re
 import secrets
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Final
 
@@ -29,7 +35,13 @@ IMPLIES: Final[dict[str, tuple[str, ...]]] = {"commander": ("duty_officer",)}
 SCOPE_LEVELS: Final = ("town", "community", "grid")
 
 NAME_RE: Final = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+HEX64_RE: Final = re.compile(r"^[0-9a-f]{64}$")
+PASSWORD_MIN: Final = 10
+PASSWORD_CLASSES: Final = 2  # of: lower case, upper case, digits, anything else
 PASSWORD_MAX: Final = 1024
+PASSWORD_RULE: Final = (f"password: {PASSWORD_MIN}-{PASSWORD_MAX} characters with at least "
+                        f"{PASSWORD_CLASSES} of: lower-case letters, upper-case letters, digits, "
+                        "other characters")
 # scrypt cost: ~16 MiB and some 50 ms per hash, so guessing is slow and log-in is not.
 SCRYPT_N: Final = 2**14
 SCRYPT_R: Final = 8
@@ -38,6 +50,31 @@ SALT_BYTES: Final = 16
 HASH_BYTES: Final = 32
 THROTTLE_WINDOW_S: Final = 15 * 60
 TOKEN_BYTES: Final = 32
+# Which limit a throttled attempt hit (the index the throttle script returns).
+LIMITS: Final = ("user_ip", "ip", "user")
+
+# KEYS[1..3]: the counters (user+address, address, user); ARGV[1]: window (s),
+# ARGV[2..4]: their limits. Refuses (returns 1-3: the limit hit) without counting when one is
+# reached, else counts the attempt in all three and returns 0. One script: atomic.
+_COUNT: Final = """
+for i = 1, 3 do
+  if tonumber(redis.call('GET', KEYS[i]) or '0') >= tonumber(ARGV[i + 1]) then return i end
+end
+for i = 1, 3 do
+  if redis.call('INCR', KEYS[i]) == 1 then redis.call('EXPIRE', KEYS[i], ARGV[1]) end
+end
+return 0
+"""
+# A successful log-in: its user+address counter is cleared, its count taken back from the
+# address's and the name's (a busy office behind one address is not locked by its sign-ins).
+_UNCOUNT: Final = """
+redis.call('DEL', KEYS[1])
+for i = 2, 3 do
+  local n = tonumber(redis.call('GET', KEYS[i]) or '0')
+  if n > 1 then redis.call('DECR', KEYS[i]) elseif n == 1 then redis.call('DEL', KEYS[i]) end
+end
+return 0
+"""
 
 
 class AuthError(ValueError):
@@ -60,6 +97,26 @@ class Session:
 
     def to_dict(self) -> dict[str, str | None]:
         return {"user": self.user, "role": self.role, "scope": self.scope}
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What one log-in attempt came to: `outcome` is success, failure or throttled; `limit`
+    the limit a throttled attempt hit; `reason` why a failure failed, for the audit only."""
+
+    session: Session | None
+    outcome: str
+    limit: str | None = None
+    reason: str | None = None
+
+
+def password_problem(password: object) -> str | None:
+    """Why `password` is too weak or malformed (the rule), or None when it is acceptable."""
+    if not isinstance(password, str) or not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
+        return PASSWORD_RULE
+    classes = {"lower" if c.islower() else "upper" if c.isupper() else
+               "digit" if c.isdigit() else "other" for c in password}
+    return PASSWORD_RULE if len(classes) < PASSWORD_CLASSES else None
 
 
 def hash_password(password: str, *, n: int = SCRYPT_N, r: int = SCRYPT_R,
@@ -105,9 +162,18 @@ class Auth:
         self.prefix = prefix
         self.settings = settings
         self._scopes: frozenset[str] | None = None
+        self._count = client.register_script(_COUNT)
+        self._uncount = client.register_script(_UNCOUNT)
 
     def key(self, *parts: str) -> str:
+        if len(parts) == 2 and parts[0] == "session":
+            # Whoever builds a session's key from its token (the relay's `_slide`, until it
+            # calls `slide`) must get the hashed key: tokens themselves are never stored.
+            return self.session_key(parts[1])
         return self.prefix + ":".join(parts)
+
+    def session_key(self, token: str) -> str:
+        return f"{self.prefix}session:{token_hash(token)}"
 
     # -- users --------------------------------------------------------------------------
 
@@ -131,35 +197,50 @@ class Auth:
                                                       *city.grids))
         return self._scopes
 
-    def add_user(self, name: str, role: str, password: str, scope: str | None = None) -> None:
-        """Create or update a user. An update signs the user out everywhere."""
+    def add_user(self, name: str, role: str, password: str, scope: str | None = None, *,
+                 demo: bool = False) -> None:
+        """Create or update a user (enabled again if it was disabled). An update signs the
+        user out everywhere. `demo`: made by the demo, disabled when it no longer runs; a user
+        saved without it is a real one, which the demo leaves alone."""
         scope = scope or None
         self.validate(name, role, scope)
-        if not isinstance(password, str) or not password or len(password) > PASSWORD_MAX:
-            raise AuthError(f"password: 1-{PASSWORD_MAX} characters")
-        self._store_user(name, role, scope, hash_password(password))
+        problem = password_problem(password)
+        if problem:
+            raise AuthError(problem)
+        self._store_user(name, role, scope, hash_password(password), demo)
 
-    def _store_user(self, name: str, role: str, scope: str | None, pw: str) -> None:
+    def _store_user(self, name: str, role: str, scope: str | None, pw: str,
+                    demo: bool = False) -> None:
         key = self.key("user", name)
         now = str(_now_ms())
         existed = bool(self.r.exists(key))
         pipe = self.r.pipeline()
         pipe.hset(key, mapping={"role": role, "scope": scope or "", "pw": pw, "updated": now})
         pipe.hsetnx(key, "created", now)
+        pipe.hdel(key, "disabled")
+        if demo:
+            pipe.hset(key, "demo", "1")
+            pipe.sadd(self.key("users", "demo"), name)
+        else:
+            pipe.hdel(key, "demo")
+            pipe.srem(self.key("users", "demo"), name)
         pipe.execute()
         if existed:
             self.revoke_sessions(name)
 
-    def add_display(self, name: str, scope: str | None = None) -> str:
+    def add_display(self, name: str, scope: str | None = None, *, demo: bool = False) -> str:
         """Create or update a display user and give it a fresh token (the old one stops
         working). The token is returned once; only its hash is stored."""
         scope = scope or None
         self.validate(name, "display", scope)
         key = self.key("user", name)
         old = self.r.hget(key, "display")
-        if not self.r.exists(key) or self.r.hget(key, "role") != "display":
-            # a display user has no password unless one is set with add_user later
-            self._store_user(name, "display", scope, "")
+        role, pw, was_demo, disabled = self.r.hmget(key, "role", "pw", "demo", "disabled")
+        if role != "display" or bool(was_demo) != demo or disabled:
+            # a display user has no password unless one is set with add_user (a user that was
+            # something else loses its password: a kiosk does not sign in with one)
+            self._store_user(name, "display", scope, (pw or "") if role == "display" else "",
+                             demo)
         else:
             self.r.hset(key, mapping={"scope": scope or "", "updated": str(_now_ms())})
             self.revoke_sessions(name)
@@ -172,6 +253,39 @@ class Auth:
         pipe.hset(key, "display", digest)
         pipe.execute()
         return token
+
+    def is_demo(self, name: str) -> bool:
+        """True for a user the demo made (and no one saved as a real user since)."""
+        return NAME_RE.match(name) is not None and \
+            self.r.hget(self.key("user", name), "demo") == "1"
+
+    def _demo_names(self) -> list[str]:
+        names = []
+        for name in sorted(self.r.smembers(self.key("users", "demo"))):
+            if self.r.hget(self.key("user", name), "demo") == "1":
+                names.append(name)
+            else:
+                self.r.srem(self.key("users", "demo"), name)  # saved as a real user since
+        return names
+
+    def disable_demo_users(self) -> list[str]:
+        """Disable every user the demo made (the demo is not running): their sign-ins and
+        kiosk tokens fail, their sessions end. Real users are not touched, even one with a
+        demo user's name. Returns the names disabled now."""
+        done = []
+        for name in self._demo_names():
+            if self.r.hsetnx(self.key("user", name), "disabled", str(_now_ms())):
+                done.append(name)
+            self.revoke_sessions(name)
+        return done
+
+    def enable_demo_users(self) -> list[str]:
+        """The demo runs again: its users may sign in (their kiosk token works again)."""
+        done = []
+        for name in self._demo_names():
+            if self.r.hdel(self.key("user", name), "disabled"):
+                done.append(name)
+        return done
 
     def user(self, name: str) -> dict[str, str] | None:
         """The stored user without its hash; None when unknown."""
@@ -192,38 +306,55 @@ class Auth:
         if not isinstance(token, str) or not token:
             return None
         name = self.r.get(self.key("display", token_hash(token)))
-        return name if name and self.r.hget(self.key("user", name), "role") == "display" else None
+        if not name:
+            return None
+        role, disabled = self.r.hmget(self.key("user", name), "role", "disabled")
+        return name if role == "display" and not disabled else None
 
     # -- log-in -------------------------------------------------------------------------
 
+    def _fail_keys(self, name: str, ip: str) -> list[str]:
+        # names and addresses are hashed so any string a client sends makes a short, safe key
+        return [self.key("login", "fail", token_hash(f"{name}\x00{ip}")[:32]),
+                self.key("login", "fail", "ip", token_hash(ip)[:32]),
+                self.key("login", "fail", "user", token_hash(name)[:32])]
+
+    def _limits(self) -> list[int]:
+        s = self.settings
+        return [s.login_max_failures, s.login_max_failures_ip, s.login_max_failures_user]
+
     def throttled(self, name: str, ip: str) -> bool:
-        """True when this user name has failed `login_max_failures` times from `ip` within
-        the last 15 minutes."""
-        count = self.r.get(self._fail_key(name, ip))
-        return int(count or 0) >= self.settings.login_max_failures
+        """True when a log-in as `name` from `ip` would now be refused: `login_max_failures`
+        for the pair, `login_max_failures_ip` for the address or `login_max_failures_user`
+        for the name, within 15 minutes."""
+        counts = self.r.mget(self._fail_keys(name, ip))
+        return any(int(c or 0) >= limit for c, limit in zip(counts, self._limits(),
+                                                              strict=True))
 
-    def _fail_key(self, name: str, ip: str) -> str:
-        # the name is hashed so any string a client sends makes a short, safe key
-        return self.key("login", "fail", token_hash(f"{name}\x00{ip}")[:32])
-
-    def login(self, name: str, password: str, ip: str) -> Session | None:
-        """A new session for the right password; None when wrong, unknown or throttled."""
+    def attempt(self, name: str, password: str, ip: str) -> Attempt:
+        """One log-in attempt: counted first (atomically, against all three limits), then
+        the password checked, as slowly for an unknown name as for a known one."""
         if not isinstance(name, str) or not isinstance(password, str):
-            return None
-        if self.throttled(name, ip):
-            return None
+            return Attempt(None, "failure", reason="malformed")
+        keys = self._fail_keys(name, ip)
+        hit = int(self._count(keys=keys, args=[THROTTLE_WINDOW_S, *self._limits()]))
+        if hit:
+            return Attempt(None, "throttled", limit=LIMITS[hit - 1])
         found = self.r.hgetall(self.key("user", name)) if NAME_RE.match(name) else {}
         stored = found.get("pw") or ""
         ok = verify_password(password[:PASSWORD_MAX], stored or _DUMMY_HASH) and bool(stored)
         if not ok:
-            fail = self._fail_key(name, ip)
-            pipe = self.r.pipeline()
-            pipe.incr(fail)
-            pipe.expire(fail, THROTTLE_WINDOW_S, nx=True)
-            pipe.execute()
-            return None
-        self.r.delete(self._fail_key(name, ip))
-        return self._new_session(name, found["role"], found.get("scope") or None, ip)
+            return Attempt(None, "failure", reason="password")
+        if found.get("disabled") or found.get("role") not in ROLES:
+            return Attempt(None, "failure", reason="disabled")
+        self._uncount(keys=keys)
+        return Attempt(self._new_session(name, found["role"], found.get("scope") or None, ip),
+                       "success")
+
+    def login(self, name: str, password: str, ip: str) -> Session | None:
+        """A new session for the right password; None when wrong, unknown, disabled or
+        throttled."""
+        return self.attempt(name, password, ip).session
 
     def display_login(self, token: str, ip: str) -> Session | None:
         """A read-only session for a display token; None when the token is unknown."""
@@ -237,7 +368,7 @@ class Auth:
 
     def _new_session(self, name: str, role: str, scope: str | None, ip: str) -> Session:
         token = secrets.token_urlsafe(TOKEN_BYTES)
-        key = self.key("session", token)
+        key = self.session_key(token)
         pipe = self.r.pipeline()
         pipe.hset(key, mapping={"user": name, "role": role, "scope": scope or "", "ip": ip,
                                 "created": str(_now_ms())})
@@ -251,7 +382,7 @@ class Auth:
         """The live session for `token`, its TTL slid forward; None when absent/expired."""
         if not isinstance(token, str) or not 16 <= len(token) <= 256:
             return None
-        key = self.key("session", token)
+        key = self.session_key(token)
         pipe = self.r.pipeline()
         pipe.hgetall(key)
         pipe.expire(key, self.settings.session_ttl_s, xx=True)
@@ -260,9 +391,20 @@ class Auth:
             return None
         return Session(token, found["user"], found["role"], found.get("scope") or None)
 
+    def slide(self, tokens: list[str]) -> list[bool]:
+        """Slide the TTL of each token's session (the relay, for its open sockets); True for
+        each that is still alive. One round trip for all."""
+        pipe = self.r.pipeline(transaction=False)
+        for token in tokens:
+            pipe.expire(self.session_key(token), self.settings.session_ttl_s, xx=True)
+        return [bool(ok) for ok in pipe.execute()]
+
     def logout(self, token: str) -> None:
         if isinstance(token, str) and token:
-            self.r.delete(self.key("session", token))
+            self.r.delete(self.session_key(token))
+
+    def _session_keys(self) -> Iterator[str]:
+        return self.r.scan_iter(match=f"{self.prefix}session:*", count=500)
 
     def revoke_sessions(self, name: str) -> int:
         """End every session of `name` (after a password or role change); returns how many.
@@ -270,8 +412,17 @@ class Auth:
         A scan over sessions: rare (an admin changed a user) and there are few sessions.
         """
         gone = 0
-        for key in self.r.scan_iter(match=self.key("session", "*"), count=500):
+        for key in self._session_keys():
             if self.r.hget(key, "user") == name:
+                gone += int(self.r.delete(key))
+        return gone
+
+    def drop_plain_sessions(self) -> int:
+        """Delete sessions stored under their plain token (before tokens were hashed): they
+        can no longer be used and should not sit in Redis; returns how many."""
+        gone = 0
+        for key in self._session_keys():
+            if not HEX64_RE.match(key[len(self.prefix) + len("session:"):]):
                 gone += int(self.r.delete(key))
         return gone
 

@@ -32,7 +32,14 @@ TRACK_DAY_BYTES: Final = 20_000  # a compacted unit-day: 7 KB ordinary, 19-22 KB
 TRACK_TODAY_BYTES: Final = 110_000  # today's day, uncompressed until compaction (104-106 KB)
 ARCHIVE_EVENT_BYTES: Final = 170  # 162 MB per million archived events, measured
 SUBSCRIBER_BACKLOG: Final = 3 * 128 * MB  # ingest ×2 and the relay, up to the pub/sub soft limit
-FIXED_BYTES: Final = 300 * MB  # sessions, audit (capped stream), alerts, tasks, plans, caches
+FIXED_BYTES: Final = 300 * MB  # sessions, alerts, tasks, plans, caches
+# The audit trail is kept by time (CC_AUDIT_RETENTION_DAYS), not capped by count: its size
+# follows the work done. An event handled on the dashboard leaves ~3 entries (dispatch,
+# verify, evaluate; the demo's autopilot does the same), plus acknowledgements and sign-ins:
+# ~5 a grid a day at EVENTS_PER_GRID_MONTH. Bytes per entry: measured (bench/RESULTS.md).
+AUDIT_PER_GRID_DAY: Final = 5.0
+AUDIT_ENTRY_BYTES: Final = 250
+AUDIT_FOREVER_DAYS: Final = 3650  # "keep for ever" is sized as ten years
 
 
 def worst_case(settings: Settings, grids: int) -> dict[str, int]:
@@ -50,6 +57,8 @@ def worst_case(settings: Settings, grids: int) -> dict[str, int]:
         "tracks": int(units * (settings.track_keep_days * TRACK_DAY_BYTES
                                + TRACK_TODAY_BYTES)),
         "archive": int(events_month * months * ARCHIVE_EVENT_BYTES),
+        "audit": int(grids * AUDIT_PER_GRID_DAY * (settings.audit_retention_days
+                                                   or AUDIT_FOREVER_DAYS) * AUDIT_ENTRY_BYTES),
         "subscribers": SUBSCRIBER_BACKLOG,
         "fixed": FIXED_BYTES,
     }

@@ -7,11 +7,19 @@ Definitions are the cockpit's (dashboard/archive.py `event_times`, `overdue`), s
 here matches the cockpit's. `Handovers` keeps the reports (`Phandover:{id}` + the index
 `Phandover:index`, capped) and runs the state machine draft → signed → accepted. Keys,
 routes and decisions: docs/COCKPIT.md, "Shift handover and the roster".
+
+Signatures are keyed: HMAC-SHA256 over the signed content (and, for the acceptance, over the
+signature and who accepted when), with a server secret kept in the data folder
+(`secrets/handover-key`, dashboard/keyfile.py), never in Redis, so whoever can write to
+Redis cannot re-sign a changed report. A report signed before signatures were keyed (no
+`hmac`), or with another key (`kid` differs), cannot be verified: it reads `intact: false`
+with `unverifiable` saying why, and cannot be accepted.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import secrets
 import zlib
@@ -34,6 +42,7 @@ from dashboard.archive import (
 )
 from dashboard.config import Settings
 from dashboard.desk_common import now_ms
+from dashboard.keyfile import HANDOVER_KEY, secret
 from dashboard.models import EVENT_CLOSED
 from dashboard.roster import Roster
 from dashboard.sla import Deadlines
@@ -269,23 +278,72 @@ def unpack(raw: bytes) -> dict[str, Any]:
 
 def summary(report: dict[str, Any]) -> dict[str, Any]:
     """The report without its sections, for the list."""
-    return {k: v for k, v in report.items() if k not in ("sections", "intact")}
+    return {k: v for k, v in report.items() if k not in ("sections", "intact", "unverifiable")}
+
+
+def _canonical(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _signed_body(report: dict[str, Any], signed: dict[str, Any]) -> bytes:
+    body = {k: report.get(k) for k in SIGNED_FIELDS}
+    body["signed"] = {k: signed.get(k) for k in ("by", "name", "ts")}
+    return _canonical(body)
 
 
 def content_hash(report: dict[str, Any], signed: dict[str, Any]) -> str:
-    """SHA-256 of the signed content (canonical JSON) and who signed when."""
-    body = {k: report.get(k) for k in SIGNED_FIELDS}
-    body["signed"] = {k: signed.get(k) for k in ("by", "name", "ts")}
-    text = json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
+    """SHA-256 of the signed content (canonical JSON) and who signed when: the digest printed
+    on paper to match a printout with the stored report (anyone can compute it: the proof
+    is the keyed `hmac`)."""
+    return hashlib.sha256(_signed_body(report, signed)).hexdigest()
 
 
-def intact(report: dict[str, Any]) -> bool | None:
-    """Whether a signed report is still what was signed; None while a draft."""
+def handover_key(data_dir: Any) -> bytes:
+    """The signing key of this data folder, made (32 random bytes) on first use."""
+    return bytes.fromhex(secret(data_dir, HANDOVER_KEY))
+
+
+def key_id(key: bytes) -> str:
+    """Which key signed (not the key): tells a report signed with another key from a changed
+    one."""
+    return hashlib.sha256(b"cc-handover-kid\x00" + key).hexdigest()[:16]
+
+
+def seal(key: bytes, report: dict[str, Any], signed: dict[str, Any]) -> str:
+    """HMAC-SHA256 of the signed content and who signed when."""
+    return hmac.new(key, _signed_body(report, signed), hashlib.sha256).hexdigest()
+
+
+def acceptance_seal(key: bytes, signed: dict[str, Any], accepted: dict[str, Any]) -> str:
+    """HMAC-SHA256 of the signature accepted and who accepted when, with which note."""
+    body = {"signed": signed.get("hmac"),
+            "accepted": {k: accepted.get(k) for k in ("by", "name", "ts", "note", "sha256")}}
+    return hmac.new(key, _canonical(body), hashlib.sha256).hexdigest()
+
+
+def verdict(report: dict[str, Any], key: bytes) -> dict[str, Any]:
+    """`{"intact": …, "unverifiable": …}` of a report: intact None while a draft, True when
+    its signatures verify with `key`; False when they do not, with `unverifiable` "unkeyed"
+    (signed before signatures were keyed) or "other_key" (signed with another key) when
+    that is why, else None (changed since it was signed)."""
     signed = report.get("signed")
     if not signed:
-        return None
-    return content_hash(report, signed) == signed.get("sha256")
+        return {"intact": None, "unverifiable": None}
+    accepted = report.get("accepted")
+    if not signed.get("hmac") or (accepted and not accepted.get("hmac")):
+        return {"intact": False, "unverifiable": "unkeyed"}
+    kid = key_id(key)
+    if signed.get("kid") != kid or (accepted and accepted.get("kid") != kid):
+        return {"intact": False, "unverifiable": "other_key"}
+    ok = hmac.compare_digest(seal(key, report, signed), str(signed["hmac"]))
+    if ok and accepted:
+        ok = hmac.compare_digest(acceptance_seal(key, signed, accepted), str(accepted["hmac"]))
+    return {"intact": ok, "unverifiable": None}
+
+
+def intact(report: dict[str, Any], key: bytes) -> bool | None:
+    """Whether a signed report is still what was signed (keyed check); None while a draft."""
+    return verdict(report, key)["intact"]
 
 
 def _text_arg(value: Any, name: str, limit: int = TEXT_MAX) -> str:
@@ -303,8 +361,10 @@ class Handovers:
 
     def __init__(self, store: Store, settings: Settings, roster: Callable[[], Roster],
                  deadlines: Deadlines | None = None, clock: Callable[[], int] = now_ms,
-                 keep: int = KEEP) -> None:
+                 keep: int = KEEP, key: bytes | None = None) -> None:
         self.store = store
+        # the signing key: the data folder's, unless a test gives one
+        self.key = key if key is not None else handover_key(settings.data_dir)
         self.settings = settings
         self.roster = roster
         self.deadlines = deadlines or Deadlines.load()
@@ -325,7 +385,7 @@ class Handovers:
         if raw is None:
             return None
         report = unpack(raw)
-        return {**report, "intact": intact(report)}
+        return {**report, **verdict(report, self.key)}
 
     def list(self, limit: int = 50, scope: str | None = None) -> list[dict[str, Any]]:
         """Newest first: the reports without their sections (the counts only)."""
@@ -375,7 +435,7 @@ class Handovers:
             **draft(self.store, self.settings, from_ms, to_ms, now, self.deadlines, scope),
         }
         self._store(report)
-        return {**report, "intact": None}
+        return {**report, "intact": None, "unverifiable": None}
 
     def _store(self, report: dict[str, Any]) -> None:
         self._save(args=[self.store.prefix, report["id"], pack(report),
@@ -402,7 +462,7 @@ class Handovers:
                     pipe.hset(self.store.key("handover:list"), report_id,
                               json.dumps(summary(new), ensure_ascii=False))
                     pipe.execute()
-                    return {**new, "intact": intact(new)}
+                    return {**new, **verdict(new, self.key)}
                 except redis.WatchError:
                     continue
         raise HandoverError("busy", 409, "the report keeps changing; try again")
@@ -447,7 +507,8 @@ class Handovers:
             now = int(self.clock())
             signed = {"by": by, "name": self.roster().name_of(by), "ts": now}
             out = {**report, "state": "signed", "updated": now}
-            out["signed"] = {**signed, "sha256": content_hash(out, signed)}
+            out["signed"] = {**signed, "sha256": content_hash(out, signed),
+                             "hmac": seal(self.key, out, signed), "kid": key_id(self.key)}
             return out
 
         return self._change(report_id, change)
@@ -465,13 +526,19 @@ class Handovers:
             if report.get("author") == by:
                 raise HandoverError("own_report", 403, "the outgoing officer cannot accept "
                                     "their own handover; the incoming officer signs")
-            if not intact(report):
+            check = verdict(report, self.key)
+            if check["unverifiable"]:
+                raise HandoverError("unverifiable", 409, "the report's signature cannot be "
+                                    "verified (signed before signatures were keyed, or with "
+                                    "another key)", reason=check["unverifiable"])
+            if not check["intact"]:
                 raise HandoverError("tampered", 409, "the report no longer matches its "
                                     "signature")
             now = int(self.clock())
-            return {**report, "state": "accepted", "updated": now,
-                    "accepted": {"by": by, "name": self.roster().name_of(by), "ts": now,
-                                 "note": note_text,
-                                 "sha256": report["signed"]["sha256"]}}
+            accepted = {"by": by, "name": self.roster().name_of(by), "ts": now,
+                        "note": note_text, "sha256": report["signed"]["sha256"]}
+            accepted.update(hmac=acceptance_seal(self.key, report["signed"], accepted),
+                            kid=key_id(self.key))
+            return {**report, "state": "accepted", "updated": now, "accepted": accepted}
 
         return self._change(report_id, change)

