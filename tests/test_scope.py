@@ -20,7 +20,7 @@ from dashboard.city import load_city
 from dashboard.store import Store
 from feeds.relay import EVERYWHERE, Client, Relay, origin_allowed, scoped_parts
 
-from .auth_util import cookie_header, make_user, session_token
+from .auth_util import cookie_header, make_user, session_key, session_token
 from .conftest import Stack, running_stack
 
 CITY = load_city("pingdu")
@@ -321,11 +321,8 @@ def test_scp010_socket_closed_when_scope_changes(redis_url: str,
         with connect(live.ws_url, additional_headers=cookie_header(token)) as ws:
             assert json.loads(ws.recv(timeout=5))["type"] == "snapshot"
             # what a changed session looks like to the relay: same token, another scope
-            from dashboard.auth import Auth
-
-            auth = Auth(live.client, live.settings.prefix, live.settings)
-            key = next(k for k in live.client.scan_iter(match=auth.key("session", "*"))
-                       if live.client.hget(k, "user") == "mover")
+            key = session_key(token, live.settings.prefix)
+            assert live.client.hget(key, "user") == "mover"
             live.client.hset(key, "scope", TOWN_B)
             with pytest.raises(ConnectionClosed) as closed:
                 while True:
