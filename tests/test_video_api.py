@@ -79,8 +79,8 @@ def video_state(r: redis.Redis) -> dict[str, Any]:
 
 
 def send(client: Any, method: str, path: str, body: Any) -> Any:
-    if body is None:
-        return getattr(client, method)(path)
+    if body is None:  # no body: the browser glue's header (callbacks/security.py)
+        return getattr(client, method)(path, headers=XHR)
     if isinstance(body, str):
         return getattr(client, method)(path, data=body, content_type="application/json")
     return getattr(client, method)(path, json=body)
