@@ -349,7 +349,7 @@ def retire_demo_users(settings: Settings, client: redis.Redis) -> list[str]:
     refused), their sessions ended. Returns the names disabled now."""
     gone = Auth(client, settings.prefix, settings).disable_demo_users()
     if gone:
-        log.info("demo users disabled (no demo running): %s", ", ".join(gone))
+        log.info("demo users disabled (they exist only while the demo runs): %s", ", ".join(gone))
         Audit.of(client, settings).write(
             user="-", role="-", action="demo.disable", target=",".join(gone), ip="cli",
             outcome="success", detail={"users": gone})
