@@ -26,6 +26,7 @@ from dashboard.audit import ACTION_RE, Audit
 from dashboard.auth import NAME_RE, Auth, Session
 from dashboard.config import Settings
 from dashboard.i18n import normalise_lang, t
+from dashboard.scope import sees
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -110,6 +111,16 @@ def out_of_scope() -> None:
     """Mark the request as refused for the user's scope: it is answered like an unknown id
     (404, so ids do not leak), but audited as what it was, `denied` / `out_of_scope`."""
     g.cc_out_of_scope = True
+
+
+def scoped_event(store: Any, event_id: str) -> dict[str, Any] | None:
+    """The event if the session may see it; None when unknown or outside the scope (then
+    marked `out_of_scope` for the audit), so the caller answers both with the same 404."""
+    event = store.event(event_id)
+    if event is not None and not sees(g.session.scope, event):
+        out_of_scope()
+        return None
+    return event
 
 
 def audited(action: str, target: str, outcome: str, detail: dict | None = None) -> None:

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import orjson
 from flask import Blueprint, Response, g, jsonify, request
 
-from callbacks.auth import audited, out_of_scope, require
+from callbacks.auth import audited, require, scoped_event
 from dashboard import protocol
 from dashboard.audit import Audit
 from dashboard.city import City, load_city
@@ -53,10 +53,7 @@ def _body() -> dict[str, Any]:
 def _scoped(store: Store, event_id: str) -> dict[str, Any]:
     """The event, or the desk's own 404 for one that is unknown *or* outside the session's
     scope: the answer must not tell which, so ids of other areas do not leak."""
-    event = store.event(event_id)
-    if event is not None and not sees(g.session.scope, event):
-        out_of_scope()
-        event = None
+    event = scoped_event(store, event_id)
     if event is None:
         raise DispatchError("no_event", 404, f"no event {event_id!r}")
     return event

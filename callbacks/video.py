@@ -13,7 +13,7 @@ from typing import Any, Final
 
 from flask import Blueprint, Response, g, jsonify, request
 
-from callbacks.auth import audited, current_session, out_of_scope, require
+from callbacks.auth import audited, current_session, out_of_scope, require, scoped_event
 from dashboard.cameras import for_spot
 from dashboard.protocol import ID_RE
 from dashboard.scope import only, sees
@@ -94,14 +94,11 @@ def create_video_api(store: Store, video: VideoWall | None = None) -> Blueprint:
         return body
 
     def event_for(event_id: Any) -> dict[str, Any]:
-        """The event an editor may point the wall at: 400 malformed, 404 unknown, 403
-        outside the session's scope (as the dispatch API refuses it)."""
+        """The event an editor may point the wall at: 400 malformed, 404 unknown or outside
+        the session's scope (as the dispatch API answers it)."""
         if not isinstance(event_id, str) or not ID_RE.match(event_id):
             raise VideoError("bad_event_id", 400, 'send {"event_id": "<event id>"}')
-        event = store.event(event_id)
-        if event is not None and not sees(g.session.scope, event):
-            out_of_scope()
-            event = None
+        event = scoped_event(store, event_id)
         if event is None:
             raise VideoError("no_event", 404, f"no event {event_id!r}")
         return event
