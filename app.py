@@ -32,32 +32,32 @@ from flask import Flask
 
 import callbacks.wall
 import layouts.pages
-from callbacks.alerts import create_alerts_api
+from callbacks.access.auth import install_auth
+from callbacks.access.security import install_security
 from callbacks.api import create_api, install_error_handlers
-from callbacks.auth import install_auth
+from callbacks.archive.stats import create_stats_api, make_cache
+from callbacks.archive.tracks import create_tracks_api
 from callbacks.cockpit import install_cockpit_guard
-from callbacks.command import create_command_api
-from callbacks.duty import create_duty_api
-from callbacks.handover import create_handover_api
-from callbacks.security import install_security
-from callbacks.stats import create_stats_api, make_cache
-from callbacks.tracks import create_tracks_api
+from callbacks.command.alerts import create_alerts_api
+from callbacks.command.loop import create_command_api
+from callbacks.duty.desk import create_duty_api
+from callbacks.duty.handover import create_handover_api
 from callbacks.vendor import create_vendor
-from callbacks.video import create_video_api
-from dashboard.alerts import Alerts
-from dashboard.audit import Audit
-from dashboard.auth import ROLES, Auth, AuthError
+from callbacks.video.api import create_video_api
+from dashboard.access.audit import Audit
+from dashboard.access.auth import ROLES, Auth, AuthError
+from dashboard.access.keyfile import DEMO_PASSWORD, REDIS_PASSWORD, secret, write_private
 from dashboard.backoff import Backoff
-from dashboard.capacity import maxmemory_bytes
 from dashboard.city import load_city
+from dashboard.command.alerts import Alerts
+from dashboard.command.dispatch import Desk
+from dashboard.command.plans import PlanLibrary
+from dashboard.command.sla import Deadlines
 from dashboard.config import ROOT, Settings
-from dashboard.dispatch import Desk
-from dashboard.duty import Duty
-from dashboard.health import missing, ready
+from dashboard.duty.desk import Duty
 from dashboard.i18n import t
-from dashboard.keyfile import DEMO_PASSWORD, REDIS_PASSWORD, secret, write_private
-from dashboard.plans import PlanLibrary
-from dashboard.sla import Deadlines
+from dashboard.ops.capacity import maxmemory_bytes
+from dashboard.ops.health import missing, ready
 from dashboard.store import Store
 from feeds.redis_server import EmbeddedRedis, redact
 
@@ -266,7 +266,7 @@ def adduser(argv: list[str]) -> int:
 
 def repair_clock(argv: list[str]) -> int:
     """`app.py repair-clock [--dry-run]`: bring back stored ts values far in the future."""
-    from dashboard.clock_repair import repair_future
+    from dashboard.ops.clock_repair import repair_future
 
     parser = argparse.ArgumentParser(
         prog="app.py repair-clock",

@@ -15,15 +15,15 @@ from flask import Blueprint, Flask, Response, g, jsonify, request, send_file
 from werkzeug.exceptions import HTTPException
 
 from dashboard import __version__
-from dashboard.cameras import for_spot
 from dashboard.city import City
-from dashboard.dispatch import Desk
-from dashboard.health import Health, alive
+from dashboard.command.dispatch import Desk
+from dashboard.command.nearby import nearest
+from dashboard.command.plans import PlanLibrary
 from dashboard.models import EVENT_STATUSES, SEVERITIES
-from dashboard.nearby import nearest
-from dashboard.plans import PlanLibrary
+from dashboard.ops.health import Health, alive
 from dashboard.scope import only, sees
 from dashboard.store import Store
+from dashboard.video.cameras import for_spot
 
 log = logging.getLogger("cc.api")
 

@@ -1,9 +1,9 @@
 """The cockpit page's server-side gate: `/cockpit` answers 403 (a page, not Dash's index) to a
 role that may not read the figures, and to a scoped user asking for another area.
 
-The auth guard (callbacks/auth.py) runs first, so a visitor without a session is already on
+The auth guard (callbacks/access/auth.py) runs first, so a visitor without a session is already on
 the way to /login; this only sees signed-in users. The figures themselves come from
-`GET /api/stats`, which checks the same again (callbacks/stats.py).
+`GET /api/stats`, which checks the same again (callbacks/archive/stats.py).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 from flask import Flask, request
 from markupsafe import escape
 
-from callbacks.auth import current_session
+from callbacks.access.auth import current_session
 from dashboard.i18n import normalise_lang, t
 from layouts import cockpit, pages
 from layouts.wall import request_lang

@@ -45,7 +45,7 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from dashboard.auth import Auth
+from dashboard.access.auth import Auth
 from dashboard.backoff import Backoff
 from dashboard.config import Settings
 from dashboard.scope import covers, place_of

@@ -10,7 +10,7 @@ entry:
 - a `worker` whose status became `sos` → one `sos` alert per episode;
 - a `worker` on duty outside the grid assigned to them → one `geofence_exit` alert per exit
   (`_geofence`; the episode is kept in `Pgeofence:out`, so a restart does not raise it again);
-- a `worker` or `resource` position → its track (`Ptrack:*`, dashboard/tracks.py), thinned
+- a `worker` or `resource` position → its track (`Ptrack:*`, dashboard/archive/tracks.py), thinned
   and appended once per block.
 
 Every `watch_tick_s` it asks `Deadlines.cards` about every open event and raises
@@ -32,19 +32,19 @@ from typing import Any, Final
 import orjson
 import redis
 
-from dashboard.alerts import Alerts, now_ms
-from dashboard.archive import Archive
+from dashboard.archive.events import Archive
+from dashboard.archive.stats import PATROL_KEEP_S, patrol_key
+from dashboard.archive.tracks import AHEAD_MAX_MS, Fix, Thinner, Tracks
 from dashboard.backoff import Backoff
 from dashboard.city import load_city
+from dashboard.command.alerts import Alerts, now_ms
+from dashboard.command.dispatch import Desk
+from dashboard.command.plans import PlanLibrary
+from dashboard.command.sla import Deadlines
 from dashboard.config import Settings
-from dashboard.dispatch import Desk
 from dashboard.i18n import t
 from dashboard.models import EVENT_CLOSED, SEVERITIES, URGENT_LEVELS
-from dashboard.plans import PlanLibrary
-from dashboard.sla import Deadlines
-from dashboard.stats import PATROL_KEEP_S, patrol_key
 from dashboard.store import Store, day_of
-from dashboard.tracks import AHEAD_MAX_MS, Fix, Thinner, Tracks
 from feeds.service import run_service
 
 log = logging.getLogger("cc.watch")
@@ -331,7 +331,7 @@ class Watch:
         if added:  # a grid patrolled for the first time that day moves the coverage
             store.r.incr(store.key("stats:ver"))
 
-    # -- tracks (dashboard/tracks.py) ------------------------------------------------------
+    # -- tracks (dashboard/archive/tracks.py) ------------------------------------------------------
 
     def _track(self, kind: str, unit: dict[str, Any]) -> None:
         """A worker's or vehicle's position, thinned, buffered for `_flush_tracks`. An

@@ -21,7 +21,7 @@ from dashboard.i18n import t
 from dashboard.models import CATEGORIES, SOURCES
 from layouts import ids, wall, widgets
 
-READERS: Final = frozenset({"leader", "commander"})  # as callbacks/stats.py READERS
+READERS: Final = frozenset({"leader", "commander"})  # as callbacks/archive/stats.py READERS
 # The figures are re-read this often; the server answers from its cache unless the data
 # moved, and the page repaints only when `version` or `generated` changed.
 POLL_MS: Final = 5000

@@ -13,7 +13,7 @@ from dash import dcc, html
 from dash.development.base_component import Component
 
 from dashboard.config import Settings
-from dashboard.duty import REASON_MAX, SILENCE_MINUTES
+from dashboard.duty.desk import REASON_MAX, SILENCE_MINUTES
 from dashboard.i18n import t
 from layouts import ids, wall, widgets
 

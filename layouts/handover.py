@@ -15,7 +15,7 @@ from dash import dcc, html
 from dash.development.base_component import Component
 
 from dashboard.config import Settings
-from dashboard.handover import SECTIONS
+from dashboard.duty.handover import SECTIONS
 from dashboard.i18n import t
 from layouts import ids, wall, widgets
 

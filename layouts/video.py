@@ -14,9 +14,9 @@ from typing import Any, Final
 from dash import dcc, html
 from dash.development.base_component import Component
 
-from dashboard import video
 from dashboard.config import Settings
 from dashboard.i18n import t
+from dashboard.video import wall as video
 from layouts import ids, wall, widgets
 
 EDITORS: Final = frozenset({"commander", "duty_officer"})

@@ -14,6 +14,7 @@ import flask
 from dash import dcc, get_relative_path, html
 from dash.development.base_component import Component
 
+from dashboard.command.nearby import rule135_limit_s
 from dashboard.config import Settings
 from dashboard.i18n import normalise_lang, t, table_for
 from dashboard.models import (
@@ -24,7 +25,6 @@ from dashboard.models import (
     SOURCES,
     URGENT_LEVELS,
 )
-from dashboard.nearby import rule135_limit_s
 from layouts import command, ids, roster, theme, widgets
 
 _settings: Settings = Settings()
@@ -105,7 +105,7 @@ def browser_config(lang: str, page: str = "wall") -> dict[str, Any]:
 
 
 def session_info() -> dict[str, Any] | None:
-    """Who this page is for (set on flask.g by callbacks/auth.py): the JS hides what the
+    """Who this page is for (set on flask.g by callbacks/access/auth.py): the JS hides what the
     role may not do; the server refuses it anyway."""
     session = flask.g.get("session") if flask.has_request_context() else None
     return session.to_dict() if session is not None else None
@@ -185,8 +185,8 @@ def _page_links(lang: str, page: str) -> list[Component]:
 
 
 def _user_box(lang: str) -> list[Component]:
-    """Who is signed in (set on flask.g by callbacks/auth.py) and a sign-out button. It is
-    no form: a plain form post is what the CSRF rule refuses (callbacks/security.py), so
+    """Who is signed in (set on flask.g by callbacks/access/auth.py) and a sign-out button. It is
+    no form: a plain form post is what the CSRF rule refuses (callbacks/access/security.py), so
     assets/js/cc-05-signout.js posts `/api/logout` from script, then opens `data-login`."""
     session = flask.g.get("session") if flask.has_request_context() else None
     if session is None:

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import redis
 
-from dashboard.alerts import now_ms
+from dashboard.command.alerts import now_ms
 from dashboard.config import Settings
 from feeds.ingest import Ingest
 from feeds.redis_server import EmbeddedRedis, free_port
@@ -124,7 +124,7 @@ def start_stack(redis_url: str, watch: bool = False, clock: Any = None,
                 **overrides: Any) -> tuple[Stack, threading.Event, list[Any]]:
     """Ingest + relay threads, and the watch service (on `clock`) with `watch=True`."""
     # camera streams in tests come from demo video servers on free ports of this host: the
-    # pages' CSP (callbacks/security.py) must let their pictures in
+    # pages' CSP (callbacks/access/security.py) must let their pictures in
     options: dict[str, Any] = {"coalesce_s": 0.2, "media_sources": ("http://127.0.0.1:*",),
                                **overrides}
     settings = dataclasses.replace(Settings(), redis_url=redis_url, ws_port=free_port(),

@@ -30,11 +30,12 @@ from typing import Any
 import pytest
 import redis
 
-import dashboard.auth
-from dashboard.audit import DAY_MS, Audit
-from dashboard.auth import Auth, AuthError, password_problem
+import dashboard.access.auth
+from dashboard.access.audit import DAY_MS, Audit
+from dashboard.access.auth import Auth, AuthError, password_problem
+from dashboard.access.keyfile import HANDOVER_KEY, REDIS_PASSWORD, secret, secret_path
 from dashboard.config import Settings
-from dashboard.handover import (
+from dashboard.duty.handover import (
     HandoverError,
     Handovers,
     content_hash,
@@ -43,8 +44,7 @@ from dashboard.handover import (
     pack,
     unpack,
 )
-from dashboard.keyfile import HANDOVER_KEY, REDIS_PASSWORD, secret, secret_path
-from dashboard.roster import RosterStore
+from dashboard.duty.roster import RosterStore
 from dashboard.store import Store
 from feeds.redis_server import EmbeddedRedis, free_port, redact
 
@@ -325,7 +325,7 @@ class Checks:
     def __init__(self) -> None:
         self.n = 0
         self.lock = threading.Lock()
-        self.real = dashboard.auth.verify_password
+        self.real = dashboard.access.auth.verify_password
 
     def __call__(self, password: str, stored: str) -> bool:
         with self.lock:
@@ -336,7 +336,7 @@ class Checks:
 def test_acct130_parallel_wrong_passwords_never_pass_the_limit(
         r: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> None:
     checks = Checks()
-    monkeypatch.setattr(dashboard.auth, "verify_password", checks)
+    monkeypatch.setattr(dashboard.access.auth, "verify_password", checks)
     auth = Auth(r, "cc:", settings_with(login_max_failures=5))
     name, password = make_user(r, "commander", "zhang")
     start = threading.Barrier(40)
@@ -360,7 +360,7 @@ def test_acct130_parallel_wrong_passwords_never_pass_the_limit(
 def test_acct131_parallel_guesses_over_http_get_429(redis_url: str, r: redis.Redis,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     checks = Checks()
-    monkeypatch.setattr(dashboard.auth, "verify_password", checks)
+    monkeypatch.setattr(dashboard.access.auth, "verify_password", checks)
     server = make_app(redis_url, login_max_failures=4).server
     name, _ = make_user(r, "commander", "zhang")
     start = threading.Barrier(24)
@@ -424,7 +424,7 @@ def test_acct134_success_clears_the_pair_and_takes_its_count_back(r: redis.Redis
 def test_acct135_known_and_unknown_names_cost_the_same(
         r: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> None:
     checks = Checks()
-    monkeypatch.setattr(dashboard.auth, "verify_password", checks)
+    monkeypatch.setattr(dashboard.access.auth, "verify_password", checks)
     auth = Auth(r, "cc:", Settings())
     name, _ = make_user(r, "leader", "zhao")
     auth.add_display("kiosk")  # a user with no password at all
@@ -501,7 +501,7 @@ def test_acct141_signatures_are_hmacs_with_the_key(r: redis.Redis) -> None:
     assert done["intact"] is True and done["accepted"]["kid"] == key_id(KEY)
     # someone with Redis but not the key changes the acceptance
     key = f"cc:handover:{hid}"
-    from dashboard.archive import binary_client
+    from dashboard.archive.events import binary_client
 
     stored = unpack(binary_client(r).get(key))  # type: ignore[arg-type]
     stored["accepted"]["by"] = "zhihui"
@@ -512,7 +512,7 @@ def test_acct141_signatures_are_hmacs_with_the_key(r: redis.Redis) -> None:
 def test_acct142_a_change_rehashed_without_the_key_is_caught(r: redis.Redis) -> None:
     hid = signed_report(r)
     book = books(r)
-    from dashboard.archive import binary_client
+    from dashboard.archive.events import binary_client
 
     key = f"cc:handover:{hid}"
     stored = unpack(binary_client(r).get(key))  # type: ignore[arg-type]
@@ -531,7 +531,7 @@ def test_acct143_unkeyed_or_other_key_signatures_are_unverifiable(r: redis.Redis
     other = books(r, key=b"\x01" * 32).get(hid)
     assert other is not None and (other["intact"], other["unverifiable"]) == (False,
                                                                               "other_key")
-    from dashboard.archive import binary_client
+    from dashboard.archive.events import binary_client
 
     key = f"cc:handover:{hid}"
     stored = unpack(binary_client(r).get(key))  # type: ignore[arg-type]
@@ -545,7 +545,7 @@ def test_acct143_unkeyed_or_other_key_signatures_are_unverifiable(r: redis.Redis
     with pytest.raises(HandoverError) as refused:
         book.accept(hid, by="zhiban2")
     assert refused.value.code == "unverifiable" and refused.value.status == 409
-    from callbacks.handover import print_html
+    from callbacks.duty.handover import print_html
 
     page = print_html(report, "en", Settings(), BASE)
     assert "cannot be verified" in page and "does not match" not in page

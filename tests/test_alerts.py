@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import redis
 
-from dashboard.alerts import ACKED_KEEP_MS, OPEN_KEEP_MS, AlertNotFound, Alerts
+from dashboard.command.alerts import ACKED_KEEP_MS, OPEN_KEEP_MS, AlertNotFound, Alerts
 from dashboard.store import Store
 
 TS = 1_795_312_800_000
@@ -166,7 +166,7 @@ def app_client(redis_url: str) -> Any:
 
 
 def ack_entries(r: redis.Redis) -> list[dict[str, Any]]:
-    from dashboard.audit import Audit
+    from dashboard.access.audit import Audit
 
     return [e for e in Audit(r, "cc:").entries(100) if e["action"] == "alert.ack"]
 

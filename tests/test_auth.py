@@ -18,9 +18,9 @@ import redis
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from callbacks.auth import JSON_PREFIXES
-from dashboard.audit import Audit
-from dashboard.auth import Auth, AuthError, Session, hash_password, verify_password
+from callbacks.access.auth import JSON_PREFIXES
+from dashboard.access.audit import Audit
+from dashboard.access.auth import Auth, AuthError, Session, hash_password, verify_password
 from dashboard.config import Settings
 from feeds.redis_server import free_port
 
@@ -218,7 +218,7 @@ def test_auth009_every_route_needs_a_session_but_health_and_login(app: Any, r: r
     ("javascript:alert(1)", "/"), ("evil", "/"),
 ])
 def test_auth010_next_is_a_local_path_only(raw: str | None, expected: str) -> None:
-    from callbacks.auth import safe_next
+    from callbacks.access.auth import safe_next
 
     assert safe_next(raw) == expected
 
@@ -283,7 +283,7 @@ def test_auth013_audit_keeps_by_time_not_by_count(r: redis.Redis) -> None:
 
 
 def test_auth014_require_checks_roles(r: redis.Redis) -> None:
-    from callbacks.auth import audited, install_auth, require
+    from callbacks.access.auth import audited, install_auth, require
 
     server = flask.Flask(__name__)
     settings = Settings()

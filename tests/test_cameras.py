@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from dashboard.cameras import around, bearing_deg, off_axis_deg, sees
+from dashboard.video.cameras import around, bearing_deg, off_axis_deg, sees
 
 ORIGIN = (119.95, 36.78)  # central Pingdu
 _R = 6_371_008.8

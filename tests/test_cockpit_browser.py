@@ -9,7 +9,7 @@ name anywhere on the page) and `?scope=` of another town is refused (a 403 page;
 403); ck104 other roles get the 403 page, no session goes to /login; ck105 new data shows
 without a reload.
 
-The server's clock is the fixture's moment (`callbacks.stats.time`, the one clock the
+The server's clock is the fixture's moment (`callbacks.archive.stats.time`, the one clock the
 figures read), so the figures are the fixture's own and not empty.
 """
 
@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import redis
 
-import callbacks.stats
+import callbacks.archive.stats
 from dashboard.city import load_city
 from feeds.redis_server import free_port
 from layouts import ids
@@ -45,7 +45,7 @@ def history(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     doc = load_history(stack.client, stack.settings)
     # the fixture's moment, running on from now (the cache's minimum age needs time to pass)
     offset = now_ms() / 1000 - _time.time()
-    monkeypatch.setattr(callbacks.stats, "time",
+    monkeypatch.setattr(callbacks.archive.stats, "time",
                         SimpleNamespace(time=lambda: _time.time() + offset))
     return doc
 

@@ -1,4 +1,4 @@
-"""The command loop over HTTP (callbacks/command.py) on the real stack: roles, audit, JSON
+"""The command loop over HTTP (callbacks/command/loop.py) on the real stack: roles, audit, JSON
 errors, report through ingest, dispatch, verify, evaluate and the event detail."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import pytest
 import redis
 
 from dashboard.city import load_city
-from dashboard.dispatch import Desk
-from dashboard.plans import PlanLibrary
-from dashboard.sla import Deadlines
+from dashboard.command.dispatch import Desk
+from dashboard.command.plans import PlanLibrary
+from dashboard.command.sla import Deadlines
 from dashboard.store import Store
 
 from .auth_util import make_user, sign_in

@@ -25,10 +25,10 @@ import pytest
 import redis
 from selenium.common.exceptions import NoAlertPresentException
 
-from dashboard.dispatch import Desk
+from dashboard.command.dispatch import Desk
+from dashboard.command.plans import PlanLibrary
+from dashboard.command.sla import Deadlines
 from dashboard.i18n import t
-from dashboard.plans import PlanLibrary
-from dashboard.sla import Deadlines
 from dashboard.store import Store
 from feeds.redis_server import free_port
 from feeds.watch import Watch

@@ -1,4 +1,4 @@
-"""The duty desk (dashboard/dispatch.py) on a real Valkey: proposal, atomic idempotent
+"""The duty desk (dashboard/command/dispatch.py) on a real Valkey: proposal, atomic idempotent
 dispatch under contention, the feedback lifecycle through the real ingest, verify, evaluate."""
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 import redis
 
+from dashboard.command.dispatch import Desk, DispatchError
+from dashboard.command.plans import PlanLibrary, plan_from_dict
+from dashboard.command.proposal import propose
+from dashboard.command.sla import Deadlines
 from dashboard.config import Settings
-from dashboard.dispatch import Desk, DispatchError
-from dashboard.plans import PlanLibrary, plan_from_dict
-from dashboard.proposal import propose
-from dashboard.sla import Deadlines
 from dashboard.store import Store
 
 from .conftest import Stack

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import redis
 
-from dashboard.alerts import Alerts
-from dashboard.audit import Audit
-from dashboard.duty import NOTES_MAX, Duty, DutyError
+from dashboard.access.audit import Audit
+from dashboard.command.alerts import Alerts
+from dashboard.duty.desk import NOTES_MAX, Duty, DutyError
 from dashboard.store import Store
 
 from .auth_util import XHR, make_user, sign_in

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import redis
 
-from dashboard.alerts import Alerts
-from dashboard.audit import Audit
+from dashboard.access.audit import Audit
+from dashboard.command.alerts import Alerts
 from dashboard.store import Store
 from feeds.redis_server import free_port
 from layouts import ids
@@ -165,7 +165,7 @@ def test_duty102_a_leader_is_refused(desk: Desk, stack: Stack) -> None:
 
 def test_duty103_a_commander_closes_a_handed_alarm(desk: Desk, stack: Stack,
                                                    r: redis.Redis) -> None:
-    from dashboard.duty import Duty
+    from dashboard.duty.desk import Duty
 
     alerts = Alerts(Store(r))
     alarm = alerts.raise_once("critical_event", "E1", "E1", "I级事件：化工厂爆炸", 1)

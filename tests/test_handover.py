@@ -1,5 +1,5 @@
-"""The shift handover (dashboard/handover.py, callbacks/handover.py) on a real Valkey, over
-the fixed history of tests/fixtures/handover_history.json.
+"""The shift handover (dashboard/duty/handover.py, callbacks/duty/handover.py) on a real
+Valkey, over the fixed history of tests/fixtures/handover_history.json.
 
 Feature codes: hand001 the draft lists exactly what the fixed history says, section by
 section; hand002 `POST /api/handover` drafts the current shift of the roster; hand003 the
@@ -19,10 +19,10 @@ from typing import Any
 import redis
 from flask import Flask
 
-from dashboard.archive import Archive, binary_client
+from dashboard.archive.events import Archive, binary_client
 from dashboard.config import Settings
-from dashboard.handover import SECTIONS, Handovers, draft, pack, unpack
-from dashboard.roster import RosterStore
+from dashboard.duty.handover import SECTIONS, Handovers, draft, pack, unpack
+from dashboard.duty.roster import RosterStore
 from dashboard.store import Store
 
 from .auth_util import sign_in

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import redis
 
-from dashboard.alerts import Alerts
+from dashboard.command.alerts import Alerts
 from dashboard.store import Store
 from feeds.redis_server import free_port
 from layouts import ids

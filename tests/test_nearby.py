@@ -1,4 +1,4 @@
-"""Nearest free units (dashboard/nearby.py) on a real Valkey: status, engagement, kind,
+"""Nearest free units (dashboard/command/nearby.py) on a real Valkey: status, engagement, kind,
 widening, distance, ETA and the 1-3-5 verdict."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import math
 import pytest
 import redis
 
+from dashboard.command.nearby import eta_s, nearest, rule135_limit_s
 from dashboard.config import Settings
-from dashboard.nearby import eta_s, nearest, rule135_limit_s
 from dashboard.store import Store
 
 from .units_util import LAT0, LON0, resource, worker

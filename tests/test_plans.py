@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from dashboard import i18n, models
-from dashboard.plans import (
+from dashboard.command.plans import (
     CALL_KINDS,
     PLANS_DIR,
     STEP_ROLES,

@@ -205,7 +205,7 @@ def test_rel006_since_beyond_log_gets_snapshot(stack: Stack, r: redis.Redis) -> 
 def test_rel007_a_page_that_wants_alerts_gets_only_alerts(stack: Stack) -> None:
     """The duty desk (`?kinds=alert`): no units or events in its snapshot, none of their
     frames or moves, its alerts live and after a resume; stats still arrive."""
-    from dashboard.alerts import Alerts
+    from dashboard.command.alerts import Alerts
     from dashboard.store import Store
 
     stack.publish("event", event(0))

@@ -1,4 +1,4 @@
-"""The duty roster (dashboard/roster.py, `GET/PUT /api/roster`) on a real Valkey.
+"""The duty roster (dashboard/duty/roster.py, `GET/PUT /api/roster`) on a real Valkey.
 
 Feature codes: ros001 the rotation gives the team of any date's shift; ros002 the night shift
 runs across midnight (the moment after midnight is still the previous date's night); ros003
@@ -19,13 +19,13 @@ import pytest
 import redis
 from flask import Flask
 
+from callbacks.access.auth import install_auth
 from callbacks.api import install_error_handlers
-from callbacks.auth import install_auth
-from callbacks.handover import create_handover_api
-from dashboard.audit import Audit
-from dashboard.auth import Auth
+from callbacks.duty.handover import create_handover_api
+from dashboard.access.audit import Audit
+from dashboard.access.auth import Auth
 from dashboard.config import Settings
-from dashboard.roster import Roster, RosterError, RosterStore, load_file
+from dashboard.duty.roster import Roster, RosterError, RosterStore, load_file
 from dashboard.store import Store
 
 from .auth_util import sign_in

@@ -15,8 +15,8 @@ import redis
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
-from dashboard.alerts import Alerts
 from dashboard.city import load_city
+from dashboard.command.alerts import Alerts
 from dashboard.store import Store
 from feeds.relay import EVERYWHERE, Client, Relay, origin_allowed, scoped_parts
 

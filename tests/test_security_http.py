@@ -1,5 +1,5 @@
-"""HTTP hardening (issue 13, callbacks/security.py) on the real app and a real Valkey, and the
-pages in headless Chromium under their Content-Security-Policy.
+"""HTTP hardening (issue 13, callbacks/access/security.py) on the real app and a real Valkey,
+and the pages in headless Chromium under their Content-Security-Policy.
 
 Feature codes: sec101 CSP, nosniff, Referrer-Policy and framing on pages, the API and a 404,
 every inline script allowed by its hash; sec102 the settings shape the policy (framing,
@@ -27,12 +27,12 @@ import pytest
 import redis
 from flask import request
 
-from callbacks.stats import csv_text
-from dashboard.audit import Audit
+from callbacks.archive.stats import csv_text
+from dashboard.access.audit import Audit
+from dashboard.archive.stats import EXPORT_COLUMNS
 from dashboard.config import Settings
-from dashboard.stats import EXPORT_COLUMNS
 from dashboard.store import Store
-from dashboard.video import VideoWall
+from dashboard.video.wall import VideoWall
 from feeds.redis_server import free_port
 from feeds.sim.video import VideoServer, VideoService
 from layouts import ids

@@ -18,12 +18,12 @@ import pytest
 import redis
 
 from dashboard import models, protocol
-from dashboard.audit import Audit
+from dashboard.access.audit import Audit
 from dashboard.city import load_city
+from dashboard.command.dispatch import Desk
+from dashboard.command.plans import PlanLibrary
+from dashboard.command.sla import Deadlines
 from dashboard.config import Settings
-from dashboard.dispatch import Desk
-from dashboard.plans import PlanLibrary
-from dashboard.sla import Deadlines
 from dashboard.store import Store
 from feeds.redis_server import EmbeddedRedis, free_port
 from feeds.sim import autopilot, field

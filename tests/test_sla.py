@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from dashboard import i18n, models
-from dashboard.sla import SLA_PATH, Deadlines, Limits, SlaError
+from dashboard.command.sla import SLA_PATH, Deadlines, Limits, SlaError
 
 T0 = 1_763_880_000_000  # the event's first report
 RATIO = 0.8

@@ -16,11 +16,11 @@ from zoneinfo import ZoneInfo
 import pytest
 import redis
 
-from dashboard.archive import Archive
+from dashboard.archive.events import Archive
+from dashboard.archive.stats import EXPORT_COLUMNS, Figures, export_header
 from dashboard.city import load_city
 from dashboard.config import Settings
 from dashboard.i18n import t
-from dashboard.stats import EXPORT_COLUMNS, Figures, export_header
 from dashboard.store import Store
 
 from .auth_util import make_user
@@ -326,11 +326,11 @@ def stats_app(redis_url: str, clock: Any, **overrides: Any) -> Any:
     wiring is checked in stat006)."""
     from flask import Flask
 
+    from callbacks.access.auth import install_auth
     from callbacks.api import install_error_handlers
-    from callbacks.auth import install_auth
-    from callbacks.stats import create_stats_api, make_cache
-    from dashboard.audit import Audit
-    from dashboard.auth import Auth
+    from callbacks.archive.stats import create_stats_api, make_cache
+    from dashboard.access.audit import Audit
+    from dashboard.access.auth import Auth
 
     settings = dataclasses.replace(Settings(), redis_url=redis_url, **overrides)
     server = Flask(__name__)
@@ -498,9 +498,9 @@ def test_stat008_figures_that_time_alone_changes_are_recomputed_then(
 
 def test_stat009_an_export_past_its_row_bound_is_a_clear_json_error(
         app: Any, r: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> None:
-    import callbacks.stats
+    import callbacks.archive.stats
 
-    monkeypatch.setattr(callbacks.stats, "XLSX_MAX_ROWS", 2)  # the real bound is 200,000
+    monkeypatch.setattr(callbacks.archive.stats, "XLSX_MAX_ROWS", 2)  # the real bound is 200,000
     leader = client_for(app, r, "leader")
     res = leader.get(f"/api/export?format=xlsx&scope={TOWN_A}&from=2025-01-01")
     want = sum(h.town == TOWN_A for h in by_hand())

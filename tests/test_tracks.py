@@ -13,10 +13,7 @@ import pytest
 import redis
 from redis.client import NEVER_DECODE
 
-from dashboard.city import load_city
-from dashboard.config import Settings
-from dashboard.store import Store
-from dashboard.tracks import (
+from dashboard.archive.tracks import (
     MAX_SPAN_MS,
     RECORD_SIZE,
     STILL_KEEP_MS,
@@ -30,6 +27,9 @@ from dashboard.tracks import (
     packed_length,
     track_key,
 )
+from dashboard.city import load_city
+from dashboard.config import Settings
+from dashboard.store import Store
 from feeds.watch import Watch
 
 from .auth_util import make_user
@@ -248,11 +248,11 @@ def tracks_app(redis_url: str, now: int) -> Any:
     """The auth guard and the tracks route on a Flask app with its own clock."""
     from flask import Flask
 
+    from callbacks.access.auth import install_auth
     from callbacks.api import install_error_handlers
-    from callbacks.auth import install_auth
-    from callbacks.tracks import create_tracks_api
-    from dashboard.audit import Audit
-    from dashboard.auth import Auth
+    from callbacks.archive.tracks import create_tracks_api
+    from dashboard.access.audit import Audit
+    from dashboard.access.auth import Auth
 
     settings = dataclasses.replace(Settings(), redis_url=redis_url)
     server = Flask(__name__)

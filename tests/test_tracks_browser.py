@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from dashboard.tracks import Fix, Tracks
+from dashboard.archive.tracks import Fix, Tracks
 from feeds.redis_server import free_port
 
 from .auth_util import browser_sign_in

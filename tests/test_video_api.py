@@ -1,5 +1,5 @@
-"""The video wall's API (callbacks/video.py over dashboard/video.py) on a real Valkey: roles,
-validation, the current wall, saved layouts and their cap, focus on an event (cameras
+"""The video wall's API (callbacks/video/api.py over dashboard/video/wall.py) on a real
+Valkey: roles, validation, the current wall, saved layouts and their cap, focus on an event (cameras
 covering first), the `video` frames in the change log and the audit trail.
 
 Decision: a tile may name a camera id the feed has not sent (checked for form only), so a
@@ -15,7 +15,7 @@ import pytest
 import redis
 
 from dashboard.store import Store
-from dashboard.video import LAYOUTS_MAX, VideoWall
+from dashboard.video.wall import LAYOUTS_MAX, VideoWall
 from layouts import ids
 
 from .auth_util import XHR, make_user, sign_in
@@ -79,7 +79,7 @@ def video_state(r: redis.Redis) -> dict[str, Any]:
 
 
 def send(client: Any, method: str, path: str, body: Any) -> Any:
-    if body is None:  # no body: the browser glue's header (callbacks/security.py)
+    if body is None:  # no body: the browser glue's header (callbacks/access/security.py)
         return getattr(client, method)(path, headers=XHR)
     if isinstance(body, str):
         return getattr(client, method)(path, data=body, content_type="application/json")
@@ -108,7 +108,7 @@ def test_vw001_no_session_401_wrong_role_403_nothing_changed(stack: Stack,
     denied = [(e["user"], e["action"], json.loads(e["detail"])["status"])
               for e in video_entries(r) if e["outcome"] == "denied"]
     # no session and a display session are refused by the guard in front of every route
-    # (callbacks/auth.py), as for dispatch; a signed-in role the route refuses is audited
+    # (callbacks/access/auth.py), as for dispatch; a signed-in role the route refuses is audited
     assert sorted(denied) == sorted(
         ("t-leader", a, 403) for a in ("video.wall", "video.focus", "video.layout.save",
                                        "video.layout.delete"))

@@ -242,7 +242,7 @@ def test_vw104_opening_an_event_on_the_wall_focuses_the_video_wall(page: VideoPa
 
 def test_vw105_kiosk_url_opens_the_video_wall(dash_duo: Any, stack: Stack) -> None:
     """A kiosk on /video?display=TOKEN is signed in and stays on /video."""
-    from dashboard.auth import Auth
+    from dashboard.access.auth import Auth
 
     token = Auth(stack.client, stack.settings.prefix, stack.settings).add_display("kiosk-vw")
     dash_duo.start_server(stack.app, navigate=False, port=free_port())

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 import redis
 
+from dashboard.command.dispatch import Desk
+from dashboard.command.plans import PlanLibrary, plan_from_dict
+from dashboard.command.sla import Deadlines
 from dashboard.config import Settings
-from dashboard.dispatch import Desk
-from dashboard.plans import PlanLibrary, plan_from_dict
-from dashboard.sla import Deadlines
 from dashboard.store import Store
 from feeds.watch import Watch
 
@@ -394,7 +394,7 @@ def test_watch013_rejected_and_need_support_raise_alerts(redis_url: str,
 
 
 def test_watch014_tick_drops_old_acknowledged_alerts(stack: Stack, r: redis.Redis) -> None:
-    from dashboard.alerts import ACKED_KEEP_MS, Alerts
+    from dashboard.command.alerts import ACKED_KEEP_MS, Alerts
 
     clock = Clock(TS)
     alerts = Alerts(Store(r), clock=clock)

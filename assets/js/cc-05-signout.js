@@ -2,7 +2,7 @@
 
    A script POST to /api/logout, then the sign-in page. The button is no HTML form on purpose:
    the server refuses any state-changing request that is neither JSON nor marked with
-   X-Requested-With (callbacks/security.py), which is what keeps other sites' forms out.
+   X-Requested-With (callbacks/access/security.py), which is what keeps other sites' forms out.
    Found by its class, not through cfg.ids: the refusal pages never boot, and sign out too. */
 (function () {
   'use strict';

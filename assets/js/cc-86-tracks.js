@@ -18,7 +18,7 @@
   var HOUR = 3600000;
   var SPANS = [['1h', HOUR], ['2h', 2 * HOUR], ['8h', 8 * HOUR], ['today', 0]];
   var SPEEDS = [1, 10, 60];
-  var MAX_SPAN_MS = 7 * 24 * HOUR; // the API's limit (dashboard/tracks.py MAX_SPAN_MS)
+  var MAX_SPAN_MS = 7 * 24 * HOUR; // the API's limit (dashboard/archive/tracks.py MAX_SPAN_MS)
   var GAP_MS = 330000; // > the store's 5-minute standing point: a longer gap is no report
   var FIND_MAX = 8; // matches listed by the finder
   var READERS = { commander: 1, duty_officer: 1, leader: 1 };

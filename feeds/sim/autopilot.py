@@ -26,13 +26,13 @@ from typing import Any, Final
 
 import redis
 
-from dashboard.audit import Audit
+from dashboard.access.audit import Audit
 from dashboard.backoff import Backoff
+from dashboard.command.dispatch import Desk, DispatchError, now_ms
+from dashboard.command.plans import PlanLibrary
+from dashboard.command.sla import Deadlines
 from dashboard.config import Settings
-from dashboard.dispatch import Desk, DispatchError, now_ms
 from dashboard.models import URGENT_LEVELS
-from dashboard.plans import PlanLibrary
-from dashboard.sla import Deadlines
 from dashboard.store import Store
 from feeds.sim.incidents import OnSpot
 

@@ -22,13 +22,13 @@ import orjson
 from flask import Blueprint, Response, g, jsonify, request
 from flask_caching import Cache
 
-from callbacks.auth import audited, require
+from callbacks.access.auth import audited, require
+from dashboard.archive.stats import Figures, ScopeError, export_header
 from dashboard.city import City
 from dashboard.config import Settings
 from dashboard.i18n import normalise_lang
 from dashboard.models import CATEGORIES, EVENT_STATUSES
 from dashboard.scope import sees
-from dashboard.stats import Figures, ScopeError, export_header
 from dashboard.store import Store
 
 READERS: Final = ("leader", "commander")

@@ -20,9 +20,9 @@ import time
 from collections.abc import Callable
 from typing import Any, Final
 
-from dashboard.cameras import for_spot
 from dashboard.protocol import ID_RE
 from dashboard.store import Store
+from dashboard.video.cameras import for_spot
 
 GRIDS: Final = (1, 4, 9, 16)
 TILES_MAX: Final = 16

@@ -19,7 +19,7 @@ import json
 from collections.abc import Callable
 from typing import Any, Final
 
-from dashboard.alerts import Alerts, now_ms
+from dashboard.command.alerts import Alerts, now_ms
 from dashboard.store import Store
 
 DESK_KINDS: Final = ("sos", "critical_event", "sla_red", "geofence_exit")

@@ -16,9 +16,9 @@ from datetime import datetime
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
-from dashboard.desk_common import DispatchError, as_str, dumps
+from dashboard.command.common import DispatchError, as_str, dumps
+from dashboard.command.nearby import FREE_STATUS, UNIT_KINDS
 from dashboard.models import EVENT_CLOSED
-from dashboard.nearby import FREE_STATUS, UNIT_KINDS
 from dashboard.store import Store, day_of
 
 IDEM_TTL_S: Final = 24 * 3600

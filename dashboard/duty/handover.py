@@ -3,14 +3,14 @@
 `draft(...)` reads the live state (and the archive when the window is old enough for it to
 matter) and lists, for one shift window [from, to): events opened, events closed, events
 still open (how long), overdue, pending verification, notable alarms and the notes made.
-Definitions are the cockpit's (dashboard/archive.py `event_times`, `overdue`), so a count
+Definitions are the cockpit's (dashboard/archive/events.py `event_times`, `overdue`), so a count
 here matches the cockpit's. `Handovers` keeps the reports (`Phandover:{id}` + the index
 `Phandover:index`, capped) and runs the state machine draft → signed → accepted. Keys,
 routes and decisions: docs/COCKPIT.md, "Shift handover and the roster".
 
 Signatures are keyed: HMAC-SHA256 over the signed content (and, for the acceptance, over the
 signature and who accepted when), with a server secret kept in the data folder
-(`secrets/handover-key`, dashboard/keyfile.py), never in Redis, so whoever can write to
+(`secrets/handover-key`, dashboard/access/keyfile.py), never in Redis, so whoever can write to
 Redis cannot re-sign a changed report. A report signed before signatures were keyed (no
 `hmac`), or with another key (`kid` differs), cannot be verified: it reads `intact: false`
 with `unverifiable` saying why, and cannot be accepted.
@@ -31,8 +31,8 @@ from zoneinfo import ZoneInfo
 import orjson
 import redis
 
-from dashboard.alerts import Alerts
-from dashboard.archive import (
+from dashboard.access.keyfile import HANDOVER_KEY, secret
+from dashboard.archive.events import (
     Archive,
     binary_client,
     event_times,
@@ -40,12 +40,12 @@ from dashboard.archive import (
     overdue,
     tasks_by_event,
 )
+from dashboard.command.alerts import Alerts
+from dashboard.command.common import now_ms
+from dashboard.command.sla import Deadlines
 from dashboard.config import Settings
-from dashboard.desk_common import now_ms
-from dashboard.keyfile import HANDOVER_KEY, secret
+from dashboard.duty.roster import Roster
 from dashboard.models import EVENT_CLOSED
-from dashboard.roster import Roster
-from dashboard.sla import Deadlines
 from dashboard.store import Store
 
 LIST_MAX: Final = 200  # items kept per section; the rest is counted in `more`

@@ -2,7 +2,8 @@
 
 `GET /api/duty/queue`, `POST /api/duty/alerts/<id>/note` {text}, `POST
 /api/duty/alerts/<id>/handoff` {to?}, `POST /api/duty/silence` {reason, minutes},
-`DELETE /api/duty/silence`. Acknowledging is `POST /api/alerts/<id>/ack` (callbacks/alerts.py).
+`DELETE /api/duty/silence`. Acknowledging is `POST /api/alerts/<id>/ack`
+(callbacks/command/alerts.py).
 
 A user with a scope sees and changes only the alarms of their area. Every change attempt
 leaves exactly one audit entry with its outcome (`success`, `duplicate`, `failure`,
@@ -17,11 +18,11 @@ from typing import Any, Final, cast
 import flask
 from flask import Blueprint, Response, g, jsonify, request
 
-from callbacks.auth import EXT_AUTH, audited, out_of_scope, require
-from dashboard.alerts import AlertBusy, AlertNotFound
-from dashboard.auth import Auth
+from callbacks.access.auth import EXT_AUTH, audited, out_of_scope, require
+from dashboard.access.auth import Auth
 from dashboard.city import City
-from dashboard.duty import Duty, DutyError
+from dashboard.command.alerts import AlertBusy, AlertNotFound
+from dashboard.duty.desk import Duty, DutyError
 from dashboard.scope import covers
 
 ID_MAX: Final = 64
@@ -29,7 +30,7 @@ DESK_ROLES: Final = ("duty_officer", "commander")
 
 
 def create_duty_api(duty: Duty, city: City | None = None) -> Blueprint:
-    """The duty desk's routes over `duty`; audit entries through `callbacks.auth.audited`.
+    """The duty desk's routes over `duty`; audit entries through `callbacks.access.auth.audited`.
     With `city`, every listed alert carries `area_name` too (town · community · grid)."""
     api = Blueprint("duty", __name__)
 

@@ -2,8 +2,8 @@
 
 `Desk` is the one entry point the others use (docs/COMMAND-LOOP.md). This module holds the
 dispatch itself — checking the pick, building the task and retrying when something moved;
-the proposal is `dashboard.proposal`, the Lua scripts `dashboard.task_scripts` and the steps
-after dispatch `dashboard.tasks`.
+the proposal is `dashboard.command.proposal`, the Lua scripts
+`dashboard.command.task_scripts` and the steps after dispatch `dashboard.command.tasks`.
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 from zoneinfo import ZoneInfo
 
-from dashboard.config import Settings
-from dashboard.desk_common import (
+from dashboard.command.common import (
     ATTEMPTS,
     DispatchError,
     as_str,
@@ -24,18 +23,19 @@ from dashboard.desk_common import (
     now_ms,
     text_arg,
 )
+from dashboard.command.nearby import FREE_STATUS, UNIT_KINDS, unit_of
+from dashboard.command.proposal import last_shown, propose, show, units_of
+from dashboard.command.task_scripts import TaskScripts, Unit, read_units
+from dashboard.command.tasks import Lifecycle
+from dashboard.config import Settings
 from dashboard.geo import haversine_m
 from dashboard.models import EVENT_CLOSED
-from dashboard.nearby import FREE_STATUS, UNIT_KINDS, unit_of
-from dashboard.proposal import last_shown, propose, show, units_of
 from dashboard.scope import sees
 from dashboard.store import Store
-from dashboard.task_scripts import TaskScripts, Unit, read_units
-from dashboard.tasks import Lifecycle
 
 if TYPE_CHECKING:
-    from dashboard.plans import PlanLibrary
-    from dashboard.sla import Deadlines
+    from dashboard.command.plans import PlanLibrary
+    from dashboard.command.sla import Deadlines
 
 __all__ = ["Desk", "DispatchError", "now_ms"]
 
@@ -72,7 +72,7 @@ class Desk:
         only units of their area."""
         return show(self.store, self.plans, self.settings, event_id, scope)
 
-    # -- the lifecycle (dashboard.tasks) --------------------------------------------------
+    # -- the lifecycle (dashboard.command.tasks) --------------------------------------------------
 
     def on_feedback(self, feedback: dict[str, Any]) -> dict[str, Any] | None:
         """Apply one stored feedback record; the task after it, or None when the feedback is

@@ -2,7 +2,7 @@
 verify and evaluate, and the release of units when a task is handled, rejected or closed.
 
 Each change is a rule over what was read (`Read` → `Step`), written by the step script of
-`dashboard.task_scripts`; when something moved meanwhile it is read and ruled again.
+`dashboard.command.task_scripts`; when something moved meanwhile it is read and ruled again.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import json
 from collections.abc import Callable
 from typing import Any, Final
 
-from dashboard.desk_common import ATTEMPTS, DispatchError, as_str, history, text_arg
+from dashboard.command.common import ATTEMPTS, DispatchError, as_str, history, text_arg
+from dashboard.command.task_scripts import Read, Step, TaskScripts
 from dashboard.models import FEEDBACK_STAGES
 from dashboard.store import Store
-from dashboard.task_scripts import Read, Step, TaskScripts
 
 RESOURCE_STAGE_STATUS: Final = {"accepted": "en_route", "arrived": "on_scene"}
 # Progress of one assignee; the task's stage is the furthest stage all of them reached.

@@ -25,9 +25,9 @@ import orjson
 import pandas as pd
 import redis
 
+from dashboard.command.sla import Deadlines
 from dashboard.config import Settings
 from dashboard.models import EVENT_CLOSED
-from dashboard.sla import Deadlines
 from dashboard.store import Store
 
 # (name, numpy dtype); every one little-endian, fixed width. `chunk` is written by the script.

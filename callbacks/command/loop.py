@@ -18,12 +18,12 @@ from zoneinfo import ZoneInfo
 import orjson
 from flask import Blueprint, Response, g, jsonify, request
 
-from callbacks.auth import audited, require, scoped_event
+from callbacks.access.auth import audited, require, scoped_event
 from dashboard import protocol
-from dashboard.audit import Audit
+from dashboard.access.audit import Audit
 from dashboard.city import City, load_city
-from dashboard.dispatch import Desk, DispatchError
-from dashboard.plans import PlanLibrary
+from dashboard.command.dispatch import Desk, DispatchError
+from dashboard.command.plans import PlanLibrary
 from dashboard.scope import covers, sees
 from dashboard.store import Store
 

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from dashboard import i18n, models
+from dashboard.config import ROOT
 
-ROOT: Final = Path(__file__).resolve().parent.parent
 SLA_PATH: Final = ROOT / "data" / "sla.json"
 
 STAGES: Final = ("dispatch", "arrive", "handle")

@@ -6,7 +6,7 @@ API or Dash XHR without one gets a JSON 401; a page is redirected to `/login?nex
 kiosk signs in read-only with `/?display=TOKEN` (the token `app.py adduser NAME --role
 display` prints): the guard swaps the token for a session cookie and drops it from the URL.
 A display session may only read: any other method gets a JSON 403. Requests before sign-in
-(failed log-ins, bad kiosk tokens) are audited rate-limited per address (dashboard/audit.py).
+(failed log-ins, bad kiosk tokens) are audited rate-limited per address (dashboard/access/audit.py).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from urllib.parse import urlencode, urlsplit
 import flask
 from flask import Flask, Response, g, jsonify, redirect, request
 
-from dashboard.audit import ACTION_RE, Audit
-from dashboard.auth import NAME_RE, Auth, Session
+from dashboard.access.audit import ACTION_RE, Audit
+from dashboard.access.auth import NAME_RE, Auth, Session
 from dashboard.config import Settings
 from dashboard.i18n import normalise_lang, t
 from dashboard.scope import sees
@@ -141,7 +141,7 @@ def audited_anonymous(action: str, target: str, outcome: str,
 
 
 def _set_cookie(response: Response, token: str) -> Response:
-    # CC_COOKIE_SECURE=true (callbacks/security.py): Secure even when TLS ends before us
+    # CC_COOKIE_SECURE=true (callbacks/access/security.py): Secure even when TLS ends before us
     secure = request.is_secure or bool(flask.current_app.config.get("SESSION_COOKIE_SECURE"))
     response.set_cookie(COOKIE, token, httponly=True, samesite="Lax", secure=secure, path="/")
     return response
@@ -232,7 +232,7 @@ def install_auth(server: Flask, auth: Auth, audit: Audit, settings: Settings) ->
 
     @server.post("/logout")
     def logout_page() -> Any:
-        """Sign out, then the sign-in page. Only for scripts: callbacks/security.py refuses
+        """Sign out, then the sign-in page. Only for scripts: callbacks/access/security.py refuses
         a plain form post (the header's button posts /api/logout from script instead)."""
         end_session()
         lang = request.args.get("lang")
@@ -264,12 +264,12 @@ def install_auth(server: Flask, auth: Auth, audit: Audit, settings: Settings) ->
         center = settings.center_name_en if lang == "en" else settings.center_name
         response = flask.make_response(login_html(lang, center, next_path))
         response.headers["Content-Type"] = "text/html; charset=utf-8"
-        response.headers["Cache-Control"] = "no-store"  # framing: callbacks/security.py
+        response.headers["Cache-Control"] = "no-store"  # framing: callbacks/access/security.py
         return response
 
 
 # The sign-in page's only script. Fixed text, its data read from the JSON block before it,
-# so the Content-Security-Policy allows it by hash (callbacks/security.py) with no file to
+# so the Content-Security-Policy allows it by hash (callbacks/access/security.py) with no file to
 # serve without a session.
 LOGIN_SCRIPT: Final = """
 (function () {

@@ -29,7 +29,7 @@ import dash
 from flask import Flask, Response, jsonify, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from callbacks.auth import LOGIN_SCRIPT
+from callbacks.access.auth import LOGIN_SCRIPT
 from dashboard.config import Settings
 
 SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -151,7 +151,8 @@ def install_security(app: dash.Dash, settings: Settings) -> None:
     refused request costs no session lookup."""
     server: Flask = app.server
     server.config["MAX_CONTENT_LENGTH"] = settings.max_content_length
-    # callbacks/auth.py marks the session cookie Secure on HTTPS requests, and always with this
+    # callbacks/access/auth.py marks the session cookie Secure on HTTPS requests, and always with
+    # this
     server.config["SESSION_COOKIE_SECURE"] = settings.cookie_secure == "true"
     if settings.trusted_proxies > 0:
         hops = settings.trusted_proxies

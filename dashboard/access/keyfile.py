@@ -3,7 +3,7 @@ never in the repository, never in Redis, readable by their owner only (files 060
 0700 folder `secrets/`).
 
 - `redis-password`: the embedded Valkey's `requirepass` (feeds/redis_server.py, app.py);
-- `handover-key`: the HMAC-SHA256 key of the handover signatures (dashboard/handover.py);
+- `handover-key`: the HMAC-SHA256 key of the handover signatures (dashboard/duty/handover.py);
 - `demo-password`: the demo users' password (app.py, demo mode only).
 
 Two processes starting at once get the same secret: a new one is written complete under a

@@ -16,11 +16,11 @@ from typing import Any, Final
 import orjson
 from flask import Blueprint, Response, g, jsonify, request
 
-from callbacks.auth import require
+from callbacks.access.auth import require
+from dashboard.archive.tracks import DEFAULT_SPAN_MS, TRACK_KINDS, TrackError, Tracks, check_span
 from dashboard.config import Settings
 from dashboard.scope import sees
 from dashboard.store import Store
-from dashboard.tracks import DEFAULT_SPAN_MS, TRACK_KINDS, TrackError, Tracks, check_span
 
 READERS: Final = ("commander", "duty_officer", "leader")
 ID_MAX: Final = 64

@@ -3,7 +3,7 @@ layouts, and the cameras for an event.
 
 Reads are for any signed-in session (a display too). Mutations need a commander or duty
 officer and leave exactly one audit entry per attempt — role refusals, bad input and errors
-included — like the command API. The work is done by `dashboard.video.VideoWall`.
+included — like the command API. The work is done by `dashboard.video.wall.VideoWall`.
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from typing import Any, Final
 
 from flask import Blueprint, Response, g, jsonify, request
 
-from callbacks.auth import audited, current_session, out_of_scope, require, scoped_event
-from dashboard.cameras import for_spot
+from callbacks.access.auth import audited, current_session, out_of_scope, require, scoped_event
 from dashboard.protocol import ID_RE
 from dashboard.scope import only, sees
 from dashboard.store import Store
-from dashboard.video import VideoError, VideoWall
+from dashboard.video.cameras import for_spot
+from dashboard.video.wall import VideoError, VideoWall
 
 EDITORS: Final = ("commander", "duty_officer")
 

@@ -13,10 +13,10 @@ from typing import Any, Final
 
 from flask import Blueprint, Response, g, jsonify, request
 
-from callbacks.auth import audited, out_of_scope, require
-from dashboard.alerts import NOTE_MAX, AlertNotFound, Alerts
-from dashboard.audit import Audit
-from dashboard.auth import ROLES
+from callbacks.access.auth import audited, out_of_scope, require
+from dashboard.access.audit import Audit
+from dashboard.access.auth import ROLES
+from dashboard.command.alerts import NOTE_MAX, AlertNotFound, Alerts
 from dashboard.scope import covers
 
 LIST_DEFAULT: Final = 200
@@ -35,7 +35,7 @@ class _Refused(Exception):
 
 def create_alerts_api(alerts: Alerts, audit: Audit) -> Blueprint:
     """`GET /api/alerts` (any signed-in role) and `POST /api/alerts/<id>/ack`. Audit entries
-    go through `callbacks.auth.audited`, i.e. to the `audit` given to install_auth."""
+    go through `callbacks.access.auth.audited`, i.e. to the `audit` given to install_auth."""
     api = Blueprint("alerts", __name__)
     del audit  # kept in the signature (docs/COMMAND-LOOP.md); `audited` knows the Audit
 

@@ -19,7 +19,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from dashboard.archive import (
+from dashboard.archive.events import (
     CODED,
     OVERDUE,
     RED,
@@ -33,9 +33,9 @@ from dashboard.archive import (
     tasks_by_event,
 )
 from dashboard.city import City, Unit
+from dashboard.command.sla import Deadlines
 from dashboard.config import Settings
 from dashboard.i18n import t
-from dashboard.sla import Deadlines
 from dashboard.store import Store, day_of
 
 WINDOW_DAYS: Final = 30

@@ -8,13 +8,13 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any, Final
 
+from dashboard.command.common import DispatchError
+from dashboard.command.nearby import nearest
 from dashboard.config import Settings
-from dashboard.desk_common import DispatchError
-from dashboard.nearby import nearest
 from dashboard.store import Store
 
 if TYPE_CHECKING:
-    from dashboard.plans import Match, PlanLibrary
+    from dashboard.command.plans import Match, PlanLibrary
 
 SHOWN_TTL_S: Final = 900  # the last proposal shown for an event (Pproposal:{event_id})
 CANDIDATES: Final = 10

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from dashboard import i18n, models
+from dashboard.config import ROOT
 
-ROOT: Final = Path(__file__).resolve().parent.parent
 PLANS_DIR: Final = ROOT / "data" / "plans"
 
 # Who carries out a step (责任单位/岗位); display names are `plrole.<code>` in i18n.

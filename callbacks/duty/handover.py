@@ -18,15 +18,15 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, g, jsonify, request
 
-from callbacks.auth import audited, current_session, out_of_scope, require
+from callbacks.access.auth import audited, current_session, out_of_scope, require
 from dashboard.config import Settings
-from dashboard.handover import SECTIONS, HandoverError, Handovers
+from dashboard.duty.handover import SECTIONS, HandoverError, Handovers
+from dashboard.duty.roster import RosterError, RosterStore
 from dashboard.i18n import normalise_lang, t
 from dashboard.models import SEVERITIES
-from dashboard.roster import RosterError, RosterStore
 from dashboard.store import Store
 
-WRITERS: Final = ("duty_officer",)  # a commander counts as one (dashboard/auth.py IMPLIES)
+WRITERS: Final = ("duty_officer",)  # a commander counts as one (dashboard/access/auth.py IMPLIES)
 READERS: Final = ("duty_officer", "leader")
 LIST_MAX: Final = 200
 
