@@ -16,7 +16,7 @@ from markupsafe import escape
 from callbacks.access.auth import current_session
 from dashboard.i18n import normalise_lang, t
 from layouts import cockpit, pages
-from layouts.wall import request_lang
+from layouts.chrome import request_lang
 
 
 def install_cockpit_guard(server: Flask) -> None:

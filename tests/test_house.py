@@ -1,0 +1,133 @@
+"""The house's rules, read from the code's own imports (issue 14): no import circles, the core
+free of web frameworks, layouts free of Redis, a small foundation, every menu page routed."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("dashboard", "callbacks", "layouts", "feeds")
+
+
+def modules() -> dict[str, Path]:
+    """Every module of the product by dotted name (app.py as `app`)."""
+    found = {"app": ROOT / "app.py"}
+    for package in PACKAGES:
+        for path in (ROOT / package).rglob("*.py"):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+            found[name] = path
+    return found
+
+
+def imports(path: Path, known: set[str]) -> set[str]:
+    """The product's modules `path` imports, at any depth of its code (a function-level import
+    is still an arrow)."""
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+        out.update(n for n in names if n in known)
+    return out
+
+
+def graph() -> dict[str, set[str]]:
+    mods = modules()
+    known = set(mods)
+    # a package's __init__ is not an arrow back: `from layouts import ids` names layouts.ids
+    return {name: {m for m in imports(path, known)
+                   if not (ROOT / m.replace(".", "/")).is_dir()}
+            for name, path in mods.items()}
+
+
+def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in edges.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(edges):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_house001_no_import_circles() -> None:
+    assert cycles(graph()) == []
+
+
+def test_house002_the_core_imports_no_web_framework() -> None:
+    framework = ("dash", "flask", "werkzeug", "websockets", "jinja2")
+    for name, path in modules().items():
+        if not name.startswith("dashboard"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                roots = [a.name.split(".")[0] for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                roots = [node.module.split(".")[0]]
+            else:
+                continue
+            assert not set(roots) & set(framework), f"{name} imports {roots}"
+
+
+def test_house003_layouts_never_touch_redis_or_feeds() -> None:
+    edges = graph()
+    for name, targets in edges.items():
+        if name.startswith("layouts"):
+            assert not {t for t in targets if t.startswith(("feeds", "callbacks"))}, name
+            assert "dashboard.store" not in targets, name
+    for name, path in modules().items():
+        if name.startswith("layouts"):
+            assert "import redis" not in path.read_text(encoding="utf-8"), name
+
+
+def test_house004_nothing_imports_upward() -> None:
+    """dashboard ← feeds, layouts ← callbacks ← app: the core and the feeds never import the
+    web side."""
+    edges = graph()
+    for name, targets in edges.items():
+        if name.startswith(("dashboard", "feeds")):
+            assert not {t for t in targets if t.startswith(("callbacks", "layouts", "app"))}, name
+        if name.startswith("dashboard"):
+            assert not {t for t in targets if t.startswith("feeds")}, name
+
+
+def test_house005_a_small_foundation() -> None:
+    direct = [p for p in (ROOT / "dashboard").glob("*.py") if p.name != "__init__.py"]
+    assert len(direct) <= 12, sorted(p.name for p in direct)
+
+
+def test_house006_every_menu_page_is_routed() -> None:
+    from layouts.chrome import NAV
+    from layouts.pages import PAGES
+
+    assert {path for _, path, _, _ in NAV} <= set(PAGES)
+    assert {name for name, _, _, _ in NAV} <= {page for page, _ in PAGES.values()}
