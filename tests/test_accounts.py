@@ -113,7 +113,7 @@ def test_acct103_adduser_refuses_a_weak_password_clearly(redis_url: str,
 
 def test_acct104_every_user_the_project_makes_meets_the_rule(r: redis.Redis,
                                                              tmp_path: Path) -> None:
-    from app import DEMO_USERS, demo_password
+    from dashboard.access.demo import DEMO_USERS, demo_password
 
     from .auth_util import PASSWORD_SUFFIX
 
@@ -136,7 +136,7 @@ def demo_settings(tmp_path: Path, redis_url: str) -> Settings:
 def test_acct110_demo_users_are_marked_and_get_the_folders_password(
         r: redis.Redis, redis_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from app import DEMO_USERS, demo_password, demo_sign_ins
+    from dashboard.access.demo import DEMO_USERS, demo_password, demo_sign_ins
 
     settings = demo_settings(tmp_path, redis_url)
     demo_sign_ins(settings, r)
@@ -162,7 +162,7 @@ def test_acct110_demo_users_are_marked_and_get_the_folders_password(
 
 def test_acct111_without_the_demo_its_users_are_disabled(r: redis.Redis, redis_url: str,
                                                         tmp_path: Path) -> None:
-    from app import DEMO_USERS, demo_password, demo_sign_ins, retire_demo_users
+    from dashboard.access.demo import DEMO_USERS, demo_password, demo_sign_ins, retire_demo_users
 
     settings = demo_settings(tmp_path, redis_url)
     demo_sign_ins(settings, r)
@@ -192,7 +192,7 @@ def test_acct111_without_the_demo_its_users_are_disabled(r: redis.Redis, redis_u
 def test_acct112_a_real_user_with_a_demo_name_is_never_touched(
         r: redis.Redis, redis_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from app import demo_password, demo_sign_ins, retire_demo_users
+    from dashboard.access.demo import demo_password, demo_sign_ins, retire_demo_users
 
     settings = demo_settings(tmp_path, redis_url)
     auth = Auth(r, "cc:", settings)
@@ -215,7 +215,8 @@ def test_acct112_a_real_user_with_a_demo_name_is_never_touched(
 def test_acct113_app_no_demo_disables_them_and_prints_no_password(tmp_path: Path) -> None:
     """`app.py --no-demo` on a data folder where the demo ran: its users are disabled; the
     embedded Valkey wants its password, which no line of the output shows."""
-    from app import demo_password, demo_sign_ins, embedded_server
+    from dashboard.access.demo import demo_password, demo_sign_ins
+    from feeds.admin import embedded_server
 
     settings = settings_with(data_dir=tmp_path)
     with embedded_server(settings) as server:  # the demo ran here before

@@ -197,7 +197,7 @@ def test_ros006_api_read_by_all_replaced_by_commander_audited(r: redis.Redis,
 
 
 def test_ros007_demo_roster_names_the_demo_users() -> None:
-    from app import DEMO_USERS
+    from dashboard.access.demo import DEMO_USERS
 
     r = roster()
     users = {name for name, _ in DEMO_USERS}
