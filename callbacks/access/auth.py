@@ -12,8 +12,6 @@ A display session may only read: any other method gets a JSON 403. Requests befo
 from __future__ import annotations
 
 import functools
-import html
-import json
 import re
 from collections.abc import Callable
 from typing import Any, Final, TypeVar, cast
@@ -27,6 +25,7 @@ from dashboard.access.auth import NAME_RE, Auth, Session
 from dashboard.config import Settings
 from dashboard.i18n import normalise_lang, t
 from dashboard.scope import sees
+from layouts import plain
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -268,35 +267,6 @@ def install_auth(server: Flask, auth: Auth, audit: Audit, settings: Settings) ->
         return response
 
 
-# The sign-in page's only script. Fixed text, its data read from the JSON block before it,
-# so the Content-Security-Policy allows it by hash (callbacks/access/security.py) with no file to
-# serve without a session.
-LOGIN_SCRIPT: Final = """
-(function () {
-  var cfg = JSON.parse(document.getElementById('cc-login-cfg').textContent);
-  var form = document.getElementById('cc-login-form');
-  var err = document.getElementById('cc-login-error');
-  var btn = document.getElementById('cc-login-submit');
-  form.addEventListener('submit', function (ev) {
-    ev.preventDefault();
-    err.textContent = '';
-    btn.disabled = true; btn.textContent = cfg.s.busy;
-    fetch('/api/login', {method: 'POST', credentials: 'same-origin',
-      headers: {'Content-Type': 'application/json'},
-      body: JSON.stringify({username: form.username.value.trim(),
-                            password: form.password.value})})
-      .then(function (res) {
-        if (res.ok) { location.replace(cfg.next); return; }
-        err.textContent = res.status === 401 ? cfg.s.wrong
-          : res.status === 429 ? cfg.s.throttled : cfg.s.failed;
-        btn.disabled = false; btn.textContent = cfg.s.submit;
-      }, function () {
-        err.textContent = cfg.s.failed;
-        btn.disabled = false; btn.textContent = cfg.s.submit;
-      });
-  });
-})();
-"""
 
 
 def _whole(args: Any, name: str, low: int, high: int) -> int | None:
@@ -334,57 +304,10 @@ def login_html(lang: str, center: str, next_path: str) -> str:
     """The sign-in page: dark, big type, no external resources, a few lines of JS. The form
     posts (to nowhere that accepts it) so a page whose script did not run never puts the
     password in the address."""
-    e = html.escape
     other = "zh-CN" if lang == "en" else "en"
     strings = {k: t(f"login.{k}", lang) for k in ("wrong", "throttled", "failed", "busy",
                                                   "submit")}
-    # JSON inside <script>: escape "<" so no string can close the element
-    cfg = json.dumps({"next": next_path, "s": strings}, ensure_ascii=False).replace("<",
-                                                                                   "\\u003c")
-    switch = f"/login?{urlencode({'next': next_path, 'lang': other})}"
-    return f"""<!DOCTYPE html>
-<html lang="{e(lang)}"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{e(t("login.title", lang))} · {e(center)}</title>
-<style>
-html,body{{height:100%;margin:0}}
-body{{background:radial-gradient(ellipse at 50% 30%,#0d2a4a 0%,#061325 60%,#030a14 100%);
-color:#e6f1ff;font-family:"Noto Sans CJK SC","Microsoft YaHei","PingFang SC",sans-serif;
-display:flex;align-items:center;justify-content:center}}
-main{{width:min(34rem,92vw);padding:3rem 3rem 2.5rem;border:1px solid #1f4b7a;
-border-radius:.6rem;background:rgba(6,24,44,.85);box-shadow:0 0 2.5rem rgba(0,140,255,.18)}}
-h1{{margin:0 0 .4rem;font-size:2.1rem;letter-spacing:.12em;text-align:center;color:#fff}}
-h2{{margin:0 0 2.2rem;font-size:1.35rem;font-weight:400;text-align:center;color:#7fb3e6}}
-label{{display:block;font-size:1.25rem;margin:1.2rem 0 .5rem;color:#9cc4ee}}
-input{{box-sizing:border-box;width:100%;font-size:1.6rem;padding:.7rem .9rem;color:#fff;
-background:#0a1f38;border:1px solid #2a5c90;border-radius:.35rem;outline:none}}
-input:focus{{border-color:#3fa9ff;box-shadow:0 0 0 2px rgba(63,169,255,.35)}}
-button{{width:100%;margin-top:2rem;font-size:1.6rem;padding:.8rem;letter-spacing:.3em;
-color:#fff;background:linear-gradient(#1f7ae0,#1458a8);border:0;border-radius:.35rem;
-cursor:pointer}}
-button:disabled{{opacity:.6;cursor:wait}}
-#cc-login-error{{min-height:1.8rem;margin-top:1.2rem;font-size:1.25rem;color:#ff6b6b;
-text-align:center}}
-footer{{display:flex;justify-content:space-between;margin-top:1.4rem;font-size:1rem;
-color:#5f88b3}}
-footer a{{color:#7fb3e6}}
-</style></head>
-<body><main>
-<h1>{e(center)}</h1>
-<h2>{e(t("login.title", lang))}</h2>
-<form id="cc-login-form" method="post" autocomplete="on">
-<label for="cc-login-user">{e(t("login.user", lang))}</label>
-<input id="cc-login-user" name="username" autocomplete="username" required autofocus>
-<label for="cc-login-password">{e(t("login.password", lang))}</label>
-<input id="cc-login-password" name="password" type="password"
- autocomplete="current-password" required>
-<button id="cc-login-submit" type="submit">{e(t("login.submit", lang))}</button>
-<div id="cc-login-error" role="alert"></div>
-</form>
-<footer><span>{e(t("login.hint", lang))}</span>
-<a id="cc-login-lang" href="{e(switch)}">{e(t("header.lang_switch", lang))}</a></footer>
-</main>
-<script type="application/json" id="cc-login-cfg">{cfg}</script>
-<script>{LOGIN_SCRIPT}</script>
-</body></html>
-"""
+    return plain.render("login.html", lang=lang, center=center,
+                        cfg={"next": next_path, "s": strings},
+                        switch=f"/login?{urlencode({'next': next_path, 'lang': other})}",
+                        script=plain.LOGIN_SCRIPT)

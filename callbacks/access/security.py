@@ -29,8 +29,8 @@ import dash
 from flask import Flask, Response, jsonify, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from callbacks.access.auth import LOGIN_SCRIPT
 from dashboard.config import Settings
+from layouts.plain import LOGIN_SCRIPT
 
 SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 XHR_HEADER: Final = "X-Requested-With"

@@ -9,7 +9,6 @@ every text escaped, A4 print CSS).
 
 from __future__ import annotations
 
-import html
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -25,6 +24,7 @@ from dashboard.duty.roster import RosterError, RosterStore
 from dashboard.i18n import normalise_lang, t
 from dashboard.models import SEVERITIES
 from dashboard.store import Store
+from layouts import plain
 
 WRITERS: Final = ("duty_officer",)  # a commander counts as one (dashboard/access/auth.py IMPLIES)
 READERS: Final = ("duty_officer", "leader")
@@ -190,48 +190,14 @@ def _page_response(body: str, status: int) -> Response:
 
 
 def _page(message: str, status: int) -> Response:
-    e = html.escape
-    return _page_response(f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{e(message)}'
-                          f'</title></head><body><p>{e(message)}</p></body></html>', status)
+    return _page_response(plain.render("message.html", message=message), status)
 
 
-PRINT_CSS: Final = """
-@page { size: A4; margin: 14mm 12mm; }
-* { box-sizing: border-box; }
-body { font-family: "Noto Serif CJK SC", "Noto Sans CJK SC", "SimSun", "Songti SC", serif;
-  color: #000; background: #fff; font-size: 10.5pt; margin: 0 auto; max-width: 186mm; }
-h1 { text-align: center; font-size: 18pt; letter-spacing: .3em; margin: 0 0 2mm; }
-.org { text-align: center; font-size: 11pt; margin: 0 0 4mm; }
-table { width: 100%; border-collapse: collapse; margin: 0 0 3mm; page-break-inside: auto;
-  table-layout: fixed; }
-.ev th:nth-child(1) { width: 34mm; } .ev th:nth-child(3) { width: 13mm; }
-.ev th:nth-child(4) { width: 15mm; } .ev th:nth-child(5) { width: 31mm; }
-.ev th:nth-child(6) { width: 17mm; }
-.ev td:nth-child(5), .ev td:nth-child(6), .al td:nth-child(1) { white-space: nowrap; }
-th, td { font-size: 9.5pt; }
-.al th:nth-child(1) { width: 30mm; } .al th:nth-child(2) { width: 22mm; }
-.al th:nth-child(3) { width: 22mm; }
-tr { page-break-inside: avoid; }
-th, td { border: .2mm solid #000; padding: 1mm 1.5mm; text-align: left; vertical-align: top;
-  overflow-wrap: anywhere; }
-th { background: #eee; font-weight: 600; }
-.meta th { width: 22mm; }
-h2 { font-size: 12pt; margin: 4mm 0 1.5mm; border-left: 1.2mm solid #000; padding-left: 2mm; }
-.none, .more { color: #333; font-style: italic; margin: 0 0 2mm; }
-.text { white-space: pre-wrap; border: .2mm solid #000; padding: 2mm; min-height: 12mm; }
-.sign { display: grid; grid-template-columns: 1fr 1fr; gap: 6mm; margin-top: 6mm;
-  page-break-inside: avoid; }
-.sign div { border: .2mm solid #000; padding: 2mm; min-height: 22mm; }
-.sign strong { display: block; margin-bottom: 2mm; }
-.digest { font-family: monospace; font-size: 7.5pt; word-break: break-all; }
-.foot { margin-top: 4mm; font-size: 8pt; color: #333; text-align: right; }
-@media screen { body { padding: 10mm; } }
-"""
 
 
 def print_html(report: dict[str, Any], lang: str, settings: Settings, now: int) -> str:
-    """The printable report: plain HTML, every value escaped, no script."""
-    e = html.escape
+    """The printable report: plain HTML from layouts/templates/handover_print.html, every
+    value escaped by the template, no script. Here only the values are put into words."""
     tz = ZoneInfo(settings.timezone)
 
     def when(ms: Any) -> str:
@@ -249,92 +215,60 @@ def print_html(report: dict[str, Any], lang: str, settings: Settings, now: int) 
         return t("sev.level", lang, roman=found.roman) if found else ""
 
     def person(p: dict[str, Any] | None) -> str:
-        return e(p.get("name") or p.get("user") or "") if p else "—"
+        return (p.get("name") or p.get("user") or "") if p else "—"
 
     def crew(duty: dict[str, Any] | None) -> str:
         if not duty:
             return "—"
         names = "、".join(person(o) for o in duty.get("officers") or [])
         shift = (duty.get("shift_names") or {}).get(lang) or duty.get("shift_name") or ""
-        return (f"{e(duty.get('date') or '')} {e(shift)} · {e(t('handover.officers', lang))} "
-                f"{names} · {e(t('handover.leader', lang))} {person(duty.get('leader'))}")
+        return (f"{duty.get('date') or ''} {shift} · {t('handover.officers', lang)} "
+                f"{names} · {t('handover.leader', lang)} {person(duty.get('leader'))}")
 
-    center = settings.center_name_en if lang == "en" else settings.center_name
-    parts = [f"""<!DOCTYPE html>
-<html lang="{e(lang)}"><head><meta charset="utf-8">
-<title>{e(t("handover.print_title", lang))} {e(str(report.get("id")))}</title>
-<style>{PRINT_CSS}</style></head><body>
-<h1>{e(t("handover.print_title", lang))}</h1>
-<p class="org">{e(center)} · {e(str(report.get("id")))} ·
-{e(t("handover.state." + str(report.get("state")), lang))}</p>
-<table class="meta">
-<tr><th>{e(t("handover.window", lang))}</th><td>{e(when(report.get("from")))} —
-{e(when(report.get("to")))}</td></tr>
-<tr><th>{e(t("handover.outgoing", lang))}</th><td>{crew(report.get("shift"))}</td></tr>
-<tr><th>{e(t("handover.incoming", lang))}</th><td>{crew(report.get("incoming"))}</td></tr>
-<tr><th>{e(t("handover.author", lang))}</th><td>{e(str(report.get("author_name") or ""))}
-({e(str(report.get("author") or ""))}) · {e(t("handover.generated", lang,
-                                              time=when(report.get("generated"))))}</td></tr>
-</table>"""]
-    sections = report.get("sections") or {}
-    for name in SECTIONS:
-        sec = sections.get(name) or {"items": [], "total": 0, "more": 0}
-        parts.append(f"<h2>{e(t('handover.sec.' + name, lang))}（{int(sec.get('total') or 0)}）"
-                     "</h2>")
-        items = sec.get("items") or []
-        if not items:
-            parts.append(f'<p class="none">{e(t("handover.none", lang))}</p>')
-            continue
+    def rows(name: str, items: list[dict[str, Any]]) -> tuple[tuple[str, ...], list[list[str]]]:
         if name == "alarms":
-            head = ("col_time", "col_kind", "col_level", "col_text")
-            rows = [(when(a.get("ts")), t(f"alert.kind.{a.get('kind')}", lang),
-                     level(a.get("severity")), str(a.get("message") or ""))
-                    for a in items]
-        elif name == "notes":
-            head = ("col_time", "col_by", "col_id", "col_text")
-            rows = [(when(n.get("ts")), str(n.get("by") or ""),
-                     str(n.get("event_id") or n.get("alert_id") or ""), str(n.get("text") or ""))
-                    for n in items]
-        else:
-            head = ("col_id", "col_title", "col_level", "col_status", "col_time", "col_age")
-            stamp = "closed" if name == "closed" else "reported"
-            rows = [(str(i.get("id")), str(i.get("title") or "")
-                     + (f" [{t('handover.overdue_mark', lang)}]" if i.get("overdue") else ""),
-                     level(i.get("severity")), t(f"evst.{i.get('status')}", lang),
-                     when(i.get(stamp)), dur(i.get("open_s"))) for i in items]
-        kind = "al" if name in ("alarms", "notes") else "ev"
-        heads = "".join(f"<th>{e(t('handover.' + h, lang))}</th>" for h in head)
-        parts.append(f'<table class="{kind}"><tr>{heads}</tr>')
-        for row in rows:
-            parts.append("<tr>" + "".join(f"<td>{e(str(c))}</td>" for c in row) + "</tr>")
-        parts.append("</table>")
-        if sec.get("more"):
-            parts.append(f'<p class="more">{e(t("handover.more", lang, n=sec["more"]))}</p>')
-    for name in ("summary", "remarks"):
-        parts.append(f"<h2>{e(t('handover.' + name, lang))}</h2>"
-                     f'<div class="text">{e(str(report.get(name) or ""))}</div>')
+            return ("col_time", "col_kind", "col_level", "col_text"), [
+                [when(a.get("ts")), t(f"alert.kind.{a.get('kind')}", lang),
+                 level(a.get("severity")), str(a.get("message") or "")] for a in items]
+        if name == "notes":
+            return ("col_time", "col_by", "col_id", "col_text"), [
+                [when(n.get("ts")), str(n.get("by") or ""),
+                 str(n.get("event_id") or n.get("alert_id") or ""), str(n.get("text") or "")]
+                for n in items]
+        stamp = "closed" if name == "closed" else "reported"
+        return ("col_id", "col_title", "col_level", "col_status", "col_time", "col_age"), [
+            [str(i.get("id")), str(i.get("title") or "")
+             + (f" [{t('handover.overdue_mark', lang)}]" if i.get("overdue") else ""),
+             level(i.get("severity")), t(f"evst.{i.get('status')}", lang),
+             when(i.get(stamp)), dur(i.get("open_s"))] for i in items]
 
-    def signature(key: str, label: str) -> str:
-        s = report.get(key)
-        if not s:
-            return (f"<div><strong>{e(t(label, lang))}</strong>"
-                    f"{e(t('handover.unsigned', lang))}</div>")
-        note = (f"<br>{e(t('handover.note', lang))}: {e(str(s.get('note')))}"
-                if s.get("note") else "")
-        return (f"<div><strong>{e(t(label, lang))}</strong>{e(str(s.get('name') or ''))} "
-                f"({e(str(s.get('by') or ''))})<br>{e(when(s.get('ts')))}{note}"
-                f'<br><span class="digest">{e(t("handover.sha", lang))}: '
-                f"{e(str(s.get('sha256') or ''))}</span>"
-                + (f'<br><span class="digest">{e(t("handover.hmac", lang))}: '
-                   f"{e(str(s.get('hmac')))}</span>" if s.get("hmac") else "") + "</div>")
+    sections = []
+    for name in SECTIONS:
+        sec = (report.get("sections") or {}).get(name) or {"items": [], "total": 0, "more": 0}
+        head, body = rows(name, sec.get("items") or [])
+        sections.append({"name": name, "total": int(sec.get("total") or 0), "head": head,
+                         "rows": body, "more": sec.get("more") or 0,
+                         "kind": "al" if name in ("alarms", "notes") else "ev"})
 
-    parts.append('<div class="sign">' + signature("signed", "handover.signed_by")
-                 + signature("accepted", "handover.accepted_by") + "</div>")
+    def signature(key: str, label: str) -> dict[str, Any]:
+        found = report.get(key) or {}
+        return {"label": label, "signed": bool(found), "name": str(found.get("name") or ""),
+                "by": str(found.get("by") or ""), "when": when(found.get("ts")),
+                "note": str(found.get("note") or ""), "sha256": str(found.get("sha256") or ""),
+                "hmac": str(found.get("hmac") or "")}
+
     check = report.get("intact")
     verdict = "handover.intact" if check else "handover.unverifiable" \
         if report.get("unverifiable") else "handover.tampered"
-    state = "" if check is None else t(verdict, lang) + " · "
-    parts.append(f'<p class="foot">{e(state)}{e(t("handover.printed", lang, time=when(now)))}'
-                 "</p>")
-    parts.append("</body></html>")
-    return "\n".join(parts)
+    return plain.render(
+        "handover_print.html", lang=lang,
+        id=str(report.get("id")), state=str(report.get("state")),
+        center=settings.center_name_en if lang == "en" else settings.center_name,
+        window=(when(report.get("from")), when(report.get("to"))),
+        outgoing=crew(report.get("shift")), incoming=crew(report.get("incoming")),
+        author=(str(report.get("author_name") or ""), str(report.get("author") or "")),
+        generated=when(report.get("generated")), sections=sections,
+        summary=str(report.get("summary") or ""), remarks=str(report.get("remarks") or ""),
+        signatures=[signature("signed", "handover.signed_by"),
+                    signature("accepted", "handover.accepted_by")],
+        verdict="" if check is None else t(verdict, lang), printed=when(now))
