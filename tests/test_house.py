@@ -131,3 +131,60 @@ def test_house006_every_menu_page_is_routed() -> None:
 
     assert {path for _, path, _, _ in NAV} <= set(PAGES)
     assert {name for name, _, _, _ in NAV} <= {page for page, _ in PAGES.values()}
+
+
+def declared() -> set[str]:
+    """Distribution names pyproject.toml names, in any of its lists, normalised."""
+    import re
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    specs = [*project["dependencies"],
+             *(s for group in project["optional-dependencies"].values() for s in group)]
+    return {re.split(r"[\[=<>!~ ;]", s, maxsplit=1)[0].lower().replace("_", "-") for s in specs}
+
+
+def test_house007_every_import_is_declared() -> None:
+    import sys
+    from importlib.metadata import packages_distributions
+
+    dists = packages_distributions()
+    ours = {*PACKAGES, "app", "tests", "bench", "scripts"}
+    wanted: set[str] = set()
+    folders = [ROOT / p for p in (*PACKAGES, "tests", "bench", "scripts")]
+    for path in [ROOT / "app.py", *(f for d in folders for f in d.rglob("*.py"))]:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                roots = [a.name.split(".")[0] for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                roots = [node.module.split(".")[0]]
+            else:
+                continue
+            wanted.update(r for r in roots
+                          if r not in sys.stdlib_module_names and r not in ours)
+    names = declared()
+    missing = {r for r in wanted
+               if not {d.lower().replace("_", "-") for d in dists.get(r, [r])} & names}
+    assert missing == set()
+
+
+def test_house008_nothing_declared_goes_unused() -> None:
+    """A pin nobody imports is a pin nobody updates. Tools run as commands and libraries
+    picked up without an import are named here."""
+    from importlib.metadata import packages_distributions
+
+    used_without_import = {
+        "hiredis",  # redis-py's parser, used when installed
+        "ruff",  # `make lint`
+    }
+    text = "\n".join(p.read_text(encoding="utf-8")
+                     for d in (*PACKAGES, "tests", "bench", "scripts")
+                     for p in (ROOT / d).rglob("*.py")) + (ROOT / "app.py").read_text()
+    modules_of: dict[str, set[str]] = {}
+    for module, dists in packages_distributions().items():
+        for dist in dists:
+            modules_of.setdefault(dist.lower().replace("_", "-"), set()).add(module)
+    unused = {name for name in declared() - used_without_import
+              if not any(f"import {m}" in text or f"from {m} " in text
+                         for m in modules_of.get(name, {name.replace("-", "_")}))}
+    assert unused == set()
