@@ -4,6 +4,7 @@ free of web frameworks, layouts free of Redis, a small foundation, every menu pa
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -135,7 +136,6 @@ def test_house006_every_menu_page_is_routed() -> None:
 
 def declared() -> set[str]:
     """Distribution names pyproject.toml names, in any of its lists, normalised."""
-    import re
     import tomllib
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
@@ -185,6 +185,6 @@ def test_house008_nothing_declared_goes_unused() -> None:
         for dist in dists:
             modules_of.setdefault(dist.lower().replace("_", "-"), set()).add(module)
     unused = {name for name in declared() - used_without_import
-              if not any(f"import {m}" in text or f"from {m} " in text
+              if not any(re.search(rf"(import|from) {m}\b", text)
                          for m in modules_of.get(name, {name.replace("-", "_")}))}
     assert unused == set()
