@@ -24,6 +24,8 @@ from typing import Any, Final
 
 import redis
 
+from dashboard import lua
+
 FIELD_MAX: Final = 256  # a client-sent string (a user name on a failed log-in) stays short
 DETAIL_MAX: Final = 4096
 LIMIT_MAX: Final = 1000
@@ -42,80 +44,13 @@ ACTION_RE: Final = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
 # ('' = keep for ever), [3] per-address limit, [4] all-addresses limit, [5] flush batch.
 # `flush()` writes one `audit.suppressed` entry per finished minute bucket that suppressed
 # something; `add(from)` appends an entry of the field/value pairs ARGV[from..].
-_COMMON: Final = """
-local function add(from)
-  local args = {KEYS[1]}
-  if ARGV[2] ~= '' then
-    table.insert(args, 'MINID'); table.insert(args, '~'); table.insert(args, ARGV[2])
-  end
-  table.insert(args, '*')
-  for i = from, #ARGV do table.insert(args, ARGV[i]) end
-  redis.call('XADD', unpack(args))
-end
-local function summary(bucket, to)
-  local h = redis.call('HGETALL', bucket)
-  local f = {}
-  for j = 1, #h, 2 do f[h[j]] = h[j + 1] end
-  if not f['s'] then return end
-  local actions = {}
-  for k, v in pairs(f) do
-    if string.sub(k, 1, 2) == 'a:' then actions[string.sub(k, 3)] = tonumber(v) end
-  end
-  local ip = f['ip'] or '*'
-  local limit = (ip == '*') and tonumber(ARGV[4]) or tonumber(ARGV[3])
-  local detail = cjson.encode({count = tonumber(f['s']), actions = actions,
-                               from = to - 60000, to = to, limit = limit,
-                               per = (ip == '*') and 'all' or 'address'})
-  local args = {KEYS[1]}
-  if ARGV[2] ~= '' then
-    table.insert(args, 'MINID'); table.insert(args, '~'); table.insert(args, ARGV[2])
-  end
-  for _, v in ipairs({'*', 'ts', ARGV[1], 'user', '-', 'role', '-', 'action', 'audit.suppressed',
-                      'target', ip, 'ip', ip, 'outcome', 'suppressed', 'detail', detail}) do
-    table.insert(args, v)
-  end
-  redis.call('XADD', unpack(args))
-end
-local function flush()
-  local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0,
-                         tonumber(ARGV[5]))
-  for i = 1, #due, 2 do
-    summary(due[i], tonumber(due[i + 1]))
-    redis.call('DEL', due[i])
-    redis.call('ZREM', KEYS[2], due[i])
-  end
-  return #due / 2
-end
-"""
-_FLUSH: Final = _COMMON + "return flush()\n"
+_FLUSH: Final = lua.source(__file__, "audit_lib.lua", "audit_flush.lua")
 # ARGV[6..]: the entry's field/value pairs.
-_WRITE: Final = _COMMON + "flush()\nadd(6)\nreturn 1\n"
+_WRITE: Final = lua.source(__file__, "audit_lib.lua", "audit_write.lua")
 # KEYS[3] the address's bucket of this minute, KEYS[4] all addresses'; ARGV[6] the minute's
 # end (ms), [7] action, [8] address, [9] bucket TTL, [10] suppressed TTL, [11..] the entry.
 # Returns 1 when the entry was written, 0 when counted for the minute's summary.
-_ANON: Final = _COMMON + """
-flush()
-local function over(bucket, ip, limit)
-  local n = redis.call('HINCRBY', bucket, 'n', 1)
-  if n == 1 then
-    redis.call('HSET', bucket, 'ip', ip)
-    redis.call('EXPIRE', bucket, ARGV[9])
-  end
-  return n > tonumber(limit)
-end
-local full = nil
-if over(KEYS[3], ARGV[8], ARGV[3]) then full = KEYS[3]
-elseif over(KEYS[4], '*', ARGV[4]) then full = KEYS[4] end
-if full then
-  redis.call('HINCRBY', full, 's', 1)
-  redis.call('HINCRBY', full, 'a:' .. ARGV[7], 1)
-  redis.call('EXPIRE', full, ARGV[10])
-  redis.call('ZADD', KEYS[2], 'NX', ARGV[6], full)
-  return 0
-end
-add(11)
-return 1
-"""
+_ANON: Final = lua.source(__file__, "audit_lib.lua", "audit_anon.lua")
 
 
 def now_ms() -> int:

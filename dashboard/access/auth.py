@@ -27,6 +27,7 @@ from typing import Final
 
 import redis
 
+from dashboard import lua
 from dashboard.config import Settings
 
 ROLES: Final = ("commander", "duty_officer", "leader", "display")
@@ -56,25 +57,10 @@ LIMITS: Final = ("user_ip", "ip", "user")
 # KEYS[1..3]: the counters (user+address, address, user); ARGV[1]: window (s),
 # ARGV[2..4]: their limits. Refuses (returns 1-3: the limit hit) without counting when one is
 # reached, else counts the attempt in all three and returns 0. One script: atomic.
-_COUNT: Final = """
-for i = 1, 3 do
-  if tonumber(redis.call('GET', KEYS[i]) or '0') >= tonumber(ARGV[i + 1]) then return i end
-end
-for i = 1, 3 do
-  if redis.call('INCR', KEYS[i]) == 1 then redis.call('EXPIRE', KEYS[i], ARGV[1]) end
-end
-return 0
-"""
+_COUNT: Final = lua.source(__file__, "login_count.lua")
 # A successful log-in: its user+address counter is cleared, its count taken back from the
 # address's and the name's (a busy office behind one address is not locked by its sign-ins).
-_UNCOUNT: Final = """
-redis.call('DEL', KEYS[1])
-for i = 2, 3 do
-  local n = tonumber(redis.call('GET', KEYS[i]) or '0')
-  if n > 1 then redis.call('DECR', KEYS[i]) elseif n == 1 then redis.call('DEL', KEYS[i]) end
-end
-return 0
-"""
+_UNCOUNT: Final = lua.source(__file__, "login_uncount.lua")
 
 
 class AuthError(ValueError):

@@ -45,6 +45,7 @@ import numpy as np
 import redis
 from redis.client import NEVER_DECODE
 
+from dashboard import lua
 from dashboard.store import day_of
 
 TRACK_KINDS: Final = ("worker", "resource")
@@ -68,11 +69,7 @@ COMPACT_SCAN: Final = 1000  # keys looked at per compaction step
 # Rewrites a key as one exact-size string: APPEND leaves up to as much again spare (Redis
 # grows a string greedily), and a finished day is never appended to again.
 # ARGV[1] the length the compactor read, ARGV[2] the compressed string.
-COMPACT_LUA: Final = """
-if redis.call('STRLEN', KEYS[1]) ~= tonumber(ARGV[1]) then return 0 end
-redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
-return 1
-"""
+COMPACT_LUA: Final = lua.source(__file__, "tracks_compact.lua")
 PACK_MAGIC: Final = b"TZ"
 PACK_HEAD: Final = struct.Struct("<2sI")  # magic, the segment's whole length
 THINNER_MAX: Final = 100_000  # units remembered; far above a city's live units

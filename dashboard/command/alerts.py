@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Final
 
+from dashboard import lua
 from dashboard.store import Store
 
 # DESIGN §4: the kinds `cc:alert` may carry.
@@ -27,37 +28,12 @@ MESSAGE_MAX: Final = 500
 TRIM_BATCH: Final = 1000
 
 # ARGV[3] once-key suffix, [4] ttl s, [5] id, [6] stored JSON, [7] ts, [8] cc:alert JSON.
-_RAISE: Final = r"""
-local once = P .. 'alert:once:' .. ARGV[3]
-if not redis.call('SET', once, ARGV[5], 'NX', 'EX', tonumber(ARGV[4])) then return false end
-redis.call('HSET', P .. 'state:alert', ARGV[5], ARGV[6])
-redis.call('ZADD', P .. 'alerts:open', ARGV[7], ARGV[5])
-if string.sub(ARGV[3], 1, 4) == 'sla_' then
-  redis.call('INCR', P .. 'stats:ver')  -- a yellow/red card moves the cockpit's figures
-end
-emit('alert', 'upsert', ARGV[6])
-flush()
-redis.call('PUBLISH', P .. 'alert', ARGV[8])
-return 1
-"""
+_RAISE: Final = lua.source(__file__, "alert_raise.lua")
 
 # ARGV[3] id, [4] the stored JSON the caller read (compare-and-set), [5] new JSON, [6] the
 # acknowledgement's ts, or "" for a change that leaves the alert open or acknowledged as it
 # was (a note, a hand-over).
-_CHANGE: Final = r"""
-local key = P .. 'state:alert'
-local cur = redis.call('HGET', key, ARGV[3])
-if not cur then return 0 end
-if cur ~= ARGV[4] then return -1 end
-redis.call('HSET', key, ARGV[3], ARGV[5])
-if ARGV[6] ~= '' then
-  redis.call('ZREM', P .. 'alerts:open', ARGV[3])
-  redis.call('ZADD', P .. 'alerts:acked', ARGV[6], ARGV[3])
-end
-emit('alert', 'upsert', ARGV[5])
-flush()
-return 1
-"""
+_CHANGE: Final = lua.source(__file__, "alert_change.lua")
 UPDATE_ATTEMPTS: Final = 5
 
 

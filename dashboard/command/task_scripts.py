@@ -5,7 +5,7 @@ Records are built in Python; the script checks (idempotency key, the event's act
 engaged units, the revisions read) and writes everything at once, so two commanders clicking
 at the same moment book a unit once, and a GPS fix that lands in between only makes the
 caller re-read and retry. Every status change goes through the change log (`restate`/`emit`
-of `store.LUA_LIB`), so walls see it like any other change.
+of the prelude, dashboard/prelude.lua), so walls see it like any other change.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
+from dashboard import lua
 from dashboard.command.common import DispatchError, as_str, dumps
 from dashboard.command.nearby import FREE_STATUS, UNIT_KINDS
 from dashboard.models import EVENT_CLOSED
@@ -32,108 +33,12 @@ BUSY_STATUS: Final = {"worker": "busy", "resource": "dispatched"}
 _ID_HEAD: Final = '{"id": ""'
 _TASK_ID_HEAD: Final = '{"task_id": ""'
 
-# Helpers for both scripts: the stored task JSON from its id and the rest; a revision check.
-_LIB: Final = r"""
-local function task_tail(tid, tail) return '{"id": "' .. tid .. '"' .. tail end
-local function rev_ok(kind, id, want)
-  local rev = meta_of(kind, id)
-  return rev ~= nil and rev == want
-end
-"""
-
-DISPATCH_LUA: Final = _LIB + r"""
-local idem_key, idem_ttl, eid, ev_rev, ev_json = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
-local now, day, ymd, tail, msg_tail = ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12]
-local old_tid, old_expected, old_json = ARGV[13], ARGV[14], ARGV[15]
-local n = tonumber(ARGV[16])
-local idem = P .. 'idem:' .. idem_key
-local done = redis.call('GET', idem)
-if done then return {'dup', done} end
-local active = redis.call('GET', P .. 'task:event:' .. eid)
-if active and active ~= old_tid then return {'has_task', active} end
-if old_tid ~= '' then
-  -- superseding a rejected task: it must be exactly what the caller read
-  if active ~= old_tid or redis.call('HGET', P .. 'state:task', old_tid) ~= old_expected then
-    return {'stale', 'task:' .. old_tid}
-  end
-end
-for i = 0, n - 1 do
-  local b = 17 + i * 5
-  if redis.call('EXISTS', P .. 'task:unit:' .. ARGV[b] .. ':' .. ARGV[b+1]) == 1 then
-    return {'unit_busy', ARGV[b] .. ':' .. ARGV[b+1],
-      redis.call('GET', P .. 'task:unit:' .. ARGV[b] .. ':' .. ARGV[b+1])}
-  end
-end
-if not meta_of('event', eid) then return {'no_event', eid} end
-if not rev_ok('event', eid, ev_rev) then return {'stale', 'event:' .. eid} end
-for i = 0, n - 1 do
-  local b = 17 + i * 5
-  if not rev_ok(ARGV[b], ARGV[b+1], ARGV[b+2]) then
-    return {'stale', ARGV[b] .. ':' .. ARGV[b+1]}
-  end
-end
--- every check held: write
-local seqkey = P .. 'task:n:' .. ymd
-local num = redis.call('INCR', seqkey)
-redis.call('EXPIRE', seqkey, 172800)
-local tid = 'T' .. ymd .. '-' .. string.format('%04d', num)
-if old_tid ~= '' then
-  redis.call('HSET', P .. 'state:task', old_tid, old_json)
-  redis.call('SREM', P .. 'tasks:open', old_tid)
-  emit('task', 'upsert', old_json)
-end
-restate('event', eid, ev_json .. '"' .. tid .. '"}', 'dispatched', ev_rev, now, day)
-for i = 0, n - 1 do
-  local b = 17 + i * 5
-  restate(ARGV[b], ARGV[b+1], ARGV[b+3], ARGV[b+4], ARGV[b+2], now, day)
-  redis.call('SET', P .. 'task:unit:' .. ARGV[b] .. ':' .. ARGV[b+1], tid)
-end
-local task = task_tail(tid, tail)
-redis.call('HSET', P .. 'state:task', tid, task)
-redis.call('SADD', P .. 'tasks:open', tid)
-redis.call('SET', P .. 'task:event:' .. eid, tid)
-redis.call('SET', idem, tid, 'EX', idem_ttl)
-emit('task', 'upsert', task)
-flush()
-redis.call('PUBLISH', P .. 'dispatch', '{"task_id": "' .. tid .. '"' .. msg_tail)
-return {'ok', tid}
-"""
+# Both scripts use the prelude's task_tail (the stored task JSON from its id and the rest) and
+# rev_ok (a revision check): dashboard/prelude.lua.
+DISPATCH_LUA: Final = lua.source(__file__, "dispatch.lua")
 
 # One lifecycle step of an existing task (feedback, verify, evaluate).
-STEP_LUA: Final = _LIB + r"""
-local tid, expected, new, keep_open, clear = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
-local eid, ev_json, ev_status, ev_rev = ARGV[8], ARGV[9], ARGV[10], ARGV[11]
-local now, day, n = ARGV[12], ARGV[13], tonumber(ARGV[14])
-if redis.call('HGET', P .. 'state:task', tid) ~= expected then return 'stale' end
-if ev_json ~= '' and not rev_ok('event', eid, ev_rev) then return 'stale' end
-for i = 0, n - 1 do
-  local b = 15 + i * 6
-  if ARGV[b+2] ~= '' and not rev_ok(ARGV[b], ARGV[b+1], ARGV[b+4]) then return 'stale' end
-  if ARGV[b+5] == '1' and redis.call('GET', P .. 'task:unit:' .. ARGV[b] .. ':' .. ARGV[b+1])
-      ~= tid then
-    return 'stale'
-  end
-end
-redis.call('HSET', P .. 'state:task', tid, new)
-redis.call('INCR', P .. 'stats:ver')  -- an arrival moves the cockpit's times, status or not
-if keep_open == '1' then
-  redis.call('SADD', P .. 'tasks:open', tid)
-else
-  redis.call('SREM', P .. 'tasks:open', tid)
-end
-if clear == '1' and redis.call('GET', P .. 'task:event:' .. eid) == tid then
-  redis.call('DEL', P .. 'task:event:' .. eid)
-end
-if ev_json ~= '' then restate('event', eid, ev_json, ev_status, ev_rev, now, day) end
-for i = 0, n - 1 do
-  local b = 15 + i * 6
-  if ARGV[b+2] ~= '' then restate(ARGV[b], ARGV[b+1], ARGV[b+2], ARGV[b+3], ARGV[b+4], now, day) end
-  if ARGV[b+5] == '1' then redis.call('DEL', P .. 'task:unit:' .. ARGV[b] .. ':' .. ARGV[b+1]) end
-end
-emit('task', 'upsert', new)
-flush()
-return 'ok'
-"""
+STEP_LUA: Final = lua.source(__file__, "task_step.lua")
 
 UnitKey = tuple[str, str]  # (kind, id)
 Unit = tuple[str, str, dict[str, Any], str]  # (kind, id, record, rev)

@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo
 import orjson
 import redis
 
+from dashboard import lua
 from dashboard.access.keyfile import HANDOVER_KEY, secret
 from dashboard.archive.events import (
     Archive,
@@ -70,21 +71,7 @@ SIGNED_FIELDS: Final = ("id", "from", "to", "scope", "shift", "incoming", "autho
 
 # ARGV[1] key prefix, [2] id, [3] packed report, [4] summary JSON, [5] score, [6] cap.
 # Returns the ids dropped (the oldest, past the cap).
-_SAVE: Final = r"""
-local P = ARGV[1]
-redis.call('SET', P .. 'handover:' .. ARGV[2], ARGV[3])
-redis.call('HSET', P .. 'handover:list', ARGV[2], ARGV[4])
-redis.call('ZADD', P .. 'handover:index', ARGV[5], ARGV[2])
-local extra = redis.call('ZCARD', P .. 'handover:index') - tonumber(ARGV[6])
-if extra <= 0 then return {} end
-local old = redis.call('ZRANGE', P .. 'handover:index', 0, extra - 1)
-for _, id in ipairs(old) do
-  redis.call('DEL', P .. 'handover:' .. id)
-  redis.call('HDEL', P .. 'handover:list', id)
-end
-redis.call('ZREMRANGEBYRANK', P .. 'handover:index', 0, extra - 1)
-return old
-"""
+_SAVE: Final = lua.source(__file__, "handover_save.lua")
 
 
 class HandoverError(Exception):

@@ -14,16 +14,11 @@ import json
 from dataclasses import dataclass
 from typing import Final
 
+from dashboard import lua
 from dashboard.models import STATEFUL_KINDS
 from dashboard.store import Store
 
-_REPAIR: Final = """
-local meta = redis.call('HGET', KEYS[1], ARGV[1])
-if meta ~= ARGV[2] then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[4])
-return 1
-"""
+_REPAIR: Final = lua.source(__file__, "clock_repair.lua")
 
 
 @dataclass(frozen=True)

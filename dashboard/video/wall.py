@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Final
 
+from dashboard import lua
 from dashboard.protocol import ID_RE
 from dashboard.store import Store
 from dashboard.video.cameras import for_spot
@@ -34,32 +35,11 @@ CAS_TRIES: Final = 8
 
 # ARGV[3] the wall as read ('' = none), ARGV[4] the new wall ('' = unchanged), ARGV[5] the
 # frame's data. Returns the frame's seq, or false when someone wrote the wall in between.
-_WALL_LUA: Final = r"""
-local key = P .. 'video:wall'
-local cur = redis.call('GET', key) or ''
-if cur ~= ARGV[3] then return false end
-if ARGV[4] ~= '' then redis.call('SET', key, ARGV[4]) end
-local seq = emit('video', 'upsert', ARGV[5])
-flush()
-return seq
-"""
+_WALL_LUA: Final = lua.source(__file__, "wall_set.lua")
 # ARGV[3] name, ARGV[4] layout JSON, ARGV[5] cap, ARGV[6] frame data. -1 = full.
-_SAVE_LUA: Final = r"""
-local key = P .. 'video:layouts'
-if redis.call('HEXISTS', key, ARGV[3]) == 0 and
-    redis.call('HLEN', key) >= tonumber(ARGV[5]) then return -1 end
-redis.call('HSET', key, ARGV[3], ARGV[4])
-local seq = emit('video', 'upsert', ARGV[6])
-flush()
-return seq
-"""
+_SAVE_LUA: Final = lua.source(__file__, "layout_save.lua")
 # ARGV[3] name, ARGV[4] frame data. -1 = no such layout.
-_DELETE_LUA: Final = r"""
-if redis.call('HDEL', P .. 'video:layouts', ARGV[3]) == 0 then return -1 end
-local seq = emit('video', 'upsert', ARGV[4])
-flush()
-return seq
-"""
+_DELETE_LUA: Final = lua.source(__file__, "layout_delete.lua")
 
 
 class VideoError(Exception):
