@@ -42,6 +42,11 @@ def _day_of_hour(hour: int, tz: str) -> str:
     return datetime.fromtimestamp(hour * 3600, _zone(tz)).strftime("%Y-%m-%d")
 
 
+def now_ms() -> int:
+    """Wall-clock epoch milliseconds: the default clock (tests pass their own)."""
+    return int(time.time() * 1000)
+
+
 def day_of(ts_ms: int, tz: str = "Asia/Shanghai") -> str:
     """The local calendar day of an epoch-ms time (cached per hour: zones shift by whole hours
     or half hours, and no zone we serve shifts by a fraction of an hour at a day boundary)."""

@@ -37,14 +37,14 @@ from dashboard.archive.stats import PATROL_KEEP_S, patrol_key
 from dashboard.archive.tracks import AHEAD_MAX_MS, Fix, Thinner, Tracks
 from dashboard.backoff import Backoff
 from dashboard.city import load_city
-from dashboard.command.alerts import Alerts, now_ms
+from dashboard.command.alerts import Alerts
 from dashboard.command.dispatch import Desk
 from dashboard.command.plans import PlanLibrary
 from dashboard.command.sla import Deadlines
 from dashboard.config import Settings
 from dashboard.i18n import t
 from dashboard.models import EVENT_CLOSED, SEVERITIES, URGENT_LEVELS
-from dashboard.store import Store, day_of
+from dashboard.store import Store, day_of, now_ms
 from feeds.service import run_service
 
 log = logging.getLogger("cc.watch")

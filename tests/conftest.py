@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 import redis
 
-from dashboard.command.alerts import now_ms
 from dashboard.config import Settings
+from dashboard.store import now_ms
 from feeds.ingest import Ingest
 from feeds.redis_server import EmbeddedRedis, free_port
 from feeds.relay import Relay

@@ -35,16 +35,9 @@ from dashboard.access.audit import DAY_MS, Audit
 from dashboard.access.auth import Auth, AuthError, password_problem
 from dashboard.access.keyfile import HANDOVER_KEY, REDIS_PASSWORD, secret, secret_path
 from dashboard.config import Settings
-from dashboard.duty.handover import (
-    HandoverError,
-    Handovers,
-    content_hash,
-    handover_key,
-    key_id,
-    pack,
-    unpack,
-)
+from dashboard.duty.handover import Handovers, content_hash, handover_key, key_id, pack, unpack
 from dashboard.duty.roster import RosterStore
+from dashboard.errors import Refused
 from dashboard.store import Store
 from feeds.redis_server import EmbeddedRedis, free_port, redact
 
@@ -522,7 +515,7 @@ def test_acct142_a_change_rehashed_without_the_key_is_caught(r: redis.Redis) -> 
     binary_client(r).set(key, pack(stored))
     report = book.get(hid)
     assert report is not None and report["intact"] is False and report["unverifiable"] is None
-    with pytest.raises(HandoverError) as refused:
+    with pytest.raises(Refused) as refused:
         book.accept(hid, by="zhiban2")
     assert refused.value.code == "tampered"
 
@@ -543,7 +536,7 @@ def test_acct143_unkeyed_or_other_key_signatures_are_unverifiable(r: redis.Redis
     report = book.get(hid)
     assert report is not None and (report["intact"], report["unverifiable"]) == (False,
                                                                                  "unkeyed")
-    with pytest.raises(HandoverError) as refused:
+    with pytest.raises(Refused) as refused:
         book.accept(hid, by="zhiban2")
     assert refused.value.code == "unverifiable" and refused.value.status == 409
     from callbacks.duty.handover import print_html

@@ -221,7 +221,7 @@ def test_ck103_a_town_leader_sees_only_the_town(page: Cockpit) -> None:
     assert page.js(f"return document.querySelector('#{ids.CK_CRUMBS} a.cc-ck-up')") is None
     page.shot("cockpit-town-leader.png")
     # the other town: the page is a 403, the API too
-    assert page.api(TOWN_B)["error"] == "out_of_scope"
+    assert page.api(TOWN_B)["code"] == "out_of_scope"
     page.driver.get(page.base + f"/cockpit?scope={TOWN_B}")
     wait_for(lambda: page.js("return !!document.getElementById('cc-ck-denied')"), 5,
              "the 403 page")

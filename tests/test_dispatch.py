@@ -12,11 +12,12 @@ from typing import Any
 import pytest
 import redis
 
-from dashboard.command.dispatch import Desk, DispatchError
+from dashboard.command.dispatch import Desk
 from dashboard.command.plans import PlanLibrary, plan_from_dict
 from dashboard.command.proposal import propose
 from dashboard.command.sla import Deadlines
 from dashboard.config import Settings
+from dashboard.errors import Refused
 from dashboard.store import Store
 
 from .conftest import Stack
@@ -115,7 +116,7 @@ def test_disp001_proposal_fills_calls_own_grid_worker_first(r: redis.Redis, desk
     p = desk.proposal("E1")
     assert p["unfilled"] == [{"kind": "fire_engine", "count": 2, "max_eta_s": 300,
                               "missing": 1}]
-    with pytest.raises(DispatchError) as err:
+    with pytest.raises(Refused) as err:
         desk.proposal("nope")
     assert err.value.status == 404 and err.value.code == "no_event"
 
@@ -138,7 +139,7 @@ def _race(desk: Desk, keys: list[str], event_id: str = "E1") -> list[Any]:
         try:
             out.append(desk.dispatch(event_id, by="zhang", key=key, assignees=None,
                                      plan_id=None))
-        except DispatchError as exc:
+        except Refused as exc:
             out.append(exc)
 
     threads = [threading.Thread(target=go, args=(k,)) for k in keys]
@@ -154,7 +155,7 @@ def test_disp002_twenty_threads_different_keys_one_task(r: redis.Redis, desk: De
     city_scene(Store(r))
     out = _race(desk, [f"key-{i}" for i in range(20)])
     made = [o for o in out if isinstance(o, tuple)]
-    refused = [o for o in out if isinstance(o, DispatchError)]
+    refused = [o for o in out if isinstance(o, Refused)]
     assert len(made) == 1 and made[0][1] is False
     assert len(refused) == 19
     assert {(e.code, e.status) for e in refused} == {("has_task", 409)}
@@ -193,7 +194,7 @@ def test_disp003_twenty_threads_same_key_one_task_rest_duplicates(
     assert r.get("cc:idem:same-key") == TASK_1 and 0 < r.ttl("cc:idem:same-key") <= 86400
     # the key belongs to E1: reusing it for another event is refused
     event(Store(r), "E2", 50)
-    with pytest.raises(DispatchError) as err:
+    with pytest.raises(Refused) as err:
         desk.dispatch("E2", by="zhang", key="same-key", assignees=None, plan_id=None)
     assert err.value.code == "key_reused" and err.value.status == 409
 
@@ -214,7 +215,7 @@ def test_disp004_two_events_compete_for_one_unit(r: redis.Redis, desk: Desk,
                 event_id, by="zhang", key=f"k-{event_id}",
                 assignees=[{"id": "W1", "kind": "worker"}], plan_id=None,
                 override_reason="only one worker near")
-        except DispatchError as exc:
+        except Refused as exc:
             results[event_id] = exc
 
     threads = [threading.Thread(target=go, args=(e,)) for e in ("E1", "E2")]
@@ -223,7 +224,7 @@ def test_disp004_two_events_compete_for_one_unit(r: redis.Redis, desk: Desk,
     for t in threads:
         t.join(30)
     won = [e for e, v in results.items() if isinstance(v, tuple)]
-    lost = [v for v in results.values() if isinstance(v, DispatchError)]
+    lost = [v for v in results.values() if isinstance(v, Refused)]
     assert len(won) == 1 and len(lost) == 1
     assert lost[0].code == "unit_busy" and lost[0].status == 409
     assert lost[0].detail["unit"] == "W1" and "task_id" not in lost[0].detail
@@ -236,7 +237,7 @@ def test_disp004_two_events_compete_for_one_unit(r: redis.Redis, desk: Desk,
 def test_disp005_override_needs_a_reason_and_is_kept(r: redis.Redis, desk: Desk) -> None:
     city_scene(Store(r))
     mine = [{"id": "W-NEAR", "kind": "worker"}, {"id": "F3", "kind": "resource"}]
-    with pytest.raises(DispatchError) as err:
+    with pytest.raises(Refused) as err:
         desk.dispatch("E1", by="zhang", key="k1", assignees=mine, plan_id="P-TEST-FIRE")
     assert (err.value.code, err.value.status) == ("override_reason_required", 400)
     assert sorted(err.value.detail["recommended"]) == ["F1", "F2", "W-OWN"]
@@ -246,11 +247,11 @@ def test_disp005_override_needs_a_reason_and_is_kept(r: redis.Redis, desk: Desk)
         ([{"id": "W-NEAR", "kind": "camera"}], "bad_body", 400),
         ([], "no_units", 400),
     ]:
-        with pytest.raises(DispatchError) as err:
+        with pytest.raises(Refused) as err:
             desk.dispatch("E1", by="zhang", key="k2", assignees=bad, plan_id=None,
                           override_reason="x")
         assert (err.value.code, err.value.status) == (code, status), bad
-    with pytest.raises(DispatchError) as err:
+    with pytest.raises(Refused) as err:
         desk.dispatch("E1", by="zhang", key="k3", assignees=mine, plan_id="P-NOPE",
                       override_reason="x")
     assert err.value.code == "unknown_plan"
@@ -354,7 +355,7 @@ def test_disp007_full_lifecycle_by_feedback_through_ingest(stack: Stack, r: redi
     assert json.loads(r.hget("cc:state:event", "E1"))["status"] == "handled"
     assert not r.keys("cc:task:unit:*")
     assert r.hget("cc:meta:resource", "F2").endswith("|available")
-    with pytest.raises(DispatchError) as err:
+    with pytest.raises(Refused) as err:
         desk.evaluate("E1", by="li", score=5)
     assert err.value.code == "not_verified"
     clock.now = TS + 120_000
@@ -413,7 +414,7 @@ def test_disp009_need_support_and_failed_verify_rework(r: redis.Redis, clock: Cl
     assert after is not None and after["stage"] == "need_support"
     assert json.loads(r.hget("cc:state:event", "E1"))["status"] == "in_progress"
     assert r.exists("cc:task:unit:resource:F1")  # still engaged
-    with pytest.raises(DispatchError) as err:
+    with pytest.raises(Refused) as err:
         desk.verify("E1", by="li", passed=True)
     assert (err.value.code, err.value.status) == ("bad_stage", 409)
     for n, actor in enumerate(("W-OWN", "F1", "F2")):
@@ -427,14 +428,14 @@ def test_disp009_need_support_and_failed_verify_rework(r: redis.Redis, clock: Cl
         fb(actor, "handled", TS + 100 + n)
     assert desk.verify("E1", by="li", passed=True)["verify"]["passed"] is True
     for bad in (0, 6, "5", True, None, 4.5):
-        with pytest.raises(DispatchError) as err:
+        with pytest.raises(Refused) as err:
             desk.evaluate("E1", by="li", score=bad)  # type: ignore[arg-type]
         assert (err.value.code, err.value.status) == ("bad_score", 400)
     assert desk.evaluate("E1", by="li", score=3)["stage"] == "closed"
-    with pytest.raises(DispatchError) as err:
+    with pytest.raises(Refused) as err:
         desk.evaluate("E1", by="li", score=3)
     assert err.value.status == 409
-    with pytest.raises(DispatchError) as err:
+    with pytest.raises(Refused) as err:
         desk.dispatch("E1", by="zhang", key="k-again", assignees=None, plan_id=None)
     assert (err.value.code, err.value.status) == ("bad_stage", 409)
 
@@ -460,7 +461,7 @@ def test_disp012_an_override_is_recorded_against_what_was_shown(r: redis.Redis,
     city_scene(Store(r))
     desk.proposal("E1")
     mine = [{"id": "W-NEAR", "kind": "worker"}]
-    with pytest.raises(DispatchError) as err:
+    with pytest.raises(Refused) as err:
         desk.dispatch("E1", by="zhang", key="k", assignees=mine, plan_id=None)
     assert sorted(err.value.detail["recommended"]) == ["F1", "F2", "W-OWN"]
     task, _ = desk.dispatch("E1", by="zhang", key="k", assignees=mine, plan_id=None,

@@ -11,7 +11,8 @@ import redis
 
 from dashboard.access.audit import Audit
 from dashboard.command.alerts import Alerts
-from dashboard.duty.desk import NOTES_MAX, Duty, DutyError
+from dashboard.duty.desk import NOTES_MAX, Duty
+from dashboard.errors import Refused
 from dashboard.store import Store
 
 from .auth_util import XHR, make_user, sign_in
@@ -83,7 +84,7 @@ def test_duty002_notes_are_kept_bounded_and_framed(r: redis.Redis) -> None:
     notes = alerts.get(alert["id"])["notes"]  # type: ignore[index]
     assert len(notes) == NOTES_MAX and notes[-1]["text"] == f"第{NOTES_MAX + 2}条"
     for bad in ("", "   ", None, 5, "长" * 501):
-        with pytest.raises(DutyError):
+        with pytest.raises(Refused):
             duty.note(alert["id"], by="li", text=bad)  # type: ignore[arg-type]
     assert alerts.get(alert["id"])["acked_by"] is None  # type: ignore[index]
     assert alerts.open() == [alerts.get(alert["id"])]
@@ -107,7 +108,7 @@ def test_duty003_handed_to_a_commander_leaves_the_sounding_set(r: redis.Redis) -
     acked = alerts.ack(crit, by="zhang")
     assert acked["handed_to"] == "zhang" and acked["acked_by"] == "zhang"
     assert duty.board()["handed"] == []
-    with pytest.raises(DutyError) as exc:
+    with pytest.raises(Refused) as exc:
         duty.handoff(crit, by="li")
     assert exc.value.status == 409
 
@@ -118,12 +119,12 @@ def test_duty004_silence_covers_the_alarms_of_now_and_a_new_one_sounds(r: redis.
     first = alerts.raise_once("critical_event", "E1", "E1", "I级事件：爆炸", 1)
     assert first is not None
     for reason in ("", "  ", None):
-        with pytest.raises(DutyError) as exc:
+        with pytest.raises(Refused) as exc:
             duty.silence(by="li", reason=reason, minutes=5,  # type: ignore[arg-type]
                          sounding=[first["id"]])
         assert exc.value.code in ("no_reason", "bad_reason")
     for minutes in (0, 61, "5", 2.5, True):
-        with pytest.raises(DutyError):
+        with pytest.raises(Refused):
             duty.silence(by="li", reason="正在电话处置", minutes=minutes,  # type: ignore[arg-type]
                          sounding=[first["id"]])
     assert duty.silence_state() is None

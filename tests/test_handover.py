@@ -146,11 +146,11 @@ def test_hand003_sign_accept_state_machine(r: redis.Redis, redis_url: str) -> No
     assert again.status_code == 409 and again.get_json()["code"] == "accepted"
     entries = [e for e in cmd.get("/api/audit?limit=200").get_json()["entries"]
                if e["action"].startswith("handover.")]
-    ok = [(e["action"], e["user"]) for e in reversed(entries) if e["outcome"] == "ok"]
+    ok = [(e["action"], e["user"]) for e in reversed(entries) if e["outcome"] == "success"]
     assert ok == [("handover.draft", "zhiban"), ("handover.edit", "zhiban"),
                   ("handover.edit", "zhiban"), ("handover.sign", "zhiban"),
                   ("handover.accept", "zhiban2")]
-    refused = [e for e in entries if e["outcome"] == "refused"]
+    refused = [e for e in entries if e["outcome"] in ("failure", "denied")]
     assert len(refused) == 9  # every refusal above that reached a route's role check
 
 
@@ -261,7 +261,7 @@ def test_hand008_bad_requests(r: redis.Redis, redis_url: str) -> None:
     assert client.get("/api/handover?limit=abc").status_code == 400
     hid = client.post("/api/handover", json={}).get_json()["handover"]["id"]
     res = client.put(f"/api/handover/{hid}", json={"remarks": 5})
-    assert res.status_code == 400 and "remarks" in res.get_json()["message"]
+    assert res.status_code == 400 and "remarks" in res.get_json()["error"]
     assert client.put(f"/api/handover/{hid}", json={"other": 1}).status_code == 400
     assert client.put(f"/api/handover/{hid}", json={"remarks": "x" * 4001}).status_code == 400
 

@@ -371,12 +371,12 @@ def test_stat004_api_roles_and_scopes(app: Any, r: redis.Redis) -> None:
     own = officer.get("/api/stats").json
     assert own["scope"]["code"] == TOWN_A
     res = officer.get(f"/api/stats?scope={TOWN_B}")
-    assert res.status_code == 403 and res.json["error"] == "out_of_scope"
+    assert res.status_code == 403 and res.json["code"] == "out_of_scope"
     res = officer.get("/api/stats?scope=370283")
-    assert res.status_code == 403 and res.json["error"] == "out_of_scope"
+    assert res.status_code == 403 and res.json["code"] == "out_of_scope"
     assert officer.get(f"/api/stats?scope={COMM_A1}").json["scope"]["code"] == COMM_A1
     res = officer.get("/api/stats?scope=<b>x</b>")
-    assert res.status_code == 400 and res.json["error"] == "unknown_scope"
+    assert res.status_code == 400 and res.json["code"] == "unknown_scope"
     # nothing of town B in what town A's officer sees
     town_b = {h.id for h in by_hand() if h.town == TOWN_B}
     assert town_b
@@ -386,7 +386,7 @@ def test_stat004_api_roles_and_scopes(app: Any, r: redis.Redis) -> None:
     assert all(row["code"].startswith(TOWN_A)
                for rows in own["rankings"].values() for lst in rows.values() for row in lst)
     res = officer.get(f"/api/export?scope={TOWN_B}")
-    assert res.status_code == 403 and res.json["error"] == "out_of_scope"
+    assert res.status_code == 403 and res.json["code"] == "out_of_scope"
     text = officer.get("/api/export?from=2025-01-01").get_data(as_text=True)
     ids = {row[0] for row in list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))[1:]}
     assert ids and not ids & town_b
@@ -473,7 +473,7 @@ def test_stat007_export_csv_and_xlsx_of_a_filter(app: Any, r: redis.Redis) -> No
                       ("category=x", "bad_category"), ("from=2026-13-01", "bad_time"),
                       ("from=2026-11-02&to=2026-11-01", "bad_range")):
         res = leader.get(f"/api/export?{bad}")
-        assert res.status_code == 400 and res.json["error"] == code, bad
+        assert res.status_code == 400 and res.json["code"] == code, bad
     entries = [json.loads(e["detail"]) for _, e in r.xrange("cc:audit")
                if e.get("action") == "export"]
     assert entries and entries[0]["rows"] == len(want)
@@ -525,7 +525,7 @@ def test_arch005_an_archived_event_is_found_again_by_id_within_scope(
     officer = client_for(app, r, "leader", scope=TOWN_B)
     assert officer.get("/api/archive/events/E11").status_code == 200  # G3, town B
     res = officer.get("/api/archive/events/E12")  # G1, town A: as if unknown
-    assert res.status_code == 404 and res.json["error"] == "not_archived"
+    assert res.status_code == 404 and res.json["code"] == "not_archived"
     assert client_for(app, r, "duty_officer").get("/api/archive/events/E12").status_code == 403
 
 

@@ -210,7 +210,7 @@
     return promise.then(function (res) {
       busy = false;
       if (!res.ok) {
-        message(cc.t('handover.failed', { error: (res.body && (res.body.message || res.body.error)) || res.status }), 'warn');
+        message(cc.t('handover.failed', { error: (res.body && res.body.error) || res.status }), 'warn');
         return null;
       }
       dirty = false;
@@ -283,7 +283,7 @@
   function open(id) {
     chosen = id;
     return api('GET', '/handover/' + encodeURIComponent(id)).then(function (res) {
-      if (!res.ok) { message(cc.t('handover.failed', { error: res.body.message || res.status }), 'warn'); return; }
+      if (!res.ok) { message(cc.t('handover.failed', { error: res.body.error || res.status }), 'warn'); return; }
       current = res.body.handover;
       draw();
     });
@@ -299,7 +299,7 @@
     clearTimeout(timer);
     return api('GET', '/handover?limit=' + K.history + '&lang=' + encodeURIComponent(cc.cfg.lang))
       .then(function (res) {
-        if (!res.ok) throw new Error(res.body && res.body.message);
+        if (!res.ok) throw new Error(res.body && res.body.error);
         list = res.body.handovers || [];
         shift = res.body.shift;
         var id = pick();

@@ -288,7 +288,7 @@
     if (status === 401) say(cc.t('cmd.err_signed_out'), 'error');
     else if (status === 403) say(cc.t('track.err_forbidden'), 'error');
     else if (status === 404) say(cc.t('track.err_notfound'), 'error');
-    else say(cc.t('track.err', { msg: body.message || body.error || status }), 'error');
+    else say(cc.t('track.err', { msg: body.error || status }), 'error');
   }
 
   /* ------------------------------------------------------------- drawing */

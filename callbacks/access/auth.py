@@ -20,6 +20,7 @@ from urllib.parse import urlencode, urlsplit
 import flask
 from flask import Flask, Response, g, jsonify, redirect, request
 
+from callbacks.errors import error
 from dashboard.access.audit import ACTION_RE, Audit
 from dashboard.access.auth import NAME_RE, Auth, Session
 from dashboard.config import Settings
@@ -46,10 +47,6 @@ EXT_AUDIT: Final = "cc_audit"
 AUDIT_LIMIT_MAX: Final = 1000
 MS_MAX: Final = 10**15  # epoch ms: far beyond any date we meet
 STREAM_ID_RE: Final = re.compile(r"^[0-9]{1,20}-[0-9]{1,20}$")
-
-
-def _json_error(status: int, message: str, **extra: Any) -> tuple[Response, int]:
-    return jsonify({"error": message, "status": status, **extra}), status
 
 
 def _ip() -> str:
@@ -94,16 +91,21 @@ def require(*roles: str) -> Callable[[F], F]:
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             found = current_session()
-            if found is None:
-                return _json_error(401, "sign in first")
-            if not found.may(*roles):
-                return _json_error(403, f"needs role {' or '.join(roles)}", role=found.role)
+            if found is None or not found.may(*roles):
+                return role_refusal(found, roles)
             g.session = found
             return fn(*args, **kwargs)
 
         return cast(F, wrapper)
 
     return decorate
+
+
+def role_refusal(found: Session | None, roles: tuple[str, ...]) -> tuple[Response, int]:
+    """401 without a session, 403 when its role is not one of `roles`."""
+    if found is None:
+        return error(401, "unauthenticated", "sign in first")
+    return error(403, "forbidden", f"needs role {' or '.join(roles)}", role=found.role)
 
 
 def out_of_scope() -> None:
@@ -178,11 +180,11 @@ def install_auth(server: Flask, auth: Auth, audit: Audit, settings: Settings) ->
             return _display_sign_in(request.args[DISPLAY_PARAM])
         if found is None:
             if is_json:
-                return _json_error(401, "sign in first")
+                return error(401, "unauthenticated", "sign in first")
             return redirect(_login_url(safe_next(request.full_path.rstrip("?"))), 302)
         if found.role == "display" and request.method not in READ_METHODS and \
                 path not in DISPLAY_POSTS:
-            return _json_error(403, "a display session is read-only")
+            return error(403, "read_only", "a display session is read-only")
         return None
 
     def _display_sign_in(token: str) -> Any:
@@ -200,17 +202,17 @@ def install_auth(server: Flask, auth: Auth, audit: Audit, settings: Settings) ->
         body = request.get_json(silent=True)
         if not isinstance(body, dict) or not isinstance(body.get("username"), str) or \
                 not isinstance(body.get("password"), str) or not body["username"]:
-            return _json_error(400, 'send JSON {"username": "…", "password": "…"}')
+            return error(400, "bad_json", 'send JSON {"username": "…", "password": "…"}')
         name, ip = body["username"][:64], _ip()
         g.session = None
         tried = auth.attempt(name, body["password"], ip)
         found = tried.session
         if tried.outcome == "throttled":
             audited_anonymous("login", name, "throttled", {"limit": tried.limit})
-            return _json_error(429, "too many failed sign-ins; try again in 15 minutes")
+            return error(429, "throttled", "too many failed sign-ins; try again in 15 minutes")
         if found is None:
             audited_anonymous("login", name, "failure", {"reason": tried.reason})
-            return _json_error(401, "wrong user name or password")
+            return error(401, "bad_credentials", "wrong user name or password")
         old = request.cookies.get(COOKIE)
         if old and old != found.token:
             auth.logout(old)  # one browser, one session
@@ -246,11 +248,11 @@ def install_auth(server: Flask, auth: Auth, audit: Audit, settings: Settings) ->
     @require("commander")
     def audit_entries() -> Any:
         if g.session.scope:  # the trail names every area's events and users
-            return _json_error(403, "the audit trail is for a city-wide commander")
+            return error(403, "forbidden", "the audit trail is for a city-wide commander")
         try:
             query = audit_query(request.args)
         except ValueError as exc:
-            return _json_error(400, str(exc), code="bad_query")
+            return error(400, "bad_query", str(exc))
         entries, more = audit.query(**query)
         return jsonify({"entries": entries, "next": more})
 

@@ -26,9 +26,10 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 import dash
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from callbacks.errors import error
 from dashboard.config import Settings
 from layouts.plain import LOGIN_SCRIPT
 
@@ -142,10 +143,6 @@ class Policy:
         return f"{self._head}; connect-src {connect}"
 
 
-def _refuse(status: int, code: str, message: str) -> tuple[Response, int]:
-    return jsonify({"error": message, "code": code, "status": status}), status
-
-
 def install_security(app: dash.Dash, settings: Settings) -> None:
     """Add the checks and headers to `app`'s server. Call first of the request hooks, so a
     refused request costs no session lookup."""
@@ -168,13 +165,13 @@ def install_security(app: dash.Dash, settings: Settings) -> None:
             return None
         length = request.content_length
         if length is not None and length > limit:
-            return _refuse(413, "too_large", f"the body is {length} bytes; at most {limit}")
+            return error(413, "too_large", f"the body is {length} bytes; at most {limit}")
         if request.is_json or request.headers.get(XHR_HEADER):
             return None
         if request.mimetype or length:
-            return _refuse(415, "json_required",
+            return error(415, "json_required",
                            "send JSON (Content-Type: application/json)")
-        return _refuse(403, "xhr_required",
+        return error(403, "xhr_required",
                        f"a request without a body needs the {XHR_HEADER} header")
 
     @server.after_request

@@ -23,9 +23,11 @@ from flask import Blueprint, Response, g, jsonify, request
 from flask_caching import Cache
 
 from callbacks.access.auth import audited, require
+from callbacks.errors import error, refusal
 from dashboard.archive.stats import Figures, ScopeError, export_header
 from dashboard.city import City
 from dashboard.config import Settings
+from dashboard.errors import Refused
 from dashboard.i18n import normalise_lang
 from dashboard.models import CATEGORIES, EVENT_STATUSES
 from dashboard.scope import sees
@@ -39,12 +41,6 @@ ENTRY_TTL_S: Final = 2 * 86400  # entries are replaced long before; this only bo
 DAY_RE: Final = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # A spreadsheet takes a cell beginning with one of these for a formula (or runs it as one).
 FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
-
-
-class _BadRequest(Exception):
-    def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.extra = status, code, message, extra
 
 
 def make_cache(server: Any, redis_url: str, settings: Settings) -> Cache:
@@ -74,9 +70,9 @@ def create_stats_api(store: Store, city: City, settings: Settings, cache: Cache,
         try:
             code, _, _ = figs.scope_info(asked)
         except ScopeError as exc:
-            raise _BadRequest(400, "unknown_scope", str(exc)) from None
+            raise Refused("unknown_scope", 400, str(exc)) from None
         if own and not code.startswith(own):
-            raise _BadRequest(403, "out_of_scope", f"{asked} is outside your scope {own}",
+            raise Refused("out_of_scope", 403, f"{asked} is outside your scope {own}",
                               scope=own)
         return None if code == city.code else code
 
@@ -109,8 +105,8 @@ def create_stats_api(store: Store, city: City, settings: Settings, cache: Cache,
     def stats() -> Any:
         try:
             body, how = cached(scope_arg())
-        except _BadRequest as exc:
-            return _error(exc)
+        except Refused as exc:
+            return refusal(exc)
         response = Response(body, mimetype="application/json")
         response.headers["X-Cache"] = how
         response.headers["Cache-Control"] = "no-store"
@@ -123,8 +119,7 @@ def create_stats_api(store: Store, city: City, settings: Settings, cache: Cache,
         found = figs.archive.find(event_id) if len(event_id) <= 64 else None
         # outside the scope answers as unknown: ids of other areas do not leak
         if found is None or not sees(g.session.scope, found["event"]):
-            return jsonify({"error": "not_archived", "status": 404,
-                            "message": f"no archived event {event_id!r}"}), 404
+            return error(404, "not_archived", f"no archived event {event_id!r}")
         return jsonify({**found, "archived": True})
 
     def when(name: str, default: int, end: bool) -> int:
@@ -141,7 +136,7 @@ def create_stats_api(store: Store, city: City, settings: Settings, cache: Cache,
             else:
                 return int(datetime(day.year, day.month, day.day, tzinfo=tz).timestamp()
                            * 1000)
-        raise _BadRequest(400, "bad_time", f"{name}: a day YYYY-MM-DD or epoch ms")
+        raise Refused("bad_time", 400, f"{name}: a day YYYY-MM-DD or epoch ms")
 
     @api.get("/api/export")
     @require(*READERS)
@@ -149,27 +144,27 @@ def create_stats_api(store: Store, city: City, settings: Settings, cache: Cache,
         try:
             fmt = (request.args.get("format") or "csv").lower()
             if fmt not in ("csv", "xlsx"):
-                raise _BadRequest(400, "bad_format", "format: csv or xlsx")
+                raise Refused("bad_format", 400, "format: csv or xlsx")
             scope = scope_arg()
             now = now_ms()
             default_from = figs.window_days(now)[0][1] * 1000
             from_ms, to_ms = when("from", default_from, False), when("to", now + 1, True)
             if to_ms <= from_ms:
-                raise _BadRequest(400, "bad_range", "to must be after from")
+                raise Refused("bad_range", 400, "to must be after from")
             status = request.args.get("status") or None
             if status is not None and status not in EVENT_STATUSES:
-                raise _BadRequest(400, "bad_status", f"status: one of {EVENT_STATUSES}")
+                raise Refused("bad_status", 400, f"status: one of {EVENT_STATUSES}")
             category = request.args.get("category") or None
             if category is not None and category not in CATEGORIES:
-                raise _BadRequest(400, "bad_category", f"category: one of {CATEGORIES}")
+                raise Refused("bad_category", 400, f"category: one of {CATEGORIES}")
             frame, live = figs.export_frame(scope, from_ms, to_ms, status, category, now)
             limit = CSV_MAX_ROWS if fmt == "csv" else XLSX_MAX_ROWS
             if len(frame) > limit:
-                raise _BadRequest(413, "too_many_rows", f"{len(frame)} rows match; {fmt} "
+                raise Refused("too_many_rows", 413, f"{len(frame)} rows match; {fmt} "
                                   f"takes at most {limit}: narrow the filter", rows=len(frame),
                                   max=limit)
-        except _BadRequest as exc:
-            return _error(exc)
+        except Refused as exc:
+            return refusal(exc)
         detail = {"format": fmt, "scope": scope, "from": from_ms, "to": to_ms,
                   "status": status, "category": category, "rows": len(frame)}
         audited("export", scope or city.code, "ok", detail)
@@ -187,11 +182,6 @@ def create_stats_api(store: Store, city: City, settings: Settings, cache: Cache,
             "X-Rows": str(len(frame))})
 
     return api
-
-
-def _error(exc: _BadRequest) -> tuple[Response, int]:
-    return jsonify({"error": exc.code, "message": exc.message, "status": exc.status,
-                    **exc.extra}), exc.status
 
 
 def _day(ms: int, tz: ZoneInfo) -> str:

@@ -11,26 +11,20 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from flask import Blueprint, Response, g, jsonify, request
+from flask import Blueprint, g, jsonify, request
 
-from callbacks.access.auth import audited, out_of_scope, require
+from callbacks.access.auth import require
+from callbacks.access.mutation import Done, mutation, scoped_alert
+from callbacks.errors import error, json_body
 from dashboard.access.audit import Audit
 from dashboard.access.auth import ROLES
 from dashboard.command.alerts import NOTE_MAX, AlertNotFound, Alerts
-from dashboard.scope import covers
+from dashboard.errors import Refused
 
 LIST_DEFAULT: Final = 200
 LIST_MAX: Final = 500
 ID_MAX: Final = 64
 ACKERS: Final = ("duty_officer", "commander")
-
-
-class _Refused(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
 
 
 def create_alerts_api(alerts: Alerts, audit: Audit) -> Blueprint:
@@ -44,7 +38,7 @@ def create_alerts_api(alerts: Alerts, audit: Audit) -> Blueprint:
     def list_alerts() -> Any:
         raw = request.args.get("limit") or str(LIST_DEFAULT)
         if not raw.isdigit() or not 1 <= int(raw) <= LIST_MAX:
-            return _error(400, "bad_limit", f"limit must be a whole number 1-{LIST_MAX}")
+            return error(400, "bad_limit", f"limit must be a whole number 1-{LIST_MAX}")
         limit, scope = int(raw), g.session.scope
         if not scope:
             return jsonify({"alerts": alerts.recent(limit)})
@@ -53,69 +47,33 @@ def create_alerts_api(alerts: Alerts, audit: Audit) -> Blueprint:
         mine = [a for a in found if (areas.get(a["id"]) or "").startswith(scope)]
         return jsonify({"alerts": mine[:limit]})
 
-    guarded_ack = require(*ACKERS)(lambda alert_id: _ack(alerts, alert_id))
-
     @api.post("/api/alerts/<alert_id>/ack")
-    def ack(alert_id: str) -> Any:
-        out = guarded_ack(alert_id)
-        if isinstance(out, tuple) and out[1] in (401, 403) and not g.get("alert_audited"):
-            # refused by the role check, before the route wrote its own entry
-            audited("alert.ack", alert_id[:ID_MAX], "denied", {"status": out[1]})
-        return out
+    @mutation("alert.ack", *ACKERS, target="alert_id")
+    def ack(alert_id: str) -> Done:
+        note = _note()
+        before = scoped_alert(alerts, alert_id)
+        try:
+            alert = alerts.ack(alert_id, by=g.session.user, note=note)
+        except AlertNotFound:  # dropped by the trim in between
+            raise Refused("no_alert", 404, f"no alert {alert_id[:ID_MAX]!r}") from None
+        duplicate = bool(before.get("acked_by"))
+        detail = {"kind": alert["kind"], "event_id": alert.get("event_id"), "note": note[:200]}
+        if duplicate:
+            return Done({"alert": alert, "duplicate": True}, outcome="duplicate", detail=detail)
+        return Done({"alert": alert}, detail=detail)
 
     return api
 
 
-def _ack(alerts: Alerts, alert_id: str) -> tuple[Response, int]:
-    target = alert_id[:ID_MAX]
-    g.alert_audited = True  # every way out of here writes exactly one entry
-    try:
-        note = _note()
-        before = alerts.get(alert_id) if len(alert_id) <= ID_MAX else None
-        scope = g.session.scope
-        # outside the scope answers as unknown: ids of other areas do not leak
-        if before is not None and scope and not covers(
-                scope, alerts.areas([before]).get(before["id"])):
-            out_of_scope()
-            before = None
-        if before is None:
-            raise _Refused(404, "no_alert", f"no alert {target!r}")
-        try:
-            alert = alerts.ack(alert_id, by=g.session.user, note=note)
-        except AlertNotFound:  # dropped by the trim in between
-            raise _Refused(404, "no_alert", f"no alert {target!r}") from None
-    except _Refused as exc:
-        outcome = "denied" if exc.status == 403 else "failure"  # as the command API does
-        audited("alert.ack", target, outcome, {"code": exc.code, "status": exc.status})
-        return _error(exc.status, exc.code, exc.message)
-    except Exception as exc:  # the JSON 500 handler answers; the attempt is still on record
-        audited("alert.ack", target, "error", {"error": type(exc).__name__})
-        raise
-    duplicate = bool(before.get("acked_by"))
-    audited("alert.ack", target, "duplicate" if duplicate else "success",
-            {"kind": alert["kind"], "event_id": alert.get("event_id"), "note": note[:200]})
-    body: dict[str, Any] = {"alert": alert}
-    if duplicate:
-        body["duplicate"] = True
-    return jsonify(body), 200
-
-
 def _note() -> str:
     """The optional `note` of a JSON object body (an empty body means no note)."""
-    if not request.get_data():
-        return ""
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise _Refused(400, "bad_json", 'send a JSON object like {"note": "…"}')
-    note = body.get("note")
+    note = json_body(optional=True).get("note")
     if note is None:
         return ""
     if not isinstance(note, str):
-        raise _Refused(400, "bad_note", "note must be text")
+        raise Refused("bad_note", 400, "note must be text")
     if len(note) > NOTE_MAX:
-        raise _Refused(400, "bad_note", f"note is longer than {NOTE_MAX} characters")
+        raise Refused("bad_note", 400, f"note is longer than {NOTE_MAX} characters")
     return note
 
 
-def _error(status: int, code: str, message: str) -> tuple[Response, int]:
-    return jsonify({"error": message, "code": code, "status": status}), status

@@ -17,28 +17,22 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, g, jsonify, request
 
-from callbacks.access.auth import audited, current_session, out_of_scope, require
+from callbacks.access.auth import current_session, out_of_scope, require
+from callbacks.access.mutation import Done, mutation, name_target
+from callbacks.errors import error, json_body, refusal
 from dashboard.config import Settings
-from dashboard.duty.handover import SECTIONS, HandoverError, Handovers
+from dashboard.duty.handover import SECTIONS, Handovers
 from dashboard.duty.roster import RosterError, RosterStore
+from dashboard.errors import Refused
 from dashboard.i18n import normalise_lang, t
 from dashboard.models import SEVERITIES
+from dashboard.scope import covers
 from dashboard.store import Store
 from layouts import plain
 
 WRITERS: Final = ("duty_officer",)  # a commander counts as one (dashboard/access/auth.py IMPLIES)
 READERS: Final = ("duty_officer", "leader")
 LIST_MAX: Final = 200
-
-
-def _error(status: int, code: str, message: str, **extra: Any) -> tuple[Response, int]:
-    # as every other API: `error` for people, `code` for programs
-    return jsonify({"error": message, "code": code, "message": message, "status": status,
-                    **extra}), status
-
-
-def _refused(exc: HandoverError) -> tuple[Response, int]:
-    return jsonify(exc.to_dict()), exc.status
 
 
 def create_handover_api(store: Store, settings: Settings,
@@ -56,8 +50,7 @@ def create_handover_api(store: Store, settings: Settings,
         return g.session.scope or None
 
     def visible(report: dict[str, Any]) -> bool:
-        scope = own_scope()
-        return not scope or str(report.get("scope") or "").startswith(scope)
+        return covers(own_scope(), report.get("scope") or "")
 
     @api.get("/api/roster")
     @require()
@@ -65,105 +58,86 @@ def create_handover_api(store: Store, settings: Settings,
         try:
             roster = rosters.get()
         except RosterError as exc:  # a stored roster broken by hand in Redis
-            return _error(500, "bad_roster", str(exc), where=exc.where)
+            return error(500, "bad_roster", str(exc), where=exc.where)
         return jsonify({"roster": roster.doc, **roster.now_json(now_ms(), lang())})
 
     @api.put("/api/roster")
-    @require("commander")
-    def roster_put() -> Any:
-        body = request.get_json(silent=True)
+    @mutation("roster.put", "commander", target=lambda: "roster")
+    def roster_put() -> Done:
         try:
-            roster = rosters.put(body)
+            roster = rosters.put(request.get_json(silent=True))
         except RosterError as exc:
-            audited("roster.put", "roster", "refused", {"where": exc.where})
-            return _error(400, "bad_roster", str(exc), where=exc.where)
-        audited("roster.put", "roster", "ok", {"teams": len(roster.teams),
-                                               "overrides": len(roster.overrides)})
-        return jsonify({"roster": roster.doc, **roster.now_json(now_ms(), lang())})
+            raise Refused("bad_roster", 400, str(exc), where=exc.where) from None
+        return Done({"roster": roster.doc, **roster.now_json(now_ms(), lang())},
+                    detail={"teams": len(roster.teams), "overrides": len(roster.overrides)})
 
     @api.post("/api/handover")
-    @require(*WRITERS)
-    def handover_create() -> Any:
-        body = request.get_json(silent=True) if request.data else {}
-        if not isinstance(body, dict):
-            return _error(400, "bad_body", 'send JSON {} or {"from": ms, "to": ms}')
-        try:
-            report = books.create(by=g.session.user, scope=own_scope(),
-                                  from_ms=body.get("from"), to_ms=body.get("to"))
-        except HandoverError as exc:
-            audited("handover.draft", "-", "refused", {"error": exc.code})
-            return _refused(exc)
-        audited("handover.draft", report["id"], "ok",
-                {"from": report["from"], "to": report["to"], "counts": report["counts"]})
-        return jsonify({"handover": report}), 201
+    @mutation("handover.draft", *WRITERS)
+    def handover_create() -> Done:
+        body = json_body(optional=True)
+        report = books.create(by=g.session.user, scope=own_scope(),
+                              from_ms=body.get("from"), to_ms=body.get("to"))
+        name_target(report["id"])
+        return Done({"handover": report}, 201, detail={
+            "from": report["from"], "to": report["to"], "counts": report["counts"]})
 
     @api.get("/api/handover")
     @require(*READERS)
     def handover_list() -> Any:
         raw = request.args.get("limit") or "50"
         if not raw.isdigit() or not 1 <= int(raw) <= LIST_MAX:
-            return _error(400, "bad_limit", f"limit: a whole number 1-{LIST_MAX}")
+            return error(400, "bad_limit", f"limit: a whole number 1-{LIST_MAX}")
         found = books.list(int(raw), own_scope())
         current = rosters.get().at(now_ms())
         return jsonify({"handovers": found,
                         "shift": current.to_dict(rosters.get().people, lang())})
 
-    def one(report_id: str) -> dict[str, Any] | tuple[Response, int]:
+    def one(report_id: str) -> dict[str, Any]:
         report = books.get(report_id)
         # outside the scope answers as unknown: ids of other areas do not leak
         if report is not None and not visible(report):
             out_of_scope()
             report = None
         if report is None:
-            return _error(404, "not_found", f"no handover {report_id!r}")
+            raise Refused("not_found", 404, f"no handover {report_id!r}")
         return report
 
     @api.get("/api/handover/<report_id>")
     @require(*READERS)
     def handover_get(report_id: str) -> Any:
-        found = one(report_id)
-        return found if isinstance(found, tuple) else jsonify({"handover": found})
-
-    def change(action: str, report_id: str, fn: Callable[[], dict[str, Any]],
-               detail: dict[str, Any] | None = None) -> Any:
-        found = one(report_id)
-        if isinstance(found, tuple):
-            audited(action, report_id, "refused", {"status": found[1]})
-            return found
         try:
-            report = fn()
-        except HandoverError as exc:
-            audited(action, report_id, "refused", {"error": exc.code})
-            return _refused(exc)
-        audited(action, report_id, "ok", {**(detail or {}), "state": report["state"]})
-        return jsonify({"handover": report})
+            return jsonify({"handover": one(report_id)})
+        except Refused as exc:
+            return refusal(exc)
+
+    def changed(report: dict[str, Any], **detail: Any) -> Done:
+        return Done({"handover": report}, detail={**detail, "state": report["state"]})
 
     @api.put("/api/handover/<report_id>")
-    @require(*WRITERS)
-    def handover_edit(report_id: str) -> Any:
+    @mutation("handover.edit", *WRITERS, target="report_id")
+    def handover_edit(report_id: str) -> Done:
         body = request.get_json(silent=True)
         if not isinstance(body, dict) or not ({"remarks", "summary", "refresh"} & set(body)):
-            return _error(400, "bad_body", 'send JSON {"remarks": "…", "summary": "…", '
+            raise Refused("bad_body", 400, 'send JSON {"remarks": "…", "summary": "…", '
                           '"refresh": true} (any of them)')
-        return change("handover.edit", report_id, lambda: books.edit(
-            report_id, by=g.session.user, remarks=body.get("remarks"),
-            summary=body.get("summary"), refresh=body.get("refresh") is True),
-            {"fields": sorted(set(body) & {"remarks", "summary", "refresh"})})
+        one(report_id)
+        return changed(books.edit(report_id, by=g.session.user, remarks=body.get("remarks"),
+                                  summary=body.get("summary"),
+                                  refresh=body.get("refresh") is True),
+                       fields=sorted(set(body) & {"remarks", "summary", "refresh"}))
 
     @api.post("/api/handover/<report_id>/sign")
-    @require(*WRITERS)
-    def handover_sign(report_id: str) -> Any:
-        return change("handover.sign", report_id,
-                      lambda: books.sign(report_id, by=g.session.user))
+    @mutation("handover.sign", *WRITERS, target="report_id")
+    def handover_sign(report_id: str) -> Done:
+        one(report_id)
+        return changed(books.sign(report_id, by=g.session.user))
 
     @api.post("/api/handover/<report_id>/accept")
-    @require(*WRITERS)
-    def handover_accept(report_id: str) -> Any:
-        body = request.get_json(silent=True) if request.data else {}
-        if not isinstance(body, dict):
-            return _error(400, "bad_body", 'send JSON {"note": "…"} or nothing')
-        return change("handover.accept", report_id,
-                      lambda: books.accept(report_id, by=g.session.user, note=body.get("note")))
+    @mutation("handover.accept", *WRITERS, target="report_id")
+    def handover_accept(report_id: str) -> Done:
+        body = json_body(optional=True)
+        one(report_id)
+        return changed(books.accept(report_id, by=g.session.user, note=body.get("note")))
 
     @api.get("/duty/handover/<report_id>/print")
     def handover_print(report_id: str) -> Any:

@@ -18,13 +18,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import time
 from collections.abc import Callable
 from typing import Any, Final
 
 import redis
 
 from dashboard import lua
+from dashboard.store import now_ms
 
 FIELD_MAX: Final = 256  # a client-sent string (a user name on a failed log-in) stays short
 DETAIL_MAX: Final = 4096
@@ -51,10 +51,6 @@ _WRITE: Final = lua.source(__file__, "audit_lib.lua", "audit_write.lua")
 # end (ms), [7] action, [8] address, [9] bucket TTL, [10] suppressed TTL, [11..] the entry.
 # Returns 1 when the entry was written, 0 when counted for the minute's summary.
 _ANON: Final = lua.source(__file__, "audit_lib.lua", "audit_anon.lua")
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 class Audit:

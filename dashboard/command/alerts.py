@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import json
 import secrets
-import time
 from collections.abc import Callable
 from typing import Any, Final
 
 from dashboard import lua
-from dashboard.store import Store
+from dashboard.store import Store, now_ms
 
 # DESIGN §4: the kinds `cc:alert` may carry.
 ALERT_KINDS: Final = ("critical_event", "sla_yellow", "sla_red", "geofence_exit", "sos")
@@ -35,11 +34,6 @@ _RAISE: Final = lua.source(__file__, "alert_raise.lua")
 # was (a note, a hand-over).
 _CHANGE: Final = lua.source(__file__, "alert_change.lua")
 UPDATE_ATTEMPTS: Final = 5
-
-
-def now_ms() -> int:
-    """Wall-clock epoch milliseconds (the default clock; tests pass their own)."""
-    return int(time.time() * 1000)
 
 
 class AlertNotFound(LookupError):

@@ -1,32 +1,15 @@
-"""What the duty desk's modules share: the refusal they raise, the clock, the retry bound and
-small helpers for arguments, JSON and a task's history."""
+"""What the command loop's modules share: the clock, the retry bound and small helpers for
+arguments, JSON and a task's history. Their refusals are dashboard.errors.Refused."""
 
 from __future__ import annotations
 
 import json
-import time
 from typing import Any, Final
+
+from dashboard.errors import Refused
 
 ATTEMPTS: Final = 6  # re-reads after a revision changed under us (a GPS fix, another desk)
 HISTORY_MAX: Final = 200
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-class DispatchError(Exception):
-    """A refused desk action: `code` for machines, `status` the HTTP status, `detail` extra."""
-
-    def __init__(self, code: str, status: int, message: str, **detail: Any) -> None:
-        super().__init__(message)
-        self.code = code
-        self.status = status
-        self.message = message
-        self.detail = detail
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"error": self.message, "code": self.code, **self.detail}
 
 
 def text_arg(value: Any, name: str, limit: int) -> str:
@@ -35,9 +18,9 @@ def text_arg(value: Any, name: str, limit: int) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise DispatchError("bad_body", 400, f"{name} must be text")
+        raise Refused("bad_body", 400, f"{name} must be text")
     if len(value) > limit:
-        raise DispatchError("bad_body", 400, f"{name} is longer than {limit} characters")
+        raise Refused("bad_body", 400, f"{name} is longer than {limit} characters")
     return value
 
 

@@ -14,30 +14,22 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 from zoneinfo import ZoneInfo
 
-from dashboard.command.common import (
-    ATTEMPTS,
-    DispatchError,
-    as_str,
-    dumps,
-    history,
-    now_ms,
-    text_arg,
-)
+from dashboard.command.common import ATTEMPTS, as_str, dumps, history, text_arg
 from dashboard.command.nearby import FREE_STATUS, UNIT_KINDS, unit_of
 from dashboard.command.proposal import last_shown, propose, show, units_of
 from dashboard.command.task_scripts import TaskScripts, Unit, read_units
 from dashboard.command.tasks import Lifecycle
 from dashboard.config import Settings
+from dashboard.errors import Refused
 from dashboard.geo import haversine_m
 from dashboard.models import EVENT_CLOSED
 from dashboard.scope import sees
-from dashboard.store import Store
+from dashboard.store import Store, now_ms
 
 if TYPE_CHECKING:
     from dashboard.command.plans import PlanLibrary
     from dashboard.command.sla import Deadlines
 
-__all__ = ["Desk", "DispatchError", "now_ms"]
 
 MAX_ASSIGNEES: Final = 30
 KEY_RE: Final = re.compile(r"[\x21-\x7e]{1,128}\Z")  # printable ASCII, no spaces
@@ -100,13 +92,13 @@ class Desk:
         returns the task it made (duplicate=True) and sends nothing. A scoped commander sends
         units of their area only (another's answers as unknown)."""
         if not isinstance(key, str) or not KEY_RE.match(key):
-            raise DispatchError("bad_key", 400, "key must be 1-128 printable characters")
+            raise Refused("bad_key", 400, "key must be 1-128 printable characters")
         note = text_arg(note, "note", 2000)
         override_reason = text_arg(override_reason, "override_reason", 2000).strip()
         wanted = None if assignees is None else _assignees(assignees)
         if plan_id is not None and (not isinstance(plan_id, str) or self.plans.get(plan_id)
                                     is None):
-            raise DispatchError("unknown_plan", 400, f"no plan {plan_id!r}")
+            raise Refused("unknown_plan", 400, f"no plan {plan_id!r}")
         for _ in range(ATTEMPTS):
             done = self._duplicate(key, event_id)
             if done is not None:
@@ -114,7 +106,7 @@ class Desk:
             try:
                 outcome = self._try_dispatch(event_id, by, key, wanted, plan_id, note,
                                              override_reason, scope)
-            except DispatchError as exc:
+            except Refused as exc:
                 # the same key may have just won from another thread: that is no error
                 done = self._duplicate(key, event_id)
                 if done is not None:
@@ -125,13 +117,13 @@ class Desk:
                 raise
             if outcome is not None:
                 return outcome
-        raise DispatchError("conflict", 409, "the event or a unit kept changing; try again")
+        raise Refused("conflict", 409, "the event or a unit kept changing; try again")
 
     def _check_no_task(self, event_id: str) -> None:
         active = self.store.r.get(self.store.key(f"task:event:{event_id}"))
         task = self.task(as_str(active)) if active else None
         if task is not None and task["stage"] != "rejected":
-            raise DispatchError("has_task", 409, "the event already has a task",
+            raise Refused("has_task", 409, "the event already has a task",
                                 task_id=task["id"])
 
     def _duplicate(self, key: str, event_id: str) -> dict[str, Any] | None:
@@ -142,7 +134,7 @@ class Desk:
         if task is None:
             return None
         if task["event_id"] != event_id:
-            raise DispatchError("key_reused", 409, "this key was used for another event",
+            raise Refused("key_reused", 409, "this key was used for another event",
                                 task_id=task["id"])
         return task
 
@@ -153,10 +145,10 @@ class Desk:
         store = self.store
         found = store.records("event", [event_id]).get(event_id)
         if found is None:
-            raise DispatchError("no_event", 404, f"no event {event_id!r}")
+            raise Refused("no_event", 404, f"no event {event_id!r}")
         event, event_rev = found
         if event.get("status") in EVENT_CLOSED:
-            raise DispatchError("bad_stage", 409, f"event is {event['status']}")
+            raise Refused("bad_stage", 409, f"event is {event['status']}")
         old_tid, old_raw, old = "", "", {}
         done, active = store.r.mget(store.key(f"idem:{key}"), store.key(f"task:event:{event_id}"))
         if done:
@@ -166,7 +158,7 @@ class Desk:
             old_raw = as_str(raw) if raw else ""
             old = json.loads(old_raw) if old_raw else {}
             if old.get("stage") != "rejected":
-                raise DispatchError("has_task", 409, "the event already has a task",
+                raise Refused("has_task", 409, "the event already has a task",
                                     task_id=as_str(active))
             # a rejected task is superseded by the new dispatch
             old_tid = as_str(active)
@@ -175,7 +167,7 @@ class Desk:
         recommended = units_of(proposal)
         chosen = recommended if wanted is None else wanted
         if not chosen:
-            raise DispatchError("no_units", 409, "no free unit to send; choose units")
+            raise Refused("no_units", 409, "no free unit to send; choose units")
         units = self._free_units(chosen, scope)
         shown = last_shown(store, event_id) if wanted is not None else []
         override = _override(chosen, recommended, shown, override_reason)
@@ -229,14 +221,14 @@ class Desk:
         for a, task_id in zip(chosen, engaged, strict=True):
             key = (a["kind"], a["id"])
             if key not in found or not sees(scope, found[key][0]):
-                raise DispatchError("unit_unknown", 400, f"no {a['kind']} {a['id']!r}",
+                raise Refused("unit_unknown", 400, f"no {a['kind']} {a['id']!r}",
                                     unit=a["id"])
             record, rev = found[key]
             if task_id:
-                raise DispatchError("unit_busy", 409, f"{a['id']} is engaged in {task_id}",
+                raise Refused("unit_busy", 409, f"{a['id']} is engaged in {task_id}",
                                     unit=a["id"], engaged_in=task_id)
             if record.get("status") != FREE_STATUS[a["kind"]]:
-                raise DispatchError("unit_busy", 409, f"{a['id']} is {record.get('status')}",
+                raise Refused("unit_busy", 409, f"{a['id']} is {record.get('status')}",
                                     unit=a["id"])
             units.append((a["kind"], a["id"], record, rev))
         return units
@@ -252,7 +244,7 @@ def _override(chosen: list[dict[str, str]], recommended: list[dict[str, str]],
         return None
     against = [a["id"] for a in (shown or recommended)]
     if not reason:
-        raise DispatchError("override_reason_required", 400,
+        raise Refused("override_reason_required", 400,
                             "units other than the recommended ones need a reason",
                             recommended=against)
     return {"reason": reason, "recommended": against}
@@ -264,14 +256,14 @@ def _keys(units: list[dict[str, str]]) -> set[tuple[str, str]]:
 
 def _assignees(raw: Any) -> list[dict[str, str]]:
     if not isinstance(raw, list) or not raw:
-        raise DispatchError("no_units", 400, "assignees must be a non-empty list")
+        raise Refused("no_units", 400, "assignees must be a non-empty list")
     if len(raw) > MAX_ASSIGNEES:
-        raise DispatchError("bad_body", 400, f"at most {MAX_ASSIGNEES} assignees")
+        raise Refused("bad_body", 400, f"at most {MAX_ASSIGNEES} assignees")
     out, seen = [], set()
     for item in raw:
         if not isinstance(item, dict) or not isinstance(item.get("id"), str) \
                 or item.get("kind") not in UNIT_KINDS or not 1 <= len(item["id"]) <= 64:
-            raise DispatchError("bad_body", 400,
+            raise Refused("bad_body", 400,
                                 'each assignee must be {"id": str, "kind": "worker"|"resource"}')
         key = (item["kind"], item["id"])
         if key not in seen:

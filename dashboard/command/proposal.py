@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any, Final
 
-from dashboard.command.common import DispatchError
 from dashboard.command.nearby import nearest
 from dashboard.config import Settings
+from dashboard.errors import Refused
 from dashboard.store import Store
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ def show(store: Store, plans: PlanLibrary, settings: Settings,
     """The proposal for the event (404 when there is none), remembered as shown."""
     event = store.event(event_id)
     if event is None:
-        raise DispatchError("no_event", 404, f"no event {event_id!r}")
+        raise Refused("no_event", 404, f"no event {event_id!r}")
     proposal = propose(store, plans, settings, event, scope=scope)
     # What the commander was shown: units move, and picking exactly this a few seconds
     # later is no override even if the nearest ones changed meanwhile.

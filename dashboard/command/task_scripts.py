@@ -17,8 +17,9 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from dashboard import lua
-from dashboard.command.common import DispatchError, as_str, dumps
+from dashboard.command.common import as_str, dumps
 from dashboard.command.nearby import FREE_STATUS, UNIT_KINDS
+from dashboard.errors import Refused
 from dashboard.models import EVENT_CLOSED
 from dashboard.store import Store, day_of
 
@@ -117,14 +118,14 @@ class TaskScripts:
         if verdict == "ok":
             return what
         if verdict == "has_task":
-            raise DispatchError("has_task", 409, "the event already has a task", task_id=what)
+            raise Refused("has_task", 409, "the event already has a task", task_id=what)
         if verdict == "unit_busy":
             unit_id = what.split(":", 1)[1]
             # not `task_id`: in a 409 that names the event's own task (has_task)
-            raise DispatchError("unit_busy", 409, f"{what} is engaged in task {as_str(out[2])}",
+            raise Refused("unit_busy", 409, f"{what} is engaged in task {as_str(out[2])}",
                                 unit=unit_id, engaged_in=as_str(out[2]))
         if verdict == "no_event":
-            raise DispatchError("no_event", 404, f"no event {event_id!r}")
+            raise Refused("no_event", 404, f"no event {event_id!r}")
         return None  # dup (the caller returns the stored task) or stale (read again)
 
     def read(self, task_id: str) -> Read | None:

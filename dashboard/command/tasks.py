@@ -11,8 +11,9 @@ import json
 from collections.abc import Callable
 from typing import Any, Final
 
-from dashboard.command.common import ATTEMPTS, DispatchError, as_str, history, text_arg
+from dashboard.command.common import ATTEMPTS, as_str, history, text_arg
 from dashboard.command.task_scripts import Read, Step, TaskScripts
+from dashboard.errors import Refused
 from dashboard.models import FEEDBACK_STAGES
 from dashboard.store import Store
 
@@ -80,13 +81,13 @@ class Lifecycle:
         """The duty officer's check of a handled task: passed → event verified; failed →
         event back in progress and the task reopened at stage `rework`."""
         if not isinstance(passed, bool):
-            raise DispatchError("bad_body", 400, "passed must be true or false")
+            raise Refused("bad_body", 400, "passed must be true or false")
         note = text_arg(note, "note", 2000)
 
         def rule(read: Read, now: int) -> Step:
             task = read.task
             if task["stage"] != "handled" or (task.get("verify") or {}).get("passed"):
-                raise DispatchError("bad_stage", 409, f"task is {task['stage']}; only a "
+                raise Refused("bad_stage", 409, f"task is {task['stage']}; only a "
                                     "handled task that is not yet verified can be verified",
                                     task_id=task["id"])
             task["verify"] = {"by": by, "ts": now, "passed": passed, "note": note}
@@ -103,13 +104,13 @@ class Lifecycle:
     def evaluate(self, event_id: str, *, by: str, score: int, note: str = "") -> dict[str, Any]:
         """Score 1-5 for a verified task; closes the task and the event."""
         if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
-            raise DispatchError("bad_score", 400, "score must be a whole number 1-5")
+            raise Refused("bad_score", 400, "score must be a whole number 1-5")
         note = text_arg(note, "note", 2000)
 
         def rule(read: Read, now: int) -> Step:
             task = read.task
             if task["stage"] != "handled" or not (task.get("verify") or {}).get("passed"):
-                raise DispatchError("not_verified", 409, "only a verified task can be "
+                raise Refused("not_verified", 409, "only a verified task can be "
                                     "evaluated", task_id=task["id"], stage=task["stage"])
             task["evaluation"] = {"by": by, "ts": now, "score": score, "note": note}
             task["stage"] = "closed"
@@ -121,10 +122,10 @@ class Lifecycle:
 
     def _event_step(self, event_id: str, rule: Rule) -> dict[str, Any]:
         if self.store.event(event_id) is None:
-            raise DispatchError("no_event", 404, f"no event {event_id!r}")
+            raise Refused("no_event", 404, f"no event {event_id!r}")
         task = self.task_of_event(event_id)
         if task is None:
-            raise DispatchError("no_task", 409, "the event has no task")
+            raise Refused("no_task", 409, "the event has no task")
         out = self._run(task["id"], rule)
         assert out is not None
         return out
@@ -141,7 +142,7 @@ class Lifecycle:
                 return read.task  # nothing to change
             if self.scripts.step(read, step, now):
                 return step.task
-        raise DispatchError("conflict", 409, "the task kept changing; try again",
+        raise Refused("conflict", 409, "the task kept changing; try again",
                             task_id=task_id)
 
 

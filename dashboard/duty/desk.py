@@ -19,8 +19,9 @@ import json
 from collections.abc import Callable
 from typing import Any, Final
 
-from dashboard.command.alerts import Alerts, now_ms
-from dashboard.store import Store
+from dashboard.command.alerts import Alerts
+from dashboard.errors import Refused
+from dashboard.store import Store, now_ms
 
 DESK_KINDS: Final = ("sos", "critical_event", "sla_red", "geofence_exit")
 SCAN_MAX: Final = 500  # open alerts read per queue (the newest): bounded work per request
@@ -34,14 +35,7 @@ SILENCE_MAX_MIN: Final = 60
 COVERS_MAX: Final = 500  # alarm ids one silence covers
 
 
-class DutyError(ValueError):
-    """A request the desk refuses: `code` for the API, `status` its HTTP status."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
 
 
 def rank(alert: dict[str, Any]) -> int:
@@ -137,7 +131,7 @@ class Duty:
 
         def change(alert: dict[str, Any]) -> dict[str, Any] | None:
             if alert.get("acked_by"):
-                raise DutyError(409, "already_acked", "this alert is already acknowledged")
+                raise Refused("already_acked", 409, "this alert is already acknowledged")
             if alert.get("handed_to_role") and alert.get("handed_to") == to:
                 return None
             return {**alert, "handed_to_role": "commander", "handed_to": to,
@@ -153,7 +147,7 @@ class Duty:
         reason = _clean(reason, REASON_MAX, "reason")
         if isinstance(minutes, bool) or not isinstance(minutes, int) or \
                 not 1 <= minutes <= SILENCE_MAX_MIN:
-            raise DutyError(400, "bad_minutes",
+            raise Refused(400, "bad_minutes",
                             f"minutes must be a whole number 1-{SILENCE_MAX_MIN}")
         now = int(self.clock())
         before = self.silence_state()
@@ -175,10 +169,10 @@ def _clean(text: Any, limit: int, name: str) -> str:
     if text is None:
         text = ""
     if not isinstance(text, str):
-        raise DutyError(400, f"bad_{name}", f"{name} must be text")
+        raise Refused(f"bad_{name}", 400, f"{name} must be text")
     text = text.strip()
     if not text:
-        raise DutyError(400, f"no_{name}", f"a {name} is required")
+        raise Refused(f"no_{name}", 400, f"a {name} is required")
     if len(text) > limit:
-        raise DutyError(400, f"bad_{name}", f"{name} is longer than {limit} characters")
+        raise Refused(f"bad_{name}", 400, f"{name} is longer than {limit} characters")
     return text

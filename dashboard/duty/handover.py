@@ -42,12 +42,12 @@ from dashboard.archive.events import (
     tasks_by_event,
 )
 from dashboard.command.alerts import Alerts
-from dashboard.command.common import now_ms
 from dashboard.command.sla import Deadlines
 from dashboard.config import Settings
 from dashboard.duty.roster import Roster
+from dashboard.errors import Refused
 from dashboard.models import EVENT_CLOSED
-from dashboard.store import Store
+from dashboard.store import Store, now_ms
 
 LIST_MAX: Final = 200  # items kept per section; the rest is counted in `more`
 KEEP: Final = 1000  # reports kept; the oldest go first
@@ -74,19 +74,7 @@ SIGNED_FIELDS: Final = ("id", "from", "to", "scope", "shift", "incoming", "autho
 _SAVE: Final = lua.source(__file__, "handover_save.lua")
 
 
-class HandoverError(Exception):
-    """A refused request: `code` for machines, `status` the HTTP status."""
 
-    def __init__(self, code: str, status: int, message: str, **extra: Any) -> None:
-        super().__init__(message)
-        self.code = code
-        self.status = status
-        self.message = message
-        self.extra = extra
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"error": self.message, "code": self.code, "message": self.message,
-                "status": self.status, **self.extra}
 
 
 def _section(items: list[dict[str, Any]]) -> dict[str, Any]:
@@ -337,9 +325,9 @@ def _text_arg(value: Any, name: str, limit: int = TEXT_MAX) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise HandoverError("bad_body", 400, f"{name} must be text")
+        raise Refused("bad_body", 400, f"{name} must be text")
     if len(value) > limit:
-        raise HandoverError("bad_body", 400, f"{name} is longer than {limit} characters")
+        raise Refused("bad_body", 400, f"{name} is longer than {limit} characters")
     return value
 
 
@@ -393,7 +381,7 @@ class Handovers:
     def create(self, *, by: str, scope: str | None = None, from_ms: int | None = None,
                to_ms: int | None = None) -> dict[str, Any]:
         """Draft the report of the current shift (or of [from_ms, to_ms)) and keep it.
-        HandoverError: a bad window (400), a report of that window exists (409)."""
+        Refused: a bad window (400), a report of that window exists (409)."""
         now = int(self.clock())
         roster = self.roster()
         if from_ms is None and to_ms is None:
@@ -401,15 +389,15 @@ class Handovers:
             from_ms, to_ms = shift.start_ms, shift.end_ms
         if not isinstance(from_ms, int) or not isinstance(to_ms, int) or \
                 isinstance(from_ms, bool) or isinstance(to_ms, bool):
-            raise HandoverError("bad_window", 400, "from and to: both epoch ms, or neither")
+            raise Refused("bad_window", 400, "from and to: both epoch ms, or neither")
         if not 0 < to_ms - from_ms <= WINDOW_MAX_MS:
-            raise HandoverError("bad_window", 400, "to must be after from, at most 24 h later")
+            raise Refused("bad_window", 400, "to must be after from, at most 24 h later")
         if from_ms > now:
-            raise HandoverError("bad_window", 400, "the window has not started yet")
+            raise Refused("bad_window", 400, "the window has not started yet")
         for old in self.list(DUPLICATE_LOOKBACK):
             if old.get("from") == from_ms and old.get("to") == to_ms and \
                     (old.get("scope") or None) == (scope or None):
-                raise HandoverError("exists", 409, "a handover of this window exists",
+                raise Refused("exists", 409, "a handover of this window exists",
                                     id=old["id"], state=old.get("state"))
         outgoing, incoming = roster.at(from_ms), roster.at(to_ms)
         local = datetime.fromtimestamp(from_ms / 1000, self.tz)
@@ -435,14 +423,14 @@ class Handovers:
         in between (then again): two officers clicking at once get one outcome."""
         key = self._key(report_id)
         if not report_id or len(report_id) > 64:
-            raise HandoverError("not_found", 404, f"no handover {report_id!r}")
+            raise Refused("not_found", 404, f"no handover {report_id!r}")
         with self.rb.pipeline(transaction=True) as pipe:
             for _ in range(10):
                 try:
                     pipe.watch(key)
                     raw = pipe.get(key)
                     if raw is None:
-                        raise HandoverError("not_found", 404, f"no handover {report_id!r}")
+                        raise Refused("not_found", 404, f"no handover {report_id!r}")
                     new = fn(unpack(raw))
                     pipe.multi()
                     pipe.set(key, pack(new))
@@ -452,7 +440,7 @@ class Handovers:
                     return {**new, **verdict(new, self.key)}
                 except redis.WatchError:
                     continue
-        raise HandoverError("busy", 409, "the report keeps changing; try again")
+        raise Refused("busy", 409, "the report keeps changing; try again")
 
     def edit(self, report_id: str, *, by: str, remarks: Any = None, summary: Any = None,
              refresh: bool = False) -> dict[str, Any]:
@@ -480,10 +468,10 @@ class Handovers:
     @staticmethod
     def _draft_by(report: dict[str, Any], by: str) -> None:
         if report.get("state") != "draft":
-            raise HandoverError("not_draft", 409, "the report is signed: it can no longer "
+            raise Refused("not_draft", 409, "the report is signed: it can no longer "
                                 "change", state=report.get("state"))
         if report.get("author") != by:
-            raise HandoverError("not_author", 403, "only the author may change or sign it",
+            raise Refused("not_author", 403, "only the author may change or sign it",
                                 author=report.get("author"))
 
     def sign(self, report_id: str, *, by: str) -> dict[str, Any]:
@@ -507,19 +495,19 @@ class Handovers:
         def change(report: dict[str, Any]) -> dict[str, Any]:
             state = report.get("state")
             if state != "signed":
-                raise HandoverError("not_signed" if state == "draft" else "accepted", 409,
+                raise Refused("not_signed" if state == "draft" else "accepted", 409,
                                     "only a signed report can be accepted; this one is "
                                     f"{state}", state=state)
             if report.get("author") == by:
-                raise HandoverError("own_report", 403, "the outgoing officer cannot accept "
+                raise Refused("own_report", 403, "the outgoing officer cannot accept "
                                     "their own handover; the incoming officer signs")
             check = verdict(report, self.key)
             if check["unverifiable"]:
-                raise HandoverError("unverifiable", 409, "the report's signature cannot be "
+                raise Refused("unverifiable", 409, "the report's signature cannot be "
                                     "verified (signed before signatures were keyed, or with "
                                     "another key)", reason=check["unverifiable"])
             if not check["intact"]:
-                raise HandoverError("tampered", 409, "the report no longer matches its "
+                raise Refused("tampered", 409, "the report no longer matches its "
                                     "signature")
             now = int(self.clock())
             accepted = {"by": by, "name": self.roster().name_of(by), "ts": now,

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from dashboard import lua
+from dashboard.errors import Refused
 from dashboard.protocol import ID_RE
 from dashboard.store import Store
 from dashboard.video.cameras import for_spot
@@ -42,21 +43,11 @@ _SAVE_LUA: Final = lua.source(__file__, "layout_save.lua")
 _DELETE_LUA: Final = lua.source(__file__, "layout_delete.lua")
 
 
-class VideoError(Exception):
-    """A refused request: `code` for programs, `message` for people, HTTP `status`."""
-
-    def __init__(self, code: str, status: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.status = status
-        self.message = message
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"error": self.message, "code": self.code, "status": self.status}
 
 
-def _bad(message: str, code: str = "bad_request") -> VideoError:
-    return VideoError(code, 400, message)
+
+def _bad(message: str, code: str = "bad_request") -> Refused:
+    return Refused(code, 400, message)
 
 
 def check_grid(value: Any) -> int:
@@ -166,7 +157,7 @@ class VideoWall:
             wall = {**current, **change, "by": by, "ts": int(self.clock())}
             if self._wall_cas(text, _dumps(wall), _dumps({"id": "wall", **wall})):
                 return wall
-        raise VideoError("busy", 503, "the wall kept changing; try again")
+        raise Refused("busy", 503, "the wall kept changing; try again")
 
     def focus(self, event: dict[str, Any], by: str) -> dict[str, Any]:
         """Point the wall at an event: its cameras (covering first, then nearest). When the
@@ -186,7 +177,7 @@ class VideoWall:
                      "follow": bool(current["follow"]), "wall": wall, "by": by, "ts": now}
             if self._wall_cas(text, _dumps(wall) if wall else "", _dumps(frame)):
                 return {"event_id": event["id"], "cameras": cameras, "wall": wall}
-        raise VideoError("busy", 503, "the wall kept changing; try again")
+        raise Refused("busy", 503, "the wall kept changing; try again")
 
     # -- saved layouts ------------------------------------------------------------------
 
@@ -214,7 +205,7 @@ class VideoWall:
                   "tiles": check_tiles(body["tiles"]), "by": by, "ts": int(self.clock())}
         frame = {"id": "layouts", "name": name, "deleted": False, "by": by, "ts": layout["ts"]}
         if int(self._save(name, _dumps(layout), LAYOUTS_MAX, _dumps(frame))) < 0:
-            raise VideoError("too_many_layouts", 409, f"at most {LAYOUTS_MAX} saved layouts; "
+            raise Refused("too_many_layouts", 409, f"at most {LAYOUTS_MAX} saved layouts; "
                              "delete one first")
         return layout
 
@@ -223,5 +214,5 @@ class VideoWall:
         frame = {"id": "layouts", "name": name, "deleted": True, "by": by,
                  "ts": int(self.clock())}
         if int(self._delete(name, _dumps(frame))) < 0:
-            raise VideoError("no_layout", 404, f"no saved layout {name!r}")
+            raise Refused("no_layout", 404, f"no saved layout {name!r}")
         return name
