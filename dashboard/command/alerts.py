@@ -1,6 +1,6 @@
 """Alerts: raised once per cause, kept until acknowledged, published on `cc:alert`.
 
-Keys (docs/COMMAND-LOOP.md): `Pstate:alert` (id → JSON), `Palerts:open` (zset id → ts),
+Keys (docs/REDIS-KEYS.md): `Pstate:alert` (id → JSON), `Palerts:open` (zset id → ts),
 `Palert:once:{kind}:{subject}:{event}[:{cause}]` (dedupe, with a TTL) and, added here,
 `Palerts:acked` (zset id → acked ts) so old acknowledged alerts can be dropped without a
 scan. Every change goes through the change log (`alert` frames), so walls replay it.
