@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from dashboard.store import Store
 
-# DESIGN §4: the kinds `cc:alert` may carry.
+# The kinds `cc:alert` may carry (docs/PROTOCOL.md, "Outbound channels").
 ALERT_KINDS: Final = ("critical_event", "sla_yellow", "sla_red", "geofence_exit", "sos")
 # Acknowledged alerts are kept this long, then dropped; unacknowledged ones for OPEN_KEEP_MS
 # (a month nobody looked at is a month of noise, and the hash must not grow with uptime).
