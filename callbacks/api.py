@@ -1,4 +1,4 @@
-"""The JSON HTTP API (DESIGN §5) and the city's GeoJSON, as a Flask blueprint.
+"""The JSON HTTP API (docs/HTTP.md) and the city's GeoJSON, as a Flask blueprint.
 
 Every answer is JSON; a wrong request gets `{"error": …}` with its status, never a trace.
 """

@@ -1,6 +1,6 @@
 """Redis state: atomic batched upserts, snapshot, change log, dead letters and counters.
 
-Key layout: docs/CONTRACTS.md. Every accepted change is applied by one Lua script that
+Key layout: docs/REDIS-KEYS.md. Every accepted change is applied by one Lua script that
 checks staleness and the record revision (compare-and-set, so several ingest processes can
 run at once), writes state, geo and counters, takes the next sequence number, appends to
 the capped log stream under id `{seq}-0` and publishes the frames for the relay.

@@ -2,7 +2,7 @@
 
 Static skeleton only: assets/js/cc-82-duty.js fetches `GET /api/duty/queue`, follows the
 websocket's `alert` frames, draws the rows, plays the alarm by severity and posts the
-actions (docs/COCKPIT.md, "The duty desk"). Duty officers and commanders only.
+actions (docs/DUTY.md, "The duty desk"). Duty officers and commanders only.
 """
 
 from __future__ import annotations

@@ -2,9 +2,8 @@
 system's state, edited and signed by the outgoing officer, accepted by the incoming one, and
 the past reports with their printable form.
 
-Static skeleton only: assets/js/cc-84-handover.js fills it from `/api/handover` (docs/
-COCKPIT.md, "Shift handover and the roster"). Duty officers and commanders only; others get
-a refusal, as on the cockpit.
+Static skeleton only: assets/js/cc-84-handover.js fills it from `/api/handover`
+(docs/DUTY.md). Duty officers and commanders only; others get a refusal, as on the cockpit.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from dashboard.command.alerts import ACKED_KEEP_MS, OPEN_KEEP_MS, AlertNotFound,
 from dashboard.store import Store
 
 TS = 1_795_312_800_000
-DESIGN_FIELDS = {"kind", "subject_id", "event_id", "ts", "message"}
+ALERT_FIELDS = {"kind", "subject_id", "event_id", "ts", "message"}
 
 
 class Clock:
@@ -57,7 +57,7 @@ def test_alert001_raised_once_stored_framed_and_published(r: redis.Redis) -> Non
     published = [m["data"] for m in got if m["channel"] == "cc:alert"]
     assert published == [{"kind": "critical_event", "subject_id": "E1", "event_id": "E1",
                           "ts": TS, "message": "I级事件：仓库起火"}]
-    assert set(published[0]) == DESIGN_FIELDS
+    assert set(published[0]) == ALERT_FIELDS
     frames = [f for m in got if m["channel"] == "cc:ui" for f in m["data"]]
     assert [(f["kind"], f["data"]["id"]) for f in frames] == [("alert", first["id"])]
     assert Store(r).log_since(0, 10)[0][1] == "alert"

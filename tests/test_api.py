@@ -1,4 +1,4 @@
-"""HTTP API (DESIGN §5) on the real stack: health, event list and detail, JSON errors."""
+"""HTTP API (docs/HTTP.md) on the real stack: health, event list and detail, JSON errors."""
 
 from __future__ import annotations
 

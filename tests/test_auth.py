@@ -1,4 +1,4 @@
-"""Sign-in (DESIGN §5, docs/COMMAND-LOOP.md) on a real Valkey: hashes, sessions, throttle,
+"""Sign-in (docs/HTTP.md, docs/SECURITY.md) on a real Valkey: hashes, sessions, throttle,
 display tokens, the guard on every route, the audit log, `app.py adduser`, the relay."""
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
 """The house's rules, read from the code's own imports (issue 14): no import circles, the core
-free of web frameworks, layouts free of Redis, a small foundation, every menu page routed."""
+free of web frameworks, layouts free of Redis, a small foundation, every menu page routed; and
+from the files themselves: docs that need nothing outside the repository."""
 
 from __future__ import annotations
 
 import ast
+import os
 import re
 from pathlib import Path
 
@@ -188,3 +190,36 @@ def test_house008_nothing_declared_goes_unused() -> None:
               if not any(re.search(rf"(import|from) {m}\b", text)
                          for m in modules_of.get(name, {name.replace("-", "_")}))}
     assert unused == set()
+
+
+# Not part of the repository, or not ours: a clone has none of it, or it is generated.
+NOT_OURS = frozenset({".git", ".venv", "node_modules", "__pycache__", ".pytest_cache",
+                      ".ruff_cache", "var", "build"})
+OUTSIDE_DOC = re.compile(r"\bDESIGN(\.md| §)")
+MD_LINK = re.compile(r"\]\(([^)\s#]+\.md)(?:#[^)\s]*)?\)")
+
+
+def repository_files(*suffixes: str) -> list[Path]:
+    """Our files with one of `suffixes`, without the virtualenv, npm's packages and the
+    benchmarks' recorded results."""
+    found = []
+    for folder, dirs, files in os.walk(ROOT):
+        here = Path(folder)
+        dirs[:] = sorted(d for d in dirs if d not in NOT_OURS and not d.endswith(".egg-info")
+                         and here / d != ROOT / "bench" / "results")
+        found += [here / f for f in sorted(files) if f.endswith(suffixes)]
+    return found
+
+
+def test_house009_docs_stand_alone() -> None:
+    """No file cites a document outside the repository, and every docs/ link resolves."""
+    cited = [f"{path.relative_to(ROOT)}:{n}: {line.strip()}"
+             for path in repository_files(".py", ".md", ".js")
+             for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+             if OUTSIDE_DOC.search(line)]
+    assert cited == []
+    broken = [f"{page.relative_to(ROOT)}: {target}"
+              for page in repository_files(".md")
+              for target in MD_LINK.findall(page.read_text(encoding="utf-8"))
+              if "://" not in target and not (page.parent / target).is_file()]
+    assert broken == []

@@ -106,7 +106,7 @@ def parse_ts_ms(ts: Any) -> int:
 
 
 def check(kind: str, msg: dict[str, Any], now_ms: int) -> None:
-    """The DESIGN §3 contract, checked by hand (independent of dashboard.protocol)."""
+    """The feed protocol (docs/PROTOCOL.md), checked by hand (independent of dashboard.protocol)."""
     assert ID_RE.match(msg["id"]), msg
     lo_lon, lo_lat, hi_lon, hi_lat = CITY.bbox
     # GCJ-02 / BD-09 shift points by a few hundred metres: allow ~2 km around the city.

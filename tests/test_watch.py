@@ -21,7 +21,7 @@ from feeds.watch import Watch
 
 from . import units_util as units
 from .conftest import Stack, start_stack
-from .test_alerts import DESIGN_FIELDS, Clock, messages, subscribe
+from .test_alerts import ALERT_FIELDS, Clock, messages, subscribe
 from .test_ingest import TS, an_event, wait_for
 
 
@@ -56,7 +56,7 @@ def test_watch001_level_one_event_alerts_once_on_cc_alert(stack: Stack, r: redis
     got = [m["data"] for m in messages(sub)]
     assert got == [{"kind": "critical_event", "subject_id": "E1", "event_id": "E1",
                     "ts": TS + 1000, "message": "I级事件：化工厂爆炸"}]
-    assert set(got[0]) == DESIGN_FIELDS
+    assert set(got[0]) == ALERT_FIELDS
     stored = alerts_of(r)
     assert len(stored) == 1 and stored[0]["severity"] == 1
     # a later escalation to level II of another event is announced too
@@ -276,7 +276,7 @@ def test_watch010_yellow_at_its_moment_red_at_the_limit_each_once(stack: Stack,
     got = [m["data"] for m in messages(sub)]
     assert [(a["kind"], a["ts"], a["event_id"]) for a in got] == [
         ("sla_yellow", yellow_at, "E1"), ("sla_red", TS + limit_ms, "E1")]
-    assert all(set(a) == DESIGN_FIELDS and "仓库起火" in a["message"] for a in got)
+    assert all(set(a) == ALERT_FIELDS and "仓库起火" in a["message"] for a in got)
     assert sla_causes(r) == ["sla_red:dispatch", "sla_yellow:dispatch"]
     assert [a["severity"] for a in alerts_of(r)] == [3, 3]
     sub.close()
@@ -384,7 +384,7 @@ def test_watch013_rejected_and_need_support_raise_alerts(redis_url: str,
         # (the clock's jump may also raise the event's dispatch card: not this test's matter)
         got = [m["data"] for m in messages(sub) if m["data"]["kind"] == "critical_event"]
         assert [a["subject_id"] for a in got] == [first["id"], second["id"]]
-        assert all(set(a) == DESIGN_FIELDS for a in got)
+        assert all(set(a) == ALERT_FIELDS for a in got)
     finally:
         sub.close()
         stop.set()

@@ -1,4 +1,4 @@
-/* The duty desk /duty (docs/COCKPIT.md, "The duty desk"): the queue of alarms nobody has
+/* The duty desk /duty (docs/DUTY.md, "The duty desk"): the queue of alarms nobody has
    acknowledged, from GET /api/duty/queue, read again on every `alert` frame of the websocket
    (and every pollMs, which also brings a silence set on another desk).
 

@@ -1,5 +1,5 @@
-/* Command wall, part 8f: a worker's or vehicle's track replayed on the map (docs/COCKPIT.md,
-   Tracks; GET /api/tracks/<kind>/<id>?from=&to=).
+/* Command wall, part 8f: a worker's or vehicle's track replayed on the map (docs/TRACKS.md;
+   GET /api/tracks/<kind>/<id>?from=&to=).
 
    Started from a unit's popup (轨迹回放) or from the small track tool at the bottom of the map
    (find a unit by id or name). The replay: the whole track as a dim line, the part travelled

@@ -1,4 +1,4 @@
-"""Sign-in for the wall (DESIGN §5, docs/COMMAND-LOOP.md): the guard on every request, the
+"""Sign-in for the wall (docs/HTTP.md, docs/SECURITY.md): the guard on every request, the
 `/login` page, `POST /api/login`, `POST /api/logout`, `GET /api/me`, `GET /api/audit`.
 
 Every path needs a session except `/api/health`, `/api/login`, `/login` and `/logout`. An

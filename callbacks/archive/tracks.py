@@ -1,10 +1,11 @@
-"""A unit's track over HTTP (docs/COCKPIT.md, Tracks): `GET /api/tracks/<kind>/<id>`.
+"""A unit's track over HTTP (docs/TRACKS.md): `GET /api/tracks/<kind>/<id>`.
 
 `?from=&to=` are epoch ms (default: the two hours before now); the answer is
 `{kind, id, from, to, points: [[ts_ms, lat, lon], …], thinned, total}` in time order. Roles
 commander, duty_officer, leader; a user limited to a scope gets only units whose grid (a
 worker's assigned grid, else the one it is in) lies in it. Errors are JSON: 400 bad kind,
-id or span, 404 unknown unit, 403 out of scope. Reading changes nothing: not audited.
+id or span, 404 unknown unit (also one outside the scope, so ids do not leak). Reading
+changes nothing: not audited.
 """
 
 from __future__ import annotations

@@ -75,7 +75,7 @@ def _task_seen(store: Store, task: dict[str, Any]) -> bool:
 
 def create_command_api(store: Store, desk: Desk, plans: PlanLibrary, audit: Audit,
                        city: City | None = None) -> Blueprint:
-    """Routes of the HTTP table in docs/COMMAND-LOOP.md except `/api/alerts*`."""
+    """The command loop's routes of docs/HTTP.md except `/api/alerts*`."""
     api = Blueprint("command", __name__)
     settings = desk.settings
     area = city or load_city(settings.city)

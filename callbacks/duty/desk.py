@@ -1,4 +1,4 @@
-"""The duty desk's API (docs/COCKPIT.md, "The duty desk"): duty officers and commanders.
+"""The duty desk's API (docs/DUTY.md, "The duty desk"): duty officers and commanders.
 
 `GET /api/duty/queue`, `POST /api/duty/alerts/<id>/note` {text}, `POST
 /api/duty/alerts/<id>/handoff` {to?}, `POST /api/duty/silence` {reason, minutes},

@@ -1,5 +1,4 @@
-"""The duty roster and the shift handover over HTTP (docs/COCKPIT.md, "Shift handover and
-the roster").
+"""The duty roster and the shift handover over HTTP (docs/DUTY.md; routes: docs/HTTP.md).
 
 `GET/PUT /api/roster`, `POST/GET /api/handover`, `GET/PUT /api/handover/<id>`,
 `POST /api/handover/<id>/sign|accept` (JSON; 400/401/403/404/409 as JSON errors; every

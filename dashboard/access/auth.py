@@ -1,4 +1,4 @@
-"""Users, password hashes, sessions and display tokens in Redis (docs/COMMAND-LOOP.md).
+"""Users, password hashes, sessions and display tokens in Redis (docs/SECURITY.md).
 
 Keys (prefix P): `Puser:{name}` hash (`role`, `scope`, `pw`, `created`, `updated`,
 `display`, `demo`, `disabled`), `Psession:{sha256(token)}` hash with a sliding TTL,

@@ -1,6 +1,6 @@
 """Alerts: raised once per cause, kept until acknowledged, published on `cc:alert`.
 
-Keys (docs/COMMAND-LOOP.md): `Pstate:alert` (id → JSON), `Palerts:open` (zset id → ts),
+Keys (docs/REDIS-KEYS.md): `Pstate:alert` (id → JSON), `Palerts:open` (zset id → ts),
 `Palert:once:{kind}:{subject}:{event}[:{cause}]` (dedupe, with a TTL) and, added here,
 `Palerts:acked` (zset id → acked ts) so old acknowledged alerts can be dropped without a
 scan. Every change goes through the change log (`alert` frames), so walls replay it.
@@ -16,7 +16,7 @@ from typing import Any, Final
 from dashboard import lua
 from dashboard.store import Store, now_ms
 
-# DESIGN §4: the kinds `cc:alert` may carry.
+# The kinds `cc:alert` may carry (docs/PROTOCOL.md, "Outbound channels").
 ALERT_KINDS: Final = ("critical_event", "sla_yellow", "sla_red", "geofence_exit", "sos")
 # Acknowledged alerts are kept this long, then dropped; unacknowledged ones for OPEN_KEEP_MS
 # (a month nobody looked at is a month of noise, and the hash must not grow with uptime).

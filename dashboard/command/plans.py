@@ -30,7 +30,8 @@ STEP_ROLES: Final = (
     "sanitation", "housing", "natural_resources", "environment", "market", "agriculture",
     "civil_affairs", "petition", "judicial", "utility", "power", "gas", "enterprise", "drone",
 )
-# A plan may call for grid workers as well as the resource kinds of DESIGN §3.
+# A plan may call for grid workers as well as the resource kinds of the feed protocol
+# (docs/PROTOCOL.md).
 CALL_KINDS: Final = (*models.RESOURCE_KINDS, "worker")
 AREA_CODE_LENGTHS: Final = (9, 12, 15)  # town, community, grid (dashboard.city)
 
@@ -60,7 +61,7 @@ def _both(key: str, **kw: object) -> dict[str, str]:
 class ResourceCall:
     """One line of a plan's call for forces: `count` units of `kind` within `max_eta_s`."""
 
-    kind: str  # a resource kind from DESIGN §3, or "worker" (the grid worker(s))
+    kind: str  # a resource kind of the feed protocol, or "worker" (the grid worker(s))
     count: int
     max_eta_s: int | None
 

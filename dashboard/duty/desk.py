@@ -1,5 +1,5 @@
 """The duty desk (值班台): the queue of alarms nobody has acknowledged, and what the duty
-officer does with them (docs/COCKPIT.md, "The duty desk").
+officer does with them (docs/DUTY.md, "The duty desk").
 
 The queue is the open alerts (`Palerts:open`) of the kinds that need a person now:
 `critical_event` (a new level I/II event, a task rejected or asking for support), `sla_red`,

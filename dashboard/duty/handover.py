@@ -6,7 +6,7 @@ still open (how long), overdue, pending verification, notable alarms and the not
 Definitions are the cockpit's (dashboard/archive/events.py `event_times`, `overdue`), so a count
 here matches the cockpit's. `Handovers` keeps the reports (`Phandover:{id}` + the index
 `Phandover:index`, capped) and runs the state machine draft → signed → accepted. Keys,
-routes and decisions: docs/COCKPIT.md, "Shift handover and the roster".
+routes and decisions: docs/DUTY.md.
 
 Signatures are keyed: HMAC-SHA256 over the signed content (and, for the acceptance, over the
 signature and who accepted when), with a server secret kept in the data folder

@@ -1,7 +1,7 @@
 """The duty roster (值班表): shifts, teams, a rotation that covers any date, overrides.
 
-The roster is one JSON document (shape: data/roster.json, rules: docs/COCKPIT.md "Shift
-handover and the roster") kept in Redis under `Proster`, seeded from data/roster.json the
+The roster is one JSON document (shape: data/roster.json, rules: docs/DUTY.md, "The
+roster") kept in Redis under `Proster`, seeded from data/roster.json the
 first time it is read. Shifts tile the local day (`CC_TZ`) with no gap and no overlap; a
 shift belongs to the date it starts on, so the night shift of 11-25 runs 20:00 on 11-25 to
 08:00 on 11-26. The team on a date's shift is `rotation.pattern[(date - epoch) mod len]`,

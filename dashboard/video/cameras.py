@@ -2,7 +2,7 @@
 
 A fixed camera with `heading` (degrees clockwise from north) and `fov` (degrees) sees the
 sector of `range_m` around its heading; without them it is taken to see all around within
-`range_m` (DESIGN §3, default 150 m). Pure functions: the caller brings the records; only
+`range_m` (docs/PROTOCOL.md, default 150 m). Pure functions: the caller brings the records; only
 `for_spot` reads them from the store (the one ordering the event detail and the video wall
 share).
 """
