@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import redis
 from websockets.sync.client import ClientConnection
 
-from feeds.relay import Client
+from feeds.fanout import Client
 
 from .conftest import Stack, start_stack
 
@@ -162,7 +162,7 @@ def test_rel005_slow_client_resynced_fast_client_unharmed(redis_url: str) -> Non
             assert all(f["type"] != "snapshot" for f in got)  # the fast wall was never resynced
 
             def stalled() -> Client | None:
-                behind = [c for c in live.relay.clients if c.resync]
+                behind = [c for c in live.relay.fan.clients if c.resync]
                 return behind[0] if behind else None
 
             deadline = time.monotonic() + 10

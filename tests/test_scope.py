@@ -18,7 +18,8 @@ from websockets.sync.client import connect
 from dashboard.city import load_city
 from dashboard.command.alerts import Alerts
 from dashboard.store import Store
-from feeds.relay import EVERYWHERE, Client, Relay, origin_allowed, scoped_parts
+from feeds.fanout import EVERYWHERE, Client, Fanout, scoped_parts
+from feeds.relay import origin_allowed
 
 from .auth_util import cookie_header, make_user, session_key, session_token
 from .conftest import Stack, running_stack
@@ -205,25 +206,22 @@ def test_scp003_websocket_snapshot_deltas_batches_replay_in_scope(towns: Stack) 
 
 
 def test_scp004_a_batch_is_encoded_once_per_scope_not_per_client() -> None:
-    relay = Relay.__new__(Relay)
-    relay.clients = set()
-    relay.pending = {}
-    a1, a2, b, city = (Client(None, 100, 60.0, "t", None, s)  # type: ignore[arg-type]
+    fan = Fanout()
+    a1, a2, b, city = (Client(None, 100, 60.0, "t", None, s)
                        for s in (TOWN_A, TOWN_A, TOWN_B, None))
-    relay.clients.update((a1, a2, b, city))
+    fan.clients.update((a1, a2, b, city))
     for i, town in enumerate((TOWN_A, TOWN_B)):
-        relay.pending[("worker", f"W{i}")] = {
-            "kind": "worker", "op": "move", "seq": i + 1,
-            "data": {"id": f"W{i}", "grid_id": _grid_in(town)}}
-    relay.pending_seq = 2
-    relay._flush()
+        fan.route({"type": "delta", "kind": "worker", "op": "move", "seq": i + 1,
+                   "data": {"id": f"W{i}", "grid_id": _grid_in(town)}})
+    assert all(not c.queue for c in (a1, a2, b, city))  # moves wait for the batch
+    fan.flush()
     frame_a1, frame_a2 = a1.queue[0][1], a2.queue[0][1]
     assert frame_a1 is frame_a2  # one string shared by the scope's clients
     assert "W0" in frame_a1 and "W1" not in frame_a1
     assert "W1" in b.queue[0][1] and "W0" not in b.queue[0][1]
     assert "W0" in city.queue[0][1] and "W1" in city.queue[0][1]
     # a stats frame goes to everyone
-    relay._broadcast(-1, '{"type":"stats"}', None, EVERYWHERE)
+    fan.broadcast(-1, '{"type":"stats"}', None, EVERYWHERE)
     assert all(len(c.queue) == 2 for c in (a1, a2, b, city))
 
 
