@@ -178,6 +178,7 @@ def test_house008_nothing_declared_goes_unused() -> None:
     used_without_import = {
         "hiredis",  # redis-py's parser, used when installed
         "ruff",  # `make lint`
+        "pytest-xdist",  # `pytest -n`, a plugin
     }
     text = "\n".join(p.read_text(encoding="utf-8")
                      for d in (*PACKAGES, "tests", "bench", "scripts")
