@@ -154,7 +154,8 @@
   /* ------------------------------------------------------------- datums */
 
   // Feed positions are WGS-84. Intranet tiles may be GCJ-02 or BD-09: shift points to match.
-  var PI = Math.PI, A = 6378245.0, EE = 0.00669342162296594323, XPI = PI * 3000.0 / 180.0;
+  // EE is dashboard/geo.py's 0.00669342162296594323 as the double it rounds to (same value)
+  var PI = Math.PI, A = 6378245.0, EE = 0.006693421622965943, XPI = PI * 3000.0 / 180.0;
   function tLat(x, y) {
     var r = -100 + 2 * x + 3 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * Math.sqrt(Math.abs(x));
     r += (20 * Math.sin(6 * x * PI) + 20 * Math.sin(2 * x * PI)) * 2 / 3;
