@@ -1,4 +1,4 @@
-/* Command wall, part 0: namespace, strings, formatting, per-frame DOM batching.
+/* cc-00-core.js: the ccwall namespace, strings, formatting, datums, per-frame DOM batching.
    Loaded after dash_leaflet.js (Dash puts component bundles before assets), before React
    renders the layout. Everything hangs off window.ccwall; `boot(cfg)` (cc-50) starts it. */
 (function () {

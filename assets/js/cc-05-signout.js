@@ -1,4 +1,4 @@
-/* Command wall, part 0b: the header's sign-out button (layouts/wall.py, `_user_box`).
+/* cc-05-signout.js: the header's sign-out button (layouts/wall.py, `_user_box`).
 
    A script POST to /api/logout, then the sign-in page. The button is no HTML form on purpose:
    the server refuses any state-changing request that is neither JSON nor marked with

@@ -1,4 +1,4 @@
-/* Command wall, part 1: the Leaflet map instance, the boundary basemap, one layer per entity.
+/* cc-10-map.js: the wall's Leaflet map, the boundary basemap, one layer per entity.
 
    Getting the map from dash-leaflet 1.1.3: its bundle sets window.L (the very Leaflet it
    builds maps with) and Dash loads component bundles before assets, so an init hook added

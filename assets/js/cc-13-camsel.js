@@ -1,4 +1,4 @@
-/* Command wall, part 1c: picking cameras on the map (单选/点选, 圈选, 多边形) and sending them
+/* cc-13-camsel.js: picking cameras on the map (单选/点选, 圈选, 多边形) and sending them
    to the event panel or the video wall (docs/VIDEO.md).
 
    A tool bar on the map (ids.CAM_TOOLS): pick toggles single cameras until switched off; a

@@ -1,4 +1,4 @@
-/* Command wall, part 2: the state the frames build (docs/PROTOCOL.md, relay → browser).
+/* cc-20-state.js: the state the relay's frames build (docs/PROTOCOL.md, relay → browser).
 
    One Map per kind, id → latest record. Every change touches just its entity's layer and
    marks the panels dirty; the panels redraw on the next animation frame (list ≤ 4 Hz).

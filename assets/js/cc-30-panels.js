@@ -1,4 +1,4 @@
-/* Command wall, part 3: header, KPIs, bars, the live event list, the detail card, legend.
+/* cc-30-panels.js: the header, KPIs, bars, the live event list, the detail card, legend.
 
    All writes are textContent / attributes on elements the layout made (ids from
    layouts/ids.py via the config) or rows built here with createElement. Feed text never

@@ -1,4 +1,4 @@
-/* Command wall, part 4: the websocket to the relay (docs/PROTOCOL.md, relay → browser).
+/* cc-40-socket.js: the websocket to the relay (docs/PROTOCOL.md, relay → browser).
 
    Reconnects forever with exponential backoff and jitter (0.5 s doubling to a 30 s cap;
    the count resets once a connection has stayed up 10 s) and resumes with

@@ -1,4 +1,4 @@
-/* Command wall, part 5: boot from the config store, Dash clientside functions, test hook.
+/* cc-50-boot.js: boot from the config store, Dash clientside functions, test hook.
 
    window.ccwall is also the test/benchmark hook: state counts, lastSeq, connected,
    appliedAt (event id → timeOrigin-based ms when its delta was painted), applyFrame(). */

@@ -1,5 +1,7 @@
-/* Command wall, part 6: the event panel's command loop and the alert strip
-   (docs/COMMAND-LOOP.md), in six files Dash loads in order:
+/* cc-60-command.js: the event panel's shared state and helpers (cc.command).
+
+   The event panel's command loop and the alert strip (docs/COMMAND-LOOP.md) are six files
+   Dash loads in order:
      cc-60-command.js   this one: the shared state and helpers, the API helper, unit rows,
                         the task store, frames, input and init
      cc-61-details.js   the selection and its details: plans, timeline, the task's stages,

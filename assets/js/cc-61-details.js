@@ -1,4 +1,4 @@
-/* Command wall, part 6b: the event the panel shows and its details (docs/COMMAND-LOOP.md):
+/* cc-61-details.js: the event the panel shows and its details (docs/COMMAND-LOOP.md):
    loading /api/events/<id>, the ranked plans and the best plan's steps, the timeline, the
    task's stages and assignees, verify / evaluate. Shared state lives on
    `cc.command.parts` (cc-60-command.js). */

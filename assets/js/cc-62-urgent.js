@@ -1,4 +1,4 @@
-/* Command wall, part 6c: urgent events opening the panel (docs/COMMAND-LOOP.md).
+/* cc-62-urgent.js: urgent events opening the panel (docs/COMMAND-LOOP.md).
 
    A level I/II event arriving live opens the panel (with a flash) unless the commander
    touched the panel for another event within `command.lockS` seconds, has a form open, or

@@ -1,4 +1,4 @@
-/* Command wall, part 6d: the units near the selected event (docs/COMMAND-LOOP.md): the
+/* cc-63-nearby.js: the units near the selected event (docs/COMMAND-LOOP.md): the
    list with the 1-3-5 verdict, the task's own units first, and the map overlay (a ring out
    to the farthest unit listed, lines to the units sent, picked or listed). */
 (function () {

@@ -1,4 +1,4 @@
-/* Command wall, part 6e: the proposal and one-click dispatch (docs/COMMAND-LOOP.md): the
+/* cc-64-dispatch.js: the proposal and one-click dispatch (docs/COMMAND-LOOP.md): the
    recommended units per resource call with other candidates, the override reason a changed
    pick needs, the confirm with its idempotency key, the 409 answers (the event has a task,
    a unit is busy), and the click-to-dispatched timing probe. */

@@ -1,4 +1,4 @@
-/* Command wall, part 6f: the alert strip (docs/COMMAND-LOOP.md): open alerts from the
+/* cc-65-alerts.js: the alert strip (docs/COMMAND-LOOP.md): open alerts from the
    snapshot and `alert` frames, capped, ranked (SOS first), the top rows on screen as cards
    reused across redraws, ack for the commander and the duty officer. */
 (function () {

@@ -1,6 +1,8 @@
-/* Video wall, /video (docs/VIDEO.md): 1/4/9/16 tiles, the camera list, saved layouts,
-   following events. Also, on the wall page, `opened(id)`: a commander opening an event
-   points the video wall at it (POST /api/video/focus).
+/* cc-70-videowall.js: the video wall page, /video (docs/VIDEO.md).
+
+   1/4/9/16 tiles, the camera list, saved layouts, following events. Also, on the wall page,
+   `opened(id)`: a commander opening an event points the video wall at it
+   (POST /api/video/focus).
 
    State: `wall` = {grid, tiles, follow, event_id, ts} as last applied. The server's wall
    (GET, `video` frames, PUT answers) wins when its ts is not older; a new level-I/II event

@@ -1,7 +1,9 @@
-/* Executive cockpit, /cockpit (docs/COCKPIT.md): every figure of one scope from
-   GET /api/stats?scope=, a density map of its child units (plain Leaflet on the boundary
-   GeoJSON the wall uses), drill-down by clicking a child (map, bars or ranking) with
-   `?scope=CODE` kept in the address, a breadcrumb back up to the user's own scope.
+/* cc-80-cockpit.js: the executive cockpit page, /cockpit (docs/COCKPIT.md).
+
+   Every figure of one scope from GET /api/stats?scope=, a density map of its child units
+   (plain Leaflet on the boundary GeoJSON the wall uses), drill-down by clicking a child
+   (map, bars or ranking) with `?scope=CODE` kept in the address, a breadcrumb back up to the
+   user's own scope.
 
    Refresh: the endpoint is cached on the server and cheap, so it is read every `pollMs`
    and the page repaints only when `version`/`generated` changed; every write goes through

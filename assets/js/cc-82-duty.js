@@ -1,6 +1,8 @@
-/* The duty desk /duty (docs/DUTY.md, "The duty desk"): the queue of alarms nobody has
-   acknowledged, from GET /api/duty/queue, read again on every `alert` frame of the websocket
-   (and every pollMs, which also brings a silence set on another desk).
+/* cc-82-duty.js: the duty desk page, /duty (docs/DUTY.md, "The duty desk").
+
+   The queue of alarms nobody has acknowledged, from GET /api/duty/queue, read again on every
+   `alert` frame of the websocket (and every pollMs, which also brings a silence set on
+   another desk).
 
    The alarm plays by the gravest sounding alarm (WebAudio, generated tones): level I or an
    SOS a two-tone siren every soundEveryS['1'] s, level II a double beep, the rest a chime;

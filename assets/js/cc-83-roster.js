@@ -1,4 +1,4 @@
-/* The duty roster's line in the header of every page (layouts/roster.py):
+/* cc-83-roster.js: the duty roster's line in the header of every page (layouts/roster.py):
    "值班: 夜班 王晓明 · 带班 陈建国", from GET /api/roster, read again every minute (a shift
    changes at a time of day; a roster change shows within a minute). Text only. */
 (function () {

@@ -1,4 +1,4 @@
-/* Shift handover, /duty/handover (docs/DUTY.md).
+/* cc-84-handover.js: the shift handover page, /duty/handover (docs/DUTY.md).
 
    Shows the report in hand: the one open for acceptance, else this shift's, else a button
    to draft it (生成交接单). The author edits the remarks and summary and signs (签字交班);

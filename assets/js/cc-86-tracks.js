@@ -1,4 +1,4 @@
-/* Command wall, part 8f: a worker's or vehicle's track replayed on the map (docs/TRACKS.md;
+/* cc-86-tracks.js: a worker's or vehicle's track replayed on the wall's map (docs/TRACKS.md;
    GET /api/tracks/<kind>/<id>?from=&to=).
 
    Started from a unit's popup (轨迹回放) or from the small track tool at the bottom of the map
