@@ -6,7 +6,7 @@
    whose container has our id; a remounted map is re-attached the same way. */
 (function () {
   'use strict';
-  var cc = window.ccwall;
+  var cc = (window.ccwall = window.ccwall || {});
   var L = window.L;
   var M = (cc.mapview = {});
 

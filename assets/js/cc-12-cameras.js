@@ -16,7 +16,7 @@
    hold at most the store's camera limit, removal swaps the last camera into the gap. */
 (function () {
   'use strict';
-  var cc = window.ccwall;
+  var cc = (window.ccwall = window.ccwall || {});
   var L = window.L;
   var C = (cc.cameras = {});
 

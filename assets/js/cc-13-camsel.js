@@ -10,7 +10,7 @@
    only offered to a signed-in commander or duty officer (a display kiosk never writes). */
 (function () {
   'use strict';
-  var cc = window.ccwall;
+  var cc = (window.ccwall = window.ccwall || {});
   var L = window.L;
   var S = (cc.camsel = {});
 
@@ -273,6 +273,7 @@
   function fmtMetres(m) {
     return m < 1000 ? Math.round(m) + ' m' : (m / 1000).toFixed(2) + ' km';
   }
+  S.fmtMetres = fmtMetres; // for tests (tests/js/format.test.js)
 
   /* -- circle: press, drag, release */
 

@@ -5,7 +5,7 @@
    Memory stays flat for weeks: closed events leave after 24 h, every map has a cap. */
 (function () {
   'use strict';
-  var cc = window.ccwall;
+  var cc = (window.ccwall = window.ccwall || {});
   var KINDS = ['event', 'worker', 'resource', 'camera'];
   var S = (cc.store = {});
   var store = { event: new Map(), worker: new Map(), resource: new Map(), camera: new Map() };

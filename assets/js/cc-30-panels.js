@@ -5,7 +5,7 @@
    reaches innerHTML. Work is batched per animation frame; the list redraws at most ~4 Hz. */
 (function () {
   'use strict';
-  var cc = window.ccwall;
+  var cc = (window.ccwall = window.ccwall || {});
   var P = (cc.panels = {});
   var ID = null;
 

@@ -7,7 +7,7 @@
    Close code 4401 means "no session": the wall goes to /login instead of retrying. */
 (function () {
   'use strict';
-  var cc = window.ccwall;
+  var cc = (window.ccwall = window.ccwall || {});
   var W = (cc.socket = {});
 
   var BASE_MS = 500, CAP_MS = 30000, STABLE_MS = 10000, SILENT_MS = 5000, OFFLINE_AFTER = 5;

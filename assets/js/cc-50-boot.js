@@ -4,7 +4,7 @@
    appliedAt (event id → timeOrigin-based ms when its delta was painted), applyFrame(). */
 (function () {
   'use strict';
-  var cc = window.ccwall;
+  var cc = (window.ccwall = window.ccwall || {});
   var booted = false;
 
   function severityStyles(cfg) {

@@ -19,7 +19,7 @@
    row or per frame; statuses on screen come from frames, never guessed after a POST. */
 (function () {
   'use strict';
-  var cc = window.ccwall;
+  var cc = (window.ccwall = window.ccwall || {});
   var C = (cc.command = {});
   var P = (C.parts = {});
   var ID = null;
@@ -100,6 +100,8 @@
     if (!isFinite(s) || s === null) return '–';
     return s < 90 ? cc.t('cmd.eta_s', { n: Math.round(s) }) : cc.t('cmd.eta_min', { n: Math.round(s / 60) });
   }
+  P.fmtDist = fmtDist; // for tests (tests/js/format.test.js)
+  P.fmtEta = fmtEta;
 
   function verdict(u) {
     var r = u.rule135;

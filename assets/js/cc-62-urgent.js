@@ -7,7 +7,7 @@
    than `floodN` urgent arrivals within `settleMs` only count on the chip. */
 (function () {
   'use strict';
-  var cc = window.ccwall;
+  var cc = (window.ccwall = window.ccwall || {});
   var C = cc.command, P = C.parts;
   var $ = P.$, now = P.now, show = P.show;
 

@@ -3,7 +3,7 @@
    to the farthest unit listed, lines to the units sent, picked or listed). */
 (function () {
   'use strict';
-  var cc = window.ccwall;
+  var cc = (window.ccwall = window.ccwall || {});
   var C = cc.command, P = C.parts;
   var $ = P.$, clear = P.clear, unitOf = P.unitOf, liveRec = P.liveRec;
 

@@ -4,7 +4,7 @@
    a unit is busy), and the click-to-dispatched timing probe. */
 (function () {
   'use strict';
-  var cc = window.ccwall;
+  var cc = (window.ccwall = window.ccwall || {});
   var C = cc.command, P = C.parts;
   var $ = P.$, now = P.now, say = P.say, clear = P.clear, show = P.show, pick = P.pick;
   var unitOf = P.unitOf, call = P.call;

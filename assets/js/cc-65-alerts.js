@@ -3,7 +3,7 @@
    reused across redraws, ack for the commander and the duty officer. */
 (function () {
   'use strict';
-  var cc = window.ccwall;
+  var cc = (window.ccwall = window.ccwall || {});
   var C = cc.command, P = C.parts;
   var $ = P.$, show = P.show;
 

@@ -21,7 +21,7 @@
    player is live. Nothing grows with uptime. */
 (function () {
   'use strict';
-  var cc = window.ccwall;
+  var cc = (window.ccwall = window.ccwall || {});
   var V = (cc.video = cc.video || {});
 
   var K = (V.K = {

@@ -13,7 +13,7 @@
    event's details arrive. */
 (function () {
   'use strict';
-  var cc = window.ccwall;
+  var cc = (window.ccwall = window.ccwall || {});
   var V = (cc.video = cc.video || {});
 
   var PANEL_TILES = 4;

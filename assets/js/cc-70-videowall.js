@@ -12,7 +12,7 @@
    textContent; the list shows the first `listMax` matches of a store that may hold 42k. */
 (function () {
   'use strict';
-  var cc = window.ccwall;
+  var cc = (window.ccwall = window.ccwall || {});
   var V = (cc.videowall = {});
   var ID = null, K = null;
 

@@ -11,7 +11,7 @@
    Unit names come from the server's figures and go in through textContent only. */
 (function () {
   'use strict';
-  var cc = window.ccwall;
+  var cc = (window.ccwall = window.ccwall || {});
   var ID = null, K = null;
   var C = (cc.cockpit = {});
 
@@ -53,6 +53,9 @@
     if (!isFinite(x)) return '–';
     return x >= 10 ? String(Math.round(x)) : x.toFixed(x >= 1 ? 1 : 2);
   }
+
+  /* The figures' formats, for tests (tests/js/format.test.js). */
+  C.fmt = { pct: pct, change: change, dur: dur, density: fmtDensity };
 
   /* ------------------------------------------------------------- the address */
 

@@ -12,7 +12,7 @@
    data-audio (the AudioContext's state). Feed text only through textContent. */
 (function () {
   'use strict';
-  var cc = window.ccwall;
+  var cc = (window.ccwall = window.ccwall || {});
   var D = (cc.duty = {});
 
   var ID = null, K = null;

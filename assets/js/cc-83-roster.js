@@ -3,7 +3,7 @@
    changes at a time of day; a roster change shows within a minute). Text only. */
 (function () {
   'use strict';
-  var cc = window.ccwall;
+  var cc = (window.ccwall = window.ccwall || {});
   var R = (cc.roster = {});
   var POLL_MS = 60000;
   var started = false, timer = null, last = null;

@@ -7,7 +7,7 @@
    be refused. Every text goes in through textContent. */
 (function () {
   'use strict';
-  var cc = window.ccwall;
+  var cc = (window.ccwall = window.ccwall || {});
   var H = (cc.handover = {});
 
   var ID = null, K = null, me = null;

@@ -10,7 +10,7 @@
    (the wall runs for weeks); one replay at a time, a new one replaces the old. */
 (function () {
   'use strict';
-  var cc = window.ccwall;
+  var cc = (window.ccwall = window.ccwall || {});
   var L = window.L;
   var T = (cc.tracks = {});
 
@@ -55,6 +55,9 @@
     var p = cc.timeParts(ms);
     return p.year + '-' + p.month + '-' + p.day + 'T' + p.hour + ':' + p.minute;
   }
+
+  /* For tests (tests/js/format.test.js). */
+  T.time = { todayStart: todayStart, localToMs: localToMs, msToLocal: msToLocal };
 
   /* ------------------------------------------------------------- the tool */
 
