@@ -40,6 +40,10 @@
     return el;
   };
 
+  /* The element the page's layout gave the id named `name` in layouts/ids.py (cfg.ids), e.g.
+     cc.$('CMD_MSG'); null when this page has none. Every file looks its elements up here. */
+  cc.$ = function (name) { return cc.el(cc.cfg.ids[name]); };
+
   /* Feed text only ever goes in through textContent; skip writes that change nothing. */
   cc.setText = function (el, text) {
     if (!el) return;

@@ -385,7 +385,7 @@
     m.on('mousemove', onMouseMove);
     m.on('mouseup', circleUp);
     var wrap = m.getContainer().parentNode;
-    var old = cc.el(cc.cfg.ids.CAM_TOOLS);
+    var old = cc.$('CAM_TOOLS');
     if (old) old.remove();
     els = wrap ? build(wrap) : null;
     renderCard();

@@ -7,9 +7,7 @@
   'use strict';
   var cc = (window.ccwall = window.ccwall || {});
   var P = (cc.panels = {});
-  var ID = null;
-
-  function $(name) { return cc.el(ID[name]); }
+  var $ = cc.$;
   function cfgLimit(name) { return cc.cfg.limits[name]; }
 
   /* ------------------------------------------------------------- header */
@@ -349,7 +347,6 @@
   }
 
   P.init = function () {
-    ID = cc.cfg.ids;
     var list = $('EVENT_LIST');
     if (list) {
       list.addEventListener('click', function (e) {

@@ -36,8 +36,7 @@
 
   P.ENGAGED = { busy: 1, sos: 1, dispatched: 1, en_route: 1, on_scene: 1 };
 
-  function $(name) { return cc.el(ID[name]); }
-  P.$ = $;
+  var $ = cc.$;
   P.now = function () { return performance.now(); };
   P.canAct = function () { return me.role === 'commander' || me.role === 'duty_officer'; };
 
@@ -289,7 +288,7 @@
   }
 
   function input(idName, placeholder) {
-    var el = document.getElementById(ID[idName]) || cc.make('input', 'cc-cmd-input');
+    var el = $(idName) || cc.make('input', 'cc-cmd-input');
     el.id = ID[idName];
     el.type = 'text';
     el.maxLength = 500;
@@ -301,9 +300,9 @@
   /* The inputs, made once (see layouts/command.py for why not by Dash). */
   function buildInputs() {
     var vbox = $('CMD_VERIFY_BOX'), ebox = $('CMD_EVAL_BOX'), fields = $('CMD_FIELDS');
-    if (vbox && !cc.el(ID.CMD_VERIFY_NOTE)) vbox.insertBefore(input('CMD_VERIFY_NOTE', cc.t('cmd.verify_note')), vbox.firstChild);
-    if (ebox && !cc.el(ID.CMD_EVAL_NOTE)) ebox.insertBefore(input('CMD_EVAL_NOTE', cc.t('cmd.eval_note')), ebox.firstChild);
-    if (fields && !cc.el(ID.CMD_NO_PLAN)) {
+    if (vbox && !$('CMD_VERIFY_NOTE')) vbox.insertBefore(input('CMD_VERIFY_NOTE', cc.t('cmd.verify_note')), vbox.firstChild);
+    if (ebox && !$('CMD_EVAL_NOTE')) ebox.insertBefore(input('CMD_EVAL_NOTE', cc.t('cmd.eval_note')), ebox.firstChild);
+    if (fields && !$('CMD_NO_PLAN')) {
       var label = cc.make('label', 'cc-cmd-check');
       var box = cc.make('input', 'cc-cmd-checkbox');
       box.type = 'checkbox';

@@ -6,7 +6,7 @@
   'use strict';
   var cc = (window.ccwall = window.ccwall || {});
   var C = cc.command, P = C.parts;
-  var $ = P.$, now = P.now, say = P.say, clear = P.clear, show = P.show, pick = P.pick;
+  var $ = cc.$, now = P.now, say = P.say, clear = P.clear, show = P.show, pick = P.pick;
 
   var STEPS = ['dispatched', 'accepted', 'arrived', 'handled', 'verified', 'closed'];
   var STAGE_AT = { dispatched: 0, accepted: 1, arrived: 2, handled: 3, rework: 3,

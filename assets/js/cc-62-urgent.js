@@ -9,7 +9,7 @@
   'use strict';
   var cc = (window.ccwall = window.ccwall || {});
   var C = cc.command, P = C.parts;
-  var $ = P.$, now = P.now, show = P.show;
+  var $ = cc.$, now = P.now, show = P.show;
 
   var pending = []; // urgent event ids waiting for the panel
   var lastTouch = -1e9; // performance.now() of the commander's last touch of the panel

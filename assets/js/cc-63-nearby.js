@@ -5,7 +5,7 @@
   'use strict';
   var cc = (window.ccwall = window.ccwall || {});
   var C = cc.command, P = C.parts;
-  var $ = P.$, clear = P.clear, unitOf = P.unitOf, liveRec = P.liveRec;
+  var $ = cc.$, clear = P.clear, unitOf = P.unitOf, liveRec = P.liveRec;
 
   var shown = new Map(); // "kind:id" → nearby row
   var nearbyUnits = []; // the units listed, for the overlay

@@ -6,7 +6,7 @@
   'use strict';
   var cc = (window.ccwall = window.ccwall || {});
   var C = cc.command, P = C.parts;
-  var $ = P.$, now = P.now, say = P.say, clear = P.clear, show = P.show, pick = P.pick;
+  var $ = cc.$, now = P.now, say = P.say, clear = P.clear, show = P.show, pick = P.pick;
   var unitOf = P.unitOf, call = P.call;
 
   var times = []; // click-to-dispatched samples (ms), bounded

@@ -5,7 +5,7 @@
   'use strict';
   var cc = (window.ccwall = window.ccwall || {});
   var C = cc.command, P = C.parts;
-  var $ = P.$, show = P.show;
+  var $ = cc.$, show = P.show;
 
   var ALERT_RANK = { sos: 0, sla_red: 1, critical_event: 2, geofence_exit: 3, sla_yellow: 4 };
 

@@ -33,7 +33,7 @@
   var outbox = null, dones = [], sending = false; // this screen's changes on their way
   var deferred = null; // the newest wall the server sent meanwhile
 
-  function $(name) { return cc.el(ID[name]); }
+  var $ = cc.$;
 
   /* ------------------------------------------------------------- HTTP */
 
@@ -417,7 +417,7 @@
   function renderCams() {
     camsAt = performance.now();
     var list = $('VW_CAMS');
-    var input = cc.el(ID.VW_SEARCH);
+    var input = $('VW_SEARCH');
     if (!list) return;
     var q = input ? input.value.trim().toLowerCase() : '';
     var shown = [], total = 0, max = K.listMax;
@@ -487,7 +487,7 @@
   }
 
   function saveLayout() {
-    var input = cc.el(ID.VW_LAYOUT_NAME);
+    var input = $('VW_LAYOUT_NAME');
     var name = input ? input.value.trim() : '';
     if (!name || name.length > K.nameMax || name.indexOf('/') >= 0) { say(cc.t('vw.err_name'), 'error'); return; }
     call('PUT', '/video/layouts/' + encodeURIComponent(name), { grid: wall.grid, tiles: wall.tiles.slice(0, wall.grid) })
@@ -602,7 +602,7 @@
   }
 
   function input(idName, placeholder, maxLength) {
-    var el = document.getElementById(ID[idName]) || cc.make('input', 'cc-vw-input');
+    var el = $(idName) || cc.make('input', 'cc-vw-input');
     el.id = ID[idName];
     el.type = 'text';
     el.maxLength = maxLength;
@@ -614,13 +614,13 @@
 
   function buildInputs() {
     var box = $('VW_SEARCH_BOX');
-    if (box && !cc.el(ID.VW_SEARCH)) {
+    if (box && !$('VW_SEARCH')) {
       var search = box.appendChild(input('VW_SEARCH', cc.t('vw.search'), 64));
       var wait = null;
       search.addEventListener('input', function () { clearTimeout(wait); wait = setTimeout(searchNow, 150); });
     }
     var form = $('VW_LAYOUT_FORM');
-    if (form && !cc.el(ID.VW_LAYOUT_NAME)) {
+    if (form && !$('VW_LAYOUT_NAME')) {
       var name = form.insertBefore(input('VW_LAYOUT_NAME', cc.t('vw.layout_name'), K.nameMax), form.firstChild);
       name.addEventListener('keydown', function (e) { if (e.key === 'Enter') saveLayout(); });
     }

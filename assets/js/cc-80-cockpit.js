@@ -12,7 +12,7 @@
 (function () {
   'use strict';
   var cc = (window.ccwall = window.ccwall || {});
-  var ID = null, K = null;
+  var K = null;
   var C = (cc.cockpit = {});
 
   var scope = null; // the code asked for (null: the session's own / the city)
@@ -27,7 +27,7 @@
   var shapes = new Map(); // child code → its L.GeoJSON layer
   var childRows = new Map(); // child code → its bar row
 
-  function $(name) { return cc.el(ID[name]); }
+  var $ = cc.$;
   function num(v) { return typeof v === 'number' && isFinite(v) ? v : 0; }
 
   /* ------------------------------------------------------------- formatting */
@@ -518,7 +518,6 @@
   }
 
   C.init = function () {
-    ID = cc.cfg.ids;
     K = cc.cfg.cockpit;
     scope = home(scopeFromUrl());
     fixLangLink();

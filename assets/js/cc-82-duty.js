@@ -24,7 +24,7 @@
   var noteFor = null; // the alert id the note dialog is for
   var reasonEl = null, minutesEl = null, silenceBtn = null, unsilenceBtn = null;
 
-  function $(name) { return cc.el(ID[name]); }
+  var $ = cc.$;
   function now() { return Date.now() + skew; }
 
   function api(method, path, body) {
@@ -66,7 +66,7 @@
       failures = 0;
       board = res.body;
       skew = Number(board.server_ts) - Date.now() || 0;
-      if (cc.el(ID.DUTY_MSG).getAttribute('data-level') === 'warn') say('');
+      if ($('DUTY_MSG').getAttribute('data-level') === 'warn') say('');
       render();
     }).catch(function (e) {
       failures += 1;

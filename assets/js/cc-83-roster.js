@@ -17,10 +17,10 @@
 
   function show(body) {
     last = body;
-    var el = cc.el(cc.cfg.ids.ROSTER_TEXT);
+    var el = cc.$('ROSTER_TEXT');
     if (!el) return;
     cc.setText(el, text(body.now));
-    var box = cc.el(cc.cfg.ids.ROSTER);
+    var box = cc.$('ROSTER');
     var nxt = body.next;
     var title = cc.t('roster.title') + ': ' + cc.fmtDateTime(body.now.from) + ' — ' +
       cc.fmtDateTime(body.now.to) + (nxt ? '\n' + cc.t('roster.next') + ': ' + text(nxt) : '');
@@ -48,7 +48,7 @@
   /* Start once the page has booted (cc.cfg) and its header is on screen. */
   function start() {
     if (started) return;
-    if (!cc.cfg || !cc.cfg.ids || !document.getElementById(cc.cfg.ids.ROSTER)) {
+    if (!cc.cfg || !cc.cfg.ids || !cc.$('ROSTER')) {
       setTimeout(start, 300);
       return;
     }

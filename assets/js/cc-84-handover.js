@@ -9,6 +9,7 @@
   'use strict';
   var cc = (window.ccwall = window.ccwall || {});
   var H = (cc.handover = {});
+  var $ = cc.$;
 
   var ID = null, K = null, me = null;
   var list = [], shift = null, current = null, chosen = null;
@@ -32,7 +33,7 @@
   function clear(el) { while (el && el.firstChild) el.removeChild(el.firstChild); return el; }
 
   function message(text, level) {
-    var el = cc.el(ID.HO_MSG);
+    var el = $('HO_MSG');
     cc.setText(el, text || '');
     if (el) el.setAttribute('data-level', level || 'info');
   }
@@ -90,9 +91,9 @@
   }
 
   function drawReport(rep) {
-    var box = clear(cc.el(ID.HO_REPORT));
-    var meta = clear(cc.el(ID.HO_META));
-    var root = cc.el(ID.HANDOVER_ROOT);
+    var box = clear($('HO_REPORT'));
+    var meta = clear($('HO_META'));
+    var root = $('HANDOVER_ROOT');
     if (!rep) {
       root.removeAttribute('data-report');
       root.removeAttribute('data-state');
@@ -174,7 +175,7 @@
   }
 
   function drawActions(rep) {
-    var box = clear(cc.el(ID.HO_ACTIONS));
+    var box = clear($('HO_ACTIONS'));
     drawnWithDraft = !shiftHasReport();
     if (drawnWithDraft) {
       box.appendChild(button(cc.t('handover.draft_btn'), 'cc-ho-draft is-primary', draftNow));
@@ -252,7 +253,7 @@
   /* ------------------------------------------------------------- the list */
 
   function drawHistory() {
-    var ol = clear(cc.el(ID.HO_HISTORY));
+    var ol = clear($('HO_HISTORY'));
     if (!list.length) ol.appendChild(cc.make('li', 'cc-ho-empty', cc.t('handover.none')));
     list.forEach(function (h) {
       var li = ol.appendChild(cc.make('li', 'cc-ho-hist' + (current && h.id === current.id ? ' is-on' : '')));
@@ -331,7 +332,7 @@
     chosen = new URLSearchParams(location.search).get('id') || null;
     message(cc.t('handover.loading'), 'info');
     refresh().then(function () {
-      var el = cc.el(ID.HO_MSG);
+      var el = $('HO_MSG');
       if (el && el.textContent === cc.t('handover.loading')) message('', 'info');
     });
   };

@@ -478,7 +478,7 @@
     T.close();
     map = m;
     var wrap = m.getContainer().parentNode;
-    var old = cc.el(cc.cfg.ids.TRACK_ROOT);
+    var old = cc.$('TRACK_ROOT');
     if (old) old.remove();
     els = wrap ? build(wrap) : null;
     if (els) setState('closed');
