@@ -201,6 +201,70 @@
       isFinite(rec.lon) && isFinite(rec.lat);
   };
 
+  /* ------------------------------------------------------------- HTTP */
+
+  function failure(status, body, message) {
+    var err = new Error(message);
+    err.status = status;
+    err.code = body.code;
+    err.error = body.error;
+    err.body = body;
+    return err;
+  }
+
+  /* The one way the browser code asks the server: cc.api(method, path, body, opts) → a Promise
+     of the answer's JSON.
+
+     `path` is under cfg.api ('/events/E1' → '<prefix>/api/events/E1'). Cookies go along (same
+     origin). Every API request says Accept: application/json and X-Requested-With:
+     XMLHttpRequest: callbacks/access/security.py refuses a state-changing request that is
+     neither JSON nor marked so (other sites' forms can be neither), so a POST without a body
+     still passes. A `body` is sent as JSON, with its Content-Type.
+
+     Resolves with the parsed body of a 2xx answer: an object, {} when it is empty or not JSON.
+     Rejects with an Error whose `status` is the HTTP status, `code` and `error` the server's
+     {"error": message, "code": code, …} and `body` the whole parsed answer ({} when none);
+     `status` 0 when no answer came (the network; `name` 'AbortError' when opts.signal
+     aborted it), with the browser's own message.
+
+     opts.signal  an AbortSignal for the request
+     opts.url     `path` is a whole address, not one under cfg.api (the boundary GeoJSON):
+                  fetched as it is, without the API's headers
+     opts.strict  a 2xx answer that is not a JSON object fails too (callers that cannot go on
+                  without the document)
+     opts.need    a 2xx answer without this field fails too, like a refusal ('task': a
+                  mutation's answer carries the task it changed) */
+  cc.api = function (method, path, body, opts) {
+    opts = opts || {};
+    var init = { method: method, credentials: 'same-origin' };
+    if (!opts.url) {
+      init.headers = { Accept: 'application/json', 'X-Requested-With': 'XMLHttpRequest' };
+      if (body !== undefined) {
+        init.headers['Content-Type'] = 'application/json';
+        init.body = JSON.stringify(body);
+      }
+    }
+    if (opts.signal) init.signal = opts.signal;
+    var url = opts.url ? path : ((cc.cfg && cc.cfg.api) || '/api') + path;
+    return fetch(url, init).then(function (r) {
+      return r.json().then(function (j) { return j; }, function () { return undefined; })
+        .then(function (j) {
+          var data = j && typeof j === 'object' ? j : {};
+          if (!r.ok) throw failure(r.status, data, data.error || 'HTTP ' + r.status);
+          if (opts.strict && data !== j) throw failure(r.status, data, 'HTTP ' + r.status + ': not JSON');
+          if (opts.need && !data[opts.need]) {
+            throw failure(r.status, data, 'HTTP ' + r.status + ': no ' + opts.need);
+          }
+          return data;
+        });
+    }, function (e) {
+      var err = failure(0, {}, (e && e.message) || 'network');
+      err.name = (e && e.name) || 'Error';
+      err.cause = e;
+      throw err;
+    });
+  };
+
   /* ------------------------------------------------------------- Dash bridge */
 
   cc.setProps = function (id, props) {

@@ -214,8 +214,7 @@
   function loadLevel(level) {
     if (geo[level] || !cc.cfg.geo[level]) return;
     geo[level] = { state: 'loading' };
-    fetch(cc.cfg.geo[level], { credentials: 'same-origin' })
-      .then(function (r) { if (!r.ok) throw new Error('HTTP ' + r.status); return r.json(); })
+    cc.api('GET', cc.cfg.geo[level], undefined, { url: true, strict: true })
       .then(function (data) {
         geo[level] = { state: 'ready', data: data };
         try { buildLevel(level); } catch (e) { console.error('ccwall: drawing ' + level + ' failed', e); }

@@ -200,19 +200,14 @@
     if (!selection.length || !canWall()) return null;
     var tiles = selection.slice(0, WALL_MAX);
     var body = { grid: S.gridFor(tiles.length), tiles: tiles };
-    var url = (cc.cfg.api || '/api') + '/video/wall';
-    return fetch(url, { method: 'PUT', credentials: 'same-origin',
-      headers: { 'Content-Type': 'application/json', Accept: 'application/json',
-                 'X-Requested-With': 'XMLHttpRequest' },
-      body: JSON.stringify(body) }).then(function (r) {
-      return r.json().catch(function () { return {}; }).then(function (j) {
-        if (r.ok) say(cc.t('camsel.sent_wall', { n: tiles.length }), 'ok');
-        else say(cc.t('camsel.failed', { msg: (j && j.error) || r.status }), 'error');
-        return { status: r.status, body: j };
-      });
-    }, function () {
-      say(cc.t('camsel.failed', { msg: cc.t('cmd.err_network') }), 'error');
-      return { status: 0 };
+    // resolves with the wall the server saved, or null when it was not
+    return cc.api('PUT', '/video/wall', body).then(function (saved) {
+      say(cc.t('camsel.sent_wall', { n: tiles.length }), 'ok');
+      return saved;
+    }, function (err) {
+      say(cc.t('camsel.failed', { msg: err.status ? err.error || err.status : cc.t('cmd.err_network') }),
+        'error');
+      return null;
     });
   };
 

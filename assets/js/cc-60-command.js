@@ -55,24 +55,7 @@
 
   P.show = function (el, on) { if (el && el.hidden === !!on) el.hidden = !on; };
 
-  /* ------------------------------------------------------------- HTTP */
-
-  P.url = function (path) { return (cc.cfg.api || '/api') + path; };
-
-  P.call = function (method, path, body) {
-    // X-Requested-With: a request without a JSON body still proves it is no form (CSRF)
-    var opts = { method: method, credentials: 'same-origin',
-      headers: { Accept: 'application/json', 'X-Requested-With': 'XMLHttpRequest' } };
-    if (body !== undefined) {
-      opts.headers['Content-Type'] = 'application/json';
-      opts.body = JSON.stringify(body);
-    }
-    return fetch(P.url(path), opts).then(function (r) {
-      return r.json().catch(function () { return {}; }).then(function (j) {
-        return { status: r.status, ok: r.ok, body: j && typeof j === 'object' ? j : {} };
-      });
-    });
-  };
+  /* ------------------------------------------------------------- messages */
 
   P.say = function (text, level) {
     var el = $('CMD_MSG');
@@ -80,11 +63,12 @@
     cc.setAttr(el, 'data-level', level || 'info');
   };
 
-  P.failure = function (res) {
-    if (!res) return cc.t('cmd.err_network');
-    if (res.status === 401) return cc.t('cmd.err_signed_out');
-    if (res.status === 403) return cc.t('cmd.err_forbidden');
-    return cc.t('cmd.err_generic', { msg: res.body.error || res.status });
+  /* What a failed request (cc.api's Error) says on the panel. */
+  P.failure = function (err) {
+    if (!err || !err.status) return cc.t('cmd.err_network');
+    if (err.status === 401) return cc.t('cmd.err_signed_out');
+    if (err.status === 403) return cc.t('cmd.err_forbidden');
+    return cc.t('cmd.err_generic', { msg: err.error || err.status });
   };
 
   /* ------------------------------------------------------------- unit rows */
@@ -334,11 +318,18 @@
     setInterval(P.drainPending, 2000);
     // line widths follow the type size (a 4K wall): redraw the overlay after a resize
     window.addEventListener('resize', function () { cc.schedule('cmd-overlay', P.renderOverlay); });
-    P.call('GET', '/me').then(function (res) {
-      if (res.ok) { me.user = res.body.user || null; me.role = res.body.role || null; }
+    var known = function () {
       P.renderLoop();
       cc.schedule('alerts', P.renderAlerts);
-    }, function () { /* no session: read-only */ });
+    };
+    cc.api('GET', '/me').then(function (who) {
+      me.user = who.user || null;
+      me.role = who.role || null;
+      known();
+    }, function (err) {
+      if (err.status) known(); // refused (no session): read-only
+      // no answer at all: nothing changed
+    });
     P.renderAlerts();
   };
 

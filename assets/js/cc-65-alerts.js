@@ -94,13 +94,13 @@
   P.ack = function (id, btn) {
     if (!id || !P.canAct()) return;
     if (btn) btn.disabled = true;
-    P.call('POST', '/alerts/' + encodeURIComponent(id) + '/ack', { note: '' }).then(function (res) {
+    cc.api('POST', '/alerts/' + encodeURIComponent(id) + '/ack', { note: '' }).then(function (res) {
       if (btn) btn.disabled = false;
-      if (res.ok) { P.keepAlert(res.body.alert || { id: id, acked_by: P.me.user || '?' }); cc.schedule('alerts', P.renderAlerts); }
-      else P.say(P.failure(res), 'error');
-    }, function () {
+      P.keepAlert(res.alert || { id: id, acked_by: P.me.user || '?' });
+      cc.schedule('alerts', P.renderAlerts);
+    }, function (err) {
       if (btn) btn.disabled = false;
-      P.say(cc.t('cmd.err_network'), 'error');
+      P.say(P.failure(err), 'error');
     });
   };
 

@@ -109,36 +109,29 @@
   function load() {
     var mine = gen;
     inflight = true;
-    var url = (cc.cfg.api || '/api') + '/stats' + (scope ? '?scope=' + encodeURIComponent(scope) : '');
-    return fetch(url, { credentials: 'same-origin', headers: { Accept: 'application/json' } })
-      .then(function (r) {
-        return r.json().catch(function () { return {}; }).then(function (body) {
-          return { status: r.status, ok: r.ok, body: body || {} };
-        });
-      }, function () { return { status: 0, ok: false, body: {} }; })
-      .then(function (res) {
+    return cc.api('GET', '/stats' + (scope ? '?scope=' + encodeURIComponent(scope) : ''))
+      .then(function (f) {
         inflight = false;
         if (mine !== gen) return;
-        if (!res.ok) {
-          if (res.status === 403) say(cc.t('ck.err_scope'));
-          else if (res.status === 400) say(cc.t('ck.err_unknown'));
-          else say(cc.t('ck.err_network'));
-          if ((res.status === 403 || res.status === 400) && scope) {
-            // back to what this user may see, so the screen never stays on a refused area
-            scope = null;
-            history.replaceState({ scope: null }, '', urlFor(null));
-            fixLangLink();
-            gen++;
-            load();
-          }
-          return;
-        }
-        var f = res.body;
         var key = (f.scope && f.scope.code) + '|' + f.version + '|' + f.generated;
         if (key === shownKey) return; // nothing moved: no repaint at all
         shownKey = key;
         fig = f;
         cc.schedule('cockpit', render);
+      }, function (err) {
+        inflight = false;
+        if (mine !== gen) return;
+        if (err.status === 403) say(cc.t('ck.err_scope'));
+        else if (err.status === 400) say(cc.t('ck.err_unknown'));
+        else say(cc.t('ck.err_network'));
+        if ((err.status === 403 || err.status === 400) && scope) {
+          // back to what this user may see, so the screen never stays on a refused area
+          scope = null;
+          history.replaceState({ scope: null }, '', urlFor(null));
+          fixLangLink();
+          gen++;
+          load();
+        }
       });
   }
 
@@ -374,8 +367,7 @@
 
   function geoOf(level) {
     if (!geo.has(level)) {
-      geo.set(level, fetch(cc.cfg.geo[level], { credentials: 'same-origin' })
-        .then(function (r) { return r.ok ? r.json() : null; })
+      geo.set(level, cc.api('GET', cc.cfg.geo[level], undefined, { url: true, strict: true })
         .catch(function () { return null; }));
     }
     return geo.get(level);

@@ -30,9 +30,7 @@
 
   R.load = function () {
     clearTimeout(timer);
-    var url = cc.cfg.api + '/roster?lang=' + encodeURIComponent(cc.cfg.lang || '');
-    return fetch(url, { credentials: 'same-origin', headers: { Accept: 'application/json' } })
-      .then(function (r) { if (!r.ok) throw new Error('roster ' + r.status); return r.json(); })
+    return cc.api('GET', '/roster?lang=' + encodeURIComponent(cc.cfg.lang || ''), undefined, { strict: true })
       .then(show)
       .catch(function (e) { console.warn('roster: not loaded', e && e.message); })
       .then(function () {

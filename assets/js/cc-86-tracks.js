@@ -266,20 +266,17 @@
     clearLayers(); // the old span's line must not stay while the new one loads
     setState('loading');
     say(cc.t('track.loading'));
-    var url = (cc.cfg.api || '/api') + '/tracks/' + encodeURIComponent(cur.kind) + '/' +
-      encodeURIComponent(cur.id) + '?from=' + cur.from + '&to=' + cur.to;
-    fetch(url, { credentials: 'same-origin', headers: { Accept: 'application/json' },
-      signal: ctrl ? ctrl.signal : undefined })
-      .then(function (r) {
-        return r.json().catch(function () { return {}; }).then(function (j) { return { r: r, j: j || {} }; });
-      })
-      .then(function (res) {
+    var path = '/tracks/' + encodeURIComponent(cur.kind) + '/' + encodeURIComponent(cur.id) +
+      '?from=' + cur.from + '&to=' + cur.to;
+    cc.api('GET', path, undefined, { signal: ctrl ? ctrl.signal : undefined })
+      .then(function (body) {
         if (my !== seq || !cur) return;
         ctrl = null;
-        if (!res.r.ok) { failed(res.r.status, res.j); return; }
-        show(res.j);
+        show(body);
       }, function (e) {
-        if (my !== seq || !cur || (e && e.name === 'AbortError')) return;
+        if (my !== seq || !cur) return;
+        if (e.status) { ctrl = null; failed(e.status, e.body); return; }
+        if (e.name === 'AbortError') return;
         ctrl = null;
         setState('failed');
         say(cc.t('track.err', { msg: cc.t('cmd.err_network') }), 'error');
