@@ -504,6 +504,17 @@
     showUnits();
   };
 
+  /* The store's changes (cc-20): each event and unit onto its layer, and off it. */
+  function onStore(kind, op, rec, live, arrived) {
+    if (kind === 'event') {
+      if (op === 'remove') M.removeEvent(rec.id);
+      else M.syncEvent(rec, arrived && !isClosed(rec));
+    } else if (kind === 'worker' || kind === 'resource' || kind === 'camera') {
+      if (op === 'remove') M.removeUnit(kind, rec.id);
+      else M.syncUnit(kind, rec);
+    }
+  }
+
   M.init = function () {
     showUnits();
     show('pulses', true);
@@ -513,6 +524,7 @@
       group(k).on('click', function (e) { unitPopup(e.layer); });
     });
     group('camera').addLayer(cc.cameras.layer());
+    cc.store.listen(onStore); // the first listener on the wall (boot starts the map first)
   };
 
   /* ------------------------------------------------------------- selection and popups */

@@ -346,7 +346,31 @@
     setTimeout(tick, 1000 - (cc.serverNow() % 1000) + 5);
   }
 
+  /* The store's changes (cc-20), on every page: the header's data age and stats; on the wall
+     also the event list, the detail card and the legend's counts. */
+  function onWall() { return (cc.page || 'wall') === 'wall'; }
+
+  function onStore(kind, op, rec, live, arrived, added) {
+    if (kind === 'stats') { P.stats(rec.stats, rec.server_ts); return; }
+    if (kind === 'snapshot') { if (rec.stats) P.stats(rec.stats, rec.server_ts); return; }
+    if (!cc.store.keeps(kind)) return; // tasks, alerts: the event panel's (cc-60)
+    if (op === 'remove') {
+      if (!onWall()) return;
+      if (kind === 'event') P.eventChanged(null, false);
+      else P.unitsChanged(kind);
+      return;
+    }
+    if (onWall()) {
+      if (kind === 'event') P.eventChanged(rec, arrived);
+      // the legend shows counts: only an arrival changes them (a re-report must not cost a
+      // frame — 42,000 cameras re-report hundreds of times a second)
+      else if (added) P.unitsChanged(kind);
+    }
+    P.sawData(cc.store.dataTs(rec));
+  }
+
   P.init = function () {
+    cc.store.listen(onStore); // on the wall after the map's (boot starts the panels second)
     var list = $('EVENT_LIST');
     if (list) {
       list.addEventListener('click', function (e) {

@@ -299,9 +299,20 @@
     }
   }
 
+  /* The store's changes (cc-20): tasks and alerts, the shown event's and units' changes; on the
+     wall after the map and the panels (boot starts the event panel last). */
+  function onStore(kind, op, rec, live, arrived) {
+    if (kind === 'task' || kind === 'alert') C.frame(kind, rec);
+    else if (kind === 'snapshot') C.snapshot(rec.tasks, rec.alerts);
+    else if (op === 'remove') return;
+    else if (kind === 'event') C.eventChanged(rec, arrived && cc.cfg.closed.indexOf(rec.status) < 0);
+    else if (kind === 'worker' || kind === 'resource' || kind === 'camera') C.unitChanged(kind, rec);
+  }
+
   C.init = function () {
     ID = cc.cfg.ids;
     P.K = cc.cfg.command;
+    cc.store.listen(onStore);
     buildInputs();
     document.addEventListener('click', onClick);
     document.addEventListener('change', onChange);

@@ -15,9 +15,7 @@ function page(limits = LIMITS) {
   const { cc, flush } = load(['cc-00-core.js', 'cc-20-state.js']);
   cc.page = 'duty';
   cc.cfg = { closed: ['cancelled', 'closed'], limits };
-  // the header's panels: the list is never waiting here; what the store tells them is not
-  // this file's business
-  cc.panels = { listPending: () => false, sawData() {}, stats() {} };
+  cc.panels = { listPending: () => false }; // the header's list is never waiting here
   const told = [];
   cc.store.listen((kind, op, rec, live, arrived) => told.push([kind, op, rec && rec.id, live, arrived]));
   return { cc, flush, told };
@@ -196,4 +194,61 @@ test('js041 a live event\'s paint time is written at the end of the frame that d
   [6, 7, 8, 9, 10].forEach(live);
   flush();
   assert.deepEqual(Array.from(cc.store.appliedAt.keys()), ['E3', 'E4', 'E5', 'E10']);
+});
+
+test('js042 every listener sees every change, in the order they listened; one that throws stops none', () => {
+  const { cc } = page();
+  const seen = [];
+  // as boot subscribes them on the wall: the map, the panels, the event panel
+  cc.store.listen((kind, op, rec) => seen.push(['map', kind, op, rec.id]));
+  cc.store.listen(() => { throw new Error('a broken view'); });
+  cc.store.listen((kind, op, rec) => seen.push(['panel', kind, op, rec.id]));
+  const warn = console.warn;
+  console.warn = () => {};
+  try {
+    cc.store.applyFrame({ type: 'batch', seq: 1, items: [
+      { kind: 'event', op: 'upsert', data: ev('E1') }, { kind: 'task', op: 'upsert', data: { id: 'T1' } },
+      { kind: 'event', op: 'delete', data: { id: 'E1' } }] });
+  } finally {
+    console.warn = warn;
+  }
+  assert.deepEqual(seen, [['map', 'event', 'upsert', 'E1'], ['panel', 'event', 'upsert', 'E1'],
+    ['map', 'task', 'upsert', 'T1'], ['panel', 'task', 'upsert', 'T1'],
+    ['map', 'event', 'remove', 'E1'], ['panel', 'event', 'remove', 'E1']]);
+});
+
+test('js043 "added" marks a record new to the store, in a snapshot too; "arrived" only live', () => {
+  const { cc } = page();
+  const flags = [];
+  cc.store.listen((kind, op, rec, live, arrived, added) => {
+    if (kind === 'worker') flags.push([rec.id, live, arrived, added]);
+  });
+  cc.store.applyFrame({ type: 'snapshot', seq: 1, workers: [{ id: 'W1' }] });
+  cc.store.applyFrame({ type: 'snapshot', seq: 2, workers: [{ id: 'W1' }] });
+  cc.store.applyFrame({ type: 'delta', seq: 3, kind: 'worker', op: 'move', data: { id: 'W1' } });
+  cc.store.applyFrame({ type: 'delta', seq: 4, kind: 'worker', op: 'upsert', data: { id: 'W2' } });
+  assert.deepEqual(flags, [['W1', false, false, true], ['W1', false, false, false],
+    ['W1', true, false, false], ['W2', true, true, true]]);
+});
+
+test('js044 stats frames and whole snapshots reach the listeners with the frame itself', () => {
+  const { cc } = page();
+  const frames = [];
+  cc.store.listen((kind, op, rec) => { if (kind === 'stats' || kind === 'snapshot') frames.push([kind, rec]); });
+  const stats = { type: 'stats', server_ts: 5, stats: { open: 3 } };
+  const snap = { type: 'snapshot', seq: 7, tasks: [], alerts: [], stats: { open: 1 } };
+  cc.store.applyFrame(stats);
+  cc.store.applyFrame(snap);
+  assert.deepEqual(frames, [['stats', stats], ['snapshot', snap]]);
+});
+
+test('js045 a snapshot is pruned after its listeners ran: by the server clock they were given', () => {
+  const { cc } = page();
+  const now = Date.now();
+  // the browser's clock is two days behind the server's: an event closed 30 h ago by the
+  // server's clock is only gone once the header has taken the server's time from the frame
+  cc.store.listen((kind, op, rec) => { if (kind === 'snapshot') cc.clockOffset = rec.server_ts - now; });
+  cc.store.applyFrame({ type: 'snapshot', server_ts: now + 2 * DAY,
+    events: [ev('OLD', { status: 'closed', ts: now + 2 * DAY - 30 * 3600 * 1000 })] });
+  assert.equal(cc.store.get('event', 'OLD'), undefined);
 });
