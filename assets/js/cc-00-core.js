@@ -1,6 +1,8 @@
-/* cc-00-core.js: the ccwall namespace, strings, formatting, datums, per-frame DOM batching.
-   Loaded after dash_leaflet.js (Dash puts component bundles before assets), before React
-   renders the layout. Everything hangs off window.ccwall; `boot(cfg)` (cc-50) starts it. */
+/* cc-00-core.js: the ccwall namespace and what every file shares (strings, formats, cc.$, cc.api).
+
+   Also datums and per-frame DOM batching. Loaded after dash_leaflet.js (Dash puts component
+   bundles before assets), before React renders the layout. Everything hangs off
+   window.ccwall; `boot(cfg)` (cc-50) starts it. */
 (function () {
   'use strict';
   var cc = (window.ccwall = window.ccwall || {});

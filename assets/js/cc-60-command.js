@@ -2,15 +2,15 @@
 
    The event panel's command loop and the alert strip (docs/COMMAND-LOOP.md) are six files
    Dash loads in order:
-     cc-60-command.js   this one: the shared state and helpers, the API helper, unit rows,
-                        the task store, frames, input and init
+     cc-60-command.js   this one: the shared state and helpers, failure messages, unit
+                        rows, the task store, frames, input and init
      cc-61-details.js   the selection and its details: plans, timeline, the task's stages,
                         verify / evaluate
      cc-62-urgent.js    urgent events opening the panel, the waiting chip
      cc-63-nearby.js    nearby units with the 1-3-5 verdict, the map's ring and lines
      cc-64-dispatch.js  the proposal and one-click dispatch, override, 409s, the timing probe
      cc-65-alerts.js    the alert strip and ack
-   `cc.command` is what cc-20 / cc-50 and the tests call; `cc.command.parts` is what the six
+   `cc.command` is what cc-50 and the tests call; `cc.command.parts` is what the six
    files share with each other (not an API). A file calls a later file's function through
    `P` at run time, never at load time.
 
