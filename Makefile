@@ -5,14 +5,21 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 # hls.js for the video player, from npm (package-lock.json), served by the app: never a CDN
 HLS    := node_modules/hls.js/dist/hls.min.js
+# ESLint and the rest of package.json's devDependencies: `make lint` and `make test` need them,
+# `make run` does not (npm ci wipes node_modules first, so this stamp goes with it)
+NODEDEV := node_modules/.dev-installed
+ESLINT  := node_modules/.bin/eslint
 
 .PHONY: run test setup browser lint bench clean
 
 run: setup
 	$(BIN)/python app.py
 
-test: setup browser
+# the dev packages first: their `npm ci` brings hls.js too, so setup's own one is skipped
+test: $(NODEDEV) setup browser
 	$(BIN)/python -m ruff check .
+	$(ESLINT) .
+	node --test tests/js/
 	$(BIN)/python -m pytest
 
 setup: $(STAMP) $(HLS)
@@ -26,12 +33,17 @@ $(STAMP): pyproject.toml
 $(HLS):
 	npm ci --omit=dev --no-audit --no-fund
 
+$(NODEDEV): package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
 # Debian's chromium + chromedriver and a CJK font for the browser tests.
 browser:
 	@sh scripts/ensure-browser.sh
 
-lint: setup
+lint: $(NODEDEV) setup
 	$(BIN)/python -m ruff check .
+	$(ESLINT) .
 
 bench: setup browser
 	$(BIN)/python -m bench

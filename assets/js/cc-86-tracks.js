@@ -1,4 +1,4 @@
-/* Command wall, part 8f: a worker's or vehicle's track replayed on the map (docs/TRACKS.md;
+/* cc-86-tracks.js: a worker's or vehicle's track replayed on the wall's map (docs/TRACKS.md;
    GET /api/tracks/<kind>/<id>?from=&to=).
 
    Started from a unit's popup (轨迹回放) or from the small track tool at the bottom of the map
@@ -10,7 +10,7 @@
    (the wall runs for weeks); one replay at a time, a new one replaces the old. */
 (function () {
   'use strict';
-  var cc = window.ccwall;
+  var cc = (window.ccwall = window.ccwall || {});
   var L = window.L;
   var T = (cc.tracks = {});
 
@@ -55,6 +55,9 @@
     var p = cc.timeParts(ms);
     return p.year + '-' + p.month + '-' + p.day + 'T' + p.hour + ':' + p.minute;
   }
+
+  /* For tests (tests/js/format.test.js). */
+  T.time = { todayStart: todayStart, localToMs: localToMs, msToLocal: msToLocal };
 
   /* ------------------------------------------------------------- the tool */
 
@@ -263,20 +266,17 @@
     clearLayers(); // the old span's line must not stay while the new one loads
     setState('loading');
     say(cc.t('track.loading'));
-    var url = (cc.cfg.api || '/api') + '/tracks/' + encodeURIComponent(cur.kind) + '/' +
-      encodeURIComponent(cur.id) + '?from=' + cur.from + '&to=' + cur.to;
-    fetch(url, { credentials: 'same-origin', headers: { Accept: 'application/json' },
-      signal: ctrl ? ctrl.signal : undefined })
-      .then(function (r) {
-        return r.json().catch(function () { return {}; }).then(function (j) { return { r: r, j: j || {} }; });
-      })
-      .then(function (res) {
+    var path = '/tracks/' + encodeURIComponent(cur.kind) + '/' + encodeURIComponent(cur.id) +
+      '?from=' + cur.from + '&to=' + cur.to;
+    cc.api('GET', path, undefined, { signal: ctrl ? ctrl.signal : undefined })
+      .then(function (body) {
         if (my !== seq || !cur) return;
         ctrl = null;
-        if (!res.r.ok) { failed(res.r.status, res.j); return; }
-        show(res.j);
+        show(body);
       }, function (e) {
-        if (my !== seq || !cur || (e && e.name === 'AbortError')) return;
+        if (my !== seq || !cur) return;
+        if (e.status) { ctrl = null; failed(e.status, e.body); return; }
+        if (e.name === 'AbortError') return;
         ctrl = null;
         setState('failed');
         say(cc.t('track.err', { msg: cc.t('cmd.err_network') }), 'error');
@@ -475,7 +475,7 @@
     T.close();
     map = m;
     var wrap = m.getContainer().parentNode;
-    var old = cc.el(cc.cfg.ids.TRACK_ROOT);
+    var old = cc.$('TRACK_ROOT');
     if (old) old.remove();
     els = wrap ? build(wrap) : null;
     if (els) setState('closed');
