@@ -373,7 +373,7 @@ _T: Final[dict[str, tuple[str, str]]] = {
     "alert.kind.sla_red": ("红牌", "Red card"),
     "alert.kind.geofence_exit": ("越界", "Left the area"),
     "alert.kind.sos": ("紧急求助", "SOS"),
-    # --- alerts raised by the watch service (feeds/watch.py); `message` of cc:alert
+    # --- alerts raised by the watch service (feeds/watch/); `message` of cc:alert
     "alert.critical_event": ("{level}事件：{title}", "{level} event: {title}"),
     "alert.rejected": ("任务{task}被退回：{title}，请重新调派",
                        "Task {task} was rejected: {title}; dispatch again"),

@@ -213,7 +213,7 @@ def test_trk009_a_finished_day_is_compacted_once_by_the_watch(r: redis.Redis) ->
     assert 0 < r.ttl(key) <= ttl
     assert tracks.read("worker", "W1", TS, TS + 86_400_000)["points"] == points
     assert tracks.read("worker", "W2", TS, TS + 86_400_000)["total"] == 3
-    assert watch._track_compacted == DAY
+    assert watch.tracks.compacted == DAY
     assert tracks.compact_step("2026-11-20") == (0, 0)  # no such day: nothing to do
 
 
