@@ -10,7 +10,12 @@ HLS    := node_modules/hls.js/dist/hls.min.js
 NODEDEV := node_modules/.dev-installed
 ESLINT  := node_modules/.bin/eslint
 
-.PHONY: run test setup browser lint bench clean
+# The suite waits on servers, processes and a browser more than it computes: more workers
+# than cores (pytest-xdist; a module's tests stay on one worker, sharing its fixtures).
+WORKERS ?= 3
+PYTEST  := $(BIN)/python -m pytest -n $(WORKERS) --dist loadscope
+
+.PHONY: run test test-fast setup browser lint bench clean
 
 run: setup
 	$(BIN)/python app.py
@@ -20,7 +25,14 @@ test: $(NODEDEV) setup browser
 	$(BIN)/python -m ruff check .
 	$(ESLINT) .
 	node --test tests/js/
-	$(BIN)/python -m pytest
+	$(PYTEST)
+
+# Everything but the browser tests and the slow drills: the loop while coding.
+test-fast: $(NODEDEV) setup
+	$(BIN)/python -m ruff check .
+	$(ESLINT) .
+	node --test tests/js/
+	$(PYTEST) -m "not browser and not slow"
 
 setup: $(STAMP) $(HLS)
 
