@@ -19,7 +19,6 @@ from dashboard.archive.tracks import (
     STILL_KEEP_MS,
     Fix,
     Thinner,
-    TrackError,
     Tracks,
     decode,
     distance_m,
@@ -29,6 +28,7 @@ from dashboard.archive.tracks import (
 )
 from dashboard.city import load_city
 from dashboard.config import Settings
+from dashboard.errors import Refused
 from dashboard.store import Store
 from feeds.watch import Watch
 
@@ -124,13 +124,13 @@ def test_trk004_ttl_and_span_limits(r: redis.Redis) -> None:
     tracks.write("resource", "R1", walk(3))
     key = track_key("cc:", "resource", "R1", DAY)
     assert 3 * 86_400 - 5 < r.ttl(key) <= 3 * 86_400
-    with pytest.raises(TrackError) as bad:
+    with pytest.raises(Refused) as bad:
         tracks.read("camera", "C1", TS, TS + 1)
     assert bad.value.code == "bad_kind"
-    with pytest.raises(TrackError) as bad:
+    with pytest.raises(Refused) as bad:
         tracks.read("worker", "W1", TS, TS)
     assert bad.value.code == "bad_span"
-    with pytest.raises(TrackError) as bad:
+    with pytest.raises(Refused) as bad:
         tracks.read("worker", "W1", TS, TS + MAX_SPAN_MS + 1)
     assert bad.value.code == "span_too_long"
     assert tracks.read("worker", "nobody", TS, TS + MAX_SPAN_MS)["points"] == []

@@ -19,8 +19,9 @@ from flask import Blueprint, Response, g, request
 
 from callbacks.access.auth import require
 from callbacks.errors import error
-from dashboard.archive.tracks import DEFAULT_SPAN_MS, TRACK_KINDS, TrackError, Tracks, check_span
+from dashboard.archive.tracks import DEFAULT_SPAN_MS, TRACK_KINDS, Tracks, check_span
 from dashboard.config import Settings
+from dashboard.errors import Refused
 from dashboard.scope import sees
 from dashboard.store import Store
 
@@ -40,7 +41,7 @@ def create_tracks_api(store: Store, settings: Settings,
         if not raw:
             return default
         if not raw.isdigit() or len(raw) > 15:
-            raise TrackError("bad_time", f"{name}: epoch milliseconds")
+            raise Refused("bad_time", 400, f"{name}: epoch milliseconds")
         return int(raw)
 
     @api.get("/api/tracks/<kind>/<unit_id>")
@@ -48,18 +49,18 @@ def create_tracks_api(store: Store, settings: Settings,
     def track(kind: str, unit_id: str) -> Any:
         try:
             if kind not in TRACK_KINDS:
-                raise TrackError("bad_kind", f"kind: one of {', '.join(TRACK_KINDS)}")
+                raise Refused("bad_kind", 400, f"kind: one of {', '.join(TRACK_KINDS)}")
             if not unit_id or len(unit_id) > ID_MAX or not unit_id.isprintable():
-                raise TrackError("bad_id", f"id: 1-{ID_MAX} printable characters")
+                raise Refused("bad_id", 400, f"id: 1-{ID_MAX} printable characters")
             to_ms = when("to", now_ms())
             from_ms = when("from", to_ms - DEFAULT_SPAN_MS)
             check_span(kind, from_ms, to_ms)
             found = store.records(kind, [unit_id]).get(unit_id)
             # outside the scope answers as unknown: ids of other areas do not leak
             if found is None or not sees(g.session.scope, found[0]):
-                raise TrackError("unknown_unit", f"no {kind} {unit_id}", 404)
+                raise Refused("unknown_unit", 404, f"no {kind} {unit_id}")
             answer = tracks.read(kind, unit_id, from_ms, to_ms)
-        except TrackError as exc:
+        except Refused as exc:
             return error(exc.status, exc.code, exc.message)
         # orjson: up to 20,000 points encode several times faster than with json
         body = orjson.dumps({"kind": kind, "id": unit_id, "from": from_ms, "to": to_ms,

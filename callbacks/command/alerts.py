@@ -20,6 +20,7 @@ from dashboard.access.audit import Audit
 from dashboard.access.auth import ROLES
 from dashboard.command.alerts import NOTE_MAX, AlertNotFound, Alerts
 from dashboard.errors import Refused
+from dashboard.scope import covers
 
 LIST_DEFAULT: Final = 200
 LIST_MAX: Final = 500
@@ -44,7 +45,7 @@ def create_alerts_api(alerts: Alerts, audit: Audit) -> Blueprint:
             return jsonify({"alerts": alerts.recent(limit)})
         found = alerts.recent(LIST_MAX)
         areas = alerts.areas(found)
-        mine = [a for a in found if (areas.get(a["id"]) or "").startswith(scope)]
+        mine = [a for a in found if covers(scope, areas.get(a["id"]))]
         return jsonify({"alerts": mine[:limit]})
 
     @api.post("/api/alerts/<alert_id>/ack")

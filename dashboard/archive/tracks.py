@@ -46,6 +46,7 @@ import redis
 from redis.client import NEVER_DECODE
 
 from dashboard import lua
+from dashboard.errors import Refused
 from dashboard.store import day_of
 
 TRACK_KINDS: Final = ("worker", "resource")
@@ -74,14 +75,6 @@ PACK_MAGIC: Final = b"TZ"
 PACK_HEAD: Final = struct.Struct("<2sI")  # magic, the segment's whole length
 THINNER_MAX: Final = 100_000  # units remembered; far above a city's live units
 EARTH_M: Final = 6_371_008.8
-
-
-class TrackError(ValueError):
-    """A request the store cannot answer: `code` for the JSON error, HTTP `status`."""
-
-    def __init__(self, code: str, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.code, self.message, self.status = code, message, status
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,7 +276,7 @@ class Tracks:
     def read(self, kind: str, unit_id: str, from_ms: int, to_ms: int,
              max_points: int = MAX_POINTS) -> dict[str, Any]:
         """The track in [from_ms, to_ms]: `{points: [[ts, lat, lon], …], thinned, total}`,
-        time order; raises TrackError for a bad kind or span."""
+        time order; raises Refused for a bad kind or span."""
         check_span(kind, from_ms, to_ms)
         days = days_between(from_ms, to_ms, self.tz)
         pipe = self.r.pipeline(transaction=False)
@@ -312,11 +305,11 @@ class Tracks:
 
 
 def check_span(kind: str, from_ms: int, to_ms: int) -> None:
-    """Raise TrackError unless `kind` is tracked and the span is forward and ≤ 7 days."""
+    """Raise Refused unless `kind` is tracked and the span is forward and ≤ 7 days."""
     if kind not in TRACK_KINDS:
-        raise TrackError("bad_kind", f"kind: one of {', '.join(TRACK_KINDS)}")
+        raise Refused("bad_kind", 400, f"kind: one of {', '.join(TRACK_KINDS)}")
     if to_ms <= from_ms:
-        raise TrackError("bad_span", "to must be after from")
+        raise Refused("bad_span", 400, "to must be after from")
     if to_ms - from_ms > MAX_SPAN_MS:
-        raise TrackError("span_too_long",
-                         f"a track spans at most {MAX_SPAN_MS // 86_400_000} days")
+        raise Refused("span_too_long", 400,
+                      f"a track spans at most {MAX_SPAN_MS // 86_400_000} days")
