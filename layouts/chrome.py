@@ -145,7 +145,7 @@ def header(lang: str, subtitle: str | None = None, page: str = "wall") -> html.H
 
 # The pages a role may open from the header: (page name, path, roles, label key). A page
 # links to the others its user may open. Every path here is one of the router's pages
-# (layouts/pages.py; tests/test_cockpit_layout.py holds the two together).
+# (layouts/pages.py; tests/core/test_house.py holds the two together).
 NAV: Final = (
     ("wall", "", ("commander", "duty_officer", "leader", "display"), "ck.wall_link"),
     ("cockpit", "cockpit", ("leader", "commander"), "ck.link"),

@@ -166,7 +166,7 @@
     return out.map(function (x) { return x[1]; });
   };
 
-  /* Even-odd ray casting on lon/lat: the same test tests/test_camlayer_browser.py runs. */
+  /* Even-odd ray casting on lon/lat: the same test tests/video/test_camlayer_browser.py runs. */
   function pointInPolygon(x, y, pts) {
     var inside = false;
     for (var a = 0, b = pts.length - 1; a < pts.length; b = a++) {
