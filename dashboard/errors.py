@@ -23,3 +23,15 @@ class Refused(Exception):
 
     def to_dict(self) -> dict[str, Any]:
         return {"error": self.message, "code": self.code, "status": self.status, **self.detail}
+
+
+def text_arg(value: Any, name: str, limit: int) -> str:
+    """A free-text argument (a note, a reason): None reads as empty; refused if not text or
+    longer than `limit`."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise Refused("bad_body", 400, f"{name} must be text")
+    if len(value) > limit:
+        raise Refused("bad_body", 400, f"{name} is longer than {limit} characters")
+    return value

@@ -14,13 +14,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 from zoneinfo import ZoneInfo
 
-from dashboard.command.common import ATTEMPTS, as_str, dumps, history, text_arg
+from dashboard.command.common import ATTEMPTS, as_str, dumps, history
 from dashboard.command.nearby import FREE_STATUS, UNIT_KINDS, unit_of
 from dashboard.command.proposal import last_shown, propose, show, units_of
 from dashboard.command.task_scripts import TaskScripts, Unit, read_units
 from dashboard.command.tasks import Lifecycle
 from dashboard.config import Settings
-from dashboard.errors import Refused
+from dashboard.errors import Refused, text_arg
 from dashboard.geo import haversine_m
 from dashboard.models import EVENT_CLOSED
 from dashboard.scope import sees

@@ -11,9 +11,9 @@ import json
 from collections.abc import Callable
 from typing import Any, Final
 
-from dashboard.command.common import ATTEMPTS, as_str, history, text_arg
+from dashboard.command.common import ATTEMPTS, as_str, history
 from dashboard.command.task_scripts import Read, Step, TaskScripts
-from dashboard.errors import Refused
+from dashboard.errors import Refused, text_arg
 from dashboard.models import FEEDBACK_STAGES
 from dashboard.store import Store
 

@@ -45,7 +45,7 @@ from dashboard.command.alerts import Alerts
 from dashboard.command.sla import Deadlines
 from dashboard.config import Settings
 from dashboard.duty.roster import Roster
-from dashboard.errors import Refused
+from dashboard.errors import Refused, text_arg
 from dashboard.models import EVENT_CLOSED
 from dashboard.store import Store, now_ms
 
@@ -321,16 +321,6 @@ def intact(report: dict[str, Any], key: bytes) -> bool | None:
     return verdict(report, key)["intact"]
 
 
-def _text_arg(value: Any, name: str, limit: int = TEXT_MAX) -> str:
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise Refused("bad_body", 400, f"{name} must be text")
-    if len(value) > limit:
-        raise Refused("bad_body", 400, f"{name} is longer than {limit} characters")
-    return value
-
-
 class Handovers:
     """The kept reports and their state machine (draft → signed → accepted)."""
 
@@ -446,8 +436,8 @@ class Handovers:
              refresh: bool = False) -> dict[str, Any]:
         """The author changes the remarks / summary, or drafts the sections again, while the
         report is a draft."""
-        remarks_text = None if remarks is None else _text_arg(remarks, "remarks")
-        summary_text = None if summary is None else _text_arg(summary, "summary")
+        remarks_text = None if remarks is None else text_arg(remarks, "remarks", TEXT_MAX)
+        summary_text = None if summary is None else text_arg(summary, "summary", TEXT_MAX)
 
         def change(report: dict[str, Any]) -> dict[str, Any]:
             self._draft_by(report, by)
@@ -490,7 +480,7 @@ class Handovers:
 
     def accept(self, report_id: str, *, by: str, note: Any = None) -> dict[str, Any]:
         """Another duty officer takes the watch: signs to accept a signed, intact report."""
-        note_text = _text_arg(note, "note", NOTE_MAX)
+        note_text = text_arg(note, "note", NOTE_MAX)
 
         def change(report: dict[str, Any]) -> dict[str, Any]:
             state = report.get("state")
