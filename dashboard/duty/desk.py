@@ -147,8 +147,8 @@ class Duty:
         reason = _clean(reason, REASON_MAX, "reason")
         if isinstance(minutes, bool) or not isinstance(minutes, int) or \
                 not 1 <= minutes <= SILENCE_MAX_MIN:
-            raise Refused(400, "bad_minutes",
-                            f"minutes must be a whole number 1-{SILENCE_MAX_MIN}")
+            raise Refused("bad_minutes", 400,
+                          f"minutes must be a whole number 1-{SILENCE_MAX_MIN}")
         now = int(self.clock())
         before = self.silence_state()
         covers = list(dict.fromkeys([*(before["covers"] if before else []), *sounding]))

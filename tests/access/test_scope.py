@@ -296,17 +296,13 @@ def test_scp008_origin_rule(origin: str, host: str, allowed: tuple[str, ...],
 
 
 def test_scp009_sockets_per_session_capped(redis_url: str) -> None:
-    with running_stack(redis_url, ws_per_session=2) as live:
-        first, second = live.connect(), live.connect()
-        try:
-            for ws in (first, second):
-                assert json.loads(ws.recv(timeout=5))["type"] == "snapshot"
-            with live.connect() as third, pytest.raises(ConnectionClosed) as closed:
-                third.recv(timeout=5)
-            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4429
-        finally:
-            first.close()
-            second.close()
+    with running_stack(redis_url, ws_per_session=2) as live, live.connect() as first, \
+            live.connect() as second:
+        for ws in (first, second):
+            assert json.loads(ws.recv(timeout=5))["type"] == "snapshot"
+        with live.connect() as third, pytest.raises(ConnectionClosed) as closed:
+            third.recv(timeout=5)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4429
 
 
 def test_scp010_socket_closed_when_scope_changes(redis_url: str,

@@ -505,7 +505,7 @@ def test_stat009_an_export_past_its_row_bound_is_a_clear_json_error(
     res = leader.get(f"/api/export?format=xlsx&scope={TOWN_A}&from=2025-01-01")
     want = sum(h.town == TOWN_A for h in by_hand())
     assert res.status_code == 413 and res.is_json
-    assert (res.json["error"], res.json["rows"], res.json["max"]) == ("too_many_rows", want, 2)
+    assert (res.json["code"], res.json["rows"], res.json["max"]) == ("too_many_rows", want, 2)
     res = leader.get(f"/api/export?format=csv&scope={TOWN_A}&from=2025-01-01")
     assert res.status_code == 200 and int(res.headers["X-Rows"]) == want
 
