@@ -324,6 +324,7 @@ def run_adduser(redis_url: str, *args: str, stdin: str = "") -> subprocess.Compl
                           capture_output=True, text=True, cwd=ROOT, env=env, timeout=60)
 
 
+@pytest.mark.slow  # seconds of real work: not in make test-fast
 def test_auth016_adduser_reads_the_password_from_stdin(redis_url: str, r: redis.Redis) -> None:
     done = run_adduser(redis_url, "liu", "--role", "duty_officer", "--scope", TOWN,
                        stdin="s3cret 密码 2026\n")

@@ -12,6 +12,7 @@ import time
 from dataclasses import replace
 from typing import Any
 
+import pytest
 import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -106,6 +107,7 @@ message = st.one_of(
 )
 
 
+@pytest.mark.slow  # seconds of real work: not in make test-fast
 @settings(max_examples=BATCHES, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture,
                                  HealthCheck.too_slow, HealthCheck.data_too_large,

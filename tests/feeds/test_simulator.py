@@ -603,6 +603,7 @@ def test_sim013_fixes_made_before_a_dispatch_carry_no_status() -> None:
             assert after == before
 
 
+@pytest.mark.slow  # seconds of real work: not in make test-fast
 def test_sim014_the_whole_loop_with_rework(redis_url: str, calm: None) -> None:
     """Ingest, the watch service, the real Desk and the simulator together: a person
     dispatches one of our workers, the field's feedback drives the task to handled, a failed
