@@ -5,33 +5,57 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 # hls.js for the video player, from npm (package-lock.json), served by the app: never a CDN
 HLS    := node_modules/hls.js/dist/hls.min.js
+# ESLint and the rest of package.json's devDependencies: `make lint` and `make test` need them,
+# `make run` does not (npm ci wipes node_modules first, so this stamp goes with it)
+NODEDEV := node_modules/.dev-installed
+ESLINT  := node_modules/.bin/eslint
 
-.PHONY: run test setup browser lint bench clean
+# The suite waits on servers, processes and a browser more than it computes: more workers
+# than cores (pytest-xdist; a module's tests stay on one worker, sharing its fixtures).
+WORKERS ?= 3
+PYTEST  := $(BIN)/python -m pytest -n $(WORKERS) --dist loadscope
+
+.PHONY: run test test-fast setup browser lint bench clean
 
 run: setup
 	$(BIN)/python app.py
 
-test: setup browser
+# the dev packages first: their `npm ci` brings hls.js too, so setup's own one is skipped
+test: $(NODEDEV) setup browser
 	$(BIN)/python -m ruff check .
-	$(BIN)/python -m pytest
+	$(ESLINT) .
+	node --test tests/js/
+	$(PYTEST)
+
+# Everything but the browser tests and the slow drills: the loop while coding.
+test-fast: $(NODEDEV) setup
+	$(BIN)/python -m ruff check .
+	$(ESLINT) .
+	node --test tests/js/
+	$(PYTEST) -m "not browser and not slow"
 
 setup: $(STAMP) $(HLS)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -e '.[test,demo]'
 	touch $@
 
 $(HLS):
 	npm ci --omit=dev --no-audit --no-fund
 
+$(NODEDEV): package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
 # Debian's chromium + chromedriver and a CJK font for the browser tests.
 browser:
 	@sh scripts/ensure-browser.sh
 
-lint: setup
+lint: $(NODEDEV) setup
 	$(BIN)/python -m ruff check .
+	$(ESLINT) .
 
 bench: setup browser
 	$(BIN)/python -m bench

@@ -16,7 +16,7 @@ def kiosk_url(url: str, redis_url: str, prefix: str = "cc:", name: str = "bench-
     kiosk's configured URL would carry."""
     import redis
 
-    from dashboard.auth import Auth
+    from dashboard.access.auth import Auth
     from dashboard.config import Settings
 
     client = redis.Redis.from_url(redis_url, decode_responses=True)

@@ -40,11 +40,11 @@ import orjson
 import pandas as pd
 import redis
 
-from dashboard.archive import COLUMNS, Archive, Codes, compress_chunk
+from dashboard.archive.events import COLUMNS, Archive, Codes, compress_chunk
+from dashboard.archive.stats import Figures
 from dashboard.city import load_city
 from dashboard.config import Settings
 from dashboard.models import EVENT_TYPES, SOURCES
-from dashboard.stats import Figures
 from dashboard.store import Change, Store, day_of
 from feeds.redis_server import EmbeddedRedis
 

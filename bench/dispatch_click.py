@@ -28,7 +28,7 @@ import redis
 
 from bench.browser import browser
 from bench.latency import exit_on_sigterm, load, percentiles, stack, wait_for
-from dashboard.auth import Auth
+from dashboard.access.auth import Auth
 from dashboard.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent

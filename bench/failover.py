@@ -100,8 +100,8 @@ def drill(rate: int, seconds: float, standby: bool) -> dict[str, Any]:
             killed_at = time.monotonic()
             os.kill(victim.pid, signal.SIGKILL)
             victim.wait(5)
-            # A supervisor restarts it (app.py's Child waits 0.5 s first): it comes back as
-            # a standby, or with a single ingest as the one that applies.
+            # A supervisor restarts it (feeds/supervisor.py's Child waits 0.5 s first): it comes
+            # back as a standby, or with a single ingest as the one that applies.
             time.sleep(0.5)
             procs[procs.index(victim)] = _ingest(server.url)
             taken = _wait(lambda: (_holder_pid(client) or victim_pid) != victim_pid, 15)

@@ -31,11 +31,11 @@ from typing import Any
 import redis
 
 from dashboard.city import load_city
+from dashboard.command.dispatch import Desk
+from dashboard.command.nearby import FREE_STATUS, nearest
+from dashboard.command.plans import PlanLibrary
+from dashboard.command.sla import Deadlines
 from dashboard.config import Settings
-from dashboard.dispatch import Desk
-from dashboard.nearby import FREE_STATUS, nearest
-from dashboard.plans import PlanLibrary
-from dashboard.sla import Deadlines
 from dashboard.store import Change, Store, day_of
 from feeds.redis_server import EmbeddedRedis
 

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from dashboard import models, plans
-from dashboard.plans import Match, Plan, PlanLibrary
+from dashboard.command.plans import Match, Plan, PlanLibrary
 
 OUT = Path(__file__).resolve().parent / "results" / "plans.json"
 TOWNS = [f"370283{n:03d}" for n in range(1, 18)]

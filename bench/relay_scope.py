@@ -1,7 +1,7 @@
 """What scoping costs the relay: the fan-out of one second of moves and a wall's snapshot.
 
 In process, no sockets, so only the relay's own work is timed (the same code paths the
-server runs: `Relay._flush` for a coalesced batch, `scoped_parts` for a snapshot):
+server runs: `Fanout.flush` for a coalesced batch, `scoped_parts` for a snapshot):
 
 - fan-out: one second of moves of all 2,140 Pingdu workers, offered to 100 walls. Baseline in
   the same run: 100 city-wide walls (one encoding). Scoped: 100 walls spread over the 17
@@ -26,7 +26,8 @@ from typing import Any
 from bench.latency import OUT
 from dashboard.city import load_city
 from dashboard.scope import covers, place_of
-from feeds.relay import Client, Relay, _dumps, scoped_parts
+from feeds.fanout import Client, Fanout, scoped_parts
+from feeds.fanout import dumps as _dumps
 
 WALLS = 100
 
@@ -45,16 +46,14 @@ def _pending(city: Any, rng: random.Random) -> dict[tuple[str, str], dict[str, A
     return out
 
 
-def _relay(scopes: list[str | None]) -> Relay:
-    relay = Relay.__new__(Relay)
-    relay.clients = {Client(None, 10**9, 10**9, f"t{i}", None, s)  # type: ignore[arg-type]
+def _relay(scopes: list[str | None]) -> Fanout:
+    relay = Fanout()
+    relay.clients = {Client(None, 10**9, 10**9, f"t{i}", None, s)
                      for i, s in enumerate(scopes)}
-    relay.pending = {}
-    relay.pending_seq = 0
     return relay
 
 
-def _flush_per_client(relay: Relay) -> None:
+def _flush_per_client(relay: Fanout) -> None:
     """The naive way: every wall's own filtered batch, encoded for it alone."""
     items = [{"kind": f["kind"], "op": "move", "data": f["data"]}
              for f in relay.pending.values()]
@@ -71,8 +70,8 @@ def fan_out(reps: int) -> dict[str, Any]:
     towns = [t.code for t in city.towns]
     pending = _pending(city, random.Random(1))
     variants = {
-        "city_wide": (_relay([None] * WALLS), Relay._flush),
-        "by_scope": (_relay([towns[i % len(towns)] for i in range(WALLS)]), Relay._flush),
+        "city_wide": (_relay([None] * WALLS), Fanout.flush),
+        "by_scope": (_relay([towns[i % len(towns)] for i in range(WALLS)]), Fanout.flush),
         "per_client": (_relay([towns[i % len(towns)] for i in range(WALLS)]),
                        _flush_per_client),
     }

@@ -27,7 +27,7 @@ import psutil
 import redis
 
 from bench.browser import browser
-from dashboard.keyfile import REDIS_PASSWORD, secret_path
+from dashboard.access.keyfile import REDIS_PASSWORD, secret_path
 from feeds.redis_server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent

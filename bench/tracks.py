@@ -1,4 +1,5 @@
-"""Tracks: bytes per unit-day and the time to read a day back (issue 5, dashboard/tracks.py).
+"""Tracks: bytes per unit-day and the time to read a day back (issue 5,
+dashboard/archive/tracks.py).
 
     python -m bench.tracks [--reps 21]
 
@@ -40,7 +41,7 @@ import numpy as np
 import redis
 from redis.client import NEVER_DECODE
 
-from dashboard.tracks import Fix, Thinner, Tracks, decode, midnight_ms
+from dashboard.archive.tracks import Fix, Thinner, Tracks, decode, midnight_ms
 from feeds.redis_server import EmbeddedRedis
 
 OUT = Path(__file__).parent / "results" / "tracks.json"

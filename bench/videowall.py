@@ -37,7 +37,7 @@ import redis
 from bench.browser import browser, kiosk_url
 from bench.latency import OUT, ROOT, exit_on_sigterm, load, stack, wait_for
 from dashboard.store import Store
-from dashboard.video import VideoWall
+from dashboard.video.wall import VideoWall
 from feeds.redis_server import free_port
 
 CAMERAS = 16

@@ -35,10 +35,10 @@ from typing import Any
 
 import redis
 
+from dashboard.command.dispatch import Desk
+from dashboard.command.plans import PlanLibrary, plan_from_dict
+from dashboard.command.sla import Deadlines
 from dashboard.config import Settings
-from dashboard.dispatch import Desk
-from dashboard.plans import PlanLibrary, plan_from_dict
-from dashboard.sla import Deadlines
 from dashboard.store import Store
 from feeds.ingest import Ingest
 from feeds.redis_server import EmbeddedRedis

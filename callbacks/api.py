@@ -1,4 +1,4 @@
-"""The JSON HTTP API (DESIGN §5) and the city's GeoJSON, as a Flask blueprint.
+"""The JSON HTTP API (docs/HTTP.md) and the city's GeoJSON, as a Flask blueprint.
 
 Every answer is JSON; a wrong request gets `{"error": …}` with its status, never a trace.
 """
@@ -14,32 +14,23 @@ import redis
 from flask import Blueprint, Flask, Response, g, jsonify, request, send_file
 from werkzeug.exceptions import HTTPException
 
+from callbacks.errors import error, install_refusals
 from dashboard import __version__
-from dashboard.cameras import for_spot
 from dashboard.city import City
-from dashboard.dispatch import Desk
-from dashboard.health import Health, alive
+from dashboard.command.dispatch import Desk
+from dashboard.command.nearby import nearest
+from dashboard.command.plans import PlanLibrary
+from dashboard.errors import Refused
 from dashboard.models import EVENT_STATUSES, SEVERITIES
-from dashboard.nearby import nearest
-from dashboard.plans import PlanLibrary
+from dashboard.ops.health import Health, alive
 from dashboard.scope import only, sees
 from dashboard.store import Store
+from dashboard.video.cameras import for_spot
 
 log = logging.getLogger("cc.api")
 
 GEO_LEVELS = ("boundary", "town", "community", "grid", "microgrid")
 NEARBY_RADIUS_M = 3000
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-def _error(status: int, message: str) -> tuple[Response, int]:
-    return jsonify({"error": message, "status": status}), status
 
 
 def create_api(store: Store, city: City, plans: PlanLibrary | None = None,
@@ -105,7 +96,7 @@ def create_api(store: Store, city: City, plans: PlanLibrary | None = None,
     def events() -> Response:
         status = request.args.get("status") or None
         if status is not None and status not in EVENT_STATUSES:
-            raise ApiError(400, f"status must be one of {', '.join(EVENT_STATUSES)}")
+            raise Refused("bad_status", 400, f"status must be one of {', '.join(EVENT_STATUSES)}")
         severity = _int_arg("severity", None, 1, len(SEVERITIES))
         limit = _int_arg("limit", 100, 1, 1000)
         return jsonify({"events": store.events(status=status, severity=severity, limit=limit,
@@ -117,7 +108,7 @@ def create_api(store: Store, city: City, plans: PlanLibrary | None = None,
         scope = _scope()
         # outside the scope answers as unknown: ids of other areas do not leak
         if found is None or not sees(scope, found):
-            raise ApiError(404, f"no event {event_id!r}")
+            raise Refused("no_event", 404, f"no event {event_id!r}")
         grid = found.get("grid_id")
         unit = city.unit(grid) if grid else None
         area = [{"code": u.code, "name": u.name, "level": u.level}
@@ -152,7 +143,7 @@ def create_api(store: Store, city: City, plans: PlanLibrary | None = None,
     @api.get("/geo/<level>.geojson")
     def geojson(level: str) -> Response:
         if level not in GEO_LEVELS:
-            raise ApiError(404, f"no geography level {level!r}")
+            raise Refused("no_level", 404, f"no geography level {level!r}")
         response = send_file(city.geojson_path(level), mimetype="application/geo+json",
                              max_age=86400, conditional=True)
         return response
@@ -160,7 +151,7 @@ def create_api(store: Store, city: City, plans: PlanLibrary | None = None,
     @api.get("/api/<path:rest>")
     def unknown(rest: str) -> Response:
         # Dash answers every other path with the page; an API client wants a JSON 404.
-        raise ApiError(404, f"no API endpoint /api/{rest}")
+        raise Refused("no_endpoint", 404, f"no API endpoint /api/{rest}")
 
     return api
 
@@ -168,20 +159,19 @@ def create_api(store: Store, city: City, plans: PlanLibrary | None = None,
 def install_error_handlers(server: Flask) -> None:
     """JSON errors for /api and /geo; the pages keep Flask's own."""
 
-    @server.errorhandler(ApiError)
-    def api_error(exc: ApiError) -> tuple[Response, int]:
-        return _error(exc.status, exc.message)
+    install_refusals(server)
 
     @server.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Any:
         if request.path.startswith(("/api/", "/geo/")):
-            return _error(exc.code or 500, exc.description or exc.name)
+            return error(exc.code or 500, exc.name.lower().replace(" ", "_"),
+                         exc.description or exc.name)
         return exc
 
     @server.errorhandler(Exception)
     def crash(exc: Exception) -> tuple[Response, int]:
         log.exception("unhandled error on %s", request.path)
-        return _error(500, "internal error; see the server log")
+        return error(500, "internal", "internal error; see the server log")
 
 
 def _scope() -> str | None:
@@ -197,7 +187,7 @@ def _int_arg(name: str, default: int | None, lo: int, hi: int) -> int | None:
     try:
         value = int(raw)
     except ValueError:
-        raise ApiError(400, f"{name} must be a whole number") from None
+        raise Refused("bad_query", 400, f"{name} must be a whole number") from None
     if not lo <= value <= hi:
-        raise ApiError(400, f"{name} must be between {lo} and {hi}")
+        raise Refused("bad_query", 400, f"{name} must be between {lo} and {hi}")
     return value

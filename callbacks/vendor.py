@@ -14,8 +14,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Final
 
-from flask import Blueprint, Response, jsonify, send_file
+from flask import Blueprint, Response, send_file
 
+from callbacks.errors import error
 from dashboard.config import ROOT
 
 NODE_MODULES: Final = ROOT / "node_modules"
@@ -36,7 +37,7 @@ def create_vendor(node_modules: Path = NODE_MODULES) -> Blueprint:
     def serve(name: str) -> Response | tuple[Response, int]:
         entry = FILES.get(name)
         if entry is None:
-            return _missing(f"no vendor file {name!r}")
+            return error(404, "no_file", f"no vendor file {name!r}")
         path = node_modules / entry[0]
         if not path.is_file():
             return _missing(f"{name} is not installed: run `make setup` (npm ci)")
@@ -49,4 +50,4 @@ def create_vendor(node_modules: Path = NODE_MODULES) -> Blueprint:
 
 
 def _missing(message: str) -> tuple[Response, int]:
-    return jsonify({"error": message, "status": 404}), 404
+    return error(404, "not_installed", message)

@@ -135,7 +135,7 @@ class Settings:
     max_future_s: int = 300
     standby_ring_s: float = 10.0
     standby_ring_mb: int = 64
-    # The embedded Valkey's maxmemory: None = the city's worst case (dashboard/capacity.py),
+    # The embedded Valkey's maxmemory: None = the city's worst case (dashboard/ops/capacity.py),
     # 0 = no limit. Health turns degraded at memory_warn_ratio of it.
     redis_maxmemory: int | None = None
     memory_warn_ratio: float = 0.85
@@ -192,9 +192,10 @@ class Settings:
     # Archived months kept (the current one counts); older ones are dropped. 0 = for ever.
     archive_keep_months: int = 36
     stats_min_age_s: float = 5.0
-    # Tracks (issue 5): a day of a unit's positions is kept this many days (dashboard/tracks.py).
+    # Tracks (issue 5): a day of a unit's positions is kept this many days
+    # (dashboard/archive/tracks.py).
     track_keep_days: int = 30
-    # HTTP hardening (issue 13, callbacks/security.py). Camera streams (img, video, HLS) may
+    # HTTP hardening (issue 13, callbacks/access/security.py). Camera streams (img, video, HLS) may
     # load from these CSP sources; empty = the demo video server's origins only.
     media_sources: tuple[str, ...] = ()
     # Who may frame the pages (CSP frame-ancestors; X-Frame-Options follows it).

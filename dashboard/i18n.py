@@ -66,7 +66,7 @@ _T: Final[dict[str, tuple[str, str]]] = {
     "type.pollution": ("环境污染", "Pollution"),
     "type.petition": ("信访诉求", "Petition"),
     "type.other": ("其他", "Other"),
-    # --- response plans (dashboard.plans): why a plan was matched, who does a step
+    # --- response plans (dashboard.command.plans): why a plan was matched, who does a step
     "plan.reason.type": ("事件类型相符：{name}", "Event type matches: {name}"),
     "plan.reason.category": ("事件类别相符：{name}", "Event category matches: {name}"),
     "plan.reason.fallback": ("通用兜底预案", "Generic fallback plan"),
@@ -106,7 +106,7 @@ _T: Final[dict[str, tuple[str, str]]] = {
     "plrole.gas": ("燃气公司", "Gas company"),
     "plrole.enterprise": ("事发企业", "The company involved"),
     "plrole.drone": ("无人机分队", "Drone unit"),
-    # --- deadlines (dashboard.sla): yellow / red cards
+    # --- deadlines (dashboard.command.sla): yellow / red cards
     "sla.stage.dispatch": ("派单", "dispatch"),
     "sla.stage.arrive": ("到场", "arrival"),
     "sla.stage.handle": ("处置", "handling"),
@@ -220,7 +220,7 @@ _T: Final[dict[str, tuple[str, str]]] = {
     "kpi.workers_online": ("在线网格员", "Workers online"),
     "kpi.ingest_rate": ("接入速率", "Ingest rate"),
     "kpi.rate_unit": ("条/秒", "msg/s"),
-    # --- cockpit: the export's column headers (issue 5, dashboard/stats.py)
+    # --- cockpit: the export's column headers (issue 5, dashboard/archive/stats.py)
     "export.id": ("事件编号", "Event ID"),
     "export.reported_at": ("上报时间", "Reported at"),
     "export.type": ("事件类型代码", "Type code"),
@@ -373,7 +373,7 @@ _T: Final[dict[str, tuple[str, str]]] = {
     "alert.kind.sla_red": ("红牌", "Red card"),
     "alert.kind.geofence_exit": ("越界", "Left the area"),
     "alert.kind.sos": ("紧急求助", "SOS"),
-    # --- alerts raised by the watch service (feeds/watch.py); `message` of cc:alert
+    # --- alerts raised by the watch service (feeds/watch/); `message` of cc:alert
     "alert.critical_event": ("{level}事件：{title}", "{level} event: {title}"),
     "alert.rejected": ("任务{task}被退回：{title}，请重新调派",
                        "Task {task} was rejected: {title}; dispatch again"),
@@ -382,7 +382,7 @@ _T: Final[dict[str, tuple[str, str]]] = {
     "alert.sos": ("{name}发出SOS求助", "{name} sent an SOS"),
     "alert.sos_event": ("{name}发出SOS求助（处置中：{title}）",
                         "{name} sent an SOS (while handling: {title})"),
-    # --- sign-in (callbacks/auth.py) and the header's user
+    # --- sign-in (callbacks/access/auth.py) and the header's user
     "login.title": ("用户登录", "Sign in"),
     "login.user": ("用户名", "User name"),
     "login.password": ("密码", "Password"),

@@ -18,6 +18,8 @@ from typing import Any, Final
 
 import redis
 
+from dashboard import lua
+
 LEASE_MS: Final = 1500  # the standby takes over at most this long after the last renewal
 RENEW_S: Final = 0.4
 ACQUIRE_S: Final = 0.2
@@ -27,20 +29,9 @@ MARK_WIDTH: Final = 3  # messages in a mark: one repeated message alone is not u
 MARK_MARGIN: Final = 4000
 RING_OVERHEAD: Final = 120  # bytes a ring slot costs beyond the payload (tuple, float, bytes)
 
-_RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return 0
-"""
-_FORGET = """
-if redis.call('HGET', KEYS[1], 'instance') == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
+_RENEW: Final = lua.source(__file__, "lease_renew.lua")
+_FORGET: Final = lua.source(__file__, "standby_forget.lua")
+_RELEASE: Final = lua.source(__file__, "lease_release.lua")
 
 Message = tuple[Any, bytes | str]  # (channel, payload) as read off the subscription
 

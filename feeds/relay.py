@@ -33,7 +33,6 @@ import json
 import logging
 import threading
 import time
-from collections import deque
 from http.cookies import CookieError, SimpleCookie
 from typing import Any, Final
 from urllib.parse import parse_qs, urlsplit
@@ -45,11 +44,12 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from dashboard.auth import Auth
+from dashboard.access.auth import Auth
 from dashboard.backoff import Backoff
 from dashboard.config import Settings
-from dashboard.scope import covers, place_of
+from dashboard.scope import place_of
 from dashboard.store import Store, day_of
+from feeds.fanout import Client, Fanout, dumps, scoped_parts
 from feeds.service import run_service
 
 log = logging.getLogger("cc.relay")
@@ -59,60 +59,10 @@ STATS_S: Final = 1.0
 SESSION_CHECK_S: Final = 15.0  # how often open sockets slide (and re-check) their sessions
 CLOSE_SIGNED_OUT: Final = 4401  # close code the wall reads as "go to /login"
 CLOSE_TOO_MANY: Final = 4429  # this session already holds CC_WS_PER_SESSION sockets
-EVERYWHERE: Final = object()  # the place of a frame for every client (stats)
 COOKIE: Final = "cc_session"
 SNAPSHOT_KINDS: Final = {"event": "events", "worker": "workers", "resource": "resources",
                          "camera": "cameras", "task": "tasks", "alert": "alerts"}
 KINDS_MAX: Final = 16
-
-
-def _dumps(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
-
-
-class Client:
-    """One connected wall: a bounded queue of (seq, frame, queued at) and a flag to resync.
-
-    Frames are shared strings, so a queue costs pointers. A client is behind when its oldest
-    queued frame has waited `lag_s`, or the queue reaches `maxlen`: a burst that drains at
-    once is not lag, a stalled socket is.
-    """
-
-    def __init__(self, ws: ServerConnection, maxlen: int, lag_s: float,
-                 token: str = "", kinds: frozenset[str] | None = None,
-                 scope: str | None = None, role: str = "") -> None:
-        self.ws = ws
-        self.token = token
-        self.kinds = kinds  # None: every kind
-        self.scope = scope  # None: the whole city
-        self.role = role
-        self.maxlen = maxlen
-        self.lag_s = lag_s
-        self.queue: deque[tuple[int, str, float]] = deque()
-        self.wake = asyncio.Event()
-        self.resync = False
-        self.skip_upto = -1
-        self.resyncs = 0
-
-    def wants(self, kinds: frozenset[str] | None) -> bool:
-        """A frame about `kinds` (None: stats, for everyone) is for this client."""
-        return kinds is None or self.kinds is None or not self.kinds.isdisjoint(kinds)
-
-    def sees(self, place: Any) -> bool:
-        """A frame about something at `place` (EVERYWHERE: stats) is for this client."""
-        return place is EVERYWHERE or covers(self.scope, place)
-
-    def offer(self, seq: int, frame: str, now: float,
-              kinds: frozenset[str] | None = None, place: Any = EVERYWHERE) -> None:
-        """Never blocks: a client that fell behind drops its queue and is resynced."""
-        if self.resync or not self.wants(kinds) or not self.sees(place):
-            return
-        if len(self.queue) >= self.maxlen or (self.queue and now - self.queue[0][2] > self.lag_s):
-            self.queue.clear()
-            self.resync = True
-        else:
-            self.queue.append((seq, frame, now))
-        self.wake.set()
 
 
 class Relay:
@@ -122,17 +72,11 @@ class Relay:
         self.settings = settings
         self.redis_url = redis_url
         self.prefix = settings.prefix
-        self.clients: set[Client] = set()
-        self.last_seq = 0
-        self.pending: dict[tuple[str, str], dict[str, Any]] = {}
-        self.pending_seq = 0
+        self.fan = Fanout()
         self.store: Store | None = None  # sync client, used from worker threads
         self.auth: Auth | None = None
         self.server: Server | None = None
         self.stats: dict[str, Any] = {}
-        # camera id → its grid: a video frame names cameras only, and a scoped client's copy
-        # leaves out those outside its scope (one entry per camera of the city)
-        self.camera_places: dict[str, str | None] = {}
         # scope → (seq, its cut of the snapshot at seq): walls of one town reconnecting
         # together (a relay restart) share one cut; scopes without a client are dropped
         self.cuts: dict[str, tuple[int, dict[str, Any]]] = {}
@@ -190,9 +134,9 @@ class Relay:
             pubsub = conn.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(f"{self.prefix}ui")
-                if self.last_seq == 0:
-                    self.last_seq = await self._io(self._store().seq)
-                    self.camera_places = await self._io(self._read_camera_places)
+                if self.fan.last_seq == 0:
+                    self.fan.last_seq = await self._io(self._store().seq)
+                    self.fan.camera_places = await self._io(self._read_camera_places)
                 else:
                     await self._catch_up()
                 backoff.reset()
@@ -201,11 +145,9 @@ class Relay:
                     if msg is None:
                         continue
                     frames = json.loads(msg["data"])
-                    if frames and frames[0]["seq"] > self.last_seq + 1:
+                    if self.fan.gap(frames):
                         await self._catch_up()
-                    for frame in frames:
-                        if frame["seq"] > self.last_seq:
-                            self._route(frame)
+                    self.fan.receive(frames)
             except asyncio.CancelledError:
                 raise
             except (redis.RedisError, OSError) as exc:
@@ -217,109 +159,19 @@ class Relay:
                     await conn.aclose()
 
     async def _catch_up(self) -> None:
-        entries = await self._io(self._store().log_since, self.last_seq, REPLAY_MAX)
+        entries = await self._io(self._store().log_since, self.fan.last_seq, REPLAY_MAX)
         current = await self._io(self._store().seq)
-        if current < self.last_seq or (entries and entries[0][0] > self.last_seq + 1) or (
-            len(entries) >= REPLAY_MAX
-        ):
-            # The log no longer covers the gap (or Redis was reset): everyone resyncs.
-            self.pending.clear()
-            self.last_seq = current
-            for client in self.clients:
-                client.queue.clear()
-                client.resync = True
-                client.wake.set()
-            return
-        for seq, kind, op, data in entries:
-            self._route({"type": "delta", "seq": seq, "kind": kind, "op": op,
-                         "data": json.loads(data)})
+        self.fan.catch_up(current, entries, REPLAY_MAX)
 
     def _read_camera_places(self) -> dict[str, str | None]:
         store = self._store()
         return {_text(k): place_of(json.loads(v))
                 for k, v in store.r.hgetall(store.key("state:camera")).items()}
 
-    def _route(self, frame: dict[str, Any]) -> None:
-        self.last_seq = frame["seq"]
-        if frame["kind"] == "camera":
-            self.camera_places[str(frame["data"].get("id"))] = place_of(frame["data"])
-        # Camera changes wait for the next batch too, online/offline included: the wall's
-        # camera layer redraws at most once a second anyway, and a delta would flush the
-        # pending worker moves early (hundreds of camera changes a second from a 42,000-camera
-        # platform would otherwise make the units layer redraw several times a second).
-        if frame["op"] == "move" or frame["kind"] == "camera":
-            self.pending[(frame["kind"], frame["data"]["id"])] = frame
-            self.pending_seq = frame["seq"]
-            return
-        self._flush()
-        kinds = frozenset((frame["kind"],))
-        if frame["kind"] == "video":
-            self._broadcast_video(frame, kinds)
-            return
-        self._broadcast(frame["seq"], _dumps(frame), kinds, place_of(frame["data"]))
-
-    def _broadcast_video(self, frame: dict[str, Any], kinds: frozenset[str]) -> None:
-        """A video frame names cameras (and an event): each scope among the clients gets a
-        copy without the cameras outside it, encoded once per scope."""
-        text = _dumps(frame)
-        for scope, clients in self._by_scope().items():
-            data = frame["data"] if scope is None else self._video_for(frame["data"], scope)
-            if data is None:
-                continue
-            scoped = text if data is frame["data"] else _dumps({**frame, "data": data})
-            now = time.monotonic()
-            for client in clients:
-                client.offer(frame["seq"], scoped, now, kinds)
-
-    def _video_for(self, data: dict[str, Any], scope: str) -> dict[str, Any] | None:
-        def shown(camera: Any) -> bool:
-            return covers(scope, self.camera_places.get(str(camera)))
-
-        out = dict(data)
-        if isinstance(out.get("tiles"), list):
-            out["tiles"] = [c if c is None or shown(c) else None for c in out["tiles"]]
-        if isinstance(out.get("cameras"), list):
-            out["cameras"] = [c for c in out["cameras"] if shown(c)]
-        if isinstance(out.get("wall"), dict):
-            inner = out["wall"]
-            out["wall"] = {**inner, "tiles": [c if c is None or shown(c) else None
-                                              for c in inner.get("tiles") or []]}
-        return out
-
-    def _by_scope(self) -> dict[str | None, list[Client]]:
-        groups: dict[str | None, list[Client]] = {}
-        for client in self.clients:
-            groups.setdefault(client.scope, []).append(client)
-        return groups
-
-    def _flush(self) -> None:
-        if not self.pending:
-            return
-        items = [{"kind": f["kind"], "op": "move", "data": f["data"]}
-                 for f in self.pending.values()]
-        self.pending.clear()
-        seq, now = self.pending_seq, time.monotonic()
-        groups = self._by_scope()
-        for scope, clients in groups.items():
-            mine = items if scope is None else [
-                item for item in items if covers(scope, place_of(item["data"]))]
-            if not mine:
-                continue
-            frame = _dumps({"type": "batch", "seq": seq, "items": mine})
-            kinds = frozenset(item["kind"] for item in mine)
-            for client in clients:
-                client.offer(seq, frame, now, kinds)
-
-    def _broadcast(self, seq: int, frame: str, kinds: frozenset[str] | None = None,
-                   place: Any = EVERYWHERE) -> None:
-        now = time.monotonic()
-        for client in self.clients:
-            client.offer(seq, frame, now, kinds, place)
-
     async def _flush_moves(self) -> None:
         while True:
             await asyncio.sleep(self.settings.coalesce_s)
-            self._flush()
+            self.fan.flush()
 
     async def _broadcast_stats(self) -> None:
         while True:
@@ -328,18 +180,18 @@ class Relay:
                 self.stats = await self._io(self._read_stats)
             except (redis.RedisError, OSError):
                 self.stats = {**self.stats, "redis": "down"}
-            frame = _dumps({"type": "stats", "server_ts": int(time.time() * 1000),
-                            "stats": self.stats})
-            self._broadcast(-1, frame)
+            frame = dumps({"type": "stats", "server_ts": int(time.time() * 1000),
+                           "stats": self.stats})
+            self.fan.broadcast(-1, frame)
             await asyncio.sleep(STATS_S)
 
     def _read_stats(self) -> dict[str, Any]:
         store = self._store()
         stats = store.stats(day_of(int(time.time() * 1000), self.settings.timezone))
-        stats["clients"] = len(self.clients)
+        stats["clients"] = len(self.fan.clients)
         stats["redis"] = "ok"
         store.r.hset(store.key("relay:hb"), mapping={"ts": int(time.time() * 1000),
-                                                     "clients": len(self.clients)})
+                                                     "clients": len(self.fan.clients)})
         store.r.expire(store.key("relay:hb"), 15)
         return stats
 
@@ -356,7 +208,7 @@ class Relay:
         role or scope changed (the socket was opened for what the session was)."""
         while True:
             await asyncio.sleep(SESSION_CHECK_S)
-            clients = [c for c in self.clients if c.token]
+            clients = [c for c in self.fan.clients if c.token]
             if not clients:
                 continue
             try:
@@ -397,12 +249,12 @@ class Relay:
             # a close code (not an HTTP 401) is what a browser's WebSocket can see
             await ws.close(CLOSE_SIGNED_OUT, "sign in")
             return
-        if sum(c.token == session.token for c in self.clients) >= self.settings.ws_per_session:
+        if sum(c.token == session.token for c in self.fan.clients) >= self.settings.ws_per_session:
             await ws.close(CLOSE_TOO_MANY, "too many sockets for one session")
             return
         client = Client(ws, self.settings.client_queue_max, self.settings.client_lag_s,
                         session.token, kinds, session.scope, session.role)
-        self.clients.add(client)
+        self.fan.clients.add(client)
         try:
             if since is None or not await self._replay(client, since):
                 await self._send_snapshot(client)
@@ -420,7 +272,7 @@ class Relay:
         except ConnectionClosed:
             pass
         finally:
-            self.clients.discard(client)
+            self.fan.clients.discard(client)
 
     async def _send_snapshot(self, client: Client) -> None:
         parts = await self._io(self._store().snapshot_parts)
@@ -436,7 +288,7 @@ class Relay:
             f'"events":[{",".join(parts["events"])}],"workers":[{",".join(parts["workers"])}],'
             f'"resources":[{",".join(parts["resources"])}],'
             f'"cameras":[{",".join(parts["cameras"])}],"tasks":[{",".join(parts["tasks"])}],'
-            f'"alerts":[{",".join(parts["alerts"])}],"stats":{_dumps(self.stats)}}}'
+            f'"alerts":[{",".join(parts["alerts"])}],"stats":{dumps(self.stats)}}}'
         )
         client.skip_upto = parts["seq"]
         await client.ws.send(frame)
@@ -446,7 +298,7 @@ class Relay:
         if cached is not None and cached[0] == parts["seq"]:
             return cached[1]
         cut = await self._io(scoped_parts, parts, scope)
-        live = {c.scope for c in self.clients}
+        live = {c.scope for c in self.fan.clients}
         for old in [s for s in self.cuts if s not in live]:
             del self.cuts[old]
         self.cuts[scope] = (parts["seq"], cut)
@@ -456,61 +308,16 @@ class Relay:
         """Send what a reconnecting wall missed after `since`; False when a snapshot is due."""
         store = self._store()
         current = await self._io(store.seq)
-        if since > current:
-            return False  # the wall knows more than Redis: Redis was reset
-        entries = await self._io(store.log_since, since, REPLAY_MAX)
-        if len(entries) >= REPLAY_MAX or (entries and entries[0][0] != since + 1) or (
-            not entries and since < current
-        ):
+        entries = await self._io(store.log_since, since, REPLAY_MAX) if since <= current else []
+        frames = self.fan.replay(client, since, current, entries, REPLAY_MAX)
+        if frames is None:
             return False
-        moves: dict[tuple[str, str], dict[str, Any]] = {}
-        last = since
-        for seq, kind, op, data in entries:
-            last = seq
-            if not client.wants(frozenset((kind,))):
-                continue
-            record = json.loads(data)
-            if client.scope and kind == "video":
-                record = self._video_for(record, client.scope) or record
-            elif client.scope and not covers(client.scope, place_of(record)):
-                continue
-            if op == "move":
-                moves[(kind, record["id"])] = {"kind": kind, "op": op, "data": record}
-                continue
-            if moves:
-                await client.ws.send(_dumps({"type": "batch", "seq": seq - 1,
-                                             "items": list(moves.values())}))
-                moves.clear()
-            await client.ws.send(_dumps({"type": "delta", "seq": seq, "kind": kind, "op": op,
-                                         "data": record}))
-        if moves:
-            await client.ws.send(_dumps({"type": "batch", "seq": last,
-                                         "items": list(moves.values())}))
-        client.skip_upto = last
+        for frame in frames:
+            await client.ws.send(frame)
         if self.stats:
-            await client.ws.send(_dumps({"type": "stats", "server_ts": int(time.time() * 1000),
-                                         "stats": self.stats}))
+            await client.ws.send(dumps({"type": "stats", "server_ts": int(time.time() * 1000),
+                                        "stats": self.stats}))
         return True
-
-
-def scoped_parts(parts: dict[str, Any], scope: str) -> dict[str, Any]:
-    """A snapshot's raw records cut to what lies in `scope`. A task or alert written before
-    they carried their grid lies where its event lies."""
-    out = dict(parts)
-    grids: dict[str, str | None] = {}
-    for name in ("events", "workers", "resources", "cameras", "tasks", "alerts"):
-        kept = []
-        for raw in parts[name]:
-            record = json.loads(raw)
-            place = place_of(record)
-            if place is None and record.get("event_id"):
-                place = grids.get(str(record["event_id"]))
-            if name == "events":
-                grids[str(record.get("id"))] = place
-            if covers(scope, place):
-                kept.append(raw)
-        out[name] = kept
-    return out
 
 
 def origin_allowed(origin: str, headers: Headers, settings: Settings) -> bool:

@@ -1,4 +1,4 @@
-"""Demo simulator: a living Pingdu published on the real feed protocol (DESIGN §3).
+"""Demo simulator: a living Pingdu published on the real feed protocol (docs/PROTOCOL.md).
 
     python -m feeds.simulator [--redis-url URL] [--rate X] [--seed N] [--duration S]
 

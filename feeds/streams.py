@@ -19,6 +19,8 @@ from typing import Any, Final, TypeVar
 
 import redis
 
+from dashboard import lua
+
 T = TypeVar("T")
 log = logging.getLogger("cc.ingest")
 
@@ -28,23 +30,7 @@ _MAX_SEQ: Final = 2**64 - 1
 # Checking and deleting in one script: a consumer that resumes between a separate XINFO and
 # DELCONSUMER would have its fresh pending entries dropped from the group, and those would
 # then be neither unread nor pending (trim deletes them unprocessed).
-_FORGET: Final = """
-local removed = 0
-for _, key in ipairs(KEYS) do
-  local consumers = redis.pcall('XINFO', 'CONSUMERS', key, ARGV[1])
-  if type(consumers) == 'table' and not consumers.err then
-    for _, row in ipairs(consumers) do
-      local info = {}
-      for i = 1, #row, 2 do info[row[i]] = row[i + 1] end
-      if info.name ~= ARGV[2] and info.pending == 0 and info.idle > tonumber(ARGV[3]) then
-        redis.call('XGROUP', 'DELCONSUMER', key, ARGV[1], info.name)
-        removed = removed + 1
-      end
-    end
-  end
-end
-return removed
-"""
+_FORGET: Final = lua.source(__file__, "streams_forget.lua")
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,9 +19,9 @@ from dashboard.city import load_city
 from dashboard.config import Settings
 from dashboard.i18n import t
 from dashboard.models import CATEGORIES, SOURCES
-from layouts import ids, wall, widgets
+from layouts import chrome, ids, widgets
 
-READERS: Final = frozenset({"leader", "commander"})  # as callbacks/stats.py READERS
+READERS: Final = frozenset({"leader", "commander"})  # as callbacks/archive/stats.py READERS
 # The figures are re-read this often; the server answers from its cache unless the data
 # moved, and the page repaints only when `version` or `generated` changed.
 POLL_MS: Final = 5000
@@ -39,7 +39,7 @@ _city: dict[str, str] = {}
 
 
 def configure(settings: Settings) -> None:
-    """The city (the breadcrumb's root); the header and config come from layouts.wall."""
+    """The city (the breadcrumb's root); the header and config come from layouts.chrome."""
     city = load_city(settings.city)
     _city.update(code=city.code, name=city.name, level="city")
 
@@ -208,12 +208,12 @@ def forbidden_layout(lang: str, reason: str = "role") -> Component:
 def serve_layout(lang: str) -> Component:
     """The page for one request in `lang`; the scope comes from the address (read by the
     JS) within the session's own."""
-    session = wall.session_info()
+    session = chrome.session_info()
     if not allowed(session):
         return forbidden_layout(lang)
-    config = {**wall.browser_config(lang, page="cockpit"), "cockpit": cockpit_config(session)}
+    config = {**chrome.browser_config(lang, page="cockpit"), "cockpit": cockpit_config(session)}
     return html.Div(id=ids.CK_ROOT, className="cc-wall cc-ck", lang=lang, children=[
-        wall.header(lang, subtitle=t("cockpit.title", lang), page="cockpit"),
+        chrome.header(lang, subtitle=t("cockpit.title", lang), page="cockpit"),
         html.Main(className="cc-ck-main", children=[_left(lang), _centre(lang), _right(lang)]),
         dcc.Store(id=ids.CONFIG, data=config),
         dcc.Store(id=ids.BOOTED, data=False),

@@ -2,7 +2,7 @@
 
 Static skeleton only: assets/js/cc-82-duty.js fetches `GET /api/duty/queue`, follows the
 websocket's `alert` frames, draws the rows, plays the alarm by severity and posts the
-actions (docs/COCKPIT.md, "The duty desk"). Duty officers and commanders only.
+actions (docs/DUTY.md, "The duty desk"). Duty officers and commanders only.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from dash import dcc, html
 from dash.development.base_component import Component
 
 from dashboard.config import Settings
-from dashboard.duty import REASON_MAX, SILENCE_MINUTES
+from dashboard.duty.desk import REASON_MAX, SILENCE_MINUTES
 from dashboard.i18n import t
-from layouts import ids, wall, widgets
+from layouts import chrome, ids, widgets
 
 ROLES: Final = frozenset({"duty_officer", "commander"})
 # The queue is read again this often as well as on every alert frame: it also brings a
@@ -30,7 +30,7 @@ HANDOVER_PATH: Final = "/duty/handover"
 
 def _forbidden(lang: str) -> Component:
     return html.Div(id=ids.DUTY_ROOT, className="cc-wall cc-duty", lang=lang, children=[
-        wall.header(lang, subtitle=t("duty.title", lang)),
+        chrome.header(lang, subtitle=t("duty.title", lang)),
         html.Main(className="cc-duty-forbidden", children=[
             html.P(t("duty.forbidden", lang)),
             html.A(t("duty.to_wall", lang), href="/", className="cc-vw-btn"),
@@ -40,7 +40,7 @@ def _forbidden(lang: str) -> Component:
 
 def serve_layout(lang: str) -> Component:
     """The page for one request, in `lang`."""
-    session = wall.session_info()
+    session = chrome.session_info()
     if not session or session.get("role") not in ROLES:
         return _forbidden(lang)
     suffix = "?lang=en" if lang == "en" else ""
@@ -68,7 +68,7 @@ def serve_layout(lang: str) -> Component:
                       html.Ol(id=ids.DUTY_RECENT, className="cc-duty-list cc-duty-small"),
                       class_name="cc-duty-p-recent"),
     ])
-    config = {**wall.browser_config(lang, page="duty"),
+    config = {**chrome.browser_config(lang, page="duty"),
               "duty": {"pollMs": POLL_MS, "soundEveryS": SOUND_EVERY_S,
                        "minutes": list(SILENCE_MINUTES), "reasonMax": REASON_MAX,
                        "rows": QUEUE_ROWS, "sideRows": SIDE_ROWS}}
@@ -76,7 +76,7 @@ def serve_layout(lang: str) -> Component:
         id=ids.DUTY_ROOT, className="cc-wall cc-duty", lang=lang,
         **{"data-sounding": "0", "data-beeps": "0", "data-audio": "none"},
         children=[
-            wall.header(lang, subtitle=t("duty.title", lang)),
+            chrome.header(lang, subtitle=t("duty.title", lang)),
             toolbar,
             html.Main(className="cc-duty-main", children=[queue, side]),
             html.Div(id=ids.DUTY_NOTE, className="cc-duty-note", hidden=True),

@@ -2,9 +2,8 @@
 system's state, edited and signed by the outgoing officer, accepted by the incoming one, and
 the past reports with their printable form.
 
-Static skeleton only: assets/js/cc-84-handover.js fills it from `/api/handover` (docs/
-COCKPIT.md, "Shift handover and the roster"). Duty officers and commanders only; others get
-a refusal, as on the cockpit.
+Static skeleton only: assets/js/cc-84-handover.js fills it from `/api/handover`
+(docs/DUTY.md). Duty officers and commanders only; others get a refusal, as on the cockpit.
 """
 
 from __future__ import annotations
@@ -15,9 +14,9 @@ from dash import dcc, html
 from dash.development.base_component import Component
 
 from dashboard.config import Settings
-from dashboard.handover import SECTIONS
+from dashboard.duty.handover import SECTIONS
 from dashboard.i18n import t
-from layouts import ids, wall, widgets
+from layouts import chrome, ids, widgets
 
 ROLES: Final = frozenset({"duty_officer", "commander"})
 POLL_MS: Final = 30_000  # the incoming officer sees the signature without reloading
@@ -37,20 +36,20 @@ def _lang_query(lang: str) -> str:
 
 def _forbidden(lang: str) -> Component:
     return html.Div(id=ids.HANDOVER_ROOT, className="cc-wall cc-ho", lang=lang, children=[
-        wall.header(lang, subtitle=t("handover.title", lang)),
+        chrome.header(lang, subtitle=t("handover.title", lang)),
         html.Main(className="cc-ho-forbidden", children=[
             html.P(t("handover.forbidden", lang)),
             html.A(t("cockpit.to_wall", lang), href="/" + _lang_query(lang),
                    className="cc-vw-btn"),
         ]),
-        dcc.Store(id=ids.CONFIG, data=wall.browser_config(lang, page="handover-refused")),
+        dcc.Store(id=ids.CONFIG, data=chrome.browser_config(lang, page="handover-refused")),
         dcc.Store(id=ids.BOOTED, data=False),
     ])
 
 
 def serve_layout(lang: str) -> Component:
     """The page for one request, in `lang`."""
-    session = wall.session_info()
+    session = chrome.session_info()
     if not session or session.get("role") not in ROLES:
         return _forbidden(lang)
     toolbar = html.Div(id=ids.HO_TOOLBAR, className="cc-ho-toolbar", children=[
@@ -71,11 +70,11 @@ def serve_layout(lang: str) -> Component:
                                                            className="cc-ho-history"),
                       class_name="cc-ho-panel cc-ho-p-history"),
     ])
-    config = {**wall.browser_config(lang, page="handover"),
+    config = {**chrome.browser_config(lang, page="handover"),
               "handover": {"pollMs": POLL_MS, "history": HISTORY, "sections": list(SECTIONS),
                            "print": "/duty/handover/{id}/print" + _lang_query(lang)}}
     return html.Div(id=ids.HANDOVER_ROOT, className="cc-wall cc-ho", lang=lang, children=[
-        wall.header(lang, subtitle=t("handover.title", lang)),
+        chrome.header(lang, subtitle=t("handover.title", lang)),
         toolbar,
         html.Main(className="cc-ho-main", children=[report, side]),
         dcc.Store(id=ids.CONFIG, data=config),

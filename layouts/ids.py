@@ -180,7 +180,7 @@ TRACK_ROOT: Final = "cc-track-root"
 
 
 def nav_link(page: str) -> str:
-    """The header's link to another page (layouts/wall.py NAV)."""
+    """The header's link to another page (layouts/chrome.py NAV)."""
     return f"cc-nav-{page}"
 
 

@@ -24,7 +24,7 @@ from dash.development.base_component import Component
 from dash.exceptions import PreventUpdate
 
 from dashboard.config import Settings
-from layouts import cockpit, duty, handover, ids, video, wall
+from layouts import chrome, cockpit, duty, handover, ids, video, wall
 
 # path under the app's prefix (no slashes) → (page name for cfg.page, layout for a language)
 PAGES: Final[dict[str, tuple[str, Callable[[str], Component]]]] = {
@@ -39,6 +39,7 @@ DEFAULT: Final = ""  # an unknown path shows the wall, as before there were page
 
 def configure(settings: Settings) -> None:
     """Hand the settings to every page module; called once before the first request."""
+    chrome.configure(settings)
     wall.configure(settings)
     video.configure(settings)
     cockpit.configure(settings)
@@ -75,7 +76,7 @@ def render(pathname: str | None, search: str | None) -> Component:
         raise PreventUpdate  # the Location has not reported yet
     key = page_key(pathname, get_app().config.requests_pathname_prefix or "/")
     raw = parse_qs((search or "").lstrip("?")).get("lang", [None])[0]
-    return PAGES[key][1](wall.page_lang(raw))
+    return PAGES[key][1](chrome.page_lang(raw))
 
 
 def register(app: dash.Dash) -> None:

@@ -14,10 +14,10 @@ from typing import Any, Final
 from dash import dcc, html
 from dash.development.base_component import Component
 
-from dashboard import video
 from dashboard.config import Settings
 from dashboard.i18n import t
-from layouts import ids, wall, widgets
+from dashboard.video import wall as video
+from layouts import chrome, ids, widgets
 
 EDITORS: Final = frozenset({"commander", "duty_officer"})
 # Camera rows listed at most (the store may hold tens of thousands: list the first matches).
@@ -27,12 +27,12 @@ LIST_REFRESH_MS: Final = 1000
 
 
 def configure(settings: Settings) -> None:
-    """Nothing of its own yet: the header and config come from layouts.wall."""
+    """Nothing of its own yet: the header and config come from layouts.chrome."""
     del settings
 
 
 def can_edit() -> bool:
-    session = wall.session_info()
+    session = chrome.session_info()
     return bool(session and session.get("role") in EDITORS)
 
 
@@ -100,10 +100,10 @@ def serve_layout(lang: str) -> Component:
         html.Div(id=ids.VW_GRID, className="cc-vw-grid", **{"data-grid": str(video.DEFAULT_GRID)}),
     ])
     main: list[Component] = [_side(lang), stage] if editor else [stage]
-    config = {**wall.browser_config(lang, page="video"), "video": video_config(editor)}
+    config = {**chrome.browser_config(lang, page="video"), "video": video_config(editor)}
     return html.Div(id=ids.VW_ROOT, className="cc-wall cc-vw", lang=lang,
                     **{"data-edit": "1" if editor else "0"}, children=[
-        wall.header(lang, subtitle=t("vw.title", lang), page="video"),
+        chrome.header(lang, subtitle=t("vw.title", lang), page="video"),
         html.Main(className="cc-vw-main", children=main),
         dcc.Store(id=ids.CONFIG, data=config),
         dcc.Store(id=ids.BOOTED, data=False),

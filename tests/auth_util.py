@@ -10,12 +10,12 @@ from urllib.parse import urlsplit
 import redis
 from flask.testing import FlaskClient
 
-from dashboard.auth import Auth
+from dashboard.access.auth import Auth
 from dashboard.config import Settings
 
 PASSWORD_SUFFIX = "-Test-pw1"  # with any name: ≥ 10 characters of four classes
 # What the browser glue sends with every call: a request without a JSON body needs it
-# (callbacks/security.py refuses what a plain HTML form could send).
+# (callbacks/access/security.py refuses what a plain HTML form could send).
 XHR = {"X-Requested-With": "XMLHttpRequest"}
 
 

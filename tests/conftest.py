@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 import redis
 
-from dashboard.alerts import now_ms
 from dashboard.config import Settings
+from dashboard.store import now_ms
 from feeds.ingest import Ingest
 from feeds.redis_server import EmbeddedRedis, free_port
 from feeds.relay import Relay
@@ -124,7 +124,7 @@ def start_stack(redis_url: str, watch: bool = False, clock: Any = None,
                 **overrides: Any) -> tuple[Stack, threading.Event, list[Any]]:
     """Ingest + relay threads, and the watch service (on `clock`) with `watch=True`."""
     # camera streams in tests come from demo video servers on free ports of this host: the
-    # pages' CSP (callbacks/security.py) must let their pictures in
+    # pages' CSP (callbacks/access/security.py) must let their pictures in
     options: dict[str, Any] = {"coalesce_s": 0.2, "media_sources": ("http://127.0.0.1:*",),
                                **overrides}
     settings = dataclasses.replace(Settings(), redis_url=redis_url, ws_port=free_port(),
@@ -195,3 +195,60 @@ def pytest_setup_options() -> Any:
     for flag in CHROMIUM_FLAGS:
         options.add_argument(flag)
     return options
+
+
+class ServerRunner:
+    """What dash_duo serves the app with: dash's threaded runner, but stopped by shutting
+    its server down. Dash's own stops a server by raising SystemExit in every thread started
+    since it was made, which hit the stack's threads too (the relay's worker threads died
+    printing "Exception in worker … SystemExit" after tests that had passed)."""
+
+    def __init__(self) -> None:
+        self.scheme, self.host, self.port = "http", "localhost", 0
+        self.started = False
+        self.keep_open = False
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://{self.host}:{self.port}"
+
+    def start(self, app: Any, start_timeout: float = 3, **kwargs: Any) -> None:
+        from werkzeug.serving import make_server
+
+        self.stop()
+        app.scripts.config.serve_locally = True
+        app.css.config.serve_locally = True
+        self.port = int(kwargs.get("port") or free_port())
+        self._server = make_server("127.0.0.1", self.port, app.server, threaded=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
+                                        name="dash_duo server")
+        self._thread.start()
+        self.started = True
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(5)
+            self._thread = None
+        self.started = False
+
+    def __call__(self, app: Any, **kwargs: Any) -> None:
+        self.start(app, **kwargs)
+
+    def __enter__(self) -> ServerRunner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@pytest.fixture
+def dash_thread_server() -> Iterator[ServerRunner]:
+    """dash[testing]'s server fixture (dash_duo's), replaced: see ServerRunner."""
+    with ServerRunner() as runner:
+        yield runner

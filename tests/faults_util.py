@@ -30,7 +30,7 @@ from dashboard.config import ROOT
 from feeds.redis_server import EmbeddedRedis, free_port
 
 from .auth_util import cookie_header, session_token
-from .test_ingest import wait_for as wait
+from .feeds.test_ingest import wait_for as wait
 
 SERVICES = ("ingest-a", "ingest-b", "relay", "watch")
 TS_BASE = int(time.time() * 1000)

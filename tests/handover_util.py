@@ -11,13 +11,13 @@ from typing import Any
 
 import redis
 
-from dashboard.alerts import Alerts
 from dashboard.city import load_city
+from dashboard.command.alerts import Alerts
+from dashboard.command.dispatch import Desk
+from dashboard.command.plans import PlanLibrary
+from dashboard.command.sla import Deadlines
 from dashboard.config import Settings
-from dashboard.dispatch import Desk
 from dashboard.models import category_of
-from dashboard.plans import PlanLibrary
-from dashboard.sla import Deadlines
 from dashboard.store import Store
 
 from .cockpit_util import Clock, ms, play_step

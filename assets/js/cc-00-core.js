@@ -1,6 +1,8 @@
-/* Command wall, part 0: namespace, strings, formatting, per-frame DOM batching.
-   Loaded after dash_leaflet.js (Dash puts component bundles before assets), before React
-   renders the layout. Everything hangs off window.ccwall; `boot(cfg)` (cc-50) starts it. */
+/* cc-00-core.js: the ccwall namespace and what every file shares (strings, formats, cc.$, cc.api).
+
+   Also datums and per-frame DOM batching. Loaded after dash_leaflet.js (Dash puts component
+   bundles before assets), before React renders the layout. Everything hangs off
+   window.ccwall; `boot(cfg)` (cc-50) starts it. */
 (function () {
   'use strict';
   var cc = (window.ccwall = window.ccwall || {});
@@ -39,6 +41,10 @@
     }
     return el;
   };
+
+  /* The element the page's layout gave the id named `name` in layouts/ids.py (cfg.ids), e.g.
+     cc.$('CMD_MSG'); null when this page has none. Every file looks its elements up here. */
+  cc.$ = function (name) { return cc.el(cc.cfg.ids[name]); };
 
   /* Feed text only ever goes in through textContent; skip writes that change nothing. */
   cc.setText = function (el, text) {
@@ -154,7 +160,8 @@
   /* ------------------------------------------------------------- datums */
 
   // Feed positions are WGS-84. Intranet tiles may be GCJ-02 or BD-09: shift points to match.
-  var PI = Math.PI, A = 6378245.0, EE = 0.00669342162296594323, XPI = PI * 3000.0 / 180.0;
+  // EE is dashboard/geo.py's 0.00669342162296594323 as the double it rounds to (same value)
+  var PI = Math.PI, A = 6378245.0, EE = 0.006693421622965943, XPI = PI * 3000.0 / 180.0;
   function tLat(x, y) {
     var r = -100 + 2 * x + 3 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * Math.sqrt(Math.abs(x));
     r += (20 * Math.sin(6 * x * PI) + 20 * Math.sin(2 * x * PI)) * 2 / 3;
@@ -194,6 +201,70 @@
   cc.hasPos = function (rec) {
     return rec && typeof rec.lon === 'number' && typeof rec.lat === 'number' &&
       isFinite(rec.lon) && isFinite(rec.lat);
+  };
+
+  /* ------------------------------------------------------------- HTTP */
+
+  function failure(status, body, message) {
+    var err = new Error(message);
+    err.status = status;
+    err.code = body.code;
+    err.error = body.error;
+    err.body = body;
+    return err;
+  }
+
+  /* The one way the browser code asks the server: cc.api(method, path, body, opts) → a Promise
+     of the answer's JSON.
+
+     `path` is under cfg.api ('/events/E1' → '<prefix>/api/events/E1'). Cookies go along (same
+     origin). Every API request says Accept: application/json and X-Requested-With:
+     XMLHttpRequest: callbacks/access/security.py refuses a state-changing request that is
+     neither JSON nor marked so (other sites' forms can be neither), so a POST without a body
+     still passes. A `body` is sent as JSON, with its Content-Type.
+
+     Resolves with the parsed body of a 2xx answer: an object, {} when it is empty or not JSON.
+     Rejects with an Error whose `status` is the HTTP status, `code` and `error` the server's
+     {"error": message, "code": code, …} and `body` the whole parsed answer ({} when none);
+     `status` 0 when no answer came (the network; `name` 'AbortError' when opts.signal
+     aborted it), with the browser's own message.
+
+     opts.signal  an AbortSignal for the request
+     opts.url     `path` is a whole address, not one under cfg.api (the boundary GeoJSON):
+                  fetched as it is, without the API's headers
+     opts.strict  a 2xx answer that is not a JSON object fails too (callers that cannot go on
+                  without the document)
+     opts.need    a 2xx answer without this field fails too, like a refusal ('task': a
+                  mutation's answer carries the task it changed) */
+  cc.api = function (method, path, body, opts) {
+    opts = opts || {};
+    var init = { method: method, credentials: 'same-origin' };
+    if (!opts.url) {
+      init.headers = { Accept: 'application/json', 'X-Requested-With': 'XMLHttpRequest' };
+      if (body !== undefined) {
+        init.headers['Content-Type'] = 'application/json';
+        init.body = JSON.stringify(body);
+      }
+    }
+    if (opts.signal) init.signal = opts.signal;
+    var url = opts.url ? path : ((cc.cfg && cc.cfg.api) || '/api') + path;
+    return fetch(url, init).then(function (r) {
+      return r.json().then(function (j) { return j; }, function () { return undefined; })
+        .then(function (j) {
+          var data = j && typeof j === 'object' ? j : {};
+          if (!r.ok) throw failure(r.status, data, data.error || 'HTTP ' + r.status);
+          if (opts.strict && data !== j) throw failure(r.status, data, 'HTTP ' + r.status + ': not JSON');
+          if (opts.need && !data[opts.need]) {
+            throw failure(r.status, data, 'HTTP ' + r.status + ': no ' + opts.need);
+          }
+          return data;
+        });
+    }, function (e) {
+      var err = failure(0, {}, (e && e.message) || 'network');
+      err.name = (e && e.name) || 'Error';
+      err.cause = e;
+      throw err;
+    });
   };
 
   /* ------------------------------------------------------------- Dash bridge */

@@ -1,11 +1,12 @@
-/* Command wall, part 0b: the header's sign-out button (layouts/wall.py, `_user_box`).
+/* cc-05-signout.js: the header's sign-out button (layouts/wall.py, `_user_box`).
 
    A script POST to /api/logout, then the sign-in page. The button is no HTML form on purpose:
    the server refuses any state-changing request that is neither JSON nor marked with
-   X-Requested-With (callbacks/security.py), which is what keeps other sites' forms out.
+   X-Requested-With (callbacks/access/security.py), which is what keeps other sites' forms out.
    Found by its class, not through cfg.ids: the refusal pages never boot, and sign out too. */
 (function () {
   'use strict';
+  var cc = (window.ccwall = window.ccwall || {});
 
   function failed(btn) {
     btn.disabled = false;
@@ -18,14 +19,13 @@
     if (!btn || btn.disabled) return;
     ev.preventDefault();
     btn.disabled = true;
-    var cfg = window.ccwall && window.ccwall.cfg;
-    fetch(((cfg && cfg.api) || '/api') + '/logout', {
-      method: 'POST', credentials: 'same-origin',
-      headers: { Accept: 'application/json', 'X-Requested-With': 'XMLHttpRequest' },
-    }).then(function (r) {
+    var signIn = function () { location.replace(btn.getAttribute('data-login') || '/login'); };
+    // no body: cc.api's X-Requested-With is what the server lets through (no cfg before boot:
+    // cc.api falls back to /api)
+    cc.api('POST', '/logout').then(signIn, function (err) {
       // 401: the session had already ended; the sign-in page is next either way
-      if (r.ok || r.status === 401) location.replace(btn.getAttribute('data-login') || '/login');
+      if (err.status === 401) signIn();
       else failed(btn);
-    }, function () { failed(btn); });
+    });
   });
 })();

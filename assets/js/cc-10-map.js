@@ -1,4 +1,4 @@
-/* Command wall, part 1: the Leaflet map instance, the boundary basemap, one layer per entity.
+/* cc-10-map.js: the wall's Leaflet map, the boundary basemap, one layer per entity.
 
    Getting the map from dash-leaflet 1.1.3: its bundle sets window.L (the very Leaflet it
    builds maps with) and Dash loads component bundles before assets, so an init hook added
@@ -6,7 +6,7 @@
    whose container has our id; a remounted map is re-attached the same way. */
 (function () {
   'use strict';
-  var cc = window.ccwall;
+  var cc = (window.ccwall = window.ccwall || {});
   var L = window.L;
   var M = (cc.mapview = {});
 
@@ -214,8 +214,7 @@
   function loadLevel(level) {
     if (geo[level] || !cc.cfg.geo[level]) return;
     geo[level] = { state: 'loading' };
-    fetch(cc.cfg.geo[level], { credentials: 'same-origin' })
-      .then(function (r) { if (!r.ok) throw new Error('HTTP ' + r.status); return r.json(); })
+    cc.api('GET', cc.cfg.geo[level], undefined, { url: true, strict: true })
       .then(function (data) {
         geo[level] = { state: 'ready', data: data };
         try { buildLevel(level); } catch (e) { console.error('ccwall: drawing ' + level + ' failed', e); }
@@ -505,6 +504,17 @@
     showUnits();
   };
 
+  /* The store's changes (cc-20): each event and unit onto its layer, and off it. */
+  function onStore(kind, op, rec, live, arrived) {
+    if (kind === 'event') {
+      if (op === 'remove') M.removeEvent(rec.id);
+      else M.syncEvent(rec, arrived && !isClosed(rec));
+    } else if (kind === 'worker' || kind === 'resource' || kind === 'camera') {
+      if (op === 'remove') M.removeUnit(kind, rec.id);
+      else M.syncUnit(kind, rec);
+    }
+  }
+
   M.init = function () {
     showUnits();
     show('pulses', true);
@@ -514,6 +524,7 @@
       group(k).on('click', function (e) { unitPopup(e.layer); });
     });
     group('camera').addLayer(cc.cameras.layer());
+    cc.store.listen(onStore); // the first listener on the wall (boot starts the map first)
   };
 
   /* ------------------------------------------------------------- selection and popups */

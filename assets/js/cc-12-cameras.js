@@ -1,5 +1,7 @@
-/* Command wall, part 1b: the camera layer (docs/VIDEO.md). A city runs tens of thousands of
-   cameras (Bao'an: 42,000 channels), far past what one Leaflet marker each can carry.
+/* cc-12-cameras.js: the map's camera layer, one canvas over typed arrays (docs/VIDEO.md).
+
+   A city runs tens of thousands of cameras (Bao'an: 42,000 channels), far past what one
+   Leaflet marker each can carry.
 
    So the cameras live in typed arrays (Web-Mercator position computed once per position
    change, WGS-84 position for exact selections, online, heading, fov, all-round, selected)
@@ -14,7 +16,7 @@
    hold at most the store's camera limit, removal swaps the last camera into the gap. */
 (function () {
   'use strict';
-  var cc = window.ccwall;
+  var cc = (window.ccwall = window.ccwall || {});
   var L = window.L;
   var C = (cc.cameras = {});
 
@@ -164,7 +166,7 @@
     return out.map(function (x) { return x[1]; });
   };
 
-  /* Even-odd ray casting on lon/lat: the same test tests/test_camlayer_browser.py runs. */
+  /* Even-odd ray casting on lon/lat: the same test tests/video/test_camlayer_browser.py runs. */
   function pointInPolygon(x, y, pts) {
     var inside = false;
     for (var a = 0, b = pts.length - 1; a < pts.length; b = a++) {

@@ -1,4 +1,4 @@
-/* Command wall, part 1c: picking cameras on the map (单选/点选, 圈选, 多边形) and sending them
+/* cc-13-camsel.js: picking cameras on the map (单选/点选, 圈选, 多边形) and sending them
    to the event panel or the video wall (docs/VIDEO.md).
 
    A tool bar on the map (ids.CAM_TOOLS): pick toggles single cameras until switched off; a
@@ -10,7 +10,7 @@
    only offered to a signed-in commander or duty officer (a display kiosk never writes). */
 (function () {
   'use strict';
-  var cc = window.ccwall;
+  var cc = (window.ccwall = window.ccwall || {});
   var L = window.L;
   var S = (cc.camsel = {});
 
@@ -200,19 +200,14 @@
     if (!selection.length || !canWall()) return null;
     var tiles = selection.slice(0, WALL_MAX);
     var body = { grid: S.gridFor(tiles.length), tiles: tiles };
-    var url = (cc.cfg.api || '/api') + '/video/wall';
-    return fetch(url, { method: 'PUT', credentials: 'same-origin',
-      headers: { 'Content-Type': 'application/json', Accept: 'application/json',
-                 'X-Requested-With': 'XMLHttpRequest' },
-      body: JSON.stringify(body) }).then(function (r) {
-      return r.json().catch(function () { return {}; }).then(function (j) {
-        if (r.ok) say(cc.t('camsel.sent_wall', { n: tiles.length }), 'ok');
-        else say(cc.t('camsel.failed', { msg: (j && j.error) || r.status }), 'error');
-        return { status: r.status, body: j };
-      });
-    }, function () {
-      say(cc.t('camsel.failed', { msg: cc.t('cmd.err_network') }), 'error');
-      return { status: 0 };
+    // resolves with the wall the server saved, or null when it was not
+    return cc.api('PUT', '/video/wall', body).then(function (saved) {
+      say(cc.t('camsel.sent_wall', { n: tiles.length }), 'ok');
+      return saved;
+    }, function (err) {
+      say(cc.t('camsel.failed', { msg: err.status ? err.error || err.status : cc.t('cmd.err_network') }),
+        'error');
+      return null;
     });
   };
 
@@ -273,6 +268,7 @@
   function fmtMetres(m) {
     return m < 1000 ? Math.round(m) + ' m' : (m / 1000).toFixed(2) + ' km';
   }
+  S.fmtMetres = fmtMetres; // for tests (tests/js/format.test.js)
 
   /* -- circle: press, drag, release */
 
@@ -384,7 +380,7 @@
     m.on('mousemove', onMouseMove);
     m.on('mouseup', circleUp);
     var wrap = m.getContainer().parentNode;
-    var old = cc.el(cc.cfg.ids.CAM_TOOLS);
+    var old = cc.$('CAM_TOOLS');
     if (old) old.remove();
     els = wrap ? build(wrap) : null;
     renderCard();

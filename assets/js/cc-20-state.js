@@ -1,17 +1,18 @@
-/* Command wall, part 2: the state the frames build (docs/CONTRACTS.md, relay → browser).
+/* cc-20-state.js: the state the relay's frames build (docs/PROTOCOL.md, relay → browser).
 
-   One Map per kind, id → latest record. Every change touches just its entity's layer and
-   marks the panels dirty; the panels redraw on the next animation frame (list ≤ 4 Hz).
-   Memory stays flat for weeks: closed events leave after 24 h, every map has a cap. */
+   One Map per kind, id → latest record. Every change goes out on one path, the listeners
+   (S.listen): the map touches just its entity's layer, the panels mark themselves dirty and
+   redraw on the next animation frame (list ≤ 4 Hz). Memory stays flat for weeks: closed
+   events leave after 24 h, every map has a cap. */
 (function () {
   'use strict';
-  var cc = window.ccwall;
+  var cc = (window.ccwall = window.ccwall || {});
   var KINDS = ['event', 'worker', 'resource', 'camera'];
   var S = (cc.store = {});
   var store = { event: new Map(), worker: new Map(), resource: new Map(), camera: new Map() };
 
   var lastSeq = 0;
-  var listeners = []; // other pages' views (cc-70 …): fn(kind, op, rec, live, arrived)
+  var listeners = []; // fn(kind, op, rec, live, arrived, added), in the order they listened
   var pendingPaint = new Set(); // event ids applied since the last frame
   var appliedAt = new Map(); // event id → ms (timeOrigin-based) when painted; bounded
 
@@ -20,18 +21,25 @@
   S.size = function (kind) { return store[kind].size; };
   S.lastSeq = function () { return lastSeq; };
   S.appliedAt = appliedAt;
+  /* Whether the store keeps records of this kind (tasks, alerts, video … it only passes on). */
+  S.keeps = function (kind) { return !!store[kind]; };
 
-  /* The wall's map and panels (cc-10, cc-30 list, cc-60) run on the wall page only; the
-     header, the store and the socket on every page (cfg.page, layouts/pages.py). */
-  function onWall() { return (cc.page || 'wall') === 'wall'; }
-
-  /* Another page's view of the frames: called for every change of any kind (also kinds
-     the store does not keep, e.g. `video`), and with kind 'snapshot' after a snapshot. */
+  /* The one way frames reach the modules. fn(kind, op, rec, live, arrived, added) is called
+     for every change of any kind, also kinds the store does not keep (task, alert, video):
+       op       the frame's ('upsert', 'move' …), or 'remove' for a record that left
+                ({id} only)
+       live     from a delta or batch, not a snapshot
+       arrived  live and new to the store; added: new to the store (a snapshot's too)
+     and after a whole frame: kind 'snapshot' (rec: the frame, once its records are in) and
+     kind 'stats' (rec: the frame). Listeners run in the order they listened, which boot
+     (cc-50) fixes: on the wall the map (cc-10), the panels (cc-30), then the event panel
+     (cc-60); on another page the header's panels, then the page's own view (cc-70, cc-82).
+     One that throws is logged; the others still run. */
   S.listen = function (fn) { listeners.push(fn); };
 
-  function notify(kind, op, rec, live, arrived) {
+  function notify(kind, op, rec, live, arrived, added) {
     for (var i = 0; i < listeners.length; i++) {
-      try { listeners[i](kind, op, rec, live, arrived); } catch (e) { console.warn('ccwall: listener failed', e); }
+      try { listeners[i](kind, op, rec, live, arrived, added); } catch (e) { console.warn('ccwall: listener failed', e); }
     }
   }
 
@@ -39,10 +47,12 @@
 
   function isClosed(rec) { return cc.cfg.closed.indexOf(rec.status) >= 0; }
 
+  /* When a record's data is from (server ms; 0 when unknown): the header's data age. */
   function dataTs(rec) {
     var t = Number(rec.received || rec.ts);
     return isFinite(t) ? t : 0;
   }
+  S.dataTs = dataTs;
 
   /* ------------------------------------------------------------- one change */
 
@@ -50,10 +60,10 @@
     if (!data || typeof data !== 'object' || data.id === undefined || data.id === null) return;
     var m = store[kind];
     if (!m) {
-      // tasks and alerts belong to the event panel and the alert strip (cc-60)
-      if (cc.command && onWall() && (kind === 'task' || kind === 'alert')) cc.command.frame(kind, data);
-      if (listeners.length) notify(kind, op, data, live, false);
-      return; // feedback and future kinds: not shown on the wall
+      // tasks and alerts belong to the event panel and the alert strip (cc-60), `video` to
+      // the video wall (cc-70); feedback and future kinds: no one listens
+      notify(kind, op, data, live, false, false);
+      return;
     }
     var id = String(data.id);
     var prev = m.get(id);
@@ -61,39 +71,23 @@
     var rec = op === 'move' && prev ? Object.assign(prev, data) : data;
     rec.id = id;
     m.set(id, rec);
-    var arrived = live && !prev;
-    if (kind === 'event') {
-      if (onWall()) {
-        cc.mapview.syncEvent(rec, arrived && !isClosed(rec));
-        cc.panels.eventChanged(rec, arrived);
-        if (cc.command) cc.command.eventChanged(rec, arrived && !isClosed(rec));
-      }
-      if (live) {
-        // bounded even if frames stop (a hidden tab runs no animation frames)
-        if (pendingPaint.size >= limit('appliedAt')) pendingPaint.clear();
-        pendingPaint.add(id);
-        cc.schedule('paint', noop);
-      }
-      // over the cap by 10 %: prune now (back to the cap, so this runs once per ~500 events)
-      if (m.size > limit('events') * 1.1) prune();
-    } else if (onWall()) {
-      cc.mapview.syncUnit(kind, rec);
-      // the legend shows counts: only an arrival changes them (a re-report must not cost a
-      // frame — 42,000 cameras re-report hundreds of times a second)
-      if (!prev) cc.panels.unitsChanged(kind);
-      if (cc.command) cc.command.unitChanged(kind, rec);
+    notify(kind, op, rec, live, live && !prev, !prev);
+    if (kind !== 'event') return;
+    if (live) {
+      // bounded even if frames stop (a hidden tab runs no animation frames)
+      if (pendingPaint.size >= limit('appliedAt')) pendingPaint.clear();
+      pendingPaint.add(id);
+      cc.schedule('paint', noop);
     }
-    cc.panels.sawData(dataTs(rec));
-    if (listeners.length) notify(kind, op, rec, live, arrived);
+    // over the cap by 10 %: prune now (back to the cap, so this runs once per ~500 events);
+    // after the listeners, so a record pruned at once is removed after it was shown
+    if (m.size > limit('events') * 1.1) prune();
   }
 
   function remove(kind, id) {
     var m = store[kind];
     if (!m || !m.delete(String(id))) return;
-    if (listeners.length) notify(kind, 'remove', { id: String(id) }, false, false);
-    if (!onWall()) return;
-    if (kind === 'event') { cc.mapview.removeEvent(String(id)); cc.panels.eventChanged(null, false); }
-    else { cc.mapview.removeUnit(kind, String(id)); cc.panels.unitsChanged(kind); }
+    notify(kind, 'remove', { id: String(id) }, false, false, false);
   }
 
   function change(kind, op, data, live) {
@@ -134,11 +128,11 @@
       // drop what the server no longer has; the rest was updated in place (no flicker)
       Array.from(store[kind].keys()).forEach(function (id) { if (!keep.has(id)) remove(kind, id); });
     });
-    if (cc.command && onWall()) cc.command.snapshot(f.tasks, f.alerts);
     if (typeof f.seq === 'number') lastSeq = f.seq;
-    if (f.stats) cc.panels.stats(f.stats, f.server_ts);
+    // the event panel takes the snapshot's tasks and alerts, the header its stats: the
+    // server's clock, which the pruning then measures 24 h by
+    notify('snapshot', 'snapshot', f, false, false, false);
     prune();
-    if (listeners.length) notify('snapshot', 'snapshot', f, false, false);
   }
 
   /* Apply one relay frame (the websocket client and benchmarks call this). */
@@ -174,7 +168,7 @@
         }
         break;
       case 'stats':
-        cc.panels.stats(f.stats, f.server_ts);
+        notify('stats', 'stats', f, false, false, false); // the header (cc-30)
         break;
       default:
         break; // unknown frame types are for newer clients

@@ -1,15 +1,13 @@
-/* Command wall, part 3: header, KPIs, bars, the live event list, the detail card, legend.
+/* cc-30-panels.js: the header, KPIs, bars, the live event list, the detail card, legend.
 
    All writes are textContent / attributes on elements the layout made (ids from
    layouts/ids.py via the config) or rows built here with createElement. Feed text never
    reaches innerHTML. Work is batched per animation frame; the list redraws at most ~4 Hz. */
 (function () {
   'use strict';
-  var cc = window.ccwall;
+  var cc = (window.ccwall = window.ccwall || {});
   var P = (cc.panels = {});
-  var ID = null;
-
-  function $(name) { return cc.el(ID[name]); }
+  var $ = cc.$;
   function cfgLimit(name) { return cc.cfg.limits[name]; }
 
   /* ------------------------------------------------------------- header */
@@ -348,8 +346,31 @@
     setTimeout(tick, 1000 - (cc.serverNow() % 1000) + 5);
   }
 
+  /* The store's changes (cc-20), on every page: the header's data age and stats; on the wall
+     also the event list, the detail card and the legend's counts. */
+  function onWall() { return (cc.page || 'wall') === 'wall'; }
+
+  function onStore(kind, op, rec, live, arrived, added) {
+    if (kind === 'stats') { P.stats(rec.stats, rec.server_ts); return; }
+    if (kind === 'snapshot') { if (rec.stats) P.stats(rec.stats, rec.server_ts); return; }
+    if (!cc.store.keeps(kind)) return; // tasks, alerts: the event panel's (cc-60)
+    if (op === 'remove') {
+      if (!onWall()) return;
+      if (kind === 'event') P.eventChanged(null, false);
+      else P.unitsChanged(kind);
+      return;
+    }
+    if (onWall()) {
+      if (kind === 'event') P.eventChanged(rec, arrived);
+      // the legend shows counts: only an arrival changes them (a re-report must not cost a
+      // frame — 42,000 cameras re-report hundreds of times a second)
+      else if (added) P.unitsChanged(kind);
+    }
+    P.sawData(cc.store.dataTs(rec));
+  }
+
   P.init = function () {
-    ID = cc.cfg.ids;
+    cc.store.listen(onStore); // on the wall after the map's (boot starts the panels second)
     var list = $('EVENT_LIST');
     if (list) {
       list.addEventListener('click', function (e) {

@@ -1,4 +1,4 @@
-/* Command wall, part 4: the websocket to the relay (docs/CONTRACTS.md).
+/* cc-40-socket.js: the websocket to the relay (docs/PROTOCOL.md, relay → browser).
 
    Reconnects forever with exponential backoff and jitter (0.5 s doubling to a 30 s cap;
    the count resets once a connection has stayed up 10 s) and resumes with
@@ -7,7 +7,7 @@
    Close code 4401 means "no session": the wall goes to /login instead of retrying. */
 (function () {
   'use strict';
-  var cc = window.ccwall;
+  var cc = (window.ccwall = window.ccwall || {});
   var W = (cc.socket = {});
 
   var BASE_MS = 500, CAP_MS = 30000, STABLE_MS = 10000, SILENT_MS = 5000, OFFLINE_AFTER = 5;

@@ -1,10 +1,10 @@
-/* Command wall, part 5: boot from the config store, Dash clientside functions, test hook.
+/* cc-50-boot.js: boot from the config store, Dash clientside functions, test hook.
 
    window.ccwall is also the test/benchmark hook: state counts, lastSeq, connected,
    appliedAt (event id → timeOrigin-based ms when its delta was painted), applyFrame(). */
 (function () {
   'use strict';
-  var cc = window.ccwall;
+  var cc = (window.ccwall = window.ccwall || {});
   var booted = false;
 
   function severityStyles(cfg) {

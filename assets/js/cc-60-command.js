@@ -1,14 +1,16 @@
-/* Command wall, part 6: the event panel's command loop and the alert strip
-   (docs/COMMAND-LOOP.md), in six files Dash loads in order:
-     cc-60-command.js   this one: the shared state and helpers, the API helper, unit rows,
-                        the task store, frames, input and init
+/* cc-60-command.js: the event panel's shared state and helpers (cc.command).
+
+   The event panel's command loop and the alert strip (docs/COMMAND-LOOP.md) are six files
+   Dash loads in order:
+     cc-60-command.js   this one: the shared state and helpers, failure messages, unit
+                        rows, the task store, frames, input and init
      cc-61-details.js   the selection and its details: plans, timeline, the task's stages,
                         verify / evaluate
      cc-62-urgent.js    urgent events opening the panel, the waiting chip
      cc-63-nearby.js    nearby units with the 1-3-5 verdict, the map's ring and lines
      cc-64-dispatch.js  the proposal and one-click dispatch, override, 409s, the timing probe
      cc-65-alerts.js    the alert strip and ack
-   `cc.command` is what cc-20 / cc-50 and the tests call; `cc.command.parts` is what the six
+   `cc.command` is what cc-50 and the tests call; `cc.command.parts` is what the six
    files share with each other (not an API). A file calls a later file's function through
    `P` at run time, never at load time.
 
@@ -17,7 +19,7 @@
    row or per frame; statuses on screen come from frames, never guessed after a POST. */
 (function () {
   'use strict';
-  var cc = window.ccwall;
+  var cc = (window.ccwall = window.ccwall || {});
   var C = (cc.command = {});
   var P = (C.parts = {});
   var ID = null;
@@ -34,8 +36,7 @@
 
   P.ENGAGED = { busy: 1, sos: 1, dispatched: 1, en_route: 1, on_scene: 1 };
 
-  function $(name) { return cc.el(ID[name]); }
-  P.$ = $;
+  var $ = cc.$;
   P.now = function () { return performance.now(); };
   P.canAct = function () { return me.role === 'commander' || me.role === 'duty_officer'; };
 
@@ -54,24 +55,7 @@
 
   P.show = function (el, on) { if (el && el.hidden === !!on) el.hidden = !on; };
 
-  /* ------------------------------------------------------------- HTTP */
-
-  P.url = function (path) { return (cc.cfg.api || '/api') + path; };
-
-  P.call = function (method, path, body) {
-    // X-Requested-With: a request without a JSON body still proves it is no form (CSRF)
-    var opts = { method: method, credentials: 'same-origin',
-      headers: { Accept: 'application/json', 'X-Requested-With': 'XMLHttpRequest' } };
-    if (body !== undefined) {
-      opts.headers['Content-Type'] = 'application/json';
-      opts.body = JSON.stringify(body);
-    }
-    return fetch(P.url(path), opts).then(function (r) {
-      return r.json().catch(function () { return {}; }).then(function (j) {
-        return { status: r.status, ok: r.ok, body: j && typeof j === 'object' ? j : {} };
-      });
-    });
-  };
+  /* ------------------------------------------------------------- messages */
 
   P.say = function (text, level) {
     var el = $('CMD_MSG');
@@ -79,11 +63,12 @@
     cc.setAttr(el, 'data-level', level || 'info');
   };
 
-  P.failure = function (res) {
-    if (!res) return cc.t('cmd.err_network');
-    if (res.status === 401) return cc.t('cmd.err_signed_out');
-    if (res.status === 403) return cc.t('cmd.err_forbidden');
-    return cc.t('cmd.err_generic', { msg: res.body.error || res.status });
+  /* What a failed request (cc.api's Error) says on the panel. */
+  P.failure = function (err) {
+    if (!err || !err.status) return cc.t('cmd.err_network');
+    if (err.status === 401) return cc.t('cmd.err_signed_out');
+    if (err.status === 403) return cc.t('cmd.err_forbidden');
+    return cc.t('cmd.err_generic', { msg: err.error || err.status });
   };
 
   /* ------------------------------------------------------------- unit rows */
@@ -98,6 +83,8 @@
     if (!isFinite(s) || s === null) return '–';
     return s < 90 ? cc.t('cmd.eta_s', { n: Math.round(s) }) : cc.t('cmd.eta_min', { n: Math.round(s / 60) });
   }
+  P.fmtDist = fmtDist; // for tests (tests/js/format.test.js)
+  P.fmtEta = fmtEta;
 
   function verdict(u) {
     var r = u.rule135;
@@ -285,7 +272,7 @@
   }
 
   function input(idName, placeholder) {
-    var el = document.getElementById(ID[idName]) || cc.make('input', 'cc-cmd-input');
+    var el = $(idName) || cc.make('input', 'cc-cmd-input');
     el.id = ID[idName];
     el.type = 'text';
     el.maxLength = 500;
@@ -297,9 +284,9 @@
   /* The inputs, made once (see layouts/command.py for why not by Dash). */
   function buildInputs() {
     var vbox = $('CMD_VERIFY_BOX'), ebox = $('CMD_EVAL_BOX'), fields = $('CMD_FIELDS');
-    if (vbox && !cc.el(ID.CMD_VERIFY_NOTE)) vbox.insertBefore(input('CMD_VERIFY_NOTE', cc.t('cmd.verify_note')), vbox.firstChild);
-    if (ebox && !cc.el(ID.CMD_EVAL_NOTE)) ebox.insertBefore(input('CMD_EVAL_NOTE', cc.t('cmd.eval_note')), ebox.firstChild);
-    if (fields && !cc.el(ID.CMD_NO_PLAN)) {
+    if (vbox && !$('CMD_VERIFY_NOTE')) vbox.insertBefore(input('CMD_VERIFY_NOTE', cc.t('cmd.verify_note')), vbox.firstChild);
+    if (ebox && !$('CMD_EVAL_NOTE')) ebox.insertBefore(input('CMD_EVAL_NOTE', cc.t('cmd.eval_note')), ebox.firstChild);
+    if (fields && !$('CMD_NO_PLAN')) {
       var label = cc.make('label', 'cc-cmd-check');
       var box = cc.make('input', 'cc-cmd-checkbox');
       box.type = 'checkbox';
@@ -312,9 +299,20 @@
     }
   }
 
+  /* The store's changes (cc-20): tasks and alerts, the shown event's and units' changes; on the
+     wall after the map and the panels (boot starts the event panel last). */
+  function onStore(kind, op, rec, live, arrived) {
+    if (kind === 'task' || kind === 'alert') C.frame(kind, rec);
+    else if (kind === 'snapshot') C.snapshot(rec.tasks, rec.alerts);
+    else if (op === 'remove') return;
+    else if (kind === 'event') C.eventChanged(rec, arrived && cc.cfg.closed.indexOf(rec.status) < 0);
+    else if (kind === 'worker' || kind === 'resource' || kind === 'camera') C.unitChanged(kind, rec);
+  }
+
   C.init = function () {
     ID = cc.cfg.ids;
     P.K = cc.cfg.command;
+    cc.store.listen(onStore);
     buildInputs();
     document.addEventListener('click', onClick);
     document.addEventListener('change', onChange);
@@ -331,11 +329,18 @@
     setInterval(P.drainPending, 2000);
     // line widths follow the type size (a 4K wall): redraw the overlay after a resize
     window.addEventListener('resize', function () { cc.schedule('cmd-overlay', P.renderOverlay); });
-    P.call('GET', '/me').then(function (res) {
-      if (res.ok) { me.user = res.body.user || null; me.role = res.body.role || null; }
+    var known = function () {
       P.renderLoop();
       cc.schedule('alerts', P.renderAlerts);
-    }, function () { /* no session: read-only */ });
+    };
+    cc.api('GET', '/me').then(function (who) {
+      me.user = who.user || null;
+      me.role = who.role || null;
+      known();
+    }, function (err) {
+      if (err.status) known(); // refused (no session): read-only
+      // no answer at all: nothing changed
+    });
     P.renderAlerts();
   };
 

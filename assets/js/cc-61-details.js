@@ -1,12 +1,12 @@
-/* Command wall, part 6b: the event the panel shows and its details (docs/COMMAND-LOOP.md):
+/* cc-61-details.js: the event the panel shows and its details (docs/COMMAND-LOOP.md):
    loading /api/events/<id>, the ranked plans and the best plan's steps, the timeline, the
    task's stages and assignees, verify / evaluate. Shared state lives on
    `cc.command.parts` (cc-60-command.js). */
 (function () {
   'use strict';
-  var cc = window.ccwall;
+  var cc = (window.ccwall = window.ccwall || {});
   var C = cc.command, P = C.parts;
-  var $ = P.$, now = P.now, say = P.say, clear = P.clear, show = P.show, pick = P.pick;
+  var $ = cc.$, now = P.now, say = P.say, clear = P.clear, show = P.show, pick = P.pick;
 
   var STEPS = ['dispatched', 'accepted', 'arrived', 'handled', 'verified', 'closed'];
   var STAGE_AT = { dispatched: 0, accepted: 1, arrived: 2, handled: 3, rework: 3,
@@ -56,14 +56,11 @@
     var ctl = (loadCtl = new AbortController());
     var rec = cc.store.get('event', id);
     var status = rec ? rec.status : null;
-    fetch(P.url('/events/' + encodeURIComponent(id)), { credentials: 'same-origin', signal: ctl.signal,
-      headers: { Accept: 'application/json' } })
-      .then(function (r) { return r.json().then(function (j) { return { ok: r.ok, body: j }; }); })
-      .then(function (res) {
+    cc.api('GET', '/events/' + encodeURIComponent(id), undefined, { signal: ctl.signal, strict: true })
+      .then(function (body) {
         if (P.sel !== id || ctl !== loadCtl) return;
         loadCtl = null;
-        if (!res.ok) { say(cc.t('cmd.err_load'), 'error'); return; }
-        var info = (P.info = res.body || {});
+        var info = (P.info = body);
         infoStatus = status;
         if (info.task && info.task.id) P.keepTask(info.task, false);
         // clear only our own "loading": a dispatch answer or a 409 stays readable
@@ -78,6 +75,10 @@
       })
       .catch(function (e) {
         if (e && e.name === 'AbortError') return;
+        if (e && e.status) { // an answer, but no details (a 404 …): only this load's to tell
+          if (P.sel !== id || ctl !== loadCtl) return;
+          loadCtl = null;
+        }
         if (P.sel === id) say(cc.t('cmd.err_load'), 'error');
       });
   }
@@ -244,22 +245,21 @@
     if (!P.sel || P.busyReq) return;
     P.busyReq = true;
     setFormsDisabled(true);
-    P.call('POST', '/events/' + encodeURIComponent(P.sel) + path, body).then(function (res) {
+    cc.api('POST', '/events/' + encodeURIComponent(P.sel) + path, body, { need: 'task' }).then(function (res) {
       P.busyReq = false;
       setFormsDisabled(false);
-      if (res.ok && res.body.task) {
-        P.keepTask(res.body.task, false);
-        if (noteEl) noteEl.value = '';
-        say(cc.t('cmd.saved'), 'ok');
-      } else {
-        say(P.failure(res), 'error');
-      }
+      P.keepTask(res.task, false);
+      if (noteEl) noteEl.value = '';
+      say(cc.t('cmd.saved'), 'ok');
       P.renderLoop();
       P.renderTimeline();
-    }, function () {
+    }, function (err) {
       P.busyReq = false;
       setFormsDisabled(false);
-      say(cc.t('cmd.err_network'), 'error');
+      say(P.failure(err), 'error');
+      if (!err.status) return; // no answer: nothing to redraw
+      P.renderLoop();
+      P.renderTimeline();
     });
   };
 

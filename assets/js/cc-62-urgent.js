@@ -1,4 +1,4 @@
-/* Command wall, part 6c: urgent events opening the panel (docs/COMMAND-LOOP.md).
+/* cc-62-urgent.js: urgent events opening the panel (docs/COMMAND-LOOP.md).
 
    A level I/II event arriving live opens the panel (with a flash) unless the commander
    touched the panel for another event within `command.lockS` seconds, has a form open, or
@@ -7,9 +7,9 @@
    than `floodN` urgent arrivals within `settleMs` only count on the chip. */
 (function () {
   'use strict';
-  var cc = window.ccwall;
+  var cc = (window.ccwall = window.ccwall || {});
   var C = cc.command, P = C.parts;
-  var $ = P.$, now = P.now, show = P.show;
+  var $ = cc.$, now = P.now, show = P.show;
 
   var pending = []; // urgent event ids waiting for the panel
   var lastTouch = -1e9; // performance.now() of the commander's last touch of the panel

@@ -1,11 +1,11 @@
-/* Command wall, part 6d: the units near the selected event (docs/COMMAND-LOOP.md): the
+/* cc-63-nearby.js: the units near the selected event (docs/COMMAND-LOOP.md): the
    list with the 1-3-5 verdict, the task's own units first, and the map overlay (a ring out
    to the farthest unit listed, lines to the units sent, picked or listed). */
 (function () {
   'use strict';
-  var cc = window.ccwall;
+  var cc = (window.ccwall = window.ccwall || {});
   var C = cc.command, P = C.parts;
-  var $ = P.$, clear = P.clear, unitOf = P.unitOf, liveRec = P.liveRec;
+  var $ = cc.$, clear = P.clear, unitOf = P.unitOf, liveRec = P.liveRec;
 
   var shown = new Map(); // "kind:id" → nearby row
   var nearbyUnits = []; // the units listed, for the overlay

@@ -1,13 +1,13 @@
-/* Command wall, part 6e: the proposal and one-click dispatch (docs/COMMAND-LOOP.md): the
+/* cc-64-dispatch.js: the proposal and one-click dispatch (docs/COMMAND-LOOP.md): the
    recommended units per resource call with other candidates, the override reason a changed
    pick needs, the confirm with its idempotency key, the 409 answers (the event has a task,
    a unit is busy), and the click-to-dispatched timing probe. */
 (function () {
   'use strict';
-  var cc = window.ccwall;
+  var cc = (window.ccwall = window.ccwall || {});
   var C = cc.command, P = C.parts;
-  var $ = P.$, now = P.now, say = P.say, clear = P.clear, show = P.show, pick = P.pick;
-  var unitOf = P.unitOf, call = P.call;
+  var $ = cc.$, now = P.now, say = P.say, clear = P.clear, show = P.show, pick = P.pick;
+  var unitOf = P.unitOf;
 
   var times = []; // click-to-dispatched samples (ms), bounded
   var httpTimes = []; // click-to-HTTP-answer samples (ms), bounded
@@ -26,15 +26,15 @@
     P.busyReq = true;
     P.renderLoop();
     say(cc.t('cmd.loading'), 'info');
-    call('GET', '/events/' + encodeURIComponent(id) + '/proposal').then(function (res) {
+    cc.api('GET', '/events/' + encodeURIComponent(id) + '/proposal').then(function (data) {
       P.busyReq = false;
       if (P.sel !== id) return;
-      if (!res.ok) { say(P.failure(res), 'error'); P.renderLoop(); return; }
       say('', 'info');
-      startProposal(id, res.body);
-    }, function () {
+      startProposal(id, data);
+    }, function (err) {
       P.busyReq = false;
-      say(cc.t('cmd.err_network'), 'error');
+      if (err.status && P.sel !== id) return; // a refusal for an event no longer shown
+      say(P.failure(err), 'error');
       P.renderLoop();
     });
   };
@@ -189,43 +189,38 @@
     if (btn) btn.disabled = true;
     say(cc.t('cmd.sending'), 'info');
     P.watch = { t0: now(), eventId: p.eventId, units: assignees, done: false };
-    call('POST', '/events/' + encodeURIComponent(p.eventId) + '/dispatch', body).then(function (res) {
+    cc.api('POST', '/events/' + encodeURIComponent(p.eventId) + '/dispatch', body, { need: 'task' }).then(function (res) {
       P.busyReq = false;
-      if (res.ok && res.body.task) {
-        if (P.watch) {
-          if (httpTimes.length >= P.K.dispatchTimes) httpTimes.shift();
-          httpTimes.push(now() - P.watch.t0);
-        }
-        P.keepTask(res.body.task, false);
-        say(cc.t(res.body.duplicate ? 'cmd.duplicate' : 'cmd.sent', { task: res.body.task.id }), 'ok');
-        if (P.prop === p) P.closeProposal();
-        if (P.watch) P.watch.taskId = res.body.task.id;
-        P.checkWatch();
-        P.renderLoop();
-        P.renderTimeline();
-        return;
+      if (P.watch) {
+        if (httpTimes.length >= P.K.dispatchTimes) httpTimes.shift();
+        httpTimes.push(now() - P.watch.t0);
       }
+      P.keepTask(res.task, false);
+      say(cc.t(res.duplicate ? 'cmd.duplicate' : 'cmd.sent', { task: res.task.id }), 'ok');
+      if (P.prop === p) P.closeProposal();
+      if (P.watch) P.watch.taskId = res.task.id;
+      P.checkWatch();
+      P.renderLoop();
+      P.renderTimeline();
+    }, function (err) {
+      P.busyReq = false;
       P.watch = null;
-      var code = res.body.code;
-      if (code === 'has_task' || (!code && res.status === 409 && res.body.task_id && !res.body.unit)) {
-        conflictTask(res.body.task_id);
+      var code = err.code, b = err.body;
+      if (!err.status) {
+        // the request may or may not have landed: keep the key, so a retry cannot dispatch twice
+        say(cc.t('cmd.err_network'), 'error');
+      } else if (code === 'has_task' || (!code && err.status === 409 && b.task_id && !b.unit)) {
+        conflictTask(b.task_id);
         if (P.prop === p) P.closeProposal();
       } else if (code === 'override_reason_required') {
         say(cc.t('cmd.override_needed'), 'error');
-      } else if (code === 'unit_busy' || (res.status === 409 && res.body.unit)) {
-        var u = p.units.get('worker:' + res.body.unit) || p.units.get('resource:' + res.body.unit);
-        say(cc.t('cmd.err_unit_busy', { unit: (u && u.name) || res.body.unit }), 'error');
+      } else if (code === 'unit_busy' || (err.status === 409 && b.unit)) {
+        var u = p.units.get('worker:' + b.unit) || p.units.get('resource:' + b.unit);
+        say(cc.t('cmd.err_unit_busy', { unit: (u && u.name) || b.unit }), 'error');
         if (P.prop === p) p.key = newKey(); // a new selection is a new request
       } else {
-        say(P.failure(res), 'error');
+        say(P.failure(err), 'error');
       }
-      P.updateHint();
-      P.renderLoop();
-    }, function () {
-      // the request may or may not have landed: keep the key, so a retry cannot dispatch twice
-      P.busyReq = false;
-      P.watch = null;
-      say(cc.t('cmd.err_network'), 'error');
       P.updateHint();
       P.renderLoop();
     });
@@ -236,8 +231,10 @@
     var tell = function (by) { say(cc.t('cmd.err_has_task', { by: by || cc.t('cmd.someone'), task: taskId }), 'error'); };
     if (known) { tell(known.by); return; }
     tell('');
-    call('GET', '/tasks/' + encodeURIComponent(taskId)).then(function (res) {
-      if (res.ok && res.body.task) { P.keepTask(res.body.task, false); tell(res.body.task.by); P.renderLoop(); }
+    cc.api('GET', '/tasks/' + encodeURIComponent(taskId), undefined, { need: 'task' }).then(function (res) {
+      P.keepTask(res.task, false);
+      tell(res.task.by);
+      P.renderLoop();
     }, function () { /* the first message stands */ });
   }
 

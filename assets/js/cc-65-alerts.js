@@ -1,11 +1,11 @@
-/* Command wall, part 6f: the alert strip (docs/COMMAND-LOOP.md): open alerts from the
+/* cc-65-alerts.js: the alert strip (docs/COMMAND-LOOP.md): open alerts from the
    snapshot and `alert` frames, capped, ranked (SOS first), the top rows on screen as cards
    reused across redraws, ack for the commander and the duty officer. */
 (function () {
   'use strict';
-  var cc = window.ccwall;
+  var cc = (window.ccwall = window.ccwall || {});
   var C = cc.command, P = C.parts;
-  var $ = P.$, show = P.show;
+  var $ = cc.$, show = P.show;
 
   var ALERT_RANK = { sos: 0, sla_red: 1, critical_event: 2, geofence_exit: 3, sla_yellow: 4 };
 
@@ -94,13 +94,13 @@
   P.ack = function (id, btn) {
     if (!id || !P.canAct()) return;
     if (btn) btn.disabled = true;
-    P.call('POST', '/alerts/' + encodeURIComponent(id) + '/ack', { note: '' }).then(function (res) {
+    cc.api('POST', '/alerts/' + encodeURIComponent(id) + '/ack', { note: '' }).then(function (res) {
       if (btn) btn.disabled = false;
-      if (res.ok) { P.keepAlert(res.body.alert || { id: id, acked_by: P.me.user || '?' }); cc.schedule('alerts', P.renderAlerts); }
-      else P.say(P.failure(res), 'error');
-    }, function () {
+      P.keepAlert(res.alert || { id: id, acked_by: P.me.user || '?' });
+      cc.schedule('alerts', P.renderAlerts);
+    }, function (err) {
       if (btn) btn.disabled = false;
-      P.say(cc.t('cmd.err_network'), 'error');
+      P.say(P.failure(err), 'error');
     });
   };
 

@@ -1,5 +1,6 @@
-/* Command wall, part 6f (issue 4): the video player, `cc.video.play(el, camera, opts)`
-   (docs/VIDEO.md). One player per tile, at most one live connection per player.
+/* cc-66-player.js: the video player, `cc.video.play(el, camera, opts)` (docs/VIDEO.md).
+
+   One player per tile, at most one live connection per player.
 
      mjpeg   an <img> on the multipart URL. Chromium fires 'load' for the first part only and
              nothing when the stream ends or stalls, so a shared watchdog samples a few
@@ -20,7 +21,7 @@
    player is live. Nothing grows with uptime. */
 (function () {
   'use strict';
-  var cc = window.ccwall;
+  var cc = (window.ccwall = window.ccwall || {});
   var V = (cc.video = cc.video || {});
 
   var K = (V.K = {

@@ -1,4 +1,4 @@
-/* Command wall, part 6g (issue 4): grids of players, and the event panel's live video.
+/* cc-67-tiles.js: grids of players, and the event panel's live video (docs/VIDEO.md).
 
    `cc.video.tiles(container, {size})` → {set(cameras), size(n), destroy()}: up to n tiles in
    order; a camera that stays keeps its player (and its connection), the rest are stopped.
@@ -13,7 +13,7 @@
    event's details arrive. */
 (function () {
   'use strict';
-  var cc = window.ccwall;
+  var cc = (window.ccwall = window.ccwall || {});
   var V = (cc.video = cc.video || {});
 
   var PANEL_TILES = 4;

@@ -1,6 +1,8 @@
-/* Video wall, /video (docs/VIDEO.md): 1/4/9/16 tiles, the camera list, saved layouts,
-   following events. Also, on the wall page, `opened(id)`: a commander opening an event
-   points the video wall at it (POST /api/video/focus).
+/* cc-70-videowall.js: the video wall page, /video (docs/VIDEO.md).
+
+   1/4/9/16 tiles, the camera list, saved layouts, following events. Also, on the wall page,
+   `opened(id)`: a commander opening an event points the video wall at it
+   (POST /api/video/focus).
 
    State: `wall` = {grid, tiles, follow, event_id, ts} as last applied. The server's wall
    (GET, `video` frames, PUT answers) wins when its ts is not older; a new level-I/II event
@@ -10,7 +12,7 @@
    textContent; the list shows the first `listMax` matches of a store that may hold 42k. */
 (function () {
   'use strict';
-  var cc = window.ccwall;
+  var cc = (window.ccwall = window.ccwall || {});
   var V = (cc.videowall = {});
   var ID = null, K = null;
 
@@ -31,31 +33,19 @@
   var outbox = null, dones = [], sending = false; // this screen's changes on their way
   var deferred = null; // the newest wall the server sent meanwhile
 
-  function $(name) { return cc.el(ID[name]); }
+  var $ = cc.$;
 
-  /* ------------------------------------------------------------- HTTP */
+  /* ------------------------------------------------------------- HTTP (cc.api) */
 
-  function call(method, path, body) {
-    // X-Requested-With: a DELETE has no JSON body to prove it is no form (CSRF)
-    var opts = { method: method, credentials: 'same-origin',
-      headers: { Accept: 'application/json', 'X-Requested-With': 'XMLHttpRequest' } };
-    if (body !== undefined) {
-      opts.headers['Content-Type'] = 'application/json';
-      opts.body = JSON.stringify(body);
-    }
-    return fetch((cc.cfg.api || '/api') + path, opts).then(function (r) {
-      return r.json().catch(function () { return {}; }).then(function (j) {
-        return { status: r.status, ok: r.ok, body: j && typeof j === 'object' ? j : {} };
-      });
-    }, function () { return { status: 0, ok: false, body: {} }; });
-  }
+  function ignore() { /* read again later, or the next frame tells */ }
 
-  function failure(res) {
-    if (!res || !res.status) return cc.t('vw.err_network');
-    if (res.status === 403) return cc.t('vw.err_forbidden');
-    if (res.body && res.body.code === 'too_many_layouts') return cc.t('vw.err_full');
-    if (res.body && res.body.code === 'bad_name') return cc.t('vw.err_name');
-    return cc.t('vw.err', { msg: (res.body && res.body.error) || res.status });
+  /* What a failed request (cc.api's Error) says on this page. */
+  function failure(err) {
+    if (!err || !err.status) return cc.t('vw.err_network');
+    if (err.status === 403) return cc.t('vw.err_forbidden');
+    if (err.code === 'too_many_layouts') return cc.t('vw.err_full');
+    if (err.code === 'bad_name') return cc.t('vw.err_name');
+    return cc.t('vw.err', { msg: err.error || err.status });
   }
 
   function say(text, level) {
@@ -95,7 +85,7 @@
   }
 
   function reloadWall() {
-    call('GET', '/video/wall').then(function (res) { if (res.ok) serverWall(res.body); });
+    cc.api('GET', '/video/wall').then(serverWall, ignore);
   }
 
   /* A wall the server sent (frame, GET or PUT answer). While this screen's own changes are
@@ -126,22 +116,20 @@
     outbox = null;
     dones = [];
     sending = true;
-    call('PUT', '/video/wall', body).then(function (res) {
+    cc.api('PUT', '/video/wall', body).then(function (w) {
       sending = false;
-      if (!res.ok) {
-        say(failure(res), 'error');
-        outbox = null;
-        dones = [];
-        deferred = null;
-        reloadWall();
-        return;
-      }
       after.forEach(function (fn) { fn(); });
       if (outbox) { send(); return; }
-      var w = res.body;
       if (deferred && Number(deferred.ts) > Number(w.ts)) w = deferred;
       deferred = null;
       applyWall(w);
+    }, function (err) {
+      sending = false;
+      say(failure(err), 'error');
+      outbox = null;
+      dones = [];
+      deferred = null;
+      reloadWall();
     });
   }
 
@@ -197,9 +185,9 @@
     if (followed.has(rec.id)) return;
     remember(rec.id);
     var g0 = gen;
-    call('GET', '/video/cameras?event_id=' + encodeURIComponent(rec.id)).then(function (res) {
-      if (!res.ok || gen !== g0 || !wall.follow) return;
-      var ids = (res.body.cameras || []).map(function (c) { return c && c.id; });
+    cc.api('GET', '/video/cameras?event_id=' + encodeURIComponent(rec.id)).then(function (res) {
+      if (gen !== g0 || !wall.follow) return;
+      var ids = (res.cameras || []).map(function (c) { return c && c.id; });
       ids = cleanTiles(ids);
       if (!ids.length) { say(cc.t('vw.no_cameras', { title: eventTitle(rec.id) }), 'info'); return; }
       gen++;
@@ -207,7 +195,7 @@
       wall.event_id = rec.id;
       picked = -1;
       render();
-    });
+    }, ignore);
   }
 
   function onVideo(data) {
@@ -415,7 +403,7 @@
   function renderCams() {
     camsAt = performance.now();
     var list = $('VW_CAMS');
-    var input = cc.el(ID.VW_SEARCH);
+    var input = $('VW_SEARCH');
     if (!list) return;
     var q = input ? input.value.trim().toLowerCase() : '';
     var shown = [], total = 0, max = K.listMax;
@@ -451,11 +439,10 @@
   /* ------------------------------------------------------------- saved layouts */
 
   function loadLayouts() {
-    call('GET', '/video/layouts').then(function (res) {
-      if (!res.ok) return;
-      layouts = Array.isArray(res.body.layouts) ? res.body.layouts : [];
+    cc.api('GET', '/video/layouts').then(function (res) {
+      layouts = Array.isArray(res.layouts) ? res.layouts : [];
       renderLayouts();
-    });
+    }, ignore);
   }
 
   function renderLayouts() {
@@ -485,16 +472,15 @@
   }
 
   function saveLayout() {
-    var input = cc.el(ID.VW_LAYOUT_NAME);
+    var input = $('VW_LAYOUT_NAME');
     var name = input ? input.value.trim() : '';
     if (!name || name.length > K.nameMax || name.indexOf('/') >= 0) { say(cc.t('vw.err_name'), 'error'); return; }
-    call('PUT', '/video/layouts/' + encodeURIComponent(name), { grid: wall.grid, tiles: wall.tiles.slice(0, wall.grid) })
-      .then(function (res) {
-        if (!res.ok) { say(failure(res), 'error'); return; }
+    cc.api('PUT', '/video/layouts/' + encodeURIComponent(name), { grid: wall.grid, tiles: wall.tiles.slice(0, wall.grid) })
+      .then(function () {
         if (input) input.value = '';
         say(cc.t('vw.saved', { name: name }), 'ok');
         loadLayouts();
-      });
+      }, function (err) { say(failure(err), 'error'); });
   }
 
   function recallLayout(name) {
@@ -516,11 +502,11 @@
       return;
     }
     confirmName = null;
-    call('DELETE', '/video/layouts/' + encodeURIComponent(name)).then(function (res) {
-      if (!res.ok) { say(failure(res), 'error'); return; }
+    // no body: cc.api's X-Requested-With is what the server lets through
+    cc.api('DELETE', '/video/layouts/' + encodeURIComponent(name)).then(function () {
       say(cc.t('vw.deleted', { name: name }), 'ok');
       loadLayouts();
-    });
+    }, function (err) { say(failure(err), 'error'); });
   }
 
   /* ------------------------------------------------------------- input */
@@ -600,7 +586,7 @@
   }
 
   function input(idName, placeholder, maxLength) {
-    var el = document.getElementById(ID[idName]) || cc.make('input', 'cc-vw-input');
+    var el = $(idName) || cc.make('input', 'cc-vw-input');
     el.id = ID[idName];
     el.type = 'text';
     el.maxLength = maxLength;
@@ -612,13 +598,13 @@
 
   function buildInputs() {
     var box = $('VW_SEARCH_BOX');
-    if (box && !cc.el(ID.VW_SEARCH)) {
+    if (box && !$('VW_SEARCH')) {
       var search = box.appendChild(input('VW_SEARCH', cc.t('vw.search'), 64));
       var wait = null;
       search.addEventListener('input', function () { clearTimeout(wait); wait = setTimeout(searchNow, 150); });
     }
     var form = $('VW_LAYOUT_FORM');
-    if (form && !cc.el(ID.VW_LAYOUT_NAME)) {
+    if (form && !$('VW_LAYOUT_NAME')) {
       var name = form.insertBefore(input('VW_LAYOUT_NAME', cc.t('vw.layout_name'), K.nameMax), form.firstChild);
       name.addEventListener('keydown', function (e) { if (e.key === 'Enter') saveLayout(); });
     }
@@ -676,7 +662,7 @@
     var now = Date.now();
     if (lastFocus.id === id && now - lastFocus.at < FOCUS_REPEAT_MS) return;
     lastFocus = { id: id, at: now };
-    call('POST', '/video/focus', { event_id: id });
+    cc.api('POST', '/video/focus', { event_id: id }).then(null, ignore);
   };
 
   /* Test probes. */

@@ -1,7 +1,9 @@
-/* Executive cockpit, /cockpit (docs/COCKPIT.md): every figure of one scope from
-   GET /api/stats?scope=, a density map of its child units (plain Leaflet on the boundary
-   GeoJSON the wall uses), drill-down by clicking a child (map, bars or ranking) with
-   `?scope=CODE` kept in the address, a breadcrumb back up to the user's own scope.
+/* cc-80-cockpit.js: the executive cockpit page, /cockpit (docs/COCKPIT.md).
+
+   Every figure of one scope from GET /api/stats?scope=, a density map of its child units
+   (plain Leaflet on the boundary GeoJSON the wall uses), drill-down by clicking a child
+   (map, bars or ranking) with `?scope=CODE` kept in the address, a breadcrumb back up to the
+   user's own scope.
 
    Refresh: the endpoint is cached on the server and cheap, so it is read every `pollMs`
    and the page repaints only when `version`/`generated` changed; every write goes through
@@ -9,8 +11,8 @@
    Unit names come from the server's figures and go in through textContent only. */
 (function () {
   'use strict';
-  var cc = window.ccwall;
-  var ID = null, K = null;
+  var cc = (window.ccwall = window.ccwall || {});
+  var K = null;
   var C = (cc.cockpit = {});
 
   var scope = null; // the code asked for (null: the session's own / the city)
@@ -25,7 +27,7 @@
   var shapes = new Map(); // child code → its L.GeoJSON layer
   var childRows = new Map(); // child code → its bar row
 
-  function $(name) { return cc.el(ID[name]); }
+  var $ = cc.$;
   function num(v) { return typeof v === 'number' && isFinite(v) ? v : 0; }
 
   /* ------------------------------------------------------------- formatting */
@@ -51,6 +53,9 @@
     if (!isFinite(x)) return '–';
     return x >= 10 ? String(Math.round(x)) : x.toFixed(x >= 1 ? 1 : 2);
   }
+
+  /* The figures' formats, for tests (tests/js/format.test.js). */
+  C.fmt = { pct: pct, change: change, dur: dur, density: fmtDensity };
 
   /* ------------------------------------------------------------- the address */
 
@@ -104,36 +109,29 @@
   function load() {
     var mine = gen;
     inflight = true;
-    var url = (cc.cfg.api || '/api') + '/stats' + (scope ? '?scope=' + encodeURIComponent(scope) : '');
-    return fetch(url, { credentials: 'same-origin', headers: { Accept: 'application/json' } })
-      .then(function (r) {
-        return r.json().catch(function () { return {}; }).then(function (body) {
-          return { status: r.status, ok: r.ok, body: body || {} };
-        });
-      }, function () { return { status: 0, ok: false, body: {} }; })
-      .then(function (res) {
+    return cc.api('GET', '/stats' + (scope ? '?scope=' + encodeURIComponent(scope) : ''))
+      .then(function (f) {
         inflight = false;
         if (mine !== gen) return;
-        if (!res.ok) {
-          if (res.status === 403) say(cc.t('ck.err_scope'));
-          else if (res.status === 400) say(cc.t('ck.err_unknown'));
-          else say(cc.t('ck.err_network'));
-          if ((res.status === 403 || res.status === 400) && scope) {
-            // back to what this user may see, so the screen never stays on a refused area
-            scope = null;
-            history.replaceState({ scope: null }, '', urlFor(null));
-            fixLangLink();
-            gen++;
-            load();
-          }
-          return;
-        }
-        var f = res.body;
         var key = (f.scope && f.scope.code) + '|' + f.version + '|' + f.generated;
         if (key === shownKey) return; // nothing moved: no repaint at all
         shownKey = key;
         fig = f;
         cc.schedule('cockpit', render);
+      }, function (err) {
+        inflight = false;
+        if (mine !== gen) return;
+        if (err.status === 403) say(cc.t('ck.err_scope'));
+        else if (err.status === 400) say(cc.t('ck.err_unknown'));
+        else say(cc.t('ck.err_network'));
+        if ((err.status === 403 || err.status === 400) && scope) {
+          // back to what this user may see, so the screen never stays on a refused area
+          scope = null;
+          history.replaceState({ scope: null }, '', urlFor(null));
+          fixLangLink();
+          gen++;
+          load();
+        }
       });
   }
 
@@ -369,8 +367,7 @@
 
   function geoOf(level) {
     if (!geo.has(level)) {
-      geo.set(level, fetch(cc.cfg.geo[level], { credentials: 'same-origin' })
-        .then(function (r) { return r.ok ? r.json() : null; })
+      geo.set(level, cc.api('GET', cc.cfg.geo[level], undefined, { url: true, strict: true })
         .catch(function () { return null; }));
     }
     return geo.get(level);
@@ -513,7 +510,6 @@
   }
 
   C.init = function () {
-    ID = cc.cfg.ids;
     K = cc.cfg.cockpit;
     scope = home(scopeFromUrl());
     fixLangLink();

@@ -1,6 +1,8 @@
-/* The duty desk /duty (docs/COCKPIT.md, "The duty desk"): the queue of alarms nobody has
-   acknowledged, from GET /api/duty/queue, read again on every `alert` frame of the websocket
-   (and every pollMs, which also brings a silence set on another desk).
+/* cc-82-duty.js: the duty desk page, /duty (docs/DUTY.md, "The duty desk").
+
+   The queue of alarms nobody has acknowledged, from GET /api/duty/queue, read again on every
+   `alert` frame of the websocket (and every pollMs, which also brings a silence set on
+   another desk).
 
    The alarm plays by the gravest sounding alarm (WebAudio, generated tones): level I or an
    SOS a two-tone siren every soundEveryS['1'] s, level II a double beep, the rest a chime;
@@ -10,7 +12,7 @@
    data-audio (the AudioContext's state). Feed text only through textContent. */
 (function () {
   'use strict';
-  var cc = window.ccwall;
+  var cc = (window.ccwall = window.ccwall || {});
   var D = (cc.duty = {});
 
   var ID = null, K = null;
@@ -22,23 +24,8 @@
   var noteFor = null; // the alert id the note dialog is for
   var reasonEl = null, minutesEl = null, silenceBtn = null, unsilenceBtn = null;
 
-  function $(name) { return cc.el(ID[name]); }
+  var $ = cc.$;
   function now() { return Date.now() + skew; }
-
-  function api(method, path, body) {
-    // X-Requested-With: a DELETE has no JSON body to prove it is no form (CSRF)
-    var opts = { method: method, credentials: 'same-origin',
-      headers: { Accept: 'application/json', 'X-Requested-With': 'XMLHttpRequest' } };
-    if (body !== undefined) {
-      opts.headers['Content-Type'] = 'application/json';
-      opts.body = JSON.stringify(body);
-    }
-    return fetch(cc.cfg.api + path, opts).then(function (r) {
-      return r.json().catch(function () { return {}; }).then(function (j) {
-        return { status: r.status, ok: r.ok, body: j && typeof j === 'object' ? j : {} };
-      });
-    });
-  }
 
   function say(text, level) {
     var el = $('DUTY_MSG');
@@ -46,11 +33,12 @@
     cc.setAttr(el, 'data-level', level || 'info');
   }
 
-  function failed(res) {
-    if (!res) return cc.t('cmd.err_network');
-    if (res.status === 401) return cc.t('cmd.err_signed_out');
-    if (res.status === 403) return cc.t('cmd.err_forbidden');
-    return cc.t('duty.failed', { msg: (res.body && res.body.error) || res.status });
+  /* What a failed request (cc.api's Error) says on the desk. */
+  function failed(err) {
+    if (!err || !err.status) return cc.t('cmd.err_network');
+    if (err.status === 401) return cc.t('cmd.err_signed_out');
+    if (err.status === 403) return cc.t('cmd.err_forbidden');
+    return cc.t('duty.failed', { msg: err.error || err.status });
   }
 
   /* ------------------------------------------------------------- the queue */
@@ -59,12 +47,11 @@
     clearTimeout(timer);
     if (loading) { again = true; return; }
     loading = true;
-    api('GET', '/duty/queue').then(function (res) {
-      if (!res.ok) throw new Error(res.body.error || String(res.status));
+    cc.api('GET', '/duty/queue').then(function (body) {
       failures = 0;
-      board = res.body;
+      board = body;
       skew = Number(board.server_ts) - Date.now() || 0;
-      if (cc.el(ID.DUTY_MSG).getAttribute('data-level') === 'warn') say('');
+      if ($('DUTY_MSG').getAttribute('data-level') === 'warn') say('');
       render();
     }).catch(function (e) {
       failures += 1;
@@ -298,17 +285,16 @@
   function act(cmd, id, btn) {
     if (cmd === 'note') return openNote(id);
     if (btn) btn.disabled = true;
-    var req = cmd === 'ack' ? api('POST', '/alerts/' + encodeURIComponent(id) + '/ack', { note: '' })
-      : api('POST', '/duty/alerts/' + encodeURIComponent(id) + '/handoff', {});
+    var req = cmd === 'ack' ? cc.api('POST', '/alerts/' + encodeURIComponent(id) + '/ack', { note: '' })
+      : cc.api('POST', '/duty/alerts/' + encodeURIComponent(id) + '/handoff', {});
     req.then(function (res) {
       if (btn) btn.disabled = false;
-      if (!res.ok) { say(failed(res), 'error'); return; }
       say(cc.t(cmd === 'ack' ? 'duty.done_ack' : 'duty.done_handoff'), 'ok');
-      drop(id, cmd === 'handoff' ? res.body.alert : null);
+      drop(id, cmd === 'handoff' ? res.alert : null);
       load();
-    }, function () {
+    }, function (err) {
       if (btn) btn.disabled = false;
-      say(cc.t('cmd.err_network'), 'error');
+      say(failed(err), 'error');
     });
   }
 
@@ -329,14 +315,13 @@
       var value = text.value.trim();
       if (!value) { say(cc.t('duty.need_note'), 'error'); text.focus(); return; }
       save.disabled = true;
-      api('POST', '/duty/alerts/' + encodeURIComponent(noteFor) + '/note', { text: value }).then(function (res) {
+      cc.api('POST', '/duty/alerts/' + encodeURIComponent(noteFor) + '/note', { text: value }).then(function () {
         save.disabled = false;
-        if (!res.ok) { say(failed(res), 'error'); return; }
         box.hidden = true;
         noteFor = null;
         say(cc.t('duty.done_note'), 'ok');
         load();
-      }, function () { save.disabled = false; say(cc.t('cmd.err_network'), 'error'); });
+      }, function (err) { save.disabled = false; say(failed(err), 'error'); });
     });
   }
 
@@ -378,24 +363,23 @@
       }
       reasonEl.removeAttribute('aria-invalid');
       silenceBtn.disabled = true;
-      api('POST', '/duty/silence', { reason: reason, minutes: Number(minutesEl.value) }).then(function (res) {
+      cc.api('POST', '/duty/silence', { reason: reason, minutes: Number(minutesEl.value) }).then(function (res) {
         silenceBtn.disabled = false;
-        if (!res.ok) { say(failed(res), 'error'); return; }
         reasonEl.value = '';
-        if (board) board.silence = res.body.silence;
+        if (board) board.silence = res.silence;
         say(cc.t('duty.done_silence'), 'ok');
         update();
         load();
-      }, function () { silenceBtn.disabled = false; say(cc.t('cmd.err_network'), 'error'); });
+      }, function (err) { silenceBtn.disabled = false; say(failed(err), 'error'); });
     });
     unsilenceBtn.addEventListener('click', function () {
-      api('DELETE', '/duty/silence').then(function (res) {
-        if (!res.ok) { say(failed(res), 'error'); return; }
+      // no body: cc.api's X-Requested-With is what the server lets through
+      cc.api('DELETE', '/duty/silence').then(function () {
         if (board) board.silence = null;
         say(cc.t('duty.done_unsilence'), 'ok');
         update();
         load();
-      }, function () { say(cc.t('cmd.err_network'), 'error'); });
+      }, function (err) { say(failed(err), 'error'); });
     });
   }
 

@@ -1,9 +1,9 @@
-/* The duty roster's line in the header of every page (layouts/roster.py):
+/* cc-83-roster.js: the duty roster's line in the header of every page (layouts/roster.py):
    "值班: 夜班 王晓明 · 带班 陈建国", from GET /api/roster, read again every minute (a shift
    changes at a time of day; a roster change shows within a minute). Text only. */
 (function () {
   'use strict';
-  var cc = window.ccwall;
+  var cc = (window.ccwall = window.ccwall || {});
   var R = (cc.roster = {});
   var POLL_MS = 60000;
   var started = false, timer = null, last = null;
@@ -17,10 +17,10 @@
 
   function show(body) {
     last = body;
-    var el = cc.el(cc.cfg.ids.ROSTER_TEXT);
+    var el = cc.$('ROSTER_TEXT');
     if (!el) return;
     cc.setText(el, text(body.now));
-    var box = cc.el(cc.cfg.ids.ROSTER);
+    var box = cc.$('ROSTER');
     var nxt = body.next;
     var title = cc.t('roster.title') + ': ' + cc.fmtDateTime(body.now.from) + ' — ' +
       cc.fmtDateTime(body.now.to) + (nxt ? '\n' + cc.t('roster.next') + ': ' + text(nxt) : '');
@@ -30,9 +30,7 @@
 
   R.load = function () {
     clearTimeout(timer);
-    var url = cc.cfg.api + '/roster?lang=' + encodeURIComponent(cc.cfg.lang || '');
-    return fetch(url, { credentials: 'same-origin', headers: { Accept: 'application/json' } })
-      .then(function (r) { if (!r.ok) throw new Error('roster ' + r.status); return r.json(); })
+    return cc.api('GET', '/roster?lang=' + encodeURIComponent(cc.cfg.lang || ''), undefined, { strict: true })
       .then(show)
       .catch(function (e) { console.warn('roster: not loaded', e && e.message); })
       .then(function () {
@@ -48,7 +46,7 @@
   /* Start once the page has booted (cc.cfg) and its header is on screen. */
   function start() {
     if (started) return;
-    if (!cc.cfg || !cc.cfg.ids || !document.getElementById(cc.cfg.ids.ROSTER)) {
+    if (!cc.cfg || !cc.cfg.ids || !cc.$('ROSTER')) {
       setTimeout(start, 300);
       return;
     }

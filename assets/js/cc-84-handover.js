@@ -1,4 +1,4 @@
-/* Shift handover, /duty/handover (docs/COCKPIT.md, "Shift handover and the roster").
+/* cc-84-handover.js: the shift handover page, /duty/handover (docs/DUTY.md).
 
    Shows the report in hand: the one open for acceptance, else this shift's, else a button
    to draft it (生成交接单). The author edits the remarks and summary and signs (签字交班);
@@ -7,32 +7,19 @@
    be refused. Every text goes in through textContent. */
 (function () {
   'use strict';
-  var cc = window.ccwall;
+  var cc = (window.ccwall = window.ccwall || {});
   var H = (cc.handover = {});
+  var $ = cc.$;
 
   var ID = null, K = null, me = null;
   var list = [], shift = null, current = null, chosen = null;
   var timer = null, busy = false, dirty = false;
   var drawnWithDraft = null; // whether the actions were drawn with the draft button
 
-  function api(method, path, body) {
-    // X-Requested-With: signing posts no body, so no JSON to prove it is no form (CSRF)
-    var opts = { method: method, credentials: 'same-origin',
-      headers: { Accept: 'application/json', 'X-Requested-With': 'XMLHttpRequest' } };
-    if (body !== undefined) {
-      opts.headers['Content-Type'] = 'application/json';
-      opts.body = JSON.stringify(body);
-    }
-    return fetch(cc.cfg.api + path, opts).then(function (r) {
-      return r.json().then(function (b) { return { ok: r.ok, status: r.status, body: b }; },
-        function () { return { ok: r.ok, status: r.status, body: {} }; });
-    });
-  }
-
   function clear(el) { while (el && el.firstChild) el.removeChild(el.firstChild); return el; }
 
   function message(text, level) {
-    var el = cc.el(ID.HO_MSG);
+    var el = $('HO_MSG');
     cc.setText(el, text || '');
     if (el) el.setAttribute('data-level', level || 'info');
   }
@@ -90,9 +77,9 @@
   }
 
   function drawReport(rep) {
-    var box = clear(cc.el(ID.HO_REPORT));
-    var meta = clear(cc.el(ID.HO_META));
-    var root = cc.el(ID.HANDOVER_ROOT);
+    var box = clear($('HO_REPORT'));
+    var meta = clear($('HO_META'));
+    var root = $('HANDOVER_ROOT');
     if (!rep) {
       root.removeAttribute('data-report');
       root.removeAttribute('data-state');
@@ -174,7 +161,7 @@
   }
 
   function drawActions(rep) {
-    var box = clear(cc.el(ID.HO_ACTIONS));
+    var box = clear($('HO_ACTIONS'));
     drawnWithDraft = !shiftHasReport();
     if (drawnWithDraft) {
       box.appendChild(button(cc.t('handover.draft_btn'), 'cc-ho-draft is-primary', draftNow));
@@ -205,54 +192,57 @@
     return out;
   }
 
+  /* A request that changes the report (a cc.api promise): the report it answers is shown. */
   function act(promise, okText) {
     busy = true;
     return promise.then(function (res) {
       busy = false;
-      if (!res.ok) {
-        message(cc.t('handover.failed', { error: (res.body && (res.body.message || res.body.error)) || res.status }), 'warn');
-        return null;
-      }
       dirty = false;
       message(okText || '', 'info');
-      current = res.body.handover;
+      current = res.handover;
       chosen = current.id;
       draw();
       return refresh();
-    }, function (e) {
+    }, function (err) {
       busy = false;
-      message(cc.t('handover.failed', { error: e && e.message }), 'warn');
+      // refused: the server's words for why; no answer: the browser's
+      var why = err.status ? err.error || err.status : err.message;
+      message(cc.t('handover.failed', { error: why }), 'warn');
+      return null;
     });
   }
 
-  function draftNow() { return act(api('POST', '/handover', {}), ''); }
+  function draftNow() { return act(cc.api('POST', '/handover', {}), ''); }
 
   function save(again) {
     var body = texts();
     if (again) body.refresh = true;
-    return act(api('PUT', '/handover/' + encodeURIComponent(current.id), body), cc.t('handover.saved'));
+    return act(cc.api('PUT', '/handover/' + encodeURIComponent(current.id), body), cc.t('handover.saved'));
   }
 
   function sign() {
     // the remarks as typed are saved first: a signature covers what the officer saw
     var id = encodeURIComponent(current.id);
     busy = true;
-    return api('PUT', '/handover/' + id, texts()).then(function (res) {
+    return cc.api('PUT', '/handover/' + id, texts()).then(function () {
       busy = false;
-      if (!res.ok) return act(Promise.resolve(res));
-      return act(api('POST', '/handover/' + id + '/sign'), cc.t('handover.state.signed'));
+      // no body: cc.api's X-Requested-With is what the server lets through
+      return act(cc.api('POST', '/handover/' + id + '/sign'), cc.t('handover.state.signed'));
+    }, function (err) {
+      busy = false;
+      return act(Promise.reject(err));
     });
   }
 
   function accept() {
-    return act(api('POST', '/handover/' + encodeURIComponent(current.id) + '/accept', {}),
+    return act(cc.api('POST', '/handover/' + encodeURIComponent(current.id) + '/accept', {}),
       cc.t('handover.state.accepted'));
   }
 
   /* ------------------------------------------------------------- the list */
 
   function drawHistory() {
-    var ol = clear(cc.el(ID.HO_HISTORY));
+    var ol = clear($('HO_HISTORY'));
     if (!list.length) ol.appendChild(cc.make('li', 'cc-ho-empty', cc.t('handover.none')));
     list.forEach(function (h) {
       var li = ol.appendChild(cc.make('li', 'cc-ho-hist' + (current && h.id === current.id ? ' is-on' : '')));
@@ -282,10 +272,12 @@
 
   function open(id) {
     chosen = id;
-    return api('GET', '/handover/' + encodeURIComponent(id)).then(function (res) {
-      if (!res.ok) { message(cc.t('handover.failed', { error: res.body.message || res.status }), 'warn'); return; }
-      current = res.body.handover;
+    return cc.api('GET', '/handover/' + encodeURIComponent(id)).then(function (res) {
+      current = res.handover;
       draw();
+    }, function (err) {
+      if (!err.status) throw err; // no answer: the caller says so
+      message(cc.t('handover.failed', { error: err.error || err.status }), 'warn');
     });
   }
 
@@ -297,11 +289,10 @@
 
   function refresh() {
     clearTimeout(timer);
-    return api('GET', '/handover?limit=' + K.history + '&lang=' + encodeURIComponent(cc.cfg.lang))
+    return cc.api('GET', '/handover?limit=' + K.history + '&lang=' + encodeURIComponent(cc.cfg.lang))
       .then(function (res) {
-        if (!res.ok) throw new Error(res.body && res.body.message);
-        list = res.body.handovers || [];
-        shift = res.body.shift;
+        list = res.handovers || [];
+        shift = res.shift;
         var id = pick();
         var same = current && id === current.id && list.some(function (h) {
           return h.id === id && h.updated === current.updated;
@@ -315,8 +306,10 @@
         return open(id);
       })
       .catch(function (e) {
-        console.warn('handover: not loaded', e && e.message);
-        message(cc.t('handover.failed', { error: e && e.message }), 'warn');
+        // refused: the server's error (none: nothing said); no answer: what failed
+        var why = e && e.status ? e.error || '' : e && e.message;
+        console.warn('handover: not loaded', why);
+        message(cc.t('handover.failed', { error: why }), 'warn');
       })
       .then(function () { timer = setTimeout(refresh, K.pollMs); });
   }
@@ -331,7 +324,7 @@
     chosen = new URLSearchParams(location.search).get('id') || null;
     message(cc.t('handover.loading'), 'info');
     refresh().then(function () {
-      var el = cc.el(ID.HO_MSG);
+      var el = $('HO_MSG');
       if (el && el.textContent === cc.t('handover.loading')) message('', 'info');
     });
   };

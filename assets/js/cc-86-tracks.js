@@ -1,5 +1,5 @@
-/* Command wall, part 8f: a worker's or vehicle's track replayed on the map (docs/COCKPIT.md,
-   Tracks; GET /api/tracks/<kind>/<id>?from=&to=).
+/* cc-86-tracks.js: a worker's or vehicle's track replayed on the wall's map (docs/TRACKS.md;
+   GET /api/tracks/<kind>/<id>?from=&to=).
 
    Started from a unit's popup (轨迹回放) or from the small track tool at the bottom of the map
    (find a unit by id or name). The replay: the whole track as a dim line, the part travelled
@@ -10,7 +10,7 @@
    (the wall runs for weeks); one replay at a time, a new one replaces the old. */
 (function () {
   'use strict';
-  var cc = window.ccwall;
+  var cc = (window.ccwall = window.ccwall || {});
   var L = window.L;
   var T = (cc.tracks = {});
 
@@ -18,7 +18,7 @@
   var HOUR = 3600000;
   var SPANS = [['1h', HOUR], ['2h', 2 * HOUR], ['8h', 8 * HOUR], ['today', 0]];
   var SPEEDS = [1, 10, 60];
-  var MAX_SPAN_MS = 7 * 24 * HOUR; // the API's limit (dashboard/tracks.py MAX_SPAN_MS)
+  var MAX_SPAN_MS = 7 * 24 * HOUR; // the API's limit (dashboard/archive/tracks.py MAX_SPAN_MS)
   var GAP_MS = 330000; // > the store's 5-minute standing point: a longer gap is no report
   var FIND_MAX = 8; // matches listed by the finder
   var READERS = { commander: 1, duty_officer: 1, leader: 1 };
@@ -55,6 +55,9 @@
     var p = cc.timeParts(ms);
     return p.year + '-' + p.month + '-' + p.day + 'T' + p.hour + ':' + p.minute;
   }
+
+  /* For tests (tests/js/format.test.js). */
+  T.time = { todayStart: todayStart, localToMs: localToMs, msToLocal: msToLocal };
 
   /* ------------------------------------------------------------- the tool */
 
@@ -263,20 +266,17 @@
     clearLayers(); // the old span's line must not stay while the new one loads
     setState('loading');
     say(cc.t('track.loading'));
-    var url = (cc.cfg.api || '/api') + '/tracks/' + encodeURIComponent(cur.kind) + '/' +
-      encodeURIComponent(cur.id) + '?from=' + cur.from + '&to=' + cur.to;
-    fetch(url, { credentials: 'same-origin', headers: { Accept: 'application/json' },
-      signal: ctrl ? ctrl.signal : undefined })
-      .then(function (r) {
-        return r.json().catch(function () { return {}; }).then(function (j) { return { r: r, j: j || {} }; });
-      })
-      .then(function (res) {
+    var path = '/tracks/' + encodeURIComponent(cur.kind) + '/' + encodeURIComponent(cur.id) +
+      '?from=' + cur.from + '&to=' + cur.to;
+    cc.api('GET', path, undefined, { signal: ctrl ? ctrl.signal : undefined })
+      .then(function (body) {
         if (my !== seq || !cur) return;
         ctrl = null;
-        if (!res.r.ok) { failed(res.r.status, res.j); return; }
-        show(res.j);
+        show(body);
       }, function (e) {
-        if (my !== seq || !cur || (e && e.name === 'AbortError')) return;
+        if (my !== seq || !cur) return;
+        if (e.status) { ctrl = null; failed(e.status, e.body); return; }
+        if (e.name === 'AbortError') return;
         ctrl = null;
         setState('failed');
         say(cc.t('track.err', { msg: cc.t('cmd.err_network') }), 'error');
@@ -288,7 +288,7 @@
     if (status === 401) say(cc.t('cmd.err_signed_out'), 'error');
     else if (status === 403) say(cc.t('track.err_forbidden'), 'error');
     else if (status === 404) say(cc.t('track.err_notfound'), 'error');
-    else say(cc.t('track.err', { msg: body.message || body.error || status }), 'error');
+    else say(cc.t('track.err', { msg: body.error || status }), 'error');
   }
 
   /* ------------------------------------------------------------- drawing */
@@ -475,7 +475,7 @@
     T.close();
     map = m;
     var wrap = m.getContainer().parentNode;
-    var old = cc.el(cc.cfg.ids.TRACK_ROOT);
+    var old = cc.$('TRACK_ROOT');
     if (old) old.remove();
     els = wrap ? build(wrap) : null;
     if (els) setState('closed');

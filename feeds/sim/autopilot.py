@@ -26,14 +26,15 @@ from typing import Any, Final
 
 import redis
 
-from dashboard.audit import Audit
+from dashboard.access.audit import Audit
 from dashboard.backoff import Backoff
+from dashboard.command.dispatch import Desk
+from dashboard.command.plans import PlanLibrary
+from dashboard.command.sla import Deadlines
 from dashboard.config import Settings
-from dashboard.dispatch import Desk, DispatchError, now_ms
+from dashboard.errors import Refused
 from dashboard.models import URGENT_LEVELS
-from dashboard.plans import PlanLibrary
-from dashboard.sla import Deadlines
-from dashboard.store import Store
+from dashboard.store import Store, now_ms
 from feeds.sim.incidents import OnSpot
 
 log = logging.getLogger("feeds.simulator")
@@ -143,7 +144,7 @@ class Autopilot:
             try:
                 return self.desk.dispatch(event_id, by=USER, key=key, assignees=None,
                                           plan_id=None)
-            except DispatchError as exc:
+            except Refused as exc:
                 if exc.code != "no_units":
                     raise
                 # Nobody the plan asks for makes it in time: as a commander would, send the
@@ -189,7 +190,7 @@ class Autopilot:
                 out = work()
                 if self.engaged is not None and isinstance(out, tuple) and not out[1]:
                     self.engaged([a["id"] for a in out[0].get("assignees", ())])
-        except DispatchError as exc:
+        except Refused as exc:
             self.counters["refused"] += 1
             self.audit.write(user=USER, role=role, action=action, target=event_id, ip=IP,
                              outcome="failure", detail={"code": exc.code,

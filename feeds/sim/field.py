@@ -5,9 +5,9 @@ delay (`cc:feedback` `accepted`), travel to the scene at the kind's speed along 
 Manhattan-like way (ETA = straight line × detour ÷ speed, as the wall estimates it, give or
 take traffic), report `arrived`, work for a time that depends on the event type, report
 `handled` with what was done, then go back to patrol or base. While engaged a unit's fixes
-carry no `status`: the command center sets it (DESIGN §3, docs/COMMAND-LOOP.md). A few tasks
-are `rejected` (and so end for every unit of the task) or ask for support (`need_support`)
-and still get handled, so the alarm path shows.
+carry no `status`: the command center sets it (docs/PROTOCOL.md, docs/COMMAND-LOOP.md). A
+few tasks are `rejected` (and so end for every unit of the task) or ask for support
+(`need_support`) and still get handled, so the alarm path shows.
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""The cockpit's figures, the history export and units' tracks over HTTP."""

@@ -1,0 +1,1 @@
+"""The command loop and the alerts over HTTP."""

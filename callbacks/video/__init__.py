@@ -1,0 +1,1 @@
+"""The video wall over HTTP."""

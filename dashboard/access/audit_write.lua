@@ -1,0 +1,3 @@
+flush()
+add(6)
+return 1

@@ -1,0 +1,107 @@
+"""The proposal for an event: the best plan's resource calls filled with the nearest free units
+that make it in time (the event's own grid worker first), what could not be filled, and the
+nearest free units of every kind to choose from; plus the last proposal shown for an event,
+which a dispatch compares the commander's pick against."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any, Final
+
+from dashboard.command.nearby import nearest
+from dashboard.config import Settings
+from dashboard.errors import Refused
+from dashboard.store import Store
+
+if TYPE_CHECKING:
+    from dashboard.command.plans import Match, PlanLibrary
+
+SHOWN_TTL_S: Final = 900  # the last proposal shown for an event (Pproposal:{event_id})
+CANDIDATES: Final = 10
+
+
+def show(store: Store, plans: PlanLibrary, settings: Settings,
+         event_id: str, scope: str | None = None) -> dict[str, Any]:
+    """The proposal for the event (404 when there is none), remembered as shown."""
+    event = store.event(event_id)
+    if event is None:
+        raise Refused("no_event", 404, f"no event {event_id!r}")
+    proposal = propose(store, plans, settings, event, scope=scope)
+    # What the commander was shown: units move, and picking exactly this a few seconds
+    # later is no override even if the nearest ones changed meanwhile.
+    shown = [[a["kind"], a["id"]] for a in units_of(proposal)]
+    store.r.set(store.key(f"proposal:{event_id}"), json.dumps(shown), ex=SHOWN_TTL_S)
+    return proposal
+
+
+def last_shown(store: Store, event_id: str) -> list[dict[str, str]]:
+    """The units of the event's last proposal shown ([] after SHOWN_TTL_S)."""
+    raw = store.r.get(store.key(f"proposal:{event_id}"))
+    return [{"kind": k, "id": i} for k, i in json.loads(raw)] if raw else []
+
+
+def units_of(proposal: dict[str, Any]) -> list[dict[str, str]]:
+    """The units the proposal's calls were filled with, as assignees ({"id", "kind"})."""
+    return [{"id": u["id"], "kind": u["kind"]}
+            for call in proposal["calls"] for u in call["units"]]
+
+
+def propose(store: Store, plans: PlanLibrary, settings: Settings, event: dict[str, Any],
+            candidates: bool = True, scope: str | None = None) -> dict[str, Any]:
+    """The proposal JSON for `event`; without `candidates` their lists stay empty; with a
+    `scope`, units of that area only."""
+    matches = plans.match(event, limit=1)
+    best: Match | None = matches[0] if matches else None
+    # Without a plan the grid worker goes: everyday grid cases need no preset plan.
+    wanted = ([(c.kind, c.count, c.max_eta_s) for c in best.plan.resources] if best
+              else [("worker", 1, None)])
+    lon, lat = float(event["lon"]), float(event["lat"])
+    used: set[tuple[str, str]] = set()
+    calls, unfilled = [], []
+    for kind, count, max_eta in wanted:
+        units = _fill(store, settings, event, kind, count, max_eta, used, scope)
+        calls.append({"kind": kind, "count": count, "max_eta_s": max_eta, "units": units})
+        if len(units) < count:
+            unfilled.append({"kind": kind, "count": count, "max_eta_s": max_eta,
+                             "missing": count - len(units)})
+    return {
+        "event_id": event["id"],
+        "plan": best.to_dict() if best else None,
+        "calls": calls,
+        "unfilled": unfilled,
+        "candidates": {
+            "workers": nearest(store, settings, lon, lat, kind="worker", count=CANDIDATES,
+                               scope=scope),
+            "resources": nearest(store, settings, lon, lat, kind="resource",
+                                 count=CANDIDATES, scope=scope),
+        } if candidates else {"workers": [], "resources": []},
+    }
+
+
+def _fill(store: Store, settings: Settings, event: dict[str, Any], kind: str, count: int,
+          max_eta: int | None, used: set[tuple[str, str]],
+          scope: str | None = None) -> list[dict[str, Any]]:
+    """Up to `count` units for one resource call, none in `used` (which it extends)."""
+    lon, lat = float(event["lon"]), float(event["lat"])
+    unit_kind = "worker" if kind == "worker" else "resource"
+    taken = sum(1 for k, _ in used if k == unit_kind)
+    found = nearest(store, settings, lon, lat, kind=unit_kind,
+                    resource_kind=None if kind == "worker" else kind,
+                    count=count + taken + (CANDIDATES if kind == "worker" else 0),
+                    scope=scope)
+    if kind == "worker":
+        # the worker of the event's own grid knows the place: first when near enough
+        grid, near = event.get("grid_id"), settings.near_radius_m
+        found.sort(key=lambda u: (not (grid and u.get("grid_id") == grid
+                                       and u["distance_m"] <= near), u["distance_m"]))
+    chosen = []
+    for unit in found:
+        if (unit_kind, unit["id"]) in used:
+            continue
+        if max_eta is not None and unit["eta_s"] > max_eta:
+            continue
+        chosen.append(unit)
+        used.add((unit_kind, unit["id"]))
+        if len(chosen) >= count:
+            break
+    return chosen

@@ -1,0 +1,186 @@
+"""The desk's two Lua scripts and their Python wrappers: one script writes a new task (the
+dispatch), the other one lifecycle step of an existing task.
+
+Records are built in Python; the script checks (idempotency key, the event's active task,
+engaged units, the revisions read) and writes everything at once, so two commanders clicking
+at the same moment book a unit once, and a GPS fix that lands in between only makes the
+caller re-read and retry. Every status change goes through the change log (`restate`/`emit`
+of the prelude, dashboard/prelude.lua), so walls see it like any other change.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final
+from zoneinfo import ZoneInfo
+
+from dashboard import lua
+from dashboard.command.common import as_str, dumps
+from dashboard.command.nearby import FREE_STATUS, UNIT_KINDS
+from dashboard.errors import Refused
+from dashboard.models import EVENT_CLOSED
+from dashboard.store import Store, day_of
+
+IDEM_TTL_S: Final = 24 * 3600
+# What the dashboard sets a unit to while engaged, by task stage; field statuses (sos,
+# off_duty, unavailable) are never overwritten by the desk.
+ENGAGED: Final = {"worker": frozenset({"busy"}),
+                  "resource": frozenset({"dispatched", "en_route", "on_scene"})}
+BUSY_STATUS: Final = {"worker": "busy", "resource": "dispatched"}
+
+# A task id is spliced into JSON built here: Lua writes '{"id": "<tid>"' + the rest.
+_ID_HEAD: Final = '{"id": ""'
+_TASK_ID_HEAD: Final = '{"task_id": ""'
+
+# Both scripts use the prelude's task_tail (the stored task JSON from its id and the rest) and
+# rev_ok (a revision check): dashboard/prelude.lua.
+DISPATCH_LUA: Final = lua.source(__file__, "dispatch.lua")
+
+# One lifecycle step of an existing task (feedback, verify, evaluate).
+STEP_LUA: Final = lua.source(__file__, "task_step.lua")
+
+UnitKey = tuple[str, str]  # (kind, id)
+Unit = tuple[str, str, dict[str, Any], str]  # (kind, id, record, rev)
+
+
+@dataclass
+class Step:
+    """What one lifecycle step changes; built by a rule from what was read."""
+
+    task: dict[str, Any]
+    event_status: str | None = None
+    unit_status: dict[UnitKey, str] = field(default_factory=dict)
+    release: set[UnitKey] = field(default_factory=set)
+    keep_open: bool = True
+    clear_event: bool = False
+
+
+@dataclass
+class Read:
+    """A task as stored with its event and units, and the revisions the step script checks."""
+
+    raw: str
+    task: dict[str, Any]
+    event: dict[str, Any] | None
+    event_rev: str
+    units: dict[UnitKey, tuple[dict[str, Any], str]]
+    engaged: dict[UnitKey, str | None]
+
+
+def read_units(store: Store, keys: list[UnitKey]
+               ) -> tuple[dict[UnitKey, tuple[dict[str, Any], str]], list[str | None]]:
+    """(record, rev) of the units that exist, and the task each one is engaged in (in order)."""
+    found: dict[UnitKey, tuple[dict[str, Any], str]] = {}
+    for kind in UNIT_KINDS:
+        for unit_id, rec in store.records(kind, [i for k, i in keys if k == kind]).items():
+            found[(kind, unit_id)] = rec
+    engaged = store.r.mget([store.key(f"task:unit:{k}:{i}") for k, i in keys]) if keys else []
+    return found, [as_str(v) if v else None for v in engaged]
+
+
+class TaskScripts:
+    """The two scripts loaded on one Store; `tz` names the day a change is counted in."""
+
+    def __init__(self, store: Store, tz: ZoneInfo) -> None:
+        self.store = store
+        self._tz = tz
+        self._dispatch = store.script(DISPATCH_LUA)
+        self._step = store.script(STEP_LUA)
+
+    def dispatch(self, *, key: str, event_id: str, event: dict[str, Any], event_rev: str,
+                 task: dict[str, Any], message: dict[str, Any], old_tid: str, old_raw: str,
+                 old_json: str, units: list[Unit], now: int) -> str | None:
+        """Write `task` (its id empty) for the event, engage `units`, close the superseded
+        rejected task `old_tid` (as `old_json`, if it still reads `old_raw`) and publish
+        `message` on cc:dispatch. The new task's id; None when the key's task exists or
+        something read changed meanwhile (read again); refused has_task, unit_busy, no_event.
+        """
+        # the event names its task: the script closes `..."task_id": ` with the new id
+        named = {k: v for k, v in event.items() if k != "task_id"}
+        event_head = dumps({**named, "status": "dispatched", "status_ts": now, "task_id": ""})
+        if not event_head.endswith('""}'):
+            raise AssertionError("event JSON must end with the empty task_id")
+        event_head = event_head[:-3]
+        args: list[str | int | float] = [
+            key, IDEM_TTL_S, event_id, event_rev, event_head, now, day_of(now, self._tz.key),
+            datetime.fromtimestamp(now / 1000, self._tz).strftime("%Y%m%d"),
+            _tail(task, _ID_HEAD), _tail(message, _TASK_ID_HEAD), old_tid, old_raw, old_json,
+            len(units),
+        ]
+        for kind, unit_id, record, rev in units:
+            status = BUSY_STATUS[kind]
+            args += [kind, unit_id, rev, dumps({**record, "status": status, "status_ts": now}),
+                     status]
+        out = self._dispatch(*args)
+        verdict, what = as_str(out[0]), as_str(out[1])
+        if verdict == "ok":
+            return what
+        if verdict == "has_task":
+            raise Refused("has_task", 409, "the event already has a task", task_id=what)
+        if verdict == "unit_busy":
+            unit_id = what.split(":", 1)[1]
+            # not `task_id`: in a 409 that names the event's own task (has_task)
+            raise Refused("unit_busy", 409, f"{what} is engaged in task {as_str(out[2])}",
+                                unit=unit_id, engaged_in=as_str(out[2]))
+        if verdict == "no_event":
+            raise Refused("no_event", 404, f"no event {event_id!r}")
+        return None  # dup (the caller returns the stored task) or stale (read again)
+
+    def read(self, task_id: str) -> Read | None:
+        """The task with what a step checks; None when there is no such task."""
+        store = self.store
+        raw = store.r.hget(store.key("state:task"), task_id)
+        if raw is None:
+            return None
+        raw = as_str(raw)
+        task = json.loads(raw)
+        found = store.records("event", [task["event_id"]]).get(task["event_id"])
+        keys = [(a["kind"], a["id"]) for a in task["assignees"]]
+        units, engaged = read_units(store, keys)
+        return Read(raw, task, found[0] if found else None, found[1] if found else "",
+                    units, dict(zip(keys, engaged, strict=True)))
+
+    def step(self, read: Read, step: Step, now: int) -> bool:
+        """Write one step; False when the task, its event or a unit changed since `read`."""
+        task = step.task
+        tid = task["id"]
+        event_json, event_rev = "", ""
+        if (step.event_status and read.event is not None
+                and read.event.get("status") not in EVENT_CLOSED
+                and read.event.get("status") != step.event_status):
+            event_json = dumps({**read.event, "status": step.event_status, "status_ts": now})
+            event_rev = read.event_rev
+        unit_args: list[str] = []
+        n = 0
+        for key in {*step.unit_status, *step.release}:
+            kind, unit_id = key
+            ours = read.engaged.get(key) == tid
+            if not ours:
+                continue  # released already, or engaged elsewhere now: not ours to touch
+            found = read.units.get(key)
+            record_json, new, rev = "", "", ""
+            if found is not None:
+                record, rev = found
+                status = record.get("status")
+                new = FREE_STATUS[kind] if key in step.release else step.unit_status[key]
+                # a status from the field (sos, off_duty, unavailable) is theirs to change
+                if status in ENGAGED[kind] and status != new:
+                    record_json = dumps({**record, "status": new, "status_ts": now})
+            unit_args += [kind, unit_id, record_json, new, rev,
+                          "1" if key in step.release else "0"]
+            n += 1
+        out = self._step(tid, read.raw, dumps(task), "1" if step.keep_open else "0",
+                         "1" if step.clear_event else "0", task["event_id"], event_json,
+                         step.event_status or "", event_rev, now, day_of(now, self._tz.key), n,
+                         *unit_args)
+        return as_str(out) == "ok"
+
+
+def _tail(record: dict[str, Any], head: str) -> str:
+    """The JSON of `record` after its empty first field (the id the script fills in)."""
+    text = dumps(record)
+    if not text.startswith(head):
+        raise AssertionError(f"JSON must start with {head}")
+    return text[len(head):]

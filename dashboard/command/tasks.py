@@ -1,0 +1,194 @@
+"""The task lifecycle after dispatch (反馈-核查-评价): field feedback stages, the duty officer's
+verify and evaluate, and the release of units when a task is handled, rejected or closed.
+
+Each change is a rule over what was read (`Read` → `Step`), written by the step script of
+`dashboard.command.task_scripts`; when something moved meanwhile it is read and ruled again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any, Final
+
+from dashboard.command.common import ATTEMPTS, as_str, history
+from dashboard.command.task_scripts import Read, Step, TaskScripts
+from dashboard.errors import Refused, text_arg
+from dashboard.models import FEEDBACK_STAGES
+from dashboard.store import Store
+
+RESOURCE_STAGE_STATUS: Final = {"accepted": "en_route", "arrived": "on_scene"}
+# Progress of one assignee; the task's stage is the furthest stage all of them reached.
+RANK: Final = {"dispatched": 0, "rework": 1, "accepted": 1, "arrived": 2, "handled": 3}
+PROGRESS: Final = ("accepted", "arrived", "handled")
+TASK_DONE: Final = frozenset({"handled", "closed", "rejected"})
+
+Rule = Callable[[Read, int], Step | None]
+
+
+class Lifecycle:
+    """Reads tasks and moves them through their stages, over one Store."""
+
+    def __init__(self, store: Store, scripts: TaskScripts, clock: Callable[[], int]) -> None:
+        self.store = store
+        self.scripts = scripts
+        self.clock = clock
+
+    def task(self, task_id: str) -> dict[str, Any] | None:
+        raw = self.store.r.hget(self.store.key("state:task"), task_id)
+        return json.loads(raw) if raw else None
+
+    def task_of_event(self, event_id: str) -> dict[str, Any] | None:
+        """The event's active task, else the last one it had (kept in the event record)."""
+        task_id = self.store.r.get(self.store.key(f"task:event:{event_id}"))
+        if not task_id:
+            event = self.store.event(event_id)
+            task_id = event.get("task_id") if event else None
+        return self.task(as_str(task_id)) if task_id else None
+
+    def on_feedback(self, feedback: dict[str, Any]) -> dict[str, Any] | None:
+        """Apply one stored feedback record; the task after it, or None when the feedback is
+        for no task we know or from someone not in the task. A repeated message changes
+        nothing."""
+        task_id, actor, stage = (feedback.get("task_id"), feedback.get("actor_id"),
+                                 feedback.get("stage"))
+        if not isinstance(task_id, str) or not isinstance(actor, str) or \
+                stage not in FEEDBACK_STAGES:
+            return None
+        note = str(feedback.get("note") or "")[:2000]
+        fb_ts = feedback.get("ts")
+
+        def rule(read: Read, now: int) -> Step | None:
+            task = read.task
+            if feedback.get("event_id") not in (None, task["event_id"]):
+                raise _Ignore
+            mine = [a for a in task["assignees"] if a["id"] == actor]
+            if not mine:
+                raise _Ignore
+            if task["stage"] in ("closed", "rejected") or any(
+                h.get("by") == actor and h.get("stage") == stage and h.get("fb_ts") == fb_ts
+                for h in task["history"]
+            ):
+                return None
+            return _feedback_step(read, mine[0], stage, actor, note, fb_ts, now)
+
+        try:
+            return self._run(task_id, rule)
+        except _Ignore:
+            return None
+
+    def verify(self, event_id: str, *, by: str, passed: bool, note: str = "") -> dict[str, Any]:
+        """The duty officer's check of a handled task: passed → event verified; failed →
+        event back in progress and the task reopened at stage `rework`."""
+        if not isinstance(passed, bool):
+            raise Refused("bad_body", 400, "passed must be true or false")
+        note = text_arg(note, "note", 2000)
+
+        def rule(read: Read, now: int) -> Step:
+            task = read.task
+            if task["stage"] != "handled" or (task.get("verify") or {}).get("passed"):
+                raise Refused("bad_stage", 409, f"task is {task['stage']}; only a "
+                                    "handled task that is not yet verified can be verified",
+                                    task_id=task["id"])
+            task["verify"] = {"by": by, "ts": now, "passed": passed, "note": note}
+            step = Step(task, event_status="verified" if passed else "in_progress")
+            if not passed:
+                task["stage"] = "rework"
+                for a in task["assignees"]:
+                    a["stage"] = "rework"
+            task["history"] = history(task, now, "verified" if passed else "rework", by, note)
+            return step
+
+        return self._event_step(event_id, rule)
+
+    def evaluate(self, event_id: str, *, by: str, score: int, note: str = "") -> dict[str, Any]:
+        """Score 1-5 for a verified task; closes the task and the event."""
+        if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
+            raise Refused("bad_score", 400, "score must be a whole number 1-5")
+        note = text_arg(note, "note", 2000)
+
+        def rule(read: Read, now: int) -> Step:
+            task = read.task
+            if task["stage"] != "handled" or not (task.get("verify") or {}).get("passed"):
+                raise Refused("not_verified", 409, "only a verified task can be "
+                                    "evaluated", task_id=task["id"], stage=task["stage"])
+            task["evaluation"] = {"by": by, "ts": now, "score": score, "note": note}
+            task["stage"] = "closed"
+            task["history"] = history(task, now, "closed", by, note)
+            return Step(task, event_status="closed", keep_open=False, clear_event=True,
+                        release={(a["kind"], a["id"]) for a in task["assignees"]})
+
+        return self._event_step(event_id, rule)
+
+    def _event_step(self, event_id: str, rule: Rule) -> dict[str, Any]:
+        if self.store.event(event_id) is None:
+            raise Refused("no_event", 404, f"no event {event_id!r}")
+        task = self.task_of_event(event_id)
+        if task is None:
+            raise Refused("no_task", 409, "the event has no task")
+        out = self._run(task["id"], rule)
+        assert out is not None
+        return out
+
+    def _run(self, task_id: str, rule: Rule) -> dict[str, Any] | None:
+        """Read, apply `rule`, write with one script; again if something moved meanwhile."""
+        for _ in range(ATTEMPTS):
+            read = self.scripts.read(task_id)
+            if read is None:
+                return None
+            now = int(self.clock())
+            step = rule(read, now)
+            if step is None:
+                return read.task  # nothing to change
+            if self.scripts.step(read, step, now):
+                return step.task
+        raise Refused("conflict", 409, "the task kept changing; try again",
+                            task_id=task_id)
+
+
+class _Ignore(Exception):
+    """Feedback that is not for this task's people."""
+
+
+def _feedback_step(read: Read, who: dict[str, Any], stage: str, actor: str, note: str,
+                   fb_ts: Any, now: int) -> Step | None:
+    """What one assignee's feedback changes; None for a repeat or a task already done."""
+    task = read.task
+    step = Step(task)
+    me = (who["kind"], who["id"])
+    event = read.event or {}
+    if stage in PROGRESS:
+        if RANK.get(who["stage"], 0) >= RANK[stage]:
+            return None  # already there (or further): a repeat
+        who["stage"] = stage
+        if stage == "handled":
+            step.release.add(me)
+        elif who["kind"] == "resource":
+            step.unit_status[me] = RESOURCE_STAGE_STATUS[stage]
+        common = _common(task["assignees"])
+        task["stage"] = common
+        if common == "handled":
+            step.event_status = "handled"
+        elif event.get("status") == "dispatched":
+            step.event_status = "in_progress"
+    elif stage == "rejected":
+        if task["stage"] in TASK_DONE:
+            return None
+        who["stage"] = "rejected"
+        task["stage"] = "rejected"
+        step.release = {(a["kind"], a["id"]) for a in task["assignees"]}
+        step.event_status = "reported"
+    else:  # need_support
+        if task["stage"] in TASK_DONE:
+            return None
+        task["stage"] = "need_support"
+        if event.get("status") == "dispatched":
+            step.event_status = "in_progress"
+    task["history"] = history(task, now, stage, actor, note, fb_ts=fb_ts)
+    return step
+
+
+def _common(assignees: list[dict[str, Any]]) -> str:
+    """The furthest stage every assignee reached (rework counts as accepted, and wins a tie)."""
+    low = min(assignees, key=lambda a: (RANK.get(a["stage"], 0), a["stage"] != "rework"))
+    return low["stage"]

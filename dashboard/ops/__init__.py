@@ -1,0 +1,1 @@
+"""Running the stack: readiness and health, the memory a city needs, repairs of bad data."""

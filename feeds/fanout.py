@@ -1,0 +1,256 @@
+"""The relay's core, free of I/O: which wall gets which frame.
+
+Frames from the change log are routed to the connected clients: a delta is encoded once and
+offered to the clients whose kinds and scope it concerns; unit moves and camera changes are
+coalesced (latest per unit) and flushed as one batch, encoded once per scope among the
+clients; video frames are masked per scope. Each client's queue is bounded, and one that
+falls behind is marked for a resync instead of slowing the others. A gap in the sequence
+numbers is closed from the log when it still holds it, else everyone resyncs.
+
+feeds/relay.py owns the sockets, Redis and the clock; tests drive this module directly
+(as the websockets library keeps its protocol apart from asyncio).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import deque
+from typing import Any, Final
+
+from dashboard.scope import covers, place_of
+
+EVERYWHERE: Final = object()  # the place of a frame for every client (stats)
+# A log entry as the store gives it: (seq, kind, op, the record as JSON).
+Entry = tuple[int, str, str, str]
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+class Client:
+    """One connected wall: a bounded queue of (seq, frame, queued at) and a flag to resync.
+
+    Frames are shared strings, so a queue costs pointers. A client is behind when its oldest
+    queued frame has waited `lag_s`, or the queue reaches `maxlen`: a burst that drains at
+    once is not lag, a stalled socket is. `ws` is the relay's socket (None in tests).
+    """
+
+    def __init__(self, ws: Any, maxlen: int, lag_s: float,
+                 token: str = "", kinds: frozenset[str] | None = None,
+                 scope: str | None = None, role: str = "") -> None:
+        self.ws = ws
+        self.token = token
+        self.kinds = kinds  # None: every kind
+        self.scope = scope  # None: the whole city
+        self.role = role
+        self.maxlen = maxlen
+        self.lag_s = lag_s
+        self.queue: deque[tuple[int, str, float]] = deque()
+        self.wake = asyncio.Event()
+        self.resync = False
+        self.skip_upto = -1
+        self.resyncs = 0
+
+    def wants(self, kinds: frozenset[str] | None) -> bool:
+        """A frame about `kinds` (None: stats, for everyone) is for this client."""
+        return kinds is None or self.kinds is None or not self.kinds.isdisjoint(kinds)
+
+    def sees(self, place: Any) -> bool:
+        """A frame about something at `place` (EVERYWHERE: stats) is for this client."""
+        return place is EVERYWHERE or covers(self.scope, place)
+
+    def offer(self, seq: int, frame: str, now: float,
+              kinds: frozenset[str] | None = None, place: Any = EVERYWHERE) -> None:
+        """Never blocks: a client that fell behind drops its queue and is resynced."""
+        if self.resync or not self.wants(kinds) or not self.sees(place):
+            return
+        if len(self.queue) >= self.maxlen or (self.queue and now - self.queue[0][2] > self.lag_s):
+            self.queue.clear()
+            self.resync = True
+        else:
+            self.queue.append((seq, frame, now))
+        self.wake.set()
+
+    def mark_resync(self) -> None:
+        self.queue.clear()
+        self.resync = True
+        self.wake.set()
+
+
+class Fanout:
+    """The connected clients and what each is owed, from the frames of the change log."""
+
+    def __init__(self) -> None:
+        self.clients: set[Client] = set()
+        self.last_seq = 0
+        self.pending: dict[tuple[str, str], dict[str, Any]] = {}
+        self.pending_seq = 0
+        # camera id → its grid: a video frame names cameras only, and a scoped client's copy
+        # leaves out those outside its scope (one entry per camera of the city)
+        self.camera_places: dict[str, str | None] = {}
+
+    # -- the live stream -----------------------------------------------------------------
+
+    def gap(self, frames: list[dict[str, Any]]) -> bool:
+        """Whether a published list of frames skips sequence numbers (then catch up first)."""
+        return bool(frames) and frames[0]["seq"] > self.last_seq + 1
+
+    def receive(self, frames: list[dict[str, Any]]) -> None:
+        """Route every frame newer than the last one routed."""
+        for frame in frames:
+            if frame["seq"] > self.last_seq:
+                self.route(frame)
+
+    def catch_up(self, current: int, entries: list[Entry], limit: int) -> None:
+        """Close a gap from the log's `entries` after `last_seq`; when the log no longer
+        covers it (trimmed, `limit` reached, or Redis reset to an older `current`), every
+        client resyncs from a snapshot."""
+        if current < self.last_seq or (entries and entries[0][0] > self.last_seq + 1) or (
+            len(entries) >= limit
+        ):
+            self.pending.clear()
+            self.last_seq = current
+            for client in self.clients:
+                client.mark_resync()
+            return
+        for seq, kind, op, data in entries:
+            self.route({"type": "delta", "seq": seq, "kind": kind, "op": op,
+                        "data": json.loads(data)})
+
+    def route(self, frame: dict[str, Any]) -> None:
+        self.last_seq = frame["seq"]
+        if frame["kind"] == "camera":
+            self.camera_places[str(frame["data"].get("id"))] = place_of(frame["data"])
+        # Camera changes wait for the next batch too, online/offline included: the wall's
+        # camera layer redraws at most once a second anyway, and a delta would flush the
+        # pending worker moves early (hundreds of camera changes a second from a 42,000-camera
+        # platform would otherwise make the units layer redraw several times a second).
+        if frame["op"] == "move" or frame["kind"] == "camera":
+            self.pending[(frame["kind"], frame["data"]["id"])] = frame
+            self.pending_seq = frame["seq"]
+            return
+        self.flush()
+        kinds = frozenset((frame["kind"],))
+        if frame["kind"] == "video":
+            self._broadcast_video(frame, kinds)
+            return
+        self.broadcast(frame["seq"], dumps(frame), kinds, place_of(frame["data"]))
+
+    def flush(self) -> None:
+        """Send the coalesced moves as one batch per scope among the clients."""
+        if not self.pending:
+            return
+        items = [{"kind": f["kind"], "op": "move", "data": f["data"]}
+                 for f in self.pending.values()]
+        self.pending.clear()
+        seq, now = self.pending_seq, time.monotonic()
+        for scope, clients in self.by_scope().items():
+            mine = items if scope is None else [
+                item for item in items if covers(scope, place_of(item["data"]))]
+            if not mine:
+                continue
+            frame = dumps({"type": "batch", "seq": seq, "items": mine})
+            kinds = frozenset(item["kind"] for item in mine)
+            for client in clients:
+                client.offer(seq, frame, now, kinds)
+
+    def broadcast(self, seq: int, frame: str, kinds: frozenset[str] | None = None,
+                  place: Any = EVERYWHERE) -> None:
+        now = time.monotonic()
+        for client in self.clients:
+            client.offer(seq, frame, now, kinds, place)
+
+    def by_scope(self) -> dict[str | None, list[Client]]:
+        groups: dict[str | None, list[Client]] = {}
+        for client in self.clients:
+            groups.setdefault(client.scope, []).append(client)
+        return groups
+
+    def _broadcast_video(self, frame: dict[str, Any], kinds: frozenset[str]) -> None:
+        """A video frame names cameras (and an event): each scope among the clients gets a
+        copy without the cameras outside it, encoded once per scope."""
+        text = dumps(frame)
+        for scope, clients in self.by_scope().items():
+            data = frame["data"] if scope is None else self.video_for(frame["data"], scope)
+            scoped = text if data is frame["data"] else dumps({**frame, "data": data})
+            now = time.monotonic()
+            for client in clients:
+                client.offer(frame["seq"], scoped, now, kinds)
+
+    def video_for(self, data: dict[str, Any], scope: str) -> dict[str, Any]:
+        """A video frame's data without the cameras outside `scope` (empty tiles instead)."""
+        def shown(camera: Any) -> bool:
+            return covers(scope, self.camera_places.get(str(camera)))
+
+        out = dict(data)
+        if isinstance(out.get("tiles"), list):
+            out["tiles"] = [c if c is None or shown(c) else None for c in out["tiles"]]
+        if isinstance(out.get("cameras"), list):
+            out["cameras"] = [c for c in out["cameras"] if shown(c)]
+        if isinstance(out.get("wall"), dict):
+            inner = out["wall"]
+            out["wall"] = {**inner, "tiles": [c if c is None or shown(c) else None
+                                              for c in inner.get("tiles") or []]}
+        return out
+
+    # -- a reconnecting wall -------------------------------------------------------------
+
+    def replay(self, client: Client, since: int, current: int, entries: list[Entry],
+               limit: int) -> list[str] | None:
+        """The frames a wall that last saw `since` missed, from the log's `entries` after it
+        (moves coalesced into batches, cut to its kinds and scope); None when only a snapshot
+        will do (the log lost part of the gap, or Redis was reset)."""
+        if since > current:
+            return None  # the wall knows more than Redis: Redis was reset
+        if len(entries) >= limit or (entries and entries[0][0] != since + 1) or (
+            not entries and since < current
+        ):
+            return None
+        out: list[str] = []
+        moves: dict[tuple[str, str], dict[str, Any]] = {}
+        last = since
+        for seq, kind, op, data in entries:
+            last = seq
+            if not client.wants(frozenset((kind,))):
+                continue
+            record = json.loads(data)
+            if client.scope and kind == "video":
+                record = self.video_for(record, client.scope)
+            elif client.scope and not covers(client.scope, place_of(record)):
+                continue
+            if op == "move":
+                moves[(kind, record["id"])] = {"kind": kind, "op": op, "data": record}
+                continue
+            if moves:
+                out.append(dumps({"type": "batch", "seq": seq - 1,
+                                  "items": list(moves.values())}))
+                moves.clear()
+            out.append(dumps({"type": "delta", "seq": seq, "kind": kind, "op": op,
+                              "data": record}))
+        if moves:
+            out.append(dumps({"type": "batch", "seq": last, "items": list(moves.values())}))
+        client.skip_upto = last
+        return out
+
+
+def scoped_parts(parts: dict[str, Any], scope: str) -> dict[str, Any]:
+    """A snapshot's raw records cut to what lies in `scope`. A task or alert written before
+    they carried their grid lies where its event lies."""
+    out = dict(parts)
+    grids: dict[str, str | None] = {}
+    for name in ("events", "workers", "resources", "cameras", "tasks", "alerts"):
+        kept = []
+        for raw in parts[name]:
+            record = json.loads(raw)
+            place = place_of(record)
+            if place is None and record.get("event_id"):
+                place = grids.get(str(record["event_id"]))
+            if name == "events":
+                grids[str(record.get("id"))] = place
+            if covers(scope, place):
+                kept.append(raw)
+        out[name] = kept
+    return out

@@ -1,0 +1,76 @@
+"""Alarms from what the feed says: a level I/II event is announced once in its life, and a
+grid worker's SOS once per episode."""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from typing import Any, Final
+
+from dashboard.i18n import t
+from dashboard.models import EVENT_CLOSED, SEVERITIES, URGENT_LEVELS
+from feeds.watch.context import DAY_S, Context, Handler, remember
+
+CRITICAL_TTL_S: Final = 30 * DAY_S  # a level I/II event is announced once in its life
+SOS_TTL_S: Final = 7 * DAY_S
+
+
+class Alarms(Handler):
+    def __init__(self) -> None:
+        self._critical_done: OrderedDict[str, None] = OrderedDict()
+        self._worker_status: OrderedDict[str, str] = OrderedDict()
+
+    def attach(self, ctx: Context) -> None:
+        super().attach(ctx)
+        self._critical_done.clear()
+        self._worker_status.clear()
+
+    def entry(self, seq: int, kind: str, op: str, record: dict[str, Any]) -> bool:
+        if kind == "event":
+            return self._event(record)
+        # Moves keep the status by definition (ingest logs `move` only then).
+        if kind == "worker" and op == "upsert":
+            return self._worker(seq, record)
+        return False
+
+    def _event(self, event: dict[str, Any]) -> bool:
+        event_id = str(event.get("id"))
+        if event.get("severity") not in URGENT_LEVELS or event.get("status") in EVENT_CLOSED:
+            return False
+        if event_id in self._critical_done:
+            return False
+        ctx = self.ctx
+        lang = ctx.settings.lang
+        level = t("sev.level", lang, roman=SEVERITIES[int(event["severity"])].roman)
+        message = t("alert.critical_event", lang, level=level,
+                    title=ctx.title(event, event_id))
+        raised = ctx.raise_alert("critical_event", event_id, event_id, message,
+                                 int(event["severity"]), CRITICAL_TTL_S)
+        remember(self._critical_done, event_id, None)
+        return raised
+
+    def _worker(self, seq: int, worker: dict[str, Any]) -> bool:
+        worker_id = str(worker.get("id"))
+        status = worker.get("status")
+        before = self._worker_status.get(worker_id)
+        remember(self._worker_status, worker_id, str(status))
+        if status != "sos" or before == "sos":
+            return False
+        # A new episode: the seq where it began tells it from the next one.
+        ctx = self.ctx
+        store = ctx.store
+        event: dict[str, Any] = {}
+        task_id = store.r.get(store.key(f"task:unit:worker:{worker_id}"))
+        if task_id:
+            raw = store.r.hget(store.key("state:task"), task_id)
+            event_id = json.loads(raw).get("event_id") if raw else None
+            event = (store.event(event_id) if event_id else None) or {}
+        name = worker.get("name") or worker_id
+        if event:
+            message = t("alert.sos_event", ctx.settings.lang, name=name,
+                        title=ctx.title(event, event.get("id")))
+        else:
+            message = t("alert.sos", ctx.settings.lang, name=name)
+        # An SOS is about a person's safety: the gravest level unless its event says so too.
+        return ctx.raise_alert("sos", worker_id, event.get("id"), message,
+                               int(event.get("severity") or 1), SOS_TTL_S, str(seq))

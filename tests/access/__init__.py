@@ -1,0 +1,1 @@
+"""Sign-in, accounts, scope and the HTTP doors."""

@@ -1,0 +1,1 @@
+"""The cockpit's figures and page, and units' tracks."""

@@ -1,0 +1,274 @@
+"""The executive cockpit /cockpit in headless Chromium over the real stack (ingest, relay,
+the Dash app with sign-in) and the fixed history of tests/fixtures/cockpit_history.json.
+
+Feature codes: ck101 renders at 1920×1080 and 3840×2160 with no scrollbars and no console
+errors, and every figure on the page is the API's; ck102 drill-down city → town →
+community by the bars, the map and the ranking, the address keeps `?scope=`, the breadcrumb
+and the back button go up; ck103 a town-scoped leader sees only that town (no other town's
+name anywhere on the page) and `?scope=` of another town is refused (a 403 page; the API
+403); ck104 other roles get the 403 page, no session goes to /login; ck105 new data shows
+without a reload.
+
+The server's clock is the fixture's moment (`callbacks.archive.stats.time`, the one clock the
+figures read), so the figures are the fixture's own and not empty.
+"""
+
+from __future__ import annotations
+
+import time as _time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import redis
+
+import callbacks.archive.stats
+from dashboard.city import load_city
+from feeds.redis_server import free_port
+from layouts import ids
+
+from ..app.test_wall_browser import wait_for
+from ..auth_util import browser_sign_in
+from ..cockpit_util import load_history, now_ms
+from ..conftest import Stack
+
+pytestmark = pytest.mark.browser
+
+SHOTS = Path(__file__).parents[1] / "screenshots"
+TOWN_A = "370283001"  # 凤台街道: G1, G2 (two communities)
+TOWN_B = "370283002"  # 李园街道: G3
+
+
+@pytest.fixture
+def history(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    doc = load_history(stack.client, stack.settings)
+    # the fixture's moment, running on from now (the cache's minimum age needs time to pass)
+    offset = now_ms() / 1000 - _time.time()
+    monkeypatch.setattr(callbacks.archive.stats, "time",
+                        SimpleNamespace(time=lambda: _time.time() + offset))
+    return doc
+
+
+class Cockpit:
+    def __init__(self, dash_duo: Any, stack: Stack) -> None:
+        self.duo = dash_duo
+        self.stack = stack
+        self.driver = dash_duo.driver
+        self.base = ""
+
+    def js(self, script: str, *args: Any) -> Any:
+        return self.driver.execute_script(script, *args)
+
+    def start(self, role: str = "leader", name: str | None = None,
+              scope: str | None = None) -> None:
+        self.duo.start_server(self.stack.app, navigate=False, port=free_port())
+        self.base = self.duo.server.url.rstrip("/")
+        browser_sign_in(self.duo, self.stack.client, role, name,
+                        prefix=self.stack.settings.prefix, scope=scope)
+
+    def size(self, size: tuple[int, int]) -> None:
+        self.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+            "width": size[0], "height": size[1], "deviceScaleFactor": 1, "mobile": False})
+
+    def open(self, query: str = "", size: tuple[int, int] = (1920, 1080)) -> None:
+        self.size(size)
+        self.driver.get(self.base + "/cockpit" + query)
+        self.painted()
+
+    def painted(self, scope: str | None = None) -> dict[str, Any]:
+        """Until the figures (of `scope`) are on the page and the map has drawn them."""
+        def done() -> Any:
+            return self.js("""
+                const c = window.ccwall && window.ccwall.cockpit;
+                const f = c && c.figures;
+                if (!f || (arguments[0] && f.scope.code !== arguments[0])) return null;
+                const root = document.getElementById(arguments[1]);
+                if (root.dataset.scope !== f.scope.code) return null;
+                if (f.scope.child_level && !c.mapShapes) return null;
+                return f;""", scope, ids.CK_ROOT)
+        return wait_for(done, 15, f"the cockpit of {scope or 'the default scope'}")
+
+    def api(self, scope: str | None = None) -> dict[str, Any]:
+        """The API's figures, fetched from the page (its session)."""
+        return self.js("""return fetch('/api/stats' + (arguments[0] ? '?scope=' + arguments[0]
+            : ''), {credentials: 'same-origin'}).then(r => r.json());""", scope)
+
+    def ck(self, key: str) -> str:
+        return self.js("return document.querySelector(`[data-ck=\"${arguments[0]}\"]`)"
+                       ".textContent", key)
+
+    def fits(self) -> dict[str, Any]:
+        return self.js("""const d = document.documentElement, b = document.body;
+            return {sh: d.scrollHeight, sw: d.scrollWidth, h: innerHeight, w: innerWidth,
+                    bh: b.scrollHeight, bw: b.scrollWidth,
+                    clipped: Array.from(document.querySelectorAll('.cc-panel-body'))
+                      .filter(p => p.scrollHeight > p.clientHeight + 2)
+                      .map(p => p.parentElement.className)};""")
+
+    def text(self) -> str:
+        return self.js("return document.body.innerText")
+
+    def click(self, css: str) -> None:
+        self.driver.find_element("css selector", css).click()
+
+    def shot(self, name: str) -> None:
+        SHOTS.mkdir(exist_ok=True)
+        self.driver.save_screenshot(str(SHOTS / name))
+
+
+@pytest.fixture
+def page(dash_duo: Any, stack: Stack, history: dict[str, Any]) -> Cockpit:
+    return Cockpit(dash_duo, stack)
+
+
+def pct(x: float | None) -> str:
+    return "–" if x is None else f"{round(x * 1000) / 10:.1f}%"
+
+
+def check_figures(page: Cockpit, fig: dict[str, Any]) -> None:
+    """Every number on the page is the API's."""
+    for p in ("today", "week", "month"):
+        assert page.ck(f"{p}.count") == f"{fig['periods'][p]['count']:,}"
+    for k in ("open", "overdue", "in_progress", "closed_today"):
+        assert page.ck(f"now.{k}") == f"{fig['now'][k]:,}", k
+    for k in ("total", "closed", "overdue", "yellow", "red"):
+        assert page.ck(f"window.{k}") == f"{fig['window'][k]:,}", k
+    assert page.ck("window.closure_rate") == pct(fig["window"]["closure_rate"])
+    assert page.ck("workers.rate") == pct(fig["workers"]["online_rate"])
+    assert page.ck("patrol.rate") == pct(fig["patrol"]["coverage"])
+    for box, counts in ((ids.CK_CATS, fig["by_category"]), (ids.CK_SRCS, fig["by_source"])):
+        shown = page.js(f"""return Object.fromEntries(Array.from(
+            document.querySelectorAll('#{box} .cc-ck-bar-row')).map(r => [r.dataset.code,
+            r.querySelector('.cc-ck-bar-value').textContent]))""")
+        assert shown == {c: f"{counts.get(c, 0):,}" for c in shown}
+    kids = page.js(f"""return Array.from(document.querySelectorAll(
+        '#{ids.CK_CHILDREN} .cc-ck-child')).map(r => [r.dataset.code, r.children[0].textContent,
+        r.children[2].textContent])""")
+    assert sorted(map(tuple, kids)) == sorted(
+        (c["code"], c["name"], f"{c['total']:,}") for c in fig["children"])
+    trend = page.js(f"""return Array.from(document.querySelectorAll(
+        '#{ids.CK_TREND} .cc-ck-tcol')).map(c => c.dataset.day)""")
+    assert trend == fig["trend"]["days"]
+
+
+def test_ck101_renders_on_both_walls_with_the_apis_figures(page: Cockpit) -> None:
+    page.start("leader")
+    for size, name, query in (((1920, 1080), "cockpit-1080p.png", ""),
+                              ((3840, 2160), "cockpit-4k.png", ""),
+                              ((1920, 1080), "cockpit-1080p-en.png", "?lang=en")):
+        page.open(query, size=size)
+        fig = page.api()
+        assert fig["scope"]["level"] == "city"
+        assert fig["window"]["total"] > 0  # the fixture's history, not an empty city
+        check_figures(page, fig)
+        _time.sleep(0.8)  # the bars' transitions, for the screenshot
+        fits = page.fits()
+        assert fits["sh"] <= fits["h"] and fits["sw"] <= fits["w"], fits
+        assert fits["bh"] <= fits["h"] and fits["bw"] <= fits["w"], fits
+        assert fits["clipped"] == [], fits
+        page.shot(name)
+    assert page.duo.get_logs() == []
+
+
+def test_ck102_drill_down_to_a_town_and_a_community_and_back(page: Cockpit) -> None:
+    page.start("commander")
+    page.open()
+    city = load_city()
+    # the town's bar
+    page.click(f'#{ids.CK_CHILDREN} .cc-ck-child[data-code="{TOWN_A}"]')
+    fig = page.painted(TOWN_A)
+    assert page.js("return location.search") == f"?scope={TOWN_A}"
+    assert fig["scope"]["child_level"] == "community"
+    check_figures(page, fig)
+    assert page.api(TOWN_A)["window"] == fig["window"]
+    crumbs = page.js(f"""return Array.from(document.querySelectorAll(
+        '#{ids.CK_CRUMBS} .cc-ck-crumb')).map(a => a.textContent)""")
+    assert crumbs == ["平度市", city.unit(TOWN_A).name]  # type: ignore[union-attr]
+    page.shot("cockpit-town.png")
+    # a community on the map
+    community = "370283001001"
+    page.click(f'#{ids.CK_MAP} path[data-code="{community}"]')
+    fig = page.painted(community)
+    assert fig["scope"]["child_level"] == "grid"
+    check_figures(page, fig)
+    # the browser's back button, then the breadcrumb's city
+    page.driver.back()
+    page.painted(TOWN_A)
+    page.click(f'#{ids.CK_CRUMBS} a.cc-ck-crumb[data-code="370283"]')
+    page.painted("370283")
+    assert page.js("return location.search") == ""
+    # the first of the towns ranked by overdue count, then up one level
+    first = page.api()["rankings"]["town"]["overdue"][0]["code"]
+    page.click(f'#{ids.CK_RANK_OVERDUE} .cc-ck-rank-row[data-code="{first}"]')
+    page.painted(first)
+    page.click(f"#{ids.CK_CRUMBS} a.cc-ck-up")
+    page.painted("370283")
+    assert page.duo.get_logs() == []
+
+
+def test_ck103_a_town_leader_sees_only_the_town(page: Cockpit) -> None:
+    city = load_city()
+    page.start("leader", "ck-town-a", scope=TOWN_A)
+    page.open()
+    fig = page.painted(TOWN_A)
+    assert fig["scope"]["code"] == TOWN_A
+    text = page.text()
+    others = [u.name for u in city.children(city.code) if u.code != TOWN_A]
+    assert others and not [n for n in others if n in text]
+    assert "平度市" not in page.js(f"return document.getElementById('{ids.CK_CRUMBS}')"
+                                   ".textContent")
+    assert page.js(f"return document.querySelector('#{ids.CK_CRUMBS} a.cc-ck-up')") is None
+    page.shot("cockpit-town-leader.png")
+    # the other town: the page is a 403, the API too
+    assert page.api(TOWN_B)["code"] == "out_of_scope"
+    page.driver.get(page.base + f"/cockpit?scope={TOWN_B}")
+    wait_for(lambda: page.js("return !!document.getElementById('cc-ck-denied')"), 5,
+             "the 403 page")
+    assert page.js("return document.getElementById('cc-ck-denied').dataset.reason") == "scope"
+    assert not [n for n in others if n in page.text()]
+    # the console has the 403 of that page load and nothing else
+    logs = [e for e in page.duo.get_logs() if "403" not in e.get("message", "")]
+    assert logs == []
+
+
+def test_ck104_other_roles_get_a_403_page_and_no_session_goes_to_login(
+        dash_duo: Any, stack: Stack, history: dict[str, Any]) -> None:
+    page = Cockpit(dash_duo, stack)
+    page.duo.start_server(stack.app, navigate=False, port=free_port())
+    page.base = page.duo.server.url.rstrip("/")
+    page.driver.get(page.base + "/cockpit?scope=370283001")
+    wait_for(lambda: "/login" in page.driver.current_url, 5, "the sign-in page")
+    assert "next=%2Fcockpit" in page.driver.current_url
+    browser_sign_in(page.duo, stack.client, "duty_officer", prefix=stack.settings.prefix)
+    page.driver.get(page.base + "/cockpit")
+    wait_for(lambda: page.js("return !!document.getElementById('cc-ck-denied')"), 5,
+             "the 403 page")
+    assert page.js("return document.getElementById('cc-ck-denied').dataset.reason") == "role"
+    client = stack.app.server.test_client()
+    assert client.get("/cockpit").status_code == 302  # no session: to /login
+
+
+def test_ck105_new_data_shows_without_a_reload(page: Cockpit, stack: Stack,
+                                               r: redis.Redis) -> None:
+    page.start("leader")
+    page.open()
+    before = page.painted()
+    marker = page.js("document.body.dataset.ckMark = 'same-page'; return 1")
+    assert marker == 1
+    # one more open event in town A, reported at the fixture's moment
+    from dashboard.store import Store
+
+    from ..units_util import put
+
+    city = load_city()
+    grid = city.unit("370283001001001")
+    assert grid is not None
+    put(Store(stack.client, stack.settings.prefix), "event", "E-NEW", *grid.centroid,
+        ts=now_ms() - 1000, type="fire", severity=2, source="hotline", category="accident",
+        grid_id=grid.code, community_id="370283001001", town_id=TOWN_A, first_ts=now_ms() - 1000)
+    # (the apply script bumps Pstats:ver, as an ingest batch does)
+    wait_for(lambda: page.ck("now.open") == f"{before['now']['open'] + 1:,}", 20,
+             "the new open event on the page")
+    assert page.js("return document.body.dataset.ckMark") == "same-page"
+    assert page.duo.get_logs() == []

@@ -1,0 +1,1 @@
+"""The duty desk, the roster and the shift handover."""
