@@ -37,6 +37,8 @@ HEARTBEAT_S: Final = 1.0
 HEARTBEAT_TTL_S: Final = 15
 ENTRY_ATTEMPTS: Final = 3
 IDLE_WAIT_MS: Final = 200  # longest XREAD block, so `stop` is seen promptly
+# The kinds some handler acts on; the rest (alerts, videos, cameras …) are not parsed.
+WATCHED: Final = frozenset({"feedback", "task", "event", "worker", "resource"})
 
 
 class Watch:
@@ -233,6 +235,3 @@ class Watch:
         assert self.ctx is not None, "attach() first"
         return self.ctx.store
 
-
-# The kinds some handler acts on; the rest (alerts, videos, cameras …) are not parsed.
-WATCHED: Final = frozenset({"feedback", "task", "event", "worker", "resource"})
