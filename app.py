@@ -51,6 +51,7 @@ from dashboard.command.dispatch import Desk
 from dashboard.command.plans import PlanLibrary
 from dashboard.command.sla import Deadlines
 from dashboard.config import ROOT, Settings
+from dashboard.connect import open_redis
 from dashboard.duty.desk import Duty
 from dashboard.i18n import t
 from dashboard.ops.capacity import maxmemory_bytes
@@ -69,7 +70,7 @@ def create_app(settings: Settings, redis_url: str | None = None) -> dash.Dash:
     if not url:
         raise ValueError("create_app needs a Redis URL")
     city = load_city(settings.city)
-    client = redis.Redis.from_url(url, decode_responses=True, socket_timeout=5)
+    client = open_redis(url, decode_responses=True, socket_timeout=5)
     store = Store(client, settings.prefix)
     app = dash.Dash(
         __name__,
@@ -111,8 +112,8 @@ def create_server() -> Flask:
     Production serves no demo account: any the demo left in this Redis is disabled."""
     settings = Settings.from_env()
     app = create_app(settings)
-    retire_demo_users(settings, redis.Redis.from_url(settings.redis_url or "",
-                                                     decode_responses=True))
+    retire_demo_users(settings, open_redis(settings.redis_url or "",
+                                           decode_responses=True))
     return app.server
 
 
@@ -172,7 +173,7 @@ def main(argv: list[str] | None = None) -> None:
 
     signal.signal(signal.SIGINT, shutdown)
     signal.signal(signal.SIGTERM, shutdown)
-    ready_store = Store(redis.Redis.from_url(url, decode_responses=True, socket_timeout=5),
+    ready_store = Store(open_redis(url, decode_responses=True, socket_timeout=5),
                         settings.prefix)
     forget_heartbeats(ready_store)
     # Sessions from before tokens were hashed can no longer be used: none kept in Redis.

@@ -14,6 +14,7 @@ from typing import Final
 
 import redis
 
+from dashboard import connect
 from dashboard.access.audit import Audit
 from dashboard.access.auth import ROLES, Auth, AuthError
 from dashboard.access.keyfile import REDIS_PASSWORD, secret
@@ -34,19 +35,19 @@ def open_redis(settings: Settings) -> tuple[redis.Redis, EmbeddedRedis | None]:
     """REDIS_URL, else the running app's embedded server, else the embedded data started
     for the moment (and stopped by the caller)."""
     if settings.redis_url:
-        return redis.Redis.from_url(settings.redis_url, decode_responses=True), None
+        return connect.open_redis(settings.redis_url, decode_responses=True), None
     folder = Path(settings.data_dir) / "redis"
     url_file = folder / URL_FILE
     if url_file.exists():
-        client = redis.Redis.from_url(url_file.read_text().strip(), decode_responses=True,
-                                      socket_connect_timeout=1)
+        client = connect.open_redis(url_file.read_text().strip(), decode_responses=True,
+                                    socket_connect_timeout=1)
         try:
             client.ping()
             return client, None
         except redis.RedisError:
             client.close()  # a stale file: the app is not running
     embedded = embedded_server(settings).start()
-    return redis.Redis.from_url(embedded.url, decode_responses=True), embedded
+    return connect.open_redis(embedded.url, decode_responses=True), embedded
 
 
 def _read_password(prompt: str) -> str:

@@ -31,6 +31,7 @@ from dashboard import protocol
 from dashboard.backoff import Backoff
 from dashboard.city import City, load_city
 from dashboard.config import Settings
+from dashboard.connect import open_redis
 from dashboard.models import EVENT_CLOSED, KINDS
 from dashboard.store import (
     APPLIED,
@@ -155,8 +156,8 @@ class Ingest:
                 stop.wait(backoff.next())
 
     def _consume(self, stop: threading.Event, backoff: Backoff) -> None:
-        client = redis.Redis.from_url(self.redis_url, socket_connect_timeout=2,
-                                      health_check_interval=10)
+        client = open_redis(self.redis_url, socket_connect_timeout=2,
+                            health_check_interval=10)
         self.store = Store(client, self.prefix, self.settings.log_maxlen,
                            self.settings.deadletter_max, self.settings.deadletter_raw_bytes)
         self.lease = Lease(client, self.store.key("ingest:lease"), self.instance)

@@ -38,7 +38,6 @@ from typing import Any, Final
 from urllib.parse import parse_qs, urlsplit
 
 import redis
-import redis.asyncio as aioredis
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
@@ -47,6 +46,7 @@ from websockets.http11 import Request, Response
 from dashboard.access.auth import Auth
 from dashboard.backoff import Backoff
 from dashboard.config import Settings
+from dashboard.connect import open_async, open_redis
 from dashboard.scope import place_of
 from dashboard.store import Store, day_of
 from feeds.fanout import Client, Fanout, dumps, scoped_parts
@@ -85,11 +85,11 @@ class Relay:
 
     async def serve(self, stop: asyncio.Event, host: str | None = None,
                     port: int | None = None, ready: threading.Event | None = None) -> None:
-        client = redis.Redis.from_url(self.redis_url, socket_connect_timeout=2,
-                                      socket_timeout=10)
+        client = open_redis(self.redis_url, socket_connect_timeout=2,
+                            socket_timeout=10)
         self.store = Store(client, self.prefix)
-        text_client = redis.Redis.from_url(self.redis_url, socket_connect_timeout=2,
-                                           socket_timeout=10, decode_responses=True)
+        text_client = open_redis(self.redis_url, socket_connect_timeout=2,
+                                 socket_timeout=10, decode_responses=True)
         self.auth = Auth(text_client, self.prefix, self.settings)
         async with serve(self._handler, host or self.settings.host,
                          port or self.settings.ws_port, process_request=self._check_origin,
@@ -130,7 +130,7 @@ class Relay:
         """Subscribe to the ingest's frames; on any gap or reconnect, fill from the log."""
         backoff = Backoff(0.1, 5.0)
         while True:
-            conn = aioredis.Redis.from_url(self.redis_url, socket_connect_timeout=2)
+            conn = open_async(self.redis_url, socket_connect_timeout=2)
             pubsub = conn.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(f"{self.prefix}ui")

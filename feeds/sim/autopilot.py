@@ -32,6 +32,7 @@ from dashboard.command.dispatch import Desk
 from dashboard.command.plans import PlanLibrary
 from dashboard.command.sla import Deadlines
 from dashboard.config import Settings
+from dashboard.connect import open_redis
 from dashboard.errors import Refused
 from dashboard.models import URGENT_LEVELS
 from dashboard.store import Store, now_ms
@@ -238,8 +239,8 @@ def build(redis_url: str, settings: Settings, on_spot: Any = None,
           clock: Callable[[], int] = now_ms, lock: Any = None,
           engaged: Callable[[list[str]], None] | None = None) -> Autopilot:
     """An autopilot with its own Redis client, the plan library and the deadlines."""
-    client = redis.Redis.from_url(redis_url, decode_responses=True, socket_connect_timeout=2,
-                                  socket_timeout=10, health_check_interval=10)
+    client = open_redis(redis_url, decode_responses=True, socket_connect_timeout=2,
+                        socket_timeout=10, health_check_interval=10)
     store = Store(client, settings.prefix, settings.log_maxlen)
     desk = Desk(store, PlanLibrary.load(), Deadlines.load(), settings, clock)
     return Autopilot(store, desk, Audit.of(client, settings), settings, clock,

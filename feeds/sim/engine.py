@@ -32,6 +32,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from dashboard.config import Settings
+from dashboard.connect import open_redis
 from dashboard.models import category_of
 from feeds.sim.field import Field, Scene
 from feeds.sim.incidents import MEAN_EVENT_GAP_S, IncidentDesk
@@ -366,8 +367,8 @@ class Simulator:
         """
         # No client-side retries: a dead server must fail fast so our own backoff (which
         # also pauses simulated time) and the stop event stay in charge.
-        client = redis.Redis.from_url(redis_url, socket_connect_timeout=0.5, socket_timeout=2.0,
-                                      retry=Retry(NoBackoff(), 0))
+        client = open_redis(redis_url, socket_connect_timeout=0.5, socket_timeout=2.0,
+                            retry=Retry(NoBackoff(), 0))
         inbox = Dispatches(client, f"{self.prefix}dispatch")
         pending = self.warm_up(warmup)
         self.warm_sent = len(pending)

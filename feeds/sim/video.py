@@ -36,6 +36,7 @@ import orjson
 import redis
 
 from dashboard.config import ROOT, Settings
+from dashboard.connect import open_redis
 from feeds.sim.scene import Renderer
 
 log = logging.getLogger("feeds.sim.video")
@@ -61,7 +62,7 @@ class Names:
                  max_entries: int = NAMES_MAX) -> None:
         self.key = f"{prefix}state:camera"
         self.ttl, self.max_entries = ttl, max_entries
-        self._client = redis.Redis.from_url(
+        self._client = open_redis(
             redis_url, socket_connect_timeout=0.5, socket_timeout=1.0) if redis_url else None
         self._cache: OrderedDict[str, tuple[str | None, float]] = OrderedDict()
         self._lock = threading.Lock()

@@ -20,6 +20,7 @@ from dashboard.command.dispatch import Desk
 from dashboard.command.plans import PlanLibrary
 from dashboard.command.sla import Deadlines
 from dashboard.config import Settings
+from dashboard.connect import open_redis
 from dashboard.store import Store, now_ms
 from feeds.watch.alarms import Alarms
 from feeds.watch.archiving import Archiving
@@ -85,9 +86,9 @@ class Watch:
                 stop.wait(backoff.next())
 
     def _session(self, stop: threading.Event, backoff: Backoff) -> None:
-        client = redis.Redis.from_url(self.redis_url, decode_responses=True,
-                                      socket_connect_timeout=2, socket_timeout=10,
-                                      health_check_interval=10)
+        client = open_redis(self.redis_url, decode_responses=True,
+                            socket_connect_timeout=2, socket_timeout=10,
+                            health_check_interval=10)
         try:
             client.ping()
             self.attach(client)
