@@ -65,6 +65,13 @@ _CSP_KEYWORDS = {"none": "'none'", "self": "'self'"}
 _CSP_SOURCE = re.compile(r"^[A-Za-z0-9*\[\]:/._%+-]+$")
 
 
+def _compression(name: str) -> bool:
+    value = _str(name, "off").lower()
+    if value not in ("off", "deflate"):
+        raise ValueError(f"{name} must be off or deflate, not {value!r}")
+    return value == "deflate"
+
+
 def _sources(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
     """A CSP source list (`https://cams.example.gov http://10.0.0.5:8060`, spaces or commas);
     a `;` or a quote in it would end or bend the policy, so those are refused."""
@@ -140,10 +147,15 @@ class Settings:
     redis_maxmemory: int | None = None
     memory_warn_ratio: float = 0.85
     # Relay: a client whose oldest queued frame waited client_lag_s (or whose queue reached
-    # client_queue_max frames) is resynchronised with a snapshot. Moves are coalesced.
+    # client_queue_max frames), or whose socket buffer stayed over 1 MiB for client_lag_s or
+    # passed client_buffer_max bytes, is resynchronised with a snapshot. Moves are coalesced.
     client_queue_max: int = 20_000
     client_lag_s: float = 2.0
+    client_buffer_max: int = 8 * 2**20
     coalesce_s: float = 1.0
+    # permessage-deflate on the walls' sockets: off, since it costs a compression per frame
+    # per wall (bench/walls.py); for walls on thin links (CC_WS_COMPRESSION=deflate)
+    ws_compression: bool = False
     # Websocket doors (issue 13): the page origins the relay accepts (empty: a page on the
     # relay's own host name, at CC_PORT or the relay's port); open sockets per session.
     ws_origins: tuple[str, ...] = ()
@@ -236,6 +248,8 @@ class Settings:
             memory_warn_ratio=_float("CC_MEMORY_WARN_RATIO", 0.85),
             client_queue_max=_int("CC_CLIENT_QUEUE_MAX", 20_000),
             client_lag_s=_float("CC_CLIENT_LAG_S", 2.0),
+            client_buffer_max=_positive_bytes("CC_CLIENT_BUFFER_MAX", 8 * 2**20),
+            ws_compression=_compression("CC_WS_COMPRESSION"),
             coalesce_s=_float("CC_COALESCE_S", 1.0),
             ws_origins=tuple(o.strip().rstrip("/") for o in _str("CC_WS_ORIGINS", "").split(",")
                              if o.strip()),
