@@ -50,6 +50,7 @@ from dashboard.connect import open_async, open_redis
 from dashboard.scope import place_of
 from dashboard.store import Store, day_of
 from feeds.fanout import Client, Fanout, dumps, scoped_parts
+from feeds.relay_metrics import RelayMetrics
 from feeds.service import run_service
 
 log = logging.getLogger("cc.relay")
@@ -77,6 +78,7 @@ class Relay:
         self.auth: Auth | None = None
         self.server: Server | None = None
         self.stats: dict[str, Any] = {}
+        self.metrics = RelayMetrics()  # this relay's figures for /metrics
         # scope → (seq, its cut of the snapshot at seq): walls of one town reconnecting
         # together (a relay restart) share one cut; scopes without a client are dropped
         self.cuts: dict[str, tuple[int, dict[str, Any]]] = {}
@@ -178,6 +180,7 @@ class Relay:
             try:
                 # at once, then every STATS_S: the heartbeat says "listening" (health's ready)
                 self.stats = await self._io(self._read_stats)
+                await self._io(self.metrics.publish, self._store(), self.metrics.figures(self.fan))
             except (redis.RedisError, OSError):
                 self.stats = {**self.stats, "redis": "down"}
             frame = dumps({"type": "stats", "server_ts": int(time.time() * 1000),
