@@ -39,6 +39,7 @@ from callbacks.command.alerts import create_alerts_api
 from callbacks.command.loop import create_command_api
 from callbacks.duty.desk import create_duty_api
 from callbacks.duty.handover import create_handover_api
+from callbacks.metrics import install_metrics
 from callbacks.vendor import create_vendor
 from callbacks.video.api import create_video_api
 from dashboard.access.audit import Audit
@@ -87,6 +88,7 @@ def create_app(settings: Settings, redis_url: str | None = None) -> dash.Dash:
     app.server.json.ensure_ascii = False  # Chinese text as text in the JSON API
     # first of the request hooks: a forged form post or an oversized body costs no session
     install_security(app, settings)
+    install_metrics(app.server, store, settings)  # /metrics; times every request
     audit = Audit.of(client, settings)
     install_auth(app.server, Auth(client, settings.prefix, settings), audit, settings)
     install_cockpit_guard(app.server)  # /cockpit: 403 page for other roles and scopes

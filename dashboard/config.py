@@ -206,6 +206,9 @@ class Settings:
     # The session cookie's Secure flag: "auto" = when the request came over HTTPS, "true" =
     # always (TLS ends at a proxy that does not say so).
     cookie_secure: str = "auto"
+    # Who may read /metrics (issue 15): with a token, a request bearing it; without, this host
+    # only (loopback).
+    metrics_token: str = field(default="", repr=False)  # a secret: never in a log line
 
     def speed_kmh(self, kind: str) -> float:
         """Travel speed of a unit kind (`worker` or a resource kind)."""
@@ -271,4 +274,5 @@ class Settings:
             max_content_length=_positive_bytes("CC_MAX_CONTENT_LENGTH", 1 << 20),
             trusted_proxies=_int("CC_TRUSTED_PROXIES", 0),
             cookie_secure=_choice("CC_COOKIE_SECURE", "auto", ("auto", "true")),
+            metrics_token=_str("CC_METRICS_TOKEN", "").strip(),
         )
