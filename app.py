@@ -55,6 +55,7 @@ from dashboard.config import ROOT, Settings
 from dashboard.connect import open_redis
 from dashboard.duty.desk import Duty
 from dashboard.i18n import t
+from dashboard.ops import logs
 from dashboard.ops.capacity import maxmemory_bytes
 from dashboard.store import Store
 from feeds import admin
@@ -113,6 +114,7 @@ def create_server() -> Flask:
     """WSGI factory for production: `gunicorn 'app:create_server()'` (REDIS_URL required).
     Production serves no demo account: any the demo left in this Redis is disabled."""
     settings = Settings.from_env()
+    logs.configure(settings.log_format, "app")  # gunicorn configures only its own loggers
     app = create_app(settings)
     retire_demo_users(settings, open_redis(settings.redis_url or "",
                                            decode_responses=True))
@@ -136,7 +138,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(admin.adduser(argv[1:]))
     if argv[:1] == ["repair-clock"]:
         sys.exit(admin.repair_clock(argv[1:]))
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logs.configure(Settings.from_env().log_format, "app")
     args = _parse(argv)
     settings = Settings.from_env()
     settings = dataclasses.replace(
