@@ -34,6 +34,7 @@ class RelayMetrics:
         clients = list(fan.clients)
         lengths = [len(c.queue) for c in clients]
         oldest = max((now - c.queue[0][2] for c in clients if c.queue), default=0.0)
+        buffered = [_buffered(c.ws) for c in clients]
         current = {id(c): (c, getattr(c, "resyncs", 0)) for c in clients}
         self._departed += sum(n for key, (_, n) in self._seen.items() if key not in current)
         self._seen = current
@@ -43,9 +44,21 @@ class RelayMetrics:
             "queue_max_frames": max(lengths, default=0),
             "queue_oldest_seconds": round(max(0.0, oldest), 3),
             "clients_behind": sum(1 for c in clients if c.resync),
+            "socket_buffer_bytes": sum(buffered),
+            "socket_buffer_max_bytes": max(buffered, default=0),
             "resyncs_total": self._departed + sum(n for _, n in current.values()),
             "last_seq": fan.last_seq,
         }
 
     def publish(self, store: Store, figures: dict[str, float]) -> None:
         self.publisher.publish(store, figures)
+
+
+def _buffered(ws: Any) -> int:
+    """Bytes waiting in a socket's write buffer (the queue that matters once frames are
+    written straight to the socket); 0 without a transport (tests, a closed socket)."""
+    transport = getattr(ws, "transport", None)
+    try:
+        return int(transport.get_write_buffer_size()) if transport is not None else 0
+    except (AttributeError, RuntimeError):
+        return 0

@@ -226,12 +226,42 @@ def collect(store: Store, now_ms: int | None = None) -> list[Family]:
     out.gauge("cc_log_seq", "sequence number of the last change in the change log", seq)
     instances = {m: _decoded(a) for m, a in zip(members, answers[:len(members)], strict=True)
                  if isinstance(a, dict) and a}
+    _clients(out, r)
     _ingest(out, _decoded(ingest), _decoded(standby), _decoded(reasons), now)
     _input_streams(out, streams, answers[len(members):])
     _relays(out, instances, seq, now)
     _watch(out, _decoded(watch), now)
     _http(out, _decoded(http))
     return list(out.families.values())
+
+
+def _clients(out: Scrape, r: Any) -> None:
+    """Redis's connections, and what it holds for subscribers that have not read it yet: a
+    subscriber falling behind (an ingest at its limit, a stalled relay) shows here first,
+    before `client-output-buffer-limit pubsub` cuts it off. Optional: a server that refuses
+    CLIENT LIST (a managed one) leaves these figures out."""
+    try:
+        info = r.info("clients")
+        subscribers = r.client_list(_type="pubsub")
+    except redis.RedisError:
+        return
+    out.gauge("cc_redis_connected_clients", "connections to Redis",
+              float(info.get("connected_clients", 0)))
+    out.gauge("cc_redis_pubsub_clients", "subscriber connections (ingests, relays)",
+              len(subscribers))
+    backlog = [float(c.get("omem") or 0) for c in subscribers]
+    out.gauge("cc_redis_pubsub_backlog_bytes",
+              "bytes Redis holds for subscribers that have not read them yet, all of them",
+              sum(backlog))
+    out.gauge("cc_redis_pubsub_backlog_max_bytes",
+              "bytes Redis holds for the subscriber furthest behind", max(backlog, default=0))
+
+
+def _rtt(out: Scrape, role: str, figures: Mapping[str, str], process: str) -> None:
+    if "redis_rtt_s" in figures:
+        out.gauge("cc_process_redis_rtt_seconds",
+                  "round trip of the process's last heartbeat or metrics write to Redis",
+                  _num(figures, "redis_rtt_s"), role=role, process=process)
 
 
 def _up(out: Scrape, role: str, heartbeat: dict[str, str], now: int, process: str) -> None:
@@ -247,6 +277,7 @@ def _ingest(out: Scrape, hb: dict[str, str], standby: dict[str, str],
     if hb:
         process = hb.get("instance", "")
         _up(out, "ingest", hb, now, process)
+        _rtt(out, "ingest", hb, process)
         out.gauge("cc_ingest_messages_per_second",
                   "messages applied per second over the active ingest's last second",
                   _num(hb, "rate"), process=process)
@@ -298,9 +329,7 @@ def _relays(out: Scrape, instances: dict[str, dict[str, str]], seq: int, now: in
     for member, figures in sorted(instances.items()):
         role, _, process = member.partition(":")
         _up(out, role, figures, now, process)
-        out.gauge("cc_process_redis_rtt_seconds",
-                  "round trip of the process's own last metrics write to Redis",
-                  _num(figures, "redis_rtt_s"), role=role, process=process)
+        _rtt(out, role, figures, process)
         if role != "relay":
             continue
         for name, kind, text in (
@@ -309,6 +338,9 @@ def _relays(out: Scrape, instances: dict[str, dict[str, str]], seq: int, now: in
                 ("queue_max_frames", "gauge", "frames waiting in the longest wall queue"),
                 ("queue_oldest_seconds", "gauge", "wait of the oldest queued frame"),
                 ("clients_behind", "gauge", "walls marked for a resynchronisation"),
+                ("socket_buffer_bytes", "gauge",
+                 "bytes written to the walls' sockets, not yet taken by the network"),
+                ("socket_buffer_max_bytes", "gauge", "the same, of the wall furthest behind"),
                 ("resyncs_total", "counter", "walls resynchronised with a snapshot")):
             out.family(f"cc_relay_{name}", kind, text).add(_num(figures, name), process=process)
         if "last_seq" in figures:
@@ -321,6 +353,7 @@ def _watch(out: Scrape, hb: dict[str, str], now: int) -> None:
     if not hb:
         return
     _up(out, "watch", hb, now, hb.get("instance", ""))
+    _rtt(out, "watch", hb, hb.get("instance", ""))
     out.gauge("cc_watch_lag_entries", "change-log entries the watch service has not handled",
               _num(hb, "lag"))
     out.gauge("cc_watch_cursor", "the last change-log entry the watch service handled",

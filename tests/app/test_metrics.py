@@ -18,8 +18,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from werkzeug.serving import make_server
 
 from dashboard.config import Settings
+from dashboard.ops.metrics import Family, render
 from dashboard.store import Store
-from feeds.fanout import Fanout
+from feeds.fanout import Client, Fanout
 from feeds.redis_server import free_port
 from feeds.relay_metrics import RelayMetrics
 
@@ -76,9 +77,15 @@ def test_metrics001_ingest_rate_and_rejects_by_reason(stack: Stack, r: redis.Red
     assert value(samples, "cc_log_seq") >= 20
     age = value(samples, "cc_ingest_last_message_age_seconds", process=process)
     assert age is not None and 0 <= age < 10
-    # Redis latency, measured by the scraped worker
+    # Redis latency, measured by the scraped worker and by ingest (its heartbeat's round trip)
     assert value(samples, "cc_redis_up") == 1
     assert 0 < value(samples, "cc_redis_ping_seconds") < 1
+    assert 0 < value(samples, "cc_process_redis_rtt_seconds", role="ingest",
+                     process=process) < 1
+    # the subscribers: ingest's channels and the relay's cc:ui, nothing left unread
+    assert value(samples, "cc_redis_pubsub_clients") >= 2
+    assert 0 <= value(samples, "cc_redis_pubsub_backlog_max_bytes") <= value(
+        samples, "cc_redis_pubsub_backlog_bytes")
 
 
 def test_metrics002_input_stream_lag(stack: Stack, r: redis.Redis) -> None:
@@ -102,7 +109,8 @@ def test_metrics003_relay_clients_and_queues(stack: Stack) -> None:
         assert value(samples, "cc_up", role="relay", process=process) == 1
         for name in ("cc_relay_queued_frames", "cc_relay_queue_max_frames",
                      "cc_relay_queue_oldest_seconds", "cc_relay_clients_behind",
-                     "cc_relay_resyncs_total", "cc_relay_lag_entries"):
+                     "cc_relay_resyncs_total", "cc_relay_lag_entries",
+                     "cc_relay_socket_buffer_bytes", "cc_relay_socket_buffer_max_bytes"):
             assert value(samples, name, process=process) is not None, name
         assert 0 <= value(samples, "cc_process_redis_rtt_seconds", role="relay",
                           process=process) < 1
@@ -138,6 +146,7 @@ def test_metrics005_watch_lag(redis_url: str) -> None:
         assert types["cc_watch_lag_entries"] == "gauge"
         assert value(samples, "cc_watch_processed_total") >= 5
         assert value(samples, "cc_up", role="watch") == 1
+        assert 0 < value(samples, "cc_process_redis_rtt_seconds", role="watch") < 1
     # a watch behind the log: its heartbeat's lag is what /metrics says
     live.client.hset("cc:watch:hb", mapping={"lag": 42})
     samples, _ = scrape(_app(redis_url).server.test_client())
@@ -249,3 +258,41 @@ def test_metrics008_redis_down_is_a_figure_not_an_error(redis_url: str) -> None:
     http = _app("redis://127.0.0.1:1/0").server.test_client()  # nothing listens there
     samples, _ = scrape(http)
     assert value(samples, "cc_redis_up") == 0
+
+
+def test_metrics009_relay_figures_count_resyncs_of_walls_that_left() -> None:
+    """The relay's figures from its fan-out (real clients, no sockets): queue depths, the
+    oldest frame's wait, walls behind, and a resync total that never goes down."""
+    fan = Fanout()
+    a, b = Client(None, 100, 2.0), Client(None, 100, 2.0)
+    fan.clients.update({a, b})
+    for seq in range(3):
+        a.offer(seq, f"frame {seq}", now=10.0)
+    b.mark_resync()
+    b.resyncs = 2
+    fan.last_seq = 41
+    metrics = RelayMetrics("host:1:x")
+    figures = metrics.figures(fan, now=11.5)
+    assert figures == {"clients": 2, "queued_frames": 3, "queue_max_frames": 3,
+                       "queue_oldest_seconds": 1.5, "clients_behind": 1,
+                       "socket_buffer_bytes": 0, "socket_buffer_max_bytes": 0,
+                       "resyncs_total": 2, "last_seq": 41}
+    fan.clients.discard(b)  # the wall that was resynced twice leaves
+    a.resyncs = 1
+    assert metrics.figures(fan, now=12.0)["resyncs_total"] == 3
+
+
+def test_metrics010_the_text_format_escapes_what_it_must() -> None:
+    """Label values with quotes, backslashes and newlines, odd numbers: still Prometheus'."""
+    family = Family("cc_test_total", "counter", 'help with \\ and\nnewline')
+    family.add(1, route='/a"b\\c\nd')
+    family.add(float("nan"), route="nan")
+    gauge = Family("cc_test_ratio", "gauge", "a float")
+    gauge.add(0.125)
+    gauge.add(float("inf"), kind="inf")
+    samples, types = parse(render([family, gauge]))
+    assert types == {"cc_test": "counter", "cc_test_ratio": "gauge"}
+    assert value(samples, "cc_test_total", route='/a"b\\c\nd') == 1
+    assert math.isnan(value(samples, "cc_test_total", route="nan"))
+    assert value(samples, "cc_test_ratio", kind="inf") == math.inf
+    assert samples[("cc_test_ratio", frozenset())] == 0.125
