@@ -43,6 +43,7 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+import feeds.relay_metrics
 from dashboard.access.auth import Auth
 from dashboard.backoff import Backoff
 from dashboard.config import Settings
@@ -50,7 +51,6 @@ from dashboard.connect import open_async, open_redis
 from dashboard.scope import place_of
 from dashboard.store import Store, day_of
 from feeds.fanout import Client, Fanout, dumps, scoped_parts
-from feeds.relay_metrics import RelayMetrics
 from feeds.service import run_service
 
 log = logging.getLogger("cc.relay")
@@ -78,7 +78,7 @@ class Relay:
         self.auth: Auth | None = None
         self.server: Server | None = None
         self.stats: dict[str, Any] = {}
-        self.metrics = RelayMetrics()  # this relay's figures for /metrics
+        self.metrics = feeds.relay_metrics.RelayMetrics()  # its figures for /metrics
         # scope → (seq, its cut of the snapshot at seq): walls of one town reconnecting
         # together (a relay restart) share one cut; scopes without a client are dropped
         self.cuts: dict[str, tuple[int, dict[str, Any]]] = {}
