@@ -76,9 +76,9 @@ class Relay:
         self.fan = Fanout()
         self.store: Store | None = None  # sync client, used from worker threads
         self.auth: Auth | None = None
+        self.metrics = feeds.relay_metrics.RelayMetrics()  # its figures for /metrics
         self.server: Server | None = None
         self.stats: dict[str, Any] = {}
-        self.metrics = feeds.relay_metrics.RelayMetrics()  # its figures for /metrics
         # scope → (seq, its cut of the snapshot at seq): walls of one town reconnecting
         # together (a relay restart) share one cut; scopes without a client are dropped
         self.cuts: dict[str, tuple[int, dict[str, Any]]] = {}
