@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 from collections.abc import Callable
@@ -14,6 +15,7 @@ def run_service(name: str, body: Callable[[Settings, str, threading.Event], None
     """Run `body(settings, redis_url, stop)` until a signal sets `stop`."""
     settings = Settings.from_env()
     logs.configure(settings.log_format, name.removeprefix("feeds."))
+    logging.getLogger("cc.service").info("%s starting", name)  # one line to know it ran
     if not settings.redis_url:
         raise SystemExit(f"{name} needs REDIS_URL")
     stop = threading.Event()
