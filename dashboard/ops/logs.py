@@ -13,12 +13,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import re
 import sys
 import threading
 from types import TracebackType
 from typing import Any, Final
 
 TEXT_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s %(message)s"
+# Terminal colours (Werkzeug's request lines have them even into a pipe): no use to a shipper
+ANSI: Final = re.compile(r"\x1b\[[0-9;]*m")
 
 
 class JsonFormatter(logging.Formatter):
@@ -35,7 +38,7 @@ class JsonFormatter(logging.Formatter):
             .isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": ANSI.sub("", record.getMessage()),
             "pid": record.process,
         }
         if self.service:

@@ -43,6 +43,9 @@ HTTP_KEY: Final = "metrics:http"
 INDEX_KEY: Final = "metrics:instances"
 SEP: Final = "|"  # in Pmetrics:http fields; no route template holds one
 BREAK_S: Final = 5.0  # after Redis failed a request's figures, record none for this long
+# Labels come from the request, before any sign-in: anything outside these fixed sets is
+# folded into one value, or a client inventing methods would grow Pmetrics:http without end.
+METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 Labels = Mapping[str, str]
 
@@ -139,6 +142,8 @@ class RequestRecorder:
         now = time.monotonic()
         if now < self._broken_until:
             return
+        method = method if method in METHODS else "OTHER"
+        status = status if 100 <= status <= 599 else 0
         key = self.store.key(HTTP_KEY)
         pipe = self.store.r.pipeline(transaction=False)
         pipe.hincrby(key, SEP.join(("b", method, route, bucket_of(seconds))), 1)
@@ -243,13 +248,13 @@ def _clients(out: Scrape, r: Any) -> None:
     try:
         info = r.info("clients")
         subscribers = r.client_list(_type="pubsub")
-    except redis.RedisError:
-        return
-    out.gauge("cc_redis_connected_clients", "connections to Redis",
-              float(info.get("connected_clients", 0)))
+        connected = float(info.get("connected_clients", 0))
+        backlog = [float(c.get("omem") or 0) for c in subscribers]
+    except (redis.RedisError, TypeError, ValueError, AttributeError):
+        return  # refused, or answered per node (a cluster client): left out
+    out.gauge("cc_redis_connected_clients", "connections to Redis", connected)
     out.gauge("cc_redis_pubsub_clients", "subscriber connections (ingests, relays)",
               len(subscribers))
-    backlog = [float(c.get("omem") or 0) for c in subscribers]
     out.gauge("cc_redis_pubsub_backlog_bytes",
               "bytes Redis holds for subscribers that have not read them yet, all of them",
               sum(backlog))

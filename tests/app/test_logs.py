@@ -102,6 +102,7 @@ def test_jsonlog002_tracebacks_stay_in_their_line(tmp_path: Path) -> None:
         "logs.configure(__import__('sys').argv[1], 'probe')\n"
         "log = logging.getLogger('cc.probe')\n"
         "log.info('line one\\nline two 中文')\n"
+        "logging.getLogger('cc.colour').info('\\x1b[35m\\x1b[1mGET / HTTP/1.1\\x1b[0m 200')\n"
         "try:\n    1 / 0\nexcept ZeroDivisionError:\n    log.exception('division failed')\n"
         "t = threading.Thread(target=lambda: {}['missing'], name='worker')\n"
         "t.start(); t.join()\n"
@@ -109,11 +110,12 @@ def test_jsonlog002_tracebacks_stay_in_their_line(tmp_path: Path) -> None:
     run = subprocess.run([sys.executable, "-c", script, "json"], cwd=ROOT, text=True,
                          capture_output=True, timeout=60, check=True)
     records = _records(run.stderr.splitlines())
-    assert [r["level"] for r in records] == ["INFO", "ERROR", "CRITICAL"]
+    assert [r["level"] for r in records] == ["INFO", "INFO", "ERROR", "CRITICAL"]
     assert records[0]["message"] == "line one\nline two 中文"
-    assert records[1]["message"] == "division failed"
-    assert "Traceback" in records[1]["exc"] and "ZeroDivisionError" in records[1]["exc"]
-    assert "worker" in records[2]["message"] and "KeyError" in records[2]["exc"]
+    assert records[1]["message"] == "GET / HTTP/1.1 200"  # no terminal colours
+    assert records[2]["message"] == "division failed"
+    assert "Traceback" in records[2]["exc"] and "ZeroDivisionError" in records[2]["exc"]
+    assert "worker" in records[3]["message"] and "KeyError" in records[3]["exc"]
     assert all(r["service"] == "probe" and r["logger"].startswith("cc.") for r in records)
 
     run = subprocess.run([sys.executable, "-c", script, "text"], cwd=ROOT, text=True,

@@ -174,7 +174,7 @@ def serving(app: Any) -> Iterator[str]:
         thread.join(5)
 
 
-def get(url: str) -> tuple[int, str]:
+def get(url: str | urllib.request.Request) -> tuple[int, str]:
     try:
         with urllib.request.urlopen(url, timeout=10) as res:
             return res.status, res.read().decode()
@@ -201,6 +201,8 @@ def test_metrics006_request_latency_by_route(redis_url: str) -> None:
             assert get(one + "/api/health")[0] in (200, 503)
         assert get(two + "/api/health")[0] in (200, 503)
         assert get(one + "/api/events/ev-1")[0] == 401  # no session: a route all the same
+        brew = urllib.request.Request(one + "/api/health", method="BREW")  # an odd method
+        assert get(brew)[0] >= 400
         assert get(two + "/api/events/ev-2")[0] == 401
         # the figures follow each response by a moment (written once it is sent)
         samples, types = wait_for(lambda: (got := parse(get(one + "/metrics")[1])) and value(
@@ -220,6 +222,11 @@ def test_metrics006_request_latency_by_route(redis_url: str) -> None:
     assert codes and codes <= {"200", "503"}
     assert value(samples, "cc_http_requests_total", route="/api/events/<event_id>",
                  code="401") == 2
+    # an invented method is one label value, whatever the method: it cannot grow the hash
+    assert sum(value(samples, "cc_http_requests_total", **d)
+               for d in labels_of(samples, "cc_http_requests_total")
+               if d["method"] == "OTHER") == 1
+    assert not [d for d in labels_of(samples, "cc_http_requests_total") if d["method"] == "BREW"]
     # the ids in the paths are no label: one series per route, whatever the ids
     assert not [d for d in labels_of(samples, "cc_http_requests_total")
                 if "ev-" in d["route"]]
