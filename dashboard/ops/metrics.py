@@ -193,8 +193,8 @@ class Scrape:
 
 
 def collect(store: Store, now_ms: int | None = None) -> list[Family]:
-    """Every figure of the stack, read from Redis in three round trips (PING, then two
-    pipelines). Redis unreachable: `cc_redis_up 0` and nothing else."""
+    """Every figure of the stack, read from Redis in a few round trips (the timed PING, two
+    pipelines, INFO and CLIENT LIST). Redis unreachable: `cc_redis_up 0` and nothing else."""
     out = Scrape()
     now = now_ms if now_ms is not None else int(time.time() * 1000)
     r = store.r
