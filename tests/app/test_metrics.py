@@ -21,6 +21,7 @@ from dashboard.config import Settings
 from dashboard.ops.metrics import Family, render
 from dashboard.store import Store
 from feeds.fanout import Client, Fanout
+from feeds.ingest import Ingest
 from feeds.redis_server import free_port
 from feeds.relay_metrics import RelayMetrics
 
@@ -303,3 +304,24 @@ def test_metrics010_the_text_format_escapes_what_it_must() -> None:
     assert math.isnan(value(samples, "cc_test_total", route="nan"))
     assert value(samples, "cc_test_ratio", kind="inf") == math.inf
     assert samples[("cc_test_ratio", frozenset())] == 0.125
+
+
+def test_metrics011_active_and_standby_ingest_each_labelled(stack: Stack) -> None:
+    """Two ingests: the one applying and the one standing by, each under its own label."""
+    standby = Ingest(stack.settings, stack.settings.redis_url or "")
+    stop = threading.Event()
+    thread = threading.Thread(target=standby.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        http = stack.app.server.test_client()
+        # a standby writes its heartbeat once it has been subscribed a few seconds (YOUNG_S)
+        samples, _ = wait_for(lambda: (got := scrape(http)) and value(
+            got[0], "cc_up", role="ingest_standby", process=standby.instance) == 1 and got,
+            timeout=15)
+        assert value(samples, "cc_up", role="ingest", process=stack.ingest.instance) == 1
+        assert value(samples, "cc_ingest_standby_ring_messages",
+                     process=standby.instance) is not None
+        assert standby.instance != stack.ingest.instance
+    finally:
+        stop.set()
+        thread.join(5)
