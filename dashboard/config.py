@@ -218,6 +218,10 @@ class Settings:
     # The session cookie's Secure flag: "auto" = when the request came over HTTPS, "true" =
     # always (TLS ends at a proxy that does not say so).
     cookie_secure: str = "auto"
+    # Observability (issue 15): every process logs one JSON object a line with "json"; who may
+    # read /metrics: with a token, a request bearing it; without, this host only (loopback).
+    log_format: str = "text"
+    metrics_token: str = field(default="", repr=False)  # a secret: never in a log line
 
     def speed_kmh(self, kind: str) -> float:
         """Travel speed of a unit kind (`worker` or a resource kind)."""
@@ -285,4 +289,6 @@ class Settings:
             max_content_length=_positive_bytes("CC_MAX_CONTENT_LENGTH", 1 << 20),
             trusted_proxies=_int("CC_TRUSTED_PROXIES", 0),
             cookie_secure=_choice("CC_COOKIE_SECURE", "auto", ("auto", "true")),
+            log_format=_choice("CC_LOG_FORMAT", "text", ("text", "json")),
+            metrics_token=_str("CC_METRICS_TOKEN", "").strip(),
         )

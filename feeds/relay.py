@@ -53,6 +53,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 
+import feeds.relay_metrics
 from dashboard.access.auth import Auth
 from dashboard.backoff import Backoff
 from dashboard.config import Settings
@@ -96,6 +97,7 @@ class Relay:
         self.fan = Fanout()
         self.store: Store | None = None  # sync client, used from worker threads
         self.auth: Auth | None = None
+        self.metrics = feeds.relay_metrics.RelayMetrics()  # its figures for /metrics
         self.server: Server | None = None
         self.stats: dict[str, Any] = {}
         self._next_snapshot: asyncio.Task[Snapshot] | None = None  # not yet reading
@@ -205,6 +207,7 @@ class Relay:
             try:
                 # at once, then every STATS_S: the heartbeat says "listening" (health's ready)
                 self.stats = await self._io(self._read_stats)
+                await self._io(self.metrics.publish, self._store(), self.metrics.figures(self.fan))
             except (redis.RedisError, OSError):
                 self.stats = {**self.stats, "redis": "down"}
             frame = encode({"type": "stats", "server_ts": int(time.time() * 1000),
