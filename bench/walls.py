@@ -14,9 +14,12 @@ Rounds, each for every count of walls in `--walls`:
   `websockets.broadcast` of each message the relay receives from Redis (`cc:ui`, the same
   bytes, uncoalesced) to every socket, no snapshot, no scope, no session;
 - deflate: the relay with CC_WS_COMPRESSION=deflate (its walls decompress), at the counts
-  in `--deflate-walls`.
+  in `--deflate-walls`;
+- before: with `--before DIR` (a checkout of an older commit), that checkout's relay, at
+  the counts in `--before-walls`.
 
     python -m bench.walls [--walls 100,300,500,700] [--probes 60] [--procs 4]
+                          [--before /tmp/old --before-walls 100]
 """
 
 from __future__ import annotations
@@ -266,11 +269,12 @@ def _stack(data: str, redis_url: str) -> Iterator[dict[str, Any]]:
 
 
 @contextmanager
-def _server(argv: list[str], env: dict[str, str], port: int) -> Iterator[int]:
+def _server(argv: list[str], env: dict[str, str], port: int,
+            cwd: Path = ROOT) -> Iterator[int]:
     """A second relay or the bare server on `port`; yields its pid once it listens."""
     import socket
 
-    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
 
     def listening() -> bool:
@@ -350,7 +354,8 @@ def _round(ports: list[int], pids: list[int], walls: int, procs: int, cookie: st
 
 
 def run(walls: list[int], probes: int, procs: int, deflate_walls: list[int],
-        pairs: bool = True) -> dict[str, Any]:
+        pairs: bool = True, before: Path | None = None,
+        before_walls: tuple[int, ...] = ()) -> dict[str, Any]:
     from dashboard.access.auth import Auth
     from dashboard.config import Settings
 
@@ -403,6 +408,18 @@ def run(walls: list[int], probes: int, procs: int, deflate_walls: list[int],
                     got["mode"] = "deflate"
                     print(json.dumps(got), flush=True)
                     result["rounds"].append(got)
+        if before is not None:
+            print(f"== before: the relay of {before}", flush=True)
+            with _server([sys.executable, "-m", "feeds.relay"],
+                         {**env, "CC_WS_PORT": str(second_port)}, second_port,
+                         cwd=before) as old:
+                for n in before_walls:
+                    tag += 1
+                    got = _round([second_port], [old], n, procs, cookie, r, probes, str(tag),
+                                 deflate=True)  # it compressed every frame for every wall
+                    got["mode"] = "before"
+                    print(json.dumps(got), flush=True)
+                    result["rounds"].append(got)
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "walls.json").write_text(json.dumps(result, indent=1))
     return result
@@ -442,6 +459,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     parser.add_argument("--probes", type=int, default=60)
     parser.add_argument("--procs", type=int, default=4)
     parser.add_argument("--no-pairs", action="store_true", help="skip the two-relay rounds")
+    parser.add_argument("--before", type=Path, help="a checkout whose relay to compare")
+    parser.add_argument("--before-walls", default="100")
     parser.add_argument("--client", help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--cookie", help=argparse.SUPPRESS)
@@ -455,7 +474,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
         asyncio.run(_bare(int(args.bare[0]), args.bare[1]))
         return None
     result = run([int(x) for x in args.walls.split(",") if x], args.probes, args.procs,
-                 [int(x) for x in args.deflate_walls.split(",") if x], not args.no_pairs)
+                 [int(x) for x in args.deflate_walls.split(",") if x], not args.no_pairs,
+                 args.before, tuple(int(x) for x in args.before_walls.split(",") if x))
     print(summary(result))
     return result
 
