@@ -101,3 +101,27 @@ def test_rdy003_url_printed_only_when_a_message_would_be_stored(tmp_path: Path) 
             proc.wait(5)
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+def test_rdy004_relays_side_by_side_each_beat_their_own_field(redis_url: str,
+                                                              r: redis.Redis) -> None:
+    """Two relays on one Redis (issue 15): neither overwrites the other's heartbeat; health
+    counts both and sums their walls; a relay long gone is forgotten by the next beat."""
+    with running_stack(redis_url) as one, running_stack(redis_url) as two:
+        http = _app(redis_url).server.test_client()
+        with one.connect(), two.connect(), two.connect():
+            body = wait_for(lambda: (b := http.get("/api/health").get_json())["relay"]
+                            == {"alive": True, "relays": 2, "clients": 3} and b, timeout=10)
+        assert body["status"] == "degraded" and body["reasons"] == ["watch_down"]
+        assert r.hlen("cc:relay:hb") == 2
+        now = int(time.time() * 1000)
+        # a relay SIGKILLed 20 s ago: still in the hash, no longer counted
+        r.hset("cc:relay:hb", "dead:1:aa", json.dumps({"ts": now - 20_000, "clients": 50}))
+        # …and one gone for two minutes: the next relay to beat deletes it
+        r.hset("cc:relay:hb", "dead:2:bb", json.dumps({"ts": now - 120_000, "clients": 9}))
+        r.hset("cc:relay:hb", "ts", str(now))  # an older release's field: not a relay
+        body = wait_for(lambda: (b := http.get("/api/health").get_json())["relay"]["clients"]
+                        == 0 and b, timeout=5)
+        assert body["relay"] == {"alive": True, "relays": 2, "clients": 0}
+        wait_for(lambda: not r.hexists("cc:relay:hb", "dead:2:bb"), timeout=5)
+        assert r.hexists("cc:relay:hb", "dead:1:aa")
