@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import redis
@@ -50,6 +51,7 @@ class Farm:
     web_ports: list[int]
     relay_ports: list[int]
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    commands: dict[str, tuple[list[str], dict[str, str]]] = field(default_factory=dict)
     nginx: subprocess.Popen[bytes] | None = None
 
     def env(self, **extra: str) -> dict[str, str]:
@@ -62,12 +64,34 @@ class Farm:
                 "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1", **extra}
 
     def spawn(self, name: str, argv: list[str], **extra: str) -> None:
+        self.commands[name] = (argv, extra)
         log = (self.folder / f"{name}.log").open("ab")
         # its own process group: a web server is a gunicorn master and its worker, killed
         # together as a host would lose them
         self.procs[name] = subprocess.Popen([sys.executable, *argv], cwd=ROOT,
                                             env=self.env(**extra), stdout=log, stderr=log,
                                             start_new_session=True)
+
+    def respawn(self, name: str) -> None:
+        """Start a killed process again, as systemd would."""
+        argv, extra = self.commands[name]
+        self.spawn(name, argv, **extra)
+
+    def relay_clients(self) -> dict[str, int]:
+        """Walls per live relay process, by name (its pid is in its heartbeat's field)."""
+        client = self.client()
+        try:
+            beats = client.hgetall("cc:relay:hb")
+        finally:
+            client.close()
+        now = time.time() * 1000
+        out = {}
+        for name, proc in self.procs.items():
+            for instance, value in beats.items():
+                beat = json.loads(value)
+                if instance.split(":")[1] == str(proc.pid) and now - beat["ts"] < 10_000:
+                    out[name] = beat["clients"]
+        return out
 
     def kill(self, name: str) -> None:
         proc = self.procs[name]
@@ -191,12 +215,30 @@ def test_sco001_http_gzip_tls_and_the_websocket_through_nginx(farm: Farm) -> Non
     assert status == 200
     assert f"ws://127.0.0.1:{farm.port}" in headers["content-security-policy"]
     context = ssl.create_default_context(cafile=str(farm.cert))
-    for url, extra in ((f"ws://127.0.0.1:{farm.port}/ws", {}),
-                       (f"wss://127.0.0.1:{farm.tls_port}/ws", {"ssl": context})):
-        with connect(url, additional_headers=cookie, max_size=None, open_timeout=5,
-                     **extra) as ws:
+    for url, origin, extra in (
+            (f"ws://127.0.0.1:{farm.port}/ws", f"http://127.0.0.1:{farm.port}", {}),
+            (f"wss://127.0.0.1:{farm.tls_port}/ws", f"https://127.0.0.1:{farm.tls_port}",
+             {"ssl": context})):
+        # a browser's Origin: the relay compares it with the Host nginx passes on
+        with connect(url, additional_headers={**cookie, "Origin": origin}, max_size=None,
+                     open_timeout=5, **extra) as ws:
             frame = json.loads(ws.recv(timeout=10))
             assert frame["type"] == "snapshot", url
+
+
+def test_sco004_the_app_sees_what_nginx_says_and_only_that(farm: Farm) -> None:
+    """X-Forwarded-Proto reaches the app (a sign-in over HTTPS gets a Secure cookie, with
+    CC_TRUSTED_PROXIES=1); a client's own X-Forwarded-Prefix does not."""
+    client = farm.client()
+    user, password = make_user(client, "commander", "sco-tls")
+    client.close()
+    login = {"username": user, "password": password}
+    status, headers, _ = farm.request("POST", "/api/login", login, tls=True)
+    assert status == 200 and "secure" in headers["set-cookie"].lower()
+    status, headers, _ = farm.request("POST", "/api/login", login)
+    assert status == 200 and "secure" not in headers["set-cookie"].lower()
+    status, headers, _ = farm.request("GET", "/cockpit", headers={"X-Forwarded-Prefix": "/x"})
+    assert status in (302, 303) and headers["location"].startswith("/login"), headers
 
 
 class Poller(threading.Thread):
@@ -289,4 +331,61 @@ def test_sco002_kill_a_relay_and_a_web_server_with_walls_open(farm: Farm,
     # nginx did meet the dead web server, and went on to the other
     errors = (farm.folder / "error.log").read_text(errors="replace")
     assert "Connection refused" in errors or "reset by peer" in errors
+    client.close()
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_sco003_a_browser_wall_follows_its_relay_dying(farm: Farm, dash_duo: Any) -> None:
+    """The wall's own JavaScript through nginx: its relay SIGKILLed (and one web server), it
+    reconnects through nginx to the other relay with ?since= and misses no event."""
+    for name in ("relay-1", "relay-2", "web-1", "web-2"):  # the last drill's dead come back
+        if farm.procs[name].poll() is not None:
+            farm.respawn(name)
+    wait(lambda: len(farm.relay_clients()) == 2, 30, "both relays again")
+    client = farm.client()
+    user, password = make_user(client, "commander", "sco-browser")
+    base = f"http://127.0.0.1:{farm.port}"
+    driver = dash_duo.driver
+    driver.get(f"{base}/login?next=/api/me")
+    driver.find_element("id", "cc-login-user").send_keys(user)
+    driver.find_element("id", "cc-login-password").send_keys(password)
+    driver.find_element("id", "cc-login-submit").click()
+    wait(lambda: urlsplit(driver.current_url).path == "/api/me", 10,
+         "the browser did not sign in")
+    driver.get(base + "/")
+
+    def js(script: str, *args: Any) -> Any:
+        return driver.execute_script(script, *args)
+
+    try:
+        wait(lambda: js("return !!(window.ccwall && window.ccwall.connected)"), 20,
+             "the wall's websocket did not connect through nginx")
+    except TimeoutError as exc:
+        raise AssertionError(f"{exc}: {driver.current_url}, console {dash_duo.get_logs()}"
+                             ) from None
+    # the relay the wall landed on (its beat counts it within a second) dies
+    victim = wait(lambda: next((name for name, n in farm.relay_clients().items() if n == 1),
+                               None), 5, "no relay counts the wall")
+    load = Load(farm.redis.url, rate=100)
+    load.start()
+    time.sleep(1.5)
+    seq_before = js("return window.ccwall.lastSeq")
+    farm.kill(victim)
+    farm.kill("web-2")
+    time.sleep(3.0)
+    sent = load.stop()
+    wait(lambda: all(v is not None for v in client.hmget("cc:state:event", sent)), 15,
+         "events some ingest received were not stored")
+    final = int(client.get("cc:seq") or 0)
+    wait(lambda: js("return window.ccwall.lastSeq") >= final, 15,
+         "the wall did not catch up after its relay died")
+    missing = js("return arguments[0].filter(id => !window.ccwall.store.get('event', id))",
+                 sent)
+    assert missing == [], f"{len(missing)} events missed, e.g. {missing[:3]}"
+    assert js("return window.ccwall.connected") and seq_before < final
+    survivor = "relay-2" if victim == "relay-1" else "relay-1"
+    # the dead relay's beat ages out; the survivor holds the wall
+    wait(lambda: farm.relay_clients() == {survivor: 1}, 15,
+         f"the wall is not on {survivor}: {farm.relay_clients()}")
     client.close()
