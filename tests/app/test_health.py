@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psutil
 import redis
 
 from dashboard.config import ROOT, Settings
@@ -64,7 +65,8 @@ def test_rdy002_degraded_before_redis_memory_runs_out(redis_url: str, r: redis.R
 
 def test_rdy003_url_printed_only_when_a_message_would_be_stored(tmp_path: Path) -> None:
     """`app.py --no-demo`: the URL line means ready; 50 events published at once after it
-    are all stored; the embedded Valkey runs with its computed maxmemory; SIGTERM stops it."""
+    are all stored; the embedded Valkey runs with its computed maxmemory; SIGTERM stops it
+    and every child, the web server's too."""
     port, ws_port = free_port(), free_port()
     env = {**os.environ, "CC_DATA_DIR": str(tmp_path), "CC_DEMO_USERS": "0",
            "PYTHONUNBUFFERED": "1"}
@@ -91,10 +93,15 @@ def test_rdy003_url_printed_only_when_a_message_would_be_stored(tmp_path: Path) 
         wait_for(lambda: client.hlen("cc:state:event") == 50, timeout=10)
         assert int(client.config_get("maxmemory")["maxmemory"]) > 1024**3
         client.close()
+        # the pages come from gunicorn (a master and its workers), a child like the others
+        children = psutil.Process(proc.pid).children(recursive=True)
+        assert sum("gunicorn" in " ".join(c.cmdline()) for c in children) >= 2
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         proc.wait(15)
         assert time.monotonic() - started < 10 and proc.returncode == 0
+        _, alive = psutil.wait_procs(children, timeout=5)
+        assert alive == [], [" ".join(c.cmdline()) for c in alive]  # none outlives the app
     finally:
         if proc.poll() is None:
             proc.kill()
