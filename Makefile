@@ -15,20 +15,20 @@ ESLINT  := node_modules/.bin/eslint
 WORKERS ?= 3
 PYTEST  := $(BIN)/python -m pytest -n $(WORKERS) --dist loadscope
 
-.PHONY: run test test-fast setup browser lint bench clean
+.PHONY: run test test-fast setup browser nginx lint bench clean
 
 run: setup
 	$(BIN)/python app.py
 
 # the dev packages first: their `npm ci` brings hls.js too, so setup's own one is skipped
-test: $(NODEDEV) setup browser
+test: $(NODEDEV) setup browser nginx
 	$(BIN)/python -m ruff check .
 	$(ESLINT) .
 	node --test tests/js/
 	$(PYTEST)
 
 # Everything but the browser tests and the slow drills: the loop while coding.
-test-fast: $(NODEDEV) setup
+test-fast: $(NODEDEV) setup nginx
 	$(BIN)/python -m ruff check .
 	$(ESLINT) .
 	node --test tests/js/
@@ -52,6 +52,10 @@ $(NODEDEV): package-lock.json
 # Debian's chromium + chromedriver and a CJK font for the browser tests.
 browser:
 	@sh scripts/ensure-browser.sh
+
+# Debian's nginx for deploy/'s tests and the scale-out drill (run by them as this user).
+nginx:
+	@sh scripts/ensure-nginx.sh
 
 lint: $(NODEDEV) setup
 	$(BIN)/python -m ruff check .

@@ -6,9 +6,10 @@
 
 With no REDIS_URL an embedded Valkey is started with its data in CC_DATA_DIR, requiring a
 password made on first start (CC_DATA_DIR/secrets/redis-password, 0600; every child gets it in
-its REDIS_URL, no log shows it); an external REDIS_URL is used as given. Ingest (two:
-active and standby), relay, the watch service and the simulator run as child processes (as
-they would in production) under feeds/supervisor.py, restarted with backoff if one dies;
+its REDIS_URL, no log shows it); an external REDIS_URL is used as given. The HTTP side
+(gunicorn, deploy/gunicorn.conf.py), ingest (two: active and standby), relay, the watch
+service and the simulator run as child processes (as they would in production) under
+feeds/supervisor.py, restarted with backoff if one dies;
 Ctrl-C or SIGTERM stops them all, the embedded server last. In demo mode the demo video server
 (feeds/sim/video.py) runs too, and the demo's users (dashboard/access/demo.py) can sign in.
 The operator's commands live in feeds/admin.py.
@@ -60,7 +61,7 @@ from dashboard.ops.capacity import maxmemory_bytes
 from dashboard.store import Store
 from feeds import admin
 from feeds.redis_server import EmbeddedRedis, redact
-from feeds.supervisor import Supervisor, forget_heartbeats, wait_ready
+from feeds.supervisor import Supervisor, forget_heartbeats, wait_http, wait_ready
 
 log = logging.getLogger("cc.app")
 
@@ -110,14 +111,17 @@ def create_app(settings: Settings, redis_url: str | None = None) -> dash.Dash:
     return app
 
 
-def create_server() -> Flask:
-    """WSGI factory for production: `gunicorn 'app:create_server()'` (REDIS_URL required).
-    Production serves no demo account: any the demo left in this Redis is disabled."""
+def create_server(demo: bool = False) -> Flask:
+    """WSGI factory: `gunicorn -c deploy/gunicorn.conf.py 'app:create_server()'` (REDIS_URL
+    required). Production serves no demo account: any the demo left in this Redis is
+    disabled. `make run`'s demo starts `create_server(demo=True)`, whose users `main` makes
+    and retires."""
     settings = Settings.from_env()
     logs.configure(settings.log_format, "app")  # gunicorn configures only its own loggers
     app = create_app(settings)
-    retire_demo_users(settings, open_redis(settings.redis_url or "",
-                                           decode_responses=True))
+    if not demo:
+        retire_demo_users(settings, open_redis(settings.redis_url or "",
+                                               decode_responses=True))
     return app.server
 
 
@@ -131,8 +135,6 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from werkzeug.serving import make_server
-
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["adduser"]:
         sys.exit(admin.adduser(argv[1:]))
@@ -163,17 +165,16 @@ def main(argv: list[str] | None = None) -> None:
         log.info("Redis at %s", redact(url))
     settings = dataclasses.replace(settings, redis_url=url)
 
+    # HTTP too is a child (gunicorn, deploy/gunicorn.conf.py): the same command systemd and
+    # the container run, restarted with backoff like the others.
     supervisor = Supervisor(settings, url, demo=not args.no_demo)
 
     stop = threading.Event()
-    app = create_app(settings)
-    http = make_server(settings.host, settings.port, app.server, threaded=True)
 
     def shutdown(signum: int, _frame: object) -> None:
         if not stop.is_set():
             log.info("stopping (signal %s)", signum)
             stop.set()
-            threading.Thread(target=http.shutdown, daemon=True).start()
 
     signal.signal(signal.SIGINT, shutdown)
     signal.signal(signal.SIGTERM, shutdown)
@@ -185,13 +186,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.no_demo or not settings.demo_users:
         retire_demo_users(settings, ready_store.r)
     supervisor.start(stop)
-    # Serve at once (health answers "starting"), but print the URL only once a message
-    # published would be stored and shown: ingest subscribed, the relay listening.
-    server = threading.Thread(target=http.serve_forever, name="http")
-    server.start()
+    # Print the URL only once a message published would be stored and shown (ingest
+    # subscribed, the relay listening) and the pages are served.
     demo = not args.no_demo and settings.demo_users
     try:
-        if wait_ready(ready_store, stop):
+        if wait_ready(ready_store, stop) and wait_http(settings.host, settings.port, stop):
             if demo:
                 demo_sign_ins(settings, ready_store.r)
             log.info("the wall is on http://%s:%s (websocket relay on port %s)",
@@ -200,8 +199,8 @@ def main(argv: list[str] | None = None) -> None:
                 first, spread = settings.sim_video_port, max(1, settings.sim_video_spread)
                 log.info("demo video on http://%s:%d-%d/video/<camera id>.mjpg",
                          settings.host, first, first + spread - 1)
-        while server.is_alive():
-            server.join(0.5)
+        while not stop.wait(0.5):  # a timeout, so the signal handler gets to run
+            pass
     finally:
         stop.set()
         if demo:

@@ -3,8 +3,8 @@
 The city is filled through the real path: the simulator's world and messages (Pingdu's map;
 the Bao'an-sized run asks for 4,866 workers — one per grid, as Bao'an's 4,866 grids have —
 and 42,000 cameras; the simulator places at most 2,719 workers on Pingdu's grids, so the
-cameras, which are most of the bytes, carry the difference) handed to an in-process ingest on a fresh embedded Valkey, until every
-unit is stored. Then, each the median of `--reps`:
+cameras, which are most of the bytes, carry the difference) handed to an in-process ingest
+on a fresh embedded Valkey, until every unit is stored. Then, each the median of `--reps`:
 
 - read: `Store.snapshot_parts` (one Lua call, raw records);
 - frame: `feeds.fanout.snapshot_frame`, city-wide and cut to one town;

@@ -36,9 +36,9 @@ OUT = ROOT / "bench" / "results"
 
 def roles(app: psutil.Process) -> dict[str, psutil.Process]:
     """Every process of the stack by role; the two ingests as ingest-1 and ingest-2 (in pid
-    order: which one applies can change)."""
+    order: which one applies can change), the web server's processes as web-1, web-2…"""
     found = {"app": app}
-    ingests = 0
+    ingests = webs = 0
     for child in sorted(app.children(recursive=True), key=lambda p: p.pid):
         try:
             cmd = " ".join(child.cmdline())
@@ -47,6 +47,9 @@ def roles(app: psutil.Process) -> dict[str, psutil.Process]:
         if "feeds.ingest" in cmd:
             ingests += 1
             found[f"ingest-{ingests}"] = child
+        if "gunicorn" in cmd:  # the HTTP side: gunicorn's master, then its workers
+            webs += 1
+            found[f"web-{webs}"] = child
         for name in ("relay", "watch", "simulator", "sim.video"):
             if f"feeds.{name}" in cmd:
                 found[name.replace("sim.", "")] = child

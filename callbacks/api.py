@@ -75,7 +75,9 @@ def create_api(store: Store, city: City, plans: PlanLibrary | None = None,
             else None,
         }
         body["standby"] = {"alive": alive(standby, now), "ring": int(standby.get("ring") or 0)}
-        body["relay"] = {"alive": alive(relay, now), "clients": int(relay.get("clients") or 0)}
+        # every relay together: clients summed, `relays` counted (each beats its own field)
+        body["relay"] = {"alive": alive(relay, now), "relays": int(relay.get("relays") or 0),
+                         "clients": int(relay.get("clients") or 0)}
         watch = state["watch"]
         body["watch"] = {
             "alive": alive(watch, now),

@@ -160,6 +160,10 @@ class Settings:
     # relay's own host name, at CC_PORT or the relay's port); open sockets per session.
     ws_origins: tuple[str, ...] = ()
     ws_per_session: int = 8
+    # HTTP (issue 15): gunicorn's gthread workers (deploy/gunicorn.conf.py), processes and
+    # threads in each. A wall's requests wait on Redis far more than they compute.
+    web_workers: int = 2
+    web_threads: int = 8
     # Simulator speed multiplier (1 = Pingdu's normal load).
     sim_rate: float = 1.0
     # Where the simulator says its cameras stream; empty = its own demo video server below.
@@ -258,6 +262,8 @@ class Settings:
             ws_origins=tuple(o.strip().rstrip("/") for o in _str("CC_WS_ORIGINS", "").split(",")
                              if o.strip()),
             ws_per_session=_int("CC_WS_PER_SESSION", 8),
+            web_workers=max(1, _int("CC_WEB_WORKERS", 2)),
+            web_threads=max(1, _int("CC_WEB_THREADS", 8)),
             sim_rate=_float("CC_SIM_RATE", 1.0),
             sim_video_base=_str("CC_SIM_VIDEO_BASE", ""),
             sim_video_port=_int("CC_SIM_VIDEO_PORT", 8060),

@@ -25,6 +25,12 @@ from dashboard.scope import sees
 
 RECENT_EVENTS_MS: Final = 24 * 3600 * 1000
 SNAPSHOT_EVENTS_MAX: Final = 2000
+# Relays: each writes its own field of `Prelay:hb` (no relay overwrites another's); a field
+# this much older than now is read as gone, and one older than RELAY_FORGET_MS is deleted by
+# the next relay to beat (a SIGKILLed relay cannot clean up after itself).
+RELAY_FRESH_MS: Final = 10_000
+RELAY_FORGET_MS: Final = 60_000
+HEARTBEAT_TTL_S: Final = 15
 
 APPLY_LUA: Final = lua.source(__file__, "store_apply.lua")
 
@@ -366,9 +372,24 @@ class Store:
         pipe.hgetall(self.key("watch:hb"))
         pipe.hgetall(self.key("ingest:standby"))
         ingest, relay, dead, seq, watch, standby = pipe.execute()
-        return {"ingest": _decoded(ingest), "relay": _decoded(relay), "watch": _decoded(watch),
-                "standby": _decoded(standby), "deadletters": int(dead or 0),
-                "seq": int(seq or 0)}
+        return {"ingest": _decoded(ingest), "relay": relays(relay, int(time.time() * 1000)),
+                "watch": _decoded(watch), "standby": _decoded(standby),
+                "deadletters": int(dead or 0), "seq": int(seq or 0)}
+
+    def relay_beat(self, instance: str, clients: int) -> None:
+        """One relay's heartbeat: its own field of `Prelay:hb`, so relays side by side never
+        overwrite each other; fields of relays long gone are deleted on the way."""
+        key = self.key("relay:hb")
+        now = int(time.time() * 1000)
+        pipe = self.r.pipeline(transaction=False)
+        pipe.hset(key, instance, json.dumps({"ts": now, "clients": clients}))
+        pipe.expire(key, HEARTBEAT_TTL_S)
+        pipe.hgetall(key)
+        beats = pipe.execute()[-1]
+        gone = [field for field, value in beats.items()
+                if now - int(_beat(value).get("ts") or 0) > RELAY_FORGET_MS]
+        if gone:
+            self.r.hdel(key, *gone)
 
     def memory(self) -> dict[str, int]:
         """The server's used memory and its maxmemory (0: no limit), in bytes."""
@@ -410,6 +431,29 @@ class Store:
             "deadletters": int(dead or 0),
             "degraded": bool(hb.get("degraded")),
         }
+
+
+def relays(beats: dict[Any, Any], now_ms: int) -> dict[str, str]:
+    """Every relay's field of `Prelay:hb` read as one heartbeat, as health judges it: `ts` of
+    the freshest, `clients` summed and `relays` counted over those beating in the last
+    RELAY_FRESH_MS; empty when none ever beat."""
+    parsed = [_beat(value) for value in beats.values()]
+    stamps = [int(b.get("ts") or 0) for b in parsed]
+    if not any(stamps):
+        return {}
+    fresh = [b for b, ts in zip(parsed, stamps, strict=True) if now_ms - ts < RELAY_FRESH_MS]
+    return {"ts": str(max(stamps)), "relays": str(len(fresh)),
+            "clients": str(sum(int(b.get("clients") or 0) for b in fresh))}
+
+
+def _beat(value: Any) -> dict[str, Any]:
+    """One relay's field; anything else in the hash (a relay of an older release wrote `ts`
+    and `clients` as fields of their own) counts as no beat."""
+    try:
+        beat = json.loads(value)
+    except (TypeError, ValueError):
+        return {}
+    return beat if isinstance(beat, dict) else {}
 
 
 def _decoded(mapping: dict[Any, Any]) -> dict[str, str]:

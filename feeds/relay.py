@@ -61,7 +61,7 @@ from dashboard.connect import open_async, open_redis
 from dashboard.scope import place_of
 from dashboard.store import Store, day_of
 from feeds.fanout import Client, Fanout, encode, snapshot_frame
-from feeds.service import run_service
+from feeds.service import instance_id, run_service
 
 log = logging.getLogger("cc.relay")
 
@@ -94,10 +94,11 @@ class Relay:
         self.settings = settings
         self.redis_url = redis_url
         self.prefix = settings.prefix
+        self.instance = instance_id()  # its own field of the shared heartbeat
         self.fan = Fanout()
         self.store: Store | None = None  # sync client, used from worker threads
         self.auth: Auth | None = None
-        self.metrics = feeds.relay_metrics.RelayMetrics()  # its figures for /metrics
+        self.metrics = feeds.relay_metrics.RelayMetrics(self.instance)  # for /metrics
         self.server: Server | None = None
         self.stats: dict[str, Any] = {}
         self._next_snapshot: asyncio.Task[Snapshot] | None = None  # not yet reading
@@ -221,9 +222,7 @@ class Relay:
         stats = store.stats(day_of(int(time.time() * 1000), self.settings.timezone))
         stats["clients"] = len(self.fan.clients)
         stats["redis"] = "ok"
-        store.r.hset(store.key("relay:hb"), mapping={"ts": int(time.time() * 1000),
-                                                     "clients": len(self.fan.clients)})
-        store.r.expire(store.key("relay:hb"), 15)
+        store.relay_beat(self.instance, len(self.fan.clients))  # one field per relay
         return stats
 
     def _store(self) -> Store:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
+import secrets
 import signal
+import socket
 import threading
 from collections.abc import Callable
 
@@ -22,3 +25,9 @@ def run_service(name: str, body: Callable[[Settings, str, threading.Event], None
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     body(settings, settings.redis_url, stop)
+
+
+def instance_id() -> str:
+    """`host:pid:random`: names one process of a kind among others on any host (a restarted
+    one, with the same pid in a container, is still another)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"

@@ -13,6 +13,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 
 import redis
 
@@ -81,7 +83,11 @@ class Supervisor:
                "CC_WS_PORT": str(settings.ws_port), "CC_PORT": str(settings.port),
                "CC_HOST": settings.host}
         py = sys.executable
-        self.children = [Child("ingest-a", [py, "-m", "feeds.ingest"], env),
+        # the pages: gunicorn, as production runs them; the demo's users are main's to make
+        web = [py, "-m", "gunicorn", "-c", str(ROOT / "deploy" / "gunicorn.conf.py"),
+               f"app:create_server(demo={demo})"]
+        self.children = [Child("web", web, env),
+                         Child("ingest-a", [py, "-m", "feeds.ingest"], env),
                          Child("ingest-b", [py, "-m", "feeds.ingest"], env),
                          Child("relay", [py, "-m", "feeds.relay"], env),
                          Child("watch", [py, "-m", "feeds.watch"], env)]
@@ -130,5 +136,30 @@ def wait_ready(store: Store, stop: threading.Event, warn_after_s: float = 30.0) 
             warned = True
             log.warning("still waiting for %s to start (see its log above)",
                         " and ".join(missing(state, now)))
+        stop.wait(0.2)
+    return False
+
+
+def wait_http(host: str, port: int, stop: threading.Event, warn_after_s: float = 30.0) -> bool:
+    """Until the web server answers a request (any status: health says `starting` with a 503
+    while ingest or the relay are not ready); False if stopped first. A listening socket is
+    not enough: gunicorn binds before its workers have loaded the app."""
+    address = f"[{host}]" if ":" in host else host
+    if address in ("0.0.0.0", "[::]"):
+        address = "127.0.0.1" if address == "0.0.0.0" else "[::1]"
+    url = f"http://{address}:{port}/api/health"
+    started = time.monotonic()
+    warned = False
+    while not stop.is_set():
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return True
+        except urllib.error.HTTPError:
+            return True  # an answer
+        except OSError:  # refused, reset, timed out (URLError is one)
+            pass
+        if not warned and time.monotonic() - started > warn_after_s:
+            warned = True
+            log.warning("still waiting for the web server on %s (see its log above)", url)
         stop.wait(0.2)
     return False

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psutil
 import redis
 
 from dashboard.config import ROOT, Settings
@@ -64,7 +65,8 @@ def test_rdy002_degraded_before_redis_memory_runs_out(redis_url: str, r: redis.R
 
 def test_rdy003_url_printed_only_when_a_message_would_be_stored(tmp_path: Path) -> None:
     """`app.py --no-demo`: the URL line means ready; 50 events published at once after it
-    are all stored; the embedded Valkey runs with its computed maxmemory; SIGTERM stops it."""
+    are all stored; the embedded Valkey runs with its computed maxmemory; SIGTERM stops it
+    and every child, the web server's too."""
     port, ws_port = free_port(), free_port()
     env = {**os.environ, "CC_DATA_DIR": str(tmp_path), "CC_DEMO_USERS": "0",
            "PYTHONUNBUFFERED": "1"}
@@ -91,13 +93,42 @@ def test_rdy003_url_printed_only_when_a_message_would_be_stored(tmp_path: Path) 
         wait_for(lambda: client.hlen("cc:state:event") == 50, timeout=10)
         assert int(client.config_get("maxmemory")["maxmemory"]) > 1024**3
         client.close()
+        # the pages come from gunicorn (a master and its workers), a child like the others
+        children = psutil.Process(proc.pid).children(recursive=True)
+        assert sum("gunicorn" in " ".join(c.cmdline()) for c in children) >= 2
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         proc.wait(15)
         assert time.monotonic() - started < 10 and proc.returncode == 0
+        _, alive = psutil.wait_procs(children, timeout=5)
+        assert alive == [], [" ".join(c.cmdline()) for c in alive]  # none outlives the app
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait(5)
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+def test_rdy004_relays_side_by_side_each_beat_their_own_field(redis_url: str,
+                                                              r: redis.Redis) -> None:
+    """Two relays on one Redis (issue 15): neither overwrites the other's heartbeat; health
+    counts both and sums their walls; a relay long gone is forgotten by the next beat."""
+    with running_stack(redis_url) as one, running_stack(redis_url) as two:
+        http = _app(redis_url).server.test_client()
+        with one.connect(), two.connect(), two.connect():
+            body = wait_for(lambda: (b := http.get("/api/health").get_json())["relay"]
+                            == {"alive": True, "relays": 2, "clients": 3} and b, timeout=10)
+        assert body["status"] == "degraded" and body["reasons"] == ["watch_down"]
+        assert r.hlen("cc:relay:hb") == 2
+        now = int(time.time() * 1000)
+        # a relay SIGKILLed 20 s ago: still in the hash, no longer counted
+        r.hset("cc:relay:hb", "dead:1:aa", json.dumps({"ts": now - 20_000, "clients": 50}))
+        # …and one gone for two minutes: the next relay to beat deletes it
+        r.hset("cc:relay:hb", "dead:2:bb", json.dumps({"ts": now - 120_000, "clients": 9}))
+        r.hset("cc:relay:hb", "ts", str(now))  # an older release's field: not a relay
+        body = wait_for(lambda: (b := http.get("/api/health").get_json())["relay"]["clients"]
+                        == 0 and b, timeout=5)
+        assert body["relay"] == {"alive": True, "relays": 2, "clients": 0}
+        wait_for(lambda: not r.hexists("cc:relay:hb", "dead:2:bb"), timeout=5)
+        assert r.hexists("cc:relay:hb", "dead:1:aa")

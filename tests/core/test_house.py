@@ -179,6 +179,7 @@ def test_house008_nothing_declared_goes_unused() -> None:
         "hiredis",  # redis-py's parser, used when installed
         "ruff",  # `make lint`
         "pytest-xdist",  # `pytest -n`, a plugin
+        "gunicorn",  # the HTTP server, a command (deploy/gunicorn.conf.py)
     }
     text = "\n".join(p.read_text(encoding="utf-8")
                      for d in (*PACKAGES, "tests", "bench", "scripts")
