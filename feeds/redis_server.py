@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -44,6 +45,13 @@ CONFIG_FILE = "auth.conf"  # in the data folder: requirepass, owner-only
 
 def redact(url: str) -> str:
     """`url` without its password (and user), for logs."""
+    scheme, sep, rest = url.partition("://")
+    if sep and (scheme.lower().endswith("+sentinel") or "," in rest.split("/", 1)[0]):
+        # several hosts (a redis+sentinel:// URL): urllib reads one, so cut the userinfo here
+        netloc, slash, tail = rest.partition("/")
+        _, at, hosts = netloc.rpartition("@")
+        tail = re.sub(r"(sentinel_password=)[^&]*", r"\1***", tail)
+        return f"{scheme}://{'***@' if at else ''}{hosts}{slash}{tail}"
     try:
         parts = urlsplit(url)
     except ValueError:
@@ -73,12 +81,16 @@ class EmbeddedRedis:
         persist: bool = True,
         maxmemory: str = "",
         password: str | None = None,
+        replica_of: int | None = None,
+        extra_args: tuple[str, ...] = (),
     ) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.port = port or free_port()
         self.persist = persist
         self.maxmemory = maxmemory
         self.password = password or None
+        self.replica_of = replica_of  # a loopback primary's port (feeds/redis_sentinel.py)
+        self.extra_args = extra_args
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -101,6 +113,8 @@ class EmbeddedRedis:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(f"requirepass {self.password}\n")
+            # any node may be a replica one day (Sentinel demotes a primary that comes back)
+            f.write(f"masterauth {self.password}\n")
         return path
 
     def start(self, timeout: float = 10.0) -> EmbeddedRedis:
@@ -124,6 +138,9 @@ class EmbeddedRedis:
             # Ingest and relay are pub/sub subscribers; a burst must queue, not cut them off.
             "--client-output-buffer-limit", "pubsub 512mb 128mb 60",
         ]
+        if self.replica_of:
+            args += ["--replicaof", "127.0.0.1", str(self.replica_of)]
+        args += self.extra_args
         if self.maxmemory:
             # refuse writes at the cap rather than evict: nothing is dropped silently
             args += ["--maxmemory", self.maxmemory, "--maxmemory-policy", "noeviction"]

@@ -28,6 +28,7 @@ import redis
 from dashboard import lua
 from dashboard.command.sla import Deadlines
 from dashboard.config import Settings
+from dashboard.connect import reopen
 from dashboard.models import EVENT_CLOSED
 from dashboard.store import Store
 
@@ -235,13 +236,10 @@ def _text(value: Any) -> str:
 
 def binary_client(client: redis.Redis) -> redis.Redis:
     """A client on the same server that returns bytes (columns are binary)."""
-    kwargs = dict(client.connection_pool.connection_kwargs)
-    if not kwargs.get("decode_responses"):
+    if not client.connection_pool.connection_kwargs.get("decode_responses"):
         return client
-    kwargs["decode_responses"] = False
-    pool = redis.ConnectionPool(connection_class=client.connection_pool.connection_class,
-                                **kwargs)
-    return redis.Redis(connection_pool=pool)
+    # through connect: a Sentinel client's twin must follow the primary too
+    return reopen(client, decode_responses=False)
 
 
 class Codes:
