@@ -70,6 +70,9 @@ def create_api(store: Store, city: City, plans: PlanLibrary | None = None,
             "reconnects": int(hb.get("reconnects") or 0),
             "last_outage": json.loads(hb["last_outage"]) if hb.get("last_outage") else None,
             "recently_degraded": bool(hb.get("degraded")),
+            "failovers": int(hb.get("failovers") or 0),
+            "last_failover": json.loads(hb["last_failover"]) if hb.get("last_failover")
+            else None,
             "takeovers": int(hb.get("takeovers") or 0),
             "last_takeover": json.loads(hb["last_takeover"]) if hb.get("last_takeover")
             else None,

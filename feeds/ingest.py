@@ -31,7 +31,7 @@ from dashboard import protocol
 from dashboard.backoff import Backoff
 from dashboard.city import City, load_city
 from dashboard.config import Settings
-from dashboard.connect import open_redis
+from dashboard.connect import is_sentinel, open_redis, server_id
 from dashboard.models import EVENT_CLOSED, KINDS
 from dashboard.store import (
     APPLIED,
@@ -62,6 +62,9 @@ STREAM_COUNT: Final = BATCH_MAX // len(KINDS)  # XREADGROUP's COUNT is per strea
 STREAM_POLL_S: Final = 0.05  # how often quiet input streams are looked at
 YOUNG_S: Final = 3.0  # a process subscribed this recently defers to an older standby
 STANDBY_FRESH_MS: Final = 2500  # a standby heartbeat (written every second) this recent
+# A reconnect to another primary through Sentinel within this long is a failover the stack
+# rode out (what it may have lost is replayed: docs/OPERATIONS.md, "Sentinel"), not an outage.
+FAILOVER_MAX_S: Final = 60
 
 
 @dataclass
@@ -83,6 +86,8 @@ class Counters:
     rate: float = 0.0
     degraded_since: int = 0
     last_outage: tuple[int, int] | None = None  # (from, to) epoch ms
+    failovers: int = 0
+    last_failover: tuple[int, int] | None = None  # (from, to) epoch ms
 
 
 @dataclass(slots=True)
@@ -132,6 +137,7 @@ class Ingest:
         self._stream_warned = 0.0
         self._subscribed_at = 0.0
         self._last_stream_read = 0.0
+        self._server = ""  # run id of the primary last connected to
 
     # -- the loop ---------------------------------------------------------------------
 
@@ -167,10 +173,10 @@ class Ingest:
         try:
             pubsub.subscribe(*(f"{self.prefix}{kind}" for kind in KINDS))
             self._subscribed_at = time.monotonic()
-            client.ping()
+            server = server_id(client)
             self.streams.ensure_groups()
             self._lease_tick()  # so the first heartbeat already says which one this is
-            self._recovered()
+            self._recovered(server)
             backoff.reset()
             while not stop.is_set():
                 self._lease_tick()
@@ -346,15 +352,24 @@ class Ingest:
         except redis.ResponseError as exc:
             log.error("ingest: input stream upkeep failed: %s", exc)
 
-    def _recovered(self) -> None:
+    def _recovered(self, server: str) -> None:
         c = self.counters
         if c.degraded_since:
             c.reconnects += 1
-            c.last_outage = (c.degraded_since, int(time.time() * 1000))
-            log.warning("ingest reconnected to Redis")
+            now = int(time.time() * 1000)
+            if (is_sentinel(self.redis_url) and self._server and server != self._server
+                    and now - c.degraded_since <= FAILOVER_MAX_S * 1000):
+                c.failovers += 1
+                c.last_failover = (c.degraded_since, now)
+                log.warning("ingest followed a Sentinel failover to a new primary")
+            else:
+                c.last_outage = (c.degraded_since, now)
+                log.warning("ingest reconnected to Redis")
             c.degraded_since = 0
-            # Redis may have restarted empty: merged records must be re-read, not assumed.
+            # Redis may have restarted empty, or a promoted replica may lack the last writes:
+            # merged records must be re-read, not assumed.
             self.cache.clear()
+        self._server = server
         self._heartbeat(force=True)
 
     def _heartbeat(self, force: bool = False) -> None:
@@ -392,7 +407,9 @@ class Ingest:
             "extras_dropped": c.extras_dropped, "last_ts": c.last_ts,
             "instance": self.instance, "takeovers": c.takeovers, "replayed": c.replayed,
             "last_takeover": c.last_takeover,
-            "reconnects": c.reconnects, "last_outage": outage,
+            "reconnects": c.reconnects, "last_outage": outage, "failovers": c.failovers,
+            "last_failover": json.dumps({"from": c.last_failover[0], "to": c.last_failover[1]})
+            if c.last_failover else "",
             "degraded": outage if recent else "",
         })
         pipe.hset(key, "redis_rtt_s", round(self._hb_rtt, 6))  # for /metrics

@@ -105,6 +105,7 @@ class Relay:
         self._reading = asyncio.Lock()
         self._sending = asyncio.Semaphore(SNAPSHOT_SENDS)
         self.snapshots_read = 0
+        self.redis_id = ""  # run id of the Redis the frames came from (see _follow)
 
     # -- running ---------------------------------------------------------------------
 
@@ -161,11 +162,19 @@ class Relay:
             pubsub = conn.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(f"{self.prefix}ui")
+                server = str((await conn.info("server")).get("run_id", ""))
                 if self.fan.last_seq == 0:
                     self.fan.last_seq = await self._io(self._store().seq)
                     self.fan.camera_places = await self._io(self._read_camera_places)
+                elif server != self.redis_id:
+                    # Another server (a replica Sentinel promoted, or a restart): replication
+                    # is asynchronous, so its log's last seqs may hold other changes than the
+                    # walls were sent. No log entry can vouch for them: every wall resyncs
+                    # (limit 0 makes catch_up treat the log as not covering the gap).
+                    self.fan.catch_up(await self._io(self._store().seq), [], 0)
                 else:
                     await self._catch_up()
+                self.redis_id = server
                 backoff.reset()
                 while True:
                     msg = await pubsub.get_message(timeout=1.0)
