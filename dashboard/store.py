@@ -174,9 +174,12 @@ class Store:
                                          mark]
         for change in changes:
             argv.extend(change.args())
-        if self._apply_conn is None:
-            self._apply_conn = self.r.connection_pool.make_connection()
         try:
+            if self._apply_conn is None:
+                self._apply_conn = self.r.connection_pool.make_connection()
+                # connect() now, not on the first send: a Sentinel connection asks for the
+                # primary's address only in connect(); a send would dial the default host.
+                self._apply_conn.connect()
             self._apply_conn.send_command("EVAL", APPLY_LUA, 0, *argv)
         except (redis.ConnectionError, OSError):
             self.close_apply()

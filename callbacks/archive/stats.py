@@ -27,6 +27,7 @@ from callbacks.errors import error, refusal
 from dashboard.archive.stats import Figures, ScopeError, export_header
 from dashboard.city import City
 from dashboard.config import Settings
+from dashboard.connect import open_redis
 from dashboard.errors import Refused
 from dashboard.i18n import normalise_lang
 from dashboard.models import CATEGORIES, EVENT_STATUSES
@@ -45,8 +46,10 @@ FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
 
 def make_cache(server: Any, redis_url: str, settings: Settings) -> Cache:
     """flask-caching on the app's Redis, every key under `P` + `cache:`."""
+    # A client, not the URL: flask-caching parses URLs with redis-py's from_url, which knows
+    # no redis+sentinel:// (and would take database 0 whatever the URL says).
     return Cache(server, config={
-        "CACHE_TYPE": "RedisCache", "CACHE_REDIS_URL": redis_url,
+        "CACHE_TYPE": "RedisCache", "CACHE_REDIS_HOST": open_redis(redis_url),
         "CACHE_KEY_PREFIX": f"{settings.prefix}cache:",
         "CACHE_DEFAULT_TIMEOUT": ENTRY_TTL_S,
     })
