@@ -266,12 +266,21 @@ def _wait(predicate: Any, timeout: float, step: float = 0.02) -> bool:
     return False
 
 
-def _beats_since(client: redis.Redis, since_ms: int) -> bool:
-    """Every process wrote its heartbeat after `since_ms` (to the new primary, then)."""
+# The standby is left out of "healthy": it writes its heartbeat only once it has been
+# subscribed YOUNG_S (3 s, feeds/ingest.py), so its return is reported on its own.
+BEATS = ("ingest:hb", "relay:hb", "watch:hb")
+
+
+def _beats_since(client: redis.Redis, since_ms: int, back: dict[str, float]) -> bool:
+    """Every process wrote its heartbeat after `since_ms` (to the new primary, then);
+    `back` gets when each was first seen so."""
     pipe = client.pipeline(transaction=False)
-    for key in ("ingest:hb", "ingest:standby", "relay:hb", "watch:hb"):
+    for key in (*BEATS, "ingest:standby"):
         pipe.hget(f"cc:{key}", "ts")
-    return all(ts is not None and int(ts) > since_ms for ts in pipe.execute())
+    for key, ts in zip((*BEATS, "ingest:standby"), pipe.execute(), strict=True):
+        if ts is not None and int(ts) > since_ms:
+            back.setdefault(key, time.monotonic())
+    return all(key in back for key in BEATS)
 
 
 def drill(rate: int = 500, seconds: float = 12.0, walls: int = 2,
@@ -311,19 +320,25 @@ def drill(rate: int = 500, seconds: float = 12.0, walls: int = 2,
             promoted = valkey.wait_promoted(old_port)
             promoted_ms = killed_ms + int((promoted - killed) * 1000)
 
+            back: dict[str, float] = {}
+
             def healthy() -> bool:
                 body = stack.health() or {}
-                return body.get("status") == "ok" and _beats_since(client, promoted_ms)
+                if body.get("status") == "ok":
+                    back.setdefault("health_ok", time.monotonic())
+                return _beats_since(client, promoted_ms, back) and body.get("status") == "ok"
 
             healthy_ok = _wait(healthy, 30, 0.05)
             healthy_at = time.monotonic() if healthy_ok else None
             final_health = stack.health() or {}
 
             def live_at(wall: Wall) -> float | None:
-                after = [t for i, t in list(load.acked.items()) if t > promoted]
+                after = [i for i, t in list(load.acked.items()) if t > promoted]
                 return min((wall.events[i] for i in after if i in wall.events), default=None)
 
             _wait(lambda: all(live_at(w) is not None for w in clients), 20, 0.05)
+            _wait(lambda: _beats_since(client, promoted_ms, back)
+                  and "ingest:standby" in back, 15, 0.05)
             time.sleep(max(0.0, seconds - (time.monotonic() - killed) - seconds / 3))
             load.halt.set()
             producer.halt.set()
@@ -348,6 +363,7 @@ def drill(rate: int = 500, seconds: float = 12.0, walls: int = 2,
                 "promoted_after_kill_s": round(promoted - killed, 3),
                 "healthy_after_promotion_s": round(healthy_at - promoted, 3)
                 if healthy_at is not None else None,
+                "back_after_promotion_s": {k: round(t - promoted, 3) for k, t in back.items()},
                 "walls_live_after_promotion_s": round(max(walls_live) - promoted, 3)
                 if all(t is not None for t in walls_live) else None,
                 "acked_pubsub": len(load.acked), "refused_pubsub": load.refused,

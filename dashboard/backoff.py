@@ -22,3 +22,14 @@ class Backoff:
 
     def reset(self) -> None:
         self.attempt = 0
+
+
+# A process that lost Redis waits at most this long between attempts: a Sentinel failover ends
+# at a moment no one knows in advance, and the stack must be back within 5 s of it (issue 15);
+# a handful of processes reconnecting once a second costs a server nothing.
+RECONNECT_CAP_S = 1.0
+
+
+def reconnecting() -> Backoff:
+    """The backoff of a loop that reconnects to Redis (ingest, relay, watch)."""
+    return Backoff(0.1, RECONNECT_CAP_S)

@@ -28,7 +28,7 @@ import orjson
 import redis
 
 from dashboard import protocol
-from dashboard.backoff import Backoff
+from dashboard.backoff import Backoff, reconnecting
 from dashboard.city import City, load_city
 from dashboard.config import Settings
 from dashboard.connect import is_sentinel, open_redis, server_id
@@ -145,7 +145,7 @@ class Ingest:
         # Build the grid index now, not on the first event: that one would wait a second.
         self.city.locate(*self.city.centroid)
         self._stop = stop
-        backoff = Backoff(0.1, 5.0)
+        backoff = reconnecting()
         while not stop.is_set():
             try:
                 self._consume(stop, backoff)

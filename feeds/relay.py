@@ -55,7 +55,7 @@ from websockets.protocol import State
 
 import feeds.relay_metrics
 from dashboard.access.auth import Auth
-from dashboard.backoff import Backoff
+from dashboard.backoff import reconnecting
 from dashboard.config import Settings
 from dashboard.connect import open_async, open_redis
 from dashboard.scope import place_of
@@ -156,7 +156,7 @@ class Relay:
 
     async def _follow(self) -> None:
         """Subscribe to the ingest's frames; on any gap or reconnect, fill from the log."""
-        backoff = Backoff(0.1, 5.0)
+        backoff = reconnecting()
         while True:
             conn = open_async(self.redis_url, socket_connect_timeout=2)
             pubsub = conn.pubsub(ignore_subscribe_messages=True)

@@ -31,6 +31,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from dashboard.backoff import RECONNECT_CAP_S
 from dashboard.config import Settings
 from dashboard.connect import open_redis
 from dashboard.models import category_of
@@ -52,7 +53,7 @@ log = logging.getLogger("feeds.simulator")
 CST = timezone(timedelta(hours=8), "CST")
 TICK_S = 0.1
 MAX_LAG_S = 2.0  # behind by more than this (a stalled machine): skip ahead, never burst
-BACKOFF_FIRST_S, BACKOFF_CAP_S = 0.2, 5.0
+BACKOFF_FIRST_S, BACKOFF_CAP_S = 0.2, RECONNECT_CAP_S  # back soon after a failover
 WORKER_EVERY = (4.0, 6.0)
 OFF_DUTY_EVERY = (25.0, 35.0)  # the app reports rarely in the background
 VEHICLE_EVERY = (8.0, 12.0)

@@ -14,7 +14,7 @@ import redis
 
 from dashboard.archive.events import Archive
 from dashboard.archive.tracks import Tracks
-from dashboard.backoff import Backoff
+from dashboard.backoff import Backoff, reconnecting
 from dashboard.command.alerts import Alerts
 from dashboard.command.dispatch import Desk
 from dashboard.command.plans import PlanLibrary
@@ -72,7 +72,7 @@ class Watch:
     # -- the loop ---------------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> None:
-        backoff = Backoff(0.1, 5.0)
+        backoff = reconnecting()
         while not stop.is_set():
             try:
                 self._session(stop, backoff)
