@@ -10,8 +10,8 @@ Each also runs alone: `python -m bench.ingest_throughput`, `python -m bench.late
 `python -m bench.watch`, `python -m bench.dispatch_click`, `python -m bench.video_render`,
 `python -m bench.cameras_wall`, `python -m bench.cockpit`, `python -m bench.tracks`. Not
 run here: the 16-tile video wall in a browser (`python -m bench.videowall`, ~1 min),
-`python -m bench.ingest_profile` (ingest's CPU per message) and the 30-minute memory soak
-(`python -m bench.soak`).
+`python -m bench.ingest_profile` (ingest's CPU per message), the Sentinel failover drill
+(`python -m bench.sentinel`, ~40 s) and the 30-minute memory soak (`python -m bench.soak`).
 Results: bench/results/*.json.
 """
 
