@@ -8,7 +8,10 @@ is acknowledged once PUBLISH says an ingest received it), and events XADDed to t
 stream `cc:in:event` by a producer that counts one only once `WAIT 1` says a replica holds it
 (it sends it again otherwise: ingest stores a repeat as a duplicate). Signed-in walls
 (websocket clients through the relay) keep their state as a wall does: a snapshot replaces
-it, deltas add to it. A third of the way in, the primary is SIGKILLed.
+it, deltas add to it. A third of the way in, the primary is SIGKILLed — with `--gap S`, S
+seconds after its replicas were cut off, so the promoted replica surely lacks what the old
+primary acknowledged in those S seconds (events the walls were shown, stream entries ingest
+acknowledged): what a crash just before replication caught up does, only for certain.
 
 Measured from the moment a majority of sentinels name the promoted replica:
 - healthy: /api/health says ok and every process (both ingests, relay, watch) has written its
@@ -17,7 +20,7 @@ Measured from the moment a majority of sentinels name the promoted replica:
 then, once the load stopped: acknowledged events missing from the new primary's state
 (lost), from a wall's state, and frames that went back in seq on a wall.
 
-    python -m bench.sentinel [--rate 500] [--seconds 12] [--walls 2]
+    python -m bench.sentinel [--rate 500] [--seconds 12] [--walls 2] [--gap 0.5]
 """
 
 from __future__ import annotations
@@ -284,7 +287,7 @@ def _beats_since(client: redis.Redis, since_ms: int, back: dict[str, float]) -> 
 
 
 def drill(rate: int = 500, seconds: float = 12.0, walls: int = 2,
-          stream_rate: int = 20) -> dict[str, Any]:
+          stream_rate: int = 20, gap: float = 0.0) -> dict[str, Any]:
     """One run: the stack on Sentinel under load, the primary SIGKILLed a third of the way
     in; the figures of the module's docstring."""
     load_before = os.getloadavg()
@@ -314,11 +317,21 @@ def drill(rate: int = 500, seconds: float = 12.0, walls: int = 2,
             producer.start()
             time.sleep(seconds / 3)
 
+            if gap:
+                valkey.cut_replication()
+                cut = time.monotonic()
+                time.sleep(gap)
             old_port = valkey.kill_primary()
             killed = time.monotonic()
             killed_ms = int(time.time() * 1000)
+            shown_seq = max(w.seq for w in clients)  # the walls had been sent up to here
+            if gap:
+                valkey.restore_replication()
             promoted = valkey.wait_promoted(old_port)
             promoted_ms = killed_ms + int((promoted - killed) * 1000)
+            promoted_seq = int(valkey.node_client(valkey.primary()).get("cc:seq") or 0)
+            unreplicated = [i for i, t in {**load.acked, **producer.durable}.items()
+                            if gap and cut <= t <= killed]
 
             back: dict[str, float] = {}
 
@@ -360,6 +373,7 @@ def drill(rate: int = 500, seconds: float = 12.0, walls: int = 2,
             walls_live = [live_at(w) for w in clients]
             result = {
                 "rate": rate, "stream_rate": stream_rate, "walls": walls,
+                "gap_s": gap,
                 "promoted_after_kill_s": round(promoted - killed, 3),
                 "healthy_after_promotion_s": round(healthy_at - promoted, 3)
                 if healthy_at is not None else None,
@@ -368,6 +382,10 @@ def drill(rate: int = 500, seconds: float = 12.0, walls: int = 2,
                 if all(t is not None for t in walls_live) else None,
                 "acked_pubsub": len(load.acked), "refused_pubsub": load.refused,
                 "durable_stream": len(producer.durable), "stream_resent": producer.resent,
+                # seqs the walls were sent that the promoted replica did not have (read at the
+                # promotion: ingest may have applied a few more by then, so at least this)
+                "seqs_walls_saw_beyond_promoted": shown_seq - promoted_seq,
+                "acked_while_cut_off": len(unreplicated),
                 "lost": len(lost), "lost_ids": lost[:10],
                 "walls_missing": [len(set(acked) - set(w.events)) for w in clients],
                 "walls_behind": [seq - w.seq for w in clients],
@@ -409,8 +427,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         help="events a second into the input stream")
     parser.add_argument("--seconds", type=float, default=12.0, help="length of the load")
     parser.add_argument("--walls", type=int, default=2, help="websocket clients")
+    parser.add_argument("--gap", type=float, default=0.5,
+                        help="seconds the replicas are cut off before the kill (0: none)")
     args = parser.parse_args(argv)
-    result = drill(args.rate, args.seconds, args.walls, args.stream_rate)
+    result = drill(args.rate, args.seconds, args.walls, args.stream_rate, args.gap)
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     print(json.dumps(result, indent=2, ensure_ascii=False))

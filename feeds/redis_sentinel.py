@@ -196,6 +196,28 @@ class SentinelSet:
         port = self.primary_port()
         return next(n for n in self.nodes if n.port == port)
 
+    def cut_replication(self) -> None:
+        """Cut the replicas off the primary and keep them off (a wrong `masterauth`): what the
+        primary acknowledges from now on reaches no replica, as when a crash comes just before
+        asynchronous replication caught up, only longer and for certain. `kill_primary` next,
+        then `restore_replication` so the promoted replica's peers can follow it."""
+        primary = self.primary()
+        for node in self.nodes:
+            if node is not primary:
+                client = self.node_client(node)
+                client.config_set("masterauth", "cut-off")
+                client.close()
+        client = self.node_client(primary)
+        client.client_kill_filter(_type="replica")
+        client.close()
+
+    def restore_replication(self) -> None:
+        for node in self.nodes:
+            if node.process is not None:
+                client = self.node_client(node)
+                client.config_set("masterauth", self.password or "")
+                client.close()
+
     def kill_primary(self) -> int:
         """SIGKILL the primary (no shutdown, no last sync): returns its port."""
         node = self.primary()
