@@ -9,6 +9,7 @@ stack's real processes; bench/sentinel.py is the drill, measured with more load.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -110,17 +111,18 @@ def test_snt005_kill_the_primary_under_load(record_property: Any) -> None:
                                             "seqs_walls_saw_beyond_promoted",
                                             "acked_while_cut_off",
                                             "durable_stream", "load_avg_before")})
-    assert result["acked_pubsub"] >= 100 and result["durable_stream"] >= 50  # under load
-    assert result["seqs_walls_saw_beyond_promoted"] > 0  # the promoted one lacked them
-    assert result["lost"] == 0, result["lost_ids"]
-    assert result["walls_missing"] == [0, 0]  # every wall's state holds every one
-    assert result["walls_backwards"] == [0, 0]
-    assert result["walls_behind"] == [0, 0]  # and is at the primary's last seq
-    assert all(n >= 2 for n in result["walls_snapshots"])  # resynced to the new primary
-    assert result["healthy_after_promotion_s"] is not None
-    assert result["healthy_after_promotion_s"] <= 5
-    assert result["walls_live_after_promotion_s"] is not None
-    assert result["walls_live_after_promotion_s"] <= 5
-    assert result["health_after"] == {"status": "ok", "reasons": []}
-    assert result["ingest"]["failovers"] == "1" and not result["ingest"]["degraded"]
-    assert result["deadletters"] == 0
+    shown = json.dumps(result, indent=1)  # every figure, when one fails
+    assert result["acked_pubsub"] >= 100 and result["durable_stream"] >= 50, shown  # under load
+    assert result["seqs_walls_saw_beyond_promoted"] > 0, shown  # the promoted one lacked them
+    assert result["lost"] == 0, shown
+    assert result["walls_missing"] == [0, 0], shown  # every wall's state holds every one
+    assert result["walls_backwards"] == [0, 0], shown
+    assert result["walls_behind"] == [0, 0], shown  # and is at the primary's last seq
+    assert all(n >= 2 for n in result["walls_snapshots"]), shown  # resynced to the new primary
+    assert result["healthy_after_promotion_s"] is not None, shown
+    assert result["healthy_after_promotion_s"] <= 5, shown
+    assert result["walls_live_after_promotion_s"] is not None, shown
+    assert result["walls_live_after_promotion_s"] <= 5, shown
+    assert result["health_after"] == {"status": "ok", "reasons": []}, shown
+    assert result["ingest"]["failovers"] == "1" and not result["ingest"]["degraded"], shown
+    assert result["deadletters"] == 0, shown
