@@ -2,9 +2,10 @@
 
 Real processes on loopback: a Valkey primary, two replicas and three sentinels (quorum 2,
 down-after 1 s; feeds/redis_sentinel.py), and the stack on its `redis+sentinel://` URL as
-separate processes: two ingest, the relay, the watch service and a web worker. Load from this
-process, through the same URL: worker moves and new events published at `--rate` (an event
-is acknowledged once PUBLISH says an ingest received it), and events XADDed to the input
+separate processes: two ingest, the relay, the watch service and gunicorn (two workers).
+Load from this process, through the same URL: worker moves and new events published at
+`--rate` (an event is acknowledged once PUBLISH says an ingest received it), and events
+XADDed to the input
 stream `cc:in:event` by a producer that counts one only once `WAIT 1` says a replica holds it
 (it sends it again otherwise: ingest stores a repeat as a duplicate). Signed-in walls
 (websocket clients through the relay) keep their state as a wall does: a snapshot replaces
@@ -46,6 +47,7 @@ from dashboard.access.auth import Auth
 from dashboard.city import load_city
 from dashboard.config import ROOT, Settings
 from dashboard.connect import open_redis
+from dashboard.store import relays
 from feeds.redis_sentinel import SentinelSet
 from feeds.redis_server import free_port
 
@@ -54,22 +56,6 @@ SERVICES = ("ingest-a", "ingest-b", "relay", "watch", "web")
 PASSWORD = "drill-Sentinel-pw1"
 USER = "sentinel-drill"
 EVENT_EVERY = 10  # one message in ten is a new event, the rest are moves of 40 units
-
-
-def serve_web() -> None:
-    """A web worker process (`python -c "from bench.sentinel import serve_web; …"`): the
-    Dash app and its API on CC_PORT, as `make run` serves it."""
-    import signal
-
-    from werkzeug.serving import make_server
-
-    from app import create_app
-
-    settings = Settings.from_env()
-    http = make_server(settings.host, settings.port, create_app(settings).server,
-                       threaded=True)
-    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=http.shutdown).start())
-    http.serve_forever()
 
 
 class Stack:
@@ -84,9 +70,11 @@ class Stack:
         env = {**os.environ, "REDIS_URL": self.url, "CC_PREFIX": "cc:",
                "CC_WS_PORT": str(self.ws_port), "CC_PORT": str(self.http_port),
                "CC_HOST": "127.0.0.1", "CC_DATA_DIR": str(self.folder),
-               "PYTHONPATH": str(ROOT)}
+               "CC_WEB_WORKERS": "2", "PYTHONPATH": str(ROOT)}
         for name in SERVICES:
-            argv = ([sys.executable, "-c", "from bench.sentinel import serve_web; serve_web()"]
+            # the web side as production runs it: gunicorn, two worker processes
+            argv = ([sys.executable, "-m", "gunicorn", "-c",
+                     str(ROOT / "deploy" / "gunicorn.conf.py"), "app:create_server()"]
                     if name == "web" else
                     [sys.executable, "-m", "feeds.ingest" if name.startswith("ingest")
                      else f"feeds.{name}"])
@@ -279,8 +267,11 @@ def _beats_since(client: redis.Redis, since_ms: int, back: dict[str, float]) -> 
     `back` gets when each was first seen so."""
     pipe = client.pipeline(transaction=False)
     for key in (*BEATS, "ingest:standby"):
-        pipe.hget(f"cc:{key}", "ts")
-    for key, ts in zip((*BEATS, "ingest:standby"), pipe.execute(), strict=True):
+        pipe.hgetall(f"cc:{key}")
+    for key, beat in zip((*BEATS, "ingest:standby"), pipe.execute(), strict=True):
+        if key == "relay:hb":  # a field per relay (several side by side): the freshest
+            beat = relays(beat, int(time.time() * 1000))
+        ts = beat.get("ts")
         if ts is not None and int(ts) > since_ms:
             back.setdefault(key, time.monotonic())
     return all(key in back for key in BEATS)
