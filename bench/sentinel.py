@@ -94,6 +94,18 @@ class Stack:
                 return json.loads(body()) if body else None
             return None
 
+    def metric(self, name: str) -> float | None:
+        """A value of `/metrics` (the first sample of `name`), as Prometheus would read it."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/metrics",
+                                        timeout=2) as res:
+                for line in res.read().decode().splitlines():
+                    if line.startswith((name + " ", name + "{")):
+                        return float(line.rsplit(" ", 1)[1])
+        except OSError:
+            pass
+        return None
+
     def stop(self) -> None:
         for proc in self.procs.values():
             proc.terminate()
@@ -388,6 +400,7 @@ def drill(rate: int = 500, seconds: float = 12.0, walls: int = 2,
                                                   "last_takeover", "duplicates", "accepted",
                                                   "degraded")},
                 "deadletters": int(client.get("cc:deadletter:count") or 0),
+                "metrics_failovers": stack.metric("cc_ingest_failovers_total"),
                 "load_avg_before": [round(x, 2) for x in load_before],
                 "load_avg_after": [round(x, 2) for x in os.getloadavg()],
             }

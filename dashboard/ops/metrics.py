@@ -292,7 +292,8 @@ def _ingest(out: Scrape, hb: dict[str, str], standby: dict[str, str],
                 ("duplicates", "duplicates", "messages already stored (same ts)"),
                 ("conflicts", "conflicts", "revision conflicts merged again"),
                 ("takeovers", "takeovers", "times this process took the lease"),
-                ("reconnects", "reconnects", "times this process reconnected to Redis")):
+                ("reconnects", "reconnects", "times this process reconnected to Redis"),
+                ("failovers", "failovers", "Sentinel failovers this process followed")):
             out.counter(f"cc_ingest_{name}_total", text, _num(hb, field_name), process=process)
         last = _num(hb, "last_ts")
         if last:

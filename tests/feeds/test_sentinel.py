@@ -126,3 +126,4 @@ def test_snt005_kill_the_primary_under_load(record_property: Any) -> None:
     assert result["health_after"] == {"status": "ok", "reasons": []}, shown
     assert result["ingest"]["failovers"] == "1" and not result["ingest"]["degraded"], shown
     assert result["deadletters"] == 0, shown
+    assert result["metrics_failovers"] == 1, shown  # and Prometheus is told
