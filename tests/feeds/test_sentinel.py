@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,10 @@ def test_snt003_clients_reach_the_primary_through_the_sentinels(
         client.set("snt003", "é")
         assert client.info("replication")["role"] == "master"
         assert client.connection_pool.get_master_address()[1] == sentinels.primary_port()
+        # a dead host sends no reset: keepalive probes notice it (dashboard/connect.py)
+        conn = client.connection_pool.get_connection()
+        assert conn._sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE)
+        client.connection_pool.release(conn)
         twin = binary_client(client)  # the archive's bytes client follows the primary too
         assert twin.get("snt003") == "é".encode()
         assert reopen(client, decode_responses=False).connection_pool.service_name == "cc"
