@@ -13,6 +13,8 @@ it, deltas add to it. A third of the way in, the primary is SIGKILLed — with `
 seconds after its replicas were cut off, so the promoted replica surely lacks what the old
 primary acknowledged in those S seconds (events the walls were shown, stream entries ingest
 acknowledged): what a crash just before replication caught up does, only for certain.
+With `--hang` the primary is SIGSTOPped instead: alive to TCP, answering nothing (a frozen
+VM), so no client is told its connection is dead.
 
 Measured from the moment a majority of sentinels name the promoted replica:
 - healthy: /api/health says ok and every process (both ingests, relay, watch) has written its
@@ -21,7 +23,7 @@ Measured from the moment a majority of sentinels name the promoted replica:
 then, once the load stopped: acknowledged events missing from the new primary's state
 (lost), from a wall's state, and frames that went back in seq on a wall.
 
-    python -m bench.sentinel [--rate 500] [--seconds 12] [--walls 2] [--gap 0.5]
+    python -m bench.sentinel [--rate 500] [--seconds 12] [--walls 2] [--gap 0.5] [--hang]
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ from pathlib import Path
 from typing import Any
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.sync.client import connect
 
@@ -290,7 +294,7 @@ def _beats_since(client: redis.Redis, since_ms: int, back: dict[str, float]) -> 
 
 
 def drill(rate: int = 500, seconds: float = 12.0, walls: int = 2,
-          stream_rate: int = 20, gap: float = 0.0) -> dict[str, Any]:
+          stream_rate: int = 20, gap: float = 0.0, hang: bool = False) -> dict[str, Any]:
     """One run: the stack on Sentinel under load, the primary SIGKILLed a third of the way
     in; the figures of the module's docstring."""
     load_before = os.getloadavg()
@@ -324,14 +328,18 @@ def drill(rate: int = 500, seconds: float = 12.0, walls: int = 2,
                 valkey.cut_replication()
                 cut = time.monotonic()
                 time.sleep(gap)
-            old_port = valkey.kill_primary()
+            old_port = valkey.hang_primary() if hang else valkey.kill_primary()
             killed = time.monotonic()
             killed_ms = int(time.time() * 1000)
             shown_seq = max(w.seq for w in clients)  # the walls had been sent up to here
             if gap:
-                valkey.restore_replication()
+                valkey.restore_replication(skip=old_port)
             promoted = valkey.wait_promoted(old_port)
             promoted_ms = killed_ms + int((promoted - killed) * 1000)
+            # its own client, failing fast: one stuck on a hung primary would hold the polls
+            # back and make every process look back at the same late moment
+            probe = open_redis(valkey.url, decode_responses=True, socket_timeout=0.5,
+                               socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0))
             promoted_seq = int(valkey.node_client(valkey.primary()).get("cc:seq") or 0)
             unreplicated = [i for i, t in {**load.acked, **producer.durable}.items()
                             if gap and cut <= t <= killed]
@@ -342,7 +350,7 @@ def drill(rate: int = 500, seconds: float = 12.0, walls: int = 2,
                 body = stack.health() or {}
                 if body.get("status") == "ok":
                     back.setdefault("health_ok", time.monotonic())
-                return _beats_since(client, promoted_ms, back) and body.get("status") == "ok"
+                return _beats_since(probe, promoted_ms, back) and body.get("status") == "ok"
 
             healthy_ok = _wait(healthy, 30, 0.05)
             healthy_at = time.monotonic() if healthy_ok else None
@@ -353,7 +361,7 @@ def drill(rate: int = 500, seconds: float = 12.0, walls: int = 2,
                 return min((wall.events[i] for i in after if i in wall.events), default=None)
 
             _wait(lambda: all(live_at(w) is not None for w in clients), 20, 0.05)
-            _wait(lambda: _beats_since(client, promoted_ms, back)
+            _wait(lambda: _beats_since(probe, promoted_ms, back)
                   and "ingest:standby" in back, 15, 0.05)
             time.sleep(max(0.0, seconds - (time.monotonic() - killed) - seconds / 3))
             load.halt.set()
@@ -374,9 +382,10 @@ def drill(rate: int = 500, seconds: float = 12.0, walls: int = 2,
                   10, 0.1)
             hb = client.hgetall("cc:ingest:hb")
             walls_live = [live_at(w) for w in clients]
+            probe.close()
             result = {
                 "rate": rate, "stream_rate": stream_rate, "walls": walls,
-                "gap_s": gap,
+                "gap_s": gap, "fault": "SIGSTOP" if hang else "SIGKILL",
                 "promoted_after_kill_s": round(promoted - killed, 3),
                 "healthy_after_promotion_s": round(healthy_at - promoted, 3)
                 if healthy_at is not None else None,
@@ -433,8 +442,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--walls", type=int, default=2, help="websocket clients")
     parser.add_argument("--gap", type=float, default=0.5,
                         help="seconds the replicas are cut off before the kill (0: none)")
+    parser.add_argument("--hang", action="store_true",
+                        help="SIGSTOP the primary (hung, not dead) instead of SIGKILL")
     args = parser.parse_args(argv)
-    result = drill(args.rate, args.seconds, args.walls, args.stream_rate, args.gap)
+    result = drill(args.rate, args.seconds, args.walls, args.stream_rate, args.gap, args.hang)
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     print(json.dumps(result, indent=2, ensure_ascii=False))

@@ -34,6 +34,10 @@ SENTINEL_TIMEOUT_S: Final = 0.5
 # would wait on it for hours. Probes after 2 s idle, 1 s apart, 3 unanswered: ~5 s to notice.
 KEEPALIVE: Final = {getattr(socket, name): value for name, value in (
     ("TCP_KEEPIDLE", 2), ("TCP_KEEPINTVL", 1), ("TCP_KEEPCNT", 3)) if hasattr(socket, name)}
+# A hung primary (alive to TCP, answering nothing) is what Sentinel fails over from too: under
+# Sentinel a command waits at most this long (a caller's shorter timeout stands), then the
+# process reconnects and asks the Sentinels again. Far above any command the stack sends.
+NODE_TIMEOUT_S: Final = 3.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +105,8 @@ def _kwargs(target: SentinelTarget, options: dict[str, Any]) -> tuple[dict[str, 
     """(the Sentinels' connection options, the data nodes' connection options)."""
     nodes = {"db": target.db, "username": target.username, "password": target.password,
              "socket_keepalive": True, "socket_keepalive_options": KEEPALIVE, **options}
+    nodes["socket_timeout"] = min(options.get("socket_timeout") or NODE_TIMEOUT_S,
+                                  NODE_TIMEOUT_S)
     watchers: dict[str, Any] = {"socket_connect_timeout": SENTINEL_TIMEOUT_S,
                                 "socket_timeout": SENTINEL_TIMEOUT_S}
     if target.sentinel_password:

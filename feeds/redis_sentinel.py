@@ -211,9 +211,11 @@ class SentinelSet:
         client.client_kill_filter(_type="replica")
         client.close()
 
-    def restore_replication(self) -> None:
+    def restore_replication(self, skip: int | None = None) -> None:
+        """Give the replicas their `masterauth` back; `skip`: the port of a node that cannot
+        answer (hung), which would only make this wait."""
         for node in self.nodes:
-            if node.process is not None:
+            if node.process is not None and node.port != skip:
                 client = self.node_client(node)
                 client.config_set("masterauth", self.password or "")
                 client.close()
@@ -225,6 +227,14 @@ class SentinelSet:
         os.kill(node.process.pid, signal.SIGKILL)
         node.process.wait(5)
         node.process = None
+        return node.port
+
+    def hang_primary(self) -> int:
+        """SIGSTOP the primary: alive to TCP (no reset reaches its clients), answering nothing,
+        as a server stuck in swap or a frozen VM; returns its port. `stop` wakes it to end it."""
+        node = self.primary()
+        assert node.process is not None
+        os.kill(node.process.pid, signal.SIGSTOP)
         return node.port
 
     def wait_promoted(self, old_port: int, timeout: float = 30.0) -> float:
@@ -250,6 +260,8 @@ class SentinelSet:
         for watcher in self.sentinels:
             watcher.stop()
         for node in self.nodes:
+            if node.process is not None and node.process.poll() is None:
+                os.kill(node.process.pid, signal.SIGCONT)  # a hung one must hear SIGTERM
             node.stop()
 
     def __enter__(self) -> SentinelSet:

@@ -74,6 +74,7 @@ COOKIE: Final = "cc_session"
 KINDS_MAX: Final = 16
 WRITE_LIMIT: Final = 2**20  # a wall whose socket buffer stays over this is behind
 SNAPSHOT_SENDS: Final = 8  # snapshots in flight at once: a reconnect storm's memory is bounded
+PING_TIMEOUT_S: Final = 2.0  # a silent subscription's server must answer a PING this fast
 
 
 class Snapshot:
@@ -179,6 +180,9 @@ class Relay:
                 while True:
                     msg = await pubsub.get_message(timeout=1.0)
                     if msg is None:
+                        # A silent second: a hung server (Sentinel fails over from it; no
+                        # reset reaches us) would keep the walls silent for ever.
+                        await asyncio.wait_for(conn.ping(), PING_TIMEOUT_S)
                         continue
                     frames = json.loads(msg["data"])
                     if self.fan.gap(frames):
