@@ -397,6 +397,8 @@ def drill(rate: int = 500, seconds: float = 12.0, walls: int = 2,
                 # seqs the walls were sent that the promoted replica did not have (read at the
                 # promotion: ingest may have applied a few more by then, so at least this)
                 "seqs_walls_saw_beyond_promoted": shown_seq - promoted_seq,
+                "walls_seq_at_kill": shown_seq,
+                "log_fork": int(client.zscore("cc:log:fork", "seq") or 0),
                 "acked_while_cut_off": len(unreplicated),
                 "lost": len(lost), "lost_ids": lost[:10],
                 "walls_missing": [len(set(acked) - set(w.events)) for w in clients],

@@ -319,6 +319,15 @@ class Store:
             out.append((seq, f["k"], f["o"], f["d"]))
         return out
 
+    def mark_fork(self, seq: int) -> None:
+        """The log may differ from what walls were sent up to `seq` (a promoted replica lacked
+        the last writes): a wall resuming at or below it gets a snapshot. Only ever raised."""
+        self.r.zadd(self.key("log:fork"), {"seq": seq}, gt=True)
+
+    def fork(self) -> int:
+        """The highest seq the walls may have been sent from another history (0: none)."""
+        return int(self.r.zscore(self.key("log:fork"), "seq") or 0)
+
     def log_first_seq(self) -> int | None:
         first = self.r.xrange(self.key("log"), count=1)
         return int(_text(first[0][0]).split("-", 1)[0]) if first else None

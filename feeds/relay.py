@@ -171,7 +171,9 @@ class Relay:
                     # Another server (a replica Sentinel promoted, or a restart): replication
                     # is asynchronous, so its log's last seqs may hold other changes than the
                     # walls were sent. No log entry can vouch for them: every wall resyncs
-                    # (limit 0 makes catch_up treat the log as not covering the gap).
+                    # (limit 0 makes catch_up treat the log as not covering the gap), and so
+                    # will a wall resuming from a seq this far, on any relay (_replay).
+                    await self._io(self._store().mark_fork, self.fan.last_seq)
                     self.fan.catch_up(await self._io(self._store().seq), [], 0)
                 else:
                     await self._catch_up()
@@ -397,6 +399,8 @@ class Relay:
     async def _replay(self, client: Client, since: int) -> bool:
         """Send what a reconnecting wall missed after `since`; False when a snapshot is due."""
         store = self._store()
+        if since <= await self._io(store.fork):
+            return False  # it saw that seq before a failover: maybe another change than now
         current = await self._io(store.seq)
         entries = await self._io(store.log_since, since, REPLAY_MAX) if since <= current else []
         frames = self.fan.replay(client, since, current, entries, REPLAY_MAX)

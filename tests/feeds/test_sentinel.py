@@ -20,8 +20,12 @@ import redis
 
 from dashboard.archive.events import binary_client
 from dashboard.connect import is_sentinel, open_async, open_redis, parse_sentinel, reopen
+from dashboard.store import Store
 from feeds.redis_sentinel import SentinelSet
 from feeds.redis_server import redact
+
+from ..conftest import Stack
+from .test_relay import event, frames
 
 PASSWORD = "s3ntinel-pw"
 
@@ -50,6 +54,24 @@ def test_snt001_the_url_names_sentinels_service_db_and_passwords() -> None:
 def test_snt002_a_malformed_url_is_refused_with_a_reason(url: str) -> None:
     with pytest.raises(ValueError):
         parse_sentinel(url)
+
+
+def test_snt006_a_wall_resuming_from_before_a_failover_gets_a_snapshot(stack: Stack) -> None:
+    """Up to `Plog:fork` (raised by a relay that saw its Redis change) the log may hold other
+    changes than a wall was sent: a resume from there is a snapshot, on any relay; one from
+    after it is a replay as ever."""
+    for i in range(6):
+        stack.publish("event", event(i))
+    stack.wait_seq(6)
+    Store(stack.client).mark_fork(4)
+    Store(stack.client).mark_fork(2)  # only ever raised: another relay saw less
+    assert Store(stack.client).fork() == 4
+    with stack.connect("?since=4") as ws:
+        snap = frames(ws, lambda g: len(g) >= 1)[0]
+        assert snap["type"] == "snapshot" and snap["seq"] == 6
+    with stack.connect("?since=5") as ws:
+        got = frames(ws, lambda g: len(g) >= 1)
+        assert [(f["type"], f["seq"]) for f in got] == [("delta", 6)]
 
 
 @pytest.fixture(scope="module")
@@ -137,3 +159,5 @@ def test_snt005_kill_the_primary_under_load(hang: bool, record_property: Any) ->
     assert result["ingest"]["failovers"] == "1" and not result["ingest"]["degraded"], shown
     assert result["deadletters"] == 0, shown
     assert result["metrics_failovers"] == 1, shown  # and Prometheus is told
+    # and a wall that resumes from before the failover, on any relay, gets a snapshot
+    assert result["log_fork"] >= result["walls_seq_at_kill"], shown
