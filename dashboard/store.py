@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 import redis
 
 from dashboard import lua
+from dashboard.connect import check_prefix, dedicated_connection
 from dashboard.scope import sees
 
 RECENT_EVENTS_MS: Final = 24 * 3600 * 1000
@@ -109,8 +110,12 @@ class Store:
 
     def __init__(self, client: redis.Redis, prefix: str = "cc:", log_maxlen: int = 200_000,
                  deadletter_max: int = 10_000, deadletter_raw_bytes: int = 4096) -> None:
+        check_prefix(client, prefix)  # an untagged prefix on a cluster: refuse at start-up
         self.r = client
         self.prefix = prefix
+        # Scripts build their keys from the prefix (ARGV[1]); this key of the prefix goes in
+        # KEYS so a cluster routes each script to the prefix's slot (docs/REDIS-KEYS.md).
+        self.anchor = prefix + "seq"
         self.log_maxlen = log_maxlen
         self.deadletter_max = deadletter_max
         self.deadletter_raw_bytes = deadletter_raw_bytes
@@ -169,9 +174,9 @@ class Store:
         for change in changes:
             argv.extend(change.args())
         if self._apply_conn is None:
-            self._apply_conn = self.r.connection_pool.make_connection()
+            self._apply_conn = dedicated_connection(self.r, self.anchor)
         try:
-            self._apply_conn.send_command("EVAL", APPLY_LUA, 0, *argv)
+            self._apply_conn.send_command("EVAL", APPLY_LUA, 1, self.anchor, *argv)
         except (redis.ConnectionError, OSError):
             self.close_apply()
             raise
@@ -238,7 +243,7 @@ class Store:
         registered = self.r.register_script(lua.PRELUDE + body)
 
         def call(*args: str | int | float) -> Any:
-            return registered(keys=[], args=[self.prefix, self.log_maxlen, *args])
+            return registered(keys=[self.anchor], args=[self.prefix, self.log_maxlen, *args])
 
         return call
 
@@ -285,7 +290,8 @@ class Store:
         """Sequence number and raw JSON records, read atomically."""
         now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
         seq, events, workers, resources, cameras, tasks, alerts = self._snapshot(
-            keys=[], args=[self.prefix, now_ms - RECENT_EVENTS_MS, SNAPSHOT_EVENTS_MAX]
+            keys=[self.anchor],
+            args=[self.prefix, now_ms - RECENT_EVENTS_MS, SNAPSHOT_EVENTS_MAX]
         )
         return {
             "seq": int(_text(seq)),

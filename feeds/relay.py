@@ -46,7 +46,7 @@ from websockets.http11 import Request, Response
 from dashboard.access.auth import Auth
 from dashboard.backoff import Backoff
 from dashboard.config import Settings
-from dashboard.connect import open_async, open_redis
+from dashboard.connect import is_cluster, open_async, open_redis, sharded
 from dashboard.scope import place_of
 from dashboard.store import Store, day_of
 from feeds.fanout import Client, Fanout, dumps, scoped_parts
@@ -132,8 +132,15 @@ class Relay:
         while True:
             conn = open_async(self.redis_url, socket_connect_timeout=2)
             pubsub = conn.pubsub(ignore_subscribe_messages=True)
+            # A tagged prefix's frames come sharded (SPUBLISH, dashboard/connect.py): on a
+            # cluster only the master of the prefix's slot carries them.
+            shard = sharded(self.prefix)
+            read = pubsub.get_message
             try:
-                await pubsub.subscribe(f"{self.prefix}ui")
+                if shard and is_cluster(conn):
+                    await conn.initialize()  # the slot map: which node to subscribe on
+                    read = pubsub.get_sharded_message
+                await (pubsub.ssubscribe if shard else pubsub.subscribe)(f"{self.prefix}ui")
                 if self.fan.last_seq == 0:
                     self.fan.last_seq = await self._io(self._store().seq)
                     self.fan.camera_places = await self._io(self._read_camera_places)
@@ -141,7 +148,7 @@ class Relay:
                     await self._catch_up()
                 backoff.reset()
                 while True:
-                    msg = await pubsub.get_message(timeout=1.0)
+                    msg = await read(timeout=1.0)
                     if msg is None:
                         continue
                     frames = json.loads(msg["data"])
