@@ -29,6 +29,8 @@ class LoopbackCluster:
                  maxmemory: str = "") -> None:
         self.data_dir = Path(data_dir).resolve()
         self.ports = [free_port() for _ in range(masters)]
+        # the cluster bus on a free port of its own, not port + 10000 (maybe taken, or > 65535)
+        self.bus_ports = [free_port() for _ in range(masters)]
         self.password = password or None
         self.maxmemory = maxmemory
         self.processes: list[subprocess.Popen[bytes]] = []
@@ -42,13 +44,14 @@ class LoopbackCluster:
         """A plain client to one node (for asking it what it holds)."""
         return redis.Redis(port=port, password=self.password, **options)  # type: ignore[arg-type]
 
-    def _spawn(self, port: int) -> subprocess.Popen[bytes]:
+    def _spawn(self, port: int, bus_port: int) -> subprocess.Popen[bytes]:
         folder = self.data_dir / str(port)
         folder.mkdir(parents=True, exist_ok=True)
         args = [server_binary(), "--port", str(port), "--bind", "127.0.0.1",
                 "--dir", str(folder), "--daemonize", "no", "--save", "",
                 "--appendonly", "no", "--logfile", "server.log", "--loglevel", "warning",
                 "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                "--cluster-port", str(bus_port),
                 "--cluster-node-timeout", "5000",
                 # ingest and relay are subscribers: a burst must queue, not cut them off
                 "--client-output-buffer-limit", "pubsub 512mb 128mb 60"]
@@ -61,24 +64,29 @@ class LoopbackCluster:
                                 start_new_session=True)
 
     def start(self, timeout: float = 30.0) -> LoopbackCluster:
-        self.processes = [self._spawn(p) for p in self.ports]
+        self.processes = [self._spawn(p, b) for p, b in zip(self.ports, self.bus_ports,
+                                                            strict=True)]
         deadline = time.monotonic() + timeout
         try:
             clients = [self.node(p, socket_connect_timeout=0.5) for p in self.ports]
-            for client in clients:
+            for client, proc, port in zip(clients, self.processes, self.ports, strict=True):
                 while True:
-                    with contextlib.suppress(redis.ConnectionError, redis.BusyLoadingError):
+                    with contextlib.suppress(redis.ConnectionError, redis.TimeoutError,
+                                             redis.BusyLoadingError):
                         if client.ping():
                             break
-                    if time.monotonic() > deadline:
-                        raise RuntimeError("a cluster node did not answer")
+                    if proc.poll() is not None or time.monotonic() > deadline:
+                        log = self.data_dir / str(port) / "server.log"
+                        tail = log.read_text(errors="replace")[-1000:] if log.exists() else ""
+                        raise RuntimeError(f"cluster node :{port} did not answer\n{tail}")
                     time.sleep(0.05)
             n = len(self.ports)
             for i, client in enumerate(clients):
                 first, last = i * SLOTS // n, (i + 1) * SLOTS // n - 1
                 client.execute_command("CLUSTER", "ADDSLOTSRANGE", first, last)
             for client in clients[1:]:
-                client.execute_command("CLUSTER", "MEET", "127.0.0.1", self.ports[0])
+                client.execute_command("CLUSTER", "MEET", "127.0.0.1", self.ports[0],
+                                       self.bus_ports[0])
             while not all(_cluster_ok(c, n) for c in clients):
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"the cluster did not form within {timeout}s")
