@@ -291,3 +291,102 @@ def test_clu004_a_tagged_prefix_works_on_one_server(redis_url: str) -> None:
         for thread in threads:
             thread.join(5)
         client.close()
+
+
+def test_clu005_the_cockpit_history_and_its_archive_on_a_cluster(
+        cluster: LoopbackCluster) -> None:
+    """The cockpit's fixed history played into one city on the cluster through the real
+    paths (apply script, desk, alert scripts, watch): the figures equal the hand count, and
+    archiving (one script over many keys, transactions) keeps them."""
+    from dashboard.archive.events import Archive
+    from dashboard.archive.stats import Figures
+    from dashboard.city import load_city
+
+    from ..archive.test_stats import check
+    from ..cockpit_util import load_history, now_ms
+
+    settings = dataclasses.replace(Settings(), prefix="{cockpit}:")
+    client = open_redis(cluster.url, decode_responses=True)
+    try:
+        load_history(client, settings)
+        store = Store(client, settings.prefix)
+        figures = Figures(store, load_city(), settings)
+        before = figures.figures(None, now_ms())
+        check(before, None)
+        archive = Archive(store, settings)
+        assert archive.run(now_ms()) == 8  # E05–E12, as on one server (tests/archive)
+        assert len(archive.frame(with_ids=True)) == 8
+        after = figures.figures(None, now_ms())
+        assert after["version"] > before["version"]
+        assert {k: v for k, v in after.items() if k != "version"} == \
+            {k: v for k, v in before.items() if k != "version"}
+    finally:
+        client.close()
+
+
+def test_clu006_handover_tracks_and_sign_in_on_a_cluster(cluster: LoopbackCluster) -> None:
+    """What the drill above does not reach: the handover's WATCH/MULTI and its script, track
+    compaction (SCAN + scripts in a pipeline), failed log-ins' counting script, a stream
+    producer (XREADGROUP over all kinds at once), and a standby ingest beside the active."""
+    from dashboard.access.auth import Auth
+    from dashboard.archive.tracks import Fix, Tracks
+    from dashboard.duty.handover import Handovers
+    from dashboard.duty.roster import RosterStore
+
+    from ..auth_util import make_user
+    from ..cockpit_util import Clock
+
+    prefix = "{laixi}:"
+    client = open_redis(cluster.url, decode_responses=True)
+    try:
+        store = Store(client, prefix)
+        clock = Clock(TS)
+        books = Handovers(store, dataclasses.replace(Settings(), prefix=prefix),
+                          RosterStore(store, "Asia/Shanghai").get, clock=clock)
+        made = books.create(by="zhiban", from_ms=TS - 3_600_000, to_ms=TS)
+        books.sign(made["id"], by="zhiban")
+        assert books.accept(made["id"], by="jieban")["state"] == "accepted"
+        assert books.get(made["id"])["intact"] is True  # type: ignore[index]
+
+        tracks = Tracks(client, prefix, "Asia/Shanghai", keep_days=30)
+        fixes = [Fix(TS + i * 5_000, 36.78, 119.96 + i * 1e-4) for i in range(50)]
+        assert tracks.write("worker", "W1", fixes) == 50
+        whole = tracks.read("worker", "W1", TS, TS + 86_399_999)
+        assert tracks.compact_step("2026-11-22")[1] == 1
+        assert tracks.read("worker", "W1", TS, TS + 86_399_999) == whole
+
+        user, password = make_user(client, "commander", prefix=prefix)
+        auth = Auth(client, prefix, Settings())
+        assert auth.login(user, "wrong-password", "10.0.0.9") is None
+        assert auth.login(user, password, "10.0.0.9") is not None
+    finally:
+        client.close()
+
+    settings = dataclasses.replace(Settings(), redis_url=cluster.url, prefix=prefix,
+                                   ws_port=free_port())
+    stop = threading.Event()
+    ingests = [Ingest(settings, cluster.url) for _ in range(2)]
+    threads = [threading.Thread(target=i.run, args=(stop,), daemon=True) for i in ingests]
+    for thread in threads:
+        thread.start()
+    c = City(settings, open_redis(cluster.url, decode_responses=True), Relay(settings, ""))
+    try:
+        deadline = time.monotonic() + 15
+        while not (c.client.exists(f"{prefix}ingest:hb")
+                   and c.client.exists(f"{prefix}ingest:standby")):
+            assert time.monotonic() < deadline, "no active and standby ingest"
+            time.sleep(0.05)
+        base = int(c.client.get(f"{prefix}seq") or 0)
+        c.client.xadd(f"{prefix}in:event", {"m": json.dumps(
+            {"id": "ev-stream", "type": "dispute", "severity": 4, "lon": 119.96,
+             "lat": 36.78, "ts": TS})})
+        c.publish("event", {"id": "ev-pub", "type": "dispute", "severity": 4, "lon": 119.96,
+                            "lat": 36.78, "ts": TS})
+        c.wait_seq(base + 2)
+        assert c.client.hexists(f"{prefix}state:event", "ev-stream")
+        assert c.client.hexists(f"{prefix}state:event", "ev-pub")
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(5)
+        c.client.close()
