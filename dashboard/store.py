@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 import redis
 
 from dashboard import lua
-from dashboard.connect import check_prefix, dedicated_connection
+from dashboard.connect import check_prefix, dedicated_connection, home_node
 from dashboard.scope import sees
 
 RECENT_EVENTS_MS: Final = 24 * 3600 * 1000
@@ -378,7 +378,8 @@ class Store:
 
     def memory(self) -> dict[str, int]:
         """The server's used memory and its maxmemory (0: no limit), in bytes."""
-        info = self.r.info("memory")
+        # on a cluster, the master that holds this prefix's slot (INFO goes to any node)
+        info = home_node(self.r, self.prefix).info("memory")
         return {"used_memory": int(info.get("used_memory", 0)),
                 "maxmemory": int(info.get("maxmemory", 0))}
 

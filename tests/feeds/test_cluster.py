@@ -215,7 +215,7 @@ def test_clu003_two_cities_side_by_side(cluster: LoopbackCluster) -> None:
             for t, c in cities.items():
                 outbound[t].subscribe(f"{c.prefix}dispatch")
                 scene(c, t)
-            tasks = {}
+            tasks, reports = {}, {}
             for t, c in cities.items():
                 c.wait_seq(7)  # 5 events, the scene's event and worker
                 web = create_app(c.settings).server.test_client()
@@ -225,6 +225,13 @@ def test_clu003_two_cities_side_by_side(cluster: LoopbackCluster) -> None:
                                      "assignees": [{"id": f"W-{t}", "kind": "worker"}]})
                 assert res.status_code == 201, res.get_json()
                 tasks[t] = res.get_json()["task"]["id"]
+                # a report through the API goes the feed's way: PUBLISH to the city's ingest
+                res = web.post("/api/events", json={"type": "dispute", "severity": 4,
+                                                    "lon": 119.95, "lat": 36.78})
+                assert res.status_code == 201, res.get_json()
+                reports[t] = res.get_json()["event"]["id"]
+                health = web.get("/api/health").get_json()
+                assert health["status"] == "ok", health
                 # the cockpit of each city answers with its own figures
                 leader = create_app(c.settings).server.test_client()
                 sign_in(leader, c.client, "leader", prefix=c.prefix)
@@ -232,7 +239,8 @@ def test_clu003_two_cities_side_by_side(cluster: LoopbackCluster) -> None:
                 assert stats.status_code == 200, stats.get_data(as_text=True)
                 assert leader.get("/api/stats").headers["X-Cache"] == "hit"
             for t, wall in walls.items():
-                frames(wall, lambda g, t=t: tasks[t] in delta_ids(g, "task"))
+                frames(wall, lambda g, t=t: tasks[t] in delta_ids(g, "task")
+                       and reports[t] in delta_ids(g, "event"))
             for t, c in cities.items():
                 deadline = time.monotonic() + 5
                 while (msg := outbound[t].get_message(timeout=0.5)) is None:
