@@ -51,7 +51,7 @@ from dashboard.command.dispatch import Desk
 from dashboard.command.plans import PlanLibrary
 from dashboard.command.sla import Deadlines
 from dashboard.config import ROOT, Settings
-from dashboard.connect import open_redis
+from dashboard.connect import check_prefix, open_redis
 from dashboard.duty.desk import Duty
 from dashboard.i18n import t
 from dashboard.ops.capacity import maxmemory_bytes
@@ -157,6 +157,10 @@ def main(argv: list[str] | None = None) -> None:
         write_private(embedded.data_dir / admin.URL_FILE, url)
     else:
         log.info("Redis at %s", redact(url))
+        try:
+            check_prefix(url, settings.prefix)  # before any process starts on a cluster
+        except ValueError as exc:
+            sys.exit(f"app.py: {exc}")
     settings = dataclasses.replace(settings, redis_url=url)
 
     supervisor = Supervisor(settings, url, demo=not args.no_demo)

@@ -125,9 +125,11 @@ def sharded(prefix: str) -> bool:
 
 
 def check_prefix(client: Any, prefix: str) -> None:
-    """Refuse an untagged prefix on a cluster: its keys would spread over every slot, and
-    the scripts that touch many of them at once would fail with CROSSSLOT mid-run."""
-    if is_cluster(client) and hash_tag(prefix) is None:
+    """Refuse an untagged prefix on a cluster (`client` a client or a URL): its keys would
+    spread over every slot, and the scripts that touch many of them at once would fail with
+    CROSSSLOT mid-run."""
+    on_cluster = is_cluster_url(client) if isinstance(client, str) else is_cluster(client)
+    if on_cluster and hash_tag(prefix) is None:
         raise ValueError(
             f"CC_PREFIX={prefix!r} on a Redis Cluster needs a hash tag, e.g. '{{pingdu}}:' "
             "(braces around a name), so all of one city's keys share one hash slot")

@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable
 
 from dashboard.config import Settings
+from dashboard.connect import check_prefix
 
 
 def run_service(name: str, body: Callable[[Settings, str, threading.Event], None]) -> None:
@@ -16,6 +17,10 @@ def run_service(name: str, body: Callable[[Settings, str, threading.Event], None
     settings = Settings.from_env()
     if not settings.redis_url:
         raise SystemExit(f"{name} needs REDIS_URL")
+    try:
+        check_prefix(settings.redis_url, settings.prefix)
+    except ValueError as exc:
+        raise SystemExit(f"{name}: {exc}") from None
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

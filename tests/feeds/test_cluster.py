@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -36,6 +40,7 @@ from ..units_util import TS, east
 pytestmark = pytest.mark.slow  # a cluster and two whole stacks: seconds of real work
 
 MASTERS = 3
+ROOT = Path(__file__).resolve().parents[2]
 CANDIDATES = ("pingdu", "laixi", "jiaozhou", "jimo", "huangdao", "laoshan", "chengyang")
 
 
@@ -166,6 +171,11 @@ def test_clu001_a_cluster_url_names_its_nodes_and_password() -> None:
         "username": "u", "password": "pw", "ssl": True}
     with pytest.raises(ValueError, match="host:port"):
         parse_cluster_url("redis+cluster://nohost")
+    # a process started on a cluster with an untagged prefix stops at once, saying why
+    env = {**os.environ, "REDIS_URL": "redis+cluster://127.0.0.1:1", "CC_PREFIX": "cc:"}
+    done = subprocess.run([sys.executable, "-m", "feeds.ingest"], env=env, timeout=60,
+                          capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode != 0 and "needs a hash tag" in done.stderr, done.stderr
 
 
 def test_clu002_an_untagged_prefix_is_refused_on_a_cluster(cluster: LoopbackCluster) -> None:
