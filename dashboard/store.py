@@ -105,6 +105,14 @@ def out_of_memory(exc: redis.ResponseError) -> bool:
     return isinstance(exc, redis.exceptions.OutOfMemoryError) or str(exc).startswith("OOM")
 
 
+def redirected(exc: redis.ResponseError) -> bool:
+    """A cluster node said the prefix's slot is (being) served elsewhere: the slot moved, or
+    its master failed over. A state of the store, not of a change."""
+    return isinstance(exc, (redis.exceptions.AskError, redis.exceptions.TryAgainError,
+                            redis.exceptions.ClusterDownError)) or str(exc).startswith(
+        ("MOVED ", "ASK ", "TRYAGAIN", "CLUSTERDOWN"))
+
+
 class Store:
     """Typed access to the command wall's Redis state."""
 
@@ -144,7 +152,8 @@ class Store:
         change that fails alone is found: that one is REFUSED with the server's words, the
         rest are applied. The script fails before its first write, so a refused batch left
         nothing behind. `refused`: the server already refused these (start with halves).
-        Out of memory is not the change's fault and is raised."""
+        Out of memory is not the change's fault and is raised; a moved slot is raised as a
+        lost connection."""
         exc = refused
         if exc is None:
             try:
@@ -153,6 +162,11 @@ class Store:
                 exc = error
         if out_of_memory(exc):
             raise exc
+        if redirected(exc):
+            # The apply connection is pinned to the slot's old master: what follows a lost
+            # connection (a new client that asks where the slot is now; the standby replays
+            # its ring) follows a moved slot too, instead of refusing every change of it.
+            raise redis.ConnectionError(f"the prefix's slot moved: {exc}") from exc
         if len(changes) == 1:
             return [Outcome(REFUSED, "", reason=str(exc)[:300])]
         mid = len(changes) // 2

@@ -98,6 +98,47 @@ class LoopbackCluster:
             raise
         return self
 
+    def owner(self, slot: int) -> int:
+        """The port of the master that serves `slot`, as the first node sees it."""
+        client = self.node(self.ports[0])
+        try:
+            for start, end, master, *_ in client.execute_command("CLUSTER", "SLOTS"):
+                if start <= slot <= end:
+                    return int(master[1])
+        finally:
+            client.close()
+        raise LookupError(f"slot {slot} has no master")
+
+    def move_slot(self, slot: int, port: int, timeout: float = 30.0) -> None:
+        """Move `slot` with its keys to the master on `port` (Valkey ≥ 9's atomic slot
+        migration, CLUSTER MIGRATESLOTS) and wait until every node says it is there."""
+        target = self.node(port)
+        source = self.node(self.owner(slot))
+        try:
+            target_id = target.execute_command("CLUSTER", "MYID")
+            source.execute_command("CLUSTER", "MIGRATESLOTS", "SLOTSRANGE", slot, slot,
+                                   "NODE", target_id)
+            deadline = time.monotonic() + timeout
+            while True:
+                seen = set()
+                for p in self.ports:
+                    client = self.node(p)
+                    try:
+                        for start, end, master, *_ in client.execute_command("CLUSTER",
+                                                                             "SLOTS"):
+                            if start <= slot <= end:
+                                seen.add(int(master[1]))
+                    finally:
+                        client.close()
+                if seen == {port}:
+                    return
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"slot {slot} did not move to :{port} ({seen})")
+                time.sleep(0.1)
+        finally:
+            target.close()
+            source.close()
+
     def stop(self, timeout: float = 5.0) -> None:
         procs, self.processes = self.processes, []
         for proc in procs:

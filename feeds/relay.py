@@ -131,7 +131,8 @@ class Relay:
         backoff = Backoff(0.1, 5.0)
         while True:
             conn = open_async(self.redis_url, socket_connect_timeout=2)
-            pubsub = conn.pubsub(ignore_subscribe_messages=True)
+            # subscription news kept: a cluster unsubscribes us when the slot moves
+            pubsub = conn.pubsub(ignore_subscribe_messages=False)
             # A tagged prefix's frames come sharded (SPUBLISH, dashboard/connect.py): on a
             # cluster only the master of the prefix's slot carries them.
             shard = sharded(self.prefix)
@@ -149,8 +150,11 @@ class Relay:
                 backoff.reset()
                 while True:
                     msg = await read(timeout=1.0)
-                    if msg is None:
+                    if msg is None or msg["type"] in ("subscribe", "ssubscribe"):
                         continue
+                    if msg["type"] in ("unsubscribe", "sunsubscribe"):
+                        # the slot went to another master: subscribe there, fill from the log
+                        raise redis.ConnectionError("the frames' channel moved")
                     frames = json.loads(msg["data"])
                     if self.fan.gap(frames):
                         await self._catch_up()

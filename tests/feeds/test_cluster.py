@@ -99,15 +99,17 @@ def _subscribed(client: redis.RedisCluster, prefix: str) -> bool:
 
 
 @contextmanager
-def city(url: str, tag: str) -> Iterator[City]:
-    """Ingest, relay and watch of one city in threads, on the cluster."""
+def city(url: str, tag: str, ingests: int = 1) -> Iterator[City]:
+    """Ingest (`ingests` of them: one active, the rest standby), relay and watch of one city
+    in threads, on the cluster."""
     settings = dataclasses.replace(Settings(), redis_url=url, prefix=f"{{{tag}}}:",
                                    ws_port=free_port(), coalesce_s=0.2)
     stop = threading.Event()
     ready = threading.Event()
     relay = Relay(settings, url)
     threads = [
-        threading.Thread(target=Ingest(settings, url).run, args=(stop,), daemon=True),
+        *(threading.Thread(target=Ingest(settings, url).run, args=(stop,), daemon=True)
+          for _ in range(ingests)),
         threading.Thread(target=relay.run, args=(stop, "127.0.0.1", settings.ws_port, ready),
                          daemon=True),
         threading.Thread(target=Watch(settings, url).run, args=(stop,), daemon=True),
@@ -408,3 +410,43 @@ def test_clu006_handover_tracks_and_sign_in_on_a_cluster(cluster: LoopbackCluste
         for thread in threads:
             thread.join(5)
         c.client.close()
+
+
+def test_clu007_a_city_follows_its_slot_to_another_master(cluster: LoopbackCluster) -> None:
+    """Resharding under a running city: its slot moves (with its keys) to another master.
+    The ingest's apply connection is pinned to the old master, so its next batch meets MOVED:
+    it reconnects as after an outage and the standby replays its ring; the relay, told its
+    shard channel moved, subscribes on the new master and fills from the log. Nothing is
+    dead-lettered, nothing missing on the wall, and the web API follows."""
+    from app import create_app
+
+    tag = "jimo"
+    slot = key_slot(tag.encode())
+    with city(cluster.url, tag, ingests=2) as c:
+        deadline = time.monotonic() + 15
+        while not c.client.exists(f"{c.prefix}ingest:standby"):
+            assert time.monotonic() < deadline, "no standby ingest"
+            time.sleep(0.05)
+        token = session_token(c.client, prefix=c.prefix)
+        with c.wall(token) as wall:
+            frames(wall, lambda g: any(f["type"] == "snapshot" for f in g))
+            for i in range(5):
+                c.publish("event", {"id": f"before-{i}", "type": "dispute", "severity": 4,
+                                    "lon": 119.96, "lat": 36.78, "ts": TS + i})
+            frames(wall, lambda g: {f"before-{i}" for i in range(5)} <= delta_ids(g, "event"))
+            old = cluster.owner(slot)
+            new = next(p for p in cluster.ports if p != old)
+            cluster.move_slot(slot, new)
+            for i in range(5):
+                c.publish("event", {"id": f"after-{i}", "type": "dispute", "severity": 4,
+                                    "lon": 119.96, "lat": 36.78, "ts": TS + 10 + i})
+            frames(wall, lambda g: {f"after-{i}" for i in range(5)} <= delta_ids(g, "event"),
+                   timeout=20)
+        assert int(c.client.get(f"{c.prefix}deadletter:count") or 0) == 0
+        moved = cluster.node(new, decode_responses=True)
+        assert moved.execute_command("CLUSTER", "COUNTKEYSINSLOT", slot) > 10
+        assert moved.hlen(f"{c.prefix}state:event") == 10
+        moved.close()
+        web = create_app(c.settings).server.test_client()
+        sign_in(web, c.client, "leader", prefix=c.prefix)
+        assert web.get("/api/stats").status_code == 200
