@@ -28,6 +28,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+import psutil
 import redis
 from redis.crc import key_slot
 
@@ -73,15 +74,27 @@ def _start(module: str, url: str, prefix: str, log: Path) -> subprocess.Popen[by
                                 stdout=subprocess.DEVNULL, stderr=out)
 
 
+def _cpu(procs: dict[str, psutil.Process]) -> dict[str, float]:
+    out = {}
+    for name, proc in procs.items():
+        times = proc.cpu_times()
+        out[name] = times.user + times.system
+    return out
+
+
 def scenario(url: str, nodes: dict[str, redis.Redis], ports: dict[str, int],
-             password: str | None, n: int, log: Path) -> dict[str, Any]:
-    """Ingest + relay per city (the keys of `nodes`), then the load into all at once."""
+             password: str | None, n: int, log: Path,
+             servers: dict[str, int]) -> dict[str, Any]:
+    """Ingest + relay per city (the keys of `nodes`), then the load into all at once.
+    `servers`: name → pid of each Valkey process, whose CPU is measured with ours."""
+    procs = {name: psutil.Process(pid) for name, pid in servers.items()}
     with ExitStack() as stack:
         for prefix in nodes:
             for module in ("feeds.ingest", "feeds.relay"):
                 proc = _start(module, url, prefix, log)
                 stack.callback(proc.wait, 10)
                 stack.callback(proc.terminate)
+                procs[f"{module.split('.')[1]} {prefix}"] = psutil.Process(proc.pid)
         deadline = time.monotonic() + 60
         for prefix, node in nodes.items():
             while not (node.exists(prefix + "ingest:hb") and node.exists(prefix + "relay:hb")):
@@ -99,6 +112,7 @@ def scenario(url: str, nodes: dict[str, redis.Redis], ports: dict[str, int],
             if not ready.acquire(timeout=120):
                 raise RuntimeError("a producer did not get ready")
         load_before = os.getloadavg()
+        cpu_before = _cpu(procs)
         start = time.perf_counter()
         go.set()
         done_at: dict[str, float] = {}
@@ -114,6 +128,7 @@ def scenario(url: str, nodes: dict[str, redis.Redis], ports: dict[str, int],
             if time.monotonic() > deadline:
                 raise RuntimeError(f"stalled: {done_at}; see {log}")
             time.sleep(0.005)
+        cpu = {k: v - cpu_before[k] for k, v in _cpu(procs).items()}
         for proc in producers:
             proc.join(30)
         rejected = {p: int(node.get(p + "deadletter:count") or 0) for p, node in nodes.items()}
@@ -124,6 +139,9 @@ def scenario(url: str, nodes: dict[str, redis.Redis], ports: dict[str, int],
         "per_city_per_s": {p: round(n / s) for p, s in done_at.items()},
         "total_per_s": round(n * len(nodes) / wall_s),
         "rejected": rejected,
+        # CPU seconds each process spent per 10,000 messages of all cities together: what
+        # the machine's other load does not change much, unlike the rates
+        "cpu_s_per_10k": {k: round(v * 10_000 / (n * len(nodes)), 3) for k, v in cpu.items()},
         "loadavg_before": [round(x, 2) for x in load_before],
         "loadavg_after": [round(x, 2) for x in os.getloadavg()],
     }
@@ -134,9 +152,11 @@ def run(n: int, password: str = "bench-cluster-pw") -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         with EmbeddedRedis(Path(tmp) / "single", persist=False, password=password) as one:
             node = redis.Redis(port=one.port, password=password)
+            assert one.process is not None
             result["one_server"] = scenario(one.url, {"{pingdu}:": node},
                                             {"{pingdu}:": one.port}, password, n,
-                                            Path(tmp) / "single.log")
+                                            Path(tmp) / "single.log",
+                                            {"valkey": one.process.pid})
         tags = city_tags(2)
         for count in (1, 2):
             with LoopbackCluster(Path(tmp) / f"cluster{count}", MASTERS,
@@ -145,8 +165,13 @@ def run(n: int, password: str = "bench-cluster-pw") -> dict[str, Any]:
                 ports = {p: cluster.ports[key_slot(p[1:-2].encode()) * MASTERS // SLOTS]
                          for p in prefixes}
                 nodes = {p: cluster.node(ports[p]) for p in prefixes}
+                servers = {f"valkey :{port}" + "".join(f" {p}" for p in prefixes
+                                                       if ports[p] == port): proc.pid
+                           for port, proc in zip(cluster.ports, cluster.processes,
+                                                 strict=True)}
                 result[f"cluster_{count}"] = scenario(cluster.url, nodes, ports, password, n,
-                                                      Path(tmp) / f"cluster{count}.log")
+                                                      Path(tmp) / f"cluster{count}.log",
+                                                      servers)
     return result
 
 
