@@ -450,3 +450,16 @@ def test_clu007_a_city_follows_its_slot_to_another_master(cluster: LoopbackClust
         web = create_app(c.settings).server.test_client()
         sign_in(web, c.client, "leader", prefix=c.prefix)
         assert web.get("/api/stats").status_code == 200
+
+
+def test_clu008_no_script_is_called_without_a_key() -> None:
+    """A script called with no key runs on a random node of a cluster, where the prefix's
+    keys are not: every call names at least one key of its prefix (Store.anchor, `Pseq`)."""
+    offenders = []
+    for folder in ("dashboard", "feeds", "callbacks"):
+        for path in (ROOT / folder).rglob("*.py"):
+            text = path.read_text(encoding="utf-8")
+            for needle in ("keys=[]", "keys=()", '"EVAL", APPLY_LUA, 0'):
+                if needle in text:
+                    offenders.append(f"{path.relative_to(ROOT)}: {needle}")
+    assert not offenders, offenders
