@@ -28,10 +28,11 @@ from websockets.sync.client import ClientConnection, connect
 from dashboard.config import Settings
 from dashboard.connect import check_prefix, home_node, open_redis, parse_cluster_url
 from dashboard.store import Store
-from feeds.ingest import Ingest
+from feeds.ingest import KINDS, Ingest
 from feeds.redis_cluster import SLOTS, LoopbackCluster
 from feeds.redis_server import free_port
 from feeds.relay import Relay
+from feeds.streams import StreamInput
 from feeds.watch import Watch
 
 from ..auth_util import cookie_header, session_token, sign_in
@@ -374,6 +375,16 @@ def test_clu006_handover_tracks_and_sign_in_on_a_cluster(cluster: LoopbackCluste
         whole = tracks.read("worker", "W1", TS, TS + 86_399_999)
         assert tracks.compact_step("2026-11-22")[1] == 1
         assert tracks.read("worker", "W1", TS, TS + 86_399_999) == whole
+
+        # the input streams' upkeep (ingest runs it every few seconds): pipelines of
+        # XINFO/XPENDING/XTRIM over all kinds, XAUTOCLAIM, the consumer-forgetting script
+        streams = StreamInput(client, prefix, KINDS, "bench-reader")
+        streams.ensure_groups()
+        client.xadd(f"{prefix}in:worker", {"m": "{}"})
+        read = streams.read(10)
+        assert len(read) == 1 and streams.ack(read) == 1
+        assert streams.trim() == 1 and streams.claim(10) == []
+        assert streams.forget_consumers() == 0
 
         user, password = make_user(client, "commander", prefix=prefix)
         auth = Auth(client, prefix, Settings())
