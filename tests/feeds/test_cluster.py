@@ -27,8 +27,9 @@ from websockets.sync.client import ClientConnection, connect
 
 from dashboard.config import Settings
 from dashboard.connect import check_prefix, home_node, open_redis, parse_cluster_url
+from dashboard.models import KINDS
 from dashboard.store import Store
-from feeds.ingest import KINDS, Ingest
+from feeds.ingest import Ingest
 from feeds.redis_cluster import SLOTS, LoopbackCluster
 from feeds.redis_server import free_port
 from feeds.relay import Relay
@@ -378,7 +379,7 @@ def test_clu006_handover_tracks_and_sign_in_on_a_cluster(cluster: LoopbackCluste
 
         # the input streams' upkeep (ingest runs it every few seconds): pipelines of
         # XINFO/XPENDING/XTRIM over all kinds, XAUTOCLAIM, the consumer-forgetting script
-        streams = StreamInput(client, prefix, KINDS, "bench-reader")
+        streams = StreamInput(client, prefix, KINDS, "test-reader")
         streams.ensure_groups()
         client.xadd(f"{prefix}in:worker", {"m": "{}"})
         read = streams.read(10)
