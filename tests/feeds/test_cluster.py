@@ -358,7 +358,7 @@ def test_clu006_handover_tracks_and_sign_in_on_a_cluster(cluster: LoopbackCluste
     from ..auth_util import make_user
     from ..cockpit_util import Clock
 
-    prefix = "{laixi}:"
+    prefix = "{duty}:"  # a city of its own: the other tests write tracks too
     client = open_redis(cluster.url, decode_responses=True)
     try:
         store = Store(client, prefix)
@@ -432,7 +432,7 @@ def test_clu007_a_city_follows_its_slot_to_another_master(cluster: LoopbackClust
     dead-lettered, nothing missing on the wall, and the web API follows."""
     from app import create_app
 
-    tag = "jimo"
+    tag = "reshard"
     slot = key_slot(tag.encode())
     with city(cluster.url, tag, ingests=2) as c:
         deadline = time.monotonic() + 15
