@@ -39,6 +39,7 @@ from callbacks.command.alerts import create_alerts_api
 from callbacks.command.loop import create_command_api
 from callbacks.duty.desk import create_duty_api
 from callbacks.duty.handover import create_handover_api
+from callbacks.metrics import install_metrics
 from callbacks.vendor import create_vendor
 from callbacks.video.api import create_video_api
 from dashboard.access.audit import Audit
@@ -54,6 +55,7 @@ from dashboard.config import ROOT, Settings
 from dashboard.connect import check_prefix, open_redis
 from dashboard.duty.desk import Duty
 from dashboard.i18n import t
+from dashboard.ops import logs
 from dashboard.ops.capacity import maxmemory_bytes
 from dashboard.store import Store
 from feeds import admin
@@ -87,6 +89,7 @@ def create_app(settings: Settings, redis_url: str | None = None) -> dash.Dash:
     app.server.json.ensure_ascii = False  # Chinese text as text in the JSON API
     # first of the request hooks: a forged form post or an oversized body costs no session
     install_security(app, settings)
+    install_metrics(app.server, store, settings)  # /metrics; times every request
     audit = Audit.of(client, settings)
     install_auth(app.server, Auth(client, settings.prefix, settings), audit, settings)
     install_cockpit_guard(app.server)  # /cockpit: 403 page for other roles and scopes
@@ -111,6 +114,7 @@ def create_server() -> Flask:
     """WSGI factory for production: `gunicorn 'app:create_server()'` (REDIS_URL required).
     Production serves no demo account: any the demo left in this Redis is disabled."""
     settings = Settings.from_env()
+    logs.configure(settings.log_format, "app")  # gunicorn configures only its own loggers
     app = create_app(settings)
     retire_demo_users(settings, open_redis(settings.redis_url or "",
                                            decode_responses=True))
@@ -134,7 +138,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(admin.adduser(argv[1:]))
     if argv[:1] == ["repair-clock"]:
         sys.exit(admin.repair_clock(argv[1:]))
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logs.configure(Settings.from_env().log_format, "app")
     args = _parse(argv)
     settings = Settings.from_env()
     settings = dataclasses.replace(

@@ -65,6 +65,13 @@ _CSP_KEYWORDS = {"none": "'none'", "self": "'self'"}
 _CSP_SOURCE = re.compile(r"^[A-Za-z0-9*\[\]:/._%+-]+$")
 
 
+def _compression(name: str) -> bool:
+    value = _str(name, "off").lower()
+    if value not in ("off", "deflate"):
+        raise ValueError(f"{name} must be off or deflate, not {value!r}")
+    return value == "deflate"
+
+
 def _sources(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
     """A CSP source list (`https://cams.example.gov http://10.0.0.5:8060`, spaces or commas);
     a `;` or a quote in it would end or bend the policy, so those are refused."""
@@ -140,10 +147,15 @@ class Settings:
     redis_maxmemory: int | None = None
     memory_warn_ratio: float = 0.85
     # Relay: a client whose oldest queued frame waited client_lag_s (or whose queue reached
-    # client_queue_max frames) is resynchronised with a snapshot. Moves are coalesced.
+    # client_queue_max frames), or whose socket buffer stayed over 1 MiB for client_lag_s or
+    # passed client_buffer_max bytes, is resynchronised with a snapshot. Moves are coalesced.
     client_queue_max: int = 20_000
     client_lag_s: float = 2.0
+    client_buffer_max: int = 8 * 2**20
     coalesce_s: float = 1.0
+    # permessage-deflate on the walls' sockets: off, since it costs a compression per frame
+    # per wall (bench/walls.py); for walls on thin links (CC_WS_COMPRESSION=deflate)
+    ws_compression: bool = False
     # Websocket doors (issue 13): the page origins the relay accepts (empty: a page on the
     # relay's own host name, at CC_PORT or the relay's port); open sockets per session.
     ws_origins: tuple[str, ...] = ()
@@ -206,6 +218,10 @@ class Settings:
     # The session cookie's Secure flag: "auto" = when the request came over HTTPS, "true" =
     # always (TLS ends at a proxy that does not say so).
     cookie_secure: str = "auto"
+    # Observability (issue 15): every process logs one JSON object a line with "json"; who may
+    # read /metrics: with a token, a request bearing it; without, this host only (loopback).
+    log_format: str = "text"
+    metrics_token: str = field(default="", repr=False)  # a secret: never in a log line
 
     def speed_kmh(self, kind: str) -> float:
         """Travel speed of a unit kind (`worker` or a resource kind)."""
@@ -236,6 +252,8 @@ class Settings:
             memory_warn_ratio=_float("CC_MEMORY_WARN_RATIO", 0.85),
             client_queue_max=_int("CC_CLIENT_QUEUE_MAX", 20_000),
             client_lag_s=_float("CC_CLIENT_LAG_S", 2.0),
+            client_buffer_max=_positive_bytes("CC_CLIENT_BUFFER_MAX", 8 * 2**20),
+            ws_compression=_compression("CC_WS_COMPRESSION"),
             coalesce_s=_float("CC_COALESCE_S", 1.0),
             ws_origins=tuple(o.strip().rstrip("/") for o in _str("CC_WS_ORIGINS", "").split(",")
                              if o.strip()),
@@ -271,4 +289,6 @@ class Settings:
             max_content_length=_positive_bytes("CC_MAX_CONTENT_LENGTH", 1 << 20),
             trusted_proxies=_int("CC_TRUSTED_PROXIES", 0),
             cookie_secure=_choice("CC_COOKIE_SECURE", "auto", ("auto", "true")),
+            log_format=_choice("CC_LOG_FORMAT", "text", ("text", "json")),
+            metrics_token=_str("CC_METRICS_TOKEN", "").strip(),
         )

@@ -7,6 +7,11 @@ clients; video frames are masked per scope. Each client's queue is bounded, and 
 falls behind is marked for a resync instead of slowing the others. A gap in the sequence
 numbers is closed from the log when it still holds it, else everyone resyncs.
 
+Frames are encoded to UTF-8 bytes once, here, and the same bytes object is queued for every
+client that wants it: the relay writes them out as text frames without copying or
+re-encoding per wall. Clients with something queued are collected in `Fanout.ready`, so the
+relay writes once per routing step instead of waking a task per wall per frame.
+
 feeds/relay.py owns the sockets, Redis and the clock; tests drive this module directly
 (as the websockets library keeps its protocol apart from asyncio).
 """
@@ -30,10 +35,17 @@ def dumps(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
 
 
+def encode(obj: Any) -> bytes:
+    """A frame as the bytes every wall is sent (compact JSON, UTF-8)."""
+    return dumps(obj).encode()
+
+
 class Client:
     """One connected wall: a bounded queue of (seq, frame, queued at) and a flag to resync.
 
-    Frames are shared strings, so a queue costs pointers. A client is behind when its oldest
+    Frames are shared bytes, so a queue costs pointers. The queue holds what the relay has
+    not written yet: everything while the wall's snapshot is on its way, then at most one
+    routing step's frames. A client is behind when its oldest
     queued frame has waited `lag_s`, or the queue reaches `maxlen`: a burst that drains at
     once is not lag, a stalled socket is. `ws` is the relay's socket (None in tests).
     """
@@ -48,8 +60,10 @@ class Client:
         self.role = role
         self.maxlen = maxlen
         self.lag_s = lag_s
-        self.queue: deque[tuple[int, str, float]] = deque()
-        self.wake = asyncio.Event()
+        self.queue: deque[tuple[int, bytes, float]] = deque()
+        self.wake = asyncio.Event()  # set when the wall is due for a snapshot
+        self.live = False  # its snapshot or replay is out: the relay writes frames at once
+        self.behind_since: float | None = None  # the socket's buffer stayed full since
         self.resync = False
         self.skip_upto = -1
         self.resyncs = 0
@@ -62,21 +76,23 @@ class Client:
         """A frame about something at `place` (EVERYWHERE: stats) is for this client."""
         return place is EVERYWHERE or covers(self.scope, place)
 
-    def offer(self, seq: int, frame: str, now: float,
-              kinds: frozenset[str] | None = None, place: Any = EVERYWHERE) -> None:
-        """Never blocks: a client that fell behind drops its queue and is resynced."""
+    def offer(self, seq: int, frame: bytes, now: float,
+              kinds: frozenset[str] | None = None, place: Any = EVERYWHERE) -> bool:
+        """Queue a frame if it is for this client; True when it was queued. Never blocks: a
+        client that fell behind drops its queue and is resynced."""
         if self.resync or not self.wants(kinds) or not self.sees(place):
-            return
+            return False
         if len(self.queue) >= self.maxlen or (self.queue and now - self.queue[0][2] > self.lag_s):
-            self.queue.clear()
-            self.resync = True
-        else:
-            self.queue.append((seq, frame, now))
-        self.wake.set()
+            self.mark_resync()
+            return False
+        self.queue.append((seq, frame, now))
+        return True
 
     def mark_resync(self) -> None:
         self.queue.clear()
         self.resync = True
+        self.live = False
+        self.behind_since = None
         self.wake.set()
 
 
@@ -85,6 +101,7 @@ class Fanout:
 
     def __init__(self) -> None:
         self.clients: set[Client] = set()
+        self.ready: set[Client] = set()  # clients with frames queued since the last write
         self.last_seq = 0
         self.pending: dict[tuple[str, str], dict[str, Any]] = {}
         self.pending_seq = 0
@@ -137,7 +154,7 @@ class Fanout:
         if frame["kind"] == "video":
             self._broadcast_video(frame, kinds)
             return
-        self.broadcast(frame["seq"], dumps(frame), kinds, place_of(frame["data"]))
+        self.broadcast(frame["seq"], encode(frame), kinds, place_of(frame["data"]))
 
     def flush(self) -> None:
         """Send the coalesced moves as one batch per scope among the clients."""
@@ -152,16 +169,25 @@ class Fanout:
                 item for item in items if covers(scope, place_of(item["data"]))]
             if not mine:
                 continue
-            frame = dumps({"type": "batch", "seq": seq, "items": mine})
+            frame = encode({"type": "batch", "seq": seq, "items": mine})
             kinds = frozenset(item["kind"] for item in mine)
             for client in clients:
-                client.offer(seq, frame, now, kinds)
+                if client.offer(seq, frame, now, kinds):
+                    self.ready.add(client)
 
-    def broadcast(self, seq: int, frame: str, kinds: frozenset[str] | None = None,
+    def broadcast(self, seq: int, frame: bytes, kinds: frozenset[str] | None = None,
                   place: Any = EVERYWHERE) -> None:
         now = time.monotonic()
+        ready = self.ready
         for client in self.clients:
-            client.offer(seq, frame, now, kinds, place)
+            if client.offer(seq, frame, now, kinds, place):
+                ready.add(client)
+
+    def take_ready(self) -> list[Client]:
+        """The clients with frames to write, once each; the set starts over."""
+        ready = list(self.ready)
+        self.ready.clear()
+        return ready
 
     def by_scope(self) -> dict[str | None, list[Client]]:
         groups: dict[str | None, list[Client]] = {}
@@ -172,13 +198,14 @@ class Fanout:
     def _broadcast_video(self, frame: dict[str, Any], kinds: frozenset[str]) -> None:
         """A video frame names cameras (and an event): each scope among the clients gets a
         copy without the cameras outside it, encoded once per scope."""
-        text = dumps(frame)
+        whole = encode(frame)
         for scope, clients in self.by_scope().items():
             data = frame["data"] if scope is None else self.video_for(frame["data"], scope)
-            scoped = text if data is frame["data"] else dumps({**frame, "data": data})
+            scoped = whole if data is frame["data"] else encode({**frame, "data": data})
             now = time.monotonic()
             for client in clients:
-                client.offer(frame["seq"], scoped, now, kinds)
+                if client.offer(frame["seq"], scoped, now, kinds):
+                    self.ready.add(client)
 
     def video_for(self, data: dict[str, Any], scope: str) -> dict[str, Any]:
         """A video frame's data without the cameras outside `scope` (empty tiles instead)."""
@@ -199,7 +226,7 @@ class Fanout:
     # -- a reconnecting wall -------------------------------------------------------------
 
     def replay(self, client: Client, since: int, current: int, entries: list[Entry],
-               limit: int) -> list[str] | None:
+               limit: int) -> list[bytes] | None:
         """The frames a wall that last saw `since` missed, from the log's `entries` after it
         (moves coalesced into batches, cut to its kinds and scope); None when only a snapshot
         will do (the log lost part of the gap, or Redis was reset)."""
@@ -209,7 +236,7 @@ class Fanout:
             not entries and since < current
         ):
             return None
-        out: list[str] = []
+        out: list[bytes] = []
         moves: dict[tuple[str, str], dict[str, Any]] = {}
         last = since
         for seq, kind, op, data in entries:
@@ -225,15 +252,33 @@ class Fanout:
                 moves[(kind, record["id"])] = {"kind": kind, "op": op, "data": record}
                 continue
             if moves:
-                out.append(dumps({"type": "batch", "seq": seq - 1,
-                                  "items": list(moves.values())}))
+                out.append(encode({"type": "batch", "seq": seq - 1,
+                                   "items": list(moves.values())}))
                 moves.clear()
-            out.append(dumps({"type": "delta", "seq": seq, "kind": kind, "op": op,
-                              "data": record}))
+            out.append(encode({"type": "delta", "seq": seq, "kind": kind, "op": op,
+                               "data": record}))
         if moves:
-            out.append(dumps({"type": "batch", "seq": last, "items": list(moves.values())}))
+            out.append(encode({"type": "batch", "seq": last, "items": list(moves.values())}))
         client.skip_upto = last
         return out
+
+
+SNAPSHOT_KINDS: Final = {"event": "events", "worker": "workers", "resource": "resources",
+                         "camera": "cameras", "task": "tasks", "alert": "alerts"}
+
+
+def snapshot_frame(parts: dict[str, Any], scope: str | None, kinds: frozenset[str] | None,
+                   stats: dict[str, Any], server_ts: int) -> bytes:
+    """A snapshot frame from the store's raw records: only the kinds a page wants (None:
+    all), cut to `scope` (None: the whole city), as the bytes sent."""
+    if kinds is not None:
+        parts = {**parts, **{name: [] for kind, name in SNAPSHOT_KINDS.items()
+                             if kind not in kinds}}
+    if scope:
+        parts = scoped_parts(parts, scope)
+    lists = ",".join(f'"{name}":[{",".join(parts[name])}]' for name in SNAPSHOT_KINDS.values())
+    return (f'{{"type":"snapshot","seq":{parts["seq"]},"server_ts":{server_ts},{lists},'
+            f'"stats":{dumps(stats)}}}').encode()
 
 
 def scoped_parts(parts: dict[str, Any], scope: str) -> dict[str, Any]:

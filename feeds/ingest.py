@@ -126,6 +126,7 @@ class Ingest:
         self._epoch: bytes | None = None  # the active's subscription epoch last seen
         self._stop: threading.Event | None = None
         self._last_hb = 0.0
+        self._hb_rtt = 0.0  # the last heartbeat's round trip: Redis latency as ingest sees it
         self._last_lease = 0.0
         self._last_chores = 0.0
         self._stream_warned = 0.0
@@ -394,8 +395,11 @@ class Ingest:
             "reconnects": c.reconnects, "last_outage": outage,
             "degraded": outage if recent else "",
         })
+        pipe.hset(key, "redis_rtt_s", round(self._hb_rtt, 6))  # for /metrics
         pipe.expire(key, HEARTBEAT_TTL_S)
+        started = time.perf_counter()
         pipe.execute()
+        self._hb_rtt = time.perf_counter() - started
 
     # -- one batch ----------------------------------------------------------------------
 

@@ -23,6 +23,15 @@ A scoped user's socket carries only what lies in their scope (dashboard/scope.py
 snapshot, deltas, batches and replays are filtered by each record's place. A delta is
 encoded once and offered to the clients whose scope covers it; a batch of moves is encoded
 once per scope among the connected clients, never per client.
+
+Built for hundreds of walls on one process (bench/walls.py): the same bytes go to every wall
+that wants them, written straight into each socket once per routing step (no task wakes per
+wall per frame); a snapshot is read once for all the walls that asked while the previous one
+was being read and each (scope, kinds) cut of it encoded once, and at most SNAPSHOT_SENDS go
+out at a time, so a reconnect storm after a relay restart costs a few reads, not one per
+wall. A wall whose socket buffer stays full is resynchronised once it drains. No
+permessage-deflate by default (CC_WS_COMPRESSION): it would compress every frame once per
+wall.
 """
 
 from __future__ import annotations
@@ -42,14 +51,16 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+from websockets.protocol import State
 
+import feeds.relay_metrics
 from dashboard.access.auth import Auth
 from dashboard.backoff import Backoff
 from dashboard.config import Settings
 from dashboard.connect import is_cluster, open_async, open_redis, sharded
 from dashboard.scope import place_of
 from dashboard.store import Store, day_of
-from feeds.fanout import Client, Fanout, dumps, scoped_parts
+from feeds.fanout import Client, Fanout, encode, snapshot_frame
 from feeds.service import run_service
 
 log = logging.getLogger("cc.relay")
@@ -60,9 +71,20 @@ SESSION_CHECK_S: Final = 15.0  # how often open sockets slide (and re-check) the
 CLOSE_SIGNED_OUT: Final = 4401  # close code the wall reads as "go to /login"
 CLOSE_TOO_MANY: Final = 4429  # this session already holds CC_WS_PER_SESSION sockets
 COOKIE: Final = "cc_session"
-SNAPSHOT_KINDS: Final = {"event": "events", "worker": "workers", "resource": "resources",
-                         "camera": "cameras", "task": "tasks", "alert": "alerts"}
 KINDS_MAX: Final = 16
+WRITE_LIMIT: Final = 2**20  # a wall whose socket buffer stays over this is behind
+SNAPSHOT_SENDS: Final = 8  # snapshots in flight at once: a reconnect storm's memory is bounded
+
+
+class Snapshot:
+    """One read of the state, shared by the walls that asked before it began; each
+    (scope, kinds) cut is encoded once, in a task of its own so a wall that leaves while it
+    is made does not leave the others waiting."""
+
+    def __init__(self, parts: dict[str, Any]) -> None:
+        self.parts = parts
+        self.seq: int = parts["seq"]
+        self.frames: dict[tuple[str | None, frozenset[str] | None], asyncio.Task[bytes]] = {}
 
 
 class Relay:
@@ -75,11 +97,13 @@ class Relay:
         self.fan = Fanout()
         self.store: Store | None = None  # sync client, used from worker threads
         self.auth: Auth | None = None
+        self.metrics = feeds.relay_metrics.RelayMetrics()  # its figures for /metrics
         self.server: Server | None = None
         self.stats: dict[str, Any] = {}
-        # scope → (seq, its cut of the snapshot at seq): walls of one town reconnecting
-        # together (a relay restart) share one cut; scopes without a client are dropped
-        self.cuts: dict[str, tuple[int, dict[str, Any]]] = {}
+        self._next_snapshot: asyncio.Task[Snapshot] | None = None  # not yet reading
+        self._reading = asyncio.Lock()
+        self._sending = asyncio.Semaphore(SNAPSHOT_SENDS)
+        self.snapshots_read = 0
 
     # -- running ---------------------------------------------------------------------
 
@@ -94,7 +118,9 @@ class Relay:
         async with serve(self._handler, host or self.settings.host,
                          port or self.settings.ws_port, process_request=self._check_origin,
                          max_size=2**16, ping_interval=20, ping_timeout=20,
-                         write_limit=2**20) as server:
+                         write_limit=WRITE_LIMIT,
+                         compression="deflate" if self.settings.ws_compression else None,
+                         ) as server:
             self.server = server
             tasks = [asyncio.create_task(coro) for coro in (
                 self._follow(), self._flush_moves(), self._broadcast_stats(),
@@ -159,6 +185,7 @@ class Relay:
                     if self.fan.gap(frames):
                         await self._catch_up()
                     self.fan.receive(frames)
+                    self._write_out()
             except asyncio.CancelledError:
                 raise
             except (redis.RedisError, OSError) as exc:
@@ -173,6 +200,7 @@ class Relay:
         entries = await self._io(self._store().log_since, self.fan.last_seq, REPLAY_MAX)
         current = await self._io(self._store().seq)
         self.fan.catch_up(current, entries, REPLAY_MAX)
+        self._write_out()
 
     def _read_camera_places(self) -> dict[str, str | None]:
         store = self._store()
@@ -183,17 +211,20 @@ class Relay:
         while True:
             await asyncio.sleep(self.settings.coalesce_s)
             self.fan.flush()
+            self._write_out()
 
     async def _broadcast_stats(self) -> None:
         while True:
             try:
                 # at once, then every STATS_S: the heartbeat says "listening" (health's ready)
                 self.stats = await self._io(self._read_stats)
+                await self._io(self.metrics.publish, self._store(), self.metrics.figures(self.fan))
             except (redis.RedisError, OSError):
                 self.stats = {**self.stats, "redis": "down"}
-            frame = dumps({"type": "stats", "server_ts": int(time.time() * 1000),
-                           "stats": self.stats})
+            frame = encode({"type": "stats", "server_ts": int(time.time() * 1000),
+                            "stats": self.stats})
             self.fan.broadcast(-1, frame)
+            self._write_out()
             await asyncio.sleep(STATS_S)
 
     def _read_stats(self) -> dict[str, Any]:
@@ -245,6 +276,49 @@ class Relay:
         log.warning("relay refused a socket from origin %r", origin[:100])
         return connection.respond(403, "origin not allowed\n")
 
+    # -- writing -------------------------------------------------------------------------
+
+    def _write_out(self) -> None:
+        """Write what the last routing step queued, to every live wall at once."""
+        now = time.monotonic()
+        for client in self.fan.take_ready():
+            if client.live:
+                self._write(client, now)
+
+    def _write(self, client: Client, now: float) -> None:
+        """Frames into the socket without waiting (as websockets' broadcast does), in one
+        write; a wall whose buffer stays full is marked for a resync instead of slowing the
+        others."""
+        ws = client.ws
+        queue, skip = client.queue, client.skip_upto
+        if ws.protocol.state is not State.OPEN or ws.transport.is_closing():
+            queue.clear()
+            return
+        while queue:
+            seq, frame, _ = queue.popleft()
+            if seq == -1 or seq > skip:
+                ws.protocol.send_text(frame)
+        chunks = [chunk for chunk in ws.protocol.data_to_send() if chunk]
+        if chunks:
+            ws.transport.write(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+        buffered = ws.transport.get_write_buffer_size()
+        if buffered > self.settings.client_buffer_max:
+            client.mark_resync()
+        elif buffered > WRITE_LIMIT:
+            if client.behind_since is None:
+                client.behind_since = now
+            elif now - client.behind_since > client.lag_s:
+                client.mark_resync()
+        else:
+            client.behind_since = None
+
+    def _go_live(self, client: Client) -> None:
+        """The wall has its snapshot or replay: what queued meanwhile goes out, and from now
+        on frames are written as they are routed."""
+        if not client.resync:
+            client.live = True
+            self._write(client, time.monotonic())
+
     # -- one client ----------------------------------------------------------------------
 
     async def _handler(self, ws: ServerConnection) -> None:
@@ -266,54 +340,58 @@ class Relay:
         client = Client(ws, self.settings.client_queue_max, self.settings.client_lag_s,
                         session.token, kinds, session.scope, session.role)
         self.fan.clients.add(client)
+        closed = asyncio.ensure_future(ws.wait_closed())
         try:
             if since is None or not await self._replay(client, since):
                 await self._send_snapshot(client)
+            self._go_live(client)
             while True:
-                await client.wake.wait()
+                wake = asyncio.ensure_future(client.wake.wait())
+                await asyncio.wait((wake, closed), return_when=asyncio.FIRST_COMPLETED)
+                if closed.done():
+                    wake.cancel()
+                    break
                 client.wake.clear()
                 if client.resync:
+                    await ws.drain()  # what is buffered goes first: no second backlog
                     client.resync = False
                     client.resyncs += 1
                     await self._send_snapshot(client)
-                while client.queue and not client.resync:
-                    seq, frame, _ = client.queue.popleft()
-                    if seq == -1 or seq > client.skip_upto:
-                        await ws.send(frame)
+                    self._go_live(client)
         except ConnectionClosed:
             pass
         finally:
+            closed.cancel()
             self.fan.clients.discard(client)
+            self.fan.ready.discard(client)
+
+    async def _snapshot(self) -> Snapshot:
+        """A read of the state that begins after this call: the walls that ask while one is
+        being read share the next."""
+        if self._next_snapshot is None:
+            self._next_snapshot = asyncio.create_task(self._read_snapshot())
+        return await asyncio.shield(self._next_snapshot)
+
+    async def _read_snapshot(self) -> Snapshot:
+        async with self._reading:
+            self._next_snapshot = None  # from now on, a new asker waits for the next read
+            parts = await self._io(self._store().snapshot_parts)
+            self.snapshots_read += 1
+            return Snapshot(parts)
 
     async def _send_snapshot(self, client: Client) -> None:
-        parts = await self._io(self._store().snapshot_parts)
-        if client.scope:
-            parts = await self._cut(parts, client.scope)
-        if client.kinds is not None:
-            parts = dict(parts)  # a shared cut stays whole for the scope's other walls
-            for kind, name in SNAPSHOT_KINDS.items():
-                if kind not in client.kinds:
-                    parts[name] = []
-        frame = (
-            f'{{"type":"snapshot","seq":{parts["seq"]},"server_ts":{int(time.time() * 1000)},'
-            f'"events":[{",".join(parts["events"])}],"workers":[{",".join(parts["workers"])}],'
-            f'"resources":[{",".join(parts["resources"])}],'
-            f'"cameras":[{",".join(parts["cameras"])}],"tasks":[{",".join(parts["tasks"])}],'
-            f'"alerts":[{",".join(parts["alerts"])}],"stats":{dumps(self.stats)}}}'
-        )
-        client.skip_upto = parts["seq"]
-        await client.ws.send(frame)
-
-    async def _cut(self, parts: dict[str, Any], scope: str) -> dict[str, Any]:
-        cached = self.cuts.get(scope)
-        if cached is not None and cached[0] == parts["seq"]:
-            return cached[1]
-        cut = await self._io(scoped_parts, parts, scope)
-        live = {c.scope for c in self.fan.clients}
-        for old in [s for s in self.cuts if s not in live]:
-            del self.cuts[old]
-        self.cuts[scope] = (parts["seq"], cut)
-        return cut
+        snapshot = await self._snapshot()
+        key = (client.scope, client.kinds)
+        task = snapshot.frames.get(key)
+        if task is None:
+            task = asyncio.create_task(self._io(
+                snapshot_frame, snapshot.parts, client.scope, client.kinds, self.stats,
+                int(time.time() * 1000)))
+            snapshot.frames[key] = task
+        frame = await asyncio.shield(task)
+        async with self._sending:
+            client.skip_upto = snapshot.seq
+            await client.ws.send(frame, text=True)
 
     async def _replay(self, client: Client, since: int) -> bool:
         """Send what a reconnecting wall missed after `since`; False when a snapshot is due."""
@@ -324,10 +402,10 @@ class Relay:
         if frames is None:
             return False
         for frame in frames:
-            await client.ws.send(frame)
+            await client.ws.send(frame, text=True)
         if self.stats:
-            await client.ws.send(dumps({"type": "stats", "server_ts": int(time.time() * 1000),
-                                        "stats": self.stats}))
+            await client.ws.send(encode({"type": "stats", "server_ts": int(time.time() * 1000),
+                                         "stats": self.stats}), text=True)
         return True
 
 

@@ -9,12 +9,14 @@ from collections.abc import Callable
 
 from dashboard.config import Settings
 from dashboard.connect import check_prefix
+from dashboard.ops import logs
 
 
 def run_service(name: str, body: Callable[[Settings, str, threading.Event], None]) -> None:
     """Run `body(settings, redis_url, stop)` until a signal sets `stop`."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     settings = Settings.from_env()
+    logs.configure(settings.log_format, name.removeprefix("feeds."))
+    logging.getLogger("cc.service").info("%s starting", name)  # one line to know it ran
     if not settings.redis_url:
         raise SystemExit(f"{name} needs REDIS_URL")
     try:

@@ -24,6 +24,7 @@ from typing import Any
 
 from dashboard.city import load_city
 from dashboard.config import Settings
+from dashboard.ops import logs
 from feeds.redis_server import redact
 from feeds.sim import autopilot
 from feeds.sim.engine import WARMUP_S, Simulator, video_bases
@@ -104,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if not args.rate > 0:
         ap.error("--rate must be positive")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logs.configure(settings.log_format, "simulator")
 
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

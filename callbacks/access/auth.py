@@ -1,7 +1,8 @@
 """Sign-in for the wall (docs/HTTP.md, docs/SECURITY.md): the guard on every request, the
 `/login` page, `POST /api/login`, `POST /api/logout`, `GET /api/me`, `GET /api/audit`.
 
-Every path needs a session except `/api/health`, `/api/login`, `/login` and `/logout`. An
+Every path needs a session except `/api/health`, `/api/login`, `/login` and `/logout`, and
+`/metrics` (Prometheus has no session: callbacks/metrics.py checks its token or loopback). An
 API or Dash XHR without one gets a JSON 401; a page is redirected to `/login?next=…`. A
 kiosk signs in read-only with `/?display=TOKEN` (the token `app.py adduser NAME --role
 display` prints): the guard swaps the token for a session cookie and drops it from the URL.
@@ -32,9 +33,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 COOKIE: Final = "cc_session"
 DISPLAY_PARAM: Final = "display"
-# Reachable without a session: the health probe and everything signing in needs.
+# Reachable without a session: the health probe, everything signing in needs, and the
+# metrics (guarded by their own rule, callbacks/metrics.py).
 OPEN_PATHS: Final = frozenset({"/api/health", "/api/login", "/login", "/logout",
-                               "/_favicon.ico"})
+                               "/_favicon.ico", "/metrics"})
 # Answered with a JSON 401 rather than a redirect: XHRs, data and static files.
 JSON_PREFIXES: Final = ("/api/", "/_dash-", "/geo/", "/assets/", "/_reload-hash")
 # What a read-only (display) session may still POST: Dash's own callback XHRs (the wall's

@@ -37,6 +37,7 @@ import redis
 
 from dashboard.config import ROOT, Settings
 from dashboard.connect import open_redis
+from dashboard.ops import logs
 from feeds.sim.scene import Renderer
 
 log = logging.getLogger("feeds.sim.video")
@@ -496,7 +497,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--spread must be between 1 and 64")
     if not args.fps > 0:
         ap.error("--fps must be positive")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logs.configure(settings.log_format, "video")
     settings = replace(settings, host=args.host, sim_video_port=args.port,
                        sim_video_spread=args.spread, sim_video_fps=args.fps)
     server = VideoServer(VideoService(settings, static=args.static), args.host,

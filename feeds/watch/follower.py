@@ -66,6 +66,7 @@ class Watch:
                                         Geofence(), self.tracks, Alarms()]
         self._last_tick = float("-inf")
         self._last_hb = float("-inf")
+        self._hb_rtt = 0.0  # the last heartbeat's round trip: Redis latency as watch sees it
         self._down_since = 0.0
 
     # -- the loop ---------------------------------------------------------------------
@@ -228,9 +229,12 @@ class Watch:
         key = store.key("watch:hb")
         pipe = store.r.pipeline(transaction=False)
         pipe.hset(key, mapping={"ts": int(time.time() * 1000), "cursor": self.cursor,
-                                "lag": max(0, seq - self.cursor), **self.counters})
+                                "lag": max(0, seq - self.cursor), **self.counters,
+                                "redis_rtt_s": round(self._hb_rtt, 6)})
         pipe.expire(key, HEARTBEAT_TTL_S)
+        started = time.perf_counter()
         pipe.execute()
+        self._hb_rtt = time.perf_counter() - started
 
     def _store(self) -> Store:
         assert self.ctx is not None, "attach() first"

@@ -192,7 +192,8 @@ def test_auth009_every_route_needs_a_session_but_health_and_login(app: Any, r: r
     assert "/api/events" in paths and "/api/audit" in paths and "/geo/x.geojson" in paths
     extra = ["/", "/?lang=en", "/some/page", "/_dash-layout", "/_dash-dependencies",
              "/assets/css/wall.css", "/geo/town.geojson", "/api/events/E1", "/api/nothing"]
-    open_paths = {"/api/health", "/login", "/_favicon.ico"}
+    # /metrics has its own rule (a token, else this host only): tests/app/test_metrics.py
+    open_paths = {"/api/health", "/login", "/_favicon.ico", "/metrics"}
     for path in sorted(set(paths + extra) - open_paths):
         res = http.get(path)
         if path.startswith(JSON_PREFIXES):
@@ -204,6 +205,8 @@ def test_auth009_every_route_needs_a_session_but_health_and_login(app: Any, r: r
     assert http.get("/login").status_code == 200
     health = http.get("/api/health")  # open, though no ingest runs here: "starting"
     assert health.status_code == 503 and health.get_json()["status"] == "starting"
+    far = http.get("/metrics", environ_base={"REMOTE_ADDR": "192.0.2.7"})  # no session either
+    assert far.status_code == 403 and far.is_json
     res = http.get("/?lang=en")
     assert parse_qs(urlsplit(res.headers["Location"]).query) == {"next": ["/?lang=en"],
                                                                  "lang": ["en"]}
