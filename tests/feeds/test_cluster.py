@@ -246,6 +246,9 @@ def test_clu003_two_cities_side_by_side(cluster: LoopbackCluster) -> None:
                 reports[t] = res.get_json()["event"]["id"]
                 health = web.get("/api/health").get_json()
                 assert health["status"] == "ok", health
+                # /metrics reads the city's master (its subscribers, its memory)
+                text = web.get("/metrics").get_data(as_text=True)
+                assert "cc_redis_up 1" in text and "cc_redis_pubsub_clients" in text, text
                 # the cockpit of each city answers with its own figures
                 leader = create_app(c.settings).server.test_client()
                 sign_in(leader, c.client, "leader", prefix=c.prefix)
