@@ -53,7 +53,7 @@ from dashboard.command.dispatch import Desk
 from dashboard.command.plans import PlanLibrary
 from dashboard.command.sla import Deadlines
 from dashboard.config import ROOT, Settings
-from dashboard.connect import open_redis
+from dashboard.connect import check_prefix, open_redis
 from dashboard.duty.desk import Duty
 from dashboard.i18n import t
 from dashboard.ops import logs
@@ -163,6 +163,10 @@ def main(argv: list[str] | None = None) -> None:
         write_private(embedded.data_dir / admin.URL_FILE, url)
     else:
         log.info("Redis at %s", redact(url))
+        try:
+            check_prefix(url, settings.prefix)  # before any process starts on a cluster
+        except ValueError as exc:
+            sys.exit(f"app.py: {exc}")
     settings = dataclasses.replace(settings, redis_url=url)
 
     # HTTP too is a child (gunicorn, deploy/gunicorn.conf.py): the same command systemd and

@@ -3,12 +3,14 @@
     python -m bench            ingest throughput (100,000 messages), latency, moves,
                                plan matching, nearest units, the watch service,
                                click to dispatched, the demo video server, the wall
-                               with 42,000 cameras, cockpit figures, tracks
+                               with 42,000 cameras, cockpit figures, tracks, one and
+                               two cities on a three-master cluster
 
 Each also runs alone: `python -m bench.ingest_throughput`, `python -m bench.latency`,
 `python -m bench.moves`, `python -m bench.plans`, `python -m bench.nearest`,
 `python -m bench.watch`, `python -m bench.dispatch_click`, `python -m bench.video_render`,
-`python -m bench.cameras_wall`, `python -m bench.cockpit`, `python -m bench.tracks`. Not
+`python -m bench.cameras_wall`, `python -m bench.cockpit`, `python -m bench.tracks`,
+`python -m bench.cluster`. Not
 run here: the 16-tile video wall in a browser (`python -m bench.videowall`, ~1 min),
 `python -m bench.ingest_profile` (ingest's CPU per message), the Sentinel failover drill
 (`python -m bench.sentinel`, ~40 s) and the 30-minute memory soak (`python -m bench.soak`).
@@ -22,6 +24,7 @@ import json
 
 from bench import (
     cameras_wall,
+    cluster,
     cockpit,
     dispatch_click,
     ingest_throughput,
@@ -83,6 +86,9 @@ def main(argv: list[str] | None = None) -> None:
     result = tracks.run()
     summaries.append("tracks " + json.dumps({row["scenario"]: row["memory_bytes"]
                                              for row in result["rows"]}, ensure_ascii=False))
+
+    print("== cluster: one and two cities", flush=True)
+    summaries.append(cluster.summary(cluster.main(["--messages", str(args.messages)])))
 
     print("\n== summary\n" + "\n".join(summaries), flush=True)
 

@@ -29,7 +29,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from dashboard import models, plans
+from dashboard import models
+from dashboard.command import plans
 from dashboard.command.plans import Match, Plan, PlanLibrary
 
 OUT = Path(__file__).resolve().parent / "results" / "plans.json"

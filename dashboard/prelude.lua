@@ -5,6 +5,12 @@
 -- scripts only check revisions and write, so a GPS fix that lands in between makes the
 -- caller retry.
 local P, MAXLEN = ARGV[1], tonumber(ARGV[2])
+-- A prefix with a hash tag (a city on a cluster) publishes its frames sharded: SPUBLISH
+-- stays on the slot's master instead of crossing every node (dashboard/connect.py `sharded`).
+-- KEYS[1] is a key of the prefix, so a cluster runs the script where the prefix lives.
+local TAG = string.find(P, '{', 1, true)
+local UI_PUBLISH = TAG and (string.find(P, '}', TAG + 1, true) or 0) > TAG + 1
+  and 'SPUBLISH' or 'PUBLISH'
 local REV_JUMP = 1000000
 local FRAMES = {}
 local function emit(kind, op, data)
@@ -17,7 +23,7 @@ local function emit(kind, op, data)
 end
 local function flush()
   if #FRAMES > 0 then
-    redis.call('PUBLISH', P .. 'ui', '[' .. table.concat(FRAMES, ',') .. ']')
+    redis.call(UI_PUBLISH, P .. 'ui', '[' .. table.concat(FRAMES, ',') .. ']')
     FRAMES = {}
   end
 end

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 import redis
 
 from dashboard import lua
+from dashboard.connect import check_prefix, dedicated_connection, home_node
 from dashboard.scope import sees
 
 RECENT_EVENTS_MS: Final = 24 * 3600 * 1000
@@ -110,13 +111,25 @@ def out_of_memory(exc: redis.ResponseError) -> bool:
     return isinstance(exc, redis.exceptions.OutOfMemoryError) or str(exc).startswith("OOM")
 
 
+def redirected(exc: redis.ResponseError) -> bool:
+    """A cluster node said the prefix's slot is (being) served elsewhere: the slot moved, or
+    its master failed over. A state of the store, not of a change."""
+    return isinstance(exc, (redis.exceptions.AskError, redis.exceptions.TryAgainError,
+                            redis.exceptions.ClusterDownError)) or str(exc).startswith(
+        ("MOVED ", "ASK ", "TRYAGAIN", "CLUSTERDOWN"))
+
+
 class Store:
     """Typed access to the command wall's Redis state."""
 
     def __init__(self, client: redis.Redis, prefix: str = "cc:", log_maxlen: int = 200_000,
                  deadletter_max: int = 10_000, deadletter_raw_bytes: int = 4096) -> None:
+        check_prefix(client, prefix)  # an untagged prefix on a cluster: refuse at start-up
         self.r = client
         self.prefix = prefix
+        # Scripts build their keys from the prefix (ARGV[1]); this key of the prefix goes in
+        # KEYS so a cluster routes each script to the prefix's slot (docs/REDIS-KEYS.md).
+        self.anchor = prefix + "seq"
         self.log_maxlen = log_maxlen
         self.deadletter_max = deadletter_max
         self.deadletter_raw_bytes = deadletter_raw_bytes
@@ -145,7 +158,8 @@ class Store:
         change that fails alone is found: that one is REFUSED with the server's words, the
         rest are applied. The script fails before its first write, so a refused batch left
         nothing behind. `refused`: the server already refused these (start with halves).
-        Out of memory is not the change's fault and is raised."""
+        Out of memory is not the change's fault and is raised; a moved slot is raised as a
+        lost connection."""
         exc = refused
         if exc is None:
             try:
@@ -154,6 +168,11 @@ class Store:
                 exc = error
         if out_of_memory(exc):
             raise exc
+        if redirected(exc):
+            # The apply connection is pinned to the slot's old master: what follows a lost
+            # connection (a new client that asks where the slot is now; the standby replays
+            # its ring) follows a moved slot too, instead of refusing every change of it.
+            raise redis.ConnectionError(f"the prefix's slot moved: {exc}") from exc
         if len(changes) == 1:
             return [Outcome(REFUSED, "", reason=str(exc)[:300])]
         mid = len(changes) // 2
@@ -174,13 +193,10 @@ class Store:
                                          mark]
         for change in changes:
             argv.extend(change.args())
+        if self._apply_conn is None:
+            self._apply_conn = dedicated_connection(self.r, self.anchor)
         try:
-            if self._apply_conn is None:
-                self._apply_conn = self.r.connection_pool.make_connection()
-                # connect() now, not on the first send: a Sentinel connection asks for the
-                # primary's address only in connect(); a send would dial the default host.
-                self._apply_conn.connect()
-            self._apply_conn.send_command("EVAL", APPLY_LUA, 0, *argv)
+            self._apply_conn.send_command("EVAL", APPLY_LUA, 1, self.anchor, *argv)
         except (redis.ConnectionError, OSError):
             self.close_apply()
             raise
@@ -247,7 +263,7 @@ class Store:
         registered = self.r.register_script(lua.PRELUDE + body)
 
         def call(*args: str | int | float) -> Any:
-            return registered(keys=[], args=[self.prefix, self.log_maxlen, *args])
+            return registered(keys=[self.anchor], args=[self.prefix, self.log_maxlen, *args])
 
         return call
 
@@ -294,7 +310,8 @@ class Store:
         """Sequence number and raw JSON records, read atomically."""
         now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
         seq, events, workers, resources, cameras, tasks, alerts = self._snapshot(
-            keys=[], args=[self.prefix, now_ms - RECENT_EVENTS_MS, SNAPSHOT_EVENTS_MAX]
+            keys=[self.anchor],
+            args=[self.prefix, now_ms - RECENT_EVENTS_MS, SNAPSHOT_EVENTS_MAX]
         )
         return {
             "seq": int(_text(seq)),
@@ -405,7 +422,8 @@ class Store:
 
     def memory(self) -> dict[str, int]:
         """The server's used memory and its maxmemory (0: no limit), in bytes."""
-        info = self.r.info("memory")
+        # on a cluster, the master that holds this prefix's slot (INFO goes to any node)
+        info = home_node(self.r, self.prefix).info("memory")
         return {"used_memory": int(info.get("used_memory", 0)),
                 "maxmemory": int(info.get("maxmemory", 0))}
 

@@ -248,6 +248,10 @@ end
 -- where the active ingest got to in its feed, for a standby taking over
 if mark ~= '' then redis.call('SET', P .. 'ingest:mark', mark) end
 if #frames > 0 then
-  redis.call('PUBLISH', P .. 'ui', '[' .. table.concat(frames, ',') .. ']')
+  -- sharded for a tagged prefix, as the prelude's flush (dashboard/prelude.lua)
+  local tag = string.find(P, '{', 1, true)
+  local sharded = tag and (string.find(P, '}', tag + 1, true) or 0) > tag + 1
+  redis.call(sharded and 'SPUBLISH' or 'PUBLISH', P .. 'ui',
+    '[' .. table.concat(frames, ',') .. ']')
 end
 return out

@@ -58,9 +58,8 @@ def redact(url: str) -> str:
         return "<unparsable url>"
     if parts.password is None and parts.username is None:
         return url
-    host = parts.hostname or ""
-    host = f"[{host}]" if ":" in host else host
-    netloc = f"***@{host}" + (f":{parts.port}" if parts.port else "")
+    # the hosts as written: a cluster URL names several (host:port,host:port)
+    netloc = "***@" + parts.netloc.rpartition("@")[2]
     return urlunsplit(parts._replace(netloc=netloc))
 
 

@@ -57,7 +57,7 @@ import feeds.relay_metrics
 from dashboard.access.auth import Auth
 from dashboard.backoff import reconnecting
 from dashboard.config import Settings
-from dashboard.connect import open_async, open_redis
+from dashboard.connect import is_cluster, open_async, open_redis, sharded
 from dashboard.scope import place_of
 from dashboard.store import Store, day_of
 from feeds.fanout import Client, Fanout, encode, snapshot_frame
@@ -160,10 +160,21 @@ class Relay:
         backoff = reconnecting()
         while True:
             conn = open_async(self.redis_url, socket_connect_timeout=2)
-            pubsub = conn.pubsub(ignore_subscribe_messages=True)
+            # subscription news kept: a cluster unsubscribes us when the slot moves
+            pubsub = conn.pubsub(ignore_subscribe_messages=False)
+            # A tagged prefix's frames come sharded (SPUBLISH, dashboard/connect.py): on a
+            # cluster only the master of the prefix's slot carries them.
+            shard = sharded(self.prefix)
+            read = pubsub.get_message
             try:
-                await pubsub.subscribe(f"{self.prefix}ui")
-                server = str((await conn.info("server")).get("run_id", ""))
+                if shard and is_cluster(conn):
+                    await conn.initialize()  # the slot map: which node to subscribe on
+                    read = pubsub.get_sharded_message
+                await (pubsub.ssubscribe if shard else pubsub.subscribe)(f"{self.prefix}ui")
+                # which server the frames come from (one server or Sentinel's primary; a
+                # cluster's failovers are its own business)
+                server = "" if is_cluster(conn) else str(
+                    (await conn.info("server")).get("run_id", ""))
                 if self.fan.last_seq == 0:
                     self.fan.last_seq = await self._io(self._store().seq)
                     self.fan.camera_places = await self._io(self._read_camera_places)
@@ -180,12 +191,16 @@ class Relay:
                 self.redis_id = server
                 backoff.reset()
                 while True:
-                    msg = await pubsub.get_message(timeout=1.0)
-                    if msg is None:
+                    msg = await read(timeout=1.0)
+                    if msg is None and server:
                         # A silent second: a hung server (Sentinel fails over from it; no
                         # reset reaches us) would keep the walls silent for ever.
                         await asyncio.wait_for(conn.ping(), PING_TIMEOUT_S)
+                    if msg is None or msg["type"] in ("subscribe", "ssubscribe"):
                         continue
+                    if msg["type"] in ("unsubscribe", "sunsubscribe"):
+                        # the slot went to another master: subscribe there, fill from the log
+                        raise redis.ConnectionError("the frames' channel moved")
                     frames = json.loads(msg["data"])
                     if self.fan.gap(frames):
                         await self._catch_up()

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable
 
 from dashboard.config import Settings
+from dashboard.connect import check_prefix
 from dashboard.ops import logs
 
 
@@ -21,6 +22,10 @@ def run_service(name: str, body: Callable[[Settings, str, threading.Event], None
     logging.getLogger("cc.service").info("%s starting", name)  # one line to know it ran
     if not settings.redis_url:
         raise SystemExit(f"{name} needs REDIS_URL")
+    try:
+        check_prefix(settings.redis_url, settings.prefix)
+    except ValueError as exc:
+        raise SystemExit(f"{name}: {exc}") from None
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

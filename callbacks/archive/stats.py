@@ -27,7 +27,7 @@ from callbacks.errors import error, refusal
 from dashboard.archive.stats import Figures, ScopeError, export_header
 from dashboard.city import City
 from dashboard.config import Settings
-from dashboard.connect import open_redis
+from dashboard.connect import is_cluster_url, is_sentinel, open_redis
 from dashboard.errors import Refused
 from dashboard.i18n import normalise_lang
 from dashboard.models import CATEGORIES, EVENT_STATUSES
@@ -45,11 +45,14 @@ FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
 
 
 def make_cache(server: Any, redis_url: str, settings: Settings) -> Cache:
-    """flask-caching on the app's Redis, every key under `P` + `cache:`."""
-    # A client, not the URL: flask-caching parses URLs with redis-py's from_url, which knows
-    # no redis+sentinel:// (and would take database 0 whatever the URL says).
+    """flask-caching on the app's Redis, every key under `P` + `cache:` (on a cluster, in
+    the prefix's hash slot with the rest of the city)."""
+    where: dict[str, Any] = {"CACHE_REDIS_URL": redis_url}
+    if is_cluster_url(redis_url) or is_sentinel(redis_url):
+        # flask-caching reads only single-server URLs; it takes a ready client as its host
+        where = {"CACHE_REDIS_HOST": open_redis(redis_url)}
     return Cache(server, config={
-        "CACHE_TYPE": "RedisCache", "CACHE_REDIS_HOST": open_redis(redis_url),
+        "CACHE_TYPE": "RedisCache", **where,
         "CACHE_KEY_PREFIX": f"{settings.prefix}cache:",
         "CACHE_DEFAULT_TIMEOUT": ENTRY_TTL_S,
     })

@@ -29,6 +29,7 @@ import redis
 
 from dashboard import lua
 from dashboard.config import Settings
+from dashboard.connect import home_node
 
 ROLES: Final = ("commander", "duty_officer", "leader", "display")
 # What each role may also do: a commander may do whatever a duty officer does.
@@ -390,7 +391,9 @@ class Auth:
             self.r.delete(self.session_key(token))
 
     def _session_keys(self) -> Iterator[str]:
-        return self.r.scan_iter(match=f"{self.prefix}session:*", count=500)
+        # on a cluster every session lies on the prefix's node: scan that one
+        return home_node(self.r, self.prefix).scan_iter(match=f"{self.prefix}session:*",
+                                                        count=500)
 
     def revoke_sessions(self, name: str) -> int:
         """End every session of `name` (after a password or role change); returns how many.

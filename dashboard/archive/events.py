@@ -28,7 +28,7 @@ import redis
 from dashboard import lua
 from dashboard.command.sla import Deadlines
 from dashboard.config import Settings
-from dashboard.connect import reopen
+from dashboard.connect import sibling
 from dashboard.models import EVENT_CLOSED
 from dashboard.store import Store
 
@@ -235,11 +235,10 @@ def _text(value: Any) -> str:
 
 
 def binary_client(client: redis.Redis) -> redis.Redis:
-    """A client on the same server that returns bytes (columns are binary)."""
-    if not client.connection_pool.connection_kwargs.get("decode_responses"):
+    """A client on the same server (or cluster) that returns bytes (columns are binary)."""
+    if not client.get_encoder().decode_responses:
         return client
-    # through connect: a Sentinel client's twin must follow the primary too
-    return reopen(client, decode_responses=False)
+    return sibling(client, decode_responses=False)
 
 
 class Codes:
@@ -350,7 +349,7 @@ class Archive:
         for mi, rows in enumerate(months.values(), start=1):
             for event_id, meta, packed, _, task_ids in rows:
                 args.extend((event_id, meta, mi, packed, task_ids))
-        return len(self._archive(keys=[], args=args))
+        return len(self._archive(keys=[self.store.anchor], args=args))
 
     def _prepare(self, event_id: str, raw: bytes, timeline_raw: list[bytes],
                  tasks: dict[str, list[dict[str, Any]]], cards: dict[str, int],

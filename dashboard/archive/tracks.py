@@ -46,6 +46,7 @@ import redis
 from redis.client import NEVER_DECODE
 
 from dashboard import lua
+from dashboard.connect import home_node
 from dashboard.errors import Refused
 from dashboard.store import day_of
 
@@ -257,15 +258,15 @@ class Tracks:
     def compact_step(self, day: str, cursor: int = 0) -> tuple[int, int]:
         """One bounded step of compacting the finished `day`'s tracks: (next cursor, 0 when
         done; keys rewritten)."""
-        cursor, keys = self.r.scan(cursor, match=f"{self.prefix}track:*:{day}",
-                                   count=COMPACT_SCAN)
+        r = home_node(self.r, self.prefix)  # on a cluster, the node of the prefix's slot
+        cursor, keys = r.scan(cursor, match=f"{self.prefix}track:*:{day}", count=COMPACT_SCAN)
         done = 0
         if keys:
-            pipe = self.r.pipeline(transaction=False)
+            pipe = r.pipeline(transaction=False)
             for key in keys:
                 pipe.execute_command("GET", key, **{NEVER_DECODE: True})
             blobs = pipe.execute()
-            pipe = self.r.pipeline(transaction=False)
+            pipe = r.pipeline(transaction=False)
             for key, blob in zip(keys, blobs, strict=True):
                 if blob and packed_length(blob) != len(blob):  # not already just compressed
                     self._compact(keys=[key], args=[len(blob), pack(records(blob))],

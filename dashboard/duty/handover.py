@@ -403,7 +403,8 @@ class Handovers:
         return {**report, "intact": None, "unverifiable": None}
 
     def _store(self, report: dict[str, Any]) -> None:
-        self._save(args=[self.store.prefix, report["id"], pack(report),
+        self._save(keys=[self.store.anchor],
+                   args=[self.store.prefix, report["id"], pack(report),
                          json.dumps(summary(report), ensure_ascii=False), report["created"],
                          self.keep])
 

@@ -28,6 +28,7 @@ from typing import Any, Final
 
 import redis
 
+from dashboard.connect import home_node
 from dashboard.models import KINDS
 from dashboard.ops.health import alive
 from dashboard.store import Store
@@ -231,7 +232,7 @@ def collect(store: Store, now_ms: int | None = None) -> list[Family]:
     out.gauge("cc_log_seq", "sequence number of the last change in the change log", seq)
     instances = {m: _decoded(a) for m, a in zip(members, answers[:len(members)], strict=True)
                  if isinstance(a, dict) and a}
-    _clients(out, r)
+    _clients(out, home_node(r, store.prefix))  # a cluster: the master of the city's slot
     _ingest(out, _decoded(ingest), _decoded(standby), _decoded(reasons), now)
     _input_streams(out, streams, answers[len(members):])
     _relays(out, instances, seq, now)
@@ -251,7 +252,7 @@ def _clients(out: Scrape, r: Any) -> None:
         connected = float(info.get("connected_clients", 0))
         backlog = [float(c.get("omem") or 0) for c in subscribers]
     except (redis.RedisError, TypeError, ValueError, AttributeError):
-        return  # refused, or answered per node (a cluster client): left out
+        return  # refused (a managed server): left out
     out.gauge("cc_redis_connected_clients", "connections to Redis", connected)
     out.gauge("cc_redis_pubsub_clients", "subscriber connections (ingests, relays)",
               len(subscribers))

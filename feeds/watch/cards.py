@@ -48,8 +48,9 @@ class Cards(Handler):
             chunk = open_ids[start:start + BLOCK]
             pipe = store.r.pipeline(transaction=False)
             pipe.hmget(store.key("state:event"), chunk)
-            pipe.mget([store.key(f"task:event:{event_id}") for event_id in chunk])
-            events, task_ids = pipe.execute()
+            for event_id in chunk:  # GET each: a cluster's pipeline refuses MGET
+                pipe.get(store.key(f"task:event:{event_id}"))
+            events, *task_ids = pipe.execute()
             wanted = [tid for tid in task_ids if tid]
             tasks = dict(zip(wanted, store.r.hmget(store.key("state:task"), wanted),
                              strict=True)) if wanted else {}

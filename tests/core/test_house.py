@@ -225,3 +225,11 @@ def test_house009_docs_stand_alone() -> None:
               for target in MD_LINK.findall(page.read_text(encoding="utf-8"))
               if "://" not in target and not (page.parent / target).is_file()]
     assert broken == []
+
+
+def test_house010_every_bench_imports() -> None:
+    """A move of files must not leave a benchmark behind (bench/plans.py once did)."""
+    import importlib
+
+    for path in sorted((ROOT / "bench").glob("*.py")):
+        importlib.import_module(f"bench.{path.stem}")

@@ -19,7 +19,7 @@ import pytest
 import redis
 
 from dashboard.archive.events import binary_client
-from dashboard.connect import is_sentinel, open_async, open_redis, parse_sentinel, reopen
+from dashboard.connect import is_sentinel, open_async, open_redis, parse_sentinel, sibling
 from dashboard.store import Store
 from feeds.redis_sentinel import SentinelSet
 from feeds.redis_server import redact
@@ -93,7 +93,7 @@ def test_snt003_clients_reach_the_primary_through_the_sentinels(
         client.connection_pool.release(conn)
         twin = binary_client(client)  # the archive's bytes client follows the primary too
         assert twin.get("snt003") == "é".encode()
-        assert reopen(client, decode_responses=False).connection_pool.service_name == "cc"
+        assert sibling(client, decode_responses=False).connection_pool.service_name == "cc"
         twin.close()
     finally:
         client.close()
