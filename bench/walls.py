@@ -11,8 +11,8 @@ Rounds, each for every count of walls in `--walls`:
 - relay: the product's relay (one process, as `make run` starts it);
 - relays ×2: a second relay process on another port, walls split between the two;
 - bare: the limit on this machine, a websockets server doing nothing but
-  `websockets.broadcast` of each message the relay receives from Redis (`cc:ui`, the same
-  bytes, uncoalesced) to every socket, no snapshot, no scope, no session;
+  `websockets.broadcast` of the relay's own frames (it is one wall of the relay: the same
+  bytes, coalesced as the relay sends them) to every socket, after the snapshot it got;
 - deflate: the relay with CC_WS_COMPRESSION=deflate (its walls decompress), at the counts
   in `--deflate-walls`;
 - before: with `--before DIR` (a checkout of an older commit), that checkout's relay, at
@@ -197,30 +197,29 @@ async def _client(url: str, n: int, cookie: str, deflate: bool) -> None:
 # -- the bare broadcast -------------------------------------------------------------------
 
 
-async def _bare(port: int, redis_url: str) -> None:
-    """The limit: websockets' own broadcast of every `cc:ui` message, nothing else."""
-    import redis.asyncio as aioredis
+async def _bare(port: int, relay_url: str, cookie: str) -> None:
+    """The limit: the relay's own frames, as one wall receives them, rebroadcast with
+    websockets' `broadcast` and nothing else (no queues, no scope, no session)."""
+    from websockets.asyncio.client import connect
     from websockets.asyncio.server import broadcast, serve
 
     conns: set[Any] = set()
+    snapshot: list[str] = []
 
     async def handler(ws: Any) -> None:
+        await ws.send(snapshot[0])
         conns.add(ws)
         try:
-            await ws.send('{"type":"snapshot","seq":0}')
             await ws.wait_closed()
         finally:
             conns.discard(ws)
 
-    conn = aioredis.Redis.from_url(redis_url)
-    pubsub = conn.pubsub(ignore_subscribe_messages=True)
-    await pubsub.subscribe("cc:ui")
-    async with serve(handler, "127.0.0.1", port, compression=None, max_size=2**16):
-        print("listening", flush=True)
-        while True:
-            msg = await pubsub.get_message(timeout=1.0)
-            if msg is not None:
-                broadcast(conns, msg["data"], text=True)
+    async with connect(relay_url, additional_headers={"Cookie": f"cc_session={cookie}"},
+                       compression=None, max_size=None) as feed:
+        snapshot.append(str(await feed.recv()))
+        async with serve(handler, "127.0.0.1", port, compression=None, max_size=2**16):
+            async for message in feed:
+                broadcast(conns, message)
 
 
 # -- the bench ----------------------------------------------------------------------------
@@ -385,7 +384,8 @@ def run(walls: list[int], probes: int, procs: int, deflate_walls: list[int],
                                  str(tag))
                 elif mode == "bare":
                     with _server([sys.executable, "-m", "bench.walls", "--bare",
-                                  str(bare_port), server.url], env, bare_port) as bare:
+                                  str(bare_port), f"ws://127.0.0.1:{stack['ws_port']}/",
+                                  cookie], env, bare_port) as bare:
                         got = _round([bare_port], [bare], n, procs, cookie, r, probes, str(tag))
                 else:
                     with _server([sys.executable, "-m", "feeds.relay"],
@@ -465,13 +465,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--cookie", help=argparse.SUPPRESS)
     parser.add_argument("--deflate", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--bare", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--bare", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.client:
         asyncio.run(_client(args.client, args.n, args.cookie, args.deflate))
         return None
     if args.bare:
-        asyncio.run(_bare(int(args.bare[0]), args.bare[1]))
+        asyncio.run(_bare(int(args.bare[0]), args.bare[1], args.bare[2]))
         return None
     result = run([int(x) for x in args.walls.split(",") if x], args.probes, args.procs,
                  [int(x) for x in args.deflate_walls.split(",") if x], not args.no_pairs,
