@@ -102,6 +102,7 @@ class Relay:
         self.metrics = feeds.relay_metrics.RelayMetrics(self.instance)  # for /metrics
         self.server: Server | None = None
         self.stats: dict[str, Any] = {}
+        self.stopping = False
         self._next_snapshot: asyncio.Task[Snapshot] | None = None  # not yet reading
         self._reading = asyncio.Lock()
         self._sending = asyncio.Semaphore(SNAPSHOT_SENDS)
@@ -131,9 +132,14 @@ class Relay:
             if ready is not None:
                 ready.set()
             await stop.wait()
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            # A cancellation that lands inside redis-py's own connect timeout can come out as
+            # a TimeoutError on Python 3.11 (taken for "Redis lost": the loop would reconnect
+            # for ever): the loops also stop on this flag, and are cancelled until they end.
+            self.stopping = True
+            while not all(task.done() for task in tasks):
+                for task in tasks:
+                    task.cancel()
+                await asyncio.wait(tasks, timeout=0.5)
         client.close()
         text_client.close()
 
@@ -158,7 +164,7 @@ class Relay:
     async def _follow(self) -> None:
         """Subscribe to the ingest's frames; on any gap or reconnect, fill from the log."""
         backoff = reconnecting()
-        while True:
+        while not self.stopping:
             conn = open_async(self.redis_url, socket_connect_timeout=2)
             # subscription news kept: a cluster unsubscribes us when the slot moves
             pubsub = conn.pubsub(ignore_subscribe_messages=False)
@@ -209,6 +215,8 @@ class Relay:
             except asyncio.CancelledError:
                 raise
             except (redis.RedisError, OSError) as exc:
+                if self.stopping:
+                    return
                 log.warning("relay lost Redis: %s; reconnecting", exc)
                 await asyncio.sleep(backoff.next())
             finally:

@@ -264,9 +264,13 @@ def test_clu003_two_cities_side_by_side(cluster: LoopbackCluster) -> None:
                     assert time.monotonic() < deadline, f"no dispatch message in {t}"
                 assert json.loads(msg["data"])["task_id"] == tasks[t]
                 outbound[t].close()
-                # the watch service follows each city's log
-                hb = c.client.hgetall(f"{c.prefix}watch:hb")
-                assert int(hb.get("cursor") or 0) >= 7, hb
+                # the watch service follows each city's log (its heartbeat says so once a
+                # second: wait for the next one)
+                deadline = time.monotonic() + 5
+                while int((hb := c.client.hgetall(f"{c.prefix}watch:hb")).get("cursor")
+                          or 0) < 7:
+                    assert time.monotonic() < deadline, hb
+                    time.sleep(0.1)
 
         # every key of each city sits in its own slot, on its own master
         slots = {t: key_slot(t.encode()) for t in tags}
