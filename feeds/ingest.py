@@ -122,6 +122,10 @@ class Ingest:
         self.in_flight: deque[Flight] = deque()
         self.active = False
         self.ring = Ring(settings.standby_ring_s, settings.standby_ring_mb * 1024 * 1024)
+        # What this process applied while active, on the same bounds: a primary that dies
+        # before replicating it takes it along, and a standby may not have read every one of
+        # those messages (Valkey writes a PUBLISH's copies one subscriber after another).
+        self.applied = Ring(settings.standby_ring_s, settings.standby_ring_mb * 1024 * 1024)
         self.marker = Marker()
         self.lease: Lease | None = None
         self.streams: StreamInput | None = None
@@ -175,6 +179,15 @@ class Ingest:
             self._subscribed_at = time.monotonic()
             server = server_id(client)
             self.streams.ensure_groups()
+            if self._server and server != self._server and len(self.applied):
+                # Another server (a replica Sentinel promoted, Redis restarted): what this
+                # process applied on the old one in its last seconds may be missing here.
+                # Applying it again is harmless (a repeat is a duplicate).
+                log.warning("ingest: Redis is another server; applying again the %d "
+                            "messages of its last %.0f s", len(self.applied),
+                            self.settings.standby_ring_s)
+                self._replay(self.applied.since(None))
+            self.applied.clear()
             self._lease_tick()  # so the first heartbeat already says which one this is
             self._recovered(server)
             backoff.reset()
@@ -195,6 +208,7 @@ class Ingest:
                     continue
                 if batch:
                     self.submit(batch, mark=self.marker.after(batch))
+                    self.applied.extend(batch)
                 entries = self._stream_read()
                 if entries:
                     self.submit_entries(entries)
