@@ -38,6 +38,7 @@ from feeds.watch import Watch
 
 from ..auth_util import cookie_header, session_token, sign_in
 from ..units_util import TS, east
+from .test_relay import frames as relay_frames
 
 pytestmark = pytest.mark.slow  # a cluster and two whole stacks: seconds of real work
 
@@ -135,17 +136,8 @@ def city(url: str, tag: str, ingests: int = 1) -> Iterator[City]:
 
 
 def frames(ws: ClientConnection, until: Any, timeout: float = 8.0) -> list[dict[str, Any]]:
-    """Frames other than stats until `until(frames)` holds."""
-    got: list[dict[str, Any]] = []
-    deadline = time.monotonic() + timeout
-    while not until(got):
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError(f"got {len(got)} frames: {[f['type'] for f in got][-5:]}")
-        frame = json.loads(ws.recv(timeout=remaining))
-        if frame["type"] != "stats":
-            got.append(frame)
-    return got
+    """test_relay's reader with the longer wait a cluster's start-up needs."""
+    return relay_frames(ws, until, timeout)
 
 
 def delta_ids(got: list[dict[str, Any]], kind: str) -> set[str]:
