@@ -88,6 +88,16 @@ def wait_for(fn: Any, timeout: float, what: str, every: float = 0.25) -> Any:
     raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
+def terminate(proc: subprocess.Popen[Any], timeout: float) -> None:
+    """SIGTERM a process the bench started (it stops its own children), SIGKILL after
+    `timeout` seconds."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 @contextmanager
 def stack(demo: bool = True) -> Iterator[tuple[str, str]]:
     """`python app.py` on a fresh embedded Valkey; yields (wall URL, Redis URL)."""
@@ -105,11 +115,7 @@ def stack(demo: bool = True) -> Iterator[tuple[str, str]]:
                      "the wall's HTTP server")
             yield url, server.url
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            terminate(proc, 20)
 
 
 @contextmanager

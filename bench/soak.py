@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,7 @@ import psutil
 import redis
 
 from bench.browser import browser
+from bench.latency import terminate
 from dashboard.access.keyfile import REDIS_PASSWORD, secret_path
 from feeds.redis_server import free_port
 
@@ -135,11 +135,7 @@ def run(minutes: float, rate: float, warmup: float, every: float) -> dict[str, A
         finally:
             if driver is not None:
                 driver.quit()
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            terminate(proc, 20)
             log.close()
     return summarise(samples, warmup * 60)
 

@@ -31,7 +31,6 @@ import json
 import os
 import random
 import re
-import signal
 import subprocess
 import sys
 import tempfile
@@ -44,7 +43,7 @@ from typing import Any
 
 import redis
 
-from bench.latency import OUT, PROBE_LAT, PROBE_LON, load, wait_for
+from bench.latency import OUT, PROBE_LAT, PROBE_LON, load, terminate, wait_for
 from feeds.redis_server import EmbeddedRedis, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -260,11 +259,7 @@ def _stack(data: str, redis_url: str) -> Iterator[dict[str, Any]]:
         wait_for(lambda: "feeds.relay" in _children(proc.pid), 60, "the relay")
         yield {"ws_port": ws_port, "pid": proc.pid, "env": env}
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        terminate(proc, 20)
 
 
 @contextmanager
@@ -284,11 +279,7 @@ def _server(argv: list[str], env: dict[str, str], port: int,
         wait_for(listening, 30, f"a server on {port}")
         yield proc.pid
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        terminate(proc, 10)
 
 
 def _round(ports: list[int], pids: list[int], walls: int, procs: int, cookie: str,
