@@ -22,6 +22,7 @@ import asyncio
 import json
 import time
 from collections import deque
+from collections.abc import Iterable
 from typing import Any, Final
 
 from dashboard.scope import covers, place_of
@@ -170,16 +171,17 @@ class Fanout:
             if not mine:
                 continue
             frame = encode({"type": "batch", "seq": seq, "items": mine})
-            kinds = frozenset(item["kind"] for item in mine)
-            for client in clients:
-                if client.offer(seq, frame, now, kinds):
-                    self.ready.add(client)
+            self._offer(clients, seq, frame, now, frozenset(item["kind"] for item in mine))
 
     def broadcast(self, seq: int, frame: bytes, kinds: frozenset[str] | None = None,
                   place: Any = EVERYWHERE) -> None:
-        now = time.monotonic()
+        self._offer(self.clients, seq, frame, time.monotonic(), kinds, place)
+
+    def _offer(self, clients: Iterable[Client], seq: int, frame: bytes, now: float,
+               kinds: frozenset[str] | None, place: Any = EVERYWHERE) -> None:
+        """Offer one frame to `clients`; those that queued it are written next."""
         ready = self.ready
-        for client in self.clients:
+        for client in clients:
             if client.offer(seq, frame, now, kinds, place):
                 ready.add(client)
 
@@ -202,10 +204,7 @@ class Fanout:
         for scope, clients in self.by_scope().items():
             data = frame["data"] if scope is None else self.video_for(frame["data"], scope)
             scoped = whole if data is frame["data"] else encode({**frame, "data": data})
-            now = time.monotonic()
-            for client in clients:
-                if client.offer(frame["seq"], scoped, now, kinds):
-                    self.ready.add(client)
+            self._offer(clients, frame["seq"], scoped, time.monotonic(), kinds)
 
     def video_for(self, data: dict[str, Any], scope: str) -> dict[str, Any]:
         """A video frame's data without the cameras outside `scope` (empty tiles instead)."""

@@ -249,11 +249,13 @@ class Relay:
                 await self._io(self.metrics.publish, self._store(), self.metrics.figures(self.fan))
             except (redis.RedisError, OSError):
                 self.stats = {**self.stats, "redis": "down"}
-            frame = encode({"type": "stats", "server_ts": int(time.time() * 1000),
-                            "stats": self.stats})
-            self.fan.broadcast(-1, frame)
+            self.fan.broadcast(-1, self._stats_frame())
             self._write_out()
             await asyncio.sleep(STATS_S)
+
+    def _stats_frame(self) -> bytes:
+        return encode({"type": "stats", "server_ts": int(time.time() * 1000),
+                       "stats": self.stats})
 
     def _read_stats(self) -> dict[str, Any]:
         store = self._store()
@@ -432,8 +434,7 @@ class Relay:
         for frame in frames:
             await client.ws.send(frame, text=True)
         if self.stats:
-            await client.ws.send(encode({"type": "stats", "server_ts": int(time.time() * 1000),
-                                         "stats": self.stats}), text=True)
+            await client.ws.send(self._stats_frame(), text=True)
         return True
 
 
