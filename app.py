@@ -33,8 +33,8 @@ import layouts.pages
 from callbacks.access.auth import install_auth
 from callbacks.access.security import install_security
 from callbacks.api import create_api, install_error_handlers
-from callbacks.archive.stats import create_stats_api, make_cache
 from callbacks.archive.replay import create_replay_api
+from callbacks.archive.stats import create_stats_api, make_cache
 from callbacks.archive.tracks import create_tracks_api
 from callbacks.cockpit import install_cockpit_guard
 from callbacks.command.alerts import create_alerts_api
