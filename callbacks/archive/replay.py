@@ -3,6 +3,7 @@
     GET  /api/replay/span                           {from, to, days}: what can be shown
     GET  /api/replay/wall?at=MS                     the wall at a moment (a snapshot frame)
     GET  /api/replay/changes?after=SEQ&from=&to=    the changes after it (≤ 15 min a call)
+    GET  /api/replay/next?from=MS&what=alert|event[&id=&status=]   the next moment to see
     GET  /api/replay/actions.csv?from=&to=&lang=    the period's actions, for the report
     POST /api/replay/exported {"at"}                the wall's picture was saved (audited)
 
@@ -108,6 +109,27 @@ def create_replay_api(store: Store, settings: Settings,
         audited("replay.play", _iso(start, tz), "success",
                 {"from": start, "to": got["to"], "scope": scope})
         return answer(got)
+
+    @api.get("/api/replay/next")
+    @require(*READERS)
+    def next_moment() -> Any:
+        """When the next alert is raised, or the chosen event's status next changes."""
+        try:
+            now = now_ms()
+            start = when("from")
+            kept(start, now)
+            what = request.args.get("what") or ""
+            if what not in ("alert", "event"):
+                raise Refused("bad_what", 400, "what: alert or event")
+            event_id = (request.args.get("id") or "")[:64]
+            if what == "event" and not event_id:
+                raise Refused("bad_id", 400, "id: the event's id")
+            status = (request.args.get("status") or "")[:32]
+        except Refused as exc:
+            return refusal(exc)
+        found = history.next_time(start, g.session.scope, what, event_id, status,
+                                  max(0, now - start))
+        return answer({"from": start, "at": found})
 
     @api.get("/api/replay/actions.csv")
     @require(*READERS)

@@ -188,8 +188,8 @@ def segment(lines: list[bytes]) -> bytes:
     return SEGMENT.pack(len(body)) + body
 
 
-def entries(chunk: bytes | None) -> Iterator[list[Any]]:
-    """A chunk's entries [seq, t, kind, op, record], segment after segment."""
+def lines(chunk: bytes | None) -> Iterator[bytes]:
+    """A chunk's lines (one entry each, JSON), segment after segment."""
     if not chunk:
         return
     at = 0
@@ -199,7 +199,13 @@ def entries(chunk: bytes | None) -> Iterator[list[Any]]:
         at += SEGMENT.size + size
         for text in body.split(b"\n"):
             if text:
-                yield orjson.loads(text)
+                yield text
+
+
+def entries(chunk: bytes | None) -> Iterator[list[Any]]:
+    """A chunk's entries [seq, t, kind, op, record], segment after segment."""
+    for text in lines(chunk):
+        yield orjson.loads(text)
 
 
 def blocks(raw: list[str | bytes]) -> list[tuple[str, bytes]]:

@@ -142,3 +142,29 @@ def test_rpl014_create_app_serves_the_routes(redis_url: str, r: redis.Redis) -> 
     app = create_app(dataclasses.replace(Settings(), redis_url=redis_url))
     res = client_for(app.server, r, "commander").get("/api/replay/span")
     assert res.status_code == 200 and res.json == {"from": None, "to": None, "days": 7}
+
+
+def test_rpl015_the_next_alert_and_the_next_change_of_an_event(r: redis.Redis,
+                                                               redis_url: str) -> None:
+    story, app = played(r, redis_url)
+    leader = client_for(app, r, "leader")
+    got = leader.get(f"/api/replay/next?from={story.t0}&what=alert").json
+    assert got["at"] == story.t0 + 300_000  # the level I event's and the SOS' alerts
+    assert leader.get(f"/api/replay/next?from={story.t0 + 300_000}&what=alert").json["at"] \
+        is None  # the acknowledgement is no new alert
+    changes = []
+    at = story.t0
+    while True:
+        status = {0: "reported"}.get(len(changes), changes[-1][1] if changes else "")
+        res = leader.get(f"/api/replay/next?from={at}&what=event&id=E1&status={status}").json
+        if res["at"] is None:
+            break
+        at = res["at"]
+        wall = leader.get(f"/api/replay/wall?at={at}").json
+        changes.append((at - story.t0, ids(wall["events"])["E1"]["status"]))
+    assert changes == [(60_000, "dispatched"), (420_000, "in_progress"), (700_000, "closed")]
+    town_b = client_for(app, r, "commander", scope=TOWN_B)
+    assert town_b.get(f"/api/replay/next?from={story.t0}&what=event&id=E1&status=x"
+                      ).json["at"] is None  # another town's event: never found
+    res = leader.get(f"/api/replay/next?from={story.t0}&what=task")
+    assert res.status_code == 400 and res.json["code"] == "bad_what"
