@@ -92,7 +92,7 @@ def play(store: Store, settings: Settings, url: str, t0: int) -> tuple[Story, Wa
     units.put(store, "camera", "C1", *units.east(50), ts=ts, name="东门", grid_id=GRID_A,
               online=True, status="online")
     ev("E1", 0, ts, severity=3, grid_id=GRID_A, title="仓库起火")
-    ev("E2", 400, ts, severity=3, grid_id=GRID_B, type="traffic", title="车辆剐蹭")
+    ev("E2", 400, ts, severity=3, grid_id=GRID_B, type="traffic_accident", title="车辆剐蹭")
     step()  # the first keyframe, at t0
 
     ts = at(60)

@@ -88,8 +88,8 @@ def create_replay_api(store: Store, settings: Settings,
                     {"code": exc.code})
             return refusal(exc)
         audited("replay.view", _iso(at, tz), "success", {"at": at, "scope": scope})
-        return answer({"type": "snapshot", "replay": True, "server_ts": at, "stats": {},
-                       **found})
+        # no stats and no server_ts: the live wall's clock offset and counts stay its own
+        return answer({"type": "snapshot", "replay": True, **found})
 
     @api.get("/api/replay/changes")
     @require(*READERS)

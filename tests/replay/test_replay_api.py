@@ -168,3 +168,19 @@ def test_rpl015_the_next_alert_and_the_next_change_of_an_event(r: redis.Redis,
                       ).json["at"] is None  # another town's event: never found
     res = leader.get(f"/api/replay/next?from={story.t0}&what=task")
     assert res.status_code == 400 and res.json["code"] == "bad_what"
+
+
+def test_rpl016_html_to_image_is_served_by_the_app_never_a_cdn(redis_url: str,
+                                                              r: redis.Redis) -> None:
+    from app import create_app
+    from callbacks.vendor import FILES, NODE_MODULES
+
+    app = create_app(dataclasses.replace(Settings(), redis_url=redis_url))
+    client = client_for(app.server, r, "leader")
+    res = client.get("/vendor/html-to-image.js")
+    assert res.status_code == 200 and res.mimetype == "text/javascript"
+    assert res.get_data() == (NODE_MODULES / FILES["html-to-image.js"][0]).read_bytes()
+    assert b"htmlToImage" in res.get_data()
+    installed = (NODE_MODULES / "html-to-image" / "package.json").read_text(encoding="utf-8")
+    assert '"version": "1.11.13"' in installed
+    assert client.get("/vendor/html-to-image-LICENSE.txt").status_code == 200
