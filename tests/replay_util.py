@@ -120,6 +120,11 @@ def play(store: Store, settings: Settings, url: str, t0: int) -> tuple[Story, Wa
                                              (ts, "arrived", "W1")], GRID_A))
     step()
 
+    ts = at(500)  # a camera goes dark: the next keyframe names the first's camera blocks
+    units.put(store, "camera", "C1", *units.east(50), ts=ts, name="东门", grid_id=GRID_A,
+              online=False, status="offline")
+    step()
+
     at(610)
     step()  # the second keyframe
 

@@ -3,8 +3,10 @@
 Keys (prefix P; every one expires after `CC_REPLAY_DAYS`, docs/REDIS-KEYS.md):
 
 - `Preplay:keys` zset keyframe time → time (ms): the index of keyframes;
-- `Preplay:k:{t}` JSON `{"t", "seq", "blocks": {list name: [block hash, …]}}`: a keyframe,
-  the wall's snapshot (`Store.snapshot_parts`) at time t, as of log seq `seq`;
+- `Preplay:k:{t}` JSON `{"t", "seq", "blocks": {list name: [block hash, …]}, "base":
+  {list name: [t, seq]}}`: a keyframe, the wall's snapshot (`Store.snapshot_parts`) at time
+  t, as of log seq `seq`; a list named in `base` (the cameras, CAMERAS_EVERY_MS) is as of
+  that earlier keyframe's t and seq instead;
 - `Preplay:b:{hash}` zlib of a block's records (≤ BLOCK_RECORDS JSON lines, sorted by id):
   content-addressed, so a block that did not change (most cameras' between two keyframes)
   is stored once and shared; each keyframe that uses it refreshes its TTL;
@@ -36,14 +38,18 @@ from dashboard.scope import PLACE_FIELDS
 MINUTE_MS: Final = 60_000
 DAY_MS: Final = 86_400_000
 KEYFRAME_MS: Final = 10 * MINUTE_MS  # a keyframe every 10 minutes of history
+# A city's cameras (42,000 in a Bao'an-sized one) hardly change, but an online/offline here
+# and there touches every block in 10 minutes: a keyframe takes them anew once an hour and
+# otherwise names the hour's blocks, read with the camera entries since (`base` in a head).
+CAMERAS_EVERY_MS: Final = 60 * MINUTE_MS
 BLOCK_RECORDS: Final = 500
 # The kinds the wall draws; `video` (the video wall's own page) and `feedback` (folded into
 # tasks) are not part of the picture.
 KINDS: Final = frozenset({"event", "worker", "resource", "camera", "task", "alert"})
 UNIT_KINDS: Final = frozenset({"worker", "resource", "camera"})
 # A unit's move is kept when it moved ≥ MOVE_MIN_M and ≥ MOVE_MIN_MS passed since the unit's
-# last kept entry (its last position of a minute is kept too, see Thinner).
-MOVE_MIN_MS: Final = 30_000
+# last kept entry (where it stopped is kept too, see Thinner). A minute: at ×60, a second.
+MOVE_MIN_MS: Final = 60_000
 MOVE_MIN_M: Final = 8.0
 # What a re-report changes without changing what the wall shows (apart from the position).
 VOLATILE: Final = frozenset({"ts", "received", "lat", "lon", "speed", "heading", "battery",
@@ -124,12 +130,14 @@ def slim(record: dict[str, Any]) -> dict[str, Any]:
 
 
 class Thinner:
-    """Which unit entries the history keeps. Upserts (new units, status changes) and any
-    change of what the wall shows besides the position are kept; a move is kept when the
-    unit moved ≥ MOVE_MIN_M and ≥ MOVE_MIN_MS passed since its last kept entry. The moves in
-    between are held (the latest per unit) and the last of each minute is kept when it lies
-    ≥ MOVE_MIN_M from the last kept position, so a unit that stops is shown where it stopped.
-    Cameras keep only real moves (their re-reports change nothing the wall shows)."""
+    """Which unit entries the history keeps. A unit's first entry, and any change of what
+    the wall shows besides the position (a status, a name, a camera's stream), are kept
+    whole; a move is kept (slim) when the unit moved ≥ MOVE_MIN_M and ≥ MOVE_MIN_MS passed
+    since its last kept entry. The moves in between are held (the latest per unit); at a
+    minute's end a held move is kept when the unit has had no kept entry for MOVE_MIN_MS, so a
+    unit that stops is shown where it stopped within a minute. Cameras keep only real moves
+    (their re-reports change nothing the wall shows). A keyframe seeds what the units were
+    (`seed`), so their first re-reports after it are thinned too."""
 
     def __init__(self) -> None:
         # (kind, id) → (t, lat, lon, signature) of the last kept entry
@@ -141,38 +149,48 @@ class Thinner:
         self.kept.clear()
         self.held.clear()
 
-    def offer(self, seq: int, t: int, kind: str, op: str,
-              record: dict[str, Any]) -> dict[str, Any] | None:
-        """The record to store for this entry (the full one, or slim for a move), or None
-        when it is thinned out (held: `release` may keep it at the minute's end)."""
+    def seed(self, kind: str, record: dict[str, Any], t: int) -> None:
+        """A unit as a keyframe holds it, at `t`."""
+        lat, lon = _position(record)
+        self.kept[(kind, str(record.get("id")))] = (t, lat, lon, signature(record))
+
+    def offer(self, seq: int, t: int, kind: str, record: dict[str, Any]) -> dict[str, Any] | None:
+        """The record to store for this entry (the whole one, or slim for a move), or None
+        when it is thinned out (perhaps held: `release` may keep it at the minute's end)."""
         key = (kind, str(record.get("id")))
-        lat, lon = record.get("lat"), record.get("lon")
-        if not isinstance(lat, int | float) or not isinstance(lon, int | float):
-            lat = lon = 0.0
+        lat, lon = _position(record)
         sig = signature(record)
         last = self.kept.get(key)
         self.held.pop(key, None)
-        if op != "move" or last is None or last[3] != sig:
-            self.kept[key] = (t, float(lat), float(lon), sig)
+        if last is None or last[3] != sig:
+            self.kept[key] = (t, lat, lon, sig)
             return record
-        moved = distance_m(last[1], last[2], float(lat), float(lon))
-        if moved < MOVE_MIN_M:
+        if distance_m(last[1], last[2], lat, lon) < MOVE_MIN_M:
             return None
         if kind != "camera" and t - last[0] < MOVE_MIN_MS:
-            self.held[key] = (seq, t, float(lat), float(lon), slim(record))
+            self.held[key] = (seq, t, lat, lon, slim(record))
             return None
-        self.kept[key] = (t, float(lat), float(lon), sig)
+        self.kept[key] = (t, lat, lon, sig)
         return slim(record)
 
-    def release(self) -> Iterator[tuple[int, int, str, dict[str, Any]]]:
-        """The held moves (seq, t, kind, slim record), each unit's last of the minute; they
-        count as kept."""
-        for key, (seq, t, lat, lon, record) in self.held.items():
+    def release(self, end: int) -> Iterator[tuple[int, int, str, dict[str, Any]]]:
+        """At a minute's `end`: the held moves (seq, t, kind, slim record) of units with no
+        kept entry for MOVE_MIN_MS; they count as kept. The others stay held."""
+        for key, (seq, t, lat, lon, record) in list(self.held.items()):
             last = self.kept.get(key)
+            if last is not None and end - last[0] < MOVE_MIN_MS:
+                continue
+            del self.held[key]
             if last is not None:
                 self.kept[key] = (t, lat, lon, last[3])
             yield seq, t, key[0], record
-        self.held.clear()
+
+
+def _position(record: dict[str, Any]) -> tuple[float, float]:
+    lat, lon = record.get("lat"), record.get("lon")
+    if isinstance(lat, int | float) and isinstance(lon, int | float):
+        return float(lat), float(lon)
+    return 0.0, 0.0
 
 
 # -- chunks and blocks ---------------------------------------------------------------------
@@ -184,7 +202,11 @@ def line(seq: int, t: int, kind: str, op: str, data: bytes) -> bytes:
 
 
 def segment(lines: list[bytes]) -> bytes:
-    body = zlib.compress(b"\n".join(lines), 6)
+    """Lines compressed together. Callers order them by entity (kind, id, then seq): a
+    unit's lines side by side share most of their bytes, which zlib's 32 KB window then
+    finds (in seq order a unit's lines of one minute lie hundreds of KB apart); readers
+    sort by seq again (`entries`)."""
+    body = zlib.compress(b"\n".join(lines), 9)
     return SEGMENT.pack(len(body)) + body
 
 
@@ -202,10 +224,11 @@ def lines(chunk: bytes | None) -> Iterator[bytes]:
                 yield text
 
 
-def entries(chunk: bytes | None) -> Iterator[list[Any]]:
-    """A chunk's entries [seq, t, kind, op, record], segment after segment."""
-    for text in lines(chunk):
-        yield orjson.loads(text)
+def entries(chunk: bytes | None) -> list[list[Any]]:
+    """A chunk's entries [seq, t, kind, op, record], in seq order."""
+    out = [orjson.loads(text) for text in lines(chunk)]
+    out.sort(key=lambda entry: entry[0])
+    return out
 
 
 def blocks(raw: list[str | bytes]) -> list[tuple[str, bytes]]:

@@ -77,9 +77,15 @@ class History:
                 return None  # the keyframe outlived a block: not a faithful picture
             for record in h.block_records(data):
                 state[name][str(record.get("id"))] = record
-        seq = int(head["seq"])
-        for entry in self._entries(t0, at):
-            if entry[0] <= head["seq"] or entry[1] > at:
+        seq = base_seq = int(head["seq"])
+        # a list taken at an earlier keyframe (the cameras) is as of that one's seq: its
+        # entries are read from there, the others' from this keyframe's minute on
+        bases = head.get("base") or {}
+        since = {name: int(t_seq[1]) for name, t_seq in bases.items()}
+        marks = [b'"%s",' % kind.encode() for kind, name in LIST_OF.items() if name in bases]
+        start = min([t0, *(int(t_seq[0]) for t_seq in bases.values())])
+        for entry in self._entries(start, at, t0, marks):
+            if entry[1] > at or entry[0] <= since.get(LIST_OF.get(entry[2], ""), base_seq):
                 continue
             seq = max(seq, entry[0])
             apply(state, entry)
@@ -164,17 +170,27 @@ class History:
 
     # -- reading chunks -------------------------------------------------------------------------
 
-    def _entries(self, start: int, end: int) -> Iterator[list[Any]]:
-        """The entries of the minutes from `start`'s to `end`'s, in seq order."""
+    def _entries(self, start: int, end: int, full_from: int = 0,
+                 marks: list[bytes] | None = None) -> Iterator[list[Any]]:
+        """The entries of the minutes from `start`'s to `end`'s, in seq order; in the minutes
+        before `full_from`'s only the lines of `marks`' kinds (told by their kind before
+        parsing)."""
         first, last = start // h.MINUTE_MS, end // h.MINUTE_MS
+        full = full_from // h.MINUTE_MS
         for low in range(first, last + 1, PIPE):
             minutes = range(low, min(last, low + PIPE - 1) + 1)
             pipe = self.r.pipeline(transaction=False)
             for minute in minutes:
                 pipe.execute_command("GET", h.minute_key(self.prefix, minute),
                                      **{NEVER_DECODE: True})
-            for chunk in pipe.execute():
-                yield from h.entries(chunk)
+            for minute, chunk in zip(minutes, pipe.execute(), strict=True):
+                if minute >= full:
+                    yield from h.entries(chunk)
+                    continue
+                some = [orjson.loads(text) for text in h.lines(chunk)
+                        if any(mark in text[:48] for mark in marks or [])]
+                some.sort(key=lambda entry: entry[0])
+                yield from some
 
     def _get(self, key: str) -> bytes | None:
         data: bytes | None = self.r.execute_command("GET", key, **{NEVER_DECODE: True})

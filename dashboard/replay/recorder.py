@@ -35,12 +35,13 @@ class Recorder:
         self.days = days
         self.thinner = h.Thinner()
         self.minute = -1  # the minute being gathered
-        self.lines: list[tuple[int, bytes]] = []  # (seq, line) of that minute
+        self.lines: list[tuple[str, str, int, bytes]] = []  # (kind, id, seq, line)
         self.seq = 0  # the last entry offered
         self.t = 0  # its stamp
         self.written = 0  # the last entry written
         self.last_keyframe = 0
         self.keyframes = 0
+        self.cameras: tuple[int, int, list[str]] | None = None  # (t, seq, blocks) taken last
 
     def position(self) -> int:
         """Where the history stops (the last seq written); reads `Preplay:cursor`."""
@@ -51,6 +52,7 @@ class Recorder:
         self.t = int(t) if t.isdigit() else 0
         self.thinner.clear()
         self.minute, self.lines = -1, []
+        self.cameras = None  # the next keyframe takes them anew
         newest = self.store.r.zrevrange(h.keys_key(self.prefix), 0, 0)
         self.last_keyframe = int(newest[0]) if newest else 0
         return self.written
@@ -73,24 +75,26 @@ class Recorder:
             self.close_minute()
             self.minute = minute
         if kind in h.UNIT_KINDS:
-            kept = self.thinner.offer(seq, t, kind, op, record)
+            kept = self.thinner.offer(seq, t, kind, record)
             if kept is None:
                 return
             if kept is not record:
-                raw = orjson.dumps(kept)
-        self.lines.append((seq, h.line(seq, t, kind, op, raw)))
+                raw, op = orjson.dumps(kept), "move"
+        self.lines.append((kind, str(record.get("id")), seq, h.line(seq, t, kind, op, raw)))
 
     def close_minute(self) -> None:
         """Write the minute gathered so far (its held moves first kept), then start over."""
         if self.minute < 0:
             return
-        for seq, t, kind, record in self.thinner.release():
-            self.lines.append((seq, h.line(seq, t, kind, "move", orjson.dumps(record))))
+        end = (self.minute + 1) * h.MINUTE_MS
+        for seq, t, kind, record in self.thinner.release(end):
+            self.lines.append((kind, str(record.get("id")), seq,
+                               h.line(seq, t, kind, "move", orjson.dumps(record))))
         if self.lines:
-            self.lines.sort(key=lambda x: x[0])
+            self.lines.sort(key=lambda x: x[:3])  # by entity: see history.segment
             pipe = self.store.r.pipeline(transaction=True)
             key = h.minute_key(self.prefix, self.minute)
-            pipe.append(key, h.segment([text for _, text in self.lines]))
+            pipe.append(key, h.segment([line for *_, line in self.lines]))
             pipe.expire(key, self.ttl)
             pipe.set(h.cursor_key(self.prefix), f"{self.seq}|{self.t}")
             pipe.execute()
@@ -112,12 +116,28 @@ class Recorder:
     def keyframe(self, now: int) -> int:
         """The wall's snapshot now, as content-addressed blocks; returns its log seq."""
         parts = self.store.snapshot_parts(now)
+        for kind in h.UNIT_KINDS:  # what the units are now: their re-reports are thinned
+            for raw in parts[kind + "s"]:
+                try:
+                    record = orjson.loads(raw)
+                except orjson.JSONDecodeError:
+                    continue
+                if isinstance(record, dict):
+                    self.thinner.seed(kind, record, now)
         heads: dict[str, list[str]] = {}
-        made: list[tuple[str, bytes]] = []
+        base: dict[str, list[int]] = {}
+        made: list[tuple[str, bytes | None]] = []
         for name in h.LISTS:
+            if name == "cameras" and self.cameras and now - self.cameras[0] < h.CAMERAS_EVERY_MS:
+                heads[name] = self.cameras[2]  # the hour's, and the camera entries since
+                base[name] = [self.cameras[0], self.cameras[1]]
+                made.extend((digest, None) for digest in self.cameras[2])
+                continue
             pairs = h.blocks(parts[name])
             heads[name] = [digest for digest, _ in pairs]
             made.extend(pairs)
+            if name == "cameras":
+                self.cameras = (now, int(parts["seq"]), heads[name])
         r = self.store.r
         pipe = r.pipeline(transaction=False)
         for digest, _ in made:  # a block some keyframe already stored lives on
@@ -125,9 +145,9 @@ class Recorder:
         found = pipe.execute()
         pipe = r.pipeline(transaction=False)
         for (digest, data), exists in zip(made, found, strict=True):
-            if not exists:
+            if not exists and data is not None:
                 pipe.set(h.block_key(self.prefix, digest), data, ex=self.ttl)
-        head = orjson.dumps({"t": now, "seq": parts["seq"], "blocks": heads})
+        head = orjson.dumps({"t": now, "seq": parts["seq"], "blocks": heads, "base": base})
         pipe.set(h.frame_key(self.prefix, now), head, ex=self.ttl)
         index = h.keys_key(self.prefix)
         pipe.zadd(index, {str(now): now})
