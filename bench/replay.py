@@ -13,7 +13,8 @@ minute chunks). Then:
 
 - bytes: `MEMORY USAGE` of every `Preplay:*` key, split into minute chunks, keyframe heads
   and blocks; per day = the chunks' bytes a minute × 1,440 + a keyframe's new blocks × 144
-  (the blocks of the first keyframe are counted once: what did not change is shared).
+  + the cameras' blocks × 24 (taken anew hourly; counted as if all changed) (the blocks of
+  the first keyframe are counted once: what did not change is shared).
   Baseline in the same run: the change log's own bytes for the same minutes (every entry's
   fields as the log holds them, unthinned, uncompressed): what keeping the log would cost;
 - the first picture: `History.wall_at` + the JSON the route sends, at `--moments` random
@@ -190,7 +191,13 @@ def run_city(name: str, workers: int, cameras: int, minutes: int, moments: int
                 by_kind[what] = by_kind.get(what, 0) + 1
         kept = sum(by_kind.values())
         new_blocks = (blocks - first_blocks) / max(1, keyframes - 1)
-        per_day = chunks / minutes * 1440 + (new_blocks + heads / keyframes) * 144
+        # the cameras are taken anew once an hour (h.CAMERAS_EVERY_MS): counted as if every
+        # block changed each time (an upper bound; unchanged ones are shared)
+        first_head = orjson.loads(r.get(f"cc:replay:k:{start_ms}") or b"{}")
+        camera_blocks = sum(int(r.memory_usage(h.block_key("cc:", digest)) or 0)
+                            for digest in first_head.get("blocks", {}).get("cameras", []))
+        per_day = (chunks / minutes * 1440 + (new_blocks + heads / keyframes) * 144
+                   + camera_blocks * (h.DAY_MS // h.CAMERAS_EVERY_MS))
         raw_day = raw / minutes * 1440
         history = History(text, "cc:", settings.replay_days)
         rng = random.Random(16)
@@ -218,6 +225,7 @@ def run_city(name: str, workers: int, cameras: int, minutes: int, moments: int
             "kept_per_min_by_kind": {k: round(v / minutes) for k, v in sorted(by_kind.items())},
             "bytes": {"chunks": chunks, "heads": heads, "blocks": blocks,
                       "first_keyframe_blocks": first_blocks,
+                      "camera_blocks": camera_blocks,
                       "new_blocks_per_keyframe": round(new_blocks)},
             "per_day_bytes": round(per_day), "per_day_mb": round(per_day / 1e6, 1),
             "retention_days": settings.replay_days,

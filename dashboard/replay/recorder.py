@@ -22,6 +22,7 @@ from dashboard.store import Store
 log = logging.getLogger("cc.watch")
 
 CAUGHT_UP: Final = 2000  # entries behind the log at most, for a keyframe to be taken
+LATE_MS: Final = 3 * h.KEYFRAME_MS  # ... unless the last one is this old
 
 
 class Recorder:
@@ -109,8 +110,11 @@ class Recorder:
         the clock); a keyframe when one is due and the log is not far ahead."""
         if self.minute >= 0 and now // h.MINUTE_MS > self.minute:
             self.close_minute()
-        if now - self.last_keyframe >= h.KEYFRAME_MS and \
-                self.store.seq() - self.seq <= CAUGHT_UP:
+        due = now - self.last_keyframe
+        # behind the log, the snapshot would be ahead of the entries' stamps: wait for the
+        # watch to catch up, but not for ever (a picture a little early beats none)
+        if due >= h.KEYFRAME_MS and (due >= LATE_MS or
+                                     self.store.seq() - self.seq <= CAUGHT_UP):
             self.keyframe(now)
 
     def keyframe(self, now: int) -> int:
