@@ -21,7 +21,12 @@ minute chunks). Then:
   moments of the recorded span, city-wide and for one town; baseline: the live wall's
   snapshot read (`Store.snapshot_parts`) and frame at the end of the run;
 - playback: entries kept a minute (at ×60 the wall applies that many a second) and the
-  time to read 15 minutes of changes (one `/api/replay/changes` request).
+  time to read 15 minutes of changes (one `/api/replay/changes` request);
+- in the browser (Pingdu; `--no-browser` skips it): `python app.py --no-demo` on the same
+  Valkey, the wall in headless Chromium signed in as a commander, `ccwall.replay.seek` to
+  random recorded moments (time to the picture painted: the request, the JSON, the store,
+  the map and panels), then 10 s of play at ×60 (animation frames a second, the longest
+  frame, the main thread's long tasks).
 
 Results: bench/results/replay.json.
 """
@@ -31,10 +36,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import random
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +51,10 @@ import orjson
 import redis
 
 import feeds.ingest
-from bench.latency import OUT, load
+from bench.browser import browser
+from bench.latency import OUT, ROOT, load, terminate, wait_for
 from bench.snapshot import TOWN
+from dashboard.access.auth import Auth
 from dashboard.city import load_city
 from dashboard.config import Settings
 from dashboard.replay import history as h
@@ -51,7 +62,7 @@ from dashboard.replay.reader import History
 from dashboard.store import Store
 from feeds.fanout import snapshot_frame
 from feeds.ingest import Ingest
-from feeds.redis_server import EmbeddedRedis
+from feeds.redis_server import EmbeddedRedis, free_port
 from feeds.sim.engine import Simulator
 from feeds.watch import Watch
 
@@ -129,8 +140,85 @@ def _stats(xs: list[float]) -> dict[str, float]:
             "max": round(xs[-1], 1)}
 
 
-def run_city(name: str, workers: int, cameras: int, minutes: int, moments: int
-             ) -> dict[str, Any]:
+PICTURE_JS = """
+var done = arguments[arguments.length - 1], t0 = performance.now();
+ccwall.replay.seek(arguments[0]).then(function () {
+  requestAnimationFrame(function () { setTimeout(function () {
+    done({ms: performance.now() - t0, workers: ccwall.store.size('worker'),
+          at: ccwall.replay.probe().at});
+  }, 0); });
+});"""
+
+PLAY_JS = """
+var done = arguments[arguments.length - 1], gaps = [], long = 0, last = performance.now();
+var obs = new PerformanceObserver(function (l) {
+  l.getEntries().forEach(function (e) { long += e.duration; });
+});
+try { obs.observe({entryTypes: ['longtask']}); } catch (e) { /* not offered */ }
+var from = ccwall.replay.probe().at, end = performance.now() + 10000;
+ccwall.replay.speed(60); ccwall.replay.play();
+(function frame(now) {
+  gaps.push(now - last); last = now;
+  if (now < end) return requestAnimationFrame(frame);
+  ccwall.replay.pause(); obs.disconnect();
+  gaps.sort(function (a, b) { return a - b; });
+  done({frames_per_s: gaps.length / 10, p99_frame_ms: gaps[Math.floor(gaps.length * 0.99)],
+        max_frame_ms: gaps[gaps.length - 1], long_task_ms_per_s: long / 10,
+        history_s: (ccwall.replay.probe().at - from) / 1000});
+})(performance.now());"""
+
+
+def browser_phase(url: str, start_ms: int, end_ms: int, moments: int) -> dict[str, Any]:
+    """The wall in Chromium on the recorded Valkey: pictures and ×60 play (see above)."""
+    with tempfile.TemporaryDirectory() as data:
+        port, ws_port = free_port(), free_port()
+        env = {**os.environ, "CC_DATA_DIR": data, "REDIS_URL": url}
+        proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port), "--ws-port",
+                                 str(ws_port), "--no-demo"], cwd=ROOT, env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        base = f"http://127.0.0.1:{port}/"
+        driver = None
+        try:
+            wait_for(lambda: urllib.request.urlopen(base + "api/health", timeout=2).status
+                     == 200, 90, "the wall's HTTP server")
+            client = redis.Redis.from_url(url, decode_responses=True)
+            Auth(client, "cc:", Settings()).add_user("bench-replay", "commander",
+                                                     "bench-replay-Pw-2026")
+            driver = browser(base + "login?next=/api/me")
+            driver.find_element("id", "cc-login-user").send_keys("bench-replay")
+            driver.find_element("id", "cc-login-password").send_keys("bench-replay-Pw-2026")
+            driver.find_element("id", "cc-login-submit").click()
+            wait_for(lambda: driver.current_url.endswith("/api/me"), 20, "signed in")
+            driver.get(base)
+            wait_for(lambda: driver.execute_script(
+                "return window.ccwall && ccwall.connected && !!ccwall.mapview.map()"
+                " && ccwall.store.size('worker') > 2000"), 90, "the live wall")
+            time.sleep(2.0)
+            rng = random.Random(61)
+            # the simulation ran ahead of the clock: only a moment before now may be asked for
+            while int(time.time() * 1000) < start_ms + 180_000:
+                time.sleep(5)
+            latest = min(end_ms, int(time.time() * 1000) - 1000)
+            pictures = []
+            for _ in range(moments):
+                at = rng.randrange(start_ms + 60_000, latest)
+                got = driver.execute_async_script(PICTURE_JS, at)
+                assert got["at"] == at and got["workers"] > 2000, got
+                pictures.append(got["ms"])
+            driver.execute_async_script(PICTURE_JS, start_ms + 60_000)
+            play = driver.execute_async_script(PLAY_JS)
+            logs = [e for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
+        finally:
+            if driver is not None:
+                driver.quit()
+            terminate(proc, 20)
+    return {"picture_ms": _stats(pictures), "play_x60": {k: round(v, 1)
+                                                         for k, v in play.items()},
+            "console_errors": len(logs)}
+
+
+def run_city(name: str, workers: int, cameras: int, minutes: int, moments: int,
+             in_browser: bool = False) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp, \
             EmbeddedRedis(Path(tmp), persist=False) as server:
         settings = dataclasses.replace(Settings(), redis_url=server.url, log_maxlen=2_000_000,
@@ -240,17 +328,21 @@ def run_city(name: str, workers: int, cameras: int, minutes: int, moments: int
             "changes_15min_ms": round(changes_ms, 1),
             "changes_15min": len(got["changes"]),
         }
+        if in_browser:
+            row["browser"] = browser_phase(server.url, start_ms, end_ms, min(moments, 8))
         print(json.dumps(row, ensure_ascii=False), flush=True)
         return row
 
 
-def run(minutes: int, moments: int, only: str = "") -> dict[str, Any]:
+def run(minutes: int, moments: int, only: str = "", in_browser: bool = True
+        ) -> dict[str, Any]:
     result: dict[str, Any] = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                               "load_before": load(), "cities": []}
     for name, workers, cameras in CITIES:
         if only and not name.lower().startswith(only.lower()):
             continue
-        result["cities"].append(run_city(name, workers, cameras, minutes, moments))
+        result["cities"].append(run_city(name, workers, cameras, minutes, moments,
+                                         in_browser and name == "Pingdu"))
     result["load_after"] = load()
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "replay.json").write_text(json.dumps(result, indent=1, ensure_ascii=False))
@@ -264,6 +356,9 @@ def summary(result: dict[str, Any]) -> str:
         lines.append(f"  {c['city']:>13}  {c['per_day_mb']} ({c['history_over_log']})  "
                      f"{c['first_picture_ms']['median']}/{c['first_picture_ms']['p95']} "
                      f"({c['first_picture_town_ms']['median']})  {c['kept_per_min']}")
+        if "browser" in c:
+            lines.append(f"  {'':>13}  browser: picture {c['browser']['picture_ms']} ms, "
+                         f"×60 {c['browser']['play_x60']}")
     lines.append(f"  load {result['load_before']['loadavg']} → {result['load_after']['loadavg']}")
     return "\n".join(lines)
 
@@ -274,8 +369,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--minutes", type=int, default=20)
     parser.add_argument("--moments", type=int, default=20)
     parser.add_argument("--city", default="", help="only this city (pingdu, bao)")
+    parser.add_argument("--no-browser", action="store_true", help="skip the browser phase")
     args = parser.parse_args(argv)
-    result = run(args.minutes, args.moments, args.city)
+    result = run(args.minutes, args.moments, args.city, not args.no_browser)
     print(summary(result))
     return result
 
