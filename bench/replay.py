@@ -1,7 +1,7 @@
 """Situation replay: the history's bytes per day and the time to the first picture, for
 Pingdu and a Bao'an-sized city (issue 16, dashboard/replay/, docs/REPLAY.md).
 
-    python -m bench.replay [--minutes 20] [--moments 20]
+    python -m bench.replay [--minutes 12] [--moments 20] [--city pingdu|bao] [--no-browser]
 
 Each city on a fresh embedded Valkey, filled as bench.snapshot fills it (the simulator's
 world through an in-process ingest until every unit is stored); then `--minutes` of the
@@ -25,8 +25,10 @@ minute chunks). Then:
 - in the browser (Pingdu; `--no-browser` skips it): `python app.py --no-demo` on the same
   Valkey, the wall in headless Chromium signed in as a commander, `ccwall.replay.seek` to
   random recorded moments (time to the picture painted: the request, the JSON, the store,
-  the map and panels), then 10 s of play at ×60 (animation frames a second, the longest
-  frame, the main thread's long tasks).
+  the map and panels), then 10 s of play at ×60 from a minute in (animation frames a second,
+  the longest frame, the main thread's long tasks, the history played). The simulation runs
+  ahead of the clock and only moments before now may be asked for, so this phase first waits
+  until 11.5 minutes of the history lie in the past.
 
 Results: bench/results/replay.json.
 """
@@ -43,6 +45,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -188,15 +191,24 @@ def browser_phase(url: str, start_ms: int, end_ms: int, moments: int) -> dict[st
             driver.find_element("id", "cc-login-user").send_keys("bench-replay")
             driver.find_element("id", "cc-login-password").send_keys("bench-replay-Pw-2026")
             driver.find_element("id", "cc-login-submit").click()
-            wait_for(lambda: driver.current_url.endswith("/api/me"), 20, "signed in")
+            wait_for(lambda: urllib.parse.urlsplit(driver.current_url).path == "/api/me", 20,
+                     "signed in")
             driver.get(base)
-            wait_for(lambda: driver.execute_script(
-                "return window.ccwall && ccwall.connected && !!ccwall.mapview.map()"
-                " && ccwall.store.size('worker') > 2000"), 90, "the live wall")
+            try:
+                wait_for(lambda: driver.execute_script(
+                    "return window.ccwall && ccwall.connected && !!ccwall.mapview.map()"
+                    " && ccwall.store.size('worker') > 2000"), 90, "the live wall")
+            except TimeoutError:
+                print("the wall:", driver.current_url, driver.execute_script(
+                    "return window.ccwall ? [ccwall.connected, ccwall.state,"
+                    " ccwall.recentFrames.length] : null"), driver.get_log("browser")[-5:],
+                      flush=True)
+                raise
             time.sleep(2.0)
             rng = random.Random(61)
             # the simulation ran ahead of the clock: only a moment before now may be asked for
-            while int(time.time() * 1000) < start_ms + 180_000:
+            # (11 minutes behind now are played at ×60 for 10 s below)
+            while int(time.time() * 1000) < start_ms + 11 * 60_000 + 30_000:
                 time.sleep(5)
             latest = min(end_ms, int(time.time() * 1000) - 1000)
             pictures = []
@@ -328,9 +340,10 @@ def run_city(name: str, workers: int, cameras: int, minutes: int, moments: int,
             "changes_15min_ms": round(changes_ms, 1),
             "changes_15min": len(got["changes"]),
         }
+        print(json.dumps(row, ensure_ascii=False), flush=True)
         if in_browser:
             row["browser"] = browser_phase(server.url, start_ms, end_ms, min(moments, 8))
-        print(json.dumps(row, ensure_ascii=False), flush=True)
+            print(json.dumps({"city": name, "browser": row["browser"]}), flush=True)
         return row
 
 
@@ -366,7 +379,7 @@ def summary(result: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(prog="python -m bench.replay",
                                      description=__doc__.splitlines()[0])
-    parser.add_argument("--minutes", type=int, default=20)
+    parser.add_argument("--minutes", type=int, default=12)
     parser.add_argument("--moments", type=int, default=20)
     parser.add_argument("--city", default="", help="only this city (pingdu, bao)")
     parser.add_argument("--no-browser", action="store_true", help="skip the browser phase")
