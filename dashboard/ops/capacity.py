@@ -31,7 +31,7 @@ DEAD_LETTER_OVERHEAD: Final = 700  # reason, channel, code and JSON around the r
 TRACK_DAY_BYTES: Final = 20_000  # a compacted unit-day: 7 KB ordinary, 19-22 KB moving all day
 TRACK_TODAY_BYTES: Final = 110_000  # today's day, uncompressed until compaction (104-106 KB)
 ARCHIVE_EVENT_BYTES: Final = 170  # 162 MB per million archived events, measured
-# The replay's history a day (CC_REPLAY_DAYS, bench.replay): Pingdu's 2,487 units made 86 MB a
+# The replay's history a day (CC_REPLAY_DAYS, bench.replay): Pingdu's 2,487 units made 89 MB a
 # day (chunks ~26 KB and keyframes ~8 KB a unit-day), its cameras next to nothing but their
 # hourly blocks; rounded up.
 REPLAY_UNIT_DAY_BYTES: Final = 40_000
