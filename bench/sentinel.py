@@ -263,6 +263,10 @@ class Wall(threading.Thread):
                 self.events.setdefault(item["data"]["id"], now)
 
 
+def _warnings(log: str) -> list[str]:
+    return [line[-200:] for line in log.splitlines() if "WARNING" in line or "ERROR" in line]
+
+
 def _wait(predicate: Any, timeout: float, step: float = 0.02) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -406,6 +410,12 @@ def drill(rate: int = 500, seconds: float = 12.0, walls: int = 2,
                 "log_fork": int(client.zscore("cc:log:fork", "seq") or 0),
                 "acked_while_cut_off": len(unreplicated),
                 "lost": len(lost), "lost_ids": lost[:10],
+                # when each lost one was published, from the fault and from the promotion;
+                # and what the ingests said meanwhile: the evidence for a post-mortem
+                "lost_published_s": [(round(acked[i] - killed, 3), round(acked[i] - promoted, 3))
+                                     for i in lost[:10]],
+                "ingest_logs": {n: _warnings(stack.log_tail(n)) for n in ("ingest-a", "ingest-b")}
+                if lost else {},
                 "walls_missing": [len(set(acked) - set(w.events)) for w in clients],
                 "walls_behind": [seq - w.seq for w in clients],
                 "walls_backwards": [len(w.backwards) for w in clients],

@@ -132,6 +132,8 @@ class Ingest:
         # Replaying messages that may be stored already (`_replay`): an older one than the
         # stored record is a duplicate, not stale; conflict retries keep the mode.
         self._replaying = False
+        # read, and sent or about to be, when the connection closed: not known to be stored
+        self._unsettled: list[Message] = []
         self._epoch: bytes | None = None  # the active's subscription epoch last seen
         self._stop: threading.Event | None = None
         self._last_hb = 0.0
@@ -187,7 +189,14 @@ class Ingest:
                             "messages of its last %.0f s", len(self.applied),
                             self.settings.standby_ring_s)
                 self._replay(self.applied.since(None))
+            elif self._unsettled:
+                # The same server: only what was read but never confirmed stored may be
+                # missing (the connection closed with it in flight or unsent).
+                log.warning("ingest: applying again the %d messages Redis had not confirmed",
+                            len(self._unsettled))
+                self._replay(self._unsettled)
             self.applied.clear()
+            self._unsettled = []
             self._lease_tick()  # so the first heartbeat already says which one this is
             self._recovered(server)
             backoff.reset()
@@ -196,19 +205,22 @@ class Ingest:
                 # The wait goes through get_message (it keeps the health check); what is
                 # already buffered is read straight off the connection: get_message costs
                 # several µs a message, a third of the loop's Python time at full rate.
-                first = pubsub.get_message(timeout=0.2)
-                batch: list[Message] = []
-                if first is not None:
-                    if first["type"] == "message":
-                        batch.append((first["channel"], first["data"]))
-                    self._read_buffered(pubsub.connection, batch)
+                batch, closed = self._read_batch(pubsub)
                 if not self.active:
                     self.ring.extend(batch)
+                    if closed is not None:
+                        raise closed
                     self._heartbeat()
                     continue
                 if batch:
-                    self.submit(batch, mark=self.marker.after(batch))
+                    # Kept before it is sent: if Redis dies with the batch unapplied, the
+                    # next server gets it again (`applied` is replayed on a new server).
                     self.applied.extend(batch)
+                if closed is not None:
+                    self._unsettled.extend(batch)
+                    raise closed
+                if batch:
+                    self.submit(batch, mark=self.marker.after(batch))
                 entries = self._stream_read()
                 if entries:
                     self.submit_entries(entries)
@@ -217,7 +229,7 @@ class Ingest:
                 self._stream_chores()
                 self._heartbeat()
         finally:
-            self.in_flight.clear()
+            self._unsettle()
             if self.active:
                 self.active = False
                 # A clean stop hands over at once instead of after the lease lapses.
@@ -227,14 +239,39 @@ class Ingest:
             pubsub.close()
             client.close()
 
+    def _unsettle(self) -> None:
+        """Forget the batches in flight, keeping their messages to apply again: sent but
+        never confirmed, they may not be stored."""
+        self._unsettled = [(channel, data) for flight in self.in_flight
+                           for _, data, channel in flight.accepted] + self._unsettled
+        self.in_flight.clear()
+
     @staticmethod
-    def _read_buffered(conn: Any, batch: list[Message]) -> None:
-        """Append the messages that can be read without waiting, up to BATCH_MAX."""
-        while len(batch) < BATCH_MAX and conn.can_read(timeout=0):
-            reply = conn.read_response(disconnect_on_error=False, push_request=True)
-            # Subscribe confirmations and health-check pongs are not messages.
-            if reply and reply[0] == b"message":
-                batch.append((reply[1], reply[2]))
+    def _read_batch(pubsub: Any) -> tuple[list[Message], Exception | None]:
+        """The messages that arrived (waiting up to 0.2 s for the first), up to BATCH_MAX, and
+        the error that closed the connection after them, if one did.
+
+        A server that dies sends its last messages just before the connection closes; they
+        are read in the same round as the close is seen. Raising at once would drop them,
+        on both ingests alike, after PUBLISH had counted them delivered."""
+        batch: list[Message] = []
+        try:
+            first = pubsub.get_message(timeout=0.2)
+            if first is None:
+                return batch, None
+            if first["type"] == "message":
+                batch.append((first["channel"], first["data"]))
+            conn = pubsub.connection
+            while len(batch) < BATCH_MAX and conn.can_read(timeout=0):
+                reply = conn.read_response(disconnect_on_error=False, push_request=True)
+                # Subscribe confirmations and health-check pongs are not messages.
+                if reply and reply[0] == b"message":
+                    batch.append((reply[1], reply[2]))
+        except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+            if not batch:
+                raise
+            return batch, exc
+        return batch, None
 
     def _lease_tick(self) -> None:
         """The active renews its lease; a standby tries to take it."""
@@ -524,7 +561,8 @@ class Ingest:
                 refused.append((flight, exc))
                 continue
             except (redis.ConnectionError, redis.TimeoutError, OSError):
-                self.in_flight.clear()
+                self.in_flight.appendleft(flight)
+                self._unsettle()
                 raise
             pending += self._settle(flight, outcomes, pipe)
             done += flight.entries

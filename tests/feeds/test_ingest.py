@@ -249,3 +249,69 @@ def test_ing011_polar_latitude_does_not_fail_the_batch(redis_url: str, r: redis.
     w2 = stored(r, "worker", "w-2")
     assert w2 is not None and w2["lat"] == 89.0
     ingest.store.close_apply()
+
+
+def test_ing012_messages_read_with_the_close_are_kept(redis_url: str,
+                                                       r: redis.Redis) -> None:
+    """A dying server's last messages arrive just before its connection closes: they are
+    returned with the error, not dropped with it (both ingests would drop the same ones,
+    after PUBLISH had counted them delivered)."""
+    from feeds.ingest import Ingest
+
+    client = redis.Redis.from_url(redis_url)
+    pubsub = client.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe("cc:event")
+    wait_for(lambda: r.pubsub_numsub("cc:event")[0][1] == 1)
+    pubsub.get_message(timeout=1)  # the subscription's confirmation
+    for i in range(3):
+        assert r.publish("cc:event", f"m{i}") == 1
+    time.sleep(0.1)  # on the subscriber's socket, then the connection closes behind them
+    r.client_kill_filter(_type="pubsub")
+    batch, closed = Ingest._read_batch(pubsub)
+    assert [data for _, data in batch] == [b"m0", b"m1", b"m2"]
+    assert isinstance(closed, redis.ConnectionError)
+    pubsub.close()
+    client.close()
+
+
+def test_ing013_batches_in_flight_at_a_close_are_applied_again(
+        redis_url: str, r: redis.Redis, caplog: Any) -> None:
+    """Sent but never confirmed when the connection closed: the batch is kept and applied
+    again once connected, even to the same server (where the last seconds' replay of a new
+    server does not run)."""
+    from dashboard.config import Settings
+    from dashboard.store import Store
+    from feeds.ingest import Ingest
+
+    ingest = Ingest(Settings(), redis_url)
+    ingest.store = Store(redis.Redis.from_url(redis_url), "cc:")
+    events = [("cc:event", json.dumps(an_event(id=f"ev-u{i}"))) for i in range(5)]
+    r.execute_command("CLIENT", "PAUSE", "5000", "WRITE")  # holds the batch's script unrun
+    try:
+        ingest.submit(events)
+        time.sleep(0.1)
+        r.client_kill_filter(_type="normal", skipme=True)
+        try:
+            ingest.drain()
+        except redis.ConnectionError:
+            pass
+        else:
+            raise AssertionError("the connection was not closed under the batch")
+    finally:
+        r.execute_command("CLIENT", "UNPAUSE")
+    assert not ingest.in_flight
+    assert [data for _, data in ingest._unsettled] == [data for _, data in events]
+    assert not r.hlen("cc:state:event")  # never run: lost, unless applied again
+    ingest.store.close_apply()
+
+    stop = threading.Event()
+    thread = threading.Thread(target=ingest.run, args=(stop,), daemon=True)
+    with caplog.at_level("WARNING", logger="feeds.ingest"):
+        thread.start()
+        try:
+            wait_for(lambda: all(stored(r, "event", f"ev-u{i}") for i in range(5)), 10)
+            wait_for(lambda: not ingest._unsettled, 5)
+        finally:
+            stop.set()
+            thread.join(5)
+    assert "applying again the 5 messages Redis had not confirmed" in caplog.text
