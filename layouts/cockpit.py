@@ -26,12 +26,8 @@ READERS: Final = frozenset({"leader", "commander"})  # as callbacks/archive/stat
 # The figures are re-read this often; the server answers from its cache unless the data
 # moved, and the page repaints only when `version` or `generated` changed.
 POLL_MS: Final = 5000
-RANK_ROWS: Final = 5  # rows of each ranking list that fit the panel at 1080 lines
+RANK_ROWS: Final = 6  # rows of each ranking list that fit the panel at 1080 lines
 EXPORT_FORMATS: Final = ("csv", "xlsx")
-# the boundary file of each level (layouts.theme.BOUNDARY_LEVELS) for a scope and its children
-OUTLINE_LEVEL: Final = {"city": "boundary", "town": "town", "community": "community",
-                        "grid": "grid"}
-CHILD_LEVEL: Final = {"city": "town", "town": "community", "community": "grid"}
 
 
 _city: dict[str, str] = {}
@@ -50,7 +46,7 @@ def allowed(session: dict[str, Any] | None) -> bool:
 def cockpit_config(session: dict[str, Any] | None) -> dict[str, Any]:
     return {"pollMs": POLL_MS, "own": (session or {}).get("scope") or None,
             "city": dict(_city), "rankRows": RANK_ROWS,
-            "outline": OUTLINE_LEVEL, "childLevel": CHILD_LEVEL, "ranges": list(RANGES),
+            "ranges": list(RANGES),
             "export": get_relative_path("/api/export")}
 
 

@@ -90,7 +90,10 @@ def trend(fig: Mapping[str, Any], lang: str, scale: float) -> dict[str, Any]:
         # the legend on the left: the modebar (PNG) appears top right on hover
         legend={"x": 0, "xanchor": "left", "y": 1.02, "yanchor": "bottom"},
         margin={"l": 6 * scale, "r": 6 * scale, "t": 30 * scale, "b": 4 * scale},
-        xaxis={"type": "category", "nticks": 8, "tickangle": 0},
+        # a leader drags across days to zoom in on them (double-click: back); never the
+        # counts' axis, and no other chart zooms (a click there drills down)
+        dragmode="zoom",
+        xaxis={"type": "category", "nticks": 8, "tickangle": 0, "fixedrange": False},
         # whole events: a tick per event while they are few, never "0.5"
         yaxis={"rangemode": "tozero", "nticks": 4, "tickformat": ",d",
                **({"dtick": 1} if max([*total, *closed], default=0) <= 4 else {})},
