@@ -437,7 +437,10 @@
       }
     });
     // a window moved to another screen changes the page's scale: the charts' type follows
-    window.addEventListener('resize', function () { cc.schedule('cockpit-charts', drawCharts); });
+    window.addEventListener('resize', function () {
+      cc.scale = parseFloat(getComputedStyle(document.documentElement).fontSize) / 16 || 1;
+      cc.schedule('cockpit-charts', drawCharts);
+    });
     history.replaceState({ scope: scope }, '', urlFor(scope));
     load().then(poll, poll);
   };

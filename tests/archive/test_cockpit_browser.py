@@ -10,7 +10,8 @@ name anywhere on the page) and `?scope=` of another town is refused (a 403 page;
 without a reload. The charts are Plotly figures (issue 16): ck106 hovering a bar or an area
 shows its value; ck107 the range picker changes the figures, the charts, the address and the
 export (7 days, this year, a custom from–to), in zh and en; ck108 the charts are redrawn only
-when the figures changed, not on every poll.
+when the figures changed, not on every poll, and again in larger type when the page's
+scale changes (a 4K wall).
 
 The server's clock is the fixture's moment (`callbacks.archive.stats.time`, the one clock the
 figures read), so the figures are the fixture's own and not empty.
@@ -443,4 +444,11 @@ def test_ck108_charts_redraw_only_when_the_figures_change(page: Cockpit, stack: 
     page.click_bar(ids.CK_CHILDREN, TOWN_A)
     page.painted(TOWN_A)
     assert page.js("return window.__draws") >= 6
+    # the window moves to a 4K wall: the same figures, redrawn in type twice the size
+    font = f"""return document.querySelector('#{ids.CK_TREND} .js-plotly-plot')
+        ._fullLayout.font.size"""
+    small = page.js(font)
+    page.size((3840, 2160))
+    wait_for(lambda: page.js(font) == 2 * small, 10, "the charts' type at 4K")
+    assert page.painted(TOWN_A)["scope"]["code"] == TOWN_A
     assert page.duo.get_logs() == []
