@@ -68,7 +68,8 @@ DRAWN_NEW = """
 const done = arguments[arguments.length - 1];
 (function check() {
   const c = window.ccwall && window.ccwall.cockpit;
-  const keys = c && c.chartKey ? Object.values(c.chartKeys()) : [];
+  const keys = c && c.chartKey && c.chartKey.startsWith(c.shownKey + '|')
+    ? Object.values(c.chartKeys()) : [];
   if (keys.length && keys.every(k => k === c.chartKey)) done(performance.now());
   else requestAnimationFrame(check);
 })();"""

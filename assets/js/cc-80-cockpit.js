@@ -448,6 +448,9 @@
   /* test hook: the figures painted now */
   Object.defineProperty(C, 'figures', { get: function () { return fig; } });
   Object.defineProperty(C, 'chartKey', { get: function () { return chartKey; } });
+  /* the key of the figures fetched last (scope|range|from|version|generated); the page and
+     its charts show them once chartKey starts with it */
+  Object.defineProperty(C, 'shownKey', { get: function () { return shownKey; } });
   Object.defineProperty(C, 'range', { get: function () { return Object.assign({}, range); } });
 
   /* A click on the map or the area bars (clientside callback of callbacks/cockpit.py): the

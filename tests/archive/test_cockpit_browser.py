@@ -90,8 +90,10 @@ class Cockpit:
                 if (!f || (arguments[0] && f.scope.code !== arguments[0])) return null;
                 const root = document.getElementById(arguments[1]);
                 if (root.dataset.scope !== f.scope.code) return null;
+                // painted and charted: the figures fetched last, not the ones before them
+                if (!c.chartKey || !c.chartKey.startsWith(c.shownKey + '|')) return null;
                 const keys = Object.values(c.chartKeys());
-                if (!c.chartKey || keys.some(k => k !== c.chartKey)) return null;
+                if (keys.some(k => k !== c.chartKey)) return null;
                 return f;""", scope, ids.CK_ROOT)
         return wait_for(done, 15, f"the cockpit of {scope or 'the default scope'}")
 
