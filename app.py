@@ -28,6 +28,7 @@ import dash
 import redis
 from flask import Flask
 
+import callbacks.cockpit
 import callbacks.wall
 import layouts.pages
 from callbacks.access.auth import install_auth
@@ -87,6 +88,7 @@ def create_app(settings: Settings, redis_url: str | None = None) -> dash.Dash:
     app.layout = layouts.pages.layout()  # the address; the router renders its page
     layouts.pages.register(app)  # by path: / the wall, /video …
     callbacks.wall.register(app)
+    callbacks.cockpit.register(app, city)  # the cockpit's charts from its figures JSON
     app.server.json.ensure_ascii = False  # Chinese text as text in the JSON API
     # first of the request hooks: a forged form post or an oversized body costs no session
     install_security(app, settings)

@@ -12,10 +12,12 @@ Each also runs alone: `python -m bench.ingest_throughput`, `python -m bench.late
 `python -m bench.cameras_wall`, `python -m bench.cockpit`, `python -m bench.tracks`,
 `python -m bench.cluster`. Not
 run here: the 16-tile video wall in a browser (`python -m bench.videowall`, ~1 min),
-`python -m bench.ingest_profile` (ingest's CPU per message), the Sentinel failover drill
-(`python -m bench.sentinel`, ~40 s), walls per relay against bare broadcast (`python -m
-bench.walls`, ~12 min), a wall's snapshot for Pingdu and a Bao'an-sized city (`python -m
-bench.snapshot`) and the 30-minute memory soak (`python -m bench.soak`).
+`python -m bench.ingest_profile` (ingest's CPU per message), the cockpit's Plotly charts
+against its old hand-drawn page in a browser (`python -m bench.cockpit_plotly`, ~2 min),
+the Sentinel failover drill (`python -m bench.sentinel`, ~40 s), walls per relay against
+bare broadcast (`python -m bench.walls`, ~12 min), a wall's snapshot for Pingdu and a
+Bao'an-sized city (`python -m bench.snapshot`) and the 30-minute memory soak
+(`python -m bench.soak`).
 Results: bench/results/*.json.
 """
 
