@@ -24,7 +24,7 @@
   var followId = null; // the event followed (cc.wallpick.followed)
   var ranking = null; // {event, ids, at}: the followed event's cameras, as the server ranks them
   var rankingFor = null; // the event whose ranking is on its way
-  var plan = null, planDirty = true; // the tour's plan (cc.wallpick.tourPlan) and whether stale
+  var plan = null, planDirty = true, planStep = -1; // the tour's plan (cc.wallpick.tourPlan), stale?, built at
   var stepTimer = null;
   var toldNone = null; // the event whose "no camera near" was said
   var canEdit = false;
@@ -225,13 +225,15 @@
 
   function tourStep() { return K.tourS > 0 ? Math.floor(Date.now() / (K.tourS * 1000)) : 0; }
 
-  function tourPlan() {
+  /* Rebuilt at most once a step (the tiles do not jump between steps), at once while empty. */
+  function tourPlan(step) {
     if (!(K.tourS > 0)) return null;
-    if (planDirty || !plan) {
+    if (!plan || (planDirty && (!plan.total || planStep !== step))) {
       var cams = [];
       cc.store.each('camera', function (rec) { cams.push(rec); });
       plan = W.tourPlan(cams, cc.video && cc.video.streamType);
       planDirty = false;
+      planStep = step;
     }
     return plan;
   }
@@ -254,7 +256,8 @@
   function pick() {
     if (followId && (!ranking || ranking.event !== followId) && rankingFor === followId) return;
     var ids = followId && ranking && ranking.event === followId ? ranking.ids : [];
-    shown = W.fill({ grid: wall.grid, pinned: wall.tiles, ranking: ids, plan: tourPlan(), step: tourStep() });
+    var step = tourStep();
+    shown = W.fill({ grid: wall.grid, pinned: wall.tiles, ranking: ids, plan: tourPlan(step), step: step });
   }
 
   function shownAt(id) {

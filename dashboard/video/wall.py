@@ -4,9 +4,10 @@
 `Pvideo:layouts` a hash name → `{name, grid, tiles, by, ts}` (at most `LAYOUTS_MAX`).
 `tiles` are the tiles a person filled (pinned until they clear them); `event_id` is the
 event a commander pointed the wall at, at `focus_ts`. What the other tiles show (that
-event's cameras, or a tour) each screen works out itself (assets/js/cc-68-wallpick.js). Every change is written
-and announced in one Lua script, so the `video` frame in the change log is in the same
-order as the writes (two screens saving at once end on the state their frames say).
+event's cameras, or a tour) each screen works out itself (assets/js/cc-68-wallpick.js).
+Every change is written and announced in one Lua script, so the `video` frame in the change
+log is in the same order as the writes (two screens saving at once end on the state their
+frames say).
 
 Frames (`Store.emit("video", "upsert", data)`): `data.id` is `"wall"` (the whole new wall),
 `"focus"` (`{event_id, cameras, follow, wall}`: `wall` is the new wall when following, else

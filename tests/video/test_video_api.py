@@ -347,3 +347,18 @@ def test_vw012_a_wall_stored_before_pinning_keeps_no_focus_tiles(stack: Stack,
     assert wall["grid"] == 9
     r.set(key, json.dumps({**old, "event_id": None}))
     assert officer.get("/api/video/wall").get_json()["tiles"] == ["C-RING", "C-NEAR-COVER"]
+
+
+def test_vw013_the_page_names_the_areas_of_the_session_and_the_tour(stack: Stack,
+                                                                    r: redis.Redis) -> None:
+    """The tiles' captions name towns and communities: a city-wide session gets them all, a
+    scoped one its own (and the town its community lies in); the tour's interval too."""
+    text = page_text(client_as(stack, r, "commander"), "/video")
+    assert '"370283001":"凤台街道"' in text and '"370283002":"李园街道"' in text
+    assert f'"tourS":{stack.settings.video_tour_s}' in text
+    user, password = make_user(r, "commander", "t-scoped-vw", scope="370283001001")
+    client = stack.app.server.test_client()
+    client.post("/api/login", json={"username": user, "password": password})
+    scoped = page_text(client, "/video")
+    assert '"370283001":"凤台街道"' in scoped and '"370283001001":"海口路社区"' in scoped
+    assert '"370283002"' not in scoped and '"370283001002"' not in scoped

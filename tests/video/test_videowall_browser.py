@@ -4,8 +4,9 @@ Dash app with sign-in).
 Feature codes: vw101 layouts 1→4→9→16, assigning by click, a saved layout recalled by name,
 no scrollbars at 1920×1080 and 3840×2160; vw102 following: an open level-I event shows its
 cameras as the page opens, a newer one near published cameras switches the tiles to them
-(covering first), and so does a focus another screen sends; vw103 a display session sees the wall change but no save/assign controls;
-vw104 a commander opening an event on the wall points the video wall at it.
+(covering first), and so does a focus another screen sends; vw103 a display session sees the
+wall change but no save/assign controls; vw104 a commander opening an event on the wall
+points the video wall at it.
 
 Cameras here have no stream (`stream_type: none`): these tests are about the tiles, not the
 player, and must not open connections to a demo server that is not running.
