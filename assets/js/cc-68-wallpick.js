@@ -59,9 +59,9 @@
 
   /* The tour's plan from the camera records: the playable ones grouped by town, then
      community, each sorted by code, the cameras of a community by id.
-     → {towns: [{code, communities: [{code, town, ids}]}], total}. */
+     → {towns: [{code, communities: [{code, town, ids}]}], total, has: Set of ids}. */
   W.tourPlan = function (cameras, streamType) {
-    var towns = new Map(), total = 0;
+    var towns = new Map(), total = 0, has = new Set();
     (cameras || []).forEach(function (rec) {
       if (!W.playable(rec, streamType)) return;
       var a = W.areaOf(rec);
@@ -69,6 +69,8 @@
       if (!town) towns.set(a.town, (town = { code: a.town, byCode: new Map() }));
       var comm = town.byCode.get(a.community);
       if (!comm) town.byCode.set(a.community, (comm = { code: a.community, town: a.town, ids: [] }));
+      if (has.has(String(rec.id))) return;
+      has.add(String(rec.id));
       comm.ids.push(String(rec.id));
       total++;
     });
@@ -82,7 +84,7 @@
       comms.forEach(function (c) { c.ids.sort(); });
       return { code: t.code, communities: comms };
     }).sort(byCode);
-    return { towns: list, total: total };
+    return { towns: list, total: total, has: has };
   };
 
   /* Up to `count` distinct cameras of the tour at `step` (the wall clock ÷ the interval, so
@@ -95,13 +97,8 @@
     var T = plan && plan.towns.length;
     if (!T || count <= 0) return out;
     var seen = new Set(), left = plan.total;
-    if (skip) {
-      plan.towns.forEach(function (t) {
-        t.communities.forEach(function (c) {
-          c.ids.forEach(function (id) { if (skip.has(id)) { seen.add(id); left--; } });
-        });
-      });
-    }
+    // O(tiles), not O(cameras): this runs on every render
+    if (skip) skip.forEach(function (id) { if (plan.has.has(id)) { seen.add(id); left--; } });
     var most = 0;
     plan.towns.forEach(function (t) { most = Math.max(most, t.communities.length); });
     step = Math.max(0, Math.floor(Number(step) || 0));

@@ -79,6 +79,7 @@ test('js094 the tour plan takes online cameras with a stream, by town then commu
     cam('nourl', 1, 1, { stream_url: '' }), { id: 'lost', online: true, stream_type: 'mjpeg', stream_url: 'http://v/x' },
   ]);
   assert.equal(plan.total, 5);
+  assert.ok(plan.has.has('a0') && !plan.has.has('off'));
   assert.deepEqual(plan.towns.map((t) => [t.code, t.communities.map((c) => [c.code, c.ids])]), [
     ['370283001', [['370283001001', ['a0', 'a1']], ['370283001002', ['c1']]]],
     ['370283002', [['370283002001', ['b2']]]],
