@@ -708,7 +708,6 @@ _T: Final[dict[str, tuple[str, str]]] = {
     "vw.pin_title": ("把这路摄像机固定在此画面", "Keep this camera on this tile"),
     "vw.touring": ("按区域轮巡 · 每{s}秒", "Touring by area · every {s} s"),
     "vw.tour_none": ("暂无可轮巡的在线摄像机", "No camera online to tour"),
-    "vw.pinned_n": ("已固定{n}路", "{n} pinned"),
     # ---
     "cam.offline": ("离线", "Offline"),
 }
