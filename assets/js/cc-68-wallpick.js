@@ -91,7 +91,9 @@
      every screen shows the same), none of `skip` (a Set of ids already on screen).
      Step k visits town k mod T (round-robin over towns), in it the next community in turn,
      and in that community the next `count` cameras; a community with fewer fills the rest
-     from the following steps' areas. → [{id, town, community}]. */
+     from the town's next communities, then the next towns' (the next step moves on to
+     another town, so what was borrowed is not shown again at once).
+     → [{id, town, community}]. */
   W.tour = function (plan, step, count, skip) {
     var out = [];
     var T = plan && plan.towns.length;
@@ -99,25 +101,35 @@
     var seen = new Set(), left = plan.total;
     // O(tiles), not O(cameras): this runs on every render
     if (skip) skip.forEach(function (id) { if (plan.has.has(id)) { seen.add(id); left--; } });
-    var most = 0;
-    plan.towns.forEach(function (t) { most = Math.max(most, t.communities.length); });
     step = Math.max(0, Math.floor(Number(step) || 0));
-    // T × most steps visit every community at least once: enough to fill or to run out
-    for (var k = step; out.length < count && left > 0 && k < step + T * most; k++) {
+    // a town's communities in turn from this step's; then the next towns (T steps visit
+    // every town, each through all its communities: enough to fill or to run out)
+    for (var k = step; out.length < count && left > 0 && k < step + T; k++) {
       var town = plan.towns[k % T];
       var visit = Math.floor(k / T), nc = town.communities.length;
-      var comm = town.communities[visit % nc];
-      var ids = comm.ids, n = ids.length;
-      var start = (Math.floor(visit / nc) * count) % n;
-      for (var i = 0; i < n && out.length < count; i++) {
-        var id = ids[(start + i) % n];
-        if (seen.has(id)) continue;
-        seen.add(id);
-        left--;
-        out.push({ id: id, town: comm.town, community: comm.code });
+      for (var j = 0; j < nc && out.length < count && left > 0; j++) {
+        var comm = town.communities[(visit + j) % nc];
+        var ids = comm.ids, n = ids.length;
+        var start = (Math.floor((visit + j) / nc) * count) % n;
+        for (var i = 0; i < n && out.length < count; i++) {
+          var id = ids[(start + i) % n];
+          if (seen.has(id)) continue;
+          seen.add(id);
+          left--;
+          out.push({ id: id, town: comm.town, community: comm.code });
+        }
       }
     }
     return out;
+  };
+
+  /* The ranking with the cameras the feed calls offline moved behind the others (each part
+     in the ranking's order): a tile shows a picture while one of the event's cameras can
+     give one; an offline camera still gets a tile when tiles are left. */
+  W.liveFirst = function (ranking, isOffline) {
+    var on = [], off = [];
+    (ranking || []).forEach(function (id) { (isOffline(id) ? off : on).push(id); });
+    return on.concat(off);
   };
 
   /* What the `grid` tiles show: [{id, src: 'pin'|'follow'|'tour'|null, town?, community?}].

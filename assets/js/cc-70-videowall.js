@@ -256,6 +256,7 @@
   function pick() {
     if (followId && (!ranking || ranking.event !== followId) && rankingFor === followId) return;
     var ids = followId && ranking && ranking.event === followId ? ranking.ids : [];
+    ids = W.liveFirst(ids, function (id) { var r = camRecord(id); return !!r && r.online === false; });
     var step = tourStep();
     shown = W.fill({ grid: wall.grid, pinned: wall.tiles, ranking: ids, plan: tourPlan(step), step: step });
   }
@@ -445,6 +446,7 @@
       var rec = p.rec;
       cc.setText(slot._name, rec ? rec.name || id : id);
       cc.setText(slot._src, caption(s, rec));
+      cc.setAttr(slot._src, 'title', slot._src.textContent); // the whole of it when cut short
     }
     Array.from(players.values()).forEach(function (p) { if (!want.has(p.id)) dropPlayer(p); });
     renderTools();
@@ -484,7 +486,10 @@
     cc.setAttr(box, 'data-state', 'event');
     cc.setAttr(box, 'data-event', id);
     if (s) box.style.setProperty('--sev', s.colour);
-    cc.setText(text, cc.t('vw.event') + '：' + (s ? s.roman + ' · ' : '') + eventTitle(id));
+    var what = (s ? s.roman + ' · ' : '') + eventTitle(id);
+    // an event with no camera near is still followed (the tour fills in): say so
+    var nocam = ranking && ranking.event === id && !ranking.ids.length;
+    cc.setText(text, cc.t(nocam ? 'vw.event_nocam' : 'vw.event', { what: what }));
   }
 
   /* ------------------------------------------------------------- the camera list */

@@ -57,6 +57,16 @@ test('js092 the followed event fills the unpinned tiles in the ranking order', (
   assert.deepEqual(W.fill({ grid: 1, pinned: [], ranking, plan: null }).map((s) => s.id), ['COVER']);
 });
 
+test('js099 offline cameras of the event go behind the others, in the ranking\'s order', () => {
+  const W = pick();
+  const off = new Set(['COVER', 'AWAY']);
+  const ranked = W.liveFirst(['COVER', 'RING', 'AWAY', 'FAR'], (id) => off.has(id));
+  assert.deepEqual(ranked, ['RING', 'FAR', 'COVER', 'AWAY']);
+  // four tiles: all still shown; two tiles: the two that can give a picture
+  assert.deepEqual(W.fill({ grid: 2, pinned: [], ranking: ranked, plan: null }).map((s) => s.id),
+    ['RING', 'FAR']);
+});
+
 test('js093 pinned tiles win: kept in place, never shown twice, the follow fills around them', () => {
   const W = pick();
   const ranking = ['COVER', 'RING', 'AWAY'];
@@ -118,6 +128,12 @@ test('js096 the tour never shows a camera twice on one screen, nor one already t
   // a small community fills the rest from the next areas
   assert.deepEqual(W.tour(plan, 1, 3).map((p) => p.id), ['c', 'b', 'a']); // town 1's second visit starts further on
   assert.deepEqual(W.tour(W.tourPlan([]), 0, 4), []);
+  // a small community borrows from its own town's next community first, so the next step
+  // (another town) does not show the borrowed cameras again
+  const towns = W.tourPlan([cam('x', 1, 1), cam('y0', 1, 2), cam('y1', 1, 2), cam('y2', 1, 2),
+    cam('z0', 2, 1), cam('z1', 2, 1)]);
+  assert.deepEqual(W.tour(towns, 0, 3).map((p) => p.id), ['x', 'y0', 'y1']);
+  assert.deepEqual(W.tour(towns, 1, 3).map((p) => p.id), ['z0', 'z1', 'y0']);
 });
 
 test('js097 fill: pinned, then the event, then the tour; no camera twice', () => {
