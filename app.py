@@ -136,7 +136,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _seed_history(settings: Settings, url: str) -> None:
+def _seed_history(settings: Settings, url: str, stop: threading.Event) -> None:
     """The demo's past (docs/DEMO.md): once per data folder, before the simulator starts
     (it writes as the history's units) and before the URL is printed."""
     if settings.demo_history_days <= 0:
@@ -145,7 +145,8 @@ def _seed_history(settings: Settings, url: str) -> None:
     log.info("demo history: writing %d days (once per data folder; CC_DEMO_HISTORY_DAYS)",
              settings.demo_history_days)
     try:
-        seed_history(settings, url, load_city(settings.city), settings.demo_history_days)
+        seed_history(settings, url, load_city(settings.city), settings.demo_history_days,
+                     stop=stop)
     except (redis.RedisError, OSError, ValueError) as exc:  # the wall still starts
         log.warning("demo history failed: %r", exc)
 
@@ -206,7 +207,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.no_demo or not settings.demo_users:
         retire_demo_users(settings, ready_store.r)
     if not args.no_demo:
-        _seed_history(settings, url)
+        _seed_history(settings, url, stop)
     supervisor.start(stop)
     # Print the URL only once a message published would be stored and shown (ingest
     # subscribed, the relay listening) and the pages are served.

@@ -16,6 +16,7 @@ import heapq
 import logging
 import math
 import random
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -216,10 +217,11 @@ class _Clock:
 
 
 def seed_history(settings: Settings, redis_url: str, city: City, days: int,
-                 now_ms: int | None = None, seed: int = 7,
-                 world: World | None = None) -> Seeded:
+                 now_ms: int | None = None, seed: int = 7, world: World | None = None,
+                 stop: threading.Event | None = None) -> Seeded:
     """Write `days` days of demo history into an empty store, once (the marker key);
-    nothing when `days` is 0, the marker is there, or the store already holds changes."""
+    nothing when `days` is 0, the marker is there, or the store already holds changes.
+    `stop` set (Ctrl-C) ends it early: what was written stays, marked `interrupted`."""
     out = Seeded(days)
     if days <= 0:
         out.skipped = "off"
@@ -248,14 +250,15 @@ def seed_history(settings: Settings, redis_url: str, city: City, days: int,
     try:
         start = lives[0].report - 3_600_000 if lives else now - days * 86_400_000
         _publish(ingest, _units(world, start, settings.prefix))
-        player.run(lives, now)
-        while (moved := archive.run(now)) > 0:
+        player.run(lives, now, stop)
+        while (stop is None or not stop.is_set()) and (moved := archive.run(now)) > 0:
             out.archived += moved
     finally:
         ingest.store.close_apply()
     out.seconds = round(time.monotonic() - started, 2)
-    store.r.set(marker, orjson.dumps({"days": days, "events": out.events, "at": now,
-                                      "seconds": out.seconds}).decode())
+    store.r.set(marker, orjson.dumps({
+        "days": days, "events": out.events, "at": now, "seconds": out.seconds,
+        "interrupted": bool(stop is not None and stop.is_set())}).decode())
     log.info("demo history: %d days, %d events (%d closed, %d archived) in %.1f s",
              days, out.events, out.closed, out.archived, out.seconds)
     return out
@@ -306,14 +309,14 @@ class _Player:
             counters=defaultdict(int)))
         self._ticked = 0
 
-    def run(self, lives: list[Life], now: int) -> None:
+    def run(self, lives: list[Life], now: int, stop: threading.Event | None = None) -> None:
         heap: list[tuple[int, int, Iterator[int]]] = []
         for i, life in enumerate(lives):
             steps = self._life(life, now)
             first = next(steps, None)
             if first is not None:
                 heapq.heappush(heap, (first, i, steps))
-        while heap:
+        while heap and (stop is None or not stop.is_set()):
             ts, i, steps = heapq.heappop(heap)
             self._at(ts)
             following = next(steps, None)  # does the step, says when the next one is

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 import time
 
 import pytest
@@ -100,3 +101,13 @@ def test_hst004_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CC_DEMO_HISTORY_DAYS", "-1")
     with pytest.raises(ValueError, match="CC_DEMO_HISTORY_DAYS"):
         Settings.from_env()
+
+
+def test_hst005_ctrl_c_ends_it_early(redis_url: str, r: redis.Redis, city: City,
+                                     world: World) -> None:
+    """`app.py` hands its stop event over: set, the history ends, marked as interrupted."""
+    stop = threading.Event()
+    stop.set()
+    done = seed_history(Settings(), redis_url, city, 5, world=world, stop=stop)
+    assert done.events == 0 and r.hlen("cc:state:event") == 0
+    assert json.loads(r.get(f"cc:{MARKER}"))["interrupted"] is True
