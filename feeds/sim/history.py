@@ -48,7 +48,6 @@ from feeds.watch.context import Context
 log = logging.getLogger(__name__)
 
 MARKER: Final = "history:seeded"  # the key (under the prefix) that makes it once per folder
-PER_DAY: Final = 40.0  # events on an ordinary weekday
 WEEKDAY: Final = (1.0, 1.05, 1.0, 1.0, 1.1, 0.8, 0.7)  # Monday first: quieter weekends
 HOURLY: Final = (1, 0.6, 0.4, 0.4, 0.5, 0.9, 2, 4, 6, 7, 7, 6, 5, 5.5, 6, 6, 6, 5.5, 5, 4.5, 4,
                  3, 2, 1.5)  # 走访 and citizens' calls follow the working day
@@ -101,7 +100,7 @@ def _day_start(day: date, tz: ZoneInfo) -> int:
 
 
 def plan(city: City, world: World, days: int, now_ms: int, tz: ZoneInfo,
-         deadlines: Deadlines, seed: int = 7) -> list[Life]:
+         deadlines: Deadlines, seed: int = 7, per_day: float = 40.0) -> list[Life]:
     """The lives of `days` local days of events before `now_ms`, oldest report first."""
     rng = random.Random(f"{seed}:history")
     pool = load_pool("events")
@@ -118,7 +117,7 @@ def plan(city: City, world: World, days: int, now_ms: int, tz: ZoneInfo,
         start = _day_start(day, tz)
         growth = 0.85 + 0.15 * (1 - back / max(days, 1))  # a city reporting a bit more lately
         wave = 1 + 0.12 * math.sin(2 * math.pi * back / 29)
-        mean = PER_DAY * WEEKDAY[day.weekday()] * growth * wave
+        mean = per_day * WEEKDAY[day.weekday()] * growth * wave
         count = max(0, round(rng.gauss(mean, math.sqrt(mean))))
         for _ in range(count):
             hour = rng.choices(range(24), weights=HOURLY)[0]
@@ -240,7 +239,8 @@ def seed_history(settings: Settings, redis_url: str, city: City, days: int,
     tz = ZoneInfo(settings.timezone)
     deadlines = Deadlines.load()
     world = world or build_world(city, Text(seed), random.Random(f"{seed}:world"))
-    lives = plan(city, world, days, now, tz, deadlines, seed)
+    lives = plan(city, world, days, now, tz, deadlines, seed,
+                 per_day=settings.demo_history_per_day)
     ingest = Ingest(settings, redis_url, city, instance="history")
     ingest.store = Store(open_redis(redis_url), settings.prefix)
     clock = _Clock()

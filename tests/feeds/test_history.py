@@ -98,6 +98,8 @@ def test_hst004_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     assert Settings.from_env().demo_history_days == 0
     monkeypatch.delenv("CC_DEMO_HISTORY_DAYS")
     assert Settings.from_env().demo_history_days == 90
+    monkeypatch.setenv("CC_DEMO_HISTORY_PER_DAY", "12.5")
+    assert Settings.from_env().demo_history_per_day == 12.5
     monkeypatch.setenv("CC_DEMO_HISTORY_DAYS", "-1")
     with pytest.raises(ValueError, match="CC_DEMO_HISTORY_DAYS"):
         Settings.from_env()
