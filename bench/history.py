@@ -63,7 +63,7 @@ def run(days: int) -> dict[str, Any]:
             done = seed_history(settings, server.url, city, days)
             out["seed_s"] = round(time.perf_counter() - t0, 2)
             out.update(events=done.events, closed=done.closed, archived=done.archived,
-                       cards=done.cards)
+                       alerts=done.alerts)
         finally:
             server.stop()
     with tempfile.TemporaryDirectory() as tmp:

@@ -18,7 +18,6 @@ import math
 import random
 import threading
 import time
-from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -28,9 +27,7 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from dashboard.archive.events import Archive
-from dashboard.archive.tracks import Tracks
 from dashboard.city import City
-from dashboard.command.alerts import Alerts
 from dashboard.command.dispatch import Desk
 from dashboard.command.plans import PlanLibrary
 from dashboard.command.sla import Deadlines
@@ -42,8 +39,8 @@ from dashboard.store import Store
 from feeds.ingest import Ingest
 from feeds.sim.text import Text, Weighted, fill, load_pool
 from feeds.sim.world import World, build_world
-from feeds.watch.cards import Cards
-from feeds.watch.context import Context
+from feeds.watch import Watch
+from feeds.watch.follower import BLOCK
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +87,7 @@ class Seeded:
     closed: int = 0
     archived: int = 0
     refused: int = 0
-    cards: int = 0
+    alerts: int = 0  # raised by the watch's ticks (cards)
     seconds: float = 0.0
     skipped: str = ""  # why nothing was written, or ""
 
@@ -126,7 +123,8 @@ def plan(city: City, world: World, days: int, now_ms: int, tz: ZoneInfo,
                 continue
             n += 1
             lives.append(_life(f"H{day:%Y%m%d}-{n:05d}", report, rng, city, world, text,
-                               normal, major, pick_normal, pick_major, deadlines, now_ms))
+                               normal, major, pool["topics"], pick_normal, pick_major,
+                               deadlines, now_ms))
     lives.sort(key=lambda life: life.report)
     return lives
 
@@ -145,7 +143,7 @@ def _by_category(normal: dict[str, Any]) -> Callable[[random.Random], str]:
 
 
 def _life(eid: str, report: int, rng: random.Random, city: City, world: World, text: Text,
-          normal: dict[str, Any], major: dict[str, Any],
+          normal: dict[str, Any], major: dict[str, Any], topics: list[str],
           pick_normal: Callable[[random.Random], str],
           pick_major: Weighted, deadlines: Deadlines, now_ms: int) -> Life:
     roll = rng.random()
@@ -164,10 +162,21 @@ def _life(eid: str, report: int, rng: random.Random, city: City, world: World, t
     town, comm = world.town_of[grid], world.community_of[grid]
     road, _, village = text.grid_places(grid, grid in world.urban_grids)
     title, desc = rng.choice(spec["cases"])
+    places = text.places
+    # every placeholder the pool's cases use (as the simulator fills them)
     ctx = {"town": town.name, "community": comm.name, "road": road, "road2": road,
            "village": village, "no": rng.randint(1, 399), "person": text.masked_person(rng),
-           "count": rng.randint(2, 9), "age": rng.randint(68, 93), "floor": rng.randint(1, 18),
-           "minutes": rng.randint(5, 40), "hours": rng.randint(24, 72)}
+           "person2": text.masked_person(rng), "count": rng.randint(2, 9),
+           "age": rng.randint(68, 93), "floor": rng.randint(1, 18),
+           "minutes": rng.randint(5, 40), "hours": rng.randint(24, 72),
+           "compound": rng.choice(places["compounds"]), "building": rng.randint(1, 30),
+           "gate": rng.choice(places["compound_gates"]), "place": rng.choice(places["places"]),
+           "topic": rng.choice(topics), "plate": text.plate(rng), "camera": f"{road}路口",
+           "addr": f"{town.name}{comm.name}{road}", "device": f"IOT-{rng.randrange(10**8):08d}",
+           "money": rng.randint(2, 60) * 1000, "meters": rng.randint(1, 5),
+           "angle": rng.randint(10, 45), "pm": rng.randint(150, 400),
+           "lel": rng.randint(20, 60), "drop": rng.randint(30, 70),
+           "depth": rng.randint(20, 60), "conf": rng.randint(80, 99)}
     msg: dict[str, Any] = {
         "v": 1, "id": eid, "type": etype, "severity": severity, "title": fill(title, ctx),
         "description": fill(desc, ctx), "address": f"{town.name}{comm.name}{road}",
@@ -246,10 +255,13 @@ def seed_history(settings: Settings, redis_url: str, city: City, days: int,
     clock = _Clock()
     desk = Desk(store, PlanLibrary.load(), deadlines, settings, clock=clock)
     archive = Archive(store, settings, deadlines)
-    player = _Player(settings, store, ingest, desk, clock, deadlines, archive, out)
+    player = _Player(settings, store, ingest, desk, clock,
+                     Watch(settings, redis_url, clock, desk.plans, deadlines), out)
     try:
         start = lives[0].report - 3_600_000 if lives else now - days * 86_400_000
+        clock.ms = start
         _publish(ingest, _units(world, start, settings.prefix))
+        player.follow()
         player.run(lives, now, stop)
         while (stop is None or not stop.is_set()) and (moved := archive.run(now)) > 0:
             out.archived += moved
@@ -292,21 +304,19 @@ def _units(world: World, ts: int, prefix: str) -> list[tuple[str, str]]:
 
 class _Player:
     """Plays every life's steps in time order, each at its own moment, through the ingest
-    worker (reports, cancels) and the desk (the rest), with the watch service's cards
-    ticking as time goes (every TICK_MS of history) and the duty officer acknowledging an
-    event's cards once it is closed."""
+    worker (reports, cancels) and the desk (the rest). The watch service follows the log
+    after each step on the same clock (critical-event alarms, patrol, tracks) and ticks
+    every TICK_MS of history (the cards); the duty officer acknowledges an event's alerts
+    once it is closed. The watch's cursor is saved, so the live one goes on from there."""
 
     def __init__(self, settings: Settings, store: Store, ingest: Ingest, desk: Desk,
-                 clock: _Clock, deadlines: Deadlines, archive: Archive, out: Seeded) -> None:
+                 clock: _Clock, watch: Watch, out: Seeded) -> None:
         self.settings, self.ingest, self.desk, self.clock, self.out = (
             settings, ingest, desk, clock, out)
-        self.alerts = Alerts(store, clock)
-        self.cards = Cards(deadlines)
-        self.cards.attach(Context(
-            settings=settings, clock=clock, store=store, alerts=self.alerts, desk=desk,
-            archive=archive, tracks=Tracks(store.r, settings.prefix, settings.timezone,
-                                           settings.track_keep_days),
-            counters=defaultdict(int)))
+        self.watch = watch
+        watch.attach(store.r)
+        assert watch.ctx is not None
+        self.alerts = watch.ctx.alerts
         self._ticked = 0
 
     def run(self, lives: list[Life], now: int, stop: threading.Event | None = None) -> None:
@@ -320,14 +330,20 @@ class _Player:
             ts, i, steps = heapq.heappop(heap)
             self._at(ts)
             following = next(steps, None)  # does the step, says when the next one is
+            self.follow()
             if following is not None:
                 heapq.heappush(heap, (following, i, steps))
+
+    def follow(self) -> None:
+        """The watch reads what the last step logged, at the step's moment."""
+        while self.watch.process() >= BLOCK:
+            pass
 
     def _at(self, ts: int) -> None:
         """The watch's tick when TICK_MS of history went by, then the clock at `ts`."""
         if ts - self._ticked >= TICK_MS:
             self.clock.ms = ts - 1
-            self.out.cards += self.cards.tick(ts - 1)
+            self.out.alerts += self.watch.tick()
             self._ticked = ts
         self.clock.ms = ts
 
