@@ -136,6 +136,21 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _seed_history(settings: Settings, url: str, stop: threading.Event) -> None:
+    """The demo's past (docs/DEMO.md): once per data folder, before the simulator starts
+    (it writes as the history's units) and before the URL is printed."""
+    if settings.demo_history_days <= 0:
+        return
+    from feeds.sim.history import seed_history  # the web workers import app.py: keep it light
+    log.info("demo history: writing %d days (once per data folder; CC_DEMO_HISTORY_DAYS)",
+             settings.demo_history_days)
+    try:
+        seed_history(settings, url, load_city(settings.city), settings.demo_history_days,
+                     stop=stop)
+    except (redis.RedisError, OSError, ValueError) as exc:  # the wall still starts
+        log.warning("demo history failed: %r", exc)
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["adduser"]:
@@ -191,6 +206,8 @@ def main(argv: list[str] | None = None) -> None:
     Auth(ready_store.r, settings.prefix, settings).drop_plain_sessions()
     if args.no_demo or not settings.demo_users:
         retire_demo_users(settings, ready_store.r)
+    if not args.no_demo:
+        _seed_history(settings, url, stop)
     supervisor.start(stop)
     # Print the URL only once a message published would be stored and shown (ingest
     # subscribed, the relay listening) and the pages are served.

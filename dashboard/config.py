@@ -27,6 +27,13 @@ def _keep_months(months: int) -> int:
     return months
 
 
+def _history_days(days: int) -> int:
+    """Beyond two years the archive (36 months kept) and the year comparison gain nothing."""
+    if not 0 <= days <= 730:
+        raise ValueError("CC_DEMO_HISTORY_DAYS must be 0 (none) to 730")
+    return days
+
+
 def _audit_days(days: int) -> int:
     """MLPS 2.0 level 3 wants six months of audit records: keeping them shorter is refused."""
     if days != 0 and days < 180:
@@ -201,6 +208,11 @@ class Settings:
     # many seconds, and verifies/evaluates handled ones likewise (0 = never).
     sim_autopilot_s: float = 60.0
     demo_users: bool = True
+    # Demo only: days of history a fresh data folder starts with (feeds/sim/history.py,
+    # docs/DEMO.md), written once before the wall's URL is printed; 0 = none.
+    demo_history_days: int = 90
+    # … and about this many events on an ordinary weekday of it (~21 ms each to write).
+    demo_history_per_day: float = 40.0
     # Cockpit (issue 5): events closed/cancelled longer than archive_age_s move to the
     # columnar archive; the watch service archives every archive_every_s, archive_batch at a
     # time (and again each tick while a backlog remains). Cached figures are recomputed at
@@ -288,6 +300,8 @@ class Settings:
             watch_tick_s=_float("CC_WATCH_TICK_S", 1.0),
             sim_autopilot_s=_float("CC_SIM_AUTOPILOT_S", 60.0),
             demo_users=_str("CC_DEMO_USERS", "1") not in ("0", "false", "no"),
+            demo_history_days=_history_days(_int("CC_DEMO_HISTORY_DAYS", 90)),
+            demo_history_per_day=max(0.0, _float("CC_DEMO_HISTORY_PER_DAY", 40.0)),
             archive_age_s=_int("CC_ARCHIVE_AGE_S", 24 * 3600),
             archive_every_s=_float("CC_ARCHIVE_EVERY_S", 3600.0),
             archive_batch=_int("CC_ARCHIVE_BATCH", 1000),
