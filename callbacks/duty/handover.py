@@ -19,6 +19,7 @@ from flask import Blueprint, Response, g, jsonify, request
 from callbacks.access.auth import current_session, out_of_scope, require
 from callbacks.access.mutation import Done, mutation, name_target
 from callbacks.errors import error, json_body, refusal
+from dashboard.command.alerts import alert_text
 from dashboard.config import Settings
 from dashboard.duty.handover import SECTIONS, Handovers
 from dashboard.duty.roster import RosterError, RosterStore
@@ -193,7 +194,7 @@ def print_html(report: dict[str, Any], lang: str, settings: Settings, now: int) 
     def crew(duty: dict[str, Any] | None) -> str:
         if not duty:
             return "—"
-        names = "、".join(person(o) for o in duty.get("officers") or [])
+        names = t("sep.list", lang).join(person(o) for o in duty.get("officers") or [])
         shift = (duty.get("shift_names") or {}).get(lang) or duty.get("shift_name") or ""
         return (f"{duty.get('date') or ''} {shift} · {t('handover.officers', lang)} "
                 f"{names} · {t('handover.leader', lang)} {person(duty.get('leader'))}")
@@ -202,7 +203,7 @@ def print_html(report: dict[str, Any], lang: str, settings: Settings, now: int) 
         if name == "alarms":
             return ("col_time", "col_kind", "col_level", "col_text"), [
                 [when(a.get("ts")), t(f"alert.kind.{a.get('kind')}", lang),
-                 level(a.get("severity")), str(a.get("message") or "")] for a in items]
+                 level(a.get("severity")), alert_text(a, lang)] for a in items]
         if name == "notes":
             return ("col_time", "col_by", "col_id", "col_text"), [
                 [when(n.get("ts")), str(n.get("by") or ""),
