@@ -178,6 +178,11 @@ _T: Final[dict[str, tuple[str, str]]] = {
     "crs.wgs84": ("WGS-84", "WGS-84"),
     "crs.gcj02": ("GCJ-02（国测局）", "GCJ-02"),
     "crs.bd09": ("BD-09（百度）", "BD-09"),
+    # --- punctuation between items: a page of one language uses its own (、 ； ： are Chinese)
+    "sep.list": ("、", ", "),
+    "sep.clauses": ("；", "; "),
+    "sep.colon": ("：", ": "),
+    "sep.count": ("（{n}）", " ({n})"),
     # --- header
     "app.title": ("指挥大屏", "Command wall"),
     "header.subtitle": ("实时态势 · 7×24小时值守", "Live situation · 24/7 watch"),

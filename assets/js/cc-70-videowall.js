@@ -257,7 +257,7 @@
     p.screen.setAttribute('data-camera', p.id);
     p.screen.setAttribute('data-state', rec ? (rec.online === false ? 'offline' : 'unsupported') : 'unknown');
     var name = p.screen.querySelector('.cc-vw-screen-name') ||
-      p.screen.appendChild(cc.make('div', 'cc-vw-screen-name'));
+      p.screen.appendChild(cc.feed(cc.make('div', 'cc-vw-screen-name')));
     var state = p.screen.querySelector('.cc-vw-screen-state') ||
       p.screen.appendChild(cc.make('div', 'cc-vw-screen-state'));
     cc.setText(name, rec ? rec.name || p.id : p.id);
@@ -304,7 +304,7 @@
       canEdit ? cc.t('vw.empty_tile') : cc.t('vw.empty_view')));
     var bar = el.appendChild(cc.make('div', 'cc-vw-tile-bar'));
     bar.appendChild(cc.make('span', 'cc-vw-tile-no', String(i + 1)));
-    el._name = bar.appendChild(cc.make('span', 'cc-vw-tile-name'));
+    el._name = bar.appendChild(cc.feedSpan('cc-vw-tile-name')); // a camera's own name
     if (canEdit) {
       var clear = bar.appendChild(cc.make('button', 'cc-vw-tile-clear', '×'));
       clear.type = 'button';
@@ -374,7 +374,8 @@
     cc.setAttr(box, 'data-state', 'event');
     cc.setAttr(box, 'data-event', id);
     if (s) box.style.setProperty('--sev', s.colour);
-    cc.setText(text, cc.t('vw.event') + '：' + (s ? s.roman + ' · ' : '') + eventTitle(id));
+    cc.setFeedText(text, cc.t('vw.event') + cc.t('sep.colon') + (s ? s.roman + ' · ' : '') + '{title}',
+      { title: eventTitle(id) });
   }
 
   /* ------------------------------------------------------------- the camera list */
@@ -420,7 +421,7 @@
         li = camRows[i] = cc.make('li', 'cc-vw-cam');
         li.draggable = true;
         li._dot = li.appendChild(cc.make('span', 'cc-vw-cam-dot'));
-        li._name = li.appendChild(cc.make('span', 'cc-vw-cam-name'));
+        li._name = li.appendChild(cc.feedSpan('cc-vw-cam-name'));
         li._id = li.appendChild(cc.make('span', 'cc-vw-cam-id'));
         li._tile = li.appendChild(cc.make('span', 'cc-vw-cam-tile'));
       }
@@ -455,7 +456,7 @@
       var li = cc.make('li', 'cc-vw-layout');
       li.setAttribute('data-name', l.name);
       var text = li.appendChild(cc.make('div', 'cc-vw-layout-text'));
-      text.appendChild(cc.make('span', 'cc-vw-layout-name', l.name));
+      text.appendChild(cc.feedSpan('cc-vw-layout-name', l.name)); // named by a person
       text.appendChild(cc.make('span', 'cc-vw-layout-meta', cc.t('vw.layout_meta', { n: l.grid, by: l.by || '' })));
       if (canEdit) {
         var recall = li.appendChild(cc.make('button', 'cc-vw-btn cc-vw-recall', cc.t('vw.recall')));
