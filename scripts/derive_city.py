@@ -76,33 +76,37 @@ QUARTERS = [
     "胜利", "向阳", "文化", "幸福", "和平", "新华", "阳光", "锦绣", "龙泉", "凤凰",
     "现河", "香店", "人民", "建设", "振华", "永安", "光明", "杏园", "梨园", "福安",
 ]
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
 # English names of the parts above (Hanyu Pinyin, as China writes place names in English):
 # a community's English name is built from its Chinese one, part by part (`name_en`).
-SURNAMES_EN = dict(zip(SURNAMES, (
+SURNAMES_EN = dict(zip(SURNAMES, _words(
     "Wang Li Zhang Liu Chen Yang Zhao Huang Zhou Wu Xu Sun Ma Zhu Hu Guo He Gao Lin Luo Zheng "
     "Liang Xie Song Tang Xu Han Feng Deng Cao Peng Yu Dong Yuan Pan Jiang Cai Jiang Cui Du "
-    "Ding Sui Qi Qiu Pang Gong Luan").split(), strict=True))
+    "Ding Sui Qi Qiu Pang Gong Luan"), strict=True))
 VILLAGE_EN = dict(zip(VILLAGE, ("jiazhuang", "jiacun", "jiatuan", "jiatun", "gezhuang",
                                 "jiabu", "jiawa", "jialing", "jiagou", "jiazhai", "jiaying"),
                       strict=True))
-ROADS_EN = dict(zip(ROADS, (
+ROADS_EN = dict(zip(ROADS, _words(
     "Hangzhou Suzhou Yangzhou Changzhou Nanjing Shanghai Qingdao Jinan Yantai Weihai "
     "Weifang Jiaozhou Jimo Laixi Changjiang Huanghe Taishan Laoshan Beijing Tianjin "
     "Guangzhou Shenzhen Xiamen Ningbo Wenzhou Fuzhou Wuxi Huzhou Jiaxing Shaoxing "
     "Taizhou Hefei Chongqing Chengdu Xi'an Zhengzhou Taiyuan Shenyang Dalian Changchun "
-    "Kunming Guiyang Nanning Haikou Lanzhou Yinchuan Lhasa Wuhan Changsha Nanchang").split(),
+    "Kunming Guiyang Nanning Haikou Lanzhou Yinchuan Lhasa Wuhan Changsha Nanchang"),
     strict=True))
-QUARTERS_EN = dict(zip(QUARTERS, (
+QUARTERS_EN = dict(zip(QUARTERS, _words(
     "Dongguan Xiguan Nanguan Beiguan Chengdong Chengxi Chengnan Chengbei Fuqian Hongqi "
     "Shengli Xiangyang Wenhua Xingfu Heping Xinhua Yangguang Jinxiu Longquan Fenghuang "
-    "Xianhe Xiangdian Renmin Jianshe Zhenhua Yong'an Guangming Xingyuan Liyuan Fu'an").split(),
+    "Xianhe Xiangdian Renmin Jianshe Zhenhua Yong'an Guangming Xingyuan Liyuan Fu'an"),
     strict=True))
 
 
 def name_en(name: str) -> str:
     """The English name of a unit's Chinese one as this script makes them: "王家庄社区" →
     "Wangjiazhuang Community", "杭州路社区" → "Hangzhou Road Community", "第3网格" →
-    "Grid 3", "12号微网格" → "Micro-grid 12"."""
+    "Grid 3" (and "12号微网格" → "Micro-grid 12", though micro-grids keep no English name)."""
     if m := re.fullmatch(r"第(\d+)网格", name):
         return f"Grid {m[1]}"
     if m := re.fullmatch(r"(\d+)号微网格", name):
@@ -447,7 +451,8 @@ def derive() -> dict[str, list[dict]]:
     micros = split_level(grids, N_MICRO, 6, 8.0, 2)
     for m in micros:
         m["name"] = f"{int(m['code'][-2:])}号微网格"
-    for u in (*comms, *grids, *micros):
+    # micro-grids are never labelled: English names would only weigh on the wall's download
+    for u in (*comms, *grids):
         u["name_en"] = name_en(u["name"])
     print(f"split: {time.perf_counter() - t0:.1f}s", file=sys.stderr)
 
@@ -532,7 +537,7 @@ def add_names_en(out: Path) -> None:
         items = list(row.items())
         return dict([*items[:at], ("name_en", name_en(row["name"])), *items[at:]])
 
-    for stem in ("communities", "grids", "microgrids"):
+    for stem in ("communities", "grids"):
         path = out / f"{stem}.geojson"
         lines = path.read_text(encoding="utf-8").split("\n")
         for i, line in enumerate(lines):

@@ -1,5 +1,5 @@
-"""One language per page (README, "Languages"): every page in English, walked in headless Chromium over the real stack with the simulator as the city.
-
+"""One language per page (README, "Languages"): every page in English, walked in headless
+Chromium over the real stack with the simulator as the city.
 Feature codes: lang001 each role signs in and opens every page it may see with `?lang=en`
 at 1920×1080 (the wall with an event's panel and a track, the video wall, the cockpit of
 the city, a town and a community, the duty desk, the handover with a drafted report) and no
@@ -28,7 +28,7 @@ from layouts import ids
 
 from ..auth_util import browser_sign_in, browser_sign_out
 from ..conftest import Stack, start_stack
-from .test_wall_browser import Wall, wait_for
+from .test_wall_browser import Wall
 
 pytestmark = pytest.mark.browser
 
@@ -52,8 +52,11 @@ PAGES: dict[str, tuple[str, ...]] = {
 # the text Plotly holds for its hover labels, legends and ticks.
 COLLECT = r"""
 const han = /[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]/;
-const allowed = el => !!el.closest('[data-feed]') ||
-  /^zh/i.test((el.closest('[lang]') || {}).lang || '') && el.closest('[lang]') !== document.documentElement;
+const allowed = el => {
+  const said = el.closest('[lang]');  // Chinese on purpose: an element's own lang says so
+  return !!el.closest('[data-feed]') ||
+    (!!said && said !== document.documentElement && /^zh/i.test(said.lang));
+};
 const where = el => {
   const out = [];
   for (let e = el, i = 0; e && i < 3; e = e.parentElement, i++) {
@@ -87,7 +90,9 @@ for (const gd of document.querySelectorAll('.js-plotly-plot')) {
   for (const tr of gd.data || []) {
     const texts = strings([tr.name, tr.text, tr.hovertext, tr.hovertemplate, tr.customdata,
                            tr.x, tr.y, tr.labels], []);
-    for (const v of texts) if (han.test(v)) bad.push([where(gd) + ' trace ' + tr.name, v.slice(0, 80)]);
+    for (const v of texts) {
+      if (han.test(v)) bad.push([where(gd) + ' trace ' + tr.name, v.slice(0, 80)]);
+    }
   }
 }
 return bad;
