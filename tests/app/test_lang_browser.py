@@ -1,5 +1,6 @@
 """One language per page (README, "Languages"): every page in English, walked in headless
 Chromium over the real stack with the simulator as the city.
+
 Feature codes: lang001 each role signs in and opens every page it may see with `?lang=en`
 at 1920×1080 (the wall with an event's panel and a track, the video wall, the cockpit of
 the city, a town and a community, the duty desk, the handover with a drafted report) and no
