@@ -4,6 +4,10 @@ Keys are dotted: `type.<code>`, `cat.<code>`, `src.<code>`, `evst.<code>` (event
 `wkst.<code>` (worker status), `rsk.<code>` (resource kind), `rsst.<code>` (resource status),
 `sev.<level>` and UI keys (`kpi.*`, `conn.*`, ...). `{name}` placeholders are filled by
 `t(..., name=value)` here and by the same rule in the browser.
+
+One language per page (README, "Languages"): everything the product says comes from here
+(units' names from the city's data, `Unit.label`); only the feed's own words (titles,
+addresses, people's and cameras' names) are shown as sent, and the browser marks them.
 """
 
 from __future__ import annotations
