@@ -2,7 +2,7 @@
 Chromium over the real stack with the simulator as the city.
 
 Feature codes: lang001 each role signs in and opens every page it may see with `?lang=en`
-at 1920×1080 (the wall with an event's panel and a track, the video wall, the cockpit of
+at 1920×1080 (the wall with an event's panel, the dispatch proposal and a track, the video wall, the cockpit of
 the city, a town and a community, the duty desk, the handover with a drafted report) and no
 visible text, SVG text (charts, map labels), tooltip or chart trace holds a Chinese
 character, except inside an element marked as feed text (`data-feed`: an event's title, a
@@ -151,6 +151,13 @@ def walk_wall(page: Page, role: str) -> None:
         wait_js(page, "return document.querySelectorAll('#cc-cmd-plans li').length > 0",
                 "the matched plans")
     page.check(f"wall-event-{role}")
+    if role == "commander":  # the dispatch proposal: plans' calls, units, the form
+        page.driver.find_element("id", ids.CMD_DISPATCH).click()
+        wait_js(page, f"return !document.getElementById('{ids.CMD_PROPOSAL}').hidden && "
+                      f"document.querySelectorAll('#{ids.CMD_PROPOSAL} li').length > 0",
+                "the proposal")
+        page.check("wall-proposal-commander")
+        page.driver.find_element("id", ids.CMD_CANCEL).click()
     if role == "display":
         return  # a kiosk replays no tracks
     # a worker's track replay
