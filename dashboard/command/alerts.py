@@ -9,6 +9,7 @@ scan. Every change goes through the change log (`alert` frames), so walls replay
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from collections.abc import Callable, Mapping
 from typing import Any, Final
@@ -59,6 +60,26 @@ def fill(template: str, feed: Mapping[str, str]) -> str:
         name, brace, rest = part.partition("}")
         out.append(f"{feed[name]}{rest}" if brace and name in feed else "{" + part)
     return "".join(out)
+
+
+def alert_segments(alert: Mapping[str, Any], lang: str) -> list[tuple[str, bool]]:
+    """A stored alert's text in `lang` as (text, is the feed's) pieces, for a page that marks
+    the feed's words; its `message` as one piece when it has no `texts`."""
+    texts = alert.get("texts")
+    template = texts.get(lang) if isinstance(texts, dict) else None
+    if not isinstance(template, str):
+        return [(str(alert.get("message") or ""), False)]
+    found = alert.get("feed")
+    feed: Mapping[str, Any] = found if isinstance(found, dict) else {}
+    out: list[tuple[str, bool]] = []
+    for i, part in enumerate(re.split(r"\{(\w+)\}", template)):
+        if i % 2 and part in feed:
+            out.append((str(feed[part]), True))
+        elif i % 2:
+            out.append(("{" + part + "}", False))
+        elif part:
+            out.append((part, False))
+    return out
 
 
 def alert_text(alert: Mapping[str, Any], lang: str) -> str:

@@ -2,13 +2,13 @@
 Chromium over the real stack with the simulator as the city.
 
 Feature codes: lang001 each role signs in and opens every page it may see with `?lang=en`
-at 1920×1080 (the wall with an event's panel, the dispatch proposal and a track, the video wall, the cockpit of
-the city, a town and a community, the duty desk, the handover with a drafted report) and no
-visible text, SVG text (charts, map labels), tooltip or chart trace holds a Chinese
-character, except inside an element marked as feed text (`data-feed`: an event's title, a
-person's or camera's own name as sent) or speaking another language on purpose (`lang`: the
-language link); lang002 the pages a role may not see (the cockpit's 403 page, the duty
-desk's and the handover's refusals) and the sign-in page, the same way.
+at 1920×1080 (the wall with an event's panel, the dispatch proposal and a track, the video
+wall, the cockpit of the city, a town and a community, the duty desk, the handover with a
+drafted report) and no visible text, SVG text (charts, map labels), tooltip or chart
+trace holds a Chinese character, except inside an element marked as feed text (`data-feed`:
+an event's title, a person's or camera's own name as sent) or speaking another language on
+purpose (`lang`: the language link); lang002 the pages a role may not see (the cockpit's
+403 page, the duty desk's and the handover's refusals) and the sign-in page, the same way.
 """
 
 from __future__ import annotations

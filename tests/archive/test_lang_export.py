@@ -8,7 +8,8 @@ Feature codes: lang003 the CSV and the xlsx export in en, every row of the fixtu
 lang004 the same export in zh keeps Chinese names; lang005 the figures carry `name_en` for
 the scope, its parents and its children; lang006 the city's units: every town, community and
 grid has an English name, unique within its parent; lang007 an alert's texts in both
-languages keep the feed's title apart, and a raised critical alert stores them.
+languages keep the feed's title apart, and a raised critical alert stores them; lang008 the
+printable handover in English: no Chinese but the feed's words, which it marks.
 """
 
 from __future__ import annotations
@@ -140,3 +141,41 @@ def test_lang007_alert_texts_keep_the_feed_apart(r: redis.Redis) -> None:
     # an alert stored before alerts carried every language reads as it was
     old = alerts.raise_once("sos", "W1", None, "李强发出SOS求助", 1)
     assert old is not None and alert_text(old, "en") == "李强发出SOS求助"
+
+
+def outside_feed(html_text: str) -> str:
+    """The page's text without what it marks as the feed's (`<span data-feed>`) or its
+    style sheet."""
+    text = re.sub(r"<style>.*?</style>", "", html_text, flags=re.S)
+    text = re.sub(r"<span data-feed>.*?</span>", "", text, flags=re.S)
+    return re.sub(r"<[^>]+>", " ", text)
+
+
+def test_lang008_printable_handover_in_english(r: redis.Redis, redis_url: str) -> None:
+    from ..auth_util import sign_in
+    from ..duty.test_roster import api_server
+    from ..handover_util import load_history as load_shift
+    from ..handover_util import window
+
+    load_shift(r)
+    start, _, now = window()
+    # an alarm raised as the watch raises them: every language, the feed's title apart
+    title = "化工厂爆炸"
+    level = {lang: t("sev.level", lang, roman="I") for lang in ("zh-CN", "en")}
+    texts = alert_texts("alert.critical_event", {"title": title}, level=level)
+    Alerts(Store(r), lambda: start + 60_000).raise_once(
+        "critical_event", "E-LANG", "E-LANG", fill(texts["zh-CN"], {"title": title}), 1,
+        texts=texts, feed={"title": title})
+    server = api_server(r, redis_url, lambda: now)
+    officer = server.test_client()
+    sign_in(officer, r, "duty_officer", name="zhiban")
+    hid = officer.post("/api/handover").get_json()["handover"]["id"]
+    officer.put(f"/api/handover/{hid}", json={"remarks": "交班时一切正常"})
+    page = officer.get(f"/duty/handover/{hid}/print?lang=en").get_data(as_text=True)
+    assert '<html lang="en">' in page and "Shift handover report" in page
+    assert f"Level I event: <span data-feed>{title}</span>" in page
+    assert "<span data-feed>交班时一切正常</span>" in page
+    assert HAN.findall(outside_feed(page)) == [], outside_feed(page)
+    # the same report in Chinese
+    page = officer.get(f"/duty/handover/{hid}/print").get_data(as_text=True)
+    assert f"I级事件：<span data-feed>{title}</span>" in page and "值班交接单" in page
