@@ -3,14 +3,15 @@
     python -m bench            ingest throughput (100,000 messages), latency, moves,
                                plan matching, nearest units, the watch service,
                                click to dispatched, the demo video server, the wall
-                               with 42,000 cameras, cockpit figures, tracks, one and
-                               two cities on a three-master cluster
+                               with 42,000 cameras, the video wall's tile picking,
+                               cockpit figures, tracks, one and two cities on a
+                               three-master cluster
 
 Each also runs alone: `python -m bench.ingest_throughput`, `python -m bench.latency`,
 `python -m bench.moves`, `python -m bench.plans`, `python -m bench.nearest`,
 `python -m bench.watch`, `python -m bench.dispatch_click`, `python -m bench.video_render`,
-`python -m bench.cameras_wall`, `python -m bench.cockpit`, `python -m bench.tracks`,
-`python -m bench.cluster`. Not
+`python -m bench.cameras_wall`, `python -m bench.wallpick`, `python -m bench.cockpit`,
+`python -m bench.tracks`, `python -m bench.cluster`. Not
 run here: the 16-tile video wall in a browser (`python -m bench.videowall`, ~1 min),
 `python -m bench.ingest_profile` (ingest's CPU per message), the cockpit's Plotly charts
 against its old hand-drawn page in a browser (`python -m bench.cockpit_plotly`, ~2 min),
@@ -38,6 +39,7 @@ from bench import (
     plans,
     tracks,
     video_render,
+    wallpick,
     watch,
 )
 
@@ -85,6 +87,11 @@ def main(argv: list[str] | None = None) -> None:
 
     print("== 42,000 cameras on the wall", flush=True)
     summaries.append(cameras_wall.summary(cameras_wall.main([])))
+
+    print("== the video wall's tile picking", flush=True)
+    picked = wallpick.main([])["cities"]
+    summaries.append("wallpick " + json.dumps({n: round(f["tour_plan_ms"], 1)
+                                               for n, f in picked.items()}))
 
     print("== tracks: bytes per unit-day", flush=True)
     result = tracks.run()

@@ -173,6 +173,9 @@ class Settings:
     sim_video_port: int = 8060
     sim_video_spread: int = 4
     sim_video_fps: float = 6.0
+    # The video wall's tour (docs/VIDEO.md): the tiles nobody pinned and no followed event
+    # fills show online cameras by area, the next ones every video_tour_s (0 = no tour).
+    video_tour_s: int = 20
     # Optional intranet raster tiles: URL template and its datum (wgs84, gcj02, bd09).
     tile_url: str = ""
     tile_crs: str = "wgs84"
@@ -269,6 +272,7 @@ class Settings:
             sim_video_port=_int("CC_SIM_VIDEO_PORT", 8060),
             sim_video_spread=_int("CC_SIM_VIDEO_SPREAD", 4),
             sim_video_fps=_float("CC_SIM_VIDEO_FPS", 6.0),
+            video_tour_s=max(0, _int("CC_VIDEO_TOUR_S", 20)),
             tile_url=_str("CC_TILE_URL", ""),
             tile_crs=_str("CC_TILE_CRS", "wgs84"),
             session_ttl_s=_int("CC_SESSION_TTL_S", 12 * 3600),

@@ -14,7 +14,7 @@ import secrets
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
-from dashboard import lua
+from dashboard import i18n, lua
 from dashboard.i18n import LANGS, t
 from dashboard.store import Store, now_ms
 
@@ -52,14 +52,9 @@ def alert_texts(key: str, feed: Mapping[str, str], **parts: Any) -> dict[str, st
 
 
 def fill(template: str, feed: Mapping[str, str]) -> str:
-    """A template of `alert_texts` with its feed values put in (one pass: a feed value that
-    itself looks like a placeholder stays as it is)."""
-    parts = template.split("{")
-    out = [parts[0]]
-    for part in parts[1:]:
-        name, brace, rest = part.partition("}")
-        out.append(f"{feed[name]}{rest}" if brace and name in feed else "{" + part)
-    return "".join(out)
+    """A template of `alert_texts` with its feed values put in (one pass, the table's own
+    rule: a feed value that itself looks like a placeholder stays as it is)."""
+    return i18n.fill(template, feed)
 
 
 def alert_segments(alert: Mapping[str, Any], lang: str) -> list[tuple[str, bool]]:
