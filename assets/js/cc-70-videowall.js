@@ -56,9 +56,11 @@
     return cc.t('vw.err', { msg: err.error || err.status });
   }
 
-  function say(text, level) {
+  /* A message in the tool bar; with `feed`, `text` is a template whose {names} are the
+     feed's words (an event's title), marked as such (cc.setFeedText). */
+  function say(text, level, feed) {
     var el = $('VW_MSG');
-    cc.setText(el, text);
+    if (feed) cc.setFeedText(el, text, feed); else cc.setText(el, text);
     cc.setAttr(el, 'data-level', level || 'info');
     clearTimeout(msgTimer);
     if (text) msgTimer = setTimeout(function () { cc.setText(el, ''); }, 8000);
@@ -217,7 +219,7 @@
       ranking = { event: id, ids: ids.filter(Boolean).slice(0, K.tilesMax), at: Date.now() };
       if (!ranking.ids.length && toldNone !== id) {
         toldNone = id;
-        say(cc.t('vw.no_cameras', { title: eventTitle(id) }), 'info');
+        say(cc.t('vw.no_cameras', { title: '{title}' }), 'info', { title: eventTitle(id) });
       }
       render();
     }
@@ -272,14 +274,21 @@
     return parts.length ? parts.join(' · ') : cc.t('vw.area_none');
   }
 
-  /* The tile's caption beside its number: why this camera is here, and where it stands. */
-  function caption(s, rec) {
-    if (!s || !s.id) return '';
-    if (s.src === 'tour') return cc.t('vw.src.tour', { area: areaName(s.town, s.community) });
-    var a = W.areaOf(rec || {});
-    var where = rec ? areaName(a.town, a.community) : '';
-    var why = s.src === 'follow' ? cc.t('vw.src.follow', { title: eventTitle(followId) }) : cc.t('vw.src.pin');
-    return where ? why + ' · ' + where : why;
+  /* The tile's caption beside its number: why this camera is here, and where it stands,
+     into `el` (the followed event's title is the feed's words: marked, cc.setFeedText). */
+  function caption(el, s, rec) {
+    var feed = {}, text = '';
+    if (s && s.id && s.src === 'tour') {
+      text = cc.t('vw.src.tour', { area: areaName(s.town, s.community) });
+    } else if (s && s.id) {
+      var a = W.areaOf(rec || {});
+      var where = rec ? areaName(a.town, a.community) : '';
+      if (s.src === 'follow') feed.title = eventTitle(followId);
+      var why = s.src === 'follow' ? cc.t('vw.src.follow', { title: '{title}' }) : cc.t('vw.src.pin');
+      text = where ? why + ' · ' + where : why;
+    }
+    cc.setFeedText(el, text, feed);
+    if (feed.title) el.setAttribute('data-feed-title', ''); else el.removeAttribute('data-feed-title');
   }
 
   function onVideo(data) {
@@ -289,7 +298,7 @@
     } else if (data.id === 'focus') {
       if (data.wall) serverWall(data.wall);
       else if (data.follow && !(data.cameras || []).length) {
-        say(cc.t('vw.no_cameras', { title: eventTitle(data.event_id) }), 'info');
+        say(cc.t('vw.no_cameras', { title: '{title}' }), 'info', { title: eventTitle(data.event_id) });
       }
     } else if (data.id === 'layouts') {
       clearTimeout(layoutsTimer);
@@ -380,7 +389,7 @@
     var i = shownAt(p.id), slot = slots[i];
     if (slot) {
       cc.setText(slot._name, rec.name || p.id);
-      cc.setText(slot._src, caption(shown[i], rec));
+      caption(slot._src, shown[i], rec);
     }
   }
 
@@ -445,7 +454,7 @@
       if (p.screen.parentNode !== slot._hold) slot._hold.appendChild(p.screen);
       var rec = p.rec;
       cc.setText(slot._name, rec ? rec.name || id : id);
-      cc.setText(slot._src, caption(s, rec));
+      caption(slot._src, s, rec);
       cc.setAttr(slot._src, 'title', slot._src.textContent); // the whole of it when cut short
     }
     Array.from(players.values()).forEach(function (p) { if (!want.has(p.id)) dropPlayer(p); });

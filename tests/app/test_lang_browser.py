@@ -25,6 +25,7 @@ from dashboard.city import load_city
 from feeds.redis_server import free_port
 from feeds.sim import engine
 from feeds.sim.engine import Simulator
+from feeds.sim.video import VideoServer, VideoService
 from layouts import ids
 
 from ..auth_util import browser_sign_in, browser_sign_out
@@ -216,18 +217,22 @@ WALKS = {"wall": walk_wall, "video": walk_video, "cockpit": walk_cockpit, "duty"
 @pytest.fixture
 def city_stack(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     """Ingest, relay and the watch service (alarms, cards) with the simulator as the city:
-    an hour of history, then live at 20×, its autopilot off (the cards stay red)."""
+    an hour of history, then live at 20×, its autopilot off (the cards stay red), its
+    cameras streaming from the demo video server (the video wall tours them)."""
     monkeypatch.setattr(engine, "MEAN_EVENT_GAP_S", 60.0)
     live, stop, threads = start_stack(redis_url, watch=True)
-    settings = dataclasses.replace(live.settings, sim_autopilot_s=0.0)
-    sim = Simulator(CITY, seed=17, rate=20.0, workers=150, cameras=60, settings=settings)
-    runner = threading.Thread(target=sim.run, args=(redis_url, stop, 600.0, 3600.0),
-                              daemon=True, name="sim")
-    runner.start()
-    yield live
-    stop.set()
-    for thread in [*threads, runner]:
-        thread.join(5)
+    settings = dataclasses.replace(live.settings, sim_autopilot_s=0.0, sim_video_fps=2.0)
+    with VideoServer(VideoService(settings), "127.0.0.1",
+                     [free_port() for _ in range(4)]) as video:
+        sim = Simulator(CITY, seed=17, rate=20.0, workers=150, cameras=60, settings=settings,
+                        video_base=[f"http://127.0.0.1:{port}/video" for port in video.ports])
+        runner = threading.Thread(target=sim.run, args=(redis_url, stop, 600.0, 3600.0),
+                                  daemon=True, name="sim")
+        runner.start()
+        yield live
+        stop.set()
+        for thread in [*threads, runner]:
+            thread.join(5)
     live.client.close()
 
 
