@@ -8,6 +8,10 @@ Keys are dotted: `type.<code>`, `cat.<code>`, `src.<code>`, `evst.<code>` (event
 Plurals: `{n|one|other}` is `one` when n is 1 and `other` otherwise, `#` in either standing
 for n ("{n|# tile|# tiles}"). English needs it wherever a count meets a noun; Chinese has no
 plural, but may use it where "1" reads badly ("{n|单画面|#画面}").
+
+One language per page (README, "Languages"): everything the product says comes from here
+(units' names from the city's data, `Unit.label`); only the feed's own words (titles,
+addresses, people's and cameras' names) are shown as sent, and the browser marks them.
 """
 
 from __future__ import annotations
@@ -184,6 +188,11 @@ _T: Final[dict[str, tuple[str, str]]] = {
     "crs.wgs84": ("WGS-84", "WGS-84"),
     "crs.gcj02": ("GCJ-02（国测局）", "GCJ-02"),
     "crs.bd09": ("BD-09（百度）", "BD-09"),
+    # --- punctuation between items: a page of one language uses its own (、 ； ： are Chinese)
+    "sep.list": ("、", ", "),
+    "sep.clauses": ("；", "; "),
+    "sep.colon": ("：", ": "),
+    "sep.count": ("（{n}）", " ({n})"),
     # --- header
     "app.title": ("指挥大屏", "Command wall"),
     "header.subtitle": ("实时态势 · 7×24小时值守", "Live situation · 24/7 watch"),

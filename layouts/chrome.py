@@ -136,7 +136,8 @@ def header(lang: str, subtitle: str | None = None, page: str = "wall") -> html.H
             html.Div(id=ids.DATA_AGE, className="cc-status cc-age", **{"data-level": "none"},
                      children=[html.Span(t("header.data_age", lang), className="cc-status-key"),
                                html.Span(t("age.none", lang), id=ids.DATA_AGE_TEXT)]),
-            html.A(t("header.lang_switch", lang), id=ids.LANG_LINK, className="cc-lang",
+            # the link speaks the language it switches to (its own `lang`)
+            html.A(t("header.lang_switch", lang), id=ids.LANG_LINK, className="cc-lang", lang=other,
                    href=f"?lang={other}", title=t("header.lang_switch_title", lang)),
             *_user_box(lang),
         ]),

@@ -36,7 +36,7 @@ _city: dict[str, str] = {}
 def configure(settings: Settings) -> None:
     """The city (the breadcrumb's root); the header and config come from layouts.chrome."""
     city = load_city(settings.city)
-    _city.update(code=city.code, name=city.name, level="city")
+    _city.update(code=city.code, name=city.name, name_en=city.label("en"), level="city")
 
 
 def allowed(session: dict[str, Any] | None) -> bool:

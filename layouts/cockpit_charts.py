@@ -54,6 +54,13 @@ def _text(v: Any) -> str:
     return html.escape(str(v if v is not None else ""), quote=False)
 
 
+def unit_name(unit: Mapping[str, Any], lang: str) -> str:
+    """A unit's name from the figures JSON in `lang` (`name_en` on an English page, when the
+    city's data has one), as Plotly text."""
+    en = unit.get("name_en") if lang == "en" else None
+    return _text(en or unit.get("name") or unit.get("code"))
+
+
 def _pct(x: Any) -> str:
     return "–" if not isinstance(x, (int, float)) else f"{round(x * 1000) / 10:.1f}%"
 
@@ -144,7 +151,7 @@ def areas(fig: Mapping[str, Any], lang: str, scale: float) -> dict[str, Any]:
     c = theme.CHART_COLOURS
     values = [_int(k.get("total")) for k in kids]
     out = _hbars([str(k.get("code")) for k in kids],
-                 [_text(k.get("name") or k.get("code")) for k in kids], values,
+                 [unit_name(k, lang) for k in kids], values,
                  [c["red"] if _int(k.get("overdue")) else c["accent2"] for k in kids],
                  scale, "areas")
     bar = out["data"][0]
@@ -185,7 +192,7 @@ def density_map(fig: Mapping[str, Any], lang: str, scale: float, geo: Mapping[st
             "featureidkey": "properties.code", "locations": [str(k.get("code")) for k in kids],
             "z": dens, "zmin": 0, "zmax": top or 1, "colorscale": theme.DENSITY_SCALE,
             "marker": {"line": {"color": c["edge"], "width": 1.2 * scale}, "opacity": 0.85},
-            "customdata": [[_text(k.get("name") or k.get("code")), _int(k.get("total")),
+            "customdata": [[unit_name(k, lang), _int(k.get("total")),
                             str(k.get("code"))] for k in kids],
             "hovertemplate": ("%{customdata[0]}<br>%{z:.2f} " + unit + "<br>"
                               + _text(t("ck.total", lang)) + " %{customdata[1]:,}"
@@ -211,7 +218,7 @@ def density_map(fig: Mapping[str, Any], lang: str, scale: float, geo: Mapping[st
         traces.append({
             "type": "scattergeo", "name": "labels", "mode": "text", "hoverinfo": "skip",
             "lon": [p[0] for _, p in spots], "lat": [p[1] for _, p in spots],
-            "text": [_text(k.get("name") or k.get("code"))
+            "text": [unit_name(k, lang)
                      + (f" {_num(k.get('density_km2')):.2f}" if _num(k.get("density_km2"))
                         else "") for k, _ in spots],
             "textfont": {"size": px["map_label"] * scale, "color": c["text"],

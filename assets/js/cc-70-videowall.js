@@ -56,9 +56,11 @@
     return cc.t('vw.err', { msg: err.error || err.status });
   }
 
-  function say(text, level) {
+  /* A message in the tool bar; with `feed`, `text` is a template whose {names} are the
+     feed's words (an event's title), marked as such (cc.setFeedText). */
+  function say(text, level, feed) {
     var el = $('VW_MSG');
-    cc.setText(el, text);
+    if (feed) cc.setFeedText(el, text, feed); else cc.setText(el, text);
     cc.setAttr(el, 'data-level', level || 'info');
     clearTimeout(msgTimer);
     if (text) msgTimer = setTimeout(function () { cc.setText(el, ''); }, 8000);
@@ -217,7 +219,7 @@
       ranking = { event: id, ids: ids.filter(Boolean).slice(0, K.tilesMax), at: Date.now() };
       if (!ranking.ids.length && toldNone !== id) {
         toldNone = id;
-        say(cc.t('vw.no_cameras', { title: eventTitle(id) }), 'info');
+        say(cc.t('vw.no_cameras', { title: '{title}' }), 'info', { title: eventTitle(id) });
       }
       render();
     }
@@ -272,14 +274,21 @@
     return parts.length ? parts.join(' · ') : cc.t('vw.area_none');
   }
 
-  /* The tile's caption beside its number: why this camera is here, and where it stands. */
-  function caption(s, rec) {
-    if (!s || !s.id) return '';
-    if (s.src === 'tour') return cc.t('vw.src.tour', { area: areaName(s.town, s.community) });
-    var a = W.areaOf(rec || {});
-    var where = rec ? areaName(a.town, a.community) : '';
-    var why = s.src === 'follow' ? cc.t('vw.src.follow', { title: eventTitle(followId) }) : cc.t('vw.src.pin');
-    return where ? why + ' · ' + where : why;
+  /* The tile's caption beside its number: why this camera is here, and where it stands,
+     into `el` (the followed event's title is the feed's words: marked, cc.setFeedText). */
+  function caption(el, s, rec) {
+    var feed = {}, text = '';
+    if (s && s.id && s.src === 'tour') {
+      text = cc.t('vw.src.tour', { area: areaName(s.town, s.community) });
+    } else if (s && s.id) {
+      var a = W.areaOf(rec || {});
+      var where = rec ? areaName(a.town, a.community) : '';
+      if (s.src === 'follow') feed.title = eventTitle(followId);
+      var why = s.src === 'follow' ? cc.t('vw.src.follow', { title: '{title}' }) : cc.t('vw.src.pin');
+      text = where ? why + ' · ' + where : why;
+    }
+    cc.setFeedText(el, text, feed);
+    if (feed.title) el.setAttribute('data-feed-title', ''); else el.removeAttribute('data-feed-title');
   }
 
   function onVideo(data) {
@@ -289,7 +298,7 @@
     } else if (data.id === 'focus') {
       if (data.wall) serverWall(data.wall);
       else if (data.follow && !(data.cameras || []).length) {
-        say(cc.t('vw.no_cameras', { title: eventTitle(data.event_id) }), 'info');
+        say(cc.t('vw.no_cameras', { title: '{title}' }), 'info', { title: eventTitle(data.event_id) });
       }
     } else if (data.id === 'layouts') {
       clearTimeout(layoutsTimer);
@@ -352,7 +361,7 @@
     p.screen.setAttribute('data-camera', p.id);
     p.screen.setAttribute('data-state', rec ? (rec.online === false ? 'offline' : 'unsupported') : 'unknown');
     var name = p.screen.querySelector('.cc-vw-screen-name') ||
-      p.screen.appendChild(cc.make('div', 'cc-vw-screen-name'));
+      p.screen.appendChild(cc.feed(cc.make('div', 'cc-vw-screen-name')));
     var state = p.screen.querySelector('.cc-vw-screen-state') ||
       p.screen.appendChild(cc.make('div', 'cc-vw-screen-state'));
     cc.setText(name, rec ? rec.name || p.id : p.id);
@@ -380,7 +389,7 @@
     var i = shownAt(p.id), slot = slots[i];
     if (slot) {
       cc.setText(slot._name, rec.name || p.id);
-      cc.setText(slot._src, caption(shown[i], rec));
+      caption(slot._src, shown[i], rec);
     }
   }
 
@@ -402,7 +411,7 @@
       canEdit ? cc.t('vw.empty_tile') : cc.t('vw.empty_view')));
     var bar = el.appendChild(cc.make('div', 'cc-vw-tile-bar'));
     bar.appendChild(cc.make('span', 'cc-vw-tile-no', String(i + 1)));
-    el._name = bar.appendChild(cc.make('span', 'cc-vw-tile-name'));
+    el._name = bar.appendChild(cc.feedSpan('cc-vw-tile-name')); // a camera's own name
     el._src = bar.insertBefore(cc.make('span', 'cc-vw-tile-src'), bar.firstChild);
     if (canEdit) {
       var pin = bar.appendChild(cc.make('button', 'cc-vw-tile-pin', cc.t('vw.pin')));
@@ -445,7 +454,7 @@
       if (p.screen.parentNode !== slot._hold) slot._hold.appendChild(p.screen);
       var rec = p.rec;
       cc.setText(slot._name, rec ? rec.name || id : id);
-      cc.setText(slot._src, caption(s, rec));
+      caption(slot._src, s, rec);
       cc.setAttr(slot._src, 'title', slot._src.textContent); // the whole of it when cut short
     }
     Array.from(players.values()).forEach(function (p) { if (!want.has(p.id)) dropPlayer(p); });
@@ -486,10 +495,10 @@
     cc.setAttr(box, 'data-state', 'event');
     cc.setAttr(box, 'data-event', id);
     if (s) box.style.setProperty('--sev', s.colour);
-    var what = (s ? s.roman + ' · ' : '') + eventTitle(id);
     // an event with no camera near is still followed (the tour fills in): say so
     var nocam = ranking && ranking.event === id && !ranking.ids.length;
-    cc.setText(text, cc.t(nocam ? 'vw.event_nocam' : 'vw.event', { what: what }));
+    cc.setFeedText(text, cc.t(nocam ? 'vw.event_nocam' : 'vw.event',
+      { what: (s ? s.roman + ' · ' : '') + '{title}' }), { title: eventTitle(id) });
   }
 
   /* ------------------------------------------------------------- the camera list */
@@ -535,7 +544,7 @@
         li = camRows[i] = cc.make('li', 'cc-vw-cam');
         li.draggable = true;
         li._dot = li.appendChild(cc.make('span', 'cc-vw-cam-dot'));
-        li._name = li.appendChild(cc.make('span', 'cc-vw-cam-name'));
+        li._name = li.appendChild(cc.feedSpan('cc-vw-cam-name'));
         li._id = li.appendChild(cc.make('span', 'cc-vw-cam-id'));
         li._tile = li.appendChild(cc.make('span', 'cc-vw-cam-tile'));
       }
@@ -570,7 +579,7 @@
       var li = cc.make('li', 'cc-vw-layout');
       li.setAttribute('data-name', l.name);
       var text = li.appendChild(cc.make('div', 'cc-vw-layout-text'));
-      text.appendChild(cc.make('span', 'cc-vw-layout-name', l.name));
+      text.appendChild(cc.feedSpan('cc-vw-layout-name', l.name)); // named by a person
       text.appendChild(cc.make('span', 'cc-vw-layout-meta', cc.t('vw.layout_meta', { n: l.grid, by: l.by || '' })));
       if (canEdit) {
         var recall = li.appendChild(cc.make('button', 'cc-vw-btn cc-vw-recall', cc.t('vw.recall')));

@@ -343,7 +343,7 @@
     var root = sc.level !== 'city' && K.city && K.city.code ? [K.city] : [];
     var chain = root.concat(sc.parents || []).filter(function (p) {
       return !K.own || p.code.indexOf(K.own) === 0;
-    }).concat([{ code: sc.code, name: sc.name, level: sc.level }]);
+    }).concat([{ code: sc.code, name: sc.name, name_en: sc.name_en, level: sc.level }]);
     var key = chain.map(function (p) { return p.code; }).join('>');
     if (nav._ccKey === key) return;
     nav._ccKey = key;
@@ -351,7 +351,7 @@
     chain.forEach(function (p, i) {
       if (i) nav.appendChild(cc.make('span', 'cc-ck-crumb-sep', '›'));
       var last = i === chain.length - 1;
-      var el = cc.make(last ? 'span' : 'a', 'cc-ck-crumb' + (last ? ' is-here' : ''), p.name || p.code);
+      var el = cc.make(last ? 'span' : 'a', 'cc-ck-crumb' + (last ? ' is-here' : ''), cc.unitName(p));
       el.setAttribute('data-code', p.code);
       el.setAttribute('data-level', p.level || '');
       if (!last) el.setAttribute('href', urlFor(home(p.code)));
@@ -367,7 +367,7 @@
     var label = $('CK_SCOPE');
     label.textContent = '';
     label.appendChild(cc.make('span', 'cc-ck-scope-level', cc.t('ck.level.' + sc.level)));
-    label.appendChild(cc.make('span', 'cc-ck-scope-name', sc.name || sc.code));
+    label.appendChild(cc.make('span', 'cc-ck-scope-name', cc.unitName(sc)));
   }
 
   function panelTitle(box, text) {
@@ -405,7 +405,7 @@
       li.setAttribute('data-code', u.code);
       li.setAttribute('role', 'button');
       li.appendChild(cc.make('span', 'cc-ck-rank-n', String(i + 1)));
-      li.appendChild(cc.make('span', 'cc-ck-rank-name', u.name || u.code));
+      li.appendChild(cc.make('span', 'cc-ck-rank-name', cc.unitName(u)));
       li.appendChild(cc.make('span', 'cc-ck-rank-value', value(u)));
       ol.appendChild(li);
     });

@@ -369,8 +369,9 @@ class Figures:
         return {
             "scope": {"code": code, "level": level,
                       "name": unit.name if unit else self.city.name,
-                      "parents": [{"code": p.code, "name": p.name, "level": p.level}
-                                  for p in parents if p.code != code],
+                      "name_en": (unit or self.city).label("en"),
+                      "parents": [{"code": p.code, "name": p.name, "name_en": p.label("en"),
+                                   "level": p.level} for p in parents if p.code != code],
                       "child_level": child_field},
             "generated": now_ms, "version": data.version, "valid_until": valid_until,
             "tz": self.settings.timezone, "window_days": span.days, "range": span.name,
@@ -504,7 +505,8 @@ class Figures:
             i = index.get(u.code)
             t, o, v, c, x = ((int(a[i]) for a in (total, open_, over, closed, cancelled))
                              if i is not None else (0, 0, 0, 0, 0))
-            out.append({"code": u.code, "name": u.name, "level": u.level, "total": t,
+            out.append({"code": u.code, "name": u.name, "name_en": u.label("en"),
+                        "level": u.level, "total": t,
                         "open": o, "overdue": v, "closed": c,
                         "closure_rate": _rate(c, t - x), "area_km2": round(u.area_km2, 3),
                         "density_km2": round(t / u.area_km2, 4) if u.area_km2 else None})
@@ -604,7 +606,7 @@ class Figures:
 
         def place(code: str) -> str:
             unit = self.city.unit(code) if code else None
-            return unit.name if unit else ""
+            return unit.label(lang) if unit else ""
 
         for start in range(0, len(frame), block):
             part = frame.iloc[start:start + block]
