@@ -4,7 +4,8 @@
    the count resets once a connection has stayed up 10 s) and resumes with
    ?since=<highest seq seen>, so a blip replays what was missed instead of a snapshot.
    A silent socket (no frame for 5 s; stats come every second) is treated as dead.
-   Close code 4401 means "no session": the wall goes to /login instead of retrying. */
+   Close code 4401 means "no session": the wall goes to /login instead of retrying. A page
+   that is left (pagehide) closes its socket cleanly. */
 (function () {
   'use strict';
   var cc = (window.ccwall = window.ccwall || {});
@@ -87,9 +88,26 @@
   function signedOut() {
     stopped = true;
     setState('offline');
-    var next = location.pathname + location.search;
+    // a page in the rotation's frame (cc-90) signs the whole window in, then back to it
+    var top = window;
+    try { if (window.top !== window && window.top.location.origin === location.origin) top = window.top; } catch (e) { /* another origin */ }
+    var next = top.location.pathname + top.location.search;
     var lang = cc.cfg.lang === 'en' ? '&lang=en' : '';
-    location.assign('/login?next=' + encodeURIComponent(next) + lang);
+    top.location.assign('/login?next=' + encodeURIComponent(next) + lang);
+  }
+
+  /* A page that goes away (the rotation swapping frames, a navigation) closes its socket
+     itself: a clean close frees the relay's slot at once, where a dropped document would
+     leave it to notice the dead connection. */
+  function leave() {
+    stopped = true;
+    clearTimeout(retryTimer);
+    clearTimeout(stableTimer);
+    clearInterval(watchdog);
+    var sock = ws;
+    ws = null;
+    connected = false;
+    if (sock) { try { sock.close(1000, 'page left'); } catch (e) { /* already closing */ } }
   }
 
   function retry() {
@@ -123,6 +141,14 @@
       if (!connected && retryTimer) { clearTimeout(retryTimer); retryTimer = null; open(); }
     });
     window.addEventListener('offline', function () { if (!connected) setState('offline'); });
+    window.addEventListener('pagehide', leave);
+    window.addEventListener('pageshow', function (e) {
+      // back from the browser's page cache: connect again (resuming with ?since=)
+      if (!e.persisted || !stopped) return;
+      stopped = false;
+      watchdog = setInterval(checkSilence, 1000);
+      open();
+    });
   };
 
   /* For tests and benchmarks: drop the connection as if the network blinked. */
