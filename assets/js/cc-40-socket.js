@@ -4,8 +4,8 @@
    the count resets once a connection has stayed up 10 s) and resumes with
    ?since=<highest seq seen>, so a blip replays what was missed instead of a snapshot.
    A silent socket (no frame for 5 s; stats come every second) is treated as dead.
-   Close code 4401 means "no session": the wall goes to /login instead of retrying. A page
-   that is left (pagehide) closes its socket cleanly. */
+   Close code 4401 means "no session": the wall goes to /login instead of retrying (the
+   whole window, when the page is in the rotation's frame, cc-90). */
 (function () {
   'use strict';
   var cc = (window.ccwall = window.ccwall || {});
@@ -96,20 +96,6 @@
     top.location.assign('/login?next=' + encodeURIComponent(next) + lang);
   }
 
-  /* A page that goes away (the rotation swapping frames, a navigation) closes its socket
-     itself: a clean close frees the relay's slot at once, where a dropped document would
-     leave it to notice the dead connection. */
-  function leave() {
-    stopped = true;
-    clearTimeout(retryTimer);
-    clearTimeout(stableTimer);
-    clearInterval(watchdog);
-    var sock = ws;
-    ws = null;
-    connected = false;
-    if (sock) { try { sock.close(1000, 'page left'); } catch (e) { /* already closing */ } }
-  }
-
   function retry() {
     if (stopped || retryTimer) return;
     attempt += 1;
@@ -141,14 +127,6 @@
       if (!connected && retryTimer) { clearTimeout(retryTimer); retryTimer = null; open(); }
     });
     window.addEventListener('offline', function () { if (!connected) setState('offline'); });
-    window.addEventListener('pagehide', leave);
-    window.addEventListener('pageshow', function (e) {
-      // back from the browser's page cache: connect again (resuming with ?since=)
-      if (!e.persisted || !stopped) return;
-      stopped = false;
-      watchdog = setInterval(checkSilence, 1000);
-      open();
-    });
   };
 
   /* For tests and benchmarks: drop the connection as if the network blinked. */

@@ -117,7 +117,8 @@
     begin(frame.slide);
   }
 
-  /* Remove a frame: its document unloads, and with it the page's socket, timers and map. */
+  /* Remove a frame: its document is discarded, and with it the page's socket (the browser
+     drops it at once: tests/rotation rot101 counts the relay's sockets), timers and map. */
   function drop(frame) {
     clearTimeout(frame.timer);
     frame.el.remove();
@@ -283,6 +284,7 @@
 
   /* For tests and the bench: where the rotation is. */
   R.state = function () {
+    if (!K) return {};
     return { state: state, index: index, n: slides.length, page: slides[index] ? slides[index].page : null,
       url: shown ? shown.url : null, loading: next ? next.url : null, heldOn: heldOn, swaps: swaps,
       frames: ($('ROT_STAGE') || { children: [] }).children.length, urgent: urgent.size };
