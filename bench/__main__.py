@@ -15,7 +15,8 @@ run here: the 16-tile video wall in a browser (`python -m bench.videowall`, ~1 m
 `python -m bench.ingest_profile` (ingest's CPU per message), the Sentinel failover drill
 (`python -m bench.sentinel`, ~40 s), walls per relay against bare broadcast (`python -m
 bench.walls`, ~12 min), a wall's snapshot for Pingdu and a Bao'an-sized city (`python -m
-bench.snapshot`) and the 30-minute memory soak (`python -m bench.soak`).
+bench.snapshot`), a kiosk's page rotation against navigating and a static wall (`python -m
+bench.rotate`, ~10 min) and the 30-minute memory soak (`python -m bench.soak`).
 Results: bench/results/*.json.
 """
 

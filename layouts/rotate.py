@@ -20,7 +20,6 @@ from dash.development.base_component import Component
 from dashboard.config import Settings
 from dashboard.i18n import t
 from dashboard.rotation import spec as rot
-from dashboard.rotation.saved import NAME_MAX
 from layouts import chrome, ids, widgets
 
 SAVERS: Final = frozenset({"commander"})
@@ -71,7 +70,7 @@ def _chooser(lang: str) -> Component:
     saver = session.get("role") in SAVERS
     config = {**chrome.browser_config(lang, page="rotate"),
               "rotate": {"mode": "choose", "canSave": saver, "example": EXAMPLE,
-                         "nameMax": NAME_MAX, "minS": rot.MIN_S, "maxS": rot.MAX_S,
+                         "nameMax": rot.NAME_MAX, "minS": rot.MIN_S, "maxS": rot.MAX_S,
                          "defaultS": rot.DEFAULT_S, "pages": list(rot.PAGES)}}
     saved = widgets.panel(t("rot.saved", lang), html.Ul(id=ids.ROT_LIST, className="cc-rot-list"),
                           class_name="cc-rot-p-saved")

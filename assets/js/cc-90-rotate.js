@@ -34,7 +34,6 @@
   var heldOn = null; // the alert the held wall shows
   var resumeAt = 0; // the slide to go back to after a hold
   var swaps = 0;
-  var reading = false;
 
   function now() { return performance.now(); }
 
@@ -54,16 +53,12 @@
   /* Read the slides (again, at each new cycle of a saved rotation: a commander may have
      changed it). A failure later keeps the slides it had: an unattended wall keeps going. */
   function readPlan(then) {
-    if (reading) return;
-    reading = true;
     cc.api('GET', planPath(), undefined, { strict: true }).then(function (res) {
-      reading = false;
       if (Array.isArray(res.slides) && res.slides.length) slides = res.slides;
       if (index >= slides.length) index = 0;
       showMsg(null);
       then();
     }, function (err) {
-      reading = false;
       if (!slides.length) {
         state = 'error';
         showMsg(cc.t('rot.err_read', { msg: failure(err) }));

@@ -15,9 +15,9 @@ from typing import Any, Final
 
 from dashboard import lua
 from dashboard.errors import Refused
+from dashboard.rotation.spec import NAME_MAX
 from dashboard.store import Store, now_ms
 
-NAME_MAX: Final = 40
 ROTATIONS_MAX: Final = 100
 _SAVE: Final = lua.source(__file__, "rotation_save.lua")
 

@@ -40,6 +40,7 @@ DEFAULT_S: Final = 30
 SLIDES_MAX: Final = 50  # after `@towns` is expanded (a city has a few dozen towns at most)
 SPEC_MAX: Final = 1000  # characters
 TOWNS: Final = "towns"  # `cockpit@towns`: one slide per town in the viewer's scope
+NAME_MAX: Final = 40  # a saved rotation's name (dashboard/rotation/saved.py)
 
 _ENTRY: Final = re.compile(
     r"(?P<page>[a-z]{1,16})(?:@(?P<scope>[0-9]{1,32}|towns))?(?::(?P<secs>[0-9]{1,6}))?")
