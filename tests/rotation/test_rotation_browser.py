@@ -49,8 +49,9 @@ class Rotation:
 
     def sign_in(self, role: str, name: str, scope: str | None = None) -> None:
         """Sign in through /login without opening the wall (tests/auth_util.py's does): a
-        page navigated away from keeps its socket on the relay until the relay's ping gives
-        up on it (~50 s, measured), which would blur the count of the rotation's own."""
+        page navigated away from keeps its socket on the relay for a minute or more (the
+        browser's back/forward cache keeps the page; bench/RESULTS.md), which would blur
+        the count of the rotation's own."""
         user, password = make_user(self.stack.client, role, name, scope=scope)
         self.driver.get(f"{self.base}/login?next=/api/me")
         self.driver.find_element("id", "cc-login-user").send_keys(user)
