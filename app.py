@@ -28,6 +28,7 @@ import dash
 import redis
 from flask import Flask
 
+import callbacks.cockpit
 import callbacks.wall
 import layouts.pages
 from callbacks.access.auth import install_auth
@@ -89,6 +90,7 @@ def create_app(settings: Settings, redis_url: str | None = None) -> dash.Dash:
     app.layout = layouts.pages.layout()  # the address; the router renders its page
     layouts.pages.register(app)  # by path: / the wall, /video …
     callbacks.wall.register(app)
+    callbacks.cockpit.register(app, city)  # the cockpit's charts from its figures JSON
     app.server.json.ensure_ascii = False  # Chinese text as text in the JSON API
     # first of the request hooks: a forged form post or an oversized body costs no session
     install_security(app, settings)
@@ -137,6 +139,21 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--ws-port", type=int, help="websocket relay port (CC_WS_PORT)")
     parser.add_argument("--no-demo", action="store_true", help="start no simulator")
     return parser.parse_args(argv)
+
+
+def _seed_history(settings: Settings, url: str, stop: threading.Event) -> None:
+    """The demo's past (docs/DEMO.md): once per data folder, before the simulator starts
+    (it writes as the history's units) and before the URL is printed."""
+    if settings.demo_history_days <= 0:
+        return
+    from feeds.sim.history import seed_history  # the web workers import app.py: keep it light
+    log.info("demo history: writing %d days (once per data folder; CC_DEMO_HISTORY_DAYS)",
+             settings.demo_history_days)
+    try:
+        seed_history(settings, url, load_city(settings.city), settings.demo_history_days,
+                     stop=stop)
+    except (redis.RedisError, OSError, ValueError) as exc:  # the wall still starts
+        log.warning("demo history failed: %r", exc)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -194,6 +211,8 @@ def main(argv: list[str] | None = None) -> None:
     Auth(ready_store.r, settings.prefix, settings).drop_plain_sessions()
     if args.no_demo or not settings.demo_users:
         retire_demo_users(settings, ready_store.r)
+    if not args.no_demo:
+        _seed_history(settings, url, stop)
     supervisor.start(stop)
     # Print the URL only once a message published would be stored and shown (ingest
     # subscribed, the relay listening) and the pages are served.

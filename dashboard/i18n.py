@@ -3,11 +3,17 @@
 Keys are dotted: `type.<code>`, `cat.<code>`, `src.<code>`, `evst.<code>` (event status),
 `wkst.<code>` (worker status), `rsk.<code>` (resource kind), `rsst.<code>` (resource status),
 `sev.<level>` and UI keys (`kpi.*`, `conn.*`, ...). `{name}` placeholders are filled by
-`t(..., name=value)` here and by the same rule in the browser.
+`t(..., name=value)` here and by the same rule in the browser (`cc.t`, cc-00-core.js).
+
+Plurals: `{n|one|other}` is `one` when n is 1 and `other` otherwise, `#` in either standing
+for n ("{n|# tile|# tiles}"). English needs it wherever a count meets a noun; Chinese has no
+plural, but may use it where "1" reads badly ("{n|单画面|#画面}").
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from typing import Final
 
 LANGS: Final = ("zh-CN", "en")
@@ -474,7 +480,20 @@ _T: Final[dict[str, tuple[str, str]]] = {
     "ck.overdue": ("超期", "Overdue"),
     "ck.in_progress": ("处置中", "In progress"),
     "ck.closed_today": ("今日办结", "Closed today"),
-    "ck.window": ("近30日", "Last 30 days"),
+    "ck.range.today": ("今日", "Today"),
+    "ck.range.7d": ("近7日", "7 days"),
+    "ck.range.30d": ("近30日", "30 days"),
+    "ck.range.year": ("今年", "This year"),
+    "ck.range.custom": ("自定义", "Custom"),
+    "ck.range.from": ("从", "From"),
+    "ck.range.to": ("至", "To"),
+    "ck.range.apply": ("确定", "Apply"),
+    "ck.range.span": ("{from} 至 {to}", "{from} to {to}"),
+    "ck.range.bad": ("请选择起止日期（起不晚于止）", "Choose a from and a to day (from first)"),
+    "ck.export": ("导出", "Export"),
+    "ck.export.csv": ("CSV", "CSV"),
+    "ck.export.xlsx": ("Excel", "Excel"),
+    "ck.by_severity": ("事件等级", "By severity"),
     "ck.total": ("受理", "Reported"),
     "ck.closed": ("办结", "Closed"),
     "ck.closure_rate": ("办结率", "Closure rate"),
@@ -488,10 +507,10 @@ _T: Final[dict[str, tuple[str, str]]] = {
     "ck.online_rate": ("在线率", "Online"),
     "ck.online_of": ("{online}/{total}人", "{online} of {total}"),
     "ck.patrol": ("巡查覆盖", "Patrol coverage"),
-    "ck.patrol_of": ("{visited}/{grids}格", "{visited} of {grids} grids"),
+    "ck.patrol_of": ("{visited}/{grids}格", "{visited} of {grids|# grid|# grids}"),
     "ck.map": ("事件密度", "Event density"),
     "ck.per_km2": ("件/km²", "per km²"),
-    "ck.trend": ("30日趋势", "30-day trend"),
+    "ck.trend": ("事件趋势", "Trend"),
     "ck.trend_total": ("受理", "Reported"),
     "ck.trend_closed": ("办结", "Closed"),
     "ck.children.town": ("各镇街", "By town"),
@@ -538,7 +557,7 @@ _T: Final[dict[str, tuple[str, str]]] = {
     "duty.count": ("{n}条", "{n}"),
     "duty.more": ("另有{n}条", "{n} more"),
     "duty.note": ("备注", "Note"),
-    "duty.notes": ("备注{n}条", "{n} notes"),
+    "duty.notes": ("备注{n}条", "{n|# note|# notes}"),
     "duty.handoff": ("转交指挥长", "Hand to commander"),
     "duty.handed_to": ("已转交{to}", "Handed to {to}"),
     "duty.any_commander": ("指挥长", "a commander"),
@@ -551,7 +570,7 @@ _T: Final[dict[str, tuple[str, str]]] = {
     "duty.need_reason": ("静音必须填写原因", "Silencing needs a reason"),
     "duty.silenced": ("已静音至{time}（{by}：{reason}），新告警仍会响铃",
                       "Silenced until {time} ({by}: {reason}); a new alarm still sounds"),
-    "duty.sounding": ("{n}条告警正在报警", "{n} alarms sounding"),
+    "duty.sounding": ("{n}条告警正在报警", "{n|# alarm|# alarms} sounding"),
     "duty.quiet": ("无报警", "Quiet"),
     "duty.enable_sound": ("点击启用声音", "Click to enable sound"),
     "duty.note_title": ("添加备注", "Add a note"),
@@ -659,7 +678,7 @@ _T: Final[dict[str, tuple[str, str]]] = {
     "track.slider": ("回放时间", "Replay time"),
     "track.loading": ("正在加载轨迹…", "Loading the track…"),
     "track.empty": ("该时段没有轨迹", "No track in this span"),
-    "track.points": ("共{n}个轨迹点", "{n} track points"),
+    "track.points": ("共{n}个轨迹点", "{n|# track point|# track points}"),
     "track.thinned": ("轨迹点过多（{total}个），已均匀抽取{n}个显示",
                       "Too many points ({total}): {n} shown, evenly sampled"),
     "track.no_signal": ("无定位上报", "no position reported"),
@@ -681,7 +700,7 @@ _T: Final[dict[str, tuple[str, str]]] = {
     "video.state.unsupported": ("无法播放", "Cannot play"),
     "video.covers": ("可视", "In view"),
     "video.covers_title": ("该摄像机视野覆盖事发点", "This camera's view covers the spot"),
-    "video.count": ("共{n}路", "{n} cameras"),
+    "video.count": ("共{n}路", "{n|# camera|# cameras}"),
     "video.from_map": ("地图选取{n}路", "{n} picked on the map"),
     "video.loading": ("正在查找附近摄像机…", "Finding cameras nearby…"),
     # ---
@@ -714,11 +733,13 @@ _T: Final[dict[str, tuple[str, str]]] = {
     # --- video: the video wall page /video (issue 4)
     "vw.title": ("视频墙", "Video wall"),
     "vw.follow": ("跟随事件", "Follow event"),
-    "vw.follow_title": ("开启后，新的Ⅰ/Ⅱ级事件和指挥长打开的事件自动切换到其周边摄像机",
-                        "When on, new level I/II events and events a commander opens switch "
-                        "the tiles to their cameras"),
+    "vw.follow_title": ("开启后，未固定的画面显示所跟随事件（Ⅰ/Ⅱ级事件或指挥长打开的事件）的"
+                        "摄像机；没有事件时按区域轮巡在线摄像机",
+                        "On: the tiles nobody pinned show the cameras of the followed event "
+                        "(level I/II, or the one a commander opened); with none, a tour of "
+                        "online cameras by area"),
     "vw.back": ("返回指挥大屏", "Back to the wall"),
-    "vw.grid_n": ("{n}画面", "{n} tiles"),
+    "vw.grid_n": ("{n|单画面|#画面}", "{n|# tile|# tiles}"),
     "vw.clear_all": ("清空", "Clear all"),
     "vw.cameras": ("摄像机", "Cameras"),
     "vw.search": ("按名称或编号搜索", "Search by name or id"),
@@ -732,12 +753,14 @@ _T: Final[dict[str, tuple[str, str]]] = {
     "vw.delete": ("删除", "Delete"),
     "vw.confirm_delete": ("确认删除", "Confirm"),
     "vw.layouts_none": ("暂无保存的布局", "No saved layout"),
-    "vw.layout_meta": ("{n}画面 · {by}", "{n} tiles · {by}"),
+    "vw.layout_meta": ("{n|单画面|#画面} · {by}", "{n|# tile|# tiles} · {by}"),
     "vw.empty_tile": ("拖入摄像机，或点击后选择", "Drop a camera here, or click and pick one"),
     "vw.empty_view": ("空闲", "Empty"),
-    "vw.clear": ("清除", "Clear"),
+    "vw.clear": ("取消固定", "Unpin"),
     "vw.unknown": ("未接入的摄像机", "Camera not in the feed"),
-    "vw.event": ("跟随事件", "Following"),
+    "vw.event": ("跟随事件：{what}", "Following: {what}"),
+    "vw.event_nocam": ("跟随事件：{what} · 附近无摄像机，按区域轮巡",
+                       "Following: {what} · no camera near, touring by area"),
     "vw.event_none": ("手动布局", "Manual layout"),
     "vw.no_cameras": ("事件“{title}”附近暂无摄像机", "No camera near “{title}”"),
     "vw.picked": ("已选画面{n}：点击摄像机放入", "Tile {n} picked: click a camera to put it there"),
@@ -751,6 +774,15 @@ _T: Final[dict[str, tuple[str, str]]] = {
     "vw.err_forbidden": ("当前账号无权操作视频墙", "This account may not change the video wall"),
     "vw.readonly": ("只读", "Read-only"),
     "vw.player_missing": ("播放器未加载", "Player not loaded"),
+    # what a tile shows and why (docs/VIDEO.md, "What the tiles show")
+    "vw.src.pin": ("手动固定", "Pinned"),
+    "vw.src.follow": ("跟随事件：{title}", "Following event: {title}"),
+    "vw.src.tour": ("轮巡：{area}", "Tour: {area}"),
+    "vw.area_none": ("未定位区域", "No area"),
+    "vw.pin": ("固定", "Pin"),
+    "vw.pin_title": ("把这路摄像机固定在此画面", "Keep this camera on this tile"),
+    "vw.touring": ("按区域轮巡 · 每{s}秒", "Touring by area · every {s} s"),
+    "vw.tour_none": ("暂无可轮巡的在线摄像机", "No camera online to tour"),
     # ---
     "cam.offline": ("离线", "Offline"),
 }
@@ -763,13 +795,38 @@ def normalise_lang(raw: str | None) -> str:
     return DEFAULT_LANG
 
 
+# `{name}` or `{name|one|other}`; a name the caller does not give is left as it is.
+_FIELD: Final = re.compile(r"\{(\w+)(?:\|([^{}|]*)\|([^{}|]*))?\}")
+
+
+def is_one(value: object) -> bool:
+    """Whether a count takes the singular: 1, "1", 1.0 (thousands separators ignored)."""
+    try:
+        return float(str(value).replace(",", "").strip()) == 1
+    except ValueError:
+        return False
+
+
+def fill(text: str, values: Mapping[str, object]) -> str:
+    """`text` with its `{name}` and `{name|one|other}` fields filled from `values`."""
+    def one(m: re.Match[str]) -> str:
+        name, single, plural = m.groups()
+        if name not in values:
+            return m.group(0)
+        value = str(values[name])
+        if single is None:
+            return value
+        return (single if is_one(values[name]) else plural).replace("#", value)
+    return _FIELD.sub(one, text)
+
+
 def t(key: str, lang: str = DEFAULT_LANG, **kw: object) -> str:
     """The string for `key` in `lang`; an unknown key shows as itself so a gap is visible."""
     pair = _T.get(key)
     if pair is None:
         return key
     text = pair[LANGS.index(normalise_lang(lang))]
-    return text.format(**kw) if kw else text
+    return fill(text, kw) if kw else text
 
 
 def known_keys() -> frozenset[str]:

@@ -14,6 +14,7 @@ from typing import Any, Final
 from dash import dcc, html
 from dash.development.base_component import Component
 
+from dashboard.city import load_city
 from dashboard.config import Settings
 from dashboard.i18n import t
 from dashboard.video import wall as video
@@ -24,11 +25,20 @@ EDITORS: Final = frozenset({"commander", "duty_officer"})
 LIST_MAX: Final = 80
 # The list follows camera updates at most this often.
 LIST_REFRESH_MS: Final = 1000
+# The followed event's cameras are read again this often (cameras come and go).
+RANKING_REFRESH_MS: Final = 60_000
+
+# Town and community names by code, for the tiles' captions (the tour goes by area).
+_areas: dict[str, str] = {}
+_tour_s: list[int] = [20]
 
 
 def configure(settings: Settings) -> None:
-    """Nothing of its own yet: the header and config come from layouts.chrome."""
-    del settings
+    """The city's area names and the tour's interval; header and config: layouts.chrome."""
+    city = load_city(settings.city)
+    _areas.clear()
+    _areas.update({u.code: u.name for u in (*city.towns, *city.communities)})
+    _tour_s[0] = settings.video_tour_s
 
 
 def can_edit() -> bool:
@@ -36,10 +46,22 @@ def can_edit() -> bool:
     return bool(session and session.get("role") in EDITORS)
 
 
+def areas_for(scope: str | None) -> dict[str, str]:
+    """The area names a session may need: its scope's towns and communities and the
+    town a community scope lies in (names of places are not records, but a scoped
+    user's page has no use for the rest)."""
+    if not scope:
+        return dict(_areas)
+    return {code: name for code, name in _areas.items()
+            if code.startswith(scope) or scope.startswith(code)}
+
+
 def video_config(editor: bool) -> dict[str, Any]:
+    session = chrome.session_info() or {}
     return {"grids": list(video.GRIDS), "tilesMax": video.TILES_MAX,
             "nameMax": video.NAME_MAX, "listMax": LIST_MAX, "listRefreshMs": LIST_REFRESH_MS,
-            "canEdit": editor}
+            "canEdit": editor, "tourS": _tour_s[0], "rankingRefreshMs": RANKING_REFRESH_MS,
+            "areas": areas_for(session.get("scope"))}
 
 
 def _toolbar(lang: str, editor: bool) -> html.Div:

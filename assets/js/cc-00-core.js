@@ -13,11 +13,16 @@
 
   /* ------------------------------------------------------------- strings */
 
+  /* `{name}` is filled from vars; `{n|one|other}` is `one` when n is 1, else `other`, with
+     `#` standing for n (dashboard/i18n.py, the same rule). An unknown name stays as it is. */
   cc.t = function (key, vars) {
     var s = Object.prototype.hasOwnProperty.call(cc.strings, key) ? cc.strings[key] : key;
     if (vars) {
-      s = s.replace(/\{(\w+)\}/g, function (m, k) {
-        return Object.prototype.hasOwnProperty.call(vars, k) ? String(vars[k]) : m;
+      s = s.replace(/\{(\w+)(?:\|([^{}|]*)\|([^{}|]*))?\}/g, function (m, k, one, other) {
+        if (!Object.prototype.hasOwnProperty.call(vars, k)) return m;
+        var v = String(vars[k]);
+        if (one === undefined) return v;
+        return (Number(v.replace(/,/g, '').trim()) === 1 ? one : other).replace(/#/g, v);
       });
     }
     return s;
