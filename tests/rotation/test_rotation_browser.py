@@ -137,7 +137,7 @@ def test_rot101_moves_through_pages_one_socket_each_pause_resume(
         state = rotation.shown(page, index)
         seen.append(state["url"])
         # the page before it left with its socket: this page's and the player's remain
-        rotation.wait(lambda: rotation.sockets() <= 2 and rotation.state()["frames"] == 1, 3,
+        rotation.wait(lambda: rotation.sockets() <= 2 and rotation.state()["frames"] == 1, 10,
                       "the old page and its socket to go")
     assert seen[0].startswith("/cockpit?lang=zh-CN") and seen[1].startswith("/video?")
     assert rotation.inner("return w.ccwall.page") == "cockpit"
@@ -225,7 +225,7 @@ def test_rot103_an_urgent_event_holds_the_wall_until_acknowledged(
     assert res.status_code == 200, res.get_data(as_text=True)
     state = rotation.shown("video", 1)  # back where it was
     assert state["heldOn"] is None and state["urgent"] == 0
-    rotation.wait(lambda: rotation.sockets() <= 2 and rotation.state()["frames"] == 1, 3,
+    rotation.wait(lambda: rotation.sockets() <= 2 and rotation.state()["frames"] == 1, 10,
                   "the held wall and its socket to go")
     assert rotation.duo.get_logs() == []
 
