@@ -42,6 +42,7 @@ from callbacks.command.loop import create_command_api
 from callbacks.duty.desk import create_duty_api
 from callbacks.duty.handover import create_handover_api
 from callbacks.metrics import install_metrics
+from callbacks.rotation import create_rotation_api, install_rotation_gate
 from callbacks.vendor import create_vendor
 from callbacks.video.api import create_video_api
 from dashboard.access.audit import Audit
@@ -59,6 +60,7 @@ from dashboard.duty.desk import Duty
 from dashboard.i18n import t
 from dashboard.ops import logs
 from dashboard.ops.capacity import maxmemory_bytes
+from dashboard.rotation.saved import Rotations
 from dashboard.store import Store
 from feeds import admin
 from feeds.redis_server import EmbeddedRedis, redact
@@ -96,6 +98,8 @@ def create_app(settings: Settings, redis_url: str | None = None) -> dash.Dash:
     audit = Audit.of(client, settings)
     install_auth(app.server, Auth(client, settings.prefix, settings), audit, settings)
     install_cockpit_guard(app.server)  # /cockpit: 403 page for other roles and scopes
+    rotations = Rotations(store)
+    install_rotation_gate(app.server, rotations, city)  # /rotate: 400/403/404 pages
     plans = PlanLibrary.load()
     desk = Desk(store, plans, Deadlines.load(), settings)
     app.server.register_blueprint(create_command_api(store, desk, plans, audit, city))
@@ -106,6 +110,7 @@ def create_app(settings: Settings, redis_url: str | None = None) -> dash.Dash:
     app.server.register_blueprint(create_handover_api(store, settings))
     app.server.register_blueprint(create_duty_api(Duty(store), city))
     app.server.register_blueprint(create_tracks_api(store, settings))
+    app.server.register_blueprint(create_rotation_api(rotations, city))
     app.server.register_blueprint(create_api(store, city, plans, desk,
                                              settings.memory_warn_ratio))
     app.server.register_blueprint(create_vendor())  # hls.js from npm, never a CDN

@@ -18,7 +18,9 @@ against its old hand-drawn page in a browser (`python -m bench.cockpit_plotly`, 
 the Sentinel failover drill (`python -m bench.sentinel`, ~40 s), walls per relay against
 bare broadcast (`python -m bench.walls`, ~12 min), a wall's snapshot for Pingdu and a
 Bao'an-sized city (`python -m bench.snapshot`), the demo's 90 days of history on a fresh folder
-(`python -m bench.history`, ~2 min) and the 30-minute memory soak (`python -m bench.soak`).
+(`python -m bench.history`, ~2 min), a kiosk's page rotation against navigating and a
+static wall (`python -m bench.rotate`, ~20 min) and the 30-minute memory soak
+(`python -m bench.soak`).
 Results: bench/results/*.json.
 """
 

@@ -184,6 +184,19 @@ HO_HISTORY: Final = "cc-ho-history"  # past handovers with print links
 # Tracks (issue 5)
 TRACK_ROOT: Final = "cc-track-root"
 
+# Page rotation /rotate (issue 16): the player (a frame per page and a corner indicator) and
+# the chooser of saved rotations
+ROT_ROOT: Final = "cc-rot-root"  # data-mode play|choose, data-state loading|running|paused|held
+ROT_STAGE: Final = "cc-rot-stage"  # the pages' frames (made by assets/js/cc-90-rotate.js)
+ROT_BAR: Final = "cc-rot-bar"  # the corner indicator
+ROT_WHAT: Final = "cc-rot-what"  # page i of n and its name
+ROT_NEXT: Final = "cc-rot-next"  # next in s / paused / held
+ROT_PAUSE: Final = "cc-rot-pause"
+ROT_MSG: Final = "cc-rot-msg"  # the player's error (the rotation could not be read)
+ROT_LIST: Final = "cc-rot-list"  # the chooser's saved rotations
+ROT_FORM: Final = "cc-rot-form"  # its spec form (inputs made by the browser glue)
+ROT_FORM_MSG: Final = "cc-rot-form-msg"
+
 
 def nav_link(page: str) -> str:
     """The header's link to another page (layouts/chrome.py NAV)."""
