@@ -28,6 +28,7 @@ import dash
 import redis
 from flask import Flask
 
+import callbacks.cockpit
 import callbacks.wall
 import layouts.pages
 from callbacks.access.auth import install_auth
@@ -42,6 +43,7 @@ from callbacks.command.loop import create_command_api
 from callbacks.duty.desk import create_duty_api
 from callbacks.duty.handover import create_handover_api
 from callbacks.metrics import install_metrics
+from callbacks.rotation import create_rotation_api, install_rotation_gate
 from callbacks.vendor import create_vendor
 from callbacks.video.api import create_video_api
 from dashboard.access.audit import Audit
@@ -59,6 +61,7 @@ from dashboard.duty.desk import Duty
 from dashboard.i18n import t
 from dashboard.ops import logs
 from dashboard.ops.capacity import maxmemory_bytes
+from dashboard.rotation.saved import Rotations
 from dashboard.store import Store
 from feeds import admin
 from feeds.redis_server import EmbeddedRedis, redact
@@ -88,6 +91,7 @@ def create_app(settings: Settings, redis_url: str | None = None) -> dash.Dash:
     app.layout = layouts.pages.layout()  # the address; the router renders its page
     layouts.pages.register(app)  # by path: / the wall, /video …
     callbacks.wall.register(app)
+    callbacks.cockpit.register(app, city)  # the cockpit's charts from its figures JSON
     app.server.json.ensure_ascii = False  # Chinese text as text in the JSON API
     # first of the request hooks: a forged form post or an oversized body costs no session
     install_security(app, settings)
@@ -95,6 +99,8 @@ def create_app(settings: Settings, redis_url: str | None = None) -> dash.Dash:
     audit = Audit.of(client, settings)
     install_auth(app.server, Auth(client, settings.prefix, settings), audit, settings)
     install_cockpit_guard(app.server)  # /cockpit: 403 page for other roles and scopes
+    rotations = Rotations(store)
+    install_rotation_gate(app.server, rotations, city)  # /rotate: 400/403/404 pages
     plans = PlanLibrary.load()
     desk = Desk(store, plans, Deadlines.load(), settings)
     app.server.register_blueprint(create_command_api(store, desk, plans, audit, city))
@@ -106,6 +112,7 @@ def create_app(settings: Settings, redis_url: str | None = None) -> dash.Dash:
     app.server.register_blueprint(create_duty_api(Duty(store), city))
     app.server.register_blueprint(create_tracks_api(store, settings))
     app.server.register_blueprint(create_replay_api(store, settings))
+    app.server.register_blueprint(create_rotation_api(rotations, city))
     app.server.register_blueprint(create_api(store, city, plans, desk,
                                              settings.memory_warn_ratio))
     app.server.register_blueprint(create_vendor())  # hls.js from npm, never a CDN
@@ -134,6 +141,21 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--ws-port", type=int, help="websocket relay port (CC_WS_PORT)")
     parser.add_argument("--no-demo", action="store_true", help="start no simulator")
     return parser.parse_args(argv)
+
+
+def _seed_history(settings: Settings, url: str, stop: threading.Event) -> None:
+    """The demo's past (docs/DEMO.md): once per data folder, before the simulator starts
+    (it writes as the history's units) and before the URL is printed."""
+    if settings.demo_history_days <= 0:
+        return
+    from feeds.sim.history import seed_history  # the web workers import app.py: keep it light
+    log.info("demo history: writing %d days (once per data folder; CC_DEMO_HISTORY_DAYS)",
+             settings.demo_history_days)
+    try:
+        seed_history(settings, url, load_city(settings.city), settings.demo_history_days,
+                     stop=stop)
+    except (redis.RedisError, OSError, ValueError) as exc:  # the wall still starts
+        log.warning("demo history failed: %r", exc)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -191,6 +213,8 @@ def main(argv: list[str] | None = None) -> None:
     Auth(ready_store.r, settings.prefix, settings).drop_plain_sessions()
     if args.no_demo or not settings.demo_users:
         retire_demo_users(settings, ready_store.r)
+    if not args.no_demo:
+        _seed_history(settings, url, stop)
     supervisor.start(stop)
     # Print the URL only once a message published would be stored and shown (ingest
     # subscribed, the relay listening) and the pages are served.

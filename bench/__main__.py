@@ -3,19 +3,24 @@
     python -m bench            ingest throughput (100,000 messages), latency, moves,
                                plan matching, nearest units, the watch service,
                                click to dispatched, the demo video server, the wall
-                               with 42,000 cameras, cockpit figures, tracks, one and
-                               two cities on a three-master cluster
+                               with 42,000 cameras, the video wall's tile picking,
+                               cockpit figures, tracks, one and two cities on a
+                               three-master cluster
 
 Each also runs alone: `python -m bench.ingest_throughput`, `python -m bench.latency`,
 `python -m bench.moves`, `python -m bench.plans`, `python -m bench.nearest`,
 `python -m bench.watch`, `python -m bench.dispatch_click`, `python -m bench.video_render`,
-`python -m bench.cameras_wall`, `python -m bench.cockpit`, `python -m bench.tracks`,
-`python -m bench.cluster`. Not
+`python -m bench.cameras_wall`, `python -m bench.wallpick`, `python -m bench.cockpit`,
+`python -m bench.tracks`, `python -m bench.cluster`. Not
 run here: the 16-tile video wall in a browser (`python -m bench.videowall`, ~1 min),
-`python -m bench.ingest_profile` (ingest's CPU per message), the Sentinel failover drill
-(`python -m bench.sentinel`, ~40 s), walls per relay against bare broadcast (`python -m
-bench.walls`, ~12 min), a wall's snapshot for Pingdu and a Bao'an-sized city (`python -m
-bench.snapshot`) and the 30-minute memory soak (`python -m bench.soak`).
+`python -m bench.ingest_profile` (ingest's CPU per message), the cockpit's Plotly charts
+against its old hand-drawn page in a browser (`python -m bench.cockpit_plotly`, ~2 min),
+the Sentinel failover drill (`python -m bench.sentinel`, ~40 s), walls per relay against
+bare broadcast (`python -m bench.walls`, ~12 min), a wall's snapshot for Pingdu and a
+Bao'an-sized city (`python -m bench.snapshot`), the demo's 90 days of history on a fresh folder
+(`python -m bench.history`, ~2 min), a kiosk's page rotation against navigating and a
+static wall (`python -m bench.rotate`, ~20 min) and the 30-minute memory soak
+(`python -m bench.soak`).
 Results: bench/results/*.json.
 """
 
@@ -36,6 +41,7 @@ from bench import (
     plans,
     tracks,
     video_render,
+    wallpick,
     watch,
 )
 
@@ -83,6 +89,11 @@ def main(argv: list[str] | None = None) -> None:
 
     print("== 42,000 cameras on the wall", flush=True)
     summaries.append(cameras_wall.summary(cameras_wall.main([])))
+
+    print("== the video wall's tile picking", flush=True)
+    picked = wallpick.main([])["cities"]
+    summaries.append("wallpick " + json.dumps({n: round(f["tour_plan_ms"], 1)
+                                               for n, f in picked.items()}))
 
     print("== tracks: bytes per unit-day", flush=True)
     result = tracks.run()

@@ -104,7 +104,9 @@ def stack(demo: bool = True) -> Iterator[tuple[str, str]]:
     port, ws_port = free_port(), free_port()
     with tempfile.TemporaryDirectory() as data, \
             EmbeddedRedis(Path(data) / "redis", persist=False) as server:
-        env = {**os.environ, "CC_SIM_RATE": "1", "CC_DATA_DIR": data, "REDIS_URL": server.url}
+        # no demo history (docs/DEMO.md): the live path is measured, on the same store as before
+        env = {**os.environ, "CC_SIM_RATE": "1", "CC_DATA_DIR": data, "REDIS_URL": server.url,
+               "CC_DEMO_HISTORY_DAYS": "0"}
         argv = [sys.executable, "app.py", "--port", str(port), "--ws-port", str(ws_port)]
         proc = subprocess.Popen(argv + ([] if demo else ["--no-demo"]), cwd=ROOT, env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

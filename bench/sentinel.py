@@ -263,6 +263,18 @@ class Wall(threading.Thread):
                 self.events.setdefault(item["data"]["id"], now)
 
 
+def _seq(valkey: SentinelSet, node: Any) -> int:
+    client = valkey.node_client(node)
+    try:
+        return int(client.get("cc:seq") or 0)
+    finally:
+        client.close()
+
+
+def _warnings(log: str) -> list[str]:
+    return [line[-200:] for line in log.splitlines() if "WARNING" in line or "ERROR" in line]
+
+
 def _wait(predicate: Any, timeout: float, step: float = 0.02) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -328,6 +340,11 @@ def drill(rate: int = 500, seconds: float = 12.0, walls: int = 2,
                 valkey.cut_replication()
                 cut = time.monotonic()
                 time.sleep(gap)
+            # What any replica holds, read before the fault: cut off, they cannot gain more
+            # until after the promotion, when ingest's replay may already have added seqs
+            primary = valkey.primary()
+            replica_seq = max(_seq(valkey, node) for node in valkey.nodes
+                              if node is not primary) if gap else None
             old_port = valkey.hang_primary() if hang else valkey.kill_primary()
             killed = time.monotonic()
             killed_ms = int(time.time() * 1000)
@@ -340,7 +357,8 @@ def drill(rate: int = 500, seconds: float = 12.0, walls: int = 2,
             # back and make every process look back at the same late moment
             probe = open_redis(valkey.url, decode_responses=True, socket_timeout=0.5,
                                socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0))
-            promoted_seq = int(valkey.node_client(valkey.primary()).get("cc:seq") or 0)
+            promoted_seq = replica_seq if replica_seq is not None else \
+                _seq(valkey, valkey.primary())
             unreplicated = [i for i, t in {**load.acked, **producer.durable}.items()
                             if gap and cut <= t <= killed]
 
@@ -399,13 +417,20 @@ def drill(rate: int = 500, seconds: float = 12.0, walls: int = 2,
                 if all(t is not None for t in walls_live) else None,
                 "acked_pubsub": len(load.acked), "refused_pubsub": load.refused,
                 "durable_stream": len(producer.durable), "stream_resent": producer.resent,
-                # seqs the walls were sent that the promoted replica did not have (read at the
-                # promotion: ingest may have applied a few more by then, so at least this)
+                # seqs the walls were sent that the promoted replica did not have (without a
+                # gap read at the promotion: ingest may have applied a few more by then, so
+                # at least this)
                 "seqs_walls_saw_beyond_promoted": shown_seq - promoted_seq,
                 "walls_seq_at_kill": shown_seq,
                 "log_fork": int(client.zscore("cc:log:fork", "seq") or 0),
                 "acked_while_cut_off": len(unreplicated),
                 "lost": len(lost), "lost_ids": lost[:10],
+                # when each lost one was published, from the fault and from the promotion;
+                # and what the ingests said meanwhile: the evidence for a post-mortem
+                "lost_published_s": [(round(acked[i] - killed, 3), round(acked[i] - promoted, 3))
+                                     for i in lost[:10]],
+                "ingest_logs": {n: _warnings(stack.log_tail(n))
+                                for n in ("ingest-a", "ingest-b")},
                 "walls_missing": [len(set(acked) - set(w.events)) for w in clients],
                 "walls_behind": [seq - w.seq for w in clients],
                 "walls_backwards": [len(w.backwards) for w in clients],
@@ -416,6 +441,8 @@ def drill(rate: int = 500, seconds: float = 12.0, walls: int = 2,
                                                   "last_takeover", "duplicates", "accepted",
                                                   "degraded")},
                 "deadletters": int(client.get("cc:deadletter:count") or 0),
+                "deadletter_reasons": [(d.get("code"), d.get("reason")) for d in (
+                    json.loads(raw) for raw in client.lrange("cc:deadletter", 0, 4))],
                 "metrics_failovers": stack.metric("cc_ingest_failovers_total"),
                 "load_avg_before": [round(x, 2) for x in load_before],
                 "load_avg_after": [round(x, 2) for x in os.getloadavg()],

@@ -81,7 +81,9 @@ def ingest_roles(client: redis.Redis, procs: dict[str, psutil.Process]) -> dict[
 def run(minutes: float, rate: float, warmup: float, every: float) -> dict[str, Any]:
     port, ws_port = free_port(), free_port()
     with tempfile.TemporaryDirectory() as data:
-        env = {**os.environ, "CC_SIM_RATE": str(rate), "CC_DATA_DIR": data}
+        # no demo history (docs/DEMO.md): memory over time starts from an empty store
+        env = {**os.environ, "CC_SIM_RATE": str(rate), "CC_DATA_DIR": data,
+               "CC_DEMO_HISTORY_DAYS": "0"}
         env.pop("REDIS_URL", None)
         OUT.mkdir(exist_ok=True)
         log = (OUT / "soak.log").open("wb")

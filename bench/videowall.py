@@ -127,6 +127,8 @@ def run(seconds: float, rounds: int) -> dict[str, Any]:
     # the wall's CSP lets camera pictures in from CC_MEDIA_SOURCES only: this server's ports
     os.environ["CC_MEDIA_SOURCES"] = " ".join(f"http://127.0.0.1:{video_port + i}"
                                               for i in range(SPREAD))
+    # the `empty` baseline is 16 tiles showing nothing: no tour filling the unpinned ones
+    os.environ["CC_VIDEO_TOUR_S"] = "0"
     with stack(demo=False) as (url, redis_url):
         server = start_video_server(video_port, redis_url)
         driver = None

@@ -116,7 +116,7 @@ def create_api(store: Store, city: City, plans: PlanLibrary | None = None,
             raise Refused("no_event", 404, f"no event {event_id!r}")
         grid = found.get("grid_id")
         unit = city.unit(grid) if grid else None
-        area = [{"code": u.code, "name": u.name, "level": u.level}
+        area = [{"code": u.code, "name": u.name, "name_en": u.label("en"), "level": u.level}
                 for u in ([*city.parents(grid), unit] if unit else [])]
         nearby: dict[str, list[dict[str, Any]]] = {}
         lon, lat = found["lon"], found["lat"]

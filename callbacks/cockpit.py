@@ -1,5 +1,6 @@
-"""The cockpit page's server-side gate: `/cockpit` answers 403 (a page, not Dash's index) to a
-role that may not read the figures, and to a scoped user asking for another area.
+"""The cockpit page's server side: the gate — `/cockpit` answers 403 (a page, not Dash's
+index) to a role that may not read the figures, and to a scoped user asking for another area —
+and the charts' callbacks (`register`).
 
 The auth guard (callbacks/access/auth.py) runs first, so a visitor without a session is already on
 the way to /login; this only sees signed-in users. The figures themselves come from
@@ -8,14 +9,23 @@ the way to /login; this only sees signed-in users. The figures themselves come f
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
+import dash
+from dash import ClientsideFunction, Input, Output, get_relative_path
+from dash.exceptions import PreventUpdate
 from flask import Flask, request
 
 from callbacks.access.auth import current_session
+from dashboard.city import City
 from dashboard.i18n import normalise_lang
-from layouts import cockpit, pages, plain
+from layouts import cockpit, ids, pages, plain, theme
 from layouts.chrome import request_lang
+from layouts.cockpit_charts import charts
+
+# chart name (layouts/cockpit_charts.CHARTS) → its dcc.Graph
+CHART_BOXES: Final = {"map": ids.CK_MAP, "trend": ids.CK_TREND, "cats": ids.CK_CATS,
+                      "srcs": ids.CK_SRCS, "sev": ids.CK_SEV, "areas": ids.CK_CHILDREN}
 
 
 def install_cockpit_guard(server: Flask) -> None:
@@ -41,3 +51,32 @@ def install_cockpit_guard(server: Flask) -> None:
 def forbidden_page(lang: str, reason: str) -> str:
     """A plain dark page (no Dash, no script) saying why, with a way back to the wall."""
     return plain.render("forbidden.html", lang=lang, reason=reason)
+
+
+def register(app: dash.Dash, city: City) -> None:
+    """The cockpit's charts: drawn from the figures JSON cc-80 puts in `CK_DATA` when the
+    figures' scope, range, version or moment changed (and only then), and a click on the
+    map or the area bars handed back to cc-80's drill-down."""
+    centroids = {u.code: u.centroid for u in (*city.towns, *city.communities, *city.grids)}
+
+    @app.callback(*[Output(box, "figure") for box in CHART_BOXES.values()],
+                  Input(ids.CK_DATA, "data"), prevent_initial_call=True)
+    def draw(data: Any) -> tuple[dict[str, Any], ...]:
+        # only the sender's own figures come back as charts: nothing here reads Redis
+        if not isinstance(data, dict) or not isinstance(data.get("fig"), dict):
+            raise PreventUpdate
+        geo = {level: get_relative_path(f"/geo/{level}.geojson")
+               for level in theme.BOUNDARY_LEVELS}
+        figs = charts(data["fig"], normalise_lang(str(data.get("lang") or "")),
+                      data.get("scale") or 1.0, geo, centroids.get)
+        for fig in figs.values():  # which figures a chart shows (cc-80's chartKeys)
+            fig["layout"]["meta"] = {"key": str(data.get("key") or "")}
+        return tuple(figs[name] for name in CHART_BOXES)
+
+    app.clientside_callback(
+        ClientsideFunction("ccwall", "cockpitClick"),
+        Output(ids.CK_CLICK, "data"),
+        Input(ids.CK_MAP, "clickData"),
+        Input(ids.CK_CHILDREN, "clickData"),
+        prevent_initial_call=True,
+    )

@@ -20,6 +20,7 @@ import numpy as np
 import shapely
 
 from dashboard.config import ROOT
+from dashboard.i18n import normalise_lang
 
 LEVELS = ("town", "community", "grid", "microgrid")
 _CODE_LEN = {6: "city", 9: "town", 12: "community", 15: "grid", 17: "microgrid"}
@@ -42,6 +43,12 @@ class Unit:
     parent: str | None
     centroid: tuple[float, float]
     area_km2: float
+    name_en: str = ""
+
+    def label(self, lang: str) -> str:
+        """The unit's name in `lang`: its English one on an English page (the Chinese one when
+        the city's data has none), else the Chinese one."""
+        return (self.name_en or self.name) if normalise_lang(lang) == "en" else self.name
 
 
 class City:
@@ -72,11 +79,16 @@ class City:
     @staticmethod
     def _units(rows: list[dict], level: str) -> list[Unit]:
         return [
-            Unit(r["code"], r["name"], level, r.get("parent"), tuple(r["centroid"]), r["area_km2"])
+            Unit(r["code"], r["name"], level, r.get("parent"), tuple(r["centroid"]), r["area_km2"],
+                 r.get("name_en", ""))
             for r in rows
         ]
 
     # --- hierarchy ----------------------------------------------------------------------
+
+    def label(self, lang: str) -> str:
+        """The city's own name in `lang` (as `Unit.label`)."""
+        return (self.name_en or self.name) if normalise_lang(lang) == "en" else self.name
 
     def unit(self, code: str) -> Unit | None:
         """The town, community or grid with this code (micro-grids are not units here)."""

@@ -27,6 +27,13 @@ def _keep_months(months: int) -> int:
     return months
 
 
+def _history_days(days: int) -> int:
+    """Beyond two years the archive (36 months kept) and the year comparison gain nothing."""
+    if not 0 <= days <= 730:
+        raise ValueError("CC_DEMO_HISTORY_DAYS must be 0 (none) to 730")
+    return days
+
+
 def _audit_days(days: int) -> int:
     """MLPS 2.0 level 3 wants six months of audit records: keeping them shorter is refused."""
     if days != 0 and days < 180:
@@ -173,6 +180,9 @@ class Settings:
     sim_video_port: int = 8060
     sim_video_spread: int = 4
     sim_video_fps: float = 6.0
+    # The video wall's tour (docs/VIDEO.md): the tiles nobody pinned and no followed event
+    # fills show online cameras by area, the next ones every video_tour_s (0 = no tour).
+    video_tour_s: int = 20
     # Optional intranet raster tiles: URL template and its datum (wgs84, gcj02, bd09).
     tile_url: str = ""
     tile_crs: str = "wgs84"
@@ -198,6 +208,11 @@ class Settings:
     # many seconds, and verifies/evaluates handled ones likewise (0 = never).
     sim_autopilot_s: float = 60.0
     demo_users: bool = True
+    # Demo only: days of history a fresh data folder starts with (feeds/sim/history.py,
+    # docs/DEMO.md), written once before the wall's URL is printed; 0 = none.
+    demo_history_days: int = 90
+    # … and about this many events on an ordinary weekday of it (~21 ms each to write).
+    demo_history_per_day: float = 40.0
     # Cockpit (issue 5): events closed/cancelled longer than archive_age_s move to the
     # columnar archive; the watch service archives every archive_every_s, archive_batch at a
     # time (and again each tick while a backlog remains). Cached figures are recomputed at
@@ -272,6 +287,7 @@ class Settings:
             sim_video_port=_int("CC_SIM_VIDEO_PORT", 8060),
             sim_video_spread=_int("CC_SIM_VIDEO_SPREAD", 4),
             sim_video_fps=_float("CC_SIM_VIDEO_FPS", 6.0),
+            video_tour_s=max(0, _int("CC_VIDEO_TOUR_S", 20)),
             tile_url=_str("CC_TILE_URL", ""),
             tile_crs=_str("CC_TILE_CRS", "wgs84"),
             session_ttl_s=_int("CC_SESSION_TTL_S", 12 * 3600),
@@ -287,6 +303,8 @@ class Settings:
             watch_tick_s=_float("CC_WATCH_TICK_S", 1.0),
             sim_autopilot_s=_float("CC_SIM_AUTOPILOT_S", 60.0),
             demo_users=_str("CC_DEMO_USERS", "1") not in ("0", "false", "no"),
+            demo_history_days=_history_days(_int("CC_DEMO_HISTORY_DAYS", 90)),
+            demo_history_per_day=max(0.0, _float("CC_DEMO_HISTORY_PER_DAY", 40.0)),
             archive_age_s=_int("CC_ARCHIVE_AGE_S", 24 * 3600),
             archive_every_s=_float("CC_ARCHIVE_EVERY_S", 3600.0),
             archive_batch=_int("CC_ARCHIVE_BATCH", 1000),

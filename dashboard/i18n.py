@@ -3,11 +3,21 @@
 Keys are dotted: `type.<code>`, `cat.<code>`, `src.<code>`, `evst.<code>` (event status),
 `wkst.<code>` (worker status), `rsk.<code>` (resource kind), `rsst.<code>` (resource status),
 `sev.<level>` and UI keys (`kpi.*`, `conn.*`, ...). `{name}` placeholders are filled by
-`t(..., name=value)` here and by the same rule in the browser.
+`t(..., name=value)` here and by the same rule in the browser (`cc.t`, cc-00-core.js).
+
+Plurals: `{n|one|other}` is `one` when n is 1 and `other` otherwise, `#` in either standing
+for n ("{n|# tile|# tiles}"). English needs it wherever a count meets a noun; Chinese has no
+plural, but may use it where "1" reads badly ("{n|单画面|#画面}").
+
+One language per page (README, "Languages"): everything the product says comes from here
+(units' names from the city's data, `Unit.label`); only the feed's own words (titles,
+addresses, people's and cameras' names) are shown as sent, and the browser marks them.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from typing import Final
 
 LANGS: Final = ("zh-CN", "en")
@@ -178,6 +188,11 @@ _T: Final[dict[str, tuple[str, str]]] = {
     "crs.wgs84": ("WGS-84", "WGS-84"),
     "crs.gcj02": ("GCJ-02（国测局）", "GCJ-02"),
     "crs.bd09": ("BD-09（百度）", "BD-09"),
+    # --- punctuation between items: a page of one language uses its own (、 ； ： are Chinese)
+    "sep.list": ("、", ", "),
+    "sep.clauses": ("；", "; "),
+    "sep.colon": ("：", ": "),
+    "sep.count": ("（{n}）", " ({n})"),
     # --- header
     "app.title": ("指挥大屏", "Command wall"),
     "header.subtitle": ("实时态势 · 7×24小时值守", "Live situation · 24/7 watch"),
@@ -194,6 +209,66 @@ _T: Final[dict[str, tuple[str, str]]] = {
     "nav.menu": ("☰ 页面", "☰ Pages"),
     "nav.duty": ("值班台", "Duty desk"),
     "nav.video": ("视频墙", "Video wall"),
+    "nav.rotate": ("轮播", "Rotation"),
+    # --- page rotation /rotate (docs/ROTATION.md)
+    "rot.title": ("页面轮播", "Page rotation"),
+    "rot.loading": ("正在载入轮播…", "Loading the rotation…"),
+    "rot.pause": ("暂停", "Pause"),
+    "rot.resume": ("继续", "Resume"),
+    "rot.what": ("轮播 {i}/{n} · {page}", "Rotation {i}/{n} · {page}"),
+    "rot.page.wall": ("指挥大屏", "Wall"),
+    "rot.page.cockpit": ("驾驶舱", "Cockpit"),
+    "rot.page.video": ("视频墙", "Video wall"),
+    "rot.next": ("{s}秒后切换", "Next in {s} s"),
+    "rot.paused": ("已暂停 · {m}后自动继续", "Paused · resumes in {m}"),
+    "rot.held": ("紧急事件待确认 · 轮播已停", "Urgent event: held until acknowledged"),
+    "rot.held_what": ("紧急 · {msg}", "Urgent · {msg}"),
+    "rot.err_read": ("无法读取轮播：{msg}", "Could not read the rotation: {msg}"),
+    "rot.err_title": ("无法轮播", "Cannot rotate"),
+    "rot.to_chooser": ("选择轮播", "Choose a rotation"),
+    "rot.err.bad_spec": ("轮播格式有误：页面[@区域][:秒]，以逗号分隔",
+                         "The rotation is malformed: page[@area][:seconds], comma-separated"),
+    "rot.err.unknown_page": ("没有这个可轮播的页面（可用：wall、cockpit、video）",
+                             "No such page to rotate (wall, cockpit, video)"),
+    "rot.err.scope_not_supported": ("只有驾驶舱可以指定区域（@区域代码）",
+                                    "Only the cockpit takes an area (@code)"),
+    "rot.err.bad_interval": ("间隔须为5–3600秒的整数",
+                             "An interval is a whole number of seconds, 5–3600"),
+    "rot.err.unknown_scope": ("没有这个区域代码", "No area has this code"),
+    "rot.err.too_many_slides": ("一个轮播最多50页", "A rotation shows at most 50 pages"),
+    "rot.err.out_of_scope": ("该区域超出您账号的范围", "This area is outside your scope"),
+    "rot.err.page_not_allowed": ("您的角色无权查看此页面", "Your role may not open this page"),
+    "rot.err.no_rotation": ("没有这个已保存的轮播", "No saved rotation by this name"),
+    "rot.err.bad_name": ("名称为1–40个字符，不含“/”“?”“#”",
+                         "A name is 1–40 characters, without '/', '?' or '#'"),
+    "rot.err.too_many_rotations": ("已保存的轮播已达上限，请先删除",
+                                   "Too many saved rotations: delete one first"),
+    "rot.err.forbidden": ("只有指挥长可以保存或删除轮播",
+                          "Only a commander may save or delete rotations"),
+    "rot.err.network": ("网络异常，操作未完成", "Network problem: not done"),
+    "rot.saved": ("已保存的轮播", "Saved rotations"),
+    "rot.new": ("新建轮播", "New rotation"),
+    "rot.none": ("还没有保存的轮播", "No saved rotation yet"),
+    "rot.spec": ("页面序列", "Pages"),
+    "rot.interval": ("默认秒数", "Default seconds"),
+    "rot.name": ("名称", "Name"),
+    "rot.start": ("开始轮播", "Start"),
+    "rot.save": ("保存", "Save"),
+    "rot.delete": ("删除", "Delete"),
+    "rot.saved_ok": ("已保存轮播“{name}”", "Saved rotation “{name}”"),
+    "rot.deleted_ok": ("已删除轮播“{name}”", "Deleted rotation “{name}”"),
+    "rot.by": ("{by}保存", "saved by {by}"),
+    "rot.help_syntax": ("格式：页面[@区域][:秒]，逗号分隔，如 wall:60,cockpit:30,"
+                        "cockpit@370283101:10；cockpit@towns 为每个镇街各一页。",
+                        "Syntax: page[@area][:seconds], comma-separated, e.g. wall:60,"
+                        "cockpit:30,cockpit@370283101:10; cockpit@towns is one page per town."),
+    "rot.help_pages": ("页面：wall 指挥大屏、cockpit 驾驶舱（领导、指挥长）、video 视频墙。"
+                       "大屏只显示本账号范围内的数据；出现Ⅰ/Ⅱ级事件时轮播停在大屏上，直至有人确认。",
+                       "Pages: wall, cockpit (leaders, commanders), video. The wall shows only "
+                       "this account's area; a level I/II event holds the rotation on the wall "
+                       "until someone acknowledges it."),
+    "rot.help_kiosk": ("大屏终端打开 /rotate/名称（显示账号加 ?display=令牌）。",
+                       "A kiosk opens /rotate/<name> (a display account adds ?display=TOKEN)."),
     # --- connection states
     "conn.connecting": ("连接中", "Connecting"),
     "conn.connected": ("实时连接", "Live"),
@@ -414,7 +489,20 @@ _T: Final[dict[str, tuple[str, str]]] = {
     "ck.overdue": ("超期", "Overdue"),
     "ck.in_progress": ("处置中", "In progress"),
     "ck.closed_today": ("今日办结", "Closed today"),
-    "ck.window": ("近30日", "Last 30 days"),
+    "ck.range.today": ("今日", "Today"),
+    "ck.range.7d": ("近7日", "7 days"),
+    "ck.range.30d": ("近30日", "30 days"),
+    "ck.range.year": ("今年", "This year"),
+    "ck.range.custom": ("自定义", "Custom"),
+    "ck.range.from": ("从", "From"),
+    "ck.range.to": ("至", "To"),
+    "ck.range.apply": ("确定", "Apply"),
+    "ck.range.span": ("{from} 至 {to}", "{from} to {to}"),
+    "ck.range.bad": ("请选择起止日期（起不晚于止）", "Choose a from and a to day (from first)"),
+    "ck.export": ("导出", "Export"),
+    "ck.export.csv": ("CSV", "CSV"),
+    "ck.export.xlsx": ("Excel", "Excel"),
+    "ck.by_severity": ("事件等级", "By severity"),
     "ck.total": ("受理", "Reported"),
     "ck.closed": ("办结", "Closed"),
     "ck.closure_rate": ("办结率", "Closure rate"),
@@ -428,10 +516,10 @@ _T: Final[dict[str, tuple[str, str]]] = {
     "ck.online_rate": ("在线率", "Online"),
     "ck.online_of": ("{online}/{total}人", "{online} of {total}"),
     "ck.patrol": ("巡查覆盖", "Patrol coverage"),
-    "ck.patrol_of": ("{visited}/{grids}格", "{visited} of {grids} grids"),
+    "ck.patrol_of": ("{visited}/{grids}格", "{visited} of {grids|# grid|# grids}"),
     "ck.map": ("事件密度", "Event density"),
     "ck.per_km2": ("件/km²", "per km²"),
-    "ck.trend": ("30日趋势", "30-day trend"),
+    "ck.trend": ("事件趋势", "Trend"),
     "ck.trend_total": ("受理", "Reported"),
     "ck.trend_closed": ("办结", "Closed"),
     "ck.children.town": ("各镇街", "By town"),
@@ -478,7 +566,7 @@ _T: Final[dict[str, tuple[str, str]]] = {
     "duty.count": ("{n}条", "{n}"),
     "duty.more": ("另有{n}条", "{n} more"),
     "duty.note": ("备注", "Note"),
-    "duty.notes": ("备注{n}条", "{n} notes"),
+    "duty.notes": ("备注{n}条", "{n|# note|# notes}"),
     "duty.handoff": ("转交指挥长", "Hand to commander"),
     "duty.handed_to": ("已转交{to}", "Handed to {to}"),
     "duty.any_commander": ("指挥长", "a commander"),
@@ -491,7 +579,7 @@ _T: Final[dict[str, tuple[str, str]]] = {
     "duty.need_reason": ("静音必须填写原因", "Silencing needs a reason"),
     "duty.silenced": ("已静音至{time}（{by}：{reason}），新告警仍会响铃",
                       "Silenced until {time} ({by}: {reason}); a new alarm still sounds"),
-    "duty.sounding": ("{n}条告警正在报警", "{n} alarms sounding"),
+    "duty.sounding": ("{n}条告警正在报警", "{n|# alarm|# alarms} sounding"),
     "duty.quiet": ("无报警", "Quiet"),
     "duty.enable_sound": ("点击启用声音", "Click to enable sound"),
     "duty.note_title": ("添加备注", "Add a note"),
@@ -599,7 +687,7 @@ _T: Final[dict[str, tuple[str, str]]] = {
     "track.slider": ("回放时间", "Replay time"),
     "track.loading": ("正在加载轨迹…", "Loading the track…"),
     "track.empty": ("该时段没有轨迹", "No track in this span"),
-    "track.points": ("共{n}个轨迹点", "{n} track points"),
+    "track.points": ("共{n}个轨迹点", "{n|# track point|# track points}"),
     "track.thinned": ("轨迹点过多（{total}个），已均匀抽取{n}个显示",
                       "Too many points ({total}): {n} shown, evenly sampled"),
     "track.no_signal": ("无定位上报", "no position reported"),
@@ -661,7 +749,7 @@ _T: Final[dict[str, tuple[str, str]]] = {
     "video.state.unsupported": ("无法播放", "Cannot play"),
     "video.covers": ("可视", "In view"),
     "video.covers_title": ("该摄像机视野覆盖事发点", "This camera's view covers the spot"),
-    "video.count": ("共{n}路", "{n} cameras"),
+    "video.count": ("共{n}路", "{n|# camera|# cameras}"),
     "video.from_map": ("地图选取{n}路", "{n} picked on the map"),
     "video.loading": ("正在查找附近摄像机…", "Finding cameras nearby…"),
     # ---
@@ -694,11 +782,13 @@ _T: Final[dict[str, tuple[str, str]]] = {
     # --- video: the video wall page /video (issue 4)
     "vw.title": ("视频墙", "Video wall"),
     "vw.follow": ("跟随事件", "Follow event"),
-    "vw.follow_title": ("开启后，新的Ⅰ/Ⅱ级事件和指挥长打开的事件自动切换到其周边摄像机",
-                        "When on, new level I/II events and events a commander opens switch "
-                        "the tiles to their cameras"),
+    "vw.follow_title": ("开启后，未固定的画面显示所跟随事件（Ⅰ/Ⅱ级事件或指挥长打开的事件）的"
+                        "摄像机；没有事件时按区域轮巡在线摄像机",
+                        "On: the tiles nobody pinned show the cameras of the followed event "
+                        "(level I/II, or the one a commander opened); with none, a tour of "
+                        "online cameras by area"),
     "vw.back": ("返回指挥大屏", "Back to the wall"),
-    "vw.grid_n": ("{n}画面", "{n} tiles"),
+    "vw.grid_n": ("{n|单画面|#画面}", "{n|# tile|# tiles}"),
     "vw.clear_all": ("清空", "Clear all"),
     "vw.cameras": ("摄像机", "Cameras"),
     "vw.search": ("按名称或编号搜索", "Search by name or id"),
@@ -712,12 +802,14 @@ _T: Final[dict[str, tuple[str, str]]] = {
     "vw.delete": ("删除", "Delete"),
     "vw.confirm_delete": ("确认删除", "Confirm"),
     "vw.layouts_none": ("暂无保存的布局", "No saved layout"),
-    "vw.layout_meta": ("{n}画面 · {by}", "{n} tiles · {by}"),
+    "vw.layout_meta": ("{n|单画面|#画面} · {by}", "{n|# tile|# tiles} · {by}"),
     "vw.empty_tile": ("拖入摄像机，或点击后选择", "Drop a camera here, or click and pick one"),
     "vw.empty_view": ("空闲", "Empty"),
-    "vw.clear": ("清除", "Clear"),
+    "vw.clear": ("取消固定", "Unpin"),
     "vw.unknown": ("未接入的摄像机", "Camera not in the feed"),
-    "vw.event": ("跟随事件", "Following"),
+    "vw.event": ("跟随事件：{what}", "Following: {what}"),
+    "vw.event_nocam": ("跟随事件：{what} · 附近无摄像机，按区域轮巡",
+                       "Following: {what} · no camera near, touring by area"),
     "vw.event_none": ("手动布局", "Manual layout"),
     "vw.no_cameras": ("事件“{title}”附近暂无摄像机", "No camera near “{title}”"),
     "vw.picked": ("已选画面{n}：点击摄像机放入", "Tile {n} picked: click a camera to put it there"),
@@ -731,6 +823,15 @@ _T: Final[dict[str, tuple[str, str]]] = {
     "vw.err_forbidden": ("当前账号无权操作视频墙", "This account may not change the video wall"),
     "vw.readonly": ("只读", "Read-only"),
     "vw.player_missing": ("播放器未加载", "Player not loaded"),
+    # what a tile shows and why (docs/VIDEO.md, "What the tiles show")
+    "vw.src.pin": ("手动固定", "Pinned"),
+    "vw.src.follow": ("跟随事件：{title}", "Following event: {title}"),
+    "vw.src.tour": ("轮巡：{area}", "Tour: {area}"),
+    "vw.area_none": ("未定位区域", "No area"),
+    "vw.pin": ("固定", "Pin"),
+    "vw.pin_title": ("把这路摄像机固定在此画面", "Keep this camera on this tile"),
+    "vw.touring": ("按区域轮巡 · 每{s}秒", "Touring by area · every {s} s"),
+    "vw.tour_none": ("暂无可轮巡的在线摄像机", "No camera online to tour"),
     # ---
     "cam.offline": ("离线", "Offline"),
 }
@@ -743,13 +844,38 @@ def normalise_lang(raw: str | None) -> str:
     return DEFAULT_LANG
 
 
+# `{name}` or `{name|one|other}`; a name the caller does not give is left as it is.
+_FIELD: Final = re.compile(r"\{(\w+)(?:\|([^{}|]*)\|([^{}|]*))?\}")
+
+
+def is_one(value: object) -> bool:
+    """Whether a count takes the singular: 1, "1", 1.0 (thousands separators ignored)."""
+    try:
+        return float(str(value).replace(",", "").strip()) == 1
+    except ValueError:
+        return False
+
+
+def fill(text: str, values: Mapping[str, object]) -> str:
+    """`text` with its `{name}` and `{name|one|other}` fields filled from `values`."""
+    def one(m: re.Match[str]) -> str:
+        name, single, plural = m.groups()
+        if name not in values:
+            return m.group(0)
+        value = str(values[name])
+        if single is None:
+            return value
+        return (single if is_one(values[name]) else plural).replace("#", value)
+    return _FIELD.sub(one, text)
+
+
 def t(key: str, lang: str = DEFAULT_LANG, **kw: object) -> str:
     """The string for `key` in `lang`; an unknown key shows as itself so a gap is visible."""
     pair = _T.get(key)
     if pair is None:
         return key
     text = pair[LANGS.index(normalise_lang(lang))]
-    return text.format(**kw) if kw else text
+    return fill(text, kw) if kw else text
 
 
 def known_keys() -> frozenset[str]:

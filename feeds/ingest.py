@@ -61,6 +61,13 @@ STREAM_CHORES_S: Final = 5.0  # claim a dead ingest's stream entries, trim what 
 STREAM_COUNT: Final = BATCH_MAX // len(KINDS)  # XREADGROUP's COUNT is per stream
 STREAM_POLL_S: Final = 0.05  # how often quiet input streams are looked at
 YOUNG_S: Final = 3.0  # a process subscribed this recently defers to an older standby
+# After the active (re)subscribed, a standby also applies what it reads this long: copies
+# published before that, still in the server's output buffer for a busy standby
+EPOCH_TAIL_S: Final = 1.0
+# After a takeover, the standby's replay (its ring, then EPOCH_TAIL_S of what it reads) may
+# store messages before the new active does: until then an older one is a duplicate, as in
+# a replay, not a stale report to dead-letter
+TAKEOVER_LENIENT_S: Final = 5.0
 STANDBY_FRESH_MS: Final = 2500  # a standby heartbeat (written every second) this recent
 # A reconnect to another primary through Sentinel within this long is a failover the stack
 # rode out (what it may have lost is replayed: docs/OPERATIONS.md, "Sentinel"), not an outage.
@@ -132,7 +139,12 @@ class Ingest:
         # Replaying messages that may be stored already (`_replay`): an older one than the
         # stored record is a duplicate, not stale; conflict retries keep the mode.
         self._replaying = False
+        # read, and sent or about to be, when the connection closed: not known to be stored
+        self._unsettled: list[Message] = []
         self._epoch: bytes | None = None  # the active's subscription epoch last seen
+        self._epoch_tail_until = 0.0  # a standby applies what it reads until then, too
+        self._lenient_until = 0.0  # see `_lenient`
+        self._pubsub: Any = None
         self._stop: threading.Event | None = None
         self._last_hb = 0.0
         self._hb_rtt = 0.0  # the last heartbeat's round trip: Redis latency as ingest sees it
@@ -173,13 +185,14 @@ class Ingest:
                            self.settings.deadletter_max, self.settings.deadletter_raw_bytes)
         self.lease = Lease(client, self.store.key("ingest:lease"), self.instance)
         self.streams = StreamInput(client, self.prefix, KINDS, self.instance)
-        pubsub = client.pubsub(ignore_subscribe_messages=True)
+        pubsub = self._pubsub = client.pubsub(ignore_subscribe_messages=True)
         try:
             pubsub.subscribe(*(f"{self.prefix}{kind}" for kind in KINDS))
             self._subscribed_at = time.monotonic()
             server = server_id(client)
             self.streams.ensure_groups()
-            if self._server and server != self._server and len(self.applied):
+            moved = bool(self._server) and server != self._server
+            if moved and len(self.applied):
                 # Another server (a replica Sentinel promoted, Redis restarted): what this
                 # process applied on the old one in its last seconds may be missing here.
                 # Applying it again is harmless (a repeat is a duplicate).
@@ -187,7 +200,14 @@ class Ingest:
                             "messages of its last %.0f s", len(self.applied),
                             self.settings.standby_ring_s)
                 self._replay(self.applied.since(None))
+            elif self._unsettled and not moved:
+                # The same server: only what was read but never confirmed stored may be
+                # missing (the connection closed with it in flight or unsent).
+                log.warning("ingest: applying again the %d messages Redis had not confirmed",
+                            len(self._unsettled))
+                self._replay(self._unsettled)
             self.applied.clear()
+            self._unsettled = []
             self._lease_tick()  # so the first heartbeat already says which one this is
             self._recovered(server)
             backoff.reset()
@@ -196,19 +216,24 @@ class Ingest:
                 # The wait goes through get_message (it keeps the health check); what is
                 # already buffered is read straight off the connection: get_message costs
                 # several µs a message, a third of the loop's Python time at full rate.
-                first = pubsub.get_message(timeout=0.2)
-                batch: list[Message] = []
-                if first is not None:
-                    if first["type"] == "message":
-                        batch.append((first["channel"], first["data"]))
-                    self._read_buffered(pubsub.connection, batch)
+                batch, closed = self._read_batch(pubsub)
                 if not self.active:
                     self.ring.extend(batch)
+                    if batch and time.monotonic() < self._epoch_tail_until:
+                        self._replay(batch)
+                    if closed is not None:
+                        raise closed
                     self._heartbeat()
                     continue
                 if batch:
-                    self.submit(batch, mark=self.marker.after(batch))
+                    # Kept before it is sent: if Redis dies with the batch unapplied, the
+                    # next server gets it again (`applied` is replayed on a new server).
                     self.applied.extend(batch)
+                if closed is not None:
+                    self._unsettled.extend(batch)
+                    raise closed
+                if batch:
+                    self.submit(batch, mark=self.marker.after(batch))
                 entries = self._stream_read()
                 if entries:
                     self.submit_entries(entries)
@@ -217,7 +242,9 @@ class Ingest:
                 self._stream_chores()
                 self._heartbeat()
         finally:
-            self.in_flight.clear()
+            self._keep_unread(pubsub)
+            self._pubsub = None
+            self._unsettle()
             if self.active:
                 self.active = False
                 # A clean stop hands over at once instead of after the lease lapses.
@@ -228,13 +255,63 @@ class Ingest:
             client.close()
 
     @staticmethod
-    def _read_buffered(conn: Any, batch: list[Message]) -> None:
+    def _read_ready(conn: Any, batch: list[Message]) -> None:
         """Append the messages that can be read without waiting, up to BATCH_MAX."""
         while len(batch) < BATCH_MAX and conn.can_read(timeout=0):
             reply = conn.read_response(disconnect_on_error=False, push_request=True)
             # Subscribe confirmations and health-check pongs are not messages.
             if reply and reply[0] == b"message":
                 batch.append((reply[1], reply[2]))
+
+    def _keep_unread(self, pubsub: Any) -> None:
+        """Keep what already reached this process but was not read when another connection
+        failed: the active applies it again on the next server, the standby rings it.
+
+        A frozen primary's last messages sit on the pub/sub socket while the loop waits out
+        a command on the other connection (NODE_TIMEOUT_S); closing the socket then would
+        drop them on both ingests, though PUBLISH had counted them delivered."""
+        unread: list[Message] = []
+        with contextlib.suppress(redis.RedisError, OSError):
+            if pubsub.connection is not None:
+                self._read_ready(pubsub.connection, unread)
+        if not unread:
+            return
+        log.warning("ingest: keeping %d messages read after its connection failed",
+                    len(unread))
+        if self.active:
+            self.applied.extend(unread)
+            self._unsettled.extend(unread)
+        else:
+            self.ring.extend(unread)
+
+    def _unsettle(self) -> None:
+        """Forget the batches in flight, keeping their messages to apply again: sent but
+        never confirmed, they may not be stored."""
+        self._unsettled = [(channel, data) for flight in self.in_flight
+                           for _, data, channel in flight.accepted] + self._unsettled
+        self.in_flight.clear()
+
+    @staticmethod
+    def _read_batch(pubsub: Any) -> tuple[list[Message], Exception | None]:
+        """The messages that arrived (waiting up to 0.2 s for the first), up to BATCH_MAX, and
+        the error that closed the connection after them, if one did.
+
+        A server that dies sends its last messages just before the connection closes; they
+        are read in the same round as the close is seen. Raising at once would drop them,
+        on both ingests alike, after PUBLISH had counted them delivered."""
+        batch: list[Message] = []
+        try:
+            first = pubsub.get_message(timeout=0.2)
+            if first is None:
+                return batch, None
+            if first["type"] == "message":
+                batch.append((first["channel"], first["data"]))
+            Ingest._read_ready(pubsub.connection, batch)
+        except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+            if not batch:
+                raise
+            return batch, exc
+        return batch, None
 
     def _lease_tick(self) -> None:
         """The active renews its lease; a standby tries to take it."""
@@ -256,10 +333,19 @@ class Ingest:
         else:
             epoch = self.store.r.get(self.store.key("ingest:epoch"))  # type: ignore[union-attr]
             if epoch != self._epoch:
-                # The active one (re)subscribed: what this ring holds from before that may
-                # have reached no one else. Applying it again is harmless (idempotent).
+                # The active one (re)subscribed: what this process got from before that may
+                # have reached no one else. Applying it again is harmless (idempotent). Some
+                # of it may still be unread on the socket (this loop was busy, e.g. replaying
+                # after its own reconnect): read it first, and apply what arrives in the next
+                # moment too, which the server may not have written out yet.
                 self._epoch = epoch
+                if self._pubsub is not None:
+                    with contextlib.suppress(redis.RedisError, OSError):
+                        tail: list[Message] = []
+                        self._read_ready(self._pubsub.connection, tail)
+                        self.ring.extend(tail)
                 self._replay(self.ring.since(None))
+                self._epoch_tail_until = time.monotonic() + EPOCH_TAIL_S
 
     def _young(self) -> bool:
         """Subscribed too recently to hold what a dead active missed."""
@@ -282,6 +368,8 @@ class Ingest:
         assert self.store is not None
         started = time.monotonic()
         self.active = True
+        if self._server:  # not a fresh start: another process may be replaying meanwhile
+            self._lenient_until = time.monotonic() + TAKEOVER_LENIENT_S
         mark = self.store.r.get(self.store.key("ingest:mark"))
         backlog = self.ring.since(mark.decode() if isinstance(mark, bytes) else mark)
         self.ring.clear()
@@ -302,6 +390,12 @@ class Ingest:
             log.warning("ingest %s took over: replayed %d messages, claimed %d stream "
                         "entries, in %d ms", self.instance, len(backlog), claimed, took_ms)
         self._heartbeat(force=True)
+
+    def _lenient(self) -> bool:
+        """Whether an older message than the stored record counts as a duplicate rather than
+        stale: while replaying, and for a while after taking over, when the other process
+        replays its ring and may store the same messages ahead of this one."""
+        return self._replaying or time.monotonic() < self._lenient_until
 
     def _replay(self, messages: list[Message], marked: bool = False) -> None:
         """Apply messages that may have been applied already: a repeat, or an older one than
@@ -476,7 +570,7 @@ class Ingest:
             # running and undo the overlap. An uncached id is sent as new (rev 0); if Redis
             # holds it after all, the script answers a conflict with the stored record and
             # the change is merged again (drain), which costs the same round trip, once.
-            self.store.send_apply(flight.changes, replay=self._replaying, mark=mark)
+            self.store.send_apply(flight.changes, replay=self._lenient(), mark=mark)
             self.in_flight.append(flight)
         elif flight.entries and self.streams is not None:
             self.streams.ack(flight.entries)  # every one dead-lettered
@@ -524,7 +618,8 @@ class Ingest:
                 refused.append((flight, exc))
                 continue
             except (redis.ConnectionError, redis.TimeoutError, OSError):
-                self.in_flight.clear()
+                self.in_flight.appendleft(flight)
+                self._unsettle()
                 raise
             pending += self._settle(flight, outcomes, pipe)
             done += flight.entries
@@ -562,7 +657,7 @@ class Ingest:
                 refused = None  # try the whole batch again
             try:
                 return self.store.apply_isolating(
-                    flight.changes, replay=self._replaying, mark=flight.mark,
+                    flight.changes, replay=self._lenient(), mark=flight.mark,
                     refused=refused)
             except redis.ResponseError as exc:  # out of memory: nothing else is raised
                 refused = exc

@@ -350,7 +350,9 @@ class Relay:
     # -- one client ----------------------------------------------------------------------
 
     async def _handler(self, ws: ServerConnection) -> None:
-        query = parse_qs(urlsplit(ws.request.path if ws.request else "/").query)
+        # blank values kept: `?kinds=` (a page that wants no kind, the cockpit) is not absent
+        query = parse_qs(urlsplit(ws.request.path if ws.request else "/").query,
+                         keep_blank_values=True)
         since = _int_or_none(query.get("since", [None])[0])
         kinds = _kinds(query.get("kinds"))
         token = _session_cookie(ws.request.headers.get("Cookie", "") if ws.request else "")

@@ -51,7 +51,20 @@ def request_lang() -> str:
 # What a page's websocket carries besides the stats (the header's connection and data age):
 # None = everything. The cockpit polls its figures and the handover reads its API; the duty
 # desk follows alerts only — none of them needs a city's units and cameras.
-WS_KINDS: Final[dict[str, list[str]]] = {"cockpit": [], "handover": [], "duty": ["alert"]}
+WS_KINDS: Final[dict[str, list[str]]] = {"cockpit": [], "handover": [], "duty": ["alert"],
+                                          "rotate": ["alert"]}  # urgent events hold it
+
+
+def set_address(path: str, search: str) -> None:
+    """The address the router renders a page for (layouts/pages.py), kept for the request."""
+    if flask.has_request_context():
+        flask.g.cc_address = (path, search)
+
+
+def address() -> tuple[str, str]:
+    """(path, query) of the page being rendered; ("", "") outside the router."""
+    found = flask.g.get("cc_address") if flask.has_request_context() else None
+    return found if isinstance(found, tuple) else ("", "")
 
 
 def browser_config(lang: str, page: str = "wall") -> dict[str, Any]:
@@ -136,7 +149,8 @@ def header(lang: str, subtitle: str | None = None, page: str = "wall") -> html.H
             html.Div(id=ids.DATA_AGE, className="cc-status cc-age", **{"data-level": "none"},
                      children=[html.Span(t("header.data_age", lang), className="cc-status-key"),
                                html.Span(t("age.none", lang), id=ids.DATA_AGE_TEXT)]),
-            html.A(t("header.lang_switch", lang), id=ids.LANG_LINK, className="cc-lang",
+            # the link speaks the language it switches to (its own `lang`)
+            html.A(t("header.lang_switch", lang), id=ids.LANG_LINK, className="cc-lang", lang=other,
                    href=f"?lang={other}", title=t("header.lang_switch_title", lang)),
             *_user_box(lang),
         ]),
@@ -151,6 +165,7 @@ NAV: Final = (
     ("cockpit", "cockpit", ("leader", "commander"), "ck.link"),
     ("duty", "duty", ("duty_officer", "commander"), "nav.duty"),
     ("video", "video", ("duty_officer", "commander"), "nav.video"),
+    ("rotate", "rotate", ("commander", "duty_officer", "leader", "display"), "nav.rotate"),
 )
 
 

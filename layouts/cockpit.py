@@ -2,37 +2,32 @@
 community or grid) on one big screen, drilled down by clicking a child unit.
 
 Static skeleton only: assets/js/cc-80-cockpit.js fills every figure from
-`GET /api/stats?scope=` (docs/COCKPIT.md), draws the density map with plain Leaflet and keeps
-`?scope=CODE` in the address so a drilled view can be bookmarked or kiosked. Leaders and
-commanders only: anyone else gets `forbidden_layout` here, and a 403 page from
-callbacks/cockpit.py before Dash is even asked.
+`GET /api/stats?scope=&range=` (docs/COCKPIT.md) and keeps `?scope=CODE` and the time range
+in the address so a drilled view can be bookmarked or kiosked; the charts are `dcc.Graph`s
+whose figures callbacks/cockpit.py builds (layouts/cockpit_charts.py) from the same figures
+JSON. Leaders and commanders only: anyone else gets `forbidden_layout` here, and a 403 page
+from callbacks/cockpit.py before Dash is even asked.
 """
 
 from __future__ import annotations
 
 from typing import Any, Final
 
-from dash import dcc, html
+from dash import dcc, get_relative_path, html
 from dash.development.base_component import Component
 
+from dashboard.archive.span import RANGES
 from dashboard.city import load_city
 from dashboard.config import Settings
 from dashboard.i18n import t
-from dashboard.models import CATEGORIES, SOURCES
-from layouts import chrome, ids, widgets
+from layouts import chrome, ids, theme, widgets
 
 READERS: Final = frozenset({"leader", "commander"})  # as callbacks/archive/stats.py READERS
 # The figures are re-read this often; the server answers from its cache unless the data
 # moved, and the page repaints only when `version` or `generated` changed.
 POLL_MS: Final = 5000
-# Child units labelled on the map at most (a community has a handful of grids, the city 17
-# towns; more labels than this would be unreadable from 5 m).
-MAP_LABELS_MAX: Final = 40
 RANK_ROWS: Final = 6  # rows of each ranking list that fit the panel at 1080 lines
-# the boundary file of each level (layouts.theme.BOUNDARY_LEVELS) for a scope and its children
-OUTLINE_LEVEL: Final = {"city": "boundary", "town": "town", "community": "community",
-                        "grid": "grid"}
-CHILD_LEVEL: Final = {"city": "town", "town": "community", "community": "grid"}
+EXPORT_FORMATS: Final = ("csv", "xlsx")
 
 
 _city: dict[str, str] = {}
@@ -41,7 +36,7 @@ _city: dict[str, str] = {}
 def configure(settings: Settings) -> None:
     """The city (the breadcrumb's root); the header and config come from layouts.chrome."""
     city = load_city(settings.city)
-    _city.update(code=city.code, name=city.name, level="city")
+    _city.update(code=city.code, name=city.name, name_en=city.label("en"), level="city")
 
 
 def allowed(session: dict[str, Any] | None) -> bool:
@@ -50,8 +45,9 @@ def allowed(session: dict[str, Any] | None) -> bool:
 
 def cockpit_config(session: dict[str, Any] | None) -> dict[str, Any]:
     return {"pollMs": POLL_MS, "own": (session or {}).get("scope") or None,
-            "city": dict(_city), "mapLabelsMax": MAP_LABELS_MAX, "rankRows": RANK_ROWS,
-            "outline": OUTLINE_LEVEL, "childLevel": CHILD_LEVEL}
+            "city": dict(_city), "rankRows": RANK_ROWS,
+            "ranges": list(RANGES),
+            "export": get_relative_path("/api/export")}
 
 
 def _fig(label: str, key: str, modifier: str = "") -> html.Div:
@@ -85,7 +81,7 @@ def _left(lang: str) -> html.Aside:
             _fig(t("ck.closed_today", lang), "now.closed_today", "is-good"),
         ]),
     ], class_name="cc-ck-panel-periods")
-    window = widgets.panel(t("ck.window", lang), [
+    window = widgets.panel(t("ck.range.30d", lang), [
         html.Div(id=ids.CK_WINDOW, className="cc-ck-figs cc-ck-figs-3", children=[
             _fig(t("ck.total", lang), "window.total"),
             _fig(t("ck.closed", lang), "window.closed", "is-good"),
@@ -122,60 +118,76 @@ def _gauge(label: str, key: str) -> html.Div:
     ])
 
 
+def graph(box_id: str, name: str) -> dcc.Graph:
+    """An empty chart in the wall's template until callbacks/cockpit.py draws the figures;
+    the PNG button names the file after the chart."""
+    return dcc.Graph(id=box_id, className=f"cc-ck-graph cc-ck-graph-{name}",
+                     figure={"data": [], "layout": {"template": theme.chart_template(),
+                                                    "xaxis": {"visible": False},
+                                                    "yaxis": {"visible": False}}},
+                     config=theme.chart_config(name, get_relative_path("/assets/topojson/")),
+                     responsive=True, style={"height": "100%", "width": "100%"})
+
+
+def _range_picker(lang: str) -> html.Div:
+    """today / 7 days / 30 days / this year / custom from–to; cc-80 keeps it in the address."""
+    return html.Div(id=ids.CK_RANGE, className="cc-ck-range", role="group", children=[
+        *[html.Button(t(f"ck.range.{r}", lang), className="cc-ck-range-btn", type="button",
+                      **{"data-range": r}) for r in (*RANGES, "custom")],
+        html.Div(id=ids.CK_CUSTOM, className="cc-ck-custom", hidden=True, children=[
+            # cc-80 puts an <input type="date"> in each slot (Dash has no plain date input)
+            *[html.Label([html.Span(t(f"ck.range.{end}", lang)),
+                          html.Span(className="cc-ck-date-slot", **{"data-date": end})])
+              for end in ("from", "to")],
+            html.Button(t("ck.range.apply", lang), id=ids.CK_APPLY, type="button",
+                        className="cc-ck-range-btn is-apply"),
+        ]),
+    ])
+
+
+def _export(lang: str) -> html.Div:
+    """The export of what the figures count (scope and range): cc-80 sets the links."""
+    return html.Div(id=ids.CK_EXPORT, className="cc-ck-export", children=[
+        html.Span(t("ck.export", lang), className="cc-ck-export-label"),
+        *[html.A(t(f"ck.export.{f}", lang), className="cc-ck-export-link", download="",
+                 href=get_relative_path(f"/api/export?format={f}"), **{"data-format": f})
+          for f in EXPORT_FORMATS],
+    ])
+
+
 def _centre(lang: str) -> html.Section:
     bar = html.Div(className="cc-ck-bar", children=[
         html.Nav(id=ids.CK_CRUMBS, className="cc-ck-crumbs", **{"aria-label": "breadcrumb"}),
         html.Div("", id=ids.CK_MSG, className="cc-ck-msg", role="status"),
-        html.Div(t("ck.loading", lang), id=ids.CK_UPDATED, className="cc-ck-updated"),
+        _range_picker(lang),
+        _export(lang),
     ])
     the_map = html.Section(className="cc-ck-map-wrap", children=[
-        html.Div(id=ids.CK_MAP, className="cc-ck-map"),
+        html.Div(className="cc-ck-map", children=[graph(ids.CK_MAP, "map")]),
         html.Div(id=ids.CK_SCOPE, className="cc-ck-scope"),
-        html.Div(id=ids.CK_MAP_LEGEND, className="cc-ck-legend", children=[
-            html.Span(t("ck.map", lang), className="cc-ck-legend-title"),
-            html.Span("0", className="cc-ck-legend-lo"),
-            html.Span(className="cc-ck-legend-ramp"),
-            html.Span("", className="cc-ck-legend-hi"),
-            html.Span(t("ck.per_km2", lang), className="cc-ck-legend-unit"),
-        ]),
+        html.Div(t("ck.loading", lang), id=ids.CK_UPDATED, className="cc-ck-updated"),
         html.Div(className="cc-map-frame"),
     ])
-    trend = widgets.panel(t("ck.trend", lang), html.Div(id=ids.CK_TREND, className="cc-ck-trend"),
-                          extra=html.Span(className="cc-ck-trend-keys", children=[
-                              html.Span(t("ck.trend_total", lang), className="cc-ck-key-total"),
-                              html.Span(t("ck.trend_closed", lang),
-                                        className="cc-ck-key-closed"),
-                          ]), class_name="cc-ck-panel-trend")
+    trend = widgets.panel(t("ck.trend", lang), graph(ids.CK_TREND, "trend"),
+                          class_name="cc-ck-panel-trend")
     bottom = html.Div(className="cc-ck-bottom", children=[
         trend,
-        widgets.panel(t("ck.by_category", lang),
-                      _bars("cat", CATEGORIES, "cat", lang, ids.CK_CATS),
+        widgets.panel(t("ck.by_category", lang), graph(ids.CK_CATS, "categories"),
                       class_name="cc-ck-panel-cat"),
-        widgets.panel(t("ck.by_source", lang),
-                      _bars("src", SOURCES, "src", lang, ids.CK_SRCS),
+        widgets.panel(t("ck.by_source", lang), graph(ids.CK_SRCS, "sources"),
                       class_name="cc-ck-panel-src"),
     ])
     return html.Section([bar, the_map, bottom], className="cc-ck-centre")
 
 
-def _bars(group: str, codes: tuple[str, ...], prefix: str, lang: str,
-          box_id: str) -> html.Div:
-    """Fixed rows of a fixed code list (category, source), as the wall's bar lists."""
-    return html.Div(id=box_id, className=f"cc-ck-bars cc-ck-bars-{group}", children=[
-        html.Div(className="cc-ck-bar-row", **{"data-code": c}, children=[
-            html.Span(t(f"{prefix}.{c}", lang), className="cc-ck-bar-label"),
-            html.Span(className="cc-ck-bar-track",
-                      children=[html.Span(className="cc-ck-bar-fill")]),
-            html.Span(widgets.DASH, className="cc-ck-bar-value"),
-        ]) for c in codes
-    ])
-
-
 def _right(lang: str) -> html.Aside:
     children = widgets.panel(t("ck.children.town", lang), [
-        html.Div(id=ids.CK_CHILDREN, className="cc-ck-children"),
+        html.Div(className="cc-ck-children", children=[graph(ids.CK_CHILDREN, "areas")]),
     ], extra=html.Span("", id=ids.CK_CHILD_TITLE, className="cc-panel-extra"),
         class_name="cc-ck-panel-children")
+    sev = widgets.panel(t("ck.by_severity", lang), html.Div(
+        className="cc-ck-sev", children=[graph(ids.CK_SEV, "severity")]),
+        class_name="cc-ck-panel-sev")
     rankings = widgets.panel(t("ck.rank.town", lang), [
         html.Div(className="cc-ck-ranks", children=[
             html.Div(className="cc-ck-rank", children=[
@@ -188,7 +200,7 @@ def _right(lang: str) -> html.Aside:
             ]),
         ]),
     ], class_name="cc-ck-panel-ranks")
-    return html.Aside([children, rankings], className="cc-col cc-ck-right")
+    return html.Aside([children, sev, rankings], className="cc-col cc-ck-right")
 
 
 def forbidden_layout(lang: str, reason: str = "role") -> Component:
@@ -216,5 +228,7 @@ def serve_layout(lang: str) -> Component:
         chrome.header(lang, subtitle=t("cockpit.title", lang), page="cockpit"),
         html.Main(className="cc-ck-main", children=[_left(lang), _centre(lang), _right(lang)]),
         dcc.Store(id=ids.CONFIG, data=config),
+        dcc.Store(id=ids.CK_DATA),  # cc-80 puts the figures JSON here; the charts follow
+        dcc.Store(id=ids.CK_CLICK),  # a chart's click, once cc-80 drilled down
         dcc.Store(id=ids.BOOTED, data=False),
     ])

@@ -136,18 +136,24 @@ CK_SCOPE: Final = "cc-ck-scope"  # the scope's name, large
 CK_MSG: Final = "cc-ck-msg"  # an error from the API (refused scope, network)
 CK_PERIODS: Final = "cc-ck-periods"  # today / week / month against the period before
 CK_NOW: Final = "cc-ck-now"  # open, overdue, in progress, closed today
-CK_WINDOW: Final = "cc-ck-window"  # the 30-day window: total, closed, closure rate, cards
+CK_WINDOW: Final = "cc-ck-window"  # the time range: total, closed, closure rate, cards
 CK_TIMES: Final = "cc-ck-times"  # average time to dispatch, arrive, close
 CK_WORKERS: Final = "cc-ck-workers"  # online rate, patrol coverage
-CK_MAP: Final = "cc-ck-map"  # plain Leaflet map (cc-80), shaded by density per child unit
-CK_MAP_LEGEND: Final = "cc-ck-map-legend"
-CK_TREND: Final = "cc-ck-trend"  # 30 days, one column per day
-CK_CHILDREN: Final = "cc-ck-children"  # the child units' bars (click: drill down)
+CK_MAP: Final = "cc-ck-map"  # dcc.Graph: choropleth of density per child unit (click: drill)
+CK_TREND: Final = "cc-ck-trend"  # dcc.Graph: reported and closed per day of the range
+CK_CHILDREN: Final = "cc-ck-children"  # dcc.Graph: the child units' bars (click: drill down)
+CK_SEV: Final = "cc-ck-sev"  # dcc.Graph: events of the range by severity
+CK_DATA: Final = "cc-ck-data"  # store: the figures JSON the charts are drawn from
+CK_CLICK: Final = "cc-ck-click"  # store: the last chart click that drilled down
+CK_RANGE: Final = "cc-ck-range"  # the time-range picker (today, 7 d, 30 d, year, custom)
+CK_CUSTOM: Final = "cc-ck-custom"  # its from–to box
+CK_APPLY: Final = "cc-ck-apply"
+CK_EXPORT: Final = "cc-ck-export"  # the export links of the scope and range shown
 CK_CHILD_TITLE: Final = "cc-ck-child-title"
 CK_RANK_RATE: Final = "cc-ck-rank-rate"  # ranked by closure rate
 CK_RANK_OVERDUE: Final = "cc-ck-rank-overdue"  # ranked by overdue count
-CK_CATS: Final = "cc-ck-cats"
-CK_SRCS: Final = "cc-ck-srcs"
+CK_CATS: Final = "cc-ck-cats"  # dcc.Graph
+CK_SRCS: Final = "cc-ck-srcs"  # dcc.Graph
 CK_UPDATED: Final = "cc-ck-updated"  # when the figures were computed
 COCKPIT_LINK: Final = "cc-cockpit-link"  # the wall header's link to /cockpit
 
@@ -177,6 +183,19 @@ HO_HISTORY: Final = "cc-ho-history"  # past handovers with print links
 
 # Tracks (issue 5)
 TRACK_ROOT: Final = "cc-track-root"
+
+# Page rotation /rotate (issue 16): the player (a frame per page and a corner indicator) and
+# the chooser of saved rotations
+ROT_ROOT: Final = "cc-rot-root"  # data-mode play|choose, data-state loading|running|paused|held
+ROT_STAGE: Final = "cc-rot-stage"  # the pages' frames (made by assets/js/cc-90-rotate.js)
+ROT_BAR: Final = "cc-rot-bar"  # the corner indicator
+ROT_WHAT: Final = "cc-rot-what"  # page i of n and its name
+ROT_NEXT: Final = "cc-rot-next"  # next in s / paused / held
+ROT_PAUSE: Final = "cc-rot-pause"
+ROT_MSG: Final = "cc-rot-msg"  # the player's error (the rotation could not be read)
+ROT_LIST: Final = "cc-rot-list"  # the chooser's saved rotations
+ROT_FORM: Final = "cc-rot-form"  # its spec form (inputs made by the browser glue)
+ROT_FORM_MSG: Final = "cc-rot-form-msg"
 
 
 def nav_link(page: str) -> str:

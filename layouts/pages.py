@@ -24,7 +24,7 @@ from dash.development.base_component import Component
 from dash.exceptions import PreventUpdate
 
 from dashboard.config import Settings
-from layouts import chrome, cockpit, duty, handover, ids, video, wall
+from layouts import chrome, cockpit, duty, handover, ids, rotate, video, wall
 
 # path under the app's prefix (no slashes) → (page name for cfg.page, layout for a language)
 PAGES: Final[dict[str, tuple[str, Callable[[str], Component]]]] = {
@@ -33,7 +33,10 @@ PAGES: Final[dict[str, tuple[str, Callable[[str], Component]]]] = {
     "cockpit": ("cockpit", cockpit.serve_layout),
     "duty/handover": ("handover", handover.serve_layout),
     "duty": ("duty", duty.serve_layout),
+    "rotate": ("rotate", rotate.serve_layout),
 }
+# paths whose first segment names the page and the rest is its argument: /rotate/<name>
+PREFIXED: Final = ("rotate",)
 DEFAULT: Final = ""  # an unknown path shows the wall, as before there were pages
 
 
@@ -45,6 +48,7 @@ def configure(settings: Settings) -> None:
     cockpit.configure(settings)
     handover.configure(settings)
     duty.configure(settings)
+    rotate.configure(settings)
 
 
 def page_key(path: str, prefix: str) -> str:
@@ -53,6 +57,9 @@ def page_key(path: str, prefix: str) -> str:
     if prefix and path.startswith(prefix):
         path = path[len(prefix):]
     name = path.strip("/")
+    head = name.split("/", 1)[0]
+    if head in PREFIXED:
+        return head
     return name if name in PAGES else DEFAULT
 
 
@@ -76,6 +83,7 @@ def render(pathname: str | None, search: str | None) -> Component:
         raise PreventUpdate  # the Location has not reported yet
     key = page_key(pathname, get_app().config.requests_pathname_prefix or "/")
     raw = parse_qs((search or "").lstrip("?")).get("lang", [None])[0]
+    chrome.set_address(pathname, search or "")  # for a page that reads its own (/rotate)
     return PAGES[key][1](chrome.page_lang(raw))
 
 

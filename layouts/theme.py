@@ -105,3 +105,68 @@ STALE_S: Final = {"amber": 30, "red": 120}
 
 def severity_config() -> dict[str, dict[str, str]]:
     return {str(s.level): {"colour": s.colour, "roman": s.roman} for s in SEVERITIES.values()}
+
+
+# The cockpit's charts (layouts/cockpit_charts.py): the wall's colours (assets/css/wall.css)
+# as the one Plotly template every cockpit figure uses. Sizes are px at 1920×1080 and are
+# multiplied by the page's scale (root font-size / 16), as the CSS's rem are.
+CHART_COLOURS: Final = {
+    "text": "#e3f1ff", "text2": "#9fc0e0", "text3": "#6786a8", "accent": "#38d8ff",
+    "accent2": "#1b8cff", "ok": "#2ee6a8", "amber": "#ffb300", "red": "#ff3d3d",
+    "grid": "rgba(56, 170, 255, 0.14)", "line": "rgba(56, 170, 255, 0.32)",
+    "hover": "rgba(6, 20, 40, 0.95)", "edge": "#7fd6ff",
+}
+CHART_FONT: Final = ('"Noto Sans CJK SC", "Source Han Sans SC", "PingFang SC", '
+                     '"Microsoft YaHei", sans-serif')
+# Readable at five metres: tick labels as large as the panels' body text (1rem), values on
+# bars and hover labels larger.
+CHART_FONT_PX: Final = {"base": 15, "tick": 15, "value": 16, "hover": 18, "map_label": 14}
+# density ramp, none → densest child: dark blue → cyan → amber → red (as the map was)
+DENSITY_SCALE: Final = ((0.0, "rgb(22,58,110)"), (0.35, "rgb(26,150,220)"),
+                        (0.7, "rgb(255,179,0)"), (1.0, "rgb(255,61,61)"))
+# The modebar: only a PNG of the chart and, on the map, zoom in/out and reset; it shows on
+# hover so nothing covers a figure on an unattended wall.
+MODEBAR_REMOVE: Final = (
+    "zoom2d", "pan2d", "select2d", "lasso2d", "zoomIn2d", "zoomOut2d", "autoScale2d",
+    "resetScale2d", "hoverClosestCartesian", "hoverCompareCartesian", "toggleSpikelines",
+    "pan", "hoverClosestGeo", "select", "lasso",
+)
+
+
+def chart_template(scale: float = 1.0) -> dict[str, object]:
+    """The cockpit's dark Plotly template at a page scale (1 at 1080 lines, 2 at 2160)."""
+    c, px = CHART_COLOURS, CHART_FONT_PX
+    axis = {"gridcolor": c["grid"], "linecolor": c["line"], "zerolinecolor": c["line"],
+            "tickfont": {"size": px["tick"] * scale, "color": c["text2"]},
+            "automargin": True, "fixedrange": True, "showspikes": False}
+    return {
+        "layout": {
+            "paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(0,0,0,0)",
+            "font": {"family": CHART_FONT, "size": px["base"] * scale, "color": c["text"]},
+            "colorway": [c["accent"], c["ok"], c["amber"], c["accent2"], c["red"]],
+            "hoverlabel": {"bgcolor": c["hover"], "bordercolor": c["accent"],
+                           "font": {"family": CHART_FONT, "size": px["hover"] * scale,
+                                    "color": c["text"]}},
+            "xaxis": axis, "yaxis": axis,
+            "legend": {"font": {"size": px["tick"] * scale, "color": c["text2"]},
+                       "bgcolor": "rgba(0,0,0,0)", "orientation": "h"},
+            "bargap": 0.25, "showlegend": False,
+            "margin": {"l": 4 * scale, "r": 4 * scale, "t": 4 * scale, "b": 4 * scale},
+        },
+        "data": {
+            # values keep their size (Plotly would shrink a label that nears the edge)
+            "bar": [{"marker": {"line": {"width": 0}}, "constraintext": "none",
+                     "textfont": {"size": px["value"] * scale, "color": c["text"]},
+                     "cliponaxis": False}],
+        },
+    }
+
+
+def chart_config(name: str, topojson_url: str) -> dict[str, object]:
+    """dcc.Graph's config: the PNG button named after the chart, nothing from a CDN (the
+    map's base topology comes from `topojson_url`, an empty one: no tiles, no world)."""
+    return {"displaylogo": False, "responsive": True, "scrollZoom": False,
+            "displayModeBar": "hover",
+            "modeBarButtonsToRemove": list(MODEBAR_REMOVE),
+            "toImageButtonOptions": {"format": "png", "filename": f"cockpit-{name}"},
+            "topojsonURL": topojson_url, "doubleClick": "reset"}

@@ -14,6 +14,7 @@ from typing import Any, Final
 from dash import dcc, html
 from dash.development.base_component import Component
 
+from dashboard.city import Unit, load_city
 from dashboard.config import Settings
 from dashboard.i18n import t
 from dashboard.video import wall as video
@@ -24,11 +25,20 @@ EDITORS: Final = frozenset({"commander", "duty_officer"})
 LIST_MAX: Final = 80
 # The list follows camera updates at most this often.
 LIST_REFRESH_MS: Final = 1000
+# The followed event's cameras are read again this often (cameras come and go).
+RANKING_REFRESH_MS: Final = 60_000
+
+# Town and community names by code, for the tiles' captions (the tour goes by area).
+_areas: dict[str, Unit] = {}
+_tour_s: list[int] = [20]
 
 
 def configure(settings: Settings) -> None:
-    """Nothing of its own yet: the header and config come from layouts.chrome."""
-    del settings
+    """The city's area names and the tour's interval; header and config: layouts.chrome."""
+    city = load_city(settings.city)
+    _areas.clear()
+    _areas.update({u.code: u for u in (*city.towns, *city.communities)})
+    _tour_s[0] = settings.video_tour_s
 
 
 def can_edit() -> bool:
@@ -36,10 +46,20 @@ def can_edit() -> bool:
     return bool(session and session.get("role") in EDITORS)
 
 
-def video_config(editor: bool) -> dict[str, Any]:
+def areas_for(scope: str | None, lang: str = "zh-CN") -> dict[str, str]:
+    """The area names a session may need, in the page's language: its scope's towns and
+    communities and the town a community scope lies in (names of places are not records,
+    but a scoped user's page has no use for the rest)."""
+    return {code: unit.label(lang) for code, unit in _areas.items()
+            if not scope or code.startswith(scope) or scope.startswith(code)}
+
+
+def video_config(editor: bool, lang: str = "zh-CN") -> dict[str, Any]:
+    session = chrome.session_info() or {}
     return {"grids": list(video.GRIDS), "tilesMax": video.TILES_MAX,
             "nameMax": video.NAME_MAX, "listMax": LIST_MAX, "listRefreshMs": LIST_REFRESH_MS,
-            "canEdit": editor}
+            "canEdit": editor, "tourS": _tour_s[0], "rankingRefreshMs": RANKING_REFRESH_MS,
+            "areas": areas_for(session.get("scope"), lang)}
 
 
 def _toolbar(lang: str, editor: bool) -> html.Div:
@@ -100,7 +120,7 @@ def serve_layout(lang: str) -> Component:
         html.Div(id=ids.VW_GRID, className="cc-vw-grid", **{"data-grid": str(video.DEFAULT_GRID)}),
     ])
     main: list[Component] = [_side(lang), stage] if editor else [stage]
-    config = {**chrome.browser_config(lang, page="video"), "video": video_config(editor)}
+    config = {**chrome.browser_config(lang, page="video"), "video": video_config(editor, lang)}
     return html.Div(id=ids.VW_ROOT, className="cc-wall cc-vw", lang=lang,
                     **{"data-edit": "1" if editor else "0"}, children=[
         chrome.header(lang, subtitle=t("vw.title", lang), page="video"),

@@ -6,6 +6,7 @@ their real seats, then communities, grids and micro-grids as centroidal Voronoi 
 their parent, denser towards the city centre. Fixed seeds: two runs give identical bytes.
 
     python scripts/derive_city.py [--out DIR]
+    python scripts/derive_city.py --names-only   # add the English names to data/pingdu/
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import argparse
 import itertools
 import json
 import math
+import re
 import sys
 import time
 from collections import defaultdict
@@ -74,7 +76,51 @@ QUARTERS = [
     "胜利", "向阳", "文化", "幸福", "和平", "新华", "阳光", "锦绣", "龙泉", "凤凰",
     "现河", "香店", "人民", "建设", "振华", "永安", "光明", "杏园", "梨园", "福安",
 ]
-# fmt: on
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
+# English names of the parts above (Hanyu Pinyin, as China writes place names in English):
+# a community's English name is built from its Chinese one, part by part (`name_en`).
+SURNAMES_EN = dict(zip(SURNAMES, _words(
+    "Wang Li Zhang Liu Chen Yang Zhao Huang Zhou Wu Xu Sun Ma Zhu Hu Guo He Gao Lin Luo Zheng "
+    "Liang Xie Song Tang Xu Han Feng Deng Cao Peng Yu Dong Yuan Pan Jiang Cai Jiang Cui Du "
+    "Ding Sui Qi Qiu Pang Gong Luan"), strict=True))
+VILLAGE_EN = dict(zip(VILLAGE, ("jiazhuang", "jiacun", "jiatuan", "jiatun", "gezhuang",
+                                "jiabu", "jiawa", "jialing", "jiagou", "jiazhai", "jiaying"),
+                      strict=True))
+ROADS_EN = dict(zip(ROADS, _words(
+    "Hangzhou Suzhou Yangzhou Changzhou Nanjing Shanghai Qingdao Jinan Yantai Weihai "
+    "Weifang Jiaozhou Jimo Laixi Changjiang Huanghe Taishan Laoshan Beijing Tianjin "
+    "Guangzhou Shenzhen Xiamen Ningbo Wenzhou Fuzhou Wuxi Huzhou Jiaxing Shaoxing "
+    "Taizhou Hefei Chongqing Chengdu Xi'an Zhengzhou Taiyuan Shenyang Dalian Changchun "
+    "Kunming Guiyang Nanning Haikou Lanzhou Yinchuan Lhasa Wuhan Changsha Nanchang"),
+    strict=True))
+QUARTERS_EN = dict(zip(QUARTERS, _words(
+    "Dongguan Xiguan Nanguan Beiguan Chengdong Chengxi Chengnan Chengbei Fuqian Hongqi "
+    "Shengli Xiangyang Wenhua Xingfu Heping Xinhua Yangguang Jinxiu Longquan Fenghuang "
+    "Xianhe Xiangdian Renmin Jianshe Zhenhua Yong'an Guangming Xingyuan Liyuan Fu'an"),
+    strict=True))
+
+
+def name_en(name: str) -> str:
+    """The English name of a unit's Chinese one as this script makes them: "王家庄社区" →
+    "Wangjiazhuang Community", "杭州路社区" → "Hangzhou Road Community", "第3网格" →
+    "Grid 3" (and "12号微网格" → "Micro-grid 12", though micro-grids keep no English name)."""
+    if m := re.fullmatch(r"第(\d+)网格", name):
+        return f"Grid {m[1]}"
+    if m := re.fullmatch(r"(\d+)号微网格", name):
+        return f"Micro-grid {m[1]}"
+    stem = name.removesuffix("社区")
+    if stem.endswith("花园") and stem[:-2] in ROADS_EN:
+        return f"{ROADS_EN[stem[:-2]]} Garden Community"
+    if stem.endswith("路") and stem[:-1] in ROADS_EN:
+        return f"{ROADS_EN[stem[:-1]]} Road Community"
+    if stem in QUARTERS_EN:
+        return f"{QUARTERS_EN[stem]} Community"
+    if stem[:1] in SURNAMES_EN and stem[1:] in VILLAGE_EN:
+        return f"{SURNAMES_EN[stem[:1]]}{VILLAGE_EN[stem[1:]]} Community"
+    raise ValueError(f"no English name for {name!r}")
 
 
 # --- frames -----------------------------------------------------------------------------
@@ -405,6 +451,9 @@ def derive() -> dict[str, list[dict]]:
     micros = split_level(grids, N_MICRO, 6, 8.0, 2)
     for m in micros:
         m["name"] = f"{int(m['code'][-2:])}号微网格"
+    # micro-grids are never labelled: English names would only weigh on the wall's download
+    for u in (*comms, *grids):
+        u["name_en"] = name_en(u["name"])
     print(f"split: {time.perf_counter() - t0:.1f}s", file=sys.stderr)
 
     # One exact coverage from the leaves up, so every level shares the leaves' vertices.
@@ -477,10 +526,49 @@ def write(out: Path, levels: dict[str, list[dict]]) -> None:
     (out / "city.json").write_text("{" + ",\n".join(lines) + "}\n", encoding="utf-8")
 
 
+def add_names_en(out: Path) -> None:
+    """Give every unit of an already derived folder its `name_en` (what `derive` now adds),
+    rewriting only the names: the geometry stays byte for byte."""
+    def named(row: dict) -> dict:
+        if "name_en" in row or "name" not in row:
+            return row
+        keys = list(row)
+        at = keys.index("name") + 1 if "kind" in row else len(keys)
+        items = list(row.items())
+        return dict([*items[:at], ("name_en", name_en(row["name"])), *items[at:]])
+
+    for stem in ("communities", "grids"):
+        path = out / f"{stem}.geojson"
+        lines = path.read_text(encoding="utf-8").split("\n")
+        for i, line in enumerate(lines):
+            if line.startswith('{"type":"Feature"'):
+                tail = "," if line.endswith(",") else ""
+                feat = json.loads(line.removesuffix(","))
+                feat["properties"] = named(feat["properties"])
+                lines[i] = json.dumps(feat, ensure_ascii=False, separators=(",", ":")) + tail
+        path.write_text("\n".join(lines), encoding="utf-8")
+    path = out / "city.json"
+    lines = path.read_text(encoding="utf-8").split("\n")
+    for i, line in enumerate(lines):
+        if line.startswith('{"code"'):
+            tail = "," if line.endswith(",") else ""
+            row = json.loads(line.removesuffix(","))
+            if "name_en" not in row:
+                items = list(row.items())
+                row = dict([*items[:2], ("name_en", name_en(row["name"])), *items[2:]])
+            lines[i] = json.dumps(row, ensure_ascii=False) + tail
+    path.write_text("\n".join(lines), encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=ROOT / "data" / "pingdu")
+    ap.add_argument("--names-only", action="store_true",
+                    help="only add the English names to an already derived folder")
     args = ap.parse_args(argv)
+    if args.names_only:
+        add_names_en(args.out)
+        return
     t0 = time.perf_counter()
     levels = derive()
     write(args.out, levels)

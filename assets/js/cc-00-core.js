@@ -13,11 +13,16 @@
 
   /* ------------------------------------------------------------- strings */
 
+  /* `{name}` is filled from vars; `{n|one|other}` is `one` when n is 1, else `other`, with
+     `#` standing for n (dashboard/i18n.py, the same rule). An unknown name stays as it is. */
   cc.t = function (key, vars) {
     var s = Object.prototype.hasOwnProperty.call(cc.strings, key) ? cc.strings[key] : key;
     if (vars) {
-      s = s.replace(/\{(\w+)\}/g, function (m, k) {
-        return Object.prototype.hasOwnProperty.call(vars, k) ? String(vars[k]) : m;
+      s = s.replace(/\{(\w+)(?:\|([^{}|]*)\|([^{}|]*))?\}/g, function (m, k, one, other) {
+        if (!Object.prototype.hasOwnProperty.call(vars, k)) return m;
+        var v = String(vars[k]);
+        if (one === undefined) return v;
+        return (Number(v.replace(/,/g, '').trim()) === 1 ? one : other).replace(/#/g, v);
       });
     }
     return s;
@@ -28,6 +33,70 @@
     if (code === undefined || code === null || code === '') return '';
     var key = prefix + '.' + code;
     return Object.prototype.hasOwnProperty.call(cc.strings, key) ? cc.strings[key] : String(code);
+  };
+
+  /* A city unit's name ({code, name, name_en} from the server) in the page's language: the
+     English one on an English page when the city's data has one (docs: "One language per
+     page"). */
+  cc.unitName = function (u) {
+    if (!u) return '';
+    if (cc.cfg && cc.cfg.lang === 'en' && u.name_en) return String(u.name_en);
+    return String(u.name || u.code || '');
+  };
+
+  /* List and label punctuation of the page's language (、 ； ： in Chinese). */
+  cc.join = function (items) { return items.join(cc.t('sep.list')); };
+
+  /* Product text with feed text inside: `template` (its {name} placeholders left unfilled)
+     into `el`, each placeholder that `feed` has as a <span data-feed> holding that value as
+     text, so the page's language never claims the feed's words and markup stays text. */
+  cc.setFeedText = function (el, template, feed) {
+    if (!el) return;
+    var key = template + '\u0000' + JSON.stringify(feed || {});
+    if (el._ccFeedKey === key) return;
+    el._ccFeedKey = key;
+    el.textContent = '';
+    String(template).split(/(\{\w+\})/).forEach(function (part) {
+      var m = /^\{(\w+)\}$/.exec(part);
+      if (m && feed && Object.prototype.hasOwnProperty.call(feed, m[1])) {
+        var span = el.appendChild(document.createElement('span'));
+        span.setAttribute('data-feed', '');
+        span.textContent = String(feed[m[1]]);
+      } else if (part) {
+        el.appendChild(document.createTextNode(part));
+      }
+    });
+  };
+
+  /* An alert's text in the page's language: its `texts` (each language's template, made by
+     dashboard/command/alerts.py alert_texts) with its `feed` values marked; an alert raised
+     before alerts had them shows its `message` as it was stored. Returns the plain text. */
+  cc.setAlertText = function (el, a) {
+    var tpl = a && a.texts && cc.cfg && a.texts[cc.cfg.lang];
+    if (typeof tpl !== 'string') {
+      cc.setText(el, (a && a.message) || '');
+      return (a && a.message) || '';
+    }
+    cc.setFeedText(el, tpl, a.feed || {});
+    return el ? el.textContent : '';
+  };
+
+  /* People's names (feed text) as a template for cc.setFeedText: "{p0}、{p1}" and
+     {p0: …, p1: …}, joined with the page's list separator. `feed` gets the names. */
+  cc.namesTemplate = function (names, feed, prefix) {
+    return names.map(function (n, i) {
+      feed[(prefix || 'p') + i] = n;
+      return '{' + (prefix || 'p') + i + '}';
+    }).join(cc.t('sep.list'));
+  };
+
+  /* A feed value as its own <span data-feed> (names of people, cameras, units; titles). */
+  cc.feedSpan = function (className, text) { return cc.feed(cc.make('span', className, text)); };
+
+  /* `el` marked as showing feed text only; returns it. */
+  cc.feed = function (el) {
+    el.setAttribute('data-feed', '');
+    return el;
   };
 
   /* ------------------------------------------------------------- DOM helpers */
@@ -50,7 +119,8 @@
   cc.setText = function (el, text) {
     if (!el) return;
     text = text === undefined || text === null ? '' : String(text);
-    if (el.textContent !== text) el.textContent = text;
+    el._ccFeedKey = null; // plain text now (cc.setFeedText)
+    if (el.textContent !== text || el.firstElementChild) el.textContent = text;
   };
 
   cc.setAttr = function (el, name, value) {

@@ -581,14 +581,14 @@
     if (!rec) return;
     var box = cc.make('div');
     var title = rec.name || rec.id;
-    box.appendChild(cc.make('div', 'cc-pop-title', title));
+    box.appendChild(cc.feed(cc.make('div', 'cc-pop-title', title))); // a unit's own name
     var sub = [cc.label('kind', m._ccKind)];
     if (m._ccKind === 'worker') sub.push(cc.label('wkst', rec.status));
     if (m._ccKind === 'resource') { sub.push(cc.label('rsk', rec.kind)); sub.push(cc.label('rsst', rec.status)); }
     if (m._ccKind === 'camera') sub.push(rec.online === false ? cc.t('conn.offline') : '');
     box.appendChild(cc.make('div', 'cc-pop-sub', sub.filter(Boolean).join(' · ')));
     var extra = rec.unit || rec.phone || rec.grid_id;
-    if (extra) box.appendChild(cc.make('div', 'cc-pop-sub', extra));
+    if (extra) box.appendChild(cc.feed(cc.make('div', 'cc-pop-sub', extra)));
     if (rec.ts) box.appendChild(cc.make('div', 'cc-pop-sub', cc.fmtDateTime(rec.ts)));
     if (cc.tracks) cc.tracks.decoratePopup(box, m._ccKind, rec); // 轨迹回放 (cc-86)
     popup = popup || L.popup({ closeButton: true, autoPan: false, offset: [0, -4] });

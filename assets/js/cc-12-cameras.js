@@ -546,7 +546,7 @@
     var rec = cc.store.get('camera', id) || {};
     var box = cc.make('div', 'cc-cam-pop');
     box.setAttribute('data-camera', id);
-    box.appendChild(cc.make('div', 'cc-pop-title', rec.name || id));
+    box.appendChild(cc.feed(cc.make('div', 'cc-pop-title', rec.name || id)));
     var sub = [cc.t('cam.kind'), online[i] ? cc.t('cam.online') : cc.t('cam.offline')];
     if (rec.ptz) sub.push(cc.t('camsel.ptz'));
     else if (fov[i] > 0) sub.push(cc.t('camsel.facing', { h: Math.round(head[i]), f: Math.round(fov[i]) }));

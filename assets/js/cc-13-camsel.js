@@ -118,6 +118,7 @@
     selection.slice(0, NAMES_SHOWN).forEach(function (id) {
       var rec = cc.store.get('camera', id);
       var li = cc.make('li', rec && rec.online === false ? 'is-offline' : '', (rec && rec.name) || id);
+      li.setAttribute('data-feed', ''); // a camera's own name
       li.setAttribute('data-camera', id);
       els.names.appendChild(li);
     });

@@ -265,9 +265,10 @@
     li.classList.toggle('is-pinned', pinned);
     li.classList.toggle('is-selected', rec.id === selected);
     cc.setText(li._type, cc.label('type', rec.type));
-    cc.setText(li._title, rec.title || '');
+    cc.setFeedText(li._title, '{t}', { t: rec.title || '' });
     cc.setText(li._time, cc.fmtTime(evTime(rec)));
-    cc.setText(li._place, cc.mapview.placeOf(rec) || rec.address || '');
+    var place = cc.mapview.placeOf(rec);
+    if (place) cc.setText(li._place, place); else cc.setFeedText(li._place, '{a}', { a: rec.address || '' });
     cc.setText(li._status, cc.label('evst', rec.status || 'reported'));
     cc.setAttr(li._status, 'data-status', rec.status || 'reported');
   }
@@ -288,6 +289,12 @@
     cc.setText(cc.el('cc-detail-' + name), text === undefined || text === null || text === '' ? cc.t('detail.none') : text);
   }
 
+  /* A field showing the feed's words (a title, an address, a name): marked as feed text. */
+  function feedField(name, value, template, feed) {
+    if (!template && (value === undefined || value === null || value === '')) { field(name, ''); return; }
+    cc.setFeedText(cc.el('cc-detail-' + name), template || '{v}', feed || { v: value });
+  }
+
   function renderDetail() {
     if (!selected) return;
     var rec = cc.store.get('event', selected);
@@ -296,35 +303,38 @@
     var s = cc.cfg.severity[String(sev)] || { roman: '', colour: '#90a4ae' };
     var chip = $('DETAIL_CHIP');
     if (chip) { chip.style.background = s.colour; cc.setText(chip, s.roman); }
-    field('title', rec.title || cc.label('type', rec.type));
+    if (rec.title) feedField('title', rec.title); else field('title', cc.label('type', rec.type));
     field('type', cc.label('type', rec.type));
     field('category', cc.label('cat', rec.category));
     field('severity', cc.t('sev.level', { roman: s.roman }) + ' · ' + cc.t('sev.' + sev));
     var sevEl = cc.el('cc-detail-severity');
     if (sevEl) sevEl.style.color = s.colour;
     field('source', cc.label('src', rec.source));
-    field('address', rec.address);
+    feedField('address', rec.address);
     field('area', cc.mapview.placeOf(rec));
     var gname = cc.mapview.gridName(rec.grid_id);
     field('grid', gname && gname !== rec.grid_id ? gname + ' (' + rec.grid_id + ')' : rec.grid_id);
-    field('gridworker', gridWorker(rec.grid_id));
-    field('reporter', rec.reporter);
+    var gw = gridWorker(rec.grid_id);
+    if (gw) feedField('gridworker', null, gw[0], gw[1]); else field('gridworker', '');
+    feedField('reporter', rec.reporter);
     field('reported', cc.fmtDateTime(evTime(rec)));
     field('status', cc.label('evst', rec.status || 'reported'));
-    field('description', rec.description);
+    feedField('description', rec.description);
     renderAgeField(rec);
   }
 
-  /* The grid's own worker(s) (a worker's grid_id is the grid assigned to them), with status. */
+  /* The grid's own worker(s) (a worker's grid_id is the grid assigned to them), with status:
+     [template, feed] for cc.setFeedText (their names are the feed's), or null. */
   function gridWorker(gridId) {
-    if (!gridId) return '';
-    var found = [];
+    if (!gridId) return null;
+    var found = [], feed = {};
     cc.store.each('worker', function (w) {
       if (found.length < 2 && w.grid_id === gridId) {
-        found.push((w.name || w.id) + ' · ' + cc.label('wkst', w.status || 'on_duty'));
+        feed['w' + found.length] = w.name || w.id;
+        found.push('{w' + found.length + '} · ' + cc.label('wkst', w.status || 'on_duty'));
       }
     });
-    return found.join('；');
+    return found.length ? [found.join(cc.t('sep.clauses')), feed] : null;
   }
 
   function renderAgeField(rec) {

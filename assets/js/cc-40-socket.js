@@ -4,7 +4,8 @@
    the count resets once a connection has stayed up 10 s) and resumes with
    ?since=<highest seq seen>, so a blip replays what was missed instead of a snapshot.
    A silent socket (no frame for 5 s; stats come every second) is treated as dead.
-   Close code 4401 means "no session": the wall goes to /login instead of retrying. */
+   Close code 4401 means "no session": the wall goes to /login instead of retrying (the
+   whole window, when the page is in the rotation's frame, cc-90). */
 (function () {
   'use strict';
   var cc = (window.ccwall = window.ccwall || {});
@@ -87,9 +88,12 @@
   function signedOut() {
     stopped = true;
     setState('offline');
-    var next = location.pathname + location.search;
+    // a page in the rotation's frame (cc-90) signs the whole window in, then back to it
+    var top = window;
+    try { if (window.top !== window && window.top.location.origin === location.origin) top = window.top; } catch (e) { /* another origin */ }
+    var next = top.location.pathname + top.location.search;
     var lang = cc.cfg.lang === 'en' ? '&lang=en' : '';
-    location.assign('/login?next=' + encodeURIComponent(next) + lang);
+    top.location.assign('/login?next=' + encodeURIComponent(next) + lang);
   }
 
   function retry() {

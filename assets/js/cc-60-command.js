@@ -132,7 +132,7 @@
     } else {
       li._dot = li.appendChild(cc.make('span', 'cc-cmd-dot'));
     }
-    var name = li._name = li.appendChild(cc.make('span', 'cc-cmd-name', u.name || u.id));
+    var name = li._name = li.appendChild(cc.feedSpan('cc-cmd-name', u.name || u.id));
     name.appendChild(cc.make('small', null, P.kindLabel(u)));
     li.appendChild(cc.make('span', 'cc-cmd-num', fmtDist(Number(u.distance_m))));
     li.appendChild(cc.make('span', 'cc-cmd-num', fmtEta(Number(u.eta_s))));

@@ -79,14 +79,16 @@
     li.setAttribute('data-kind', a.kind || '');
     li.setAttribute('data-event', a.event_id || '');
     cc.setText(li._kind, cc.label('alert.kind', a.kind));
-    cc.setText(li._msg, a.message || '');
-    li.title = a.message || '';
+    li.title = cc.setAlertText(li._msg, a);
     var ev = a.event_id ? cc.store.get('event', a.event_id) : null;
     var what = ev ? (ev.title || cc.label('type', ev.type)) : (a.subject_id || '');
+    // the tooltip repeats the alert's text, feed words and all
+    li.setAttribute('data-feed-title', '');
     // handed over by the duty desk: it waits for a commander (cc-82-duty.js)
-    var handed = a.handed_to_role ? cc.t('alert.handed', { by: a.handed_by || '' }) + ' · ' : '';
     li.setAttribute('data-handed', a.handed_to_role ? '1' : '0');
-    cc.setText(li._sub, handed + cc.fmtTime(Number(a.ts)) + ' · ' + what);
+    cc.setFeedText(li._sub, cc.t('alert.handed', { by: '{by}' }) + ' · ', {});
+    cc.setFeedText(li._sub, (a.handed_to_role ? cc.t('alert.handed', { by: '{by}' }) + ' · ' : '') +
+      cc.fmtTime(Number(a.ts)) + ' · {what}', { by: a.handed_by || '', what: what });
     show(li._ack, P.canAct());
     a._new = false;
   }

@@ -140,7 +140,8 @@
     el.classList.add('cc-vplayer');
     this.box = el.appendChild(cc.make('div', 'cc-vp-media'));
     this.cap = el.appendChild(cc.make('div', 'cc-vp-cap'));
-    this.nameEl = this.cap.appendChild(cc.make('span', 'cc-vp-name'));
+    this.nameEl = this.cap.appendChild(cc.feedSpan('cc-vp-name')); // the camera's own name
+    this.el.setAttribute('data-feed-title', '');
     this.stateEl = this.cap.appendChild(cc.make('span', 'cc-vp-state'));
     if (this.opts.label === false) this.cap.hidden = true;
     this.paintName();

@@ -1,29 +1,37 @@
 /* cc-70-videowall.js: the video wall page, /video (docs/VIDEO.md).
 
-   1/4/9/16 tiles, the camera list, saved layouts, following events. Also, on the wall page,
-   `opened(id)`: a commander opening an event points the video wall at it
+   1/4/9/16 tiles, the camera list, saved layouts, following events, the tour. Also, on the
+   wall page, `opened(id)`: a commander opening an event points the video wall at it
    (POST /api/video/focus).
 
-   State: `wall` = {grid, tiles, follow, event_id, ts} as last applied. The server's wall
-   (GET, `video` frames, PUT answers) wins when its ts is not older; a new level-I/II event
-   seen live switches the tiles here only (each screen asks GET /api/video/cameras), so a
-   display that may not write still follows. Tiles play through cc.video.play (cc-66); a
-   camera that stays on screen keeps its player when tiles move. Feed text only through
-   textContent; the list shows the first `listMax` matches of a store that may hold 42k. */
+   State: `wall` = {grid, tiles, follow, event_id, focus_ts, ts} as last applied: `tiles` are
+   the pinned ones (a person's), `event_id` the focused event. The server's wall (GET,
+   `video` frames, PUT answers) wins when its ts is not older. What the other tiles show is
+   worked out here on every screen (cc-68 `cc.wallpick`): the followed event's cameras (GET
+   /api/video/cameras, the event panel's ranking), then the tour, whose step is the wall
+   clock ÷ `tourS` so every screen shows the same. Tiles play through cc.video.play (cc-66);
+   a camera that stays on screen keeps its player when tiles move, a camera that goes has
+   its player torn down. Feed text only through textContent; the list shows the first
+   `listMax` matches of a store that may hold 42k. */
 (function () {
   'use strict';
   var cc = (window.ccwall = window.ccwall || {});
   var V = (cc.videowall = {});
   var ID = null, K = null;
 
-  var wall = { grid: 4, tiles: [], follow: true, event_id: null, ts: 0 };
-  var gen = 0; // bumps whenever the tiles change: a slower answer never overrides a newer one
+  var wall = { grid: 4, tiles: [], follow: true, event_id: null, focus_ts: null, ts: 0 };
+  var shown = []; // what each tile shows: {id, src: 'pin'|'follow'|'tour'|null, town, community}
+  var followId = null; // the event followed (cc.wallpick.followed)
+  var ranking = null; // {event, ids, at}: the followed event's cameras, as the server ranks them
+  var rankingFor = null; // the event whose ranking is on its way
+  var plan = null, planDirty = true, planStep = -1; // the tour's plan (cc.wallpick.tourPlan), stale?, built at
+  var stepTimer = null;
+  var toldNone = null; // the event whose "no camera near" was said
   var canEdit = false;
   var picked = -1; // the tile clicked, waiting for a camera
   var players = new Map(); // camera id → {screen, handle, rec}
   var slots = []; // tile elements, in order
   var layouts = []; // the saved layouts, by name
-  var followed = new Set(); // events already followed (bounded)
   var camRows = []; // pooled <li>s of the camera list
   var listed = new Map(); // camera id → its <li>, the rows on screen
   var camsTimer = null, camsAt = 0;
@@ -48,9 +56,11 @@
     return cc.t('vw.err', { msg: err.error || err.status });
   }
 
-  function say(text, level) {
+  /* A message in the tool bar; with `feed`, `text` is a template whose {names} are the
+     feed's words (an event's title), marked as such (cc.setFeedText). */
+  function say(text, level, feed) {
     var el = $('VW_MSG');
-    cc.setText(el, text);
+    if (feed) cc.setFeedText(el, text, feed); else cc.setText(el, text);
     cc.setAttr(el, 'data-level', level || 'info');
     clearTimeout(msgTimer);
     if (text) msgTimer = setTimeout(function () { cc.setText(el, ''); }, 8000);
@@ -76,10 +86,10 @@
     var ts = Number(w.ts) || 0;
     if (ts < wall.ts) return false;
     var tiles = cleanTiles(w.tiles);
-    if (tiles.join('\u0000') !== wall.tiles.join('\u0000') || w.event_id !== wall.event_id) gen++;
     wall = { grid: gridOf(w.grid), tiles: tiles, follow: w.follow !== false,
-      event_id: typeof w.event_id === 'string' ? w.event_id : null, ts: ts };
-    if (wall.event_id) remember(wall.event_id);
+      event_id: typeof w.event_id === 'string' ? w.event_id : null,
+      focus_ts: Number(w.focus_ts) || null, ts: ts };
+    refollow();
     render();
     return true;
   }
@@ -103,8 +113,9 @@
      meanwhile go together in the next), so the server applies them in the order made. */
   function commit(change, done) {
     if (!canEdit) return;
-    if (change.tiles) { change.tiles = cleanTiles(change.tiles); wall.event_id = null; gen++; }
+    if (change.tiles) change.tiles = cleanTiles(change.tiles);
     Object.keys(change).forEach(function (k) { wall[k] = change[k]; });
+    if ('follow' in change) refollow();
     render();
     outbox = Object.assign(outbox || {}, change);
     if (done) dones.push(done);
@@ -158,44 +169,126 @@
     commit({ tiles: tiles });
   }
 
+  /* A tile dragged onto another: two pinned ones swap; what an unpinned one shows is pinned
+     where it was dropped. */
+  function moveTile(from, to) {
+    if (wall.tiles[from]) swap(from, to);
+    else if (shown[from] && shown[from].id) assign(to, shown[from].id);
+  }
+
   function clearSlot(slot) {
     var tiles = padded();
     tiles[slot] = null;
     commit({ tiles: tiles });
   }
 
-  /* ------------------------------------------------------------- following */
+  /* ------------------------------------------------------------- following, the tour */
 
-  function remember(eventId) {
-    followed.delete(eventId);
-    followed.add(eventId);
-    if (followed.size > 64) followed.delete(followed.values().next().value);
-  }
-
-  function isUrgent(rec) { return cc.cfg.urgent.indexOf(Number(rec.severity)) >= 0; }
-  function isClosed(rec) { return cc.cfg.closed.indexOf(rec.status) >= 0; }
+  var W = cc.wallpick;
 
   function eventTitle(id) {
     var rec = cc.store.get('event', id);
     return rec ? rec.title || cc.label('type', rec.type) || id : id;
   }
 
-  /* A new level-I/II event seen live: its cameras, covering first, on this screen. */
-  function follow(rec) {
-    if (followed.has(rec.id)) return;
-    remember(rec.id);
-    var g0 = gen;
-    cc.api('GET', '/video/cameras?event_id=' + encodeURIComponent(rec.id)).then(function (res) {
-      if (gen !== g0 || !wall.follow) return;
-      var ids = (res.cameras || []).map(function (c) { return c && c.id; });
-      ids = cleanTiles(ids);
-      if (!ids.length) { say(cc.t('vw.no_cameras', { title: eventTitle(rec.id) }), 'info'); return; }
-      gen++;
-      wall.tiles = ids;
-      wall.event_id = rec.id;
-      picked = -1;
+  /* Which event the wall follows now; its cameras are read when it changes. */
+  function refollow() {
+    var next = null;
+    if (wall.follow) {
+      var events = [];
+      cc.store.each('event', function (rec) { events.push(rec); });
+      next = W.followed(events, { event_id: wall.event_id, ts: wall.focus_ts },
+        { urgent: cc.cfg.urgent, closed: cc.cfg.closed });
+    }
+    if (next === followId) return;
+    followId = next;
+    loadRanking();
+    render();
+  }
+
+  function loadRanking() {
+    if (!followId) { ranking = null; rankingFor = null; return; }
+    var id = followId;
+    rankingFor = id;
+    cc.api('GET', '/video/cameras?event_id=' + encodeURIComponent(id)).then(function (res) {
+      done((res.cameras || []).map(function (c) { return c && typeof c.id === 'string' ? c.id : null; }));
+    }, function () { done([]); }); // out of scope or gone: the tour fills the tiles
+    function done(ids) {
+      if (rankingFor === id) rankingFor = null;
+      if (followId !== id) return;
+      ranking = { event: id, ids: ids.filter(Boolean).slice(0, K.tilesMax), at: Date.now() };
+      if (!ranking.ids.length && toldNone !== id) {
+        toldNone = id;
+        say(cc.t('vw.no_cameras', { title: '{title}' }), 'info', { title: eventTitle(id) });
+      }
       render();
-    }, ignore);
+    }
+  }
+
+  function tourStep() { return K.tourS > 0 ? Math.floor(Date.now() / (K.tourS * 1000)) : 0; }
+
+  /* Rebuilt at most once a step (the tiles do not jump between steps), at once while empty. */
+  function tourPlan(step) {
+    if (!(K.tourS > 0)) return null;
+    if (!plan || (planDirty && (!plan.total || planStep !== step))) {
+      var cams = [];
+      cc.store.each('camera', function (rec) { cams.push(rec); });
+      plan = W.tourPlan(cams, cc.video && cc.video.streamType);
+      planDirty = false;
+      planStep = step;
+    }
+    return plan;
+  }
+
+  /* At every step of the tour (on the wall clock's boundaries): the next cameras, the plan
+     rebuilt if cameras came, went or changed meanwhile, the ranking read again when old. */
+  function armStep() {
+    clearTimeout(stepTimer);
+    if (!(K.tourS > 0)) return;
+    var every = K.tourS * 1000;
+    stepTimer = setTimeout(function () {
+      if (followId && ranking && !rankingFor && Date.now() - ranking.at > K.rankingRefreshMs) loadRanking();
+      render();
+      armStep();
+    }, every - (Date.now() % every) + 20);
+  }
+
+  /* What every tile shows now. While the followed event's cameras are on their way the
+     tiles stay as they are (no flash of the tour before them). */
+  function pick() {
+    if (followId && (!ranking || ranking.event !== followId) && rankingFor === followId) return;
+    var ids = followId && ranking && ranking.event === followId ? ranking.ids : [];
+    ids = W.liveFirst(ids, function (id) { var r = camRecord(id); return !!r && r.online === false; });
+    var step = tourStep();
+    shown = W.fill({ grid: wall.grid, pinned: wall.tiles, ranking: ids, plan: tourPlan(step), step: step });
+  }
+
+  function shownAt(id) {
+    for (var i = 0; i < shown.length; i++) if (shown[i] && shown[i].id === id) return i;
+    return -1;
+  }
+
+  function areaName(town, community) {
+    var names = cc.cfg.video.areas || {};
+    var parts = [town && names[town], community && names[community]].filter(Boolean);
+    return parts.length ? parts.join(' · ') : cc.t('vw.area_none');
+  }
+
+  /* The tile's caption beside its number: why this camera is here, and where it stands,
+     into `el` (the followed event's title is the feed's words: marked, cc.setFeedText). */
+  function caption(el, s, rec) {
+    var feed = {}, text = '';
+    if (s && s.id && s.src === 'tour') {
+      text = cc.t('vw.src.tour', { area: areaName(s.town, s.community) });
+    } else if (s && s.id) {
+      var a = W.areaOf(rec || {});
+      var where = rec ? areaName(a.town, a.community) : '';
+      if (s.src === 'follow') feed.title = eventTitle(followId);
+      var why = s.src === 'follow' ? cc.t('vw.src.follow', { title: '{title}' }) : cc.t('vw.src.pin');
+      text = where ? why + ' · ' + where : why;
+    }
+    cc.setFeedText(el, text, feed);
+    if (feed.title) el.setAttribute('data-feed-title', ''); else el.removeAttribute('data-feed-title');
   }
 
   function onVideo(data) {
@@ -203,10 +296,9 @@
     if (data.id === 'wall') {
       serverWall(data);
     } else if (data.id === 'focus') {
-      if (typeof data.event_id === 'string') remember(data.event_id);
       if (data.wall) serverWall(data.wall);
       else if (data.follow && !(data.cameras || []).length) {
-        say(cc.t('vw.no_cameras', { title: eventTitle(data.event_id) }), 'info');
+        say(cc.t('vw.no_cameras', { title: '{title}' }), 'info', { title: eventTitle(data.event_id) });
       }
     } else if (data.id === 'layouts') {
       clearTimeout(layoutsTimer);
@@ -218,6 +310,10 @@
     if (kind === 'camera') {
       var p = rec && players.get(rec.id);
       if (p && op !== 'remove') refreshPlayer(p, rec);
+      // the tour's plan follows at its next step (a re-sort of 42k per flip would not do);
+      // a wall with nothing to tour yet takes the first cameras at once
+      if (arrived || op === 'remove' || op === 'upsert') planDirty = true;
+      if (arrived && plan && !plan.total) render();
       // a move of a camera already there costs one row at most, not a scan of 42k
       if (!canEdit) return;
       if (arrived || op === 'remove') camsDirty();
@@ -225,10 +321,18 @@
     } else if (kind === 'video') {
       onVideo(rec);
     } else if (kind === 'event') {
-      if (arrived && live && wall.follow && isUrgent(rec) && !isClosed(rec)) follow(rec);
-      if (rec && rec.id === wall.event_id) cc.schedule('vw-event', renderEvent);
+      cc.schedule('vw-follow', refollow);
+      if (rec && rec.id === followId) {
+        cc.schedule('vw-event', renderEvent);
+        // its title is in the captions
+        cc.schedule('vw-render', renderNow);
+      }
     } else if (kind === 'snapshot') {
       // a fresh start: frames may have been missed, read the wall again
+      // the event first: the tiles' first picture is its cameras, never the tour before them
+      planDirty = true;
+      refollow();
+      render();
       reloadWall();
       if (canEdit) searchNow();
       cc.schedule('vw-event', renderEvent);
@@ -257,7 +361,7 @@
     p.screen.setAttribute('data-camera', p.id);
     p.screen.setAttribute('data-state', rec ? (rec.online === false ? 'offline' : 'unsupported') : 'unknown');
     var name = p.screen.querySelector('.cc-vw-screen-name') ||
-      p.screen.appendChild(cc.make('div', 'cc-vw-screen-name'));
+      p.screen.appendChild(cc.feed(cc.make('div', 'cc-vw-screen-name')));
     var state = p.screen.querySelector('.cc-vw-screen-state') ||
       p.screen.appendChild(cc.make('div', 'cc-vw-screen-state'));
     cc.setText(name, rec ? rec.name || p.id : p.id);
@@ -282,8 +386,11 @@
       while (p.screen.firstChild) p.screen.removeChild(p.screen.firstChild);
       startPlayer(p);
     }
-    var slot = slots[wall.tiles.indexOf(p.id)];
-    if (slot) cc.setText(slot._name, rec.name || p.id);
+    var i = shownAt(p.id), slot = slots[i];
+    if (slot) {
+      cc.setText(slot._name, rec.name || p.id);
+      caption(slot._src, shown[i], rec);
+    }
   }
 
   function dropPlayer(p) {
@@ -304,8 +411,13 @@
       canEdit ? cc.t('vw.empty_tile') : cc.t('vw.empty_view')));
     var bar = el.appendChild(cc.make('div', 'cc-vw-tile-bar'));
     bar.appendChild(cc.make('span', 'cc-vw-tile-no', String(i + 1)));
-    el._name = bar.appendChild(cc.make('span', 'cc-vw-tile-name'));
+    el._name = bar.appendChild(cc.feedSpan('cc-vw-tile-name')); // a camera's own name
+    el._src = bar.insertBefore(cc.make('span', 'cc-vw-tile-src'), bar.firstChild);
     if (canEdit) {
+      var pin = bar.appendChild(cc.make('button', 'cc-vw-tile-pin', cc.t('vw.pin')));
+      pin.type = 'button';
+      pin.title = cc.t('vw.pin_title');
+      pin.setAttribute('data-vw', 'pin');
       var clear = bar.appendChild(cc.make('button', 'cc-vw-tile-clear', '×'));
       clear.type = 'button';
       clear.title = cc.t('vw.clear');
@@ -324,20 +436,26 @@
     while (slots.length < n) slots.push(grid.appendChild(makeSlot(slots.length)));
     while (slots.length > n) slots.pop().remove();
     if (picked >= n) picked = -1;
+    pick();
     var want = new Set();
     for (var i = 0; i < n; i++) {
-      var id = wall.tiles[i] || null;
+      var s = shown[i] || { id: null, src: null };
+      var id = s.id || null;
       var slot = slots[i];
       cc.setAttr(slot, 'data-camera', id || '');
+      cc.setAttr(slot, 'data-src', s.src || '');
       slot.classList.toggle('is-empty', !id);
+      slot.classList.toggle('is-pinned', s.src === 'pin');
       slot.classList.toggle('is-picked', i === picked);
       slot.draggable = canEdit && !!id;
-      if (!id) { cc.setText(slot._name, ''); continue; }
+      if (!id) { cc.setText(slot._name, ''); cc.setText(slot._src, ''); continue; }
       want.add(id);
       var p = players.get(id) || makePlayer(id);
       if (p.screen.parentNode !== slot._hold) slot._hold.appendChild(p.screen);
       var rec = p.rec;
       cc.setText(slot._name, rec ? rec.name || id : id);
+      caption(slot._src, s, rec);
+      cc.setAttr(slot._src, 'title', slot._src.textContent); // the whole of it when cut short
     }
     Array.from(players.values()).forEach(function (p) { if (!want.has(p.id)) dropPlayer(p); });
     renderTools();
@@ -361,11 +479,14 @@
     var box = $('VW_EVENT');
     if (!box) return;
     var text = box.querySelector('.cc-vw-event-text');
-    var id = wall.event_id;
+    var id = followId;
     if (!id) {
-      cc.setAttr(box, 'data-state', 'none');
+      var touring = shown.some(function (s) { return s && s.src === 'tour'; });
+      var none = !touring && K.tourS > 0 && shown.some(function (s) { return s && !s.id; });
+      cc.setAttr(box, 'data-state', touring ? 'tour' : 'none');
       box.style.removeProperty('--sev');
-      cc.setText(text, cc.t('vw.event_none'));
+      cc.setText(text, touring ? cc.t('vw.touring', { s: K.tourS })
+        : none ? cc.t('vw.tour_none') : cc.t('vw.event_none'));
       return;
     }
     var rec = cc.store.get('event', id);
@@ -374,7 +495,10 @@
     cc.setAttr(box, 'data-state', 'event');
     cc.setAttr(box, 'data-event', id);
     if (s) box.style.setProperty('--sev', s.colour);
-    cc.setText(text, cc.t('vw.event') + '：' + (s ? s.roman + ' · ' : '') + eventTitle(id));
+    // an event with no camera near is still followed (the tour fills in): say so
+    var nocam = ranking && ranking.event === id && !ranking.ids.length;
+    cc.setFeedText(text, cc.t(nocam ? 'vw.event_nocam' : 'vw.event',
+      { what: (s ? s.roman + ' · ' : '') + '{title}' }), { title: eventTitle(id) });
   }
 
   /* ------------------------------------------------------------- the camera list */
@@ -392,7 +516,7 @@
   }
 
   function fillCam(li, rec) {
-    var on = wall.tiles.indexOf(rec.id);
+    var on = shownAt(rec.id);
     cc.setAttr(li, 'data-id', rec.id);
     cc.setAttr(li, 'data-online', rec.online === false ? '0' : '1');
     cc.setText(li._name, rec.name || rec.id);
@@ -420,7 +544,7 @@
         li = camRows[i] = cc.make('li', 'cc-vw-cam');
         li.draggable = true;
         li._dot = li.appendChild(cc.make('span', 'cc-vw-cam-dot'));
-        li._name = li.appendChild(cc.make('span', 'cc-vw-cam-name'));
+        li._name = li.appendChild(cc.feedSpan('cc-vw-cam-name'));
         li._id = li.appendChild(cc.make('span', 'cc-vw-cam-id'));
         li._tile = li.appendChild(cc.make('span', 'cc-vw-cam-tile'));
       }
@@ -455,7 +579,7 @@
       var li = cc.make('li', 'cc-vw-layout');
       li.setAttribute('data-name', l.name);
       var text = li.appendChild(cc.make('div', 'cc-vw-layout-text'));
-      text.appendChild(cc.make('span', 'cc-vw-layout-name', l.name));
+      text.appendChild(cc.feedSpan('cc-vw-layout-name', l.name)); // named by a person
       text.appendChild(cc.make('span', 'cc-vw-layout-meta', cc.t('vw.layout_meta', { n: l.grid, by: l.by || '' })));
       if (canEdit) {
         var recall = li.appendChild(cc.make('button', 'cc-vw-btn cc-vw-recall', cc.t('vw.recall')));
@@ -526,6 +650,7 @@
         case 'follow': commit({ follow: !wall.follow }); return;
         case 'clear-all': picked = -1; commit({ tiles: [] }); return;
         case 'clear': clearSlot(slotOf(btn)); return;
+        case 'pin': pinShown(slotOf(btn)); return;
         case 'save': saveLayout(); return;
         case 'recall': if (li) recallLayout(li.getAttribute('data-name')); return;
         case 'delete': if (li) deleteLayout(li.getAttribute('data-name')); return;
@@ -550,9 +675,16 @@
     }
   }
 
+  /* The first tile nobody pinned (it may show the event or the tour meanwhile). */
   function firstEmpty() {
     for (var i = 0; i < wall.grid; i++) if (!wall.tiles[i]) return i;
     return -1;
+  }
+
+  /* Keep what an unpinned tile shows there: it becomes the person's. */
+  function pinShown(slot) {
+    var s = shown[slot];
+    if (s && s.id && s.src !== 'pin') assign(slot, s.id);
   }
 
   var DRAG = 'text/plain';
@@ -563,7 +695,7 @@
     var cam = t.closest('.cc-vw-cam');
     if (cam) { e.dataTransfer.setData(DRAG, 'cam:' + cam.getAttribute('data-id')); e.dataTransfer.effectAllowed = 'copyMove'; return; }
     var s = slotOf(t);
-    if (s >= 0 && wall.tiles[s]) { e.dataTransfer.setData(DRAG, 'tile:' + s); e.dataTransfer.effectAllowed = 'move'; }
+    if (s >= 0 && shown[s] && shown[s].id) { e.dataTransfer.setData(DRAG, 'tile:' + s); e.dataTransfer.effectAllowed = 'move'; }
   }
 
   function onDragOver(e) {
@@ -582,7 +714,7 @@
     e.preventDefault();
     var data = e.dataTransfer.getData(DRAG) || '';
     if (data.indexOf('cam:') === 0) assign(s, data.slice(4));
-    else if (data.indexOf('tile:') === 0) swap(Number(data.slice(5)), s);
+    else if (data.indexOf('tile:') === 0) moveTile(Number(data.slice(5)), s);
   }
 
   function input(idName, placeholder, maxLength) {
@@ -630,7 +762,9 @@
       root.addEventListener('drop', onDrop);
       loadLayouts();
     }
+    refollow();
     renderNow();
+    armStep();
     if (canEdit) searchNow();
     reloadWall();
   }
@@ -669,5 +803,7 @@
   Object.defineProperties(V, {
     wall: { get: function () { return JSON.parse(JSON.stringify(wall)); } },
     players: { get: function () { return players.size; } },
+    shown: { get: function () { return JSON.parse(JSON.stringify(shown)); } },
+    followed: { get: function () { return followId; } },
   });
 })();

@@ -1,14 +1,19 @@
 /* cc-80-cockpit.js: the executive cockpit page, /cockpit (docs/COCKPIT.md).
 
-   Every figure of one scope from GET /api/stats?scope=, a density map of its child units
-   (plain Leaflet on the boundary GeoJSON the wall uses), drill-down by clicking a child
-   (map, bars or ranking) with `?scope=CODE` kept in the address, a breadcrumb back up to the
-   user's own scope.
+   Every figure of one scope and time range from GET /api/stats?scope=&range=, drill-down by
+   clicking a child (map, area bars or ranking) with `?scope=CODE` and the range kept in the
+   address, a breadcrumb back up to the user's own scope, the range picker and the export
+   links of what is shown.
+
+   The charts are Plotly figures (dcc.Graph): this file hands the figures JSON to the
+   `CK_DATA` store and callbacks/cockpit.py builds the figures (layouts/cockpit_charts.py);
+   a click on the map or the area bars comes back through `cockpitClick`.
 
    Refresh: the endpoint is cached on the server and cheap, so it is read every `pollMs`
-   and the page repaints only when `version`/`generated` changed; every write goes through
-   setText/setAttr (no-ops when unchanged) and rows are kept by code, so nothing flickers.
-   Unit names come from the server's figures and go in through textContent only. */
+   and the page repaints (and the charts are redrawn) only when scope, range, `version` or
+   `generated` changed; every write goes through setText/setAttr (no-ops when unchanged), so
+   nothing flickers. Unit names come from the server's figures and go in through
+   textContent only. */
 (function () {
   'use strict';
   var cc = (window.ccwall = window.ccwall || {});
@@ -21,11 +26,8 @@
   var gen = 0; // bumps per scope change: a slower answer for an old scope is dropped
   var timer = null;
   var inflight = false;
-  var geo = new Map(); // level → Promise of its GeoJSON (5 levels at most)
-  var map = null, outline = null, shades = null, labels = null;
-  var mapKey = ''; // the scope whose shapes are drawn
-  var shapes = new Map(); // child code → its L.GeoJSON layer
-  var childRows = new Map(); // child code → its bar row
+  var range = { name: null, from: null, to: null }; // null name: the default 30 days
+  var chartKey = ''; // the figures handed to the charts (shownKey and the page scale)
 
   var $ = cc.$;
   function num(v) { return typeof v === 'number' && isFinite(v) ? v : 0; }
@@ -59,25 +61,130 @@
 
   /* ------------------------------------------------------------- the address */
 
+  var DAY = /^[0-9]{4}-[0-9]{2}-[0-9]{2}$/;
+
   function scopeFromUrl() {
     var q = new URLSearchParams(location.search).get('scope');
     return q && /^[0-9]{1,20}$/.test(q) ? q : null;
   }
 
-  function urlFor(code) {
+  /* The range in the address: `range=today|7d|year` or `from`/`to` days; else the default. */
+  function rangeFromUrl() {
     var q = new URLSearchParams(location.search);
+    var name = q.get('range'), from = q.get('from'), to = q.get('to');
+    if (from && DAY.test(from) && to && DAY.test(to) && from <= to) return { name: 'custom', from: from, to: to };
+    if (name && K.ranges.indexOf(name) >= 0 && name !== '30d') return { name: name, from: null, to: null };
+    return { name: null, from: null, to: null };
+  }
+
+  /* The range as query parameters (the API's and the address's own). */
+  function rangeParams(q) {
+    q.delete('range'); q.delete('from'); q.delete('to');
+    if (range.name === 'custom') { q.set('from', range.from); q.set('to', range.to); }
+    else if (range.name) q.set('range', range.name);
+    return q;
+  }
+
+  function urlFor(code) {
+    var q = rangeParams(new URLSearchParams(location.search));
     if (code) q.set('scope', code); else q.delete('scope');
     var s = q.toString();
     return location.pathname + (s ? '?' + s : '');
   }
 
+  function apiQuery() {
+    var q = rangeParams(new URLSearchParams());
+    if (scope) q.set('scope', scope);
+    var s = q.toString();
+    return s ? '?' + s : '';
+  }
+
   /* The header's language link keeps the scope (a leader switching language stays put). */
   function fixLangLink() {
     var a = $('LANG_LINK');
-    if (!a) return;
-    var q = new URLSearchParams((a.getAttribute('href') || '').replace(/^[^?]*\?/, ''));
-    if (scope) q.set('scope', scope); else q.delete('scope');
-    cc.setAttr(a, 'href', '?' + q.toString());
+    if (a) {
+      var q = rangeParams(new URLSearchParams((a.getAttribute('href') || '').replace(/^[^?]*\?/, '')));
+      if (scope) q.set('scope', scope); else q.delete('scope');
+      cc.setAttr(a, 'href', '?' + q.toString());
+    }
+    fixExport();
+    showRange();
+  }
+
+  /* The export links: the events the figures count (this scope and range), in this language. */
+  function fixExport() {
+    document.querySelectorAll('#' + K.ids.CK_EXPORT + ' a[data-format]').forEach(function (a) {
+      var q = rangeParams(new URLSearchParams());
+      q.set('format', a.getAttribute('data-format'));
+      if (scope) q.set('scope', scope);
+      q.set('lang', cc.cfg.lang);
+      cc.setAttr(a, 'href', K.export + '?' + q.toString());
+    });
+  }
+
+  /* The picker's pressed button, the custom box's days, the range panel's title. */
+  function showRange() {
+    var on = range.name || '30d';
+    document.querySelectorAll('#' + K.ids.CK_RANGE + ' [data-range]').forEach(function (b) {
+      cc.setAttr(b, 'aria-pressed', b.getAttribute('data-range') === on ? 'true' : 'false');
+    });
+    if (range.name === 'custom') {
+      dateInput('from').value = range.from;
+      dateInput('to').value = range.to;
+    }
+    panelTitle($('CK_WINDOW'), range.name === 'custom'
+      ? cc.t('ck.range.span', { from: range.from, to: range.to }) : cc.t('ck.range.' + on));
+  }
+
+  /* A local day (the center's time zone) as YYYY-MM-DD, '' when unknown. */
+  function isoDay(ms) {
+    if (typeof ms !== 'number' || !isFinite(ms)) return '';
+    var parts = new Intl.DateTimeFormat('en-CA', { timeZone: cc.cfg.tz, year: 'numeric',
+      month: '2-digit', day: '2-digit' }).format(new Date(ms));
+    return parts;
+  }
+
+  /* The custom box's day inputs, made on first use in the layout's slots. */
+  function dateInput(end) {
+    var slot = document.querySelector('#' + K.ids.CK_CUSTOM + ' [data-date="' + end + '"]');
+    var input = slot.querySelector('input');
+    if (!input) {
+      input = cc.make('input', 'cc-ck-date');
+      input.type = 'date';
+      input.name = end;
+      slot.appendChild(input);
+    }
+    return input;
+  }
+
+  C.setRange = function (next) {
+    if (next.name === range.name && next.from === range.from && next.to === range.to) return;
+    range = next;
+    gen++;
+    history.pushState({ scope: scope }, '', urlFor(scope));
+    $('CK_CUSTOM').hidden = true;
+    fixLangLink();
+    say('');
+    load();
+  };
+
+  function onRange(btn) {
+    var name = btn.getAttribute('data-range');
+    if (btn.id === K.ids.CK_APPLY) {
+      var from = dateInput('from').value, to = dateInput('to').value;
+      if (!DAY.test(from) || !DAY.test(to) || from > to) { say(cc.t('ck.range.bad')); return; }
+      C.setRange({ name: 'custom', from: from, to: to });
+    } else if (name === 'custom') {
+      var box = $('CK_CUSTOM');
+      box.hidden = !box.hidden;
+      if (!box.hidden && !dateInput('from').value) { // start from the range shown
+        var w = (fig && fig.window) || {};
+        dateInput('from').value = isoDay(w.from);
+        dateInput('to').value = isoDay(w.to);
+      }
+    } else if (name) {
+      C.setRange({ name: name === '30d' ? null : name, from: null, to: null });
+    }
   }
 
   /* null for the default view (the user's own scope, or the city), so its address is plain. */
@@ -109,11 +216,12 @@
   function load() {
     var mine = gen;
     inflight = true;
-    return cc.api('GET', '/stats' + (scope ? '?scope=' + encodeURIComponent(scope) : ''))
+    return cc.api('GET', '/stats' + apiQuery())
       .then(function (f) {
         inflight = false;
         if (mine !== gen) return;
-        var key = (f.scope && f.scope.code) + '|' + f.version + '|' + f.generated;
+        var key = (f.scope && f.scope.code) + '|' + f.range + '|' + (f.window || {}).from + '|' +
+          f.version + '|' + f.generated;
         if (key === shownKey) return; // nothing moved: no repaint at all
         shownKey = key;
         fig = f;
@@ -121,10 +229,18 @@
       }, function (err) {
         inflight = false;
         if (mine !== gen) return;
+        var badRange = err.status === 400 && err.code === 'bad_range';
         if (err.status === 403) say(cc.t('ck.err_scope'));
+        else if (badRange) say(cc.t('ck.range.bad'));
         else if (err.status === 400) say(cc.t('ck.err_unknown'));
         else say(cc.t('ck.err_network'));
-        if ((err.status === 403 || err.status === 400) && scope) {
+        if (badRange && range.name) {
+          range = { name: null, from: null, to: null }; // back to the default range
+          history.replaceState({ scope: scope }, '', urlFor(scope));
+          fixLangLink();
+          gen++;
+          load();
+        } else if ((err.status === 403 || err.status === 400) && scope) {
           // back to what this user may see, so the screen never stays on a refused area
           scope = null;
           history.replaceState({ scope: null }, '', urlFor(null));
@@ -185,12 +301,33 @@
       grids: cc.fmtInt(num(pa.grids)) }));
     renderChildren(f);
     renderRanks(f);
-    fixedBars($('CK_CATS'), f.by_category || {});
-    fixedBars($('CK_SRCS'), f.by_source || {});
-    renderTrend(f.trend || {});
-    renderMap(f);
+    drawCharts();
     cc.setText($('CK_UPDATED'), cc.t('ck.updated', { time: cc.fmtTime(Number(f.generated)) }));
   }
+
+  /* Hand the figures to the charts (callbacks/cockpit.py builds the Plotly figures), only
+     when they, or the page's scale, changed: Plotly redraws nothing otherwise. */
+  function drawCharts() {
+    if (!fig) return;
+    var key = shownKey + '|' + cc.scale;
+    if (key === chartKey) return;
+    var slim = Object.assign({}, fig);
+    delete slim.grid_density; // not charted: a city's grids would only weigh on the request
+    if (cc.setProps(K.ids.CK_DATA, { data: { fig: slim, key: key, lang: cc.cfg.lang, scale: cc.scale } })) {
+      chartKey = key;
+    }
+  }
+
+  /* The key of the figures each chart shows now (layout.meta.key), for tests and the bench. */
+  C.chartKeys = function () {
+    var out = {};
+    ['CK_MAP', 'CK_TREND', 'CK_CATS', 'CK_SRCS', 'CK_SEV', 'CK_CHILDREN'].forEach(function (k) {
+      var gd = document.querySelector('#' + K.ids[k] + ' .js-plotly-plot');
+      var meta = gd && gd.layout && gd.layout.meta;
+      out[k] = meta && meta.key ? meta.key : null;
+    });
+    return out;
+  };
 
   function gauge(key, rate, of) {
     setCk(key + '.rate', pct(rate));
@@ -200,29 +337,13 @@
     if (box && box._ccScale !== scale) { box.style.transform = 'scaleX(' + scale + ')'; box._ccScale = scale; }
   }
 
-  function fill(el, scale) {
-    scale = scale.toFixed(4);
-    if (el && el._ccScale !== scale) { el.style.transform = 'scaleX(' + scale + ')'; el._ccScale = scale; }
-  }
-
-  function fixedBars(box, counts) {
-    if (!box) return;
-    var rows = box.querySelectorAll('.cc-ck-bar-row'), max = 0;
-    rows.forEach(function (r) { max = Math.max(max, num(counts[r.getAttribute('data-code')])); });
-    rows.forEach(function (r) {
-      var v = num(counts[r.getAttribute('data-code')]);
-      fill(r.querySelector('.cc-ck-bar-fill'), max ? v / max : 0);
-      cc.setText(r.querySelector('.cc-ck-bar-value'), cc.fmtInt(v));
-    });
-  }
-
   /* The breadcrumb: from the user's own scope (or the city) down to this one. */
   function renderCrumbs(sc) {
     var nav = $('CK_CRUMBS');
     var root = sc.level !== 'city' && K.city && K.city.code ? [K.city] : [];
     var chain = root.concat(sc.parents || []).filter(function (p) {
       return !K.own || p.code.indexOf(K.own) === 0;
-    }).concat([{ code: sc.code, name: sc.name, level: sc.level }]);
+    }).concat([{ code: sc.code, name: sc.name, name_en: sc.name_en, level: sc.level }]);
     var key = chain.map(function (p) { return p.code; }).join('>');
     if (nav._ccKey === key) return;
     nav._ccKey = key;
@@ -230,7 +351,7 @@
     chain.forEach(function (p, i) {
       if (i) nav.appendChild(cc.make('span', 'cc-ck-crumb-sep', '›'));
       var last = i === chain.length - 1;
-      var el = cc.make(last ? 'span' : 'a', 'cc-ck-crumb' + (last ? ' is-here' : ''), p.name || p.code);
+      var el = cc.make(last ? 'span' : 'a', 'cc-ck-crumb' + (last ? ' is-here' : ''), cc.unitName(p));
       el.setAttribute('data-code', p.code);
       el.setAttribute('data-level', p.level || '');
       if (!last) el.setAttribute('href', urlFor(home(p.code)));
@@ -246,7 +367,7 @@
     var label = $('CK_SCOPE');
     label.textContent = '';
     label.appendChild(cc.make('span', 'cc-ck-scope-level', cc.t('ck.level.' + sc.level)));
-    label.appendChild(cc.make('span', 'cc-ck-scope-name', sc.name || sc.code));
+    label.appendChild(cc.make('span', 'cc-ck-scope-name', cc.unitName(sc)));
   }
 
   function panelTitle(box, text) {
@@ -254,45 +375,12 @@
     cc.setText(panel && panel.querySelector('.cc-panel-title'), text);
   }
 
-  /* The child units, most events first: one row each, kept by code. */
+  /* The child units' panel: its title and count (the bars are a chart). */
   function renderChildren(f) {
-    var box = $('CK_CHILDREN');
     var level = f.scope.child_level;
-    panelTitle(box, level ? cc.t('ck.children.' + level) : cc.t('ck.children_none'));
-    var kids = (f.children || []).slice().sort(function (a, b) {
-      return num(b.total) - num(a.total) || (a.code < b.code ? -1 : 1);
-    });
-    var max = 0;
-    kids.forEach(function (k) { max = Math.max(max, num(k.total)); });
-    var keep = new Set();
-    kids.forEach(function (k, i) {
-      keep.add(k.code);
-      var row = childRows.get(k.code);
-      if (!row) {
-        row = cc.make('div', 'cc-ck-bar-row cc-ck-child');
-        row.setAttribute('data-code', k.code);
-        row.setAttribute('role', 'button');
-        row.appendChild(cc.make('span', 'cc-ck-bar-label'));
-        var track = cc.make('span', 'cc-ck-bar-track');
-        track.appendChild(cc.make('span', 'cc-ck-bar-fill'));
-        row.appendChild(track);
-        row.appendChild(cc.make('span', 'cc-ck-bar-value'));
-        row.appendChild(cc.make('span', 'cc-ck-bar-sub'));
-        childRows.set(k.code, row);
-      }
-      cc.setText(row.children[0], k.name || k.code);
-      fill(row.querySelector('.cc-ck-bar-fill'), max ? num(k.total) / max : 0);
-      cc.setText(row.children[2], cc.fmtInt(num(k.total)));
-      cc.setText(row.children[3], pct(k.closure_rate));
-      cc.setAttr(row, 'data-overdue', num(k.overdue) ? '1' : '0');
-      if (box.children[i] !== row) box.insertBefore(row, box.children[i] || null);
-    });
-    childRows.forEach(function (row, code) {
-      if (!keep.has(code)) { row.remove(); childRows.delete(code); }
-    });
-    cc.setText($('CK_CHILD_TITLE'), kids.length ? String(kids.length) : '');
-    // long lists (communities of a town) get smaller rows so they still fit
-    cc.setAttr(box, 'data-density', kids.length > 24 ? 'tight' : kids.length > 14 ? 'dense' : 'normal');
+    panelTitle($('CK_CHILDREN'), level ? cc.t('ck.children.' + level) : cc.t('ck.children_none'));
+    var n = (f.children || []).length;
+    cc.setText($('CK_CHILD_TITLE'), n ? String(n) : '');
   }
 
   function renderRanks(f) {
@@ -317,191 +405,18 @@
       li.setAttribute('data-code', u.code);
       li.setAttribute('role', 'button');
       li.appendChild(cc.make('span', 'cc-ck-rank-n', String(i + 1)));
-      li.appendChild(cc.make('span', 'cc-ck-rank-name', u.name || u.code));
+      li.appendChild(cc.make('span', 'cc-ck-rank-name', cc.unitName(u)));
       li.appendChild(cc.make('span', 'cc-ck-rank-value', value(u)));
       ol.appendChild(li);
     });
   }
 
-  /* 30 columns, reported and closed side by side, a date under every fifth. */
-  function renderTrend(tr) {
-    var box = $('CK_TREND');
-    var days = tr.days || [], total = tr.total || [], closed = tr.closed || [];
-    var max = 0;
-    for (var i = 0; i < days.length; i++) max = Math.max(max, num(total[i]), num(closed[i]));
-    if (box.children.length !== days.length) {
-      box.textContent = '';
-      days.forEach(function () {
-        var col = cc.make('div', 'cc-ck-tcol');
-        var bars = cc.make('div', 'cc-ck-tbars');
-        bars.appendChild(cc.make('span', 'cc-ck-tbar cc-ck-tbar-total'));
-        bars.appendChild(cc.make('span', 'cc-ck-tbar cc-ck-tbar-closed'));
-        col.appendChild(cc.make('span', 'cc-ck-tval'));
-        col.appendChild(bars);
-        col.appendChild(cc.make('span', 'cc-ck-tday'));
-        box.appendChild(col);
-      });
-    }
-    // figures on today's column and the busiest day's only: thirty labels on narrow columns
-    // run into each other
-    var peak = -1, last = days.length - 1;
-    for (var k = 0; k < days.length; k++) if (peak < 0 || num(total[k]) > num(total[peak])) peak = k;
-    days.forEach(function (d, j) {
-      var col = box.children[j];
-      col.setAttribute('data-day', d);
-      var bs = col.querySelectorAll('.cc-ck-tbar');
-      height(bs[0], max ? num(total[j]) / max : 0);
-      height(bs[1], max ? num(closed[j]) / max : 0);
-      var labelled = (j === last || (j === peak && last - peak >= 2)) && num(total[j]);
-      cc.setText(col.children[0], labelled ? String(num(total[j])) : '');
-      cc.setText(col.children[2], (days.length - 1 - j) % 5 === 0 ? d.slice(5) : '');
-    });
-  }
-
-  function height(el, x) {
-    var s = x.toFixed(4);
-    if (el._ccScale !== s) { el.style.transform = 'scaleY(' + s + ')'; el._ccScale = s; }
-  }
-
-  /* ------------------------------------------------------------- the map */
-
-  function geoOf(level) {
-    if (!geo.has(level)) {
-      geo.set(level, cc.api('GET', cc.cfg.geo[level], undefined, { url: true, strict: true })
-        .catch(function () { return null; }));
-    }
-    return geo.get(level);
-  }
-
-  function ensureMap() {
-    if (map || !window.L) return map;
-    var L = window.L;
-    map = L.map($('CK_MAP'), { attributionControl: false, zoomControl: false, zoomSnap: 0.1,
-      scrollWheelZoom: false, doubleClickZoom: false, boxZoom: false, keyboard: false,
-      dragging: false, touchZoom: false, preferCanvas: false });
-    map.setView([36.78, 119.95], 9);
-    outline = L.layerGroup().addTo(map);
-    shades = L.layerGroup().addTo(map);
-    labels = L.layerGroup().addTo(map);
-    window.addEventListener('resize', function () { map.invalidateSize(); fit(); });
-    return map;
-  }
-
-  var bounds = null;
-  function fit() {
-    if (map && bounds && bounds.isValid()) map.fitBounds(bounds, { padding: [16 * cc.scale, 16 * cc.scale], animate: false });
-  }
-
-  // dark blue (none) → cyan → amber → red, by density relative to the densest child
-  var RAMP = [[0, [22, 58, 110]], [0.35, [26, 150, 220]], [0.7, [255, 179, 0]], [1, [255, 61, 61]]];
-  function colour(x) {
-    x = Math.max(0, Math.min(1, x));
-    for (var i = 1; i < RAMP.length; i++) {
-      if (x <= RAMP[i][0]) {
-        var a = RAMP[i - 1], b = RAMP[i], t = (x - a[0]) / (b[0] - a[0]);
-        var c = a[1].map(function (v, k) { return Math.round(v + (b[1][k] - v) * t); });
-        return 'rgb(' + c.join(',') + ')';
-      }
-    }
-    return 'rgb(255,61,61)';
-  }
-
-  function densityOf(f) {
-    var out = new Map();
-    (f.children || []).forEach(function (k) { out.set(k.code, num(k.density_km2)); });
-    return out;
-  }
-
-  function renderMap(f) {
-    if (!ensureMap()) return;
-    var sc = f.scope;
-    var key = sc.code;
-    if (key !== mapKey) {
-      mapKey = key;
-      drawShapes(f);
-    } else {
-      restyle(f);
-    }
-  }
-
-  function drawShapes(f) {
-    var L = window.L, sc = f.scope, mine = mapKey;
-    var childLevel = K.childLevel[sc.level];
-    var wants = [geoOf(K.outline[sc.level])];
-    if (childLevel) wants.push(geoOf(childLevel));
-    Promise.all(wants).then(function (docs) {
-      if (mine !== mapKey) return;
-      outline.clearLayers(); shades.clearLayers(); labels.clearLayers(); shapes.clear();
-      var own = (docs[0] && docs[0].features || []).filter(function (ft) {
-        return ft.properties && ft.properties.code === sc.code;
-      });
-      var line = L.geoJSON({ type: 'FeatureCollection', features: own }, { interactive: false,
-        style: { color: '#38d8ff', weight: 3, fill: !childLevel, fillColor: '#1b8cff', fillOpacity: 0.25 } });
-      outline.addLayer(line);
-      bounds = line.getBounds();
-      var kids = childLevel && docs[1] ? docs[1].features.filter(function (ft) {
-        return ft.properties && ft.properties.parent === sc.code;
-      }) : [];
-      kids.forEach(function (ft) {
-        var code = ft.properties.code;
-        var layer = L.geoJSON(ft, { style: { color: '#7fd6ff', weight: 1.2, fillOpacity: 0.72 } });
-        layer.on('click', function () { C.go(code); });
-        shades.addLayer(layer);
-        layer.eachLayer(function (l) { if (l._path) l._path.setAttribute('data-code', code); });
-        shapes.set(code, layer);
-      });
-      if (kids.length) {
-        var b = L.latLngBounds([]);
-        shapes.forEach(function (l) { b.extend(l.getBounds()); });
-        if (!bounds.isValid()) bounds = b;
-      }
-      map.invalidateSize();
-      fit();
-      restyle(fig);
-    });
-  }
-
-  function restyle(f) {
-    if (!f || f.scope.code !== mapKey) return;
-    var L = window.L;
-    var dens = densityOf(f), max = 0;
-    dens.forEach(function (v) { max = Math.max(max, v); });
-    var names = new Map();
-    (f.children || []).forEach(function (k) { names.set(k.code, k); });
-    var labelled = shapes.size <= K.mapLabelsMax;
-    var text = [];
-    shapes.forEach(function (layer, code) {
-      var v = dens.get(code) || 0;
-      var c = colour(max ? v / max : 0);
-      if (layer._ccFill !== c) { layer.setStyle({ fillColor: c }); layer._ccFill = c; }
-      var k = names.get(code);
-      if (labelled && k) text.push([layer, (k.name || code) + (v ? ' ' + fmtDensity(v) : '')]);
-    });
-    var key = text.map(function (x) { return x[1]; }).join('|');
-    if (labels._ccKey !== key) {
-      labels._ccKey = key;
-      labels.clearLayers();
-      text.forEach(function (x) {
-        var centre = x[0].getBounds().getCenter();
-        labels.addLayer(L.tooltip({ permanent: true, direction: 'center', className: 'cc-ck-map-label',
-          interactive: false }).setLatLng(centre).setContent(escapeText(x[1])));
-      });
-    }
-    var legend = $('CK_MAP_LEGEND');
-    cc.setText(legend.querySelector('.cc-ck-legend-hi'), fmtDensity(max));
-  }
-
-  // Leaflet tooltips take HTML: names from the server are escaped first (never markup)
-  function escapeText(s) {
-    var d = document.createElement('div');
-    d.textContent = s;
-    return d.innerHTML;
-  }
-
   /* ------------------------------------------------------------- start */
 
   function onClick(e) {
-    var t = e.target.closest && e.target.closest('.cc-ck-child, .cc-ck-rank-row, a.cc-ck-crumb, a.cc-ck-up');
+    var btn = e.target.closest && e.target.closest('#' + K.ids.CK_RANGE + ' button');
+    if (btn) { onRange(btn); return; }
+    var t = e.target.closest && e.target.closest('.cc-ck-rank-row, a.cc-ck-crumb, a.cc-ck-up');
     if (!t) return;
     var code = t.getAttribute('data-code');
     if (!code) return;
@@ -510,13 +425,21 @@
   }
 
   C.init = function () {
-    K = cc.cfg.cockpit;
+    K = Object.assign({ ids: cc.cfg.ids }, cc.cfg.cockpit);
     scope = home(scopeFromUrl());
+    range = rangeFromUrl();
     fixLangLink();
     $('CK_ROOT').addEventListener('click', onClick);
     window.addEventListener('popstate', function () {
-      var s = home(scopeFromUrl());
-      if (s !== scope) { scope = s; gen++; fixLangLink(); load(); }
+      var s = home(scopeFromUrl()), r = rangeFromUrl();
+      if (s !== scope || r.name !== range.name || r.from !== range.from || r.to !== range.to) {
+        scope = s; range = r; gen++; fixLangLink(); load();
+      }
+    });
+    // a window moved to another screen changes the page's scale: the charts' type follows
+    window.addEventListener('resize', function () {
+      cc.scale = parseFloat(getComputedStyle(document.documentElement).fontSize) / 16 || 1;
+      cc.schedule('cockpit-charts', drawCharts);
     });
     history.replaceState({ scope: scope }, '', urlFor(scope));
     load().then(poll, poll);
@@ -524,7 +447,32 @@
 
   /* test hook: the figures painted now */
   Object.defineProperty(C, 'figures', { get: function () { return fig; } });
-  Object.defineProperty(C, 'mapShapes', { get: function () { return shapes.size; } });
+  Object.defineProperty(C, 'chartKey', { get: function () { return chartKey; } });
+  /* the key of the figures fetched last (scope|range|from|version|generated); the page and
+     its charts show them once chartKey starts with it */
+  Object.defineProperty(C, 'shownKey', { get: function () { return shownKey; } });
+  Object.defineProperty(C, 'range', { get: function () { return Object.assign({}, range); } });
+
+  /* A click on the map or the area bars (clientside callback of callbacks/cockpit.py): the
+     unit's code is the map's location or the bar's first customdata. */
+  function clicked(data) {
+    var p = data && data.points && data.points[0];
+    if (!p) return null;
+    if (p.location) return String(p.location);
+    var cd = p.customdata;
+    return Array.isArray(cd) ? String(cd[0]) : null;
+  }
+
+  window.dash_clientside = Object.assign({}, window.dash_clientside);
+  window.dash_clientside.ccwall = Object.assign({}, window.dash_clientside.ccwall, {
+    cockpitClick: function (mapClick, areaClick) {
+      var ctx = window.dash_clientside.callback_context;
+      var trig = ctx && ctx.triggered && ctx.triggered[0] ? ctx.triggered[0].prop_id : '';
+      var code = clicked(trig.indexOf(K.ids.CK_MAP) === 0 ? mapClick : areaClick);
+      if (code && /^[0-9]{1,20}$/.test(code)) C.go(code);
+      return code;
+    },
+  });
 
   cc.pages = cc.pages || {};
   cc.pages.cockpit = { init: C.init };

@@ -95,11 +95,12 @@
     var head = li.appendChild(cc.make('div', 'cc-duty-row-head'));
     head.appendChild(cc.make('span', 'cc-duty-level', a.kind === 'sos' ? cc.label('alert.kind', 'sos') : levelName(a)));
     head.appendChild(cc.make('span', 'cc-duty-kind', cc.label('alert.kind', a.kind)));
-    head.appendChild(cc.make('span', 'cc-duty-area', a.area_name || a.area || ''));
+    var area = cc.cfg.lang === 'en' ? a.area_name_en || a.area_name : a.area_name;
+    head.appendChild(cc.make('span', 'cc-duty-area', area || a.area || ''));
     head.appendChild(cc.make('span', 'cc-duty-time', cc.fmtTime(Number(a.ts))));
     var age = head.appendChild(cc.make('span', 'cc-duty-age', cc.fmtAgo(now() - Number(a.ts))));
     age.setAttribute('data-ts', String(a.ts));
-    li.appendChild(cc.make('div', 'cc-duty-text', a.message || ''));
+    cc.setAlertText(li.appendChild(cc.make('div', 'cc-duty-text')), a);
     var notes = Array.isArray(a.notes) ? a.notes : [];
     var sub = li.appendChild(cc.make('div', 'cc-duty-sub'));
     if (small && a.acked_by) {
@@ -110,7 +111,9 @@
     }
     if (notes.length) {
       var last = notes[notes.length - 1];
-      var n = sub.appendChild(cc.make('span', 'cc-duty-lastnote', cc.t('duty.notes', { n: notes.length }) + ' · ' + (last.by || '') + '：' + (last.text || '')));
+      var n = sub.appendChild(cc.make('span', 'cc-duty-lastnote'));
+      cc.setFeedText(n, cc.t('duty.notes', { n: notes.length }) + ' · {by}' + cc.t('sep.colon') + '{text}',
+        { by: last.by || '', text: last.text || '' });
       n.title = last.text || '';
     }
     // the queue's rows: every action; a handed row: a commander's acknowledgement closes it
@@ -329,7 +332,7 @@
     var box = $('DUTY_NOTE');
     var a = board && board.queue.filter(function (x) { return x.id === id; })[0];
     noteFor = id;
-    cc.setText(box._for, a ? a.message : id);
+    if (a) cc.setAlertText(box._for, a); else cc.setText(box._for, id);
     box._text.value = '';
     box.hidden = false;
     box._text.focus();

@@ -8,23 +8,34 @@
   var POLL_MS = 60000;
   var started = false, timer = null, last = null;
 
-  function text(now) {
-    var names = (now.officers || []).map(function (p) { return p.name; }).join('、');
-    var out = now.shift_name + ' ' + names;
-    if (now.leader) out += ' · ' + cc.t('roster.leader') + ' ' + now.leader.name;
+  /* The line as a template and its people's names (feed text: cc.setFeedText). */
+  function line(now, feed) {
+    var out = now.shift_name + ' ' +
+      cc.namesTemplate((now.officers || []).map(function (p) { return p.name; }), feed);
+    if (now.leader) {
+      feed.lead = now.leader.name;
+      out += ' · ' + cc.t('roster.leader') + ' {lead}';
+    }
     return out;
+  }
+
+  function text(now) {
+    var feed = {};
+    return line(now, feed).replace(/\{(\w+)\}/g, function (m, k) { return feed[k]; });
   }
 
   function show(body) {
     last = body;
     var el = cc.$('ROSTER_TEXT');
     if (!el) return;
-    cc.setText(el, text(body.now));
+    var feed = {};
+    cc.setFeedText(el, line(body.now, feed), feed);
     var box = cc.$('ROSTER');
     var nxt = body.next;
     var title = cc.t('roster.title') + ': ' + cc.fmtDateTime(body.now.from) + ' — ' +
       cc.fmtDateTime(body.now.to) + (nxt ? '\n' + cc.t('roster.next') + ': ' + text(nxt) : '');
     if (box && box.title !== title) box.title = title;
+    if (box) box.setAttribute('data-feed-title', ''); // people's names
     if (box) box.setAttribute('data-shift', body.now.date + '/' + body.now.shift);
   }
 

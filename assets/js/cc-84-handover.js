@@ -32,26 +32,36 @@
 
   function printUrl(id) { return K.print.replace('{id}', encodeURIComponent(id)); }
 
-  function crew(duty) {
-    if (!duty) return '—';
-    var names = (duty.officers || []).map(function (o) { return o.name; }).join('、');
-    var name = (duty.shift_names && duty.shift_names[cc.cfg.lang]) || duty.shift_name || '';
-    return duty.date + ' ' + name + ' · ' + names +
-      (duty.leader ? ' · ' + cc.t('roster.leader') + ' ' + duty.leader.name : '');
+  function shiftName(duty) {
+    return (duty && duty.shift_names && duty.shift_names[cc.cfg.lang]) || (duty && duty.shift_name) || '';
+  }
+
+  /* A shift's line into `el`: the people's names are feed text (cc.setFeedText). */
+  function crew(el, duty) {
+    if (!duty) { cc.setText(el, '—'); return el; }
+    var feed = {};
+    var names = cc.namesTemplate((duty.officers || []).map(function (o) { return o.name; }), feed);
+    if (duty.leader) feed.lead = duty.leader.name;
+    cc.setFeedText(el, duty.date + ' ' + shiftName(duty) + ' · ' + names +
+      (duty.leader ? ' · ' + cc.t('roster.leader') + ' {lead}' : ''), feed);
+    return el;
   }
 
   /* ------------------------------------------------------------- the report */
 
   function row(parts, cls) {
     var li = cc.make('li', 'cc-ho-item' + (cls ? ' ' + cls : ''));
-    parts.forEach(function (p) { li.appendChild(cc.make('span', p[0], p[1])); });
+    parts.forEach(function (p) {
+      var span = li.appendChild(cc.make('span', p[0], p[1]));
+      if (/\bis-feed\b/.test(p[0])) span.setAttribute('data-feed', '');
+    });
     return li;
   }
 
   function itemRow(name, it) {
     var stamp = name === 'closed' ? it.closed : it.reported;
     var parts = [['cc-ho-c-time', when(stamp)], ['cc-ho-c-id', it.id],
-      ['cc-ho-c-title', it.title || cc.label('type', it.type)],
+      ['cc-ho-c-title' + (it.title ? ' is-feed' : ''), it.title || cc.label('type', it.type)],
       ['cc-ho-c-level cc-sv-' + (it.severity || 0), it.severity ? cc.label('sev', it.severity) : ''],
       ['cc-ho-c-status', cc.label('evst', it.status)]];
     if (typeof it.open_s === 'number' && name !== 'opened' && name !== 'closed') {
@@ -64,14 +74,15 @@
 
   function alarmRow(a) {
     var li = row([['cc-ho-c-time', when(a.ts)], ['cc-ho-c-kind', cc.label('alert.kind', a.kind)],
-      ['cc-ho-c-title', a.message || '']], 'cc-ho-k-' + a.kind);
+      ['cc-ho-c-title', '']], 'cc-ho-k-' + a.kind);
+    cc.setAlertText(li.querySelector('.cc-ho-c-title'), a);
     li.setAttribute('data-id', a.id);
     return li;
   }
 
   function noteRow(n) {
-    var li = row([['cc-ho-c-time', when(n.ts)], ['cc-ho-c-by', n.by || ''],
-      ['cc-ho-c-title', n.text || '']]);
+    var li = row([['cc-ho-c-time', when(n.ts)], ['cc-ho-c-by is-feed', n.by || ''],
+      ['cc-ho-c-title is-feed', n.text || '']]);
     li.setAttribute('data-id', n.alert_id);
     return li;
   }
@@ -84,15 +95,18 @@
       root.removeAttribute('data-report');
       root.removeAttribute('data-state');
       meta.appendChild(cc.make('div', 'cc-ho-none', cc.t('handover.no_current')));
-      if (shift) meta.appendChild(cc.make('div', 'cc-ho-line', cc.t('handover.outgoing') + ': ' + crew(shift)));
+      if (shift) {
+        var line = meta.appendChild(cc.make('div', 'cc-ho-line', cc.t('handover.outgoing') + ': '));
+        line.appendChild(crew(cc.make('span'), shift));
+      }
       return;
     }
     root.setAttribute('data-report', rep.id);
     root.setAttribute('data-state', rep.state);
     var lines = [
       [cc.t('handover.window'), when(rep.from) + ' — ' + when(rep.to)],
-      [cc.t('handover.outgoing'), crew(rep.shift)],
-      [cc.t('handover.incoming'), crew(rep.incoming)],
+      [cc.t('handover.outgoing'), crew(cc.make('span', 'cc-ho-val'), rep.shift)],
+      [cc.t('handover.incoming'), crew(cc.make('span', 'cc-ho-val'), rep.incoming)],
     ];
     var head = meta.appendChild(cc.make('div', 'cc-ho-head'));
     var chip = head.appendChild(cc.make('span', 'cc-ho-state', cc.t('handover.state.' + rep.state)));
@@ -110,7 +124,7 @@
     lines.forEach(function (l) {
       var d = meta.appendChild(cc.make('div', 'cc-ho-line'));
       d.appendChild(cc.make('span', 'cc-ho-key', l[0]));
-      d.appendChild(cc.make('span', 'cc-ho-val', l[1]));
+      d.appendChild(typeof l[1] === 'string' ? cc.make('span', 'cc-ho-val', l[1]) : l[1]);
     });
     K.sections.forEach(function (name) {
       var sec = (rep.sections || {})[name] || { items: [], total: 0, more: 0 };
@@ -248,11 +262,10 @@
       var li = ol.appendChild(cc.make('li', 'cc-ho-hist' + (current && h.id === current.id ? ' is-on' : '')));
       li.setAttribute('data-id', h.id);
       li.setAttribute('data-state', h.state);
-      var pick = li.appendChild(cc.make('a', 'cc-ho-hist-pick', when(h.from) + ' ' +
-        ((h.shift && h.shift.shift_name) || '')));
+      var pick = li.appendChild(cc.make('a', 'cc-ho-hist-pick', when(h.from) + ' ' + shiftName(h.shift)));
       pick.href = '#';
       pick.addEventListener('click', function (e) { e.preventDefault(); if (!dirty) open(h.id); });
-      li.appendChild(cc.make('span', 'cc-ho-hist-who', h.author_name || h.author));
+      li.appendChild(cc.feedSpan('cc-ho-hist-who', h.author_name || h.author));
       li.appendChild(cc.make('span', 'cc-ho-state', cc.t('handover.state.' + h.state))).setAttribute('data-state', h.state);
       var pr = li.appendChild(cc.make('a', 'cc-ho-hist-print', cc.t('handover.print')));
       pr.href = printUrl(h.id);

@@ -211,8 +211,8 @@
     if (!hits.length) { box.appendChild(cc.make('div', 'cc-trk-none', cc.t('track.find_none'))); return; }
     hits.forEach(function (h) {
       var what = h.kind === 'worker' ? cc.t('kind.worker') : cc.label('rsk', h.rec.kind || 'other');
-      btn(box, 'cc-trk-hit', (h.rec.name || h.rec.id) + ' · ' + what + ' · ' + h.rec.id,
-        { act: 'pick', kind: h.kind, id: String(h.rec.id) });
+      var hit = btn(box, 'cc-trk-hit', '', { act: 'pick', kind: h.kind, id: String(h.rec.id) });
+      cc.setFeedText(hit, '{name} · ' + what + ' · ' + h.rec.id, { name: h.rec.name || h.rec.id });
     });
   }
 
@@ -244,7 +244,7 @@
     cur = { kind: kind, id: String(id), name: (rec && rec.name) || String(id), pts: [],
       from: 0, to: 0, t: 0, speed: 1, playing: false, drawnIdx: -2 };
     var what = kind === 'worker' ? cc.t('kind.worker') : cc.label('rsk', (rec && rec.kind) || 'other');
-    cc.setText(els.unit, cur.name + ' · ' + what);
+    cc.setFeedText(els.unit, '{name} · ' + what, { name: cur.name }); // the unit's own name
     setState('loading');
     setSpeed(1);
     load(span && isFinite(span.from) ? span : spanOf('2h'));

@@ -4,7 +4,9 @@
   inline ones it knows by hash (Dash's renderer, the sign-in page's), never `eval`; the
   relay's websocket on `CC_WS_PORT` of the page's own host (or `CC_WS_PUBLIC_URL`); camera
   streams from `CC_MEDIA_SOURCES`; framing as `CC_FRAME_ANCESTORS` says, X-Frame-Options
-  agreeing. Inline styles stay allowed: Dash and Leaflet set `style` attributes everywhere.
+  agreeing, but a page the browser loads into a frame of this origin (the rotation,
+  /rotate) may be framed by it. Inline styles stay allowed: Dash and Leaflet set `style`
+  attributes everywhere.
 - `X-Content-Type-Options: nosniff`, `Referrer-Policy: same-origin` on every response.
 - A request that may change something (not GET/HEAD/OPTIONS) is JSON or carries
   `X-Requested-With`: an HTML form on another site can send neither (and a script there
@@ -132,15 +134,30 @@ class Policy:
             "object-src 'none'",
             "base-uri 'self'",
             "form-action 'self'",
-            "frame-ancestors " + " ".join(settings.frame_ancestors),
         ])
+        self._frame = "frame-ancestors " + " ".join(settings.frame_ancestors)
+        # the rotation (/rotate) shows the app's own pages in frames of its own page: a
+        # same-origin frame may have them, whatever CC_FRAME_ANCESTORS says of other sites
+        mine = [s for s in settings.frame_ancestors if s != "'none'"]
+        self._frame_self = "frame-ancestors " + " ".join(dict.fromkeys(["'self'", *mine]))
         # hls.js fetches playlists and segments: the camera sources, for connect-src too
         self._connect = ("'self'", *media)
 
-    def header(self, host: str) -> str:
-        """The policy for a response to a request for `host` (the relay is on its port)."""
+    def header(self, host: str, same_origin_frame: bool = False) -> str:
+        """The policy for a response to a request for `host` (the relay is on its port);
+        `same_origin_frame`: the browser is loading it into a frame of one of our pages."""
         connect = " ".join([*self._connect, *relay_sources(self.settings, host)])
-        return f"{self._head}; connect-src {connect}"
+        frame = self._frame_self if same_origin_frame else self._frame
+        return f"{self._head}; {frame}; connect-src {connect}"
+
+
+def same_origin_frame() -> bool:
+    """Whether the browser says this request loads a frame for a page of this origin. The
+    Sec-Fetch-* headers are set by the browser alone (a page's script cannot forge them);
+    a client that forges them is no browser and frames nothing. frame-ancestors 'self' still
+    makes the browser check every ancestor."""
+    return (request.headers.get("Sec-Fetch-Dest") == "iframe"
+            and request.headers.get("Sec-Fetch-Site") == "same-origin")
 
 
 def install_security(app: dash.Dash, settings: Settings) -> None:
@@ -179,10 +196,14 @@ def install_security(app: dash.Dash, settings: Settings) -> None:
         if not policy:
             # Dash's inline scripts (the renderer, inline clientside callbacks) by hash
             policy.append(Policy(settings, [*app.csp_hashes(), script_hash(LOGIN_SCRIPT)]))
-        response.headers.setdefault("Content-Security-Policy", policy[0].header(request.host))
+        framed = same_origin_frame()
+        response.headers.setdefault("Content-Security-Policy",
+                                    policy[0].header(request.host, framed))
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = REFERRER_POLICY
-        if frame:
+        if framed:
+            response.headers["X-Frame-Options"] = "SAMEORIGIN"
+        elif frame:
             response.headers["X-Frame-Options"] = frame
         else:
             response.headers.pop("X-Frame-Options", None)

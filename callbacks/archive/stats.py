@@ -1,7 +1,8 @@
 """The cockpit's figures and the history export over HTTP (docs/COCKPIT.md).
 
-`GET /api/stats[?scope=CODE]` answers from a cache (flask-caching, Redis backend, keys under
-`P` + `cache:`; nothing here ever clears it) that follows the data: an entry is served while
+`GET /api/stats[?scope=CODE][&range=today|7d|30d|year | &from=&to=]` answers from a cache
+(flask-caching, Redis backend, keys under `P` + `cache:`, one per scope and range; nothing
+here ever clears it) that follows the data: an entry is served while
 `Pstats:ver` is unchanged and its figures still hold (`valid_until`), or while it is younger
 than `stats_min_age_s`. `GET /api/export` streams a filtered set as CSV or xlsx.
 """
@@ -24,6 +25,7 @@ from flask_caching import Cache
 
 from callbacks.access.auth import audited, require
 from callbacks.errors import error, refusal
+from dashboard.archive.span import Span, SpanError
 from dashboard.archive.stats import Figures, ScopeError, export_header
 from dashboard.city import City
 from dashboard.config import Settings
@@ -82,10 +84,23 @@ def create_stats_api(store: Store, city: City, settings: Settings, cache: Cache,
                               scope=own)
         return None if code == city.code else code
 
+    def span_arg(now: int) -> Span:
+        """The time range asked for: `range=` or `from`/`to` (as the export's), or none."""
+        name = (request.args.get("range") or "").strip() or None
+        has_from = bool((request.args.get("from") or "").strip())
+        has_to = bool((request.args.get("to") or "").strip())
+        from_ms = when("from", 0, False) if has_from else None
+        to_ms = when("to", 0, True) if has_to else None
+        try:
+            return figs.span(name, from_ms, to_ms, now)
+        except SpanError as exc:
+            raise Refused("bad_range", 400, str(exc)) from None
+
     def cached(scope: str | None) -> tuple[bytes, str]:
         """The figures' JSON text (cached as text: a hit costs no encoding) and how."""
         now = now_ms()
-        key = f"stats:{scope or city.code}"
+        span = span_arg(now)
+        key = f"stats:{scope or city.code}{span.key()}"
         entry = cache.get(key)
         locked = False
         if entry is not None:
@@ -97,7 +112,7 @@ def create_stats_api(store: Store, city: City, settings: Settings, cache: Cache,
             if not locked:
                 return entry["json"], "stale"  # another request is computing it
         try:
-            body = figs.figures(scope, now)
+            body = figs.figures(scope, now, span)
             text = orjson.dumps(body)
             cache.set(key, {"version": body["version"], "computed": now,
                             "valid_until": body["valid_until"], "json": text})
@@ -153,8 +168,12 @@ def create_stats_api(store: Store, city: City, settings: Settings, cache: Cache,
                 raise Refused("bad_format", 400, "format: csv or xlsx")
             scope = scope_arg()
             now = now_ms()
-            default_from = figs.window_days(now)[0][1] * 1000
-            from_ms, to_ms = when("from", default_from, False), when("to", now + 1, True)
+            if (request.args.get("range") or "").strip():
+                span = span_arg(now)  # the cockpit's range: what its figures counted
+                from_ms, to_ms = span.from_ms, span.end_s * 1000
+            else:
+                default_from = figs.window_days(now)[0][1] * 1000
+                from_ms, to_ms = when("from", default_from, False), when("to", now + 1, True)
             if to_ms <= from_ms:
                 raise Refused("bad_range", 400, "to must be after from")
             status = request.args.get("status") or None

@@ -33,7 +33,8 @@ DESK_ROLES: Final = ("duty_officer", "commander")
 
 def create_duty_api(duty: Duty, city: City | None = None) -> Blueprint:
     """The duty desk's routes over `duty`; audit entries through `callbacks.access.auth.audited`.
-    With `city`, every listed alert carries `area_name` too (town · community · grid)."""
+    With `city`, every listed alert carries `area_name` (town · community · grid) and
+    `area_name_en` too."""
     api = Blueprint("duty", __name__)
 
     @api.get("/api/duty/queue")
@@ -43,7 +44,8 @@ def create_duty_api(duty: Duty, city: City | None = None) -> Blueprint:
         if city is not None:
             for name in ("queue", "handed", "recent"):
                 for alert in board[name]:
-                    alert["area_name"] = _area_name(city, alert.get("area"))
+                    alert["area_name"] = _area_name(city, alert.get("area"), "zh-CN")
+                    alert["area_name_en"] = _area_name(city, alert.get("area"), "en")
         return jsonify(board)
 
     @api.post("/api/duty/alerts/<alert_id>/note")
@@ -114,9 +116,10 @@ def _auth() -> Auth:
     return cast(Auth, flask.current_app.extensions[EXT_AUTH])
 
 
-def _area_name(city: City, code: str | None) -> str | None:
-    """"凤台街道 · 林家寨社区 · 第5网格": a grid's own name repeats in every community."""
+def _area_name(city: City, code: str | None, lang: str) -> str | None:
+    """"凤台街道 · 林家寨社区 · 第5网格" (in `lang`): a grid's own name repeats in every
+    community."""
     unit = city.unit(code) if code else None
     if unit is None:
         return None
-    return " · ".join([p.name for p in city.parents(code or "")] + [unit.name])
+    return " · ".join([p.label(lang) for p in city.parents(code or "")] + [unit.label(lang)])

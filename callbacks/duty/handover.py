@@ -19,6 +19,7 @@ from flask import Blueprint, Response, g, jsonify, request
 from callbacks.access.auth import current_session, out_of_scope, require
 from callbacks.access.mutation import Done, mutation, name_target
 from callbacks.errors import error, json_body, refusal
+from dashboard.command.alerts import alert_segments
 from dashboard.config import Settings
 from dashboard.duty.handover import SECTIONS, Handovers
 from dashboard.duty.roster import RosterError, RosterStore
@@ -168,6 +169,9 @@ def _page(message: str, status: int) -> Response:
 
 
 
+Cell = list[tuple[str, bool]]
+
+
 def print_html(report: dict[str, Any], lang: str, settings: Settings, now: int) -> str:
     """The printable report: plain HTML from layouts/templates/handover_print.html, every
     value escaped by the template, no script. Here only the values are put into words."""
@@ -190,30 +194,41 @@ def print_html(report: dict[str, Any], lang: str, settings: Settings, now: int) 
     def person(p: dict[str, Any] | None) -> str:
         return (p.get("name") or p.get("user") or "") if p else "—"
 
-    def crew(duty: dict[str, Any] | None) -> str:
-        if not duty:
-            return "—"
-        names = "、".join(person(o) for o in duty.get("officers") or [])
-        shift = (duty.get("shift_names") or {}).get(lang) or duty.get("shift_name") or ""
-        return (f"{duty.get('date') or ''} {shift} · {t('handover.officers', lang)} "
-                f"{names} · {t('handover.leader', lang)} {person(duty.get('leader'))}")
+    # A cell is (text, is the feed's) pieces: the template marks the feed's words (README,
+    # "Languages"), the rest is in the page's language.
+    def ours(text: Any) -> Cell:
+        return [(str(text), False)]
 
-    def rows(name: str, items: list[dict[str, Any]]) -> tuple[tuple[str, ...], list[list[str]]]:
+    def theirs(text: Any) -> Cell:
+        return [(str(text), True)] if text else []
+
+    def crew(duty: dict[str, Any] | None) -> Cell:
+        if not duty:
+            return ours("—")
+        out = ours(f"{duty.get('date') or ''} "
+                   f"{(duty.get('shift_names') or {}).get(lang) or duty.get('shift_name') or ''}"
+                   f" · {t('handover.officers', lang)} ")
+        for n, officer in enumerate(duty.get("officers") or []):
+            out += (ours(t("sep.list", lang)) if n else []) + theirs(person(officer))
+        return out + ours(f" · {t('handover.leader', lang)} ") + theirs(person(duty.get("leader")))
+
+    def rows(name: str, items: list[dict[str, Any]]) -> tuple[tuple[str, ...], list[list[Cell]]]:
         if name == "alarms":
             return ("col_time", "col_kind", "col_level", "col_text"), [
-                [when(a.get("ts")), t(f"alert.kind.{a.get('kind')}", lang),
-                 level(a.get("severity")), str(a.get("message") or "")] for a in items]
+                [ours(when(a.get("ts"))), ours(t(f"alert.kind.{a.get('kind')}", lang)),
+                 ours(level(a.get("severity"))), alert_segments(a, lang)] for a in items]
         if name == "notes":
             return ("col_time", "col_by", "col_id", "col_text"), [
-                [when(n.get("ts")), str(n.get("by") or ""),
-                 str(n.get("event_id") or n.get("alert_id") or ""), str(n.get("text") or "")]
+                [ours(when(n.get("ts"))), theirs(n.get("by")),
+                 ours(n.get("event_id") or n.get("alert_id") or ""), theirs(n.get("text"))]
                 for n in items]
         stamp = "closed" if name == "closed" else "reported"
         return ("col_id", "col_title", "col_level", "col_status", "col_time", "col_age"), [
-            [str(i.get("id")), str(i.get("title") or "")
-             + (f" [{t('handover.overdue_mark', lang)}]" if i.get("overdue") else ""),
-             level(i.get("severity")), t(f"evst.{i.get('status')}", lang),
-             when(i.get(stamp)), dur(i.get("open_s"))] for i in items]
+            [ours(i.get("id")), (theirs(i.get("title")) if i.get("title")
+                                 else ours(t(f"type.{i.get('type')}", lang)))
+             + (ours(f" [{t('handover.overdue_mark', lang)}]") if i.get("overdue") else []),
+             ours(level(i.get("severity"))), ours(t(f"evst.{i.get('status')}", lang)),
+             ours(when(i.get(stamp))), ours(dur(i.get("open_s")))] for i in items]
 
     sections = []
     for name in SECTIONS:
@@ -225,9 +240,9 @@ def print_html(report: dict[str, Any], lang: str, settings: Settings, now: int) 
 
     def signature(key: str, label: str) -> dict[str, Any]:
         found = report.get(key) or {}
-        return {"label": label, "signed": bool(found), "name": str(found.get("name") or ""),
+        return {"label": label, "signed": bool(found), "name": theirs(found.get("name")),
                 "by": str(found.get("by") or ""), "when": when(found.get("ts")),
-                "note": str(found.get("note") or ""), "sha256": str(found.get("sha256") or ""),
+                "note": theirs(found.get("note")), "sha256": str(found.get("sha256") or ""),
                 "hmac": str(found.get("hmac") or "")}
 
     check = report.get("intact")
@@ -239,9 +254,9 @@ def print_html(report: dict[str, Any], lang: str, settings: Settings, now: int) 
         center=settings.center_name_en if lang == "en" else settings.center_name,
         window=(when(report.get("from")), when(report.get("to"))),
         outgoing=crew(report.get("shift")), incoming=crew(report.get("incoming")),
-        author=(str(report.get("author_name") or ""), str(report.get("author") or "")),
+        author=(theirs(report.get("author_name")), str(report.get("author") or "")),
         generated=when(report.get("generated")), sections=sections,
-        summary=str(report.get("summary") or ""), remarks=str(report.get("remarks") or ""),
+        summary=theirs(report.get("summary")), remarks=theirs(report.get("remarks")),
         signatures=[signature("signed", "handover.signed_by"),
                     signature("accepted", "handover.accepted_by")],
         verdict="" if check is None else t(verdict, lang), printed=when(now))

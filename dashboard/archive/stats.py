@@ -32,6 +32,7 @@ from dashboard.archive.events import (
     row_of,
     tasks_by_event,
 )
+from dashboard.archive.span import Span, prev_span, span_days, span_of
 from dashboard.city import City, Unit
 from dashboard.command.sla import Deadlines
 from dashboard.config import Settings
@@ -103,7 +104,7 @@ class _Scoped:
     in_window: np.ndarray
 
     @classmethod
-    def of(cls, data: Data, level: str, code: str, window_from_s: int, now_s: int) -> _Scoped:
+    def of(cls, data: Data, level: str, code: str, span: Span, now_s: int) -> _Scoped:
         f, tables = data.frame, data.tables
         codes = {fld: {v: i for i, v in enumerate(tables[fld])} for fld in CODED}
         if level != "city":
@@ -117,7 +118,7 @@ class _Scoped:
                    ~(closed | cancelled),
                    np.isin(status, [st[s] for s in IN_PROGRESS if s in st]),
                    (f["flags"].to_numpy() & OVERDUE) > 0,
-                   (report >= window_from_s) & (report <= now_s))
+                   (report >= span.from_s) & (report < span.end_s) & (report <= now_s))
 
     def counts(self, field: str, names: Sequence[str] | None = None) -> dict[str, int]:
         """Events of the window by a coded field."""
@@ -154,9 +155,14 @@ class Figures:
         now = datetime.fromtimestamp(now_ms / 1000, self.tz)
         return f"{now.year - 1:04d}-01"
 
-    def load(self, now_ms: int) -> tuple[Data, int]:
+    def load(self, now_ms: int, first: str | None = None) -> tuple[Data, int]:
         """Archive + live as one frame, and until when (ms) figures from it hold without
-        new data; reused while the version and the moment hold (drill-down, scopes)."""
+        new data; reused while the version and the moment hold (drill-down, scopes). A
+        custom range reaching before `first_month` (`first`, YYYY-MM) is read on its own,
+        not memoised: rare, and the HTTP cache keeps its figures."""
+        if first is not None and first < self.first_month(now_ms):
+            data = self._read(now_ms, first)
+            return data, self._valid_until(data)
         with self._lock:
             memo = self._memo
             if memo is not None and memo[0] == self.version() and now_ms < memo[1] \
@@ -166,9 +172,9 @@ class Figures:
             self._memo = (data.version, self._valid_until(data), data)
             return data, self._memo[1]
 
-    def _read(self, now_ms: int) -> Data:
+    def _read(self, now_ms: int, first: str | None = None) -> Data:
         key = self.store.key
-        first = self.first_month(now_ms)
+        first = first or self.first_month(now_ms)
         months = [m for m in self.archive.months() if m >= first]
         pipe = self.r.pipeline(transaction=True)
         n = self.archive.queue_read(pipe, months)
@@ -274,10 +280,10 @@ class Figures:
             ends.append(data.next_overdue_ms)
         report = data.frame["report"].to_numpy()
         for period in self.periods(data.now_ms).values():
-            prev_end, prev_stop = period["prev_to"] // 1000, period["from"] // 1000
-            later = report[(report >= prev_end) & (report < prev_stop)]
-            if len(later):
-                ends.append(data.now_ms + (int(later.min()) - prev_end + 1) * 1000)
+            cut = _next_cut(report, period["prev_to"] // 1000, period["from"] // 1000,
+                            data.now_ms)
+            if cut is not None:
+                ends.append(cut)
         return min(ends)
 
     # -- time ---------------------------------------------------------------------------
@@ -328,12 +334,26 @@ class Figures:
 
     # -- the figures --------------------------------------------------------------------
 
-    def figures(self, scope: str | None, now_ms: int) -> dict[str, Any]:
-        """The figures JSON for a scope (None = the whole city) at `now_ms`."""
+    def span(self, name: str | None, from_ms: int | None, to_ms: int | None,
+             now_ms: int) -> Span:
+        """The time range asked for (dashboard/archive/span.py); SpanError if none."""
+        return span_of(name, from_ms, to_ms, now_ms, self.tz)
+
+    def figures(self, scope: str | None, now_ms: int,
+                span: Span | None = None) -> dict[str, Any]:
+        """The figures JSON for a scope (None = the whole city) at `now_ms` over `span`
+        (None = the last 30 days)."""
         code, level, unit = self.scope_info(scope)
-        data, valid_until = self.load(now_ms)
-        days = self.window_days(now_ms)
-        sc = _Scoped.of(data, level, code, days[0][1], now_ms // 1000)
+        span = span or self.span(None, None, None, now_ms)
+        prev_from, prev_to = prev_span(span, now_ms, self.tz)
+        data, valid_until = self.load(now_ms, month_of(prev_from * 1000,
+                                                       self.settings.timezone))
+        cut = _next_cut(data.frame["report"].to_numpy(), prev_to, span.from_s, now_ms)
+        if cut is not None and span.end_s > now_ms // 1000:  # a range still running
+            valid_until = min(valid_until, cut)
+        days = span_days(span, self.tz)
+        today_s = self._day_start(datetime.fromtimestamp(now_ms / 1000, self.tz).date())
+        sc = _Scoped.of(data, level, code, span, now_ms // 1000)
         child_field = CHILD_FIELD.get(level)
         children = (self._unit_rows(self.city.children(code), child_field, sc)
                     if child_field is not None else [])
@@ -349,17 +369,19 @@ class Figures:
         return {
             "scope": {"code": code, "level": level,
                       "name": unit.name if unit else self.city.name,
-                      "parents": [{"code": p.code, "name": p.name, "level": p.level}
-                                  for p in parents if p.code != code],
+                      "name_en": (unit or self.city).label("en"),
+                      "parents": [{"code": p.code, "name": p.name, "name_en": p.label("en"),
+                                   "level": p.level} for p in parents if p.code != code],
                       "child_level": child_field},
             "generated": now_ms, "version": data.version, "valid_until": valid_until,
-            "tz": self.settings.timezone, "window_days": WINDOW_DAYS,
-            "periods": self._periods(sc, now_ms),
+            "tz": self.settings.timezone, "window_days": span.days, "range": span.name,
+            "periods": {**self._periods(sc, now_ms),
+                        "range": self._range_period(sc, span, prev_from, prev_to)},
             "now": {"open": int(sc.open.sum()),
                     "overdue": int((sc.open & sc.overdue).sum()),
                     "in_progress": int(sc.progress.sum()),
-                    "closed_today": int((sc.closed & (sc.close >= days[-1][1])).sum())},
-            "window": self._window(sc, days[0][1] * 1000, now_ms),
+                    "closed_today": int((sc.closed & (sc.close >= today_s)).sum())},
+            "window": self._window(sc, span.from_ms, span.to_ms),
             "by_category": sc.counts("cat"),
             "by_source": sc.counts("src"),
             "by_severity": {k: v for k, v in sc.counts("sev", sev_names).items() if k != "0"},
@@ -380,6 +402,16 @@ class Figures:
             out[name] = {**p, "count": count, "prev": prev,
                          "change": round((count - prev) / prev, 4) if prev else None}
         return out
+
+    @staticmethod
+    def _range_period(sc: _Scoped, span: Span, prev_from: int,
+                      prev_to: int) -> dict[str, Any]:
+        """The range against the same span just before it (span.prev_span)."""
+        count = int(sc.in_window.sum())
+        prev = int(((sc.report >= prev_from) & (sc.report < prev_to)).sum())
+        return {"from": span.from_ms, "to": span.to_ms, "count": count,
+                "prev_from": prev_from * 1000, "prev_to": prev_to * 1000, "prev": prev,
+                "change": round((count - prev) / prev, 4) if prev else None}
 
     @staticmethod
     def _window(sc: _Scoped, from_ms: int, now_ms: int) -> dict[str, Any]:
@@ -416,22 +448,23 @@ class Figures:
         return out
 
     def _trend(self, sc: _Scoped, days: list[tuple[str, int]]) -> dict[str, Any]:
-        """Reports and closes per local day of the window, and reports by category."""
+        """Reports and closes per local day of the range, and reports by category."""
+        n_days = len(days)
         last = self._day_start(date.fromisoformat(days[-1][0]) + timedelta(days=1))
         edges = np.asarray([d[1] for d in days] + [last], dtype=np.int64)
         rep_bin = np.searchsorted(edges, sc.report, side="right") - 1
-        ok = (rep_bin >= 0) & (rep_bin < WINDOW_DAYS)
+        ok = sc.in_window & (rep_bin >= 0) & (rep_bin < n_days)
         close_bin = np.searchsorted(edges, sc.close, side="right") - 1
-        okc = sc.closed & (sc.close > 0) & (close_bin >= 0) & (close_bin < WINDOW_DAYS)
+        okc = sc.closed & (sc.close > 0) & (close_bin >= 0) & (close_bin < n_days)
         cats = sc.frame["cat"].to_numpy()
         by_cat: dict[str, list[int]] = {}
         for cat_code in np.unique(cats[ok]).tolist():
             sel = ok & (cats == cat_code)
             by_cat[sc.tables["cat"][cat_code] or ""] = np.bincount(
-                rep_bin[sel], minlength=WINDOW_DAYS).tolist()
+                rep_bin[sel], minlength=n_days).tolist()
         return {"days": [d[0] for d in days],
-                "total": np.bincount(rep_bin[ok], minlength=WINDOW_DAYS).tolist(),
-                "closed": np.bincount(close_bin[okc], minlength=WINDOW_DAYS).tolist(),
+                "total": np.bincount(rep_bin[ok], minlength=n_days).tolist(),
+                "closed": np.bincount(close_bin[okc], minlength=n_days).tolist(),
                 "by_category": by_cat}
 
     def _people(self, data: Data, level: str, code: str, now_ms: int) -> dict[str, Any]:
@@ -472,7 +505,8 @@ class Figures:
             i = index.get(u.code)
             t, o, v, c, x = ((int(a[i]) for a in (total, open_, over, closed, cancelled))
                              if i is not None else (0, 0, 0, 0, 0))
-            out.append({"code": u.code, "name": u.name, "level": u.level, "total": t,
+            out.append({"code": u.code, "name": u.name, "name_en": u.label("en"),
+                        "level": u.level, "total": t,
                         "open": o, "overdue": v, "closed": c,
                         "closure_rate": _rate(c, t - x), "area_km2": round(u.area_km2, 3),
                         "density_km2": round(t / u.area_km2, 4) if u.area_km2 else None})
@@ -572,7 +606,7 @@ class Figures:
 
         def place(code: str) -> str:
             unit = self.city.unit(code) if code else None
-            return unit.name if unit else ""
+            return unit.label(lang) if unit else ""
 
         for start in range(0, len(frame), block):
             part = frame.iloc[start:start + block]
@@ -597,6 +631,13 @@ EXPORT_COLUMNS: Final = (
     "community_name", "grid", "grid_name", "dispatched_at", "arrived_at", "handled_at",
     "closed_at", "yellow_card", "red_card", "overdue", "title", "address",
 )
+
+
+def _next_cut(report: np.ndarray, prev_end: int, prev_stop: int, now_ms: int) -> int | None:
+    """When (ms) a previous span cut at `prev_end` (s), moving on with the clock, reaches
+    its next event before `prev_stop`: the comparison changes then without new data."""
+    later = report[(report >= prev_end) & (report < prev_stop)]
+    return now_ms + (int(later.min()) - prev_end + 1) * 1000 if len(later) else None
 
 
 def export_header(lang: str) -> list[str]:

@@ -9,11 +9,13 @@ scan. Every change goes through the change log (`alert` frames), so walls replay
 from __future__ import annotations
 
 import json
+import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
-from dashboard import lua
+from dashboard import i18n, lua
+from dashboard.i18n import LANGS, t
 from dashboard.store import Store, now_ms
 
 # The kinds `cc:alert` may carry (docs/PROTOCOL.md, "Outbound channels").
@@ -36,6 +38,56 @@ _CHANGE: Final = lua.source(__file__, "alert_change.lua")
 UPDATE_ATTEMPTS: Final = 5
 
 
+def alert_texts(key: str, feed: Mapping[str, str], **parts: Any) -> dict[str, str]:
+    """An alert's text in every language (`texts` of the record): the table's `key` with the
+    product's `parts` filled in (a {lang: text} dict gives each language its own) and every
+    `feed` value left as its `{name}` placeholder, so a page shows the product's words in
+    its language and the feed's as sent (`fill`; the browser marks them as feed text)."""
+    out = {}
+    for lang in LANGS:
+        kw = {k: (v.get(lang, "") if isinstance(v, dict) else v) for k, v in parts.items()}
+        kw.update({k: "{" + k + "}" for k in feed})
+        out[lang] = t(key, lang, **kw)
+    return out
+
+
+def fill(template: str, feed: Mapping[str, str]) -> str:
+    """A template of `alert_texts` with its feed values put in (one pass, the table's own
+    rule: a feed value that itself looks like a placeholder stays as it is)."""
+    return i18n.fill(template, feed)
+
+
+def alert_segments(alert: Mapping[str, Any], lang: str) -> list[tuple[str, bool]]:
+    """A stored alert's text in `lang` as (text, is the feed's) pieces, for a page that marks
+    the feed's words; its `message` as one piece when it has no `texts`."""
+    texts = alert.get("texts")
+    template = texts.get(lang) if isinstance(texts, dict) else None
+    if not isinstance(template, str):
+        return [(str(alert.get("message") or ""), False)]
+    found = alert.get("feed")
+    feed: Mapping[str, Any] = found if isinstance(found, dict) else {}
+    out: list[tuple[str, bool]] = []
+    for i, part in enumerate(re.split(r"\{(\w+)\}", template)):
+        if i % 2 and part in feed:
+            out.append((str(feed[part]), True))
+        elif i % 2:
+            out.append(("{" + part + "}", False))
+        elif part:
+            out.append((part, False))
+    return out
+
+
+def alert_text(alert: Mapping[str, Any], lang: str) -> str:
+    """A stored alert's text in `lang` (its `texts` filled with its `feed`); its `message`
+    when it was raised before alerts carried every language."""
+    texts = alert.get("texts")
+    template = texts.get(lang) if isinstance(texts, dict) else None
+    if not isinstance(template, str):
+        return str(alert.get("message") or "")
+    feed = alert.get("feed")
+    return fill(template, feed if isinstance(feed, dict) else {})
+
+
 class AlertNotFound(LookupError):
     """No alert with this id (never raised, or dropped after its keep time)."""
 
@@ -54,12 +106,16 @@ class Alerts:
         self._change = store.script(_CHANGE)
 
     def raise_once(self, kind: str, subject_id: str, event_id: str | None, message: str,
-                   severity: int, ttl_s: int = 86400, cause: str | None = None) -> dict | None:
+                   severity: int, ttl_s: int = 86400, cause: str | None = None,
+                   texts: Mapping[str, str] | None = None,
+                   feed: Mapping[str, str] | None = None) -> dict | None:
         """Store, show and publish an alert unless this cause was raised within `ttl_s`.
 
         The cause is `(kind, subject_id, event_id)`, refined by `cause` when one subject can
         have several (an SOS episode, the stage of a deadline). Returns the stored alert, or
         None when it was already raised. Atomic: concurrent callers raise it once.
+        `message` is the text in the center's language (what `cc:alert` carries); `texts`
+        and `feed` (`alert_texts`), when given, let every page show it in its own.
         """
         if kind not in ALERT_KINDS:
             raise ValueError(f"alert kind must be one of {', '.join(ALERT_KINDS)}")
@@ -71,6 +127,9 @@ class Alerts:
             "event_id": event_id, "ts": ts, "message": message[:MESSAGE_MAX],
             "severity": int(severity), "acked_by": None, "acked_ts": None, "note": "",
         }
+        if texts:
+            alert["texts"] = {lang: str(v)[:MESSAGE_MAX] for lang, v in texts.items()}
+            alert["feed"] = {k: str(v)[:MESSAGE_MAX] for k, v in (feed or {}).items()}
         # where it happened, so every reader can honour a user's scope without a lookup
         alert["grid_id"] = self.areas([alert]).get(alert["id"])
         public = {k: alert[k] for k in ("kind", "subject_id", "event_id", "ts", "message")}

@@ -224,7 +224,9 @@ def _alerts(store: Store, raw_alerts: list[Any], from_ms: int, to_ms: int,
         if a.get("kind") in NOTABLE and isinstance(ts, int) and from_ms <= ts < to_ms:
             alarms.append({k: a.get(k) for k in ("id", "kind", "severity", "event_id",
                                                  "subject_id", "message", "ts", "acked_by",
-                                                 "acked_ts")})
+                                                 "acked_ts")}
+                          # each language's text and the feed's words, as the desk shows them
+                          | {k: a[k] for k in ("texts", "feed") if k in a})
         base = {"alert_id": a.get("id"), "kind": a.get("kind"), "event_id": a.get("event_id")}
         acked = a.get("acked_ts")
         if a.get("note") and isinstance(acked, int) and from_ms <= acked < to_ms:

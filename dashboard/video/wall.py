@@ -1,9 +1,13 @@
 """The video wall's state (docs/VIDEO.md): the current wall and the saved layouts.
 
-`Pvideo:wall` is one JSON string `{grid, tiles, follow, event_id, by, ts}`; `Pvideo:layouts`
-a hash name → `{name, grid, tiles, by, ts}` (at most `LAYOUTS_MAX`). Every change is written
-and announced in one Lua script, so the `video` frame in the change log is in the same
-order as the writes (two screens saving at once end on the state their frames say).
+`Pvideo:wall` is one JSON string `{grid, tiles, follow, event_id, focus_ts, by, ts}`;
+`Pvideo:layouts` a hash name → `{name, grid, tiles, by, ts}` (at most `LAYOUTS_MAX`).
+`tiles` are the tiles a person filled (pinned until they clear them); `event_id` is the
+event a commander pointed the wall at, at `focus_ts`. What the other tiles show (that
+event's cameras, or a tour) each screen works out itself (assets/js/cc-68-wallpick.js).
+Every change is written and announced in one Lua script, so the `video` frame in the change
+log is in the same order as the writes (two screens saving at once end on the state their
+frames say).
 
 Frames (`Store.emit("video", "upsert", data)`): `data.id` is `"wall"` (the whole new wall),
 `"focus"` (`{event_id, cameras, follow, wall}`: `wall` is the new wall when following, else
@@ -41,9 +45,6 @@ _WALL_LUA: Final = lua.source(__file__, "wall_set.lua")
 _SAVE_LUA: Final = lua.source(__file__, "layout_save.lua")
 # ARGV[3] name, ARGV[4] frame data. -1 = no such layout.
 _DELETE_LUA: Final = lua.source(__file__, "layout_delete.lua")
-
-
-
 
 
 def _bad(message: str, code: str = "bad_request") -> Refused:
@@ -99,9 +100,17 @@ def _event_id(value: Any) -> str | None:
 
 
 def default_wall() -> dict[str, Any]:
-    """The wall before anyone set one: four empty tiles, following events."""
-    return {"grid": DEFAULT_GRID, "tiles": [], "follow": True, "event_id": None, "by": None,
-            "ts": 0}
+    """The wall before anyone set one: four tiles nobody pinned, following events."""
+    return {"grid": DEFAULT_GRID, "tiles": [], "follow": True, "event_id": None,
+            "focus_ts": None, "by": None, "ts": 0}
+
+
+def _upgraded(stored: dict[str, Any]) -> dict[str, Any]:
+    """A wall written before tiles meant pinned ones (no `focus_ts`): its tiles with an
+    `event_id` were that event's cameras put there by a focus, not a person's choice."""
+    if "focus_ts" in stored or not stored.get("event_id"):
+        return stored
+    return {**stored, "tiles": [], "focus_ts": stored.get("ts")}
 
 
 def _dumps(value: dict[str, Any]) -> str:
@@ -127,14 +136,15 @@ class VideoWall:
             stored = json.loads(text) if text else {}
         except ValueError:
             stored = {}  # a hand-edited key: start again from the default
-        return text, {**default_wall(), **(stored if isinstance(stored, dict) else {})}
+        return text, {**default_wall(), **(_upgraded(stored) if isinstance(stored, dict) else {})}
 
     def wall(self) -> dict[str, Any]:
         return self._read()[1]
 
     def set_wall(self, body: dict[str, Any], by: str) -> dict[str, Any]:
-        """Change what `body` names (`grid`, `tiles`, `event_id`, `follow`); new tiles
-        without an `event_id` are nobody's event. Returns the new wall; frame `video`/wall."""
+        """Change what `body` names (`grid`, `tiles`, `event_id`, `follow`). `tiles` are the
+        pinned ones and leave the followed event alone; an `event_id` sent is a focus (now).
+        Returns the new wall; frame `video`/wall."""
         unknown = set(body) - {"grid", "tiles", "event_id", "follow"}
         if unknown:
             raise _bad(f"unknown field(s): {', '.join(sorted(unknown))}")
@@ -143,9 +153,9 @@ class VideoWall:
             change["grid"] = check_grid(body["grid"])
         if "tiles" in body:
             change["tiles"] = check_tiles(body["tiles"])
-            change["event_id"] = None
         if "event_id" in body:
             change["event_id"] = _event_id(body["event_id"])
+            change["focus_ts"] = int(self.clock()) if change["event_id"] else None
         if "follow" in body:
             if not isinstance(body["follow"], bool):
                 raise _bad("follow must be true or false", "bad_follow")
@@ -161,8 +171,8 @@ class VideoWall:
 
     def focus(self, event: dict[str, Any], by: str) -> dict[str, Any]:
         """Point the wall at an event: its cameras (covering first, then nearest). When the
-        wall follows events its tiles become them (unless it has none); frame `video`/focus
-        either way.
+        wall follows events it now follows this one (unless it has no camera near): the
+        tiles nobody pinned show its cameras; frame `video`/focus either way.
         Returns `{event_id, cameras: [ids], wall}` (`wall` null when not following)."""
         cameras = [c["id"] for c in for_spot(self.store, event["lon"], event["lat"])]
         for _ in range(CAS_TRIES):
@@ -171,7 +181,7 @@ class VideoWall:
             wall: dict[str, Any] | None = None
             # an event with no camera near leaves the wall as it is rather than blank
             if current["follow"] and cameras:
-                wall = {**current, "tiles": cameras, "event_id": event["id"], "by": by,
+                wall = {**current, "event_id": event["id"], "focus_ts": now, "by": by,
                         "ts": now}
             frame = {"id": "focus", "event_id": event["id"], "cameras": cameras,
                      "follow": bool(current["follow"]), "wall": wall, "by": by, "ts": now}

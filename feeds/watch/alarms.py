@@ -7,7 +7,7 @@ import json
 from collections import OrderedDict
 from typing import Any, Final
 
-from dashboard.i18n import t
+from dashboard.i18n import LANGS, t
 from dashboard.models import EVENT_CLOSED, SEVERITIES, URGENT_LEVELS
 from feeds.watch.context import DAY_S, Context, Handler, remember
 
@@ -40,11 +40,11 @@ class Alarms(Handler):
         if event_id in self._critical_done:
             return False
         ctx = self.ctx
-        lang = ctx.settings.lang
-        level = t("sev.level", lang, roman=SEVERITIES[int(event["severity"])].roman)
-        message = t("alert.critical_event", lang, level=level,
-                    title=ctx.title(event, event_id))
-        raised = ctx.raise_alert("critical_event", event_id, event_id, message,
+        roman = SEVERITIES[int(event["severity"])].roman
+        level = {lang: t("sev.level", lang, roman=roman) for lang in LANGS}
+        feed, parts = ctx.title(event, event_id)
+        raised = ctx.raise_alert("critical_event", event_id, event_id,
+                                 ("alert.critical_event", feed, {**parts, "level": level}),
                                  int(event["severity"]), CRITICAL_TTL_S)
         remember(self._critical_done, event_id, None)
         return raised
@@ -65,12 +65,12 @@ class Alarms(Handler):
             raw = store.r.hget(store.key("state:task"), task_id)
             event_id = json.loads(raw).get("event_id") if raw else None
             event = (store.event(event_id) if event_id else None) or {}
-        name = worker.get("name") or worker_id
+        person = {"name": str(worker.get("name") or worker_id)}
         if event:
-            message = t("alert.sos_event", ctx.settings.lang, name=name,
-                        title=ctx.title(event, event.get("id")))
+            feed, parts = ctx.title(event, event.get("id"))
+            text = ("alert.sos_event", {**person, **feed}, parts)
         else:
-            message = t("alert.sos", ctx.settings.lang, name=name)
+            text = ("alert.sos", person, {})
         # An SOS is about a person's safety: the gravest level unless its event says so too.
-        return ctx.raise_alert("sos", worker_id, event.get("id"), message,
+        return ctx.raise_alert("sos", worker_id, event.get("id"), text,
                                int(event.get("severity") or 1), SOS_TTL_S, str(seq))

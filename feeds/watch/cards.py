@@ -13,7 +13,6 @@ import time
 from typing import Any, Final
 
 from dashboard.command.sla import Deadlines
-from dashboard.i18n import t
 from feeds.watch.context import DAY_S, REDIS_DOWN, Context, Handler
 
 log = logging.getLogger("cc.watch")
@@ -99,10 +98,9 @@ class Cards(Handler):
             key = (card.stage, card.color)
             if key in done:
                 continue
-            lang = ctx.settings.lang
-            text = card.message.get(lang) or next(iter(card.message.values()), "")
-            message = t("alert.sla", lang, title=ctx.title(event, event_id), card=text)
-            if ctx.raise_alert(f"sla_{card.color}", event_id, event_id, message,
+            feed, parts = ctx.title(event, event_id)
+            text = ("alert.sla", feed, {**parts, "card": dict(card.message)})
+            if ctx.raise_alert(f"sla_{card.color}", event_id, event_id, text,
                                int(event.get("severity") or 4), SLA_TTL_S, card.stage):
                 raised += 1
             done.add(key)

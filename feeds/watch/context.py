@@ -13,10 +13,10 @@ import redis
 
 from dashboard.archive.events import Archive
 from dashboard.archive.tracks import Tracks
-from dashboard.command.alerts import Alerts
+from dashboard.command.alerts import Alerts, alert_texts, fill
 from dashboard.command.dispatch import Desk
 from dashboard.config import Settings
-from dashboard.i18n import t
+from dashboard.i18n import LANGS, t
 from dashboard.store import Store
 
 log = logging.getLogger("cc.watch")
@@ -39,23 +39,31 @@ class Context:
     tracks: Tracks
     counters: dict[str, int]
 
-    def raise_alert(self, kind: str, subject_id: str, event_id: str | None, message: str,
-                    severity: int, ttl_s: int, cause: str | None = None) -> bool:
-        """Raise an alert once per cause; True when it was raised now."""
+    def raise_alert(self, kind: str, subject_id: str, event_id: str | None,
+                    text: tuple[str, dict[str, str], dict[str, Any]], severity: int, ttl_s: int,
+                    cause: str | None = None) -> bool:
+        """Raise an alert once per cause; True when it was raised now. `text` is the table's
+        key, the feed's values and the product's parts (`alert_texts`)."""
+        key, feed, parts = text
+        texts = alert_texts(key, feed, **parts)
+        message = fill(texts[self.settings.lang if self.settings.lang in texts else LANGS[0]],
+                       feed)
         alert = self.alerts.raise_once(kind, subject_id, event_id, message, severity, ttl_s,
-                                       cause)
+                                       cause, texts=texts, feed=feed)
         if alert is not None:
             self.counters["alerts"] += 1
             log.info("alert %s %s: %s", kind, subject_id, message)
         return alert is not None
 
-    def title(self, event: dict[str, Any], fallback: Any) -> str:
-        """An event's title for an alert: its own, else its type's name, else `fallback`."""
+    def title(self, event: dict[str, Any], fallback: Any) -> tuple[dict[str, str],
+                                                                   dict[str, Any]]:
+        """An event's title for an alert as (feed, parts): its own (feed text), else its
+        type's name in each language (the product's), else `fallback` (an id)."""
         if event.get("title"):
-            return str(event["title"])
+            return {"title": str(event["title"])}, {}
         if event.get("type"):
-            return t(f"type.{event['type']}", self.settings.lang)
-        return str(fallback or "")
+            return {}, {"title": {lang: t(f"type.{event['type']}", lang) for lang in LANGS}}
+        return {"title": str(fallback or "")}, {}
 
 
 class Handler:

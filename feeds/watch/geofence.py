@@ -7,7 +7,7 @@ from collections import OrderedDict
 from typing import Any, Final
 
 from dashboard.city import load_city
-from dashboard.i18n import t
+from dashboard.i18n import LANGS
 from feeds.watch.context import DAY_S, Context, Handler, remember
 
 GEOFENCE_TTL_S: Final = 7 * DAY_S
@@ -61,12 +61,12 @@ class Geofence(Handler):
         else:
             cause = f"alert:{seq}"
             city = load_city(ctx.settings.city)
-            lang = ctx.settings.lang
-            names = [(u.name if (u := city.unit(str(g))) else str(g)) for g in (home, here)]
-            message = t("alert.geofence_exit", lang, name=worker.get("name") or worker_id,
-                        grid=names[0], here=names[1])
+            names = [{lang: (u.label(lang) if (u := city.unit(str(g))) else str(g))
+                      for lang in LANGS} for g in (home, here)]
+            text = ("alert.geofence_exit", {"name": str(worker.get("name") or worker_id)},
+                    {"grid": names[0], "here": names[1]})
             # the seq where the episode began tells it from the next one (as an SOS)
-            ctx.raise_alert("geofence_exit", worker_id, None, message, GEOFENCE_SEVERITY,
+            ctx.raise_alert("geofence_exit", worker_id, None, text, GEOFENCE_SEVERITY,
                             GEOFENCE_TTL_S, str(seq))
         pipe = store.r.pipeline(transaction=False)
         pipe.hset(key, worker_id, cause)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from dashboard.i18n import t
 from feeds.watch.context import DAY_S, Handler
 
 TASK_TTL_S: Final = 7 * DAY_S
@@ -32,7 +31,7 @@ class CommandLoop(Handler):
         entered = [h.get("ts") for h in task.get("history") or []
                    if isinstance(h, dict) and h.get("stage") == stage]
         cause = f"{stage}:{entered[-1] if entered else task.get('ts')}"
-        message = t(f"alert.{stage}", ctx.settings.lang, task=task.get("id", ""),
-                    title=ctx.title(event, task.get("event_id")))
+        feed, parts = ctx.title(event, task.get("event_id"))
+        text = (f"alert.{stage}", feed, {**parts, "task": task.get("id", "")})
         return ctx.raise_alert("critical_event", str(task.get("id")), task.get("event_id"),
-                               message, int(event.get("severity") or 3), TASK_TTL_S, cause)
+                               text, int(event.get("severity") or 3), TASK_TTL_S, cause)

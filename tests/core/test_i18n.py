@@ -35,8 +35,32 @@ def test_every_key_has_both_languages() -> None:
 
 def test_placeholders_match_between_languages() -> None:
     zh, en = i18n.table_for("zh-CN"), i18n.table_for("en")
+    field = r"\{(\w+)(?:\|[^{}|]*\|[^{}|]*)?\}"  # {name} or a plural {name|one|other}
     for key in i18n.known_keys():
-        assert set(re.findall(r"\{(\w+)\}", zh[key])) == set(re.findall(r"\{(\w+)\}", en[key])), key
+        assert set(re.findall(field, zh[key])) == set(re.findall(field, en[key])), key
+
+
+def test_vw010_counts_take_the_singular_at_one() -> None:
+    """'1 tiles' was wrong: English picks the form by the count, Chinese reads naturally."""
+    assert i18n.t("vw.grid_n", "en", n=1) == "1 tile"
+    assert i18n.t("vw.grid_n", "en", n=4) == "4 tiles"
+    assert i18n.t("vw.grid_n", "zh-CN", n=1) == "单画面"
+    assert i18n.t("vw.grid_n", "zh-CN", n=16) == "16画面"
+    assert i18n.t("video.count", "en", n="1") == "1 camera"
+    assert i18n.t("video.count", "en", n="1,204") == "1,204 cameras"
+    assert i18n.t("video.count", "zh-CN", n=1) == "共1路"
+    assert i18n.t("ck.patrol_of", "en", visited=0, grids=1) == "0 of 1 grid"
+    # a name the caller does not give stays visible, as in the browser
+    assert i18n.fill("{n|# tile|# tiles} · {by}", {"n": 9}) == "9 tiles · {by}"
+
+
+def test_vw011_no_english_count_meets_a_bare_plural_noun() -> None:
+    """Every "{n} <noun>s" in English has its singular form (the plural syntax)."""
+    en = i18n.table_for("en")
+    bare = {key: text for key, text in en.items()
+            if re.search(r"\{\w+\} (?:[a-z]+ )?(?:tiles|cameras|notes|alarms|points|grids|"
+                         r"events|units|workers|vehicles)\b", text)}
+    assert bare == {}
 
 
 @pytest.mark.parametrize(("prefix", "codes"), CODE_SETS, ids=[p for p, _ in CODE_SETS])

@@ -249,3 +249,163 @@ def test_ing011_polar_latitude_does_not_fail_the_batch(redis_url: str, r: redis.
     w2 = stored(r, "worker", "w-2")
     assert w2 is not None and w2["lat"] == 89.0
     ingest.store.close_apply()
+
+
+def test_ing012_messages_read_with_the_close_are_kept(redis_url: str,
+                                                       r: redis.Redis) -> None:
+    """A dying server's last messages arrive just before its connection closes: they are
+    returned with the error, not dropped with it (both ingests would drop the same ones,
+    after PUBLISH had counted them delivered)."""
+    from feeds.ingest import Ingest
+
+    client = redis.Redis.from_url(redis_url)
+    pubsub = client.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe("cc:event")
+    wait_for(lambda: r.pubsub_numsub("cc:event")[0][1] == 1)
+    pubsub.get_message(timeout=1)  # the subscription's confirmation
+    for i in range(3):
+        assert r.publish("cc:event", f"m{i}") == 1
+    time.sleep(0.1)  # on the subscriber's socket, then the connection closes behind them
+    r.client_kill_filter(_type="pubsub")
+    batch, closed = Ingest._read_batch(pubsub)
+    assert [data for _, data in batch] == [b"m0", b"m1", b"m2"]
+    assert isinstance(closed, redis.ConnectionError)
+    pubsub.close()
+    client.close()
+
+
+def test_ing013_batches_in_flight_at_a_close_are_applied_again(
+        redis_url: str, r: redis.Redis, caplog: Any) -> None:
+    """Sent but never confirmed when the connection closed: the batch is kept and applied
+    again once connected, even to the same server (where the last seconds' replay of a new
+    server does not run)."""
+    from dashboard.config import Settings
+    from dashboard.store import Store
+    from feeds.ingest import Ingest
+
+    ingest = Ingest(Settings(), redis_url)
+    ingest.store = Store(redis.Redis.from_url(redis_url), "cc:")
+    events = [("cc:event", json.dumps(an_event(id=f"ev-u{i}"))) for i in range(5)]
+    r.execute_command("CLIENT", "PAUSE", "5000", "WRITE")  # holds the batch's script unrun
+    try:
+        ingest.submit(events)
+        time.sleep(0.1)
+        r.client_kill_filter(_type="normal", skipme=True)
+        try:
+            ingest.drain()
+        except redis.ConnectionError:
+            pass
+        else:
+            raise AssertionError("the connection was not closed under the batch")
+    finally:
+        r.execute_command("CLIENT", "UNPAUSE")
+    assert not ingest.in_flight
+    assert [data for _, data in ingest._unsettled] == [data for _, data in events]
+    assert not r.hlen("cc:state:event")  # never run: lost, unless applied again
+    ingest.store.close_apply()
+
+    stop = threading.Event()
+    thread = threading.Thread(target=ingest.run, args=(stop,), daemon=True)
+    with caplog.at_level("WARNING", logger="feeds.ingest"):
+        thread.start()
+        try:
+            wait_for(lambda: all(stored(r, "event", f"ev-u{i}") for i in range(5)), 10)
+            wait_for(lambda: not ingest._unsettled, 5)
+        finally:
+            stop.set()
+            thread.join(5)
+    assert "applying again the 5 messages Redis had not confirmed" in caplog.text
+
+
+def test_ing014_unread_messages_are_kept_when_another_connection_fails(
+        redis_url: str, r: redis.Redis) -> None:
+    """A frozen primary's last messages wait on the pub/sub socket while the loop waits out a
+    command on its other connection: when that fails, they are kept — rung by a standby,
+    applied again on the next server by the active — not closed away with the socket."""
+    from dashboard.config import Settings
+    from feeds.ingest import Ingest
+
+    for active in (False, True):
+        ingest = Ingest(Settings(), redis_url)
+        ingest.active = active
+        client = redis.Redis.from_url(redis_url)
+        pubsub = client.pubsub(ignore_subscribe_messages=True)
+        pubsub.subscribe("cc:event")
+        pubsub.get_message(timeout=1)  # the subscription's confirmation
+        for i in range(3):
+            r.publish("cc:event", f"m{i}")
+        time.sleep(0.1)
+        ingest._keep_unread(pubsub)
+        kept = ingest.applied.since(None) if active else ingest.ring.since(None)
+        assert [data for _, data in kept] == [b"m0", b"m1", b"m2"]
+        assert [data for _, data in ingest._unsettled] == ([b"m0", b"m1", b"m2"]
+                                                           if active else [])
+        pubsub.close()
+        client.close()
+
+
+def test_ing015_a_standby_told_of_a_new_active_applies_what_is_still_on_its_socket(
+        redis_url: str, r: redis.Redis) -> None:
+    """After a failover the standby may be the only one subscribed for a moment, and busy
+    (replaying its own last seconds) while the other process subscribes and takes the lease.
+    The new epoch tells it to apply what only it got: that includes what still waits unread
+    on its socket, not just what its ring already holds (the drill lost such events)."""
+    from dashboard.config import Settings
+    from dashboard.store import Store
+    from feeds.failover import Lease
+    from feeds.ingest import Ingest
+
+    ingest = Ingest(Settings(), redis_url)
+    client = redis.Redis.from_url(redis_url)
+    ingest.store = Store(client, "cc:")
+    ingest.lease = Lease(client, "cc:ingest:lease", ingest.instance)
+    r.set("cc:ingest:lease", "the-other-process", px=60_000)
+    ingest._subscribed_at = time.monotonic() - 60  # not young: it does not defer
+    ingest._epoch = b"before"
+    pubsub = ingest._pubsub = client.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe("cc:event")
+    pubsub.get_message(timeout=1)  # the subscription's confirmation
+    r.publish("cc:event", json.dumps(an_event(id="ev-only-here")))
+    time.sleep(0.1)  # on the socket, unread
+    r.set("cc:ingest:epoch", "after")  # the other process subscribed and took the lease
+    ingest._lease_tick()
+    assert ingest._epoch == b"after"
+    assert stored(r, "event", "ev-only-here") is not None
+    # and what it reads in the next moment is applied too (the server may not have written
+    # it out yet when the epoch was read)
+    r.publish("cc:event", json.dumps(an_event(id="ev-next")))
+    batch, closed = Ingest._read_batch(pubsub)
+    assert closed is None and len(batch) == 1
+    assert ingest._epoch_tail_until > time.monotonic()
+    pubsub.close()
+    ingest.store.close_apply()
+    client.close()
+
+
+def test_ing016_after_a_takeover_an_older_move_is_a_duplicate_not_a_dead_letter(
+        redis_url: str, r: redis.Redis) -> None:
+    """The standby replays its ring when the new active takes over, and may store a unit's
+    later positions before the new active reads the earlier ones live: those are repeats,
+    not stale reports to dead-letter. A fresh process's first takeover is strict as ever."""
+    from dashboard.config import Settings
+    from dashboard.store import Store
+    from feeds.failover import Lease
+    from feeds.ingest import Ingest
+
+    def move(ts: int) -> list[tuple[str, str]]:
+        return [("cc:worker", json.dumps({"id": "w-1", "lon": 119.9, "lat": 36.7, "ts": ts}))]
+
+    for after_failover, dead in ((True, 0), (False, 1)):
+        r.flushdb()
+        ingest = Ingest(Settings(), redis_url)
+        client = redis.Redis.from_url(redis_url)
+        ingest.store = Store(client, "cc:")
+        ingest.lease = Lease(client, "cc:ingest:lease", ingest.instance)
+        ingest._server = "the-old-primary" if after_failover else ""
+        ingest._take_over()
+        ingest.handle(move(TS + 5000))  # what the standby's replay stored first
+        ingest.handle(move(TS))  # read live by the new active a moment later
+        assert r.llen("cc:deadletter") == dead
+        assert ingest.counters.duplicates == 1 - dead
+        ingest.store.close_apply()
+        client.close()

@@ -235,6 +235,9 @@ def test_rel007_a_page_that_wants_alerts_gets_only_alerts(stack: Stack) -> None:
     with stack.connect(f"?since={last}&kinds=alert") as ws:
         got = frames(ws, lambda g: any(f.get("kind") == "alert" for f in g))
         assert [f["data"]["id"] for f in got] == [second["id"]]
+    with stack.connect("?kinds=") as ws:  # the cockpit: none at all, only the stats
+        snap = frames(ws, lambda g: len(g) >= 1)[0]
+        assert snap["events"] == [] and snap["workers"] == [] and snap["alerts"] == []
     with stack.connect() as ws:  # a wall without `kinds` gets everything, as before
         snap = frames(ws, lambda g: len(g) >= 1)[0]
         assert {e["id"] for e in snap["events"]} == {"ev-0", "ev-1", "ev-2"}

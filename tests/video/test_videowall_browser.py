@@ -2,10 +2,11 @@
 Dash app with sign-in).
 
 Feature codes: vw101 layouts 1→4→9→16, assigning by click, a saved layout recalled by name,
-no scrollbars at 1920×1080 and 3840×2160; vw102 following: a new level-I event near
-published cameras switches the tiles to them (covering first), and so does a focus another
-screen sends; vw103 a display session sees the wall change but no save/assign controls;
-vw104 a commander opening an event on the wall points the video wall at it.
+no scrollbars at 1920×1080 and 3840×2160; vw102 following: an open level-I event shows its
+cameras as the page opens, a newer one near published cameras switches the tiles to them
+(covering first), and so does a focus another screen sends; vw103 a display session sees the
+wall change but no save/assign controls; vw104 a commander opening an event on the wall
+points the video wall at it.
 
 Cameras here have no stream (`stream_type: none`): these tests are about the tiles, not the
 player, and must not open connections to a demo server that is not running.
@@ -166,14 +167,13 @@ def test_vw101_layouts_assign_save_and_recall(page: VideoPage, stack: Stack) -> 
 def test_vw102_follow_a_new_level_one_event_and_a_focus(page: VideoPage, stack: Stack) -> None:
     browser_sign_in(page.duo, stack.client, "duty_officer")
     expected = publish_cameras(stack)
-    # an event already there when the page loads is not "new": it does not switch the tiles
+    # an open level-I event already there when the page loads is followed at once
     stack.publish("event", make_event("EV-OLD", 1, at=offset(2000, 0)))
     stack.wait_seq(12)  # in the snapshot, not live
     page.open_video()
     page.cameras_in_store(11)
-    page.wait(lambda: page.js("return window.ccwall.state.events") == 1, 5, "the old event")
-    time.sleep(0.5)
-    assert page.tiles() == ["", "", "", ""]
+    page.wait(lambda: page.tiles() == ["C-ST-0", "C-ST-1", "C-ST-2", "C-ST-3"], 5,
+              "the open event's cameras")
 
     stack.publish("event", make_event("EV-FIRE", 1, title="仓库起火"))
     page.wait(lambda: page.tiles() == [*expected, ""], 5, "the tiles on the fire's cameras")
@@ -189,13 +189,15 @@ def test_vw102_follow_a_new_level_one_event_and_a_focus(page: VideoPage, stack: 
     assert client.post("/api/video/focus", json={"event_id": "EV-STREET"}).status_code == 200
     page.wait(lambda: page.tiles() == ["C-ST-1", "C-ST-2", "C-ST-0", "C-ST-3"], 5,
               "the tiles on the street's cameras")
-    # follow off: a new level-I event leaves the tiles alone
+    # follow off: nothing is followed, and a new level-I event changes nothing (the tour
+    # would fill the tiles, but these cameras have no stream to tour)
     page.click_css(f"#{ids.VW_FOLLOW}")
     page.wait(lambda: page.server_wall()["follow"] is False, 3, "follow off")
+    page.wait(lambda: page.tiles() == ["", "", "", ""], 3, "no event followed")
     stack.publish("event", make_event("EV-FIRE-2", 1, at=offset(10, 10)))
     page.wait(lambda: page.js("return window.ccwall.state.events") == 4, 5, "the second fire")
     time.sleep(0.5)
-    assert page.tiles() == ["C-ST-1", "C-ST-2", "C-ST-0", "C-ST-3"]
+    assert page.tiles() == ["", "", "", ""]
     assert page.duo.get_logs() == []
 
 
@@ -236,7 +238,10 @@ def test_vw104_opening_an_event_on_the_wall_focuses_the_video_wall(page: VideoPa
     page.driver.find_element("css selector", '.cc-event-row[data-id="EV-PANEL"]').click()
     wall = page.wait(lambda: (w := page.server_wall())["event_id"] == "EV-PANEL" and w, 5,
                      "the video wall pointed at the event")
-    assert wall["tiles"] == expected and wall["by"] == "t-commander"
+    # nobody's pinned tiles are touched; every video wall shows the event's cameras
+    assert wall["tiles"] == [] and wall["by"] == "t-commander" and wall["focus_ts"] > 0
+    cams = page.js("return window.ccwall.api('GET', '/video/cameras?event_id=EV-PANEL')")
+    assert [c["id"] for c in cams["cameras"]] == expected
     assert page.duo.get_logs() == []
 
 

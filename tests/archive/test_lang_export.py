@@ -1,0 +1,181 @@
+"""One language per page, in what the server sends (README, "Languages"): the exports in
+English have English headers and English names for every unit, category, type, source and
+status, while the feed's own words (titles, addresses) stay as sent; the figures, the
+event's area and the desk's alarms carry each unit's English name; alerts carry their text
+in every language with the feed's words apart.
+
+Feature codes: lang003 the CSV and the xlsx export in en, every row of the fixture history;
+lang004 the same export in zh keeps Chinese names; lang005 the figures carry `name_en` for
+the scope, its parents and its children; lang006 the city's units: every town, community and
+grid has an English name, unique within its parent; lang007 an alert's texts in both
+languages keep the feed's title apart, and a raised critical alert stores them; lang008 the
+printable handover in English: no Chinese but the feed's words, which it marks.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from typing import Any
+
+import pytest
+import redis
+
+from dashboard.archive.events import Archive
+from dashboard.archive.stats import EXPORT_COLUMNS, Figures, export_header
+from dashboard.city import load_city
+from dashboard.command.alerts import Alerts, alert_text, alert_texts, fill
+from dashboard.config import Settings
+from dashboard.i18n import t
+from dashboard.store import Store
+
+from ..cockpit_util import by_hand, load_history, now_ms
+from .test_stats import client_for, stats_app
+
+HAN = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")
+CITY = load_city()
+# the columns that are the feed's words, as sent
+FEED_COLUMNS = ("title", "address")
+
+
+@pytest.fixture
+def app(redis_url: str, r: redis.Redis) -> Any:
+    load_history(r)
+    Archive(Store(r), Settings()).run(now_ms())  # half archived, half live: both exported
+    return stats_app(redis_url, now_ms, stats_min_age_s=0.0)
+
+
+def export_rows(client: Any, fmt: str, lang: str) -> list[list[Any]]:
+    res = client.get(f"/api/export?format={fmt}&from=2025-01-01&lang={lang}")
+    assert res.status_code == 200, res.get_data(as_text=True)
+    if fmt == "csv":
+        return list(csv.reader(io.StringIO(res.get_data().decode("utf-8-sig"))))
+    from openpyxl import load_workbook
+
+    sheet = load_workbook(io.BytesIO(res.get_data()), read_only=True).active
+    return [["" if v is None else v for v in row] for row in sheet.iter_rows(values_only=True)]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_lang003_export_in_english_names_everything_in_english(app: Any, r: redis.Redis,
+                                                               fmt: str) -> None:
+    table = export_rows(client_for(app, r, "leader"), fmt, "en")
+    header, rows = table[0], [dict(zip(EXPORT_COLUMNS, row, strict=True)) for row in table[1:]]
+    assert header == export_header("en") and header[:2] == ["Event ID", "Reported at"]
+    assert not [h for h in header if HAN.search(str(h))]
+    hands = {h.id: h for h in by_hand()}
+    assert sorted(row["id"] for row in rows) == sorted(hands)
+    for row in rows:
+        h = hands[row["id"]]
+        assert row["town_name"] == CITY.unit(h.town).name_en  # type: ignore[union-attr]
+        assert row["community_name"] == CITY.unit(h.community).name_en  # type: ignore[union-attr]
+        assert row["grid_name"] == CITY.unit(h.grid).name_en  # type: ignore[union-attr]
+        assert row["category_name"] == t(f"cat.{h.category}", "en")
+        assert row["type_name"] == t(f"type.{h.type}", "en")
+        assert row["source_name"] == t(f"src.{h.source}", "en")
+        assert row["status_name"] == t(f"evst.{h.status}", "en")
+        # the feed's words as sent; every other cell English (or a code, a number, a time)
+        assert row["title"] == h.title and row["address"] == h.address
+        chinese = [c for c, v in row.items() if c not in FEED_COLUMNS and HAN.search(str(v))]
+        assert chinese == [], (row["id"], chinese)
+    assert any(HAN.search(row["title"]) for row in rows)  # the fixture's titles are Chinese
+
+
+def test_lang004_export_in_chinese_keeps_chinese_names(app: Any, r: redis.Redis) -> None:
+    table = export_rows(client_for(app, r, "leader"), "csv", "zh-CN")
+    assert table[0] == export_header("zh-CN")
+    rows = [dict(zip(EXPORT_COLUMNS, row, strict=True)) for row in table[1:]]
+    hands = {h.id: h for h in by_hand()}
+    for row in rows:
+        h = hands[row["id"]]
+        assert row["town_name"] == CITY.unit(h.town).name  # type: ignore[union-attr]
+        assert row["grid_name"] == CITY.unit(h.grid).name  # type: ignore[union-attr]
+        assert row["status_name"] == t(f"evst.{h.status}", "zh-CN")
+
+
+def test_lang005_figures_carry_english_names(r: redis.Redis) -> None:
+    load_history(r)
+    figs = Figures(Store(r), CITY, Settings())
+    town = CITY.towns[8]
+    community = CITY.children(town.code)[0]
+    for scope, unit in ((None, None), (town.code, town), (community.code, community)):
+        fig = figs.figures(scope, now_ms())
+        sc = fig["scope"]
+        assert sc["name_en"] == (unit.name_en if unit else CITY.name_en) and sc["name_en"]
+        for p in sc["parents"]:
+            assert p["name_en"] == CITY.unit(p["code"]).name_en  # type: ignore[union-attr]
+        assert fig["children"]
+        for kid in fig["children"]:
+            assert kid["name_en"] == CITY.unit(kid["code"]).name_en  # type: ignore[union-attr]
+            assert kid["name_en"] and not HAN.search(kid["name_en"])
+    assert town.name_en == "Mingcun Town" and town.label("en") == "Mingcun Town"
+    assert town.label("zh-CN") == "明村镇"
+
+
+def test_lang006_every_unit_has_an_english_name_unique_among_its_siblings() -> None:
+    for units in (CITY.towns, CITY.communities, CITY.grids):
+        for u in units:
+            assert u.name_en and not HAN.search(u.name_en), u
+    for parent in [CITY.code, *(u.code for u in CITY.towns), *(u.code for u in CITY.communities)]:
+        kids = CITY.children(parent)
+        assert len({k.name_en for k in kids}) == len(kids), parent
+    assert CITY.unit("370283001001").name_en == "Haikou Road Community"  # type: ignore[union-attr]
+    assert CITY.unit("370283001001001").name_en == "Grid 1"  # type: ignore[union-attr]
+
+
+def test_lang007_alert_texts_keep_the_feed_apart(r: redis.Redis) -> None:
+    title = "化工厂{level}爆炸"  # a title that looks like a placeholder stays as sent
+    level = {lang: t("sev.level", lang, roman="I") for lang in ("zh-CN", "en")}
+    texts = alert_texts("alert.critical_event", {"title": title}, level=level)
+    assert texts == {"zh-CN": "I级事件：{title}", "en": "Level I event: {title}"}
+    assert fill(texts["en"], {"title": title}) == "Level I event: 化工厂{level}爆炸"
+    alerts = Alerts(Store(r))
+    raised = alerts.raise_once("critical_event", "E1", "E1", fill(texts["zh-CN"], {"title": title}),
+                               1, texts=texts, feed={"title": title})
+    assert raised is not None
+    stored = alerts.get(raised["id"])
+    assert stored is not None and stored["texts"] == texts and stored["feed"] == {"title": title}
+    assert stored["message"] == "I级事件：化工厂{level}爆炸"  # cc:alert's, the center's language
+    assert alert_text(stored, "en") == "Level I event: 化工厂{level}爆炸"
+    # an alert stored before alerts carried every language reads as it was
+    old = alerts.raise_once("sos", "W1", None, "李强发出SOS求助", 1)
+    assert old is not None and alert_text(old, "en") == "李强发出SOS求助"
+
+
+def outside_feed(html_text: str) -> str:
+    """The page's text without what it marks as the feed's (`<span data-feed>`) or its
+    style sheet."""
+    text = re.sub(r"<style>.*?</style>", "", html_text, flags=re.S)
+    text = re.sub(r"<span data-feed>.*?</span>", "", text, flags=re.S)
+    return re.sub(r"<[^>]+>", " ", text)
+
+
+def test_lang008_printable_handover_in_english(r: redis.Redis, redis_url: str) -> None:
+    from ..auth_util import sign_in
+    from ..duty.test_roster import api_server
+    from ..handover_util import load_history as load_shift
+    from ..handover_util import window
+
+    load_shift(r)
+    start, _, now = window()
+    # an alarm raised as the watch raises them: every language, the feed's title apart
+    title = "化工厂爆炸"
+    level = {lang: t("sev.level", lang, roman="I") for lang in ("zh-CN", "en")}
+    texts = alert_texts("alert.critical_event", {"title": title}, level=level)
+    Alerts(Store(r), lambda: start + 60_000).raise_once(
+        "critical_event", "E-LANG", "E-LANG", fill(texts["zh-CN"], {"title": title}), 1,
+        texts=texts, feed={"title": title})
+    server = api_server(r, redis_url, lambda: now)
+    officer = server.test_client()
+    sign_in(officer, r, "duty_officer", name="zhiban")
+    hid = officer.post("/api/handover").get_json()["handover"]["id"]
+    officer.put(f"/api/handover/{hid}", json={"remarks": "交班时一切正常"})
+    page = officer.get(f"/duty/handover/{hid}/print?lang=en").get_data(as_text=True)
+    assert '<html lang="en">' in page and "Shift handover report" in page
+    assert f"Level I event: <span data-feed>{title}</span>" in page
+    assert "<span data-feed>交班时一切正常</span>" in page
+    assert HAN.findall(outside_feed(page)) == [], outside_feed(page)
+    # the same report in Chinese
+    page = officer.get(f"/duty/handover/{hid}/print").get_data(as_text=True)
+    assert f"I级事件：<span data-feed>{title}</span>" in page and "值班交接单" in page
