@@ -34,6 +34,7 @@ import layouts.pages
 from callbacks.access.auth import install_auth
 from callbacks.access.security import install_security
 from callbacks.api import create_api, install_error_handlers
+from callbacks.archive.replay import create_replay_api
 from callbacks.archive.stats import create_stats_api, make_cache
 from callbacks.archive.tracks import create_tracks_api
 from callbacks.cockpit import install_cockpit_guard
@@ -110,6 +111,7 @@ def create_app(settings: Settings, redis_url: str | None = None) -> dash.Dash:
     app.server.register_blueprint(create_handover_api(store, settings))
     app.server.register_blueprint(create_duty_api(Duty(store), city))
     app.server.register_blueprint(create_tracks_api(store, settings))
+    app.server.register_blueprint(create_replay_api(store, settings))
     app.server.register_blueprint(create_rotation_api(rotations, city))
     app.server.register_blueprint(create_api(store, city, plans, desk,
                                              settings.memory_warn_ratio))

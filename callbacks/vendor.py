@@ -4,6 +4,10 @@ itself: command centres run on closed networks, so never a CDN.
     GET /vendor/hls.min.js            hls.js, loaded by the player on its first HLS stream
     GET /vendor/hls.min.js.map        its source map (only developer tools ask for it)
     GET /vendor/hls.js-LICENSE.txt    its licence (Apache-2.0)
+    GET /vendor/html-to-image.js      html-to-image (UMD, global `htmlToImage`), loaded by
+                                      the replay on its first "save picture" (PNG export)
+    GET /vendor/html-to-image.js.map  its source map
+    GET /vendor/html-to-image-LICENSE.txt  its licence (MIT)
 
 Cached for a month and revalidated by ETag: the file changes only with package-lock.json.
 A file that is not installed is a JSON 404 that says how to install it.
@@ -26,6 +30,9 @@ FILES: Final[dict[str, tuple[str, str]]] = {
     "hls.min.js": ("hls.js/dist/hls.min.js", "text/javascript"),
     "hls.min.js.map": ("hls.js/dist/hls.min.js.map", "application/json"),
     "hls.js-LICENSE.txt": ("hls.js/LICENSE", "text/plain"),
+    "html-to-image.js": ("html-to-image/dist/html-to-image.js", "text/javascript"),
+    "html-to-image.js.map": ("html-to-image/dist/html-to-image.js.map", "application/json"),
+    "html-to-image-LICENSE.txt": ("html-to-image/LICENSE", "text/plain"),
 }
 
 

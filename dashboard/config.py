@@ -226,6 +226,9 @@ class Settings:
     # Tracks (issue 5): a day of a unit's positions is kept this many days
     # (dashboard/archive/tracks.py).
     track_keep_days: int = 30
+    # Replay (issue 16): the wall's history (keyframes and thinned changes, written by the
+    # watch: dashboard/replay/) is kept this many days; at least 1.
+    replay_days: int = 7
     # HTTP hardening (issue 13, callbacks/access/security.py). Camera streams (img, video, HLS) may
     # load from these CSP sources; empty = the demo video server's origins only.
     media_sources: tuple[str, ...] = ()
@@ -308,6 +311,7 @@ class Settings:
             archive_keep_months=_keep_months(_int("CC_ARCHIVE_KEEP_MONTHS", 36)),
             stats_min_age_s=_float("CC_STATS_MIN_AGE_S", 5.0),
             track_keep_days=_int("CC_TRACK_KEEP_DAYS", 30),
+            replay_days=max(1, _int("CC_REPLAY_DAYS", 7)),
             media_sources=_sources("CC_MEDIA_SOURCES", ()),
             frame_ancestors=_sources("CC_FRAME_ANCESTORS", ("'none'",)),
             max_content_length=_positive_bytes("CC_MAX_CONTENT_LENGTH", 1 << 20),

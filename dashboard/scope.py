@@ -13,10 +13,15 @@ Outside the scope answers as "not found", never as "forbidden", so ids do not le
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 R = TypeVar("R", bound=Mapping[str, Any])
+T = TypeVar("T")
+
+# The lists of a snapshot (the relay's, a replayed wall's), events first: a task or an alert
+# without a place of its own lies where its event lies.
+SNAPSHOT_LISTS = ("events", "workers", "resources", "cameras", "tasks", "alerts")
 
 # The fields a place is read from, most precise first; `loc_grid_id` is where a worker
 # stands, a fallback only for records written before `grid_id` was set on every kind.
@@ -49,3 +54,28 @@ def only(scope: str | None, records: Iterable[R]) -> list[R]:
     if not scope:
         return list(records)
     return [r for r in records if covers(scope, place_of(r))]
+
+
+def cut(lists: Mapping[str, Sequence[T]], scope: str,
+        read: Callable[[T], Mapping[str, Any]]) -> dict[str, list[T]]:
+    """A snapshot's lists (`SNAPSHOT_LISTS`; others are kept as they are) cut to what lies
+    in `scope`; `read` gives an item's record (the item itself, or its JSON parsed). A task
+    or alert written before they carried their grid lies where its event lies. Shared by the
+    relay's snapshots and the replayed wall, so both cut by one rule."""
+    out: dict[str, Any] = dict(lists)
+    grids: dict[str, str | None] = {}
+    for name in SNAPSHOT_LISTS:
+        if name not in lists:
+            continue
+        kept = []
+        for item in lists[name]:
+            record = read(item)
+            place = place_of(record)
+            if place is None and record.get("event_id"):
+                place = grids.get(str(record["event_id"]))
+            if name == "events":
+                grids[str(record.get("id"))] = place
+            if covers(scope, place):
+                kept.append(item)
+        out[name] = kept
+    return out

@@ -25,7 +25,7 @@ from collections import deque
 from collections.abc import Iterable
 from typing import Any, Final
 
-from dashboard.scope import covers, place_of
+from dashboard.scope import covers, cut, place_of
 
 EVERYWHERE: Final = object()  # the place of a frame for every client (stats)
 # A log entry as the store gives it: (seq, kind, op, the record as JSON).
@@ -281,20 +281,6 @@ def snapshot_frame(parts: dict[str, Any], scope: str | None, kinds: frozenset[st
 
 
 def scoped_parts(parts: dict[str, Any], scope: str) -> dict[str, Any]:
-    """A snapshot's raw records cut to what lies in `scope`. A task or alert written before
-    they carried their grid lies where its event lies."""
-    out = dict(parts)
-    grids: dict[str, str | None] = {}
-    for name in ("events", "workers", "resources", "cameras", "tasks", "alerts"):
-        kept = []
-        for raw in parts[name]:
-            record = json.loads(raw)
-            place = place_of(record)
-            if place is None and record.get("event_id"):
-                place = grids.get(str(record["event_id"]))
-            if name == "events":
-                grids[str(record.get("id"))] = place
-            if covers(scope, place):
-                kept.append(raw)
-        out[name] = kept
-    return out
+    """A snapshot's raw records cut to what lies in `scope` (dashboard.scope.cut: the rule
+    the replayed wall cuts by too)."""
+    return cut(parts, scope, json.loads)

@@ -84,6 +84,7 @@
     map.on('zoomend', onZoom);
     if (cc.cameras) cc.cameras.attach(map);
     if (cc.tracks) cc.tracks.attach(map); // the track replay tool (cc-86)
+    if (cc.replay) cc.replay.attach(map); // the situation replay (cc-88)
     map.on('dragstart zoomstart', function () { if (!fitting) userMoved = Date.now(); });
     if (!old) {
       window.addEventListener('resize', onResize);
@@ -478,6 +479,13 @@
   };
 
   M.count = function (kind) { return kind === 'camera' ? cc.cameras.count() : markers[kind].size; };
+  /* Where an entity's marker is drawn ([lat, lng], null: none): for tests (the replay's). */
+  M.markerAt = function (kind, id) {
+    var m = markers[kind] && markers[kind].get(String(id));
+    if (!m) return null;
+    var ll = m.getLatLng();
+    return [ll.lat, ll.lng];
+  };
 
   /* Re-create every symbol (after a scale change or a map remount); rare. */
   M.rebuild = function () {

@@ -135,16 +135,29 @@
     prune();
   }
 
-  /* Apply one relay frame (the websocket client and benchmarks call this). */
+  /* Replay (cc-88, docs/REPLAY.md): while the wall shows the past, frames from the socket
+     are not applied (the socket stays open, so going back to live is one snapshot away);
+     only frames the replay hands over with `replayed` are. */
+  var replaying = false;
+  S.replaying = function () { return replaying; };
+  S.beginReplay = function () { replaying = true; };
+  /* Live again: forget the replay's sequence, so the socket's next connection asks for a
+     whole snapshot (cc-40 `resync`). */
+  S.endReplay = function () { replaying = false; lastSeq = 0; };
+
+  /* Apply one relay frame (the websocket client and benchmarks call this; the replay with
+     `replayed` true). */
   // The last few frames, for diagnosing a wall in the field (type, seq, size, when).
   var recent = [];
   S.recent = recent;
 
-  S.applyFrame = function (f) {
+  S.applyFrame = function (f, replayed) {
     if (!f || typeof f !== 'object') return;
     if (recent.length >= 32) recent.shift();
     recent.push([f.type, f.seq, f.type === 'batch' ? (f.items || []).length :
-      f.type === 'delta' ? f.kind + ':' + (f.data && f.data.id) : '', Math.round(performance.now())]);
+      f.type === 'delta' ? f.kind + ':' + (f.data && f.data.id) : '', Math.round(performance.now()),
+    replayed ? 'replay' : replaying ? 'held back' : 'live']);
+    if (replaying && !replayed) return; // a live frame must not leak into the past
     switch (f.type) {
       case 'snapshot':
         snapshot(f);

@@ -343,6 +343,10 @@
     field('age', cc.fmtDuration(end - evTime(rec)));
   }
 
+  /* The clock and the data age at once (not at the next second): the replay (cc-88) swaps
+     the clock they read. */
+  P.redrawClock = function () { renderClock(); renderAge(); };
+
   /* ------------------------------------------------------------- start */
 
   function tick() {

@@ -129,6 +129,18 @@
     window.addEventListener('offline', function () { if (!connected) setState('offline'); });
   };
 
+  /* Back from a replay (cc-88): a new connection without ?since=, so the relay sends the
+     whole state as it is now (the store forgot its sequence: cc-20 endReplay). */
+  W.resync = function () {
+    if (stopped) return;
+    var sock = ws;
+    ws = null;
+    connected = false;
+    if (sock) { try { sock.close(); } catch (e) { /* already closing */ } }
+    if (retryTimer) { clearTimeout(retryTimer); retryTimer = null; }
+    open();
+  };
+
   /* For tests and benchmarks: drop the connection as if the network blinked. */
   W.drop = function () { if (ws) ws.close(); };
 })();

@@ -87,8 +87,10 @@
         if (!cc.cfg) return true;
         cc.mapview.select(id || null, false);
         cc.panels.showDetail(id || null);
-        if (cc.command) cc.command.select(id || null);
-        if (id && cc.videowall) cc.videowall.opened(id); // the video wall follows (cc-70)
+        // a replayed event is the past: no live panel for it, and the video wall stays put
+        var past = cc.store.replaying();
+        if (cc.command) cc.command.select(past ? null : id || null);
+        if (id && cc.videowall && !past) cc.videowall.opened(id); // the video wall follows (cc-70)
         return !id;
       },
       closeDetail: function () { return null; },

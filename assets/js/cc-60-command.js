@@ -38,7 +38,10 @@
 
   var $ = cc.$;
   P.now = function () { return performance.now(); };
-  P.canAct = function () { return me.role === 'commander' || me.role === 'duty_officer'; };
+  /* Nothing is acted on in the past: a replayed wall (cc-88) offers no action. */
+  P.canAct = function () {
+    return !cc.store.replaying() && (me.role === 'commander' || me.role === 'duty_officer');
+  };
 
   /* A bilingual value from the API ({"zh-CN": …, "en": …}) in the page's language. */
   P.pick = function (v) {

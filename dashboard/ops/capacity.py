@@ -31,6 +31,11 @@ DEAD_LETTER_OVERHEAD: Final = 700  # reason, channel, code and JSON around the r
 TRACK_DAY_BYTES: Final = 20_000  # a compacted unit-day: 7 KB ordinary, 19-22 KB moving all day
 TRACK_TODAY_BYTES: Final = 110_000  # today's day, uncompressed until compaction (104-106 KB)
 ARCHIVE_EVENT_BYTES: Final = 170  # 162 MB per million archived events, measured
+# The replay's history a day (CC_REPLAY_DAYS, bench.replay): Pingdu's 2,487 units made 89 MB a
+# day (chunks ~26 KB and keyframes ~8 KB a unit-day), its cameras next to nothing but their
+# hourly blocks; rounded up.
+REPLAY_UNIT_DAY_BYTES: Final = 40_000
+REPLAY_CAMERA_DAY_BYTES: Final = 2_000
 SUBSCRIBER_BACKLOG: Final = 3 * 128 * MB  # ingest ×2 and the relay, up to the pub/sub soft limit
 FIXED_BYTES: Final = 300 * MB  # sessions, alerts, tasks, plans, caches
 # The audit trail is kept by time (CC_AUDIT_RETENTION_DAYS), not capped by count: its size
@@ -58,6 +63,8 @@ def worst_case(settings: Settings, grids: int) -> dict[str, int]:
         "tracks": int(units * (settings.track_keep_days * TRACK_DAY_BYTES
                                + TRACK_TODAY_BYTES)),
         "archive": int(events_month * months * ARCHIVE_EVENT_BYTES),
+        "replay": int(settings.replay_days * (units * REPLAY_UNIT_DAY_BYTES + grids
+                                              * CAMERAS_PER_GRID * REPLAY_CAMERA_DAY_BYTES)),
         "audit": int(grids * AUDIT_PER_GRID_DAY * (settings.audit_retention_days
                                                    or AUDIT_FOREVER_DAYS) * AUDIT_ENTRY_BYTES),
         "subscribers": SUBSCRIBER_BACKLOG,

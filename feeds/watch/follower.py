@@ -29,6 +29,7 @@ from feeds.watch.context import REDIS_DOWN, Context, Handler
 from feeds.watch.geofence import Geofence
 from feeds.watch.loop import CommandLoop
 from feeds.watch.patrol import Patrol
+from feeds.watch.replay import HistoryWriter
 from feeds.watch.tracks import TrackWriter
 
 log = logging.getLogger("cc.watch")
@@ -60,10 +61,11 @@ class Watch:
         self.cards = Cards(self.deadlines)
         self.archiving = Archiving()
         self.tracks = TrackWriter()
+        self.history = HistoryWriter()  # the replay's history: every entry, every kind
         # Entries go to each in this order (a worker's position: patrol, geofence, track,
         # then its status); ticks too (cards, the archive, then the tracks' compaction).
         self.handlers: list[Handler] = [self.cards, self.archiving, CommandLoop(), Patrol(),
-                                        Geofence(), self.tracks, Alarms()]
+                                        Geofence(), self.tracks, Alarms(), self.history]
         self._last_tick = float("-inf")
         self._last_hb = float("-inf")
         self._hb_rtt = 0.0  # the last heartbeat's round trip: Redis latency as watch sees it
@@ -126,6 +128,7 @@ class Watch:
         for handler in self.handlers:
             handler.attach(self.ctx)
         self.cursor = self._start_cursor()
+        self.history.catch_up(self.cursor)
 
     def _start_cursor(self) -> int:
         store = self._store()
@@ -161,6 +164,7 @@ class Watch:
             log.warning("log trimmed past the watch cursor: %d entries never seen", gap)
             self.counters["skipped"] += gap
         for seq, kind, op, data in entries:
+            self.history.record(seq, kind, op, data)  # before the handlers: no entry missed
             acted = self._handle_retrying(seq, kind, op, data)
             self.cursor = seq
             self.counters["processed"] += 1
