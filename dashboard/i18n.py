@@ -274,6 +274,7 @@ _T: Final[dict[str, tuple[str, str]]] = {
     "conn.connected": ("实时连接", "Live"),
     "conn.reconnecting": ("重连中（第{n}次）", "Reconnecting (attempt {n})"),
     "conn.offline": ("离线", "Offline"),
+    "conn.replay": ("回放中", "Replay"),
     # --- data age
     "age.none": ("暂无数据", "No data yet"),
     "age.now": ("刚刚", "just now"),

@@ -22,8 +22,10 @@
 
   function renderConn() {
     var box = $('CONN');
-    cc.setAttr(box, 'data-state', conn.state);
-    cc.setText($('CONN_TEXT'), cc.t('conn.' + conn.state, { n: conn.attempt }));
+    // a replay is not live, though its socket is: the chip must not say "live" over the past
+    var state = cc.store && cc.store.replaying() ? 'replay' : conn.state;
+    cc.setAttr(box, 'data-state', state);
+    cc.setText($('CONN_TEXT'), cc.t('conn.' + state, { n: conn.attempt }));
     if (box) box.title = conn.attempt ? cc.t('conn.reconnecting', { n: conn.attempt }) : '';
   }
 
@@ -345,7 +347,7 @@
 
   /* The clock and the data age at once (not at the next second): the replay (cc-88) swaps
      the clock they read. */
-  P.redrawClock = function () { renderClock(); renderAge(); };
+  P.redrawClock = function () { renderClock(); renderAge(); renderConn(); };
 
   /* ------------------------------------------------------------- start */
 

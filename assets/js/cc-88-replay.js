@@ -163,6 +163,7 @@
     cc.serverNow = function () { return cur ? Math.round(cur.at) : liveNow(); };
     document.body.classList.add('cc-replaying');
     els.root.setAttribute('data-state', 'replay');
+    cc.panels.redrawClock(); // the connection chip says "replay" at once
   }
 
   /* Back to live: the present as the relay has it now, through one fresh snapshot. */
@@ -179,12 +180,12 @@
       els.root.setAttribute('data-state', 'closed');
       say('');
     }
-    cc.panels.redrawClock();
     if (was) {
       cc.select(null);
       cc.store.endReplay();
       cc.socket.resync();
     }
+    cc.panels.redrawClock(); // and "live" again once the store is back
   };
 
   /* ------------------------------------------------------------- a moment */

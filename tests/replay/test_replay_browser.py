@@ -108,6 +108,9 @@ def test_rpl101_the_wall_replays_a_fixed_history(dash_duo: Any, stack: Any) -> N
     check(page, story, first)
     banner = page.driver.find_element("css selector", ".cc-rpl-banner")
     assert banner.is_displayed() and "态势回放" in banner.text
+    # the connection chip does not say "live" over the past (its socket still is)
+    assert page.js("return document.getElementById('cc-conn').dataset.state") == "replay"
+    assert page.driver.find_element("id", "cc-conn-text").text == "回放中"
     assert page.js("return getComputedStyle(document.body, '::after').borderTopColor") == \
         "rgb(255, 179, 0)"
 
@@ -166,6 +169,8 @@ def test_rpl101_the_wall_replays_a_fixed_history(dash_duo: Any, stack: Any) -> N
     wait_for(lambda: page.js("return !!ccwall.store.get('event', 'LIVE1')"), 10, "live again")
     assert probe(page)["replaying"] is False
     assert not page.driver.find_element("css selector", ".cc-rpl-banner").is_displayed()
+    wait_for(lambda: page.driver.find_element("id", "cc-conn-text").text == "实时连接", 10,
+             "the chip says live again")
     assert page.js("return ccwall.store.get('event', 'E1').status") == "closed"
     wait_for(lambda: page.js("return ccwall.mapview.markerAt('worker', 'W1')")[1] ==
              pytest.approx(units.east(5000)[0], abs=1e-6), 5, "W1 where it is now")
