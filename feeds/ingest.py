@@ -263,6 +263,16 @@ class Ingest:
             if reply and reply[0] == b"message":
                 batch.append((reply[1], reply[2]))
 
+    @staticmethod
+    def _waiting(pubsub: Any) -> list[Message]:
+        """What already waits on the pub/sub socket, read without waiting; what was read
+        before a failure is kept."""
+        unread: list[Message] = []
+        with contextlib.suppress(redis.RedisError, OSError):
+            if pubsub is not None and pubsub.connection is not None:
+                Ingest._read_ready(pubsub.connection, unread)
+        return unread
+
     def _keep_unread(self, pubsub: Any) -> None:
         """Keep what already reached this process but was not read when another connection
         failed: the active applies it again on the next server, the standby rings it.
@@ -270,10 +280,7 @@ class Ingest:
         A frozen primary's last messages sit on the pub/sub socket while the loop waits out
         a command on the other connection (NODE_TIMEOUT_S); closing the socket then would
         drop them on both ingests, though PUBLISH had counted them delivered."""
-        unread: list[Message] = []
-        with contextlib.suppress(redis.RedisError, OSError):
-            if pubsub.connection is not None:
-                self._read_ready(pubsub.connection, unread)
+        unread = self._waiting(pubsub)
         if not unread:
             return
         log.warning("ingest: keeping %d messages read after its connection failed",
@@ -339,11 +346,7 @@ class Ingest:
                 # after its own reconnect): read it first, and apply what arrives in the next
                 # moment too, which the server may not have written out yet.
                 self._epoch = epoch
-                if self._pubsub is not None:
-                    with contextlib.suppress(redis.RedisError, OSError):
-                        tail: list[Message] = []
-                        self._read_ready(self._pubsub.connection, tail)
-                        self.ring.extend(tail)
+                self.ring.extend(self._waiting(self._pubsub))
                 self._replay(self.ring.since(None))
                 self._epoch_tail_until = time.monotonic() + EPOCH_TAIL_S
 
