@@ -47,7 +47,14 @@ fetch('/api/events/' + encodeURIComponent(arguments[0]), {credentials: 'same-ori
 
 
 def sign_in(driver: Any, base: str, redis_url: str) -> None:
-    """A commander's session cookie, as the /login page would set it."""
+    """A commander signed in, on the wall."""
+    set_session(driver, base, redis_url)
+    driver.get(base)
+
+
+def set_session(driver: Any, base: str, redis_url: str) -> None:
+    """A commander's session cookie, as the /login page would set it, on a JSON page: no
+    page of ours is opened (its socket would stay)."""
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     try:
         auth = Auth(client, "cc:", Settings())
@@ -58,7 +65,6 @@ def sign_in(driver: Any, base: str, redis_url: str) -> None:
     assert session is not None
     driver.get(base + "api/health")  # a page of the origin, so the cookie can be set
     driver.add_cookie({"name": "cc_session", "value": session.token, "path": "/"})
-    driver.get(base)
 
 
 def js(driver: Any, script: str, *args: Any) -> Any:

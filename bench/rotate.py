@@ -31,10 +31,8 @@ from typing import Any
 import redis
 
 from bench.browser import browser
-from bench.dispatch_click import PASSWORD
+from bench.dispatch_click import set_session
 from bench.latency import exit_on_sigterm, load, stack, wait_for
-from dashboard.access.auth import Auth
-from dashboard.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "results"
@@ -111,28 +109,13 @@ def static(driver: Any, base: str, seconds: float, every: float) -> list[dict[st
     return samples
 
 
-def sign_in(driver: Any, base: str, redis_url: str) -> None:
-    """A commander's session cookie set on a JSON page: no page of ours opened before the
-    way under test (bench.dispatch_click's opens the wall, whose socket would stay)."""
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
-    try:
-        auth = Auth(client, "cc:", Settings())
-        auth.add_user("bench-commander", "commander", PASSWORD)
-        session = auth.login("bench-commander", PASSWORD, "127.0.0.1")
-    finally:
-        client.close()
-    assert session is not None
-    driver.get(base + "api/health")
-    driver.add_cookie({"name": "cc_session", "value": session.token, "path": "/"})
-
-
 def fresh(url: str, redis_url: str, way: Any) -> tuple[list[dict[str, float]], float]:
     """`way` in a browser of its own, signed in: pages a navigation leaves in the browser's
     back/forward cache keep their sockets (measured: none closed within 120 s), so one way
     must not count the last one's. Returns its samples and how long it ran."""
     driver = browser(url + "api/health")
     try:
-        sign_in(driver, url, redis_url)
+        set_session(driver, url, redis_url)
         driver.execute_cdp_cmd("Performance.enable", {})
         t0 = time.monotonic()
         samples = way(driver)
