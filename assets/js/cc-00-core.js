@@ -184,12 +184,20 @@
 
   var WEEKDAYS = { Sun: 0, Mon: 1, Tue: 2, Wed: 3, Thu: 4, Fri: 5, Sat: 6 };
 
-  /* Wall-clock parts in the centre's time zone, whatever the browser's zone is. */
+  /* Wall-clock parts in the centre's time zone, whatever the browser's zone is. Kept per
+     second (frozen: shared): the list, the clock and a replay ask for the same seconds
+     many times a second, and formatToParts is the dear part. */
+  var partsCache = new Map();
   cc.timeParts = function (ms) {
-    var out = {};
+    var second = Math.floor(ms / 1000);
+    var out = partsCache.get(second);
+    if (out) return out;
+    out = {};
     var parts = formatter('parts').formatToParts(new Date(ms));
     for (var i = 0; i < parts.length; i++) out[parts[i].type] = parts[i].value;
     out.wd = WEEKDAYS[out.weekday];
+    if (partsCache.size >= 512) partsCache.clear();
+    partsCache.set(second, Object.freeze(out));
     return out;
   };
 
@@ -222,9 +230,10 @@
     return cc.t('dur.days', { d: Math.floor(s / 86400), h: Math.floor(s % 86400 / 3600) });
   };
 
+  var intFormat = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
   cc.fmtInt = function (n) {
     if (n === undefined || n === null || !isFinite(n)) return '–';
-    return Math.round(n).toLocaleString('en-US');
+    return intFormat.format(Math.round(n)); // toLocaleString builds a formatter each call
   };
 
   /* ------------------------------------------------------------- datums */

@@ -384,10 +384,15 @@
       markers.event.set(id, m);
       group('events').addLayer(m);
     } else {
-      m.setLatLng(ll);
-      if (m._ccSev !== rec.severity) { m.setStyle(st); m.setRadius(st.radius); }
-      m._ccSev = rec.severity;
-      tagPath(m, id, rec.severity);
+      // a status change keeps the marker where it is: the SVG layer is not redrawn for it
+      var at = m.getLatLng();
+      if (at.lat !== ll[0] || at.lng !== ll[1]) m.setLatLng(ll);
+      if (m._ccSev !== rec.severity) {
+        m.setStyle(st);
+        m.setRadius(st.radius);
+        m._ccSev = rec.severity;
+        tagPath(m, id, rec.severity);
+      }
     }
     var p = pulses.get(id);
     if (isUrgent(rec)) {
@@ -402,7 +407,8 @@
       group('pulses').removeLayer(p);
       pulses.delete(id);
     }
-    if (arrived) arrive(ll, rec.severity);
+    // a fast replay (cc-88) brings events in by the dozen: rings would only flicker
+    if (arrived && !(cc.replay && cc.replay.fast())) arrive(ll, rec.severity);
     if (selectedId === id) placeSelRing(ll);
   };
 

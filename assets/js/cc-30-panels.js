@@ -222,7 +222,8 @@
       if (!li) {
         li = makeRow();
         rowEls.set(rec.id, li);
-        if (fresh.has(rec.id)) li.classList.add('is-new');
+        // a fast replay brings rows in by the dozen: sliding each in would only flicker
+        if (fresh.has(rec.id) && !(cc.replay && cc.replay.fast())) li.classList.add('is-new');
       }
       fillRow(li, rec, pinIds.has(rec.id));
       if (list.children[i] !== li) list.insertBefore(li, list.children[i] || null);

@@ -100,7 +100,10 @@
       refreshSoon();
       P.renderLoop();
     }
-    if (arrivedOpen && cc.cfg.urgent.indexOf(Number(rec.severity)) >= 0) P.urgent(rec);
+    // a replay shows what arrived but takes neither the panel nor the map: at ×60 urgent
+    // events would fly the map about every few seconds (the bar's "next alert" goes to them)
+    if (arrivedOpen && !cc.store.replaying() &&
+        cc.cfg.urgent.indexOf(Number(rec.severity)) >= 0) P.urgent(rec);
   };
 
   /* ------------------------------------------------------------- plans and timeline */

@@ -10,7 +10,11 @@
    Back to live: the store forgets the replay and the socket asks for a fresh snapshot.
 
    Playing: its own clock at ×1 / ×10 / ×60, fetching the changes of the next minutes
-   ahead of it (≤ 15 min a request), applying those due on each animation frame. Pause,
+   ahead of it (≤ 15 min a request), applying those due on each animation frame; units'
+   moves and cameras' changes are held (the latest per unit) and applied together every
+   MOVES_MS, as the relay coalesces moves live, so the map's canvases are redrawn a few
+   times a second, not on every frame — at ×60 each unit moves about once a second
+   anyway. Pause,
    one minute on (played) or back (a new picture), the next alert, the selected event's next
    status change (found by the server, then a new picture there). A banner and an amber frame
    say it is a replay. Export: the wall as a PNG (html-to-image, served from /vendor, loaded
@@ -26,12 +30,14 @@
   var AHEAD_MS = 5 * MIN; // changes fetched this far ahead of the replay clock
   var CHUNK_MS = 15 * MIN; // the API's longest span of changes
   var STATS_MS = 250; // counts redrawn at most this often while playing
+  var MOVES_MS = 250; // units' held moves applied at most this often while playing
   var PNG_URL = '/vendor/html-to-image.js';
 
   var els = null;
   var cur = null; // {at, seq, speed, playing, buf, head, bufTo, lastSeq, fetching, end, from}
   var gen = 0; // answers to an older seek are dropped
-  var raf = 0, lastFrame = 0, statsAt = 0;
+  var raf = 0, lastFrame = 0, statsAt = 0, movesAt = 0;
+  var moves = new Map(); // 'kind:id' → the unit's latest move (camera's change) held back
   var liveNow = null; // cc.serverNow of the live wall, while the replay's clock stands in
   var span = null; // GET /api/replay/span
   var pngLib = null; // the promise of html-to-image
@@ -169,11 +175,12 @@
   /* Back to live: the present as the relay has it now, through one fresh snapshot. */
   R.live = function () {
     gen++;
+    moves.clear();
     pause();
     var was = cc.store.replaying();
     cur = null;
     if (liveNow) { cc.serverNow = liveNow; liveNow = null; }
-    document.body.classList.remove('cc-replaying');
+    document.body.classList.remove('cc-replaying', 'cc-replay-fast');
     if (els) {
       els.bar.hidden = true;
       els.opener.hidden = false;
@@ -193,6 +200,7 @@
   R.seek = function (at) {
     var my = ++gen;
     var speed = cur ? cur.speed : 1;
+    moves.clear(); // the new picture holds them
     pause();
     say(t('replay.loading'));
     var started = performance.now();
@@ -236,18 +244,49 @@
       });
   }
 
-  /* Apply every buffered change due by `until` (as the relay's delta frames). */
-  function applyUntil(until) {
+  /* Apply every buffered change due by `until` (as the relay's delta frames). Moves are
+     held while `hold` (a playing frame between two MOVES_MS); any other change of a unit
+     with a held move applies that move first, so nothing older overwrites it. */
+  function applyUntil(until, hold) {
     var c = cur, n = 0;
     while (c.head < c.buf.length && c.buf[c.head][0] <= until) {
       var e = c.buf[c.head++];
-      cc.store.applyFrame({ type: 'delta', seq: e[1], kind: e[2], op: e[3], data: e[4] }, true);
+      var key = e[2] + ':' + (e[4] && e[4].id);
+      if (e[3] === 'move' || e[2] === 'camera') { // a camera's state redraws its canvas too
+        moves.delete(key); // re-inserted: the map keeps the order the moves came in
+        moves.set(key, e);
+      } else {
+        if (moves.has(key)) applyMoves(key);
+        cc.store.applyFrame({ type: 'delta', seq: e[1], kind: e[2], op: e[3], data: e[4] }, true);
+      }
       n++;
     }
     if (c.head > 5000) { c.buf = c.buf.slice(c.head); c.head = 0; }
     c.at = until;
+    if (!hold) applyMoves();
     return n;
   }
+
+  /* The held moves (or the one of `only`) as one batch: no sequence check, since changes
+     with later sequence numbers may have been applied since. */
+  function applyMoves(only) {
+    if (!moves.size) return;
+    var items = [];
+    if (only) {
+      var e = moves.get(only);
+      moves.delete(only);
+      items.push({ kind: e[2], op: e[3], data: e[4] });
+    } else {
+      moves.forEach(function (m) { items.push({ kind: m[2], op: m[3], data: m[4] }); });
+      moves.clear();
+      movesAt = performance.now();
+    }
+    cc.store.applyFrame({ type: 'batch', items: items }, true);
+  }
+
+  /* Whether the replay is playing fast (×10, ×60): arrival effects (rings, rows sliding in)
+     would only flicker, and the map and list skip them. */
+  R.fast = function () { return !!(cur && cur.playing && cur.speed > 1); };
 
   function frame(now) {
     raf = 0;
@@ -259,7 +298,7 @@
       target = cur.bufTo; // waiting for the next changes (or at the end of the record)
       if (cur.end) { applyUntil(target); pause(); say(t('replay.end')); render(); return; }
     }
-    applyUntil(target);
+    applyUntil(target, now - movesAt < MOVES_MS);
     stats(false);
     render();
     refill();
@@ -278,6 +317,7 @@
     if (raf) cancelAnimationFrame(raf);
     raf = 0;
     if (cur) cur.playing = false;
+    applyMoves(); // the paused picture is the moment's, every unit where it was
     render();
   }
   R.pause = pause;
@@ -371,6 +411,7 @@
   function render() {
     if (!els || !cur) return;
     cc.panels.redrawClock(); // the header's clock runs with the replay, at any speed
+    document.body.classList.toggle('cc-replay-fast', R.fast());
     var p = cc.timeParts(cur.at);
     cc.setText(els.clock, p.year + '-' + p.month + '-' + p.day + ' ' + p.hour + ':' +
       p.minute + ':' + p.second);

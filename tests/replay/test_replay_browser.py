@@ -143,6 +143,22 @@ def test_rpl101_the_wall_replays_a_fixed_history(dash_duo: Any, stack: Any) -> N
     assert probe(page)["playing"] is False and probe(page)["speed"] == 60
     check(page, story, third)
 
+    # ×60 through the level I event's arrival: it is drawn, but takes neither the event
+    # panel nor the map (no urgent take-over, no arrival rings), and the still rings of a
+    # fast replay go back to pulsing once paused; the paused picture is the moment's
+    go(page, story.at(first))
+    wait_for(lambda: probe(page)["at"] == story.at(first), 10, "back at moment 1")
+    page.driver.find_element("css selector", ".cc-rpl-play").click()
+    assert page.js("return document.body.classList.contains('cc-replay-fast')")
+    wait_for(lambda: probe(page)["at"] >= story.at(second), 20, "past the level I event")
+    page.driver.find_element("css selector", ".cc-rpl-play").click()
+    assert probe(page)["at"] < story.t0 + 420_000  # before the alert's acknowledgement
+    assert not page.js("return document.body.classList.contains('cc-replay-fast')")
+    assert page.js("return ccwall.panels.selected()") is None
+    assert page.js("return document.querySelectorAll('.cc-arrive').length") == 0
+    assert page.js("return document.querySelectorAll('.cc-event-row.is-new').length") == 0
+    check(page, story, second)
+
     # the selected event's next change: E1 from dispatched (moment 1) to in progress
     go(page, story.at(first))
     wait_for(lambda: probe(page)["at"] == story.at(first), 10, "back at moment 1")
