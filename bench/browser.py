@@ -40,3 +40,26 @@ def browser(url: str) -> Any:
     driver.set_script_timeout(60)
     driver.get(url)
     return driver
+
+
+def chromium_cpu_ms() -> float:
+    """CPU time (user + system, ms) of every Chromium process on this machine so far: the
+    page's main thread, its compositor, the display compositor and raster threads — what a
+    wall without a GPU spends, which frames a second alone do not show on a busy host."""
+    import os
+
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                if "chrom" not in f.read():
+                    continue
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime of all its threads
+    return total * 1000 / tick

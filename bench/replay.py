@@ -2,6 +2,7 @@
 Pingdu and a Bao'an-sized city (issue 16, dashboard/replay/, docs/REPLAY.md).
 
     python -m bench.replay [--minutes 12] [--moments 20] [--city pingdu|bao] [--no-browser]
+                           [--profile]
 
 Each city on a fresh embedded Valkey, filled as bench.snapshot fills it (the simulator's
 world through an in-process ingest until every unit is stored); then `--minutes` of the
@@ -22,13 +23,16 @@ minute chunks). Then:
   snapshot read (`Store.snapshot_parts`) and frame at the end of the run;
 - playback: entries kept a minute (at ×60 the wall applies that many a second) and the
   time to read 15 minutes of changes (one `/api/replay/changes` request);
-- in the browser (Pingdu; `--no-browser` skips it): `python app.py --no-demo` on the same
+- in the browser (every city; `--no-browser` skips it): `python app.py --no-demo` on the same
   Valkey, the wall in headless Chromium signed in as a commander, `ccwall.replay.seek` to
   random recorded moments (time to the picture painted: the request, the JSON, the store,
-  the map and panels), then 10 s of play at ×60 from a minute in (animation frames a second,
-  the longest frame, the main thread's long tasks, the history played). The simulation runs
-  ahead of the clock and only moments before now may be asked for, so this phase first waits
-  until 11.5 minutes of the history lie in the past.
+  the map and panels), then 10 s of play at ×1 (the baseline) and 10 s at ×60 from a minute
+  in (animation frames a second, the longest frame, the main thread's long tasks, the
+  history played, and the CPU every Chromium process spent, per second and per frame: on a
+  busy host frames a second alone mislead). The simulation is run 20 minutes longer ago
+  than it lasts, so its whole record lies in the past. `--profile` also writes a CPU profile
+  of the ×60 play (bench/results/replay-play.cpuprofile, for Chrome's DevTools) and lists
+  the heaviest functions and the page's layout and style counters.
 
 Results: bench/results/replay.json.
 """
@@ -54,7 +58,8 @@ import orjson
 import redis
 
 import feeds.ingest
-from bench.browser import browser
+import feeds.sim.engine
+from bench.browser import browser, chromium_cpu_ms
 from bench.latency import OUT, ROOT, load, terminate, wait_for
 from bench.snapshot import TOWN
 from dashboard.access.auth import Auth
@@ -94,13 +99,22 @@ class Clock:
         return self.ms
 
 
-def _fill(url: str, settings: Settings, workers: int, cameras: int) -> tuple[Simulator, Ingest]:
+def _fill(url: str, settings: Settings, workers: int, cameras: int, minutes: int
+          ) -> tuple[Simulator, Ingest]:
     ingest = Ingest(settings, url)
     ingest.store = Store(redis.Redis.from_url(url), "cc:", settings.log_maxlen)
     sim = Simulator(load_city(), workers=workers, cameras=cameras, settings=settings,
                     video_base="http://127.0.0.1:8060")
     r = redis.Redis.from_url(url)
-    pending = sim.warm_up()
+    # the simulation runs far enough in the past that its whole record lies behind now when
+    # it is done, so the browser may ask for any of it at once
+    past = SimTime()
+    past.now = time.time() - (minutes + 20) * 60
+    real_time, feeds.sim.engine.time = feeds.sim.engine.time, past  # type: ignore[assignment]
+    try:
+        pending = sim.warm_up()
+    finally:
+        feeds.sim.engine.time = real_time  # type: ignore[assignment]
     t = sim.s
     while True:
         for i in range(0, len(pending), 2000):
@@ -159,7 +173,7 @@ var obs = new PerformanceObserver(function (l) {
 });
 try { obs.observe({entryTypes: ['longtask']}); } catch (e) { /* not offered */ }
 var from = ccwall.replay.probe().at, end = performance.now() + 10000;
-ccwall.replay.speed(60); ccwall.replay.play();
+ccwall.replay.speed(arguments[0]); ccwall.replay.play();
 (function frame(now) {
   gaps.push(now - last); last = now;
   if (now < end) return requestAnimationFrame(frame);
@@ -171,7 +185,33 @@ ccwall.replay.speed(60); ccwall.replay.play();
 })(performance.now());"""
 
 
-def browser_phase(url: str, start_ms: int, end_ms: int, moments: int) -> dict[str, Any]:
+def _metrics(driver: Any) -> dict[str, float]:
+    """The page's counters (CDP Performance: layouts, style recalcs and their seconds→ms)."""
+    got = driver.execute_cdp_cmd("Performance.getMetrics", {})["metrics"]
+    return {m["name"]: m["value"] * (1000 if m["name"].endswith("Duration") else 1)
+            for m in got if m["name"].endswith(("Duration", "Count"))}
+
+
+def _top_self(profile: dict[str, Any], n: int = 25) -> dict[str, float]:
+    """A Chrome CPU profile's functions by self time (ms), the heaviest first."""
+    nodes = {node["id"]: node for node in profile["nodes"]}
+    ticks: dict[int, int] = {}
+    for sample in profile["samples"]:
+        ticks[sample] = ticks.get(sample, 0) + 1
+    per_sample = ((profile["endTime"] - profile["startTime"]) / 1000
+                  / max(1, len(profile["samples"])))
+    by_name: dict[str, float] = {}
+    for node_id, count in ticks.items():
+        frame = nodes[node_id]["callFrame"]
+        name = (f"{frame['functionName'] or '(anon)'} {frame['url'].rsplit('/', 1)[-1]}"
+                f":{frame['lineNumber'] + 1}")
+        by_name[name] = by_name.get(name, 0.0) + count * per_sample
+    top = sorted(by_name.items(), key=lambda kv: -kv[1])[:n]
+    return {name: round(ms, 1) for name, ms in top}
+
+
+def browser_phase(url: str, start_ms: int, end_ms: int, moments: int, profile: bool = False
+                  ) -> dict[str, Any]:
     """The wall in Chromium on the recorded Valkey: pictures and ×60 play (see above)."""
     with tempfile.TemporaryDirectory() as data:
         port, ws_port = free_port(), free_port()
@@ -218,24 +258,50 @@ def browser_phase(url: str, start_ms: int, end_ms: int, moments: int) -> dict[st
                 assert got["at"] == at and got["workers"] > 2000, got
                 pictures.append(got["ms"])
             driver.execute_async_script(PICTURE_JS, start_ms + 60_000)
-            play = driver.execute_async_script(PLAY_JS)
+            # the baseline in the same run: the same record played at ×1
+            cpu = chromium_cpu_ms()
+            slow = driver.execute_async_script(PLAY_JS, 1)
+            slow["chromium_cpu_ms_per_s"] = (chromium_cpu_ms() - cpu) / 10
+            driver.execute_async_script(PICTURE_JS, start_ms + 60_000)
+            if profile:
+                driver.execute_cdp_cmd("Profiler.enable", {})
+                driver.execute_cdp_cmd("Profiler.setSamplingInterval", {"interval": 200})
+                driver.execute_cdp_cmd("Profiler.start", {})
+                driver.execute_cdp_cmd("Performance.enable", {})
+                before = _metrics(driver)
+            cpu = chromium_cpu_ms()
+            play = driver.execute_async_script(PLAY_JS, 60)
+            cpu = chromium_cpu_ms() - cpu
+            play["chromium_cpu_ms_per_frame"] = cpu / max(1.0, play["frames_per_s"] * 10)
+            play["chromium_cpu_ms_per_s"] = cpu / 10
+            if profile:
+                got = driver.execute_cdp_cmd("Profiler.stop", {})["profile"]
+                OUT.mkdir(parents=True, exist_ok=True)
+                (OUT / "replay-play.cpuprofile").write_text(json.dumps(got))
+                after = _metrics(driver)
+                play["top_self_ms"] = {**{k: round(after[k] - before.get(k, 0), 1)
+                                          for k in sorted(after) if after[k] != before.get(k)},
+                                       **_top_self(got)}
             logs = [e for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
         finally:
             if driver is not None:
                 driver.quit()
             terminate(proc, 20)
+    top = play.pop("top_self_ms", None)
     return {"picture_ms": _stats(pictures), "play_x60": {k: round(v, 1)
                                                          for k, v in play.items()},
+            "play_x1": {k: round(v, 1) for k, v in slow.items()},
+            **({"play_top_self_ms": top} if top else {}),
             "console_errors": len(logs)}
 
 
 def run_city(name: str, workers: int, cameras: int, minutes: int, moments: int,
-             in_browser: bool = False) -> dict[str, Any]:
+             in_browser: bool = False, profile: bool = False) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp, \
             EmbeddedRedis(Path(tmp), persist=False) as server:
         settings = dataclasses.replace(Settings(), redis_url=server.url, log_maxlen=2_000_000,
                                        watch_tick_s=0)
-        sim, ingest = _fill(server.url, settings, workers, cameras)
+        sim, ingest = _fill(server.url, settings, workers, cameras, minutes)
         r = redis.Redis.from_url(server.url)
         text = redis.Redis.from_url(server.url, decode_responses=True)
         shim = SimTime()
@@ -342,20 +408,21 @@ def run_city(name: str, workers: int, cameras: int, minutes: int, moments: int,
         }
         print(json.dumps(row, ensure_ascii=False), flush=True)
         if in_browser:
-            row["browser"] = browser_phase(server.url, start_ms, end_ms, min(moments, 8))
+            row["browser"] = browser_phase(server.url, start_ms, end_ms, min(moments, 8),
+                                           profile)
             print(json.dumps({"city": name, "browser": row["browser"]}), flush=True)
         return row
 
 
-def run(minutes: int, moments: int, only: str = "", in_browser: bool = True
-        ) -> dict[str, Any]:
+def run(minutes: int, moments: int, only: str = "", in_browser: bool = True,
+        profile: bool = False) -> dict[str, Any]:
     result: dict[str, Any] = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                               "load_before": load(), "cities": []}
     for name, workers, cameras in CITIES:
         if only and not name.lower().startswith(only.lower()):
             continue
         result["cities"].append(run_city(name, workers, cameras, minutes, moments,
-                                         in_browser and name == "Pingdu"))
+                                         in_browser, profile))
     result["load_after"] = load()
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "replay.json").write_text(json.dumps(result, indent=1, ensure_ascii=False))
@@ -383,8 +450,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--moments", type=int, default=20)
     parser.add_argument("--city", default="", help="only this city (pingdu, bao)")
     parser.add_argument("--no-browser", action="store_true", help="skip the browser phase")
+    parser.add_argument("--profile", action="store_true",
+                        help="also profile the ×60 play (bench/results/replay-play.cpuprofile)")
     args = parser.parse_args(argv)
-    result = run(args.minutes, args.moments, args.city, not args.no_browser)
+    result = run(args.minutes, args.moments, args.city, not args.no_browser, args.profile)
     print(summary(result))
     return result
 
