@@ -34,7 +34,7 @@ from dashboard.command.sla import Deadlines
 from dashboard.config import Settings
 from dashboard.connect import open_redis
 from dashboard.errors import Refused
-from dashboard.models import category_of
+from dashboard.models import URGENT_LEVELS, category_of
 from dashboard.store import Store
 from feeds.ingest import Ingest
 from feeds.sim.text import Text, Weighted, fill, load_pool
@@ -58,6 +58,9 @@ COMMANDER: Final = "zhihui"
 NEAREST_REASON: Final = "时限内无可用力量，派最近网格员"  # the commander's own words (data)
 MIN: Final = 60_000
 TICK_MS: Final = 10 * MIN  # the watch's card tick, coarser than live (1 s): cheap enough
+# The replay's history (docs/REPLAY.md) of the last hours only: a keyframe every 10 minutes
+# reads and hashes the whole wall (~20-50 ms), so days of them would be most of the wait.
+REPLAY_PAST_MS: Final = 24 * 3_600_000
 OTHER_SPEC: Final = {"sources": {"other": 1}, "handle_min": [10, 40],
                      "cases": [["部门移交事项", "{town}{community}转办事项"]]}
 
@@ -262,7 +265,9 @@ def seed_history(settings: Settings, redis_url: str, city: City, days: int,
         clock.ms = start
         _publish(ingest, _units(world, start, settings.prefix))
         player.follow()
+        player.replay_from = now - min(REPLAY_PAST_MS, settings.replay_days * 86_400_000)
         player.run(lives, now, stop)
+        player.resume_replay()
         while (stop is None or not stop.is_set()) and (moved := archive.run(now)) > 0:
             out.archived += moved
     finally:
@@ -318,6 +323,9 @@ class _Player:
         assert watch.ctx is not None
         self.alerts = watch.ctx.alerts
         self._ticked = 0
+        self._alarm = False  # a step logged what raises an alarm: follow at once
+        self.replay_from = 0  # when the replay's recorder joins in (held until then)
+        watch.history.hold()
 
     def run(self, lives: list[Life], now: int, stop: threading.Event | None = None) -> None:
         heap: list[tuple[int, int, Iterator[int]]] = []
@@ -330,24 +338,39 @@ class _Player:
             ts, i, steps = heapq.heappop(heap)
             self._at(ts)
             following = next(steps, None)  # does the step, says when the next one is
-            self.follow()
+            if self._alarm:  # a level I/II report: its alarm at its own moment
+                self.follow()
             if following is not None:
                 heapq.heappush(heap, (following, i, steps))
+        self.follow()
 
     def follow(self) -> None:
-        """The watch reads what the last step logged, at the step's moment."""
+        """The watch reads what the steps since it last read logged, at the last step's
+        moment."""
+        self._alarm = False
         while self.watch.process() >= BLOCK:
             pass
 
+    def resume_replay(self) -> None:
+        """The replay's recorder records from here on (the log so far is followed)."""
+        if self.watch.history.held:
+            self.follow()
+            self.watch.history.resume(self.watch.cursor)
+
     def _at(self, ts: int) -> None:
         """The watch's tick when TICK_MS of history went by, then the clock at `ts`."""
+        if ts >= self.replay_from:
+            self.resume_replay()
         if ts - self._ticked >= TICK_MS:
+            self.follow()  # what the last steps logged, before the cards are looked at
             self.clock.ms = ts - 1
             self.out.alerts += self.watch.tick()
             self._ticked = ts
         self.clock.ms = ts
 
     def _send(self, msg: dict[str, Any]) -> None:
+        # the watch raises an alarm for a level I/II event as it reads the report
+        self._alarm = self._alarm or msg.get("severity") in URGENT_LEVELS
         self.ingest.submit([(f"{self.settings.prefix}event", orjson.dumps(msg).decode())])
         self.ingest.drain()
 
