@@ -18,7 +18,7 @@ import math
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Final
@@ -33,10 +33,14 @@ from dashboard.command.plans import PlanLibrary
 from dashboard.command.sla import Deadlines
 from dashboard.config import Settings
 from dashboard.connect import open_redis
+from dashboard.duty.handover import Handovers
+from dashboard.duty.roster import RosterStore
 from dashboard.errors import Refused
 from dashboard.models import URGENT_LEVELS, category_of
 from dashboard.store import Store
 from feeds.ingest import Ingest
+from feeds.sim.history_duty import hand_over, past_shifts
+from feeds.sim.history_patrol import patrols, plan_fixes
 from feeds.sim.text import Text, Weighted, fill, load_pool
 from feeds.sim.world import World, build_world
 from feeds.watch import Watch
@@ -61,6 +65,9 @@ TICK_MS: Final = 10 * MIN  # the watch's card tick, coarser than live (1 s): che
 # The replay's history (docs/REPLAY.md) of the last hours only: a keyframe every 10 minutes
 # reads and hashes the whole wall (~20-50 ms), so days of them would be most of the wait.
 REPLAY_PAST_MS: Final = 24 * 3_600_000
+# The watch's archiving, once a day of history (live: hourly): the live state stays a few
+# days deep, so the cards' ticks and the handover drafts read what they would live.
+ARCHIVE_MS: Final = 24 * 3_600_000
 OTHER_SPEC: Final = {"sources": {"other": 1}, "handle_min": [10, 40],
                      "cases": [["部门移交事项", "{town}{community}转办事项"]]}
 
@@ -91,6 +98,8 @@ class Seeded:
     archived: int = 0
     refused: int = 0
     alerts: int = 0  # raised by the watch's ticks (cards)
+    handovers: dict[str, int] = field(default_factory=dict)  # past shifts' reports by state
+    fixes: int = 0  # workers' positions of the past patrols
     seconds: float = 0.0
     skipped: str = ""  # why nothing was written, or ""
 
@@ -266,7 +275,14 @@ def seed_history(settings: Settings, redis_url: str, city: City, days: int,
         _publish(ingest, _units(world, start, settings.prefix))
         player.follow()
         player.replay_from = now - min(REPLAY_PAST_MS, settings.replay_days * 86_400_000)
-        player.run(lives, now, stop)
+        roster = RosterStore(store, settings.timezone).get()
+        books = Handovers(store, settings, lambda: roster, deadlines, clock=clock)
+        more = [hand_over(books, roster, duty, now, player.follow, player.handed)
+                for duty in past_shifts(roster, start, now, tz)]
+        more.append(patrols(plan_fixes(city, world, now, tz, start, seed),
+                            f"{settings.prefix}worker", lambda batch: _publish(ingest, batch),
+                            player.moved))
+        player.run(lives, now, stop, more)
         player.resume_replay()
         while (stop is None or not stop.is_set()) and (moved := archive.run(now)) > 0:
             out.archived += moved
@@ -275,6 +291,7 @@ def seed_history(settings: Settings, redis_url: str, city: City, days: int,
     out.seconds = round(time.monotonic() - started, 2)
     store.r.set(marker, orjson.dumps({
         "days": days, "events": out.events, "at": now, "seconds": out.seconds,
+        "handovers": out.handovers,
         "interrupted": bool(stop is not None and stop.is_set())}).decode())
     log.info("demo history: %d days, %d events (%d closed, %d archived) in %.1f s",
              days, out.events, out.closed, out.archived, out.seconds)
@@ -323,14 +340,17 @@ class _Player:
         assert watch.ctx is not None
         self.alerts = watch.ctx.alerts
         self._ticked = 0
+        self._archived = 0
         self._alarm = False  # a step logged what raises an alarm: follow at once
         self.replay_from = 0  # when the replay's recorder joins in (held until then)
         watch.history.hold()
 
-    def run(self, lives: list[Life], now: int, stop: threading.Event | None = None) -> None:
+    def run(self, lives: list[Life], now: int, stop: threading.Event | None = None,
+            more: Iterable[Iterator[int]] = ()) -> None:
+        """Every life's steps and `more` (other step generators: the shifts' handovers, the
+        patrols), in time order."""
         heap: list[tuple[int, int, Iterator[int]]] = []
-        for i, life in enumerate(lives):
-            steps = self._life(life, now)
+        for i, steps in enumerate((*(self._life(life, now) for life in lives), *more)):
             first = next(steps, None)
             if first is not None:
                 heapq.heappush(heap, (first, i, steps))
@@ -351,6 +371,13 @@ class _Player:
         while self.watch.process() >= BLOCK:
             pass
 
+    def moved(self, fixes: int) -> None:
+        self.out.fixes += fixes
+
+    def handed(self, state: str) -> None:
+        """A past shift's report, done as far as it goes (draft, signed, accepted)."""
+        self.out.handovers[state] = self.out.handovers.get(state, 0) + 1
+
     def resume_replay(self) -> None:
         """The replay's recorder records from here on (the log so far is followed)."""
         if self.watch.history.held:
@@ -366,6 +393,9 @@ class _Player:
             self.clock.ms = ts - 1
             self.out.alerts += self.watch.tick()
             self._ticked = ts
+            if ts - self._archived >= ARCHIVE_MS:  # as the watch does (hourly live)
+                self.out.archived += self.watch.archive_once(ts - 1)
+                self._archived = ts
         self.clock.ms = ts
 
     def _send(self, msg: dict[str, Any]) -> None:
