@@ -63,8 +63,8 @@ NEAREST_REASON: Final = "时限内无可用力量，派最近网格员"  # the c
 MIN: Final = 60_000
 TICK_MS: Final = 10 * MIN  # the watch's card tick, coarser than live (1 s): cheap enough
 # The replay's history (docs/REPLAY.md) of the last hours only: a keyframe every 10 minutes
-# reads and hashes the whole wall (~20-50 ms), so days of them would be most of the wait.
-REPLAY_PAST_MS: Final = 24 * 3_600_000
+# reads and hashes the whole wall (~10-20 ms), so days of them would be most of the wait.
+REPLAY_PAST_MS: Final = 6 * 3_600_000
 # The watch's archiving, once a day of history (live: hourly): the live state stays a few
 # days deep, so the cards' ticks and the handover drafts read what they would live.
 ARCHIVE_MS: Final = 24 * 3_600_000
@@ -272,7 +272,7 @@ def seed_history(settings: Settings, redis_url: str, city: City, days: int,
     try:
         start = lives[0].report - 3_600_000 if lives else now - days * 86_400_000
         clock.ms = start
-        _publish(ingest, _units(world, start, settings.prefix))
+        _publish(ingest, units_at(world, start, settings.prefix))
         player.follow()
         player.replay_from = now - min(REPLAY_PAST_MS, settings.replay_days * 86_400_000)
         roster = RosterStore(store, settings.timezone).get()
@@ -305,7 +305,7 @@ def _publish(ingest: Ingest, msgs: list[tuple[str, str]]) -> None:
         ingest.drain()
 
 
-def _units(world: World, ts: int, prefix: str) -> list[tuple[str, str]]:
+def units_at(world: World, ts: int, prefix: str) -> list[tuple[str, str]]:
     """The simulator's workers and resources (same seed, same ids) at their posts, as they
     were when the history starts; the live simulator's newer reports replace these."""
     out = []

@@ -31,9 +31,9 @@ import orjson
 from feeds.sim.world import WALK_MPS, CityLike, Mover, World
 
 PATROL_DAYS: Final = 2  # the days before today (and today up to now)
-SAMPLE: Final = 50  # one worker in this many walks a whole day (43 of Pingdu's 2,140)
+SAMPLE: Final = 100  # one worker in this many walks a whole day (22 of Pingdu's 2,140)
 WORK_HOURS: Final = (8, 18)  # local
-FIX_MAX_MS: Final = 150_000  # kept one ≥ 5 min apart: gaps under the replay's 5.5 min
+FIX_MAX_MS: Final = 300_000  # the track writer keeps a fix 5 min on (STILL_KEEP_MS): no gap
 SLICE_MS: Final = 5 * 60_000  # one ingest batch per this much history
 
 Fix = tuple[int, str, float, float]  # (ts ms, worker id, lon, lat)
@@ -94,13 +94,13 @@ def patrols(fixes: list[Fix], channel: str,
         while upto < len(fixes) and fixes[upto][0] <= last:
             upto += 1
         yield fixes[upto - 1][0]
-        batch = [(channel, _message(fix)) for fix in fixes[at:upto]]
+        batch = [(channel, fix_message(fix)) for fix in fixes[at:upto]]
         publish(batch)
         count(len(batch))
         at = upto
 
 
-def _message(fix: Fix) -> str:
+def fix_message(fix: Fix) -> str:
     ts, worker_id, lon, lat = fix
     msg: dict[str, Any] = {"id": worker_id, "lon": round(lon, 6), "lat": round(lat, 6),
                            "ts": ts}
