@@ -5,9 +5,11 @@ simulator's world it draws each event's life (report, cancel, dispatch, feedback
 verify, evaluate), with a weekly and a daily rhythm. `seed_history` plays those lives in
 time order through what the live system runs: the ingest worker's validate-merge-apply
 (`Ingest.submit`, historic `ts` allowed), the duty desk (`Desk.dispatch`, `on_feedback`,
-`verify`, `evaluate`) on a clock set to each step's historic moment, and the archive's
-`run`. Nothing is written straight into keys but the marker that makes it once per data
-folder.
+`verify`, `evaluate`) on a clock set to each step's historic moment, the watch service
+(following the log, ticking, archiving), and the archive's `run`; in the same time order,
+the past shifts' handovers (feeds/sim/history_duty.py, the duty desk's `Handovers`) and the
+recent days' patrols (feeds/sim/history_patrol.py, through ingest). Nothing is written
+straight into keys but the marker that makes it once per data folder.
 """
 
 from __future__ import annotations
@@ -293,8 +295,9 @@ def seed_history(settings: Settings, redis_url: str, city: City, days: int,
         "days": days, "events": out.events, "at": now, "seconds": out.seconds,
         "handovers": out.handovers,
         "interrupted": bool(stop is not None and stop.is_set())}).decode())
-    log.info("demo history: %d days, %d events (%d closed, %d archived) in %.1f s",
-             days, out.events, out.closed, out.archived, out.seconds)
+    log.info("demo history: %d days, %d events (%d closed, %d archived), %d handovers, "
+             "%d patrol positions in %.1f s", days, out.events, out.closed, out.archived,
+             sum(out.handovers.values()), out.fixes, out.seconds)
     return out
 
 
@@ -326,10 +329,12 @@ def units_at(world: World, ts: int, prefix: str) -> list[tuple[str, str]]:
 
 class _Player:
     """Plays every life's steps in time order, each at its own moment, through the ingest
-    worker (reports, cancels) and the desk (the rest). The watch service follows the log
-    after each step on the same clock (critical-event alarms, patrol, tracks) and ticks
-    every TICK_MS of history (the cards); the duty officer acknowledges an event's alerts
-    once it is closed. The watch's cursor is saved, so the live one goes on from there."""
+    worker (reports, cancels) and the desk (the rest). The watch service follows the log on
+    the same clock right after a level I/II report (its alarm at the report's moment) and
+    before each tick (patrol, tracks, geofence, the replay), ticks every TICK_MS of history
+    (the cards) and archives once a day of it; the duty officer acknowledges an event's
+    alerts once it is closed. The watch's cursor is saved, so the live one goes on from
+    there. The replay's recorder joins in at `replay_from`."""
 
     def __init__(self, settings: Settings, store: Store, ingest: Ingest, desk: Desk,
                  clock: _Clock, watch: Watch, out: Seeded) -> None:
