@@ -5,10 +5,12 @@ item 1; feeds/sim/history.py, docs/DEMO.md).
 
 On a fresh embedded Valkey each: `seed_history` as `app.py` runs it before the wall's URL
 is printed (building the simulator's world, every event's report, cancel, dispatch,
-feedback, verify and evaluate through ingest and the desk, the watch's cards, then the
-archive). Baseline in the same run: the same plan's reports alone through the same ingest
-worker in batches of 1,000 (what a history without its command loop would cost), and the
-pure plan. Results: bench/results/history.json.
+feedback, verify and evaluate through ingest and the desk, the watch following the log and
+ticking, the past shifts' handovers, the recent days' patrols, the archive). Baselines in
+the same run: the same plan's reports alone through the same ingest worker in batches of
+1,000 (what a history without its command loop would cost), then everything the history
+sends through ingest (units, reports, the patrols' fixes) alone, and the pure plans.
+Results: bench/results/history.json.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import platform
 import random
 import tempfile
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,7 +38,8 @@ from dashboard.connect import open_redis
 from dashboard.store import Store
 from feeds.ingest import Ingest
 from feeds.redis_server import EmbeddedRedis
-from feeds.sim.history import plan, seed_history
+from feeds.sim.history import plan, seed_history, units_at
+from feeds.sim.history_patrol import fix_message, plan_fixes
 from feeds.sim.text import Text
 from feeds.sim.world import build_world
 
@@ -50,7 +54,11 @@ def _loadavg() -> str:
 
 
 def run(days: int) -> dict[str, Any]:
-    settings = Settings()
+    with tempfile.TemporaryDirectory() as data:  # the handovers' signing key lives there
+        return _run(days, replace(Settings(), data_dir=Path(data)))
+
+
+def _run(days: int, settings: Settings) -> dict[str, Any]:
     city = load_city(settings.city)
     load_before = _loadavg()
     out: dict[str, Any] = {"days": days, "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -63,7 +71,7 @@ def run(days: int) -> dict[str, Any]:
             done = seed_history(settings, server.url, city, days)
             out["seed_s"] = round(time.perf_counter() - t0, 2)
             out.update(events=done.events, closed=done.closed, archived=done.archived,
-                       alerts=done.alerts)
+                       alerts=done.alerts, handovers=done.handovers, fixes=done.fixes)
         finally:
             server.stop()
     with tempfile.TemporaryDirectory() as tmp:
@@ -85,11 +93,23 @@ def run(days: int) -> dict[str, Any]:
                 ingest.submit(msgs[i:i + 1000])
                 ingest.drain()
             out["reports_only_s"] = round(time.perf_counter() - t0, 3)
+            tz = ZoneInfo(settings.timezone)
+            t0 = time.perf_counter()
+            fixes = plan_fixes(city, world, now, tz, lives[0].report - 3_600_000)
+            out["patrol_plan_s"] = round(time.perf_counter() - t0, 3)
+            msgs = units_at(world, lives[0].report - 3_600_000, settings.prefix) + [
+                (f"{settings.prefix}worker", fix_message(fix)) for fix in fixes]
+            t0 = time.perf_counter()
+            for i in range(0, len(msgs), 1000):
+                ingest.submit(msgs[i:i + 1000])
+                ingest.drain()
+            out["ingest_all_s"] = round(out["reports_only_s"] + time.perf_counter() - t0, 3)
             ingest.store.close_apply()
         finally:
             server.stop()
     out["per_event_ms"] = round(out["seed_s"] * 1000 / max(1, out["events"]), 2)
     out["ratio_vs_reports_only"] = round(out["seed_s"] / max(out["reports_only_s"], 1e-3), 1)
+    out["ratio_vs_ingest_all"] = round(out["seed_s"] / max(out["ingest_all_s"], 1e-3), 1)
     out["loadavg_after"] = _loadavg()
     return out
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Container
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -178,9 +179,11 @@ class Deadlines:
                 "handle": from_ms + lim.handle_s * 1000}
 
     def cards(self, event: dict[str, Any], task: dict[str, Any] | None, now_ms: int,
-              yellow_ratio: float) -> list[Card]:
+              yellow_ratio: float, known: Container[tuple[str, str]] = ()) -> list[Card]:
         """Cards for the stages still pending: yellow from `yellow_ratio` of the limit, red
-        from the whole limit. None once a stage is reached or the event is done."""
+        from the whole limit. None once a stage is reached or the event is done. A card
+        whose (stage, colour) is in `known` (raised already) is left out: its texts in both
+        languages were most of a watch tick's time for an event long overdue."""
         if event.get("status") in _DONE_STATUSES:
             return []
         if task is not None and task.get("stage") in _TASK_HANDLED:
@@ -202,7 +205,7 @@ class Deadlines:
                 pending.append(("handle", handle_from))
         out: list[Card] = []
         for stage, start in pending:
-            card = _card(stage, start, lim.of(stage), now_ms, yellow_ratio)
+            card = _card(stage, start, lim.of(stage), now_ms, yellow_ratio, known)
             if card is not None:
                 out.append(card)
         return out
@@ -240,17 +243,19 @@ def _handle_start(history: list[Any], dispatched: int) -> int | None:
 
 
 def _card(stage: str, start_ms: int, limit_s: int, now_ms: int,
-          yellow_ratio: float) -> Card | None:
+          yellow_ratio: float, known: Container[tuple[str, str]] = ()) -> Card | None:
     limit_ms = limit_s * 1000
     deadline = start_ms + limit_ms
     elapsed = now_ms - start_ms
     if now_ms >= deadline:
+        if (stage, "red") in known:
+            return None
         over = _duration(now_ms - deadline)
         message = {lang: i18n.t("sla.red", lang, stage=i18n.t(f"sla.stage.{stage}", lang),
                                 limit=_duration(limit_ms)[lang], over=over[lang])
                    for lang in i18n.LANGS}
         return Card("red", stage, deadline, message)
-    if elapsed < math.ceil(limit_ms * yellow_ratio):
+    if elapsed < math.ceil(limit_ms * yellow_ratio) or (stage, "yellow") in known:
         return None
     pct = int(elapsed * 100 // limit_ms)
     left = _duration(deadline - now_ms)

@@ -40,6 +40,8 @@ DISPATCH_LUA: Final = lua.source(__file__, "dispatch.lua")
 
 # One lifecycle step of an existing task (feedback, verify, evaluate).
 STEP_LUA: Final = lua.source(__file__, "task_step.lua")
+# What a step reads first (the task, its event, its units), in one round trip.
+READ_LUA: Final = lua.source(__file__, "task_read.lua")
 
 UnitKey = tuple[str, str]  # (kind, id)
 Unit = tuple[str, str, dict[str, Any], str]  # (kind, id, record, rev)
@@ -73,11 +75,25 @@ def read_units(store: Store, keys: list[UnitKey]
                ) -> tuple[dict[UnitKey, tuple[dict[str, Any], str]], list[str | None]]:
     """(record, rev) of the units that exist, and the task each one is engaged in (in order)."""
     found: dict[UnitKey, tuple[dict[str, Any], str]] = {}
-    for kind in UNIT_KINDS:
-        for unit_id, rec in store.records(kind, [i for k, i in keys if k == kind]).items():
-            found[(kind, unit_id)] = rec
-    engaged = store.r.mget([store.key(f"task:unit:{k}:{i}") for k, i in keys]) if keys else []
-    return found, [as_str(v) if v else None for v in engaged]
+    if not keys:
+        return found, []
+    pipe = store.r.pipeline(transaction=False)  # one round trip (it was three)
+    wanted = {kind: [i for k, i in keys if k == kind] for kind in UNIT_KINDS}
+    for kind, ids in wanted.items():
+        if ids:
+            pipe.hmget(store.key(f"state:{kind}"), ids)
+            pipe.hmget(store.key(f"meta:{kind}"), ids)
+    for kind, unit_id in keys:  # GET each: a cluster's pipeline refuses MGET
+        pipe.get(store.key(f"task:unit:{kind}:{unit_id}"))
+    replies = iter(pipe.execute())
+    for kind, ids in wanted.items():
+        if not ids:
+            continue
+        states, metas = next(replies), next(replies)
+        for unit_id, state, meta in zip(ids, states, metas, strict=True):
+            if state is not None and meta is not None:
+                found[(kind, unit_id)] = (json.loads(state), as_str(meta).split("|", 1)[0])
+    return found, [as_str(v) if v else None for v in replies]
 
 
 class TaskScripts:
@@ -88,6 +104,7 @@ class TaskScripts:
         self._tz = tz
         self._dispatch = store.script(DISPATCH_LUA)
         self._step = store.script(STEP_LUA)
+        self._read = store.script(READ_LUA)
 
     def dispatch(self, *, key: str, event_id: str, event: dict[str, Any], event_rev: str,
                  task: dict[str, Any], message: dict[str, Any], old_tid: str, old_raw: str,
@@ -130,17 +147,21 @@ class TaskScripts:
 
     def read(self, task_id: str) -> Read | None:
         """The task with what a step checks; None when there is no such task."""
-        store = self.store
-        raw = store.r.hget(store.key("state:task"), task_id)
-        if raw is None:
+        out = [as_str(v) for v in self._read(task_id)]
+        if not out:
             return None
-        raw = as_str(raw)
+        raw, event_raw, event_meta = out[:3]
         task = json.loads(raw)
-        found = store.records("event", [task["event_id"]]).get(task["event_id"])
-        keys = [(a["kind"], a["id"]) for a in task["assignees"]]
-        units, engaged = read_units(store, keys)
-        return Read(raw, task, found[0] if found else None, found[1] if found else "",
-                    units, dict(zip(keys, engaged, strict=True)))
+        event = json.loads(event_raw) if event_raw and event_meta else None
+        units: dict[UnitKey, tuple[dict[str, Any], str]] = {}
+        engaged: dict[UnitKey, str | None] = {}
+        for at in range(3, len(out), 5):
+            kind, unit_id, state, meta, engaged_in = out[at:at + 5]
+            engaged[(kind, unit_id)] = engaged_in or None
+            if kind in UNIT_KINDS and state and meta:  # as read_units has it
+                units[(kind, unit_id)] = (json.loads(state), meta.split("|", 1)[0])
+        return Read(raw, task, event, event_meta.split("|", 1)[0] if event else "", units,
+                    engaged)
 
     def step(self, read: Read, step: Step, now: int) -> bool:
         """Write one step; False when the task, its event or a unit changed since `read`."""

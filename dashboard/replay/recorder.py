@@ -58,6 +58,14 @@ class Recorder:
         self.last_keyframe = int(newest[0]) if newest else 0
         return self.written
 
+    def start_after(self, seq: int, t: int) -> None:
+        """The history begins after entry `seq`, at `t`: what came before is skipped (the
+        cursor says so, so no restart offers it again)."""
+        self.close_minute()
+        self.seq = self.written = max(self.seq, seq)
+        self.t = max(self.t, t)
+        self.store.r.set(h.cursor_key(self.prefix), f"{self.seq}|{self.t}")
+
     def offer(self, seq: int, kind: str, op: str, data: str | bytes, now: int) -> None:
         """One log entry, in log order (entries at or before the cursor are ignored)."""
         if seq <= self.seq:
@@ -121,13 +129,7 @@ class Recorder:
         """The wall's snapshot now, as content-addressed blocks; returns its log seq."""
         parts = self.store.snapshot_parts(now)
         for kind in h.UNIT_KINDS:  # what the units are now: their re-reports are thinned
-            for raw in parts[kind + "s"]:
-                try:
-                    record = orjson.loads(raw)
-                except orjson.JSONDecodeError:
-                    continue
-                if isinstance(record, dict):
-                    self.thinner.seed(kind, record, now)
+            self.thinner.seed_all(kind, parts[kind + "s"], now)
         heads: dict[str, list[str]] = {}
         base: dict[str, list[int]] = {}
         made: list[tuple[str, bytes | None]] = []
@@ -150,7 +152,7 @@ class Recorder:
         pipe = r.pipeline(transaction=False)
         for (digest, data), exists in zip(made, found, strict=True):
             if not exists and data is not None:
-                pipe.set(h.block_key(self.prefix, digest), data, ex=self.ttl)
+                pipe.set(h.block_key(self.prefix, digest), h.pack(data), ex=self.ttl)
         head = orjson.dumps({"t": now, "seq": parts["seq"], "blocks": heads, "base": base})
         pipe.set(h.frame_key(self.prefix, now), head, ex=self.ttl)
         index = h.keys_key(self.prefix)

@@ -5,9 +5,11 @@ simulator's world it draws each event's life (report, cancel, dispatch, feedback
 verify, evaluate), with a weekly and a daily rhythm. `seed_history` plays those lives in
 time order through what the live system runs: the ingest worker's validate-merge-apply
 (`Ingest.submit`, historic `ts` allowed), the duty desk (`Desk.dispatch`, `on_feedback`,
-`verify`, `evaluate`) on a clock set to each step's historic moment, and the archive's
-`run`. Nothing is written straight into keys but the marker that makes it once per data
-folder.
+`verify`, `evaluate`) on a clock set to each step's historic moment, the watch service
+(following the log, ticking, archiving), and the archive's `run`; in the same time order,
+the past shifts' handovers (feeds/sim/history_duty.py, the duty desk's `Handovers`) and the
+recent days' patrols (feeds/sim/history_patrol.py, through ingest). Nothing is written
+straight into keys but the marker that makes it once per data folder.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import math
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Final
@@ -33,10 +35,14 @@ from dashboard.command.plans import PlanLibrary
 from dashboard.command.sla import Deadlines
 from dashboard.config import Settings
 from dashboard.connect import open_redis
+from dashboard.duty.handover import Handovers
+from dashboard.duty.roster import RosterStore
 from dashboard.errors import Refused
-from dashboard.models import category_of
+from dashboard.models import URGENT_LEVELS, category_of
 from dashboard.store import Store
 from feeds.ingest import Ingest
+from feeds.sim.history_duty import hand_over, past_shifts
+from feeds.sim.history_patrol import patrols, plan_fixes
 from feeds.sim.text import Text, Weighted, fill, load_pool
 from feeds.sim.world import World, build_world
 from feeds.watch import Watch
@@ -58,6 +64,12 @@ COMMANDER: Final = "zhihui"
 NEAREST_REASON: Final = "时限内无可用力量，派最近网格员"  # the commander's own words (data)
 MIN: Final = 60_000
 TICK_MS: Final = 10 * MIN  # the watch's card tick, coarser than live (1 s): cheap enough
+# The replay's history (docs/REPLAY.md) of the last hours only: a keyframe every 10 minutes
+# reads and hashes the whole wall (~10-20 ms), so days of them would be most of the wait.
+REPLAY_PAST_MS: Final = 6 * 3_600_000
+# The watch's archiving, once a day of history (live: hourly): the live state stays a few
+# days deep, so the cards' ticks and the handover drafts read what they would live.
+ARCHIVE_MS: Final = 24 * 3_600_000
 OTHER_SPEC: Final = {"sources": {"other": 1}, "handle_min": [10, 40],
                      "cases": [["部门移交事项", "{town}{community}转办事项"]]}
 
@@ -88,6 +100,8 @@ class Seeded:
     archived: int = 0
     refused: int = 0
     alerts: int = 0  # raised by the watch's ticks (cards)
+    handovers: dict[str, int] = field(default_factory=dict)  # past shifts' reports by state
+    fixes: int = 0  # workers' positions of the past patrols
     seconds: float = 0.0
     skipped: str = ""  # why nothing was written, or ""
 
@@ -260,9 +274,18 @@ def seed_history(settings: Settings, redis_url: str, city: City, days: int,
     try:
         start = lives[0].report - 3_600_000 if lives else now - days * 86_400_000
         clock.ms = start
-        _publish(ingest, _units(world, start, settings.prefix))
+        _publish(ingest, units_at(world, start, settings.prefix))
         player.follow()
-        player.run(lives, now, stop)
+        player.replay_from = now - min(REPLAY_PAST_MS, settings.replay_days * 86_400_000)
+        roster = RosterStore(store, settings.timezone).get()
+        books = Handovers(store, settings, lambda: roster, deadlines, clock=clock)
+        more = [hand_over(books, roster, duty, now, player.follow, player.handed)
+                for duty in past_shifts(roster, start, now, tz)]
+        more.append(patrols(plan_fixes(city, world, now, tz, start, seed),
+                            f"{settings.prefix}worker", lambda batch: _publish(ingest, batch),
+                            player.moved))
+        player.run(lives, now, stop, more)
+        player.resume_replay()
         while (stop is None or not stop.is_set()) and (moved := archive.run(now)) > 0:
             out.archived += moved
     finally:
@@ -270,9 +293,11 @@ def seed_history(settings: Settings, redis_url: str, city: City, days: int,
     out.seconds = round(time.monotonic() - started, 2)
     store.r.set(marker, orjson.dumps({
         "days": days, "events": out.events, "at": now, "seconds": out.seconds,
+        "handovers": out.handovers,
         "interrupted": bool(stop is not None and stop.is_set())}).decode())
-    log.info("demo history: %d days, %d events (%d closed, %d archived) in %.1f s",
-             days, out.events, out.closed, out.archived, out.seconds)
+    log.info("demo history: %d days, %d events (%d closed, %d archived), %d handovers, "
+             "%d patrol positions in %.1f s", days, out.events, out.closed, out.archived,
+             sum(out.handovers.values()), out.fixes, out.seconds)
     return out
 
 
@@ -283,7 +308,7 @@ def _publish(ingest: Ingest, msgs: list[tuple[str, str]]) -> None:
         ingest.drain()
 
 
-def _units(world: World, ts: int, prefix: str) -> list[tuple[str, str]]:
+def units_at(world: World, ts: int, prefix: str) -> list[tuple[str, str]]:
     """The simulator's workers and resources (same seed, same ids) at their posts, as they
     were when the history starts; the live simulator's newer reports replace these."""
     out = []
@@ -304,10 +329,12 @@ def _units(world: World, ts: int, prefix: str) -> list[tuple[str, str]]:
 
 class _Player:
     """Plays every life's steps in time order, each at its own moment, through the ingest
-    worker (reports, cancels) and the desk (the rest). The watch service follows the log
-    after each step on the same clock (critical-event alarms, patrol, tracks) and ticks
-    every TICK_MS of history (the cards); the duty officer acknowledges an event's alerts
-    once it is closed. The watch's cursor is saved, so the live one goes on from there."""
+    worker (reports, cancels) and the desk (the rest). The watch service follows the log on
+    the same clock right after a level I/II report (its alarm at the report's moment) and
+    before each tick (patrol, tracks, geofence, the replay), ticks every TICK_MS of history
+    (the cards) and archives once a day of it; the duty officer acknowledges an event's
+    alerts once it is closed. The watch's cursor is saved, so the live one goes on from
+    there. The replay's recorder joins in at `replay_from`."""
 
     def __init__(self, settings: Settings, store: Store, ingest: Ingest, desk: Desk,
                  clock: _Clock, watch: Watch, out: Seeded) -> None:
@@ -318,11 +345,17 @@ class _Player:
         assert watch.ctx is not None
         self.alerts = watch.ctx.alerts
         self._ticked = 0
+        self._archived = 0
+        self._alarm = False  # a step logged what raises an alarm: follow at once
+        self.replay_from = 0  # when the replay's recorder joins in (held until then)
+        watch.history.hold()
 
-    def run(self, lives: list[Life], now: int, stop: threading.Event | None = None) -> None:
+    def run(self, lives: list[Life], now: int, stop: threading.Event | None = None,
+            more: Iterable[Iterator[int]] = ()) -> None:
+        """Every life's steps and `more` (other step generators: the shifts' handovers, the
+        patrols), in time order."""
         heap: list[tuple[int, int, Iterator[int]]] = []
-        for i, life in enumerate(lives):
-            steps = self._life(life, now)
+        for i, steps in enumerate((*(self._life(life, now) for life in lives), *more)):
             first = next(steps, None)
             if first is not None:
                 heapq.heappush(heap, (first, i, steps))
@@ -330,24 +363,49 @@ class _Player:
             ts, i, steps = heapq.heappop(heap)
             self._at(ts)
             following = next(steps, None)  # does the step, says when the next one is
-            self.follow()
+            if self._alarm:  # a level I/II report: its alarm at its own moment
+                self.follow()
             if following is not None:
                 heapq.heappush(heap, (following, i, steps))
+        self.follow()
 
     def follow(self) -> None:
-        """The watch reads what the last step logged, at the step's moment."""
+        """The watch reads what the steps since it last read logged, at the last step's
+        moment."""
+        self._alarm = False
         while self.watch.process() >= BLOCK:
             pass
 
+    def moved(self, fixes: int) -> None:
+        self.out.fixes += fixes
+
+    def handed(self, state: str) -> None:
+        """A past shift's report, done as far as it goes (draft, signed, accepted)."""
+        self.out.handovers[state] = self.out.handovers.get(state, 0) + 1
+
+    def resume_replay(self) -> None:
+        """The replay's recorder records from here on (the log so far is followed)."""
+        if self.watch.history.held:
+            self.follow()
+            self.watch.history.resume(self.watch.cursor)
+
     def _at(self, ts: int) -> None:
         """The watch's tick when TICK_MS of history went by, then the clock at `ts`."""
+        if ts >= self.replay_from:
+            self.resume_replay()
         if ts - self._ticked >= TICK_MS:
+            self.follow()  # what the last steps logged, before the cards are looked at
             self.clock.ms = ts - 1
             self.out.alerts += self.watch.tick()
             self._ticked = ts
+            if ts - self._archived >= ARCHIVE_MS:  # as the watch does (hourly live)
+                self.out.archived += self.watch.archive_once(ts - 1)
+                self._archived = ts
         self.clock.ms = ts
 
     def _send(self, msg: dict[str, Any]) -> None:
+        # the watch raises an alarm for a level I/II event as it reads the report
+        self._alarm = self._alarm or msg.get("severity") in URGENT_LEVELS
         self.ingest.submit([(f"{self.settings.prefix}event", orjson.dumps(msg).decode())])
         self.ingest.drain()
 

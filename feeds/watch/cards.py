@@ -94,7 +94,8 @@ class Cards(Handler):
         ctx = self.ctx
         done = self._done.setdefault(event_id, set())
         raised = 0
-        for card in self.deadlines.cards(event, task, now, ctx.settings.sla_yellow_ratio):
+        for card in self.deadlines.cards(event, task, now, ctx.settings.sla_yellow_ratio,
+                                         known=done):
             key = (card.stage, card.color)
             if key in done:
                 continue

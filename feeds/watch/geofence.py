@@ -21,10 +21,20 @@ GEOFENCE_EXCUSED: Final = ("busy", "sos")
 class Geofence(Handler):
     def __init__(self) -> None:
         self._fence: OrderedDict[str, str] = OrderedDict()  # worker → episode cause, "" = none
+        # back in their grid since the last flush: their episodes end in one HDEL a block
+        # (after a (re)start every worker's first position was a round trip of its own)
+        self._back: set[str] = set()
 
     def attach(self, ctx: Context) -> None:
         super().attach(ctx)
         self._fence.clear()
+        self._back.clear()
+
+    def flush(self) -> None:
+        if self._back:
+            store = self.ctx.store
+            store.r.hdel(store.key("geofence:out"), *sorted(self._back))
+            self._back.clear()
 
     def entry(self, seq: int, kind: str, op: str, record: dict[str, Any]) -> bool:
         return kind == "worker" and self._geofence(seq, record)
@@ -45,7 +55,7 @@ class Geofence(Handler):
         key = store.key("geofence:out")
         if here == home:
             if known != "":  # in an episode, or not known since the (re)start
-                store.r.hdel(key, worker_id)
+                self._back.add(worker_id)
                 remember(self._fence, worker_id, "")
             return False
         if known is None:
@@ -68,6 +78,7 @@ class Geofence(Handler):
             # the seq where the episode began tells it from the next one (as an SOS)
             ctx.raise_alert("geofence_exit", worker_id, None, text, GEOFENCE_SEVERITY,
                             GEOFENCE_TTL_S, str(seq))
+        self._back.discard(worker_id)  # out again in the same block: this episode stays
         pipe = store.r.pipeline(transaction=False)
         pipe.hset(key, worker_id, cause)
         pipe.expire(key, GEOFENCE_TTL_S)  # a worker who vanished while out must not stay

@@ -22,6 +22,18 @@ CATCH_UP_BLOCK: Final = 2000
 class HistoryWriter(Handler):
     def __init__(self) -> None:
         self.recorder: Recorder | None = None
+        self.held = False  # `hold`: nothing recorded until `resume`
+
+    def hold(self) -> None:
+        """Record nothing until `resume`: the demo's past older than the replay's window
+        (feeds/sim/history.py) would be written only to expire unseen."""
+        self.held = True
+
+    def resume(self, after: int) -> None:
+        """Record again, from the entry after `after` on (the entries held back are no part
+        of the history, and the watch's next attach does not offer them again)."""
+        self.held = False
+        self._recorder().start_after(after, int(self.ctx.clock()))
 
     def attach(self, ctx: Context) -> None:
         super().attach(ctx)
@@ -46,6 +58,8 @@ class HistoryWriter(Handler):
                 recorder.offer(seq, kind, op, data, int(self.ctx.clock()))
 
     def record(self, seq: int, kind: str, op: str, data: str) -> None:
+        if self.held:
+            return
         try:
             self._recorder().offer(seq, kind, op, data, int(self.ctx.clock()))
         except (ValueError, TypeError) as exc:  # one bad entry must not stop the history
@@ -53,7 +67,8 @@ class HistoryWriter(Handler):
             log.warning("replay history: log entry %d (%s) skipped: %r", seq, kind, exc)
 
     def tick(self, now: int) -> int:
-        self._recorder().tick(now)
+        if not self.held:
+            self._recorder().tick(now)
         return 0
 
     def _recorder(self) -> Recorder:

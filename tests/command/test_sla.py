@@ -177,3 +177,25 @@ def test_sla009_bad_file_says_why(tmp_path: Path, label: str, content: object,
     with pytest.raises(SlaError) as info:
         Deadlines.load(path)
     assert fragment in str(info.value), label
+
+
+def test_sla020_cards_already_raised_are_left_out(sla: Deadlines) -> None:
+    """The watch passes the (stage, colour) pairs it raised: those cards are not built again
+    (their texts in both languages were most of a tick for long-overdue events); the others
+    are as without `known`."""
+    ev = event("fire", 3)
+    sent = T0 + 60_000
+    t = task(sent)
+    lim = sla.limits(ev)
+    late = sent + max(lim.arrive_s, lim.handle_s) * 2000  # both stages red
+    everything = sla.cards(ev, t, late, RATIO)
+    assert colours(everything) == {"arrive": "red", "handle": "red"}
+    left = sla.cards(ev, t, late, RATIO, known={("arrive", "red")})
+    assert colours(left) == {"handle": "red"}
+    assert left[0] == next(c for c in everything if c.stage == "handle")
+    # a yellow raised does not hide the red that follows
+    yellow_then = sla.cards(ev, None, T0 + lim.dispatch_s * 1000, RATIO,
+                            known={("dispatch", "yellow")})
+    assert colours(yellow_then) == {"dispatch": "red"}
+    assert sla.cards(ev, None, T0 + lim.dispatch_s * 1000 - 1, RATIO,
+                     known={("dispatch", "yellow")}) == []

@@ -130,3 +130,25 @@ def test_fence003_sent_on_a_task_or_off_duty_raises_nothing(stack: Stack, r: red
     off.settle(r)
     watch.process()
     assert [a["subject_id"] for a in alerts_of(r, "geofence_exit")] == ["W1", "W2"]
+
+
+def test_fence004_back_home_in_one_round_trip_a_block(stack: Stack, r: redis.Redis) -> None:
+    """Workers back in their grid end their episodes together at the block's end (a
+    restart's first positions were one HDEL each); one who comes back and leaves again
+    within the block keeps the new episode and its alert."""
+    watch = watch_on(stack, r, Clock(TS))
+    a, b = Walker(stack, "W1"), Walker(stack, "W2")
+    for w in (a, b):
+        w.at(AWAY)
+        w.settle(r)
+    watch.process()
+    assert set(r.hkeys("cc:geofence:out")) == {"W1", "W2"}
+    a.at(HOME)
+    b.at(HOME)
+    b.at(AWAY, step=1)
+    for w in (a, b):
+        w.settle(r)
+    watch.process()  # one block: W1 home, W2 home and out again
+    assert r.hkeys("cc:geofence:out") == ["W2"]
+    assert len([x for x in alerts_of(r, "geofence_exit") if x["subject_id"] == "W2"]) == 2
+    assert len([x for x in alerts_of(r, "geofence_exit") if x["subject_id"] == "W1"]) == 1

@@ -1,6 +1,8 @@
 """A city with a past (issue 17, item 1): the demo's history, written through ingest, the
 desk, the watch's cards and the archive into a real Valkey, gives the cockpit trends,
-closure rates, averages and comparisons with the period before; once per data folder."""
+closure rates, averages and comparisons with the period before; the duty desk's handovers
+of past shifts, workers' tracks and patrol coverage of recent days, the replay's last day;
+once per data folder."""
 
 from __future__ import annotations
 
@@ -8,17 +10,27 @@ import json
 import random
 import threading
 import time
+from datetime import datetime, timedelta
+from itertools import pairwise
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import redis
 
 from dashboard.archive.events import Archive
-from dashboard.archive.stats import Figures
+from dashboard.archive.stats import Figures, patrol_key
+from dashboard.archive.tracks import Tracks
 from dashboard.city import City, load_city
 from dashboard.config import Settings
+from dashboard.duty.handover import Handovers
+from dashboard.duty.roster import RosterStore
 from dashboard.models import CATEGORIES, SOURCES
+from dashboard.replay.reader import History
 from dashboard.store import Store
-from feeds.sim.history import MARKER, seed_history
+from feeds.sim.history import MARKER, REPLAY_PAST_MS, Seeded, seed_history
+from feeds.sim.history_duty import ACCEPT_AFTER_MS, DRAFT_BEFORE_MS
+from feeds.sim.history_patrol import FIX_MAX_MS, plan_fixes
 from feeds.sim.text import Text
 from feeds.sim.world import World, build_world
 
@@ -35,8 +47,9 @@ def world(city: City) -> World:
 
 
 def test_hst001_history_gives_the_cockpit_a_past(redis_url: str, r: redis.Redis,
-                                                 city: City, world: World) -> None:
-    settings = Settings()
+                                                 city: City, world: World,
+                                                 tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
     now = int(time.time() * 1000)
     done = seed_history(settings, redis_url, city, 14, now_ms=now, world=world)
     assert done.skipped == "" and done.events > 14 * 20
@@ -80,8 +93,8 @@ def test_hst001_history_gives_the_cockpit_a_past(redis_url: str, r: redis.Redis,
 
 
 def test_hst002_once_per_data_folder(redis_url: str, r: redis.Redis, city: City,
-                                     world: World) -> None:
-    settings = Settings()
+                                     world: World, tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
     first = seed_history(settings, redis_url, city, 2, world=world)
     assert first.events > 0
     seq, events = r.get("cc:seq"), r.hlen("cc:state:event")
@@ -91,8 +104,9 @@ def test_hst002_once_per_data_folder(redis_url: str, r: redis.Redis, city: City,
 
 
 def test_hst003_off_or_not_empty_writes_nothing(redis_url: str, r: redis.Redis,
-                                                city: City, world: World) -> None:
-    settings = Settings()
+                                                city: City, world: World,
+                                                tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
     off = seed_history(settings, redis_url, city, 0, world=world)
     assert off.skipped == "off" and r.dbsize() == 0
     r.set("cc:seq", 5)  # a folder that already has live data keeps it as it is
@@ -116,10 +130,134 @@ def test_hst004_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_hst005_ctrl_c_ends_it_early(redis_url: str, r: redis.Redis, city: City,
-                                     world: World) -> None:
+                                     world: World, tmp_path: Path) -> None:
     """`app.py` hands its stop event over: set, the history ends, marked as interrupted."""
     stop = threading.Event()
     stop.set()
-    done = seed_history(Settings(), redis_url, city, 5, world=world, stop=stop)
+    done = seed_history(Settings(data_dir=tmp_path), redis_url, city, 5, world=world, stop=stop)
     assert done.events == 0 and r.hlen("cc:state:event") == 0
     assert json.loads(r.get(f"cc:{MARKER}"))["interrupted"] is True
+
+
+def _seeded(redis_url: str, city: City, world: World, tmp_path: Path,
+            days: int = 3) -> tuple[Settings, Seeded, int]:
+    settings = Settings(data_dir=tmp_path)
+    now = int(time.time() * 1000)
+    done = seed_history(settings, redis_url, city, days, now_ms=now, world=world)
+    assert done.skipped == ""
+    return settings, done, now
+
+
+def test_hst006_past_shifts_were_handed_over(redis_url: str, r: redis.Redis, city: City,
+                                             world: World, tmp_path: Path) -> None:
+    """Each past shift's report, drafted from the state at the end of its shift, signed by
+    the outgoing officer and accepted by the incoming one, through the duty desk's own
+    Handovers: the duty page's list has a past, and its signatures verify."""
+    settings, done, now = _seeded(redis_url, city, world, tmp_path)
+    store = Store(r)
+    roster = RosterStore(store, settings.timezone).get()
+    books = Handovers(store, settings, lambda: roster)
+    reports = books.list(50)
+    assert len(reports) == sum(done.handovers.values()) >= 4  # 3 days: two shifts a day
+    assert reports[0]["to"] <= now + ACCEPT_AFTER_MS and reports[0]["from"] < now
+    for old in reports[1:]:  # all but the newest are done with
+        assert old["state"] == "accepted"
+    tz = ZoneInfo(settings.timezone)
+    for summary in reports:
+        duty = roster.at(summary["from"])
+        assert (duty.start_ms, duty.end_ms) == (summary["from"], summary["to"])
+        report = books.get(summary["id"])
+        assert report is not None
+        assert report["author"] == (duty.officers or (duty.leader,))[0]
+        assert report["created"] == duty.end_ms - DRAFT_BEFORE_MS  # on the history's clock
+        if report["state"] != "draft":
+            assert report["intact"] is True and report["signed"]["by"] == report["author"]
+        if report["state"] == "accepted":
+            assert report["accepted"]["by"] != report["author"]
+        day = datetime.fromtimestamp(summary["from"] / 1000, tz)
+        assert report["id"].startswith(f"H{day:%Y%m%d%H%M}")
+    # drafted from the state then: a day shift's report lists the events of its day
+    assert sum(r_["counts"]["opened"] for r_ in reports) > 0.5 * done.events
+    # the shift now running is the duty officer's to hand over: not drafted by the history
+    current = roster.at(now)
+    assert not [x for x in reports if x["from"] == current.start_ms]
+    officer = (current.officers or (current.leader,))[0]
+    assert books.create(by=officer)["from"] == current.start_ms
+
+
+def test_hst007_recent_patrols_have_tracks_and_coverage(redis_url: str, r: redis.Redis,
+                                                        city: City, world: World,
+                                                        tmp_path: Path) -> None:
+    """Yesterday's patrol of a walking worker reads back as a track through the track
+    store, with no gap the replay would show as "no report"; every worker's grid counts in
+    yesterday's patrol coverage."""
+    settings, done, now = _seeded(redis_url, city, world, tmp_path)
+    assert done.fixes > 0
+    tz = ZoneInfo(settings.timezone)
+    yesterday = datetime.fromtimestamp(now / 1000, tz).date() - timedelta(days=1)
+    begin = int(datetime(yesterday.year, yesterday.month, yesterday.day, 9,
+                         tzinfo=tz).timestamp() * 1000)
+    tracks = Tracks(r, "cc:", settings.timezone)
+    walker = world.workers[0]  # one in SAMPLE walks, the first among them
+    points = tracks.read("worker", walker.id, begin, begin + 8 * 3_600_000)["points"]
+    assert len(points) > 8 * 12 - 1  # a fix kept at least every 5 min for 8 h
+    gaps = [b[0] - a[0] for a, b in pairwise(points)]
+    assert max(gaps) <= 330_000  # the track replay's "no report" gap is 5.5 min
+    lats, lons = [p[1] for p in points], [p[2] for p in points]
+    assert max(lats) - min(lats) + max(lons) - min(lons) > 0.001  # it walked (> ~100 m)
+    inside = [city.locate(lon, lat) == walker.grid for _, lat, lon in points]
+    assert sum(inside) >= 0.9 * len(inside)  # walking their own grid
+    # a worker who does not walk the whole day still reported from their grid
+    still = world.workers[1]
+    day_end = begin + 12 * 3_600_000
+    assert tracks.read("worker", still.id, begin - 3_600_000, day_end)["points"]
+    grids = {w.grid for w in world.workers}
+    patrolled = r.smembers(patrol_key("cc:", yesterday.isoformat()))
+    assert len(patrolled & grids) >= 0.95 * len(grids)
+    # the moves were merged, not replaced: name and the desk's status kept
+    w = json.loads(r.hget("cc:state:worker", walker.id))
+    assert w["name"] == walker.name and w["status"] in ("on_duty", "busy")
+
+
+def test_hst008_the_replay_holds_the_last_day(redis_url: str, r: redis.Redis, city: City,
+                                              world: World, tmp_path: Path) -> None:
+    """The replay's recorder joins the watch for the history's last REPLAY_PAST_MS only:
+    the wall of a few hours ago can be replayed, nothing older was written to expire
+    unseen, and the live watch goes on from the history's end."""
+    settings, _, now = _seeded(redis_url, city, world, tmp_path)
+    history = History(r, "cc:", settings.replay_days)
+    span = history.span(now)
+    assert span["from"] is not None
+    assert now - REPLAY_PAST_MS <= span["from"] <= now - REPLAY_PAST_MS + 3_600_000
+    wall = history.wall_at(now - 3 * 3_600_000, None)
+    assert wall is not None and wall["events"] and wall["workers"]
+    minutes = [int(k.rsplit(":", 1)[1]) for k in r.scan_iter("cc:replay:m:*")]
+    assert minutes and min(minutes) * 60_000 >= now - REPLAY_PAST_MS - 60_000
+    # the recorder wrote up to its last full minute; the live watch offers the rest again
+    # from the log on attach (feeds/watch/replay.py catch_up)
+    cursor = int(r.get("cc:replay:cursor").split("|")[0])
+    assert 0 < cursor <= int(r.get("cc:watch:cursor")) == int(r.get("cc:seq"))
+    first = Store(r).log_first_seq()
+    assert first is not None and first <= cursor + 1
+
+
+def test_hst009_patrol_plan(city: City, world: World) -> None:
+    """The patrols' plan (pure): a walker's fixes through the working day at most
+    FIX_MAX_MS apart, everyone's in working hours, none after now nor before the start."""
+    tz = ZoneInfo("Asia/Shanghai")
+    now = int(datetime(2026, 3, 4, 15, 0, tzinfo=tz).timestamp() * 1000)
+    start = now - 10 * 86_400_000
+    fixes = plan_fixes(city, world, now, tz, start)
+    assert fixes == sorted(fixes) and fixes[-1][0] <= now
+    by_worker: dict[str, list[int]] = {}
+    for ts, worker_id, _, _ in fixes:
+        by_worker.setdefault(worker_id, []).append(ts)
+        assert 8 <= datetime.fromtimestamp(ts / 1000, tz).hour < 18
+    assert set(by_worker) == {w.id for w in world.workers}
+    day = int(datetime(2026, 3, 3, tzinfo=tz).timestamp() * 1000)
+    walked = [t for t in by_worker[world.workers[0].id] if day <= t < day + 86_400_000]
+    assert max(b - a for a, b in pairwise(walked)) <= FIX_MAX_MS
+    assert walked[-1] - walked[0] > 9 * 3_600_000
+    one = [t for t in by_worker[world.workers[1].id] if day <= t < day + 86_400_000]
+    assert len(one) == 1
+    assert not plan_fixes(city, world, now, tz, start=now)  # nothing before the start
