@@ -11,7 +11,8 @@ grid has an English name, unique within its parent; lang007 an alert's texts in 
 languages keep the feed's title apart, and a raised critical alert stores them; lang008 the
 printable handover in English: no Chinese but the feed's words, which it marks; lang009
 alerts raised before alerts carried every language get their texts where the message reads
-back (the watch does it on start), the rest stay as stored and are marked as data.
+back (the watch does it on start), the rest stay as stored and are marked as data; lang010
+a stats answer cached before `name_en` is not served after the upgrade.
 """
 
 from __future__ import annotations
@@ -238,3 +239,24 @@ def test_lang009_old_alerts_read_back_in_every_language(r: redis.Redis) -> None:
     log = r.xrevrange(store.key("log"), count=20)
     assert sum(1 for _, f in log if '"texts"' in str(f)) >= 6
 
+
+def test_lang010_stats_cached_before_name_en_are_not_served(app: Any, r: redis.Redis,
+                                                            redis_url: str) -> None:
+    from flask import Flask
+
+    from callbacks.archive.stats import make_cache
+    from dashboard.archive.stats import SHAPE
+
+    leader = client_for(app, r, "leader")
+    # what the version before `name_en` cached for the city (its key had no shape in it),
+    # current and valid for an hour: a key without the shape would serve it
+    old = {"version": int(r.get("cc:stats:ver") or 0), "computed": now_ms(),
+           "valid_until": now_ms() + 3_600_000,
+           "json": b'{"scope": {"code": "370283", "name": "\\u5e73\\u5ea6\\u5e02"}}'}
+    make_cache(Flask(__name__), redis_url, Settings()).set("stats:370283", old)
+    assert r.exists("cc:cache:stats:370283")
+    res = leader.get("/api/stats")
+    assert res.status_code == 200 and res.headers["X-Cache"] == "miss"
+    assert res.json["scope"]["name_en"] == "Pingdu"
+    assert r.exists(f"cc:cache:stats:v{SHAPE}:370283")
+    assert leader.get("/api/stats").headers["X-Cache"] == "hit"
