@@ -15,7 +15,7 @@ ESLINT  := node_modules/.bin/eslint
 WORKERS ?= 3
 PYTEST  := $(BIN)/python -m pytest -n $(WORKERS) --dist loadscope
 
-.PHONY: run test test-fast setup browser nginx lint bench clean
+.PHONY: run test test-fast setup browser nginx lint bench screenshots clean
 
 run: setup
 	$(BIN)/python app.py
@@ -63,6 +63,12 @@ lint: $(NODEDEV) setup
 
 bench: setup browser
 	$(BIN)/python -m bench
+
+# The README's pictures (docs/*.png), taken from a fresh demo as a newcomer first sees it
+# (its history first, then ~3 min of pages); CC_DEMO_HISTORY_DAYS=14 make screenshots for a
+# quick try.
+screenshots: setup browser
+	$(BIN)/python -m tools.screenshots $(if $(CC_DEMO_HISTORY_DAYS),--days $(CC_DEMO_HISTORY_DAYS))
 
 clean:
 	rm -rf $(VENV) var node_modules

@@ -68,17 +68,29 @@
     });
   };
 
-  /* An alert's text in the page's language: its `texts` (each language's template, made by
-     dashboard/command/alerts.py alert_texts) with its `feed` values marked; an alert raised
-     before alerts had them shows its `message` as it was stored. Returns the plain text. */
-  cc.setAlertText = function (el, a) {
+  /* An alert's text in the page's language as [template, feed] for cc.setFeedText: its
+     `texts` (each language's template, made by dashboard/command/alerts.py alert_texts)
+     with its `feed` values; an alert raised before alerts had them (and whose message the
+     watch could not read back, dashboard/command/alert_upgrade.py) is its stored `message`,
+     marked as the data it is: it speaks the center's language, not necessarily the page's. */
+  cc.alertTemplate = function (a) {
     var tpl = a && a.texts && cc.cfg && a.texts[cc.cfg.lang];
-    if (typeof tpl !== 'string') {
-      cc.setText(el, (a && a.message) || '');
-      return (a && a.message) || '';
-    }
-    cc.setFeedText(el, tpl, a.feed || {});
-    return el ? el.textContent : '';
+    if (typeof tpl === 'string') return [tpl, a.feed || {}];
+    return ['{message}', { message: (a && (a.message || a.event_id)) || '' }];
+  };
+
+  /* An alert's text (cc.alertTemplate) into `el`; returns the plain text. */
+  cc.setAlertText = function (el, a) {
+    var tf = cc.alertTemplate(a);
+    cc.setFeedText(el, tf[0], tf[1]);
+    return el ? el.textContent : cc.fillFeed(tf[0], tf[1]);
+  };
+
+  /* A template for cc.setFeedText filled as plain text (a tooltip). */
+  cc.fillFeed = function (template, feed) {
+    return String(template).replace(/\{(\w+)\}/g, function (m, k) {
+      return feed && Object.prototype.hasOwnProperty.call(feed, k) ? String(feed[k]) : m;
+    });
   };
 
   /* People's names (feed text) as a template for cc.setFeedText: "{p0}、{p1}" and

@@ -60,9 +60,11 @@
 
   /* ------------------------------------------------------------- messages */
 
-  P.say = function (text, level) {
+  /* `feed`: the template's {placeholders} that hold the feed's words (a unit's own name),
+     each shown as such (cc.setFeedText), so the page's language never claims them. */
+  P.say = function (text, level, feed) {
     var el = $('CMD_MSG');
-    cc.setText(el, text);
+    if (feed) cc.setFeedText(el, text, feed); else cc.setText(el, text);
     cc.setAttr(el, 'data-level', level || 'info');
   };
 

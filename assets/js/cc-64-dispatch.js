@@ -216,7 +216,8 @@
         say(cc.t('cmd.override_needed'), 'error');
       } else if (code === 'unit_busy' || (err.status === 409 && b.unit)) {
         var u = p.units.get('worker:' + b.unit) || p.units.get('resource:' + b.unit);
-        say(cc.t('cmd.err_unit_busy', { unit: (u && u.name) || b.unit }), 'error');
+        // a worker's or vehicle's name is the feed's (no English one exists): marked as such
+        say(cc.t('cmd.err_unit_busy'), 'error', { unit: (u && u.name) || b.unit });
         if (P.prop === p) p.key = newKey(); // a new selection is a new request
       } else {
         say(P.failure(err), 'error');

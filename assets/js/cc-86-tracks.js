@@ -174,6 +174,8 @@
   function setState(state) {
     if (!els) return;
     cc.setAttr(els.root, 'data-state', state);
+    // the situation replay's opener shares the map's bottom-right corner with this panel
+    document.body.classList.toggle('cc-tracking', state !== 'closed');
     els.opener.hidden = state !== 'closed';
     els.panel.hidden = state === 'closed';
     els.finder.hidden = state !== 'finding';

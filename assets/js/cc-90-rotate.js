@@ -239,10 +239,12 @@
     cc.setAttr(root, 'data-state', state);
     cc.setAttr(root, 'data-index', String(index));
     var slide = slides[index];
-    var what = '', when = '';
+    var what = '', when = '', held = null;
     if (state === 'held') {
       var a = urgent.get(heldOn);
-      what = cc.t('rot.held_what', { msg: a ? a.message || a.event_id : '' });
+      // the alert's text in the page's language, its feed words marked (cc.alertTemplate)
+      held = a ? cc.alertTemplate(a) : ['', {}];
+      what = cc.t('rot.held_what', { msg: held[0] });
       when = cc.t('rot.held');
     } else if (slide) {
       what = cc.t('rot.what', { i: index + 1, n: slides.length, page: label(slide) });
@@ -251,7 +253,7 @@
     } else if (state === 'loading') {
       what = cc.t('rot.loading');
     }
-    cc.setText($('ROT_WHAT'), what);
+    if (held) cc.setFeedText($('ROT_WHAT'), what, held[1]); else cc.setText($('ROT_WHAT'), what);
     cc.setText($('ROT_NEXT'), when);
     var btn = $('ROT_PAUSE');
     if (btn) {

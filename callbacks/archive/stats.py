@@ -1,8 +1,8 @@
 """The cockpit's figures and the history export over HTTP (docs/COCKPIT.md).
 
 `GET /api/stats[?scope=CODE][&range=today|7d|30d|year | &from=&to=]` answers from a cache
-(flask-caching, Redis backend, keys under `P` + `cache:`, one per scope and range; nothing
-here ever clears it) that follows the data: an entry is served while
+(flask-caching, Redis backend, keys under `P` + `cache:`, one per figures' shape, scope and
+range; nothing here ever clears it) that follows the data: an entry is served while
 `Pstats:ver` is unchanged and its figures still hold (`valid_until`), or while it is younger
 than `stats_min_age_s`. `GET /api/export` streams a filtered set as CSV or xlsx.
 """
@@ -26,7 +26,7 @@ from flask_caching import Cache
 from callbacks.access.auth import audited, require
 from callbacks.errors import error, refusal
 from dashboard.archive.span import Span, SpanError
-from dashboard.archive.stats import Figures, ScopeError, export_header
+from dashboard.archive.stats import SHAPE, Figures, ScopeError, export_header
 from dashboard.city import City
 from dashboard.config import Settings
 from dashboard.connect import is_cluster_url, is_sentinel, open_redis
@@ -100,7 +100,8 @@ def create_stats_api(store: Store, city: City, settings: Settings, cache: Cache,
         """The figures' JSON text (cached as text: a hit costs no encoding) and how."""
         now = now_ms()
         span = span_arg(now)
-        key = f"stats:{scope or city.code}{span.key()}"
+        # the shape in the key: an entry cached by an older version is never read again
+        key = f"stats:v{SHAPE}:{scope or city.code}{span.key()}"
         entry = cache.get(key)
         locked = False
         if entry is not None:

@@ -40,6 +40,10 @@ from dashboard.i18n import t
 from dashboard.store import Store, day_of
 
 WINDOW_DAYS: Final = 30
+# The figures' JSON shape: raised whenever a field is added or changed (2: `name_en` on the
+# scope, its parents and children). Cached answers are keyed by it (callbacks/archive/
+# stats.py), so after an upgrade no answer of the old shape is served from the cache.
+SHAPE: Final = 2
 RANK_TOP: Final = 10
 CHILD_FIELD: Final = {"city": "town", "town": "community", "community": "grid"}
 SCOPE_FIELD: Final = {"town": "town", "community": "community", "grid": "grid"}

@@ -59,11 +59,13 @@ def fill(template: str, feed: Mapping[str, str]) -> str:
 
 def alert_segments(alert: Mapping[str, Any], lang: str) -> list[tuple[str, bool]]:
     """A stored alert's text in `lang` as (text, is the feed's) pieces, for a page that marks
-    the feed's words; its `message` as one piece when it has no `texts`."""
+    the feed's words; its `message` as one piece when it has no `texts`, marked as data: it
+    speaks the center's language, not necessarily the page's (dashboard/command/
+    alert_upgrade.py gives old alerts `texts` wherever their message reads back)."""
     texts = alert.get("texts")
     template = texts.get(lang) if isinstance(texts, dict) else None
     if not isinstance(template, str):
-        return [(str(alert.get("message") or ""), False)]
+        return [(str(alert.get("message") or ""), True)]
     found = alert.get("feed")
     feed: Mapping[str, Any] = found if isinstance(found, dict) else {}
     out: list[tuple[str, bool]] = []

@@ -7,6 +7,8 @@ import json
 from collections import OrderedDict
 from typing import Any, Final
 
+from dashboard.city import load_city
+from dashboard.command.alert_upgrade import upgrade_alerts
 from dashboard.i18n import LANGS, t
 from dashboard.models import EVENT_CLOSED, SEVERITIES, URGENT_LEVELS
 from feeds.watch.context import DAY_S, Context, Handler, remember
@@ -24,6 +26,8 @@ class Alarms(Handler):
         super().attach(ctx)
         self._critical_done.clear()
         self._worker_status.clear()
+        # alerts raised before they carried every language: given it where it reads back
+        upgrade_alerts(ctx.alerts, load_city(ctx.settings.city), ctx.settings.lang)
 
     def entry(self, seq: int, kind: str, op: str, record: dict[str, Any]) -> bool:
         if kind == "event":

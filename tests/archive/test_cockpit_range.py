@@ -22,6 +22,7 @@ import redis
 
 from dashboard.archive.events import Archive
 from dashboard.archive.span import MAX_DAYS, SpanError, prev_span, span_of
+from dashboard.archive.stats import SHAPE
 from dashboard.config import Settings
 
 from ..cockpit_util import Hand, by_hand, load_history, ms, now_ms
@@ -132,9 +133,9 @@ def test_ck202_the_api_takes_the_range_and_caches_each_apart(app: Any, r: redis.
     assert by_ms.headers["X-Cache"] == "hit"  # the same span, the same entry
     assert by_ms.json == days.json
     keys = sorted(k for k in r.keys("cc:cache:*") if "lock" not in k)
-    assert any(k.endswith("stats:370283") for k in keys)
-    assert any(k.endswith("stats:370283:7d") for k in keys)
-    assert any(k.endswith(f"stats:370283001:{ms('2026-11-01T00:00:00') // 1000}-"
+    assert any(k.endswith(f"stats:v{SHAPE}:370283") for k in keys)
+    assert any(k.endswith(f"stats:v{SHAPE}:370283:7d") for k in keys)
+    assert any(k.endswith(f"stats:v{SHAPE}:370283001:{ms('2026-11-01T00:00:00') // 1000}-"
                           f"{ms('2026-11-21T00:00:00') // 1000}") for k in keys)
     # a scoped leader's range stays in their scope
     town = client_for(app, r, "leader", scope="370283002")

@@ -9,7 +9,10 @@ lang004 the same export in zh keeps Chinese names; lang005 the figures carry `na
 the scope, its parents and its children; lang006 the city's units: every town, community and
 grid has an English name, unique within its parent; lang007 an alert's texts in both
 languages keep the feed's title apart, and a raised critical alert stores them; lang008 the
-printable handover in English: no Chinese but the feed's words, which it marks.
+printable handover in English: no Chinese but the feed's words, which it marks; lang009
+alerts raised before alerts carried every language get their texts where the message reads
+back (the watch does it on start), the rest stay as stored and are marked as data; lang010
+a stats answer cached before `name_en` is not served after the upgrade.
 """
 
 from __future__ import annotations
@@ -179,3 +182,81 @@ def test_lang008_printable_handover_in_english(r: redis.Redis, redis_url: str) -
     # the same report in Chinese
     page = officer.get(f"/duty/handover/{hid}/print").get_data(as_text=True)
     assert f"I级事件：<span data-feed>{title}</span>" in page and "值班交接单" in page
+
+
+def test_lang009_old_alerts_read_back_in_every_language(r: redis.Redis) -> None:
+    from dashboard.command.alert_upgrade import legacy_texts, upgrade_alerts
+    from dashboard.command.alerts import alert_segments
+
+    store = Store(r)
+    alerts = Alerts(store)
+    town = CITY.unit("370283009")
+    assert town is not None
+    # messages as the watch wrote them before alerts carried every language (zh-CN)
+    olds = {
+        "typed": alerts.raise_once("critical_event", "E1", "E1", "I级事件：火灾", 1),
+        "titled": alerts.raise_once("critical_event", "E2", "E2", "II级事件：化工厂【爆炸】", 2),
+        "task": alerts.raise_once("critical_event", "T3", "E3",
+                                  "任务T3请求支援：燃气泄漏", 3, cause="x"),
+        "sos": alerts.raise_once("sos", "W1", None, "李强发出SOS求助", 1),
+        "sos_event": alerts.raise_once("sos", "W2", "E2", "王芳发出SOS求助（处置中：化工厂）", 2),
+        "fence": alerts.raise_once("geofence_exit", "W3", None,
+                                   f"网格员赵六离开责任网格{town.name}（现位于{town.name}）", 4),
+        # a deadline card's durations are not read back, nor a text of another version
+        "card": alerts.raise_once("sla_red", "E4", "E4",
+                                  "【火灾】红牌督办：派单超时（时限15分钟，已超3分钟）", 3,
+                                  cause="dispatch"),
+        "other": alerts.raise_once("critical_event", "E5", "E5", "某个旧版本的文字", 1),
+    }
+    assert all(olds.values())
+    ids = {k: a["id"] for k, a in olds.items() if a}
+    assert upgrade_alerts(alerts, CITY, "zh-CN") == 6
+    assert upgrade_alerts(alerts, CITY, "zh-CN") == 0  # once
+    got = {k: alerts.get(i) for k, i in ids.items()}
+    en = {k: alert_text(a, "en") for k, a in got.items() if a}
+    assert en == {
+        "typed": "Level I event: Fire",
+        "titled": "Level II event: 化工厂【爆炸】",
+        "task": "Task T3 needs support: Gas leak",
+        "sos": "李强 sent an SOS",
+        "sos_event": "王芳 sent an SOS (while handling: 化工厂)",
+        "fence": f"Grid worker 赵六 left their grid {town.name_en} (now in {town.name_en})",
+        "card": "【火灾】红牌督办：派单超时（时限15分钟，已超3分钟）",
+        "other": "某个旧版本的文字",
+    }
+    # the Chinese reads exactly as stored; the feed's words are apart
+    assert all(alert_text(a, "zh-CN") == a["message"] for a in got.values() if a)
+    assert got["titled"] and got["titled"]["feed"] == {"title": "化工厂【爆炸】"}
+    assert got["typed"] and got["typed"]["feed"] == {}
+    # what stays as stored is marked as data on every page; re-read, it is unchanged
+    assert got["card"] and alert_segments(got["card"], "en") == [(got["card"]["message"], True)]
+    assert alert_segments(got["sos"] or {}, "en") == [("李强", True), (" sent an SOS", False)]
+    assert legacy_texts({"kind": "sos", "message": ""}, CITY, "zh-CN") is None
+    # an English center's old messages read back the same way
+    found = legacy_texts({"kind": "sos", "message": "Li sent an SOS"}, CITY, "en")
+    assert found == ({"zh-CN": "{name}发出SOS求助", "en": "{name} sent an SOS"}, {"name": "Li"})
+    # and walls follow: each upgrade is an alert upsert in the change log
+    log = r.xrevrange(store.key("log"), count=20)
+    assert sum(1 for _, f in log if '"texts"' in str(f)) >= 6
+
+
+def test_lang010_stats_cached_before_name_en_are_not_served(app: Any, r: redis.Redis,
+                                                            redis_url: str) -> None:
+    from flask import Flask
+
+    from callbacks.archive.stats import make_cache
+    from dashboard.archive.stats import SHAPE
+
+    leader = client_for(app, r, "leader")
+    # what the version before `name_en` cached for the city (its key had no shape in it),
+    # current and valid for an hour: a key without the shape would serve it
+    old = {"version": int(r.get("cc:stats:ver") or 0), "computed": now_ms(),
+           "valid_until": now_ms() + 3_600_000,
+           "json": b'{"scope": {"code": "370283", "name": "\\u5e73\\u5ea6\\u5e02"}}'}
+    make_cache(Flask(__name__), redis_url, Settings()).set("stats:370283", old)
+    assert r.exists("cc:cache:stats:370283")
+    res = leader.get("/api/stats")
+    assert res.status_code == 200 and res.headers["X-Cache"] == "miss"
+    assert res.json["scope"]["name_en"] == "Pingdu"
+    assert r.exists(f"cc:cache:stats:v{SHAPE}:370283")
+    assert leader.get("/api/stats").headers["X-Cache"] == "hit"

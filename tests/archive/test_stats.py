@@ -17,7 +17,7 @@ import pytest
 import redis
 
 from dashboard.archive.events import Archive
-from dashboard.archive.stats import EXPORT_COLUMNS, Figures, export_header
+from dashboard.archive.stats import EXPORT_COLUMNS, SHAPE, Figures, export_header
 from dashboard.city import load_city
 from dashboard.config import Settings
 from dashboard.i18n import t
@@ -537,11 +537,11 @@ def test_stat010_while_one_request_recomputes_the_others_get_the_previous_figure
     assert grid is not None
     put(Store(r), "event", "E97", *grid.centroid, ts=first.json["generated"] - 1000,
         type="fire", severity=2, grid_id=grid.code, community_id=COMM_A1, town_id=TOWN_A)
-    r.set("cc:cache:stats:370283:lock", "held elsewhere", ex=30)  # another app process
+    r.set(f"cc:cache:stats:v{SHAPE}:370283:lock", "held elsewhere", ex=30)  # another app process
     stale = leader.get("/api/stats")
     assert stale.headers["X-Cache"] == "stale" and stale.json == first.json
-    assert r.get("cc:cache:stats:370283:lock") == "held elsewhere"  # not ours to release
-    r.delete("cc:cache:stats:370283:lock")
+    assert r.get(f"cc:cache:stats:v{SHAPE}:370283:lock") == "held elsewhere"  # not ours to release
+    r.delete(f"cc:cache:stats:v{SHAPE}:370283:lock")
     fresh = leader.get("/api/stats")
     assert fresh.headers["X-Cache"] == "miss"
     assert fresh.json["periods"]["today"]["count"] == first.json["periods"]["today"]["count"] + 1

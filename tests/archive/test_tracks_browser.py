@@ -1,6 +1,7 @@
 """The track replay on the wall (assets/js/cc-86-tracks.js) in headless chromium over the real
 stack (ingest + relay + test Valkey): trk101 from a worker's popup, the line, the slider, play,
-close; trk102 the finder, the spans and an unknown unit."""
+close, the situation replay's opener out of the panel's way meanwhile; trk102 the finder, the
+spans and an unknown unit."""
 
 from __future__ import annotations
 
@@ -77,6 +78,9 @@ def test_trk101_replay_from_a_worker_popup(dash_duo: Any, stack: Any) -> None:
     assert got["marker"] == pytest.approx([fixes[0].lat, fixes[0].lon], abs=1e-7)
     root = page.driver.find_element("id", "cc-track-root")
     assert root.get_attribute("data-state") == "ready"
+    # the situation replay's opener shares the corner the panel spans: hidden meanwhile
+    replay_opener = page.driver.find_element("css selector", ".cc-rpl-opener")
+    assert not replay_opener.is_displayed()
     assert "30" in root.find_element("css selector", ".cc-trk-msg").text
     # the slider to 20 s after fix 10: the marker a third of the way to fix 11
     target = fixes[10].ts + 20_000
@@ -108,6 +112,7 @@ def test_trk101_replay_from_a_worker_popup(dash_duo: Any, stack: Any) -> None:
     assert not paths(page, "cc-track-line") and not paths(page, "cc-track-marker")
     assert page.js(on_map) == layers_before  # no renderer or group left behind
     assert root.get_attribute("data-state") == "closed"
+    assert replay_opener.is_displayed()
     assert page.duo.get_logs() == []
 
 

@@ -400,6 +400,9 @@ def test_cmd004_units_and_events_taken_by_another_desk_are_said_plainly(panel: P
     name = panel.js("return window.ccwall.store.get('worker', arguments[0]).name", worker)
     panel.wait(lambda: name in (panel.text(ids.CMD_MSG) or ""), 5, "the unit-engaged message")
     assert panel.text(ids.CMD_MSG) == t("cmd.err_unit_busy", unit=name)
+    # the unit's own name is the feed's words, marked so (README, "Languages")
+    assert panel.js(f"return Array.from(document.querySelectorAll('#{ids.CMD_MSG} [data-feed]'))"
+                    ".map(e => e.textContent)") == [name]
     assert panel.visible(ids.CMD_PROPOSAL)  # swap the unit and try again
     assert panel.js("return window.ccwall.command.proposalKey") != key
     # and then that desk dispatches this very event too

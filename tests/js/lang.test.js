@@ -1,6 +1,6 @@
 // One language per page in the browser (assets/js/cc-00-core.js; README, "Languages"): a
 // unit's name in the page's language, product text with the feed's words marked, and an
-// alert's text in the page's language. Feature codes js090-js094.
+// alert's text in the page's language. Feature codes js090-js095.
 'use strict';
 
 const test = require('node:test');
@@ -87,8 +87,20 @@ test('js093 an alert shows its text in the page\'s language with the feed\'s wor
   assert.equal(page('zh-CN').setAlertText(el, alert), 'I级事件：化工厂爆炸');
 });
 
-test('js094 an alert from before alerts carried every language shows its message', () => {
+test('js094 an alert from before alerts carried every language shows its message, marked as data', () => {
   const el = node('div');
   assert.equal(page('en').setAlertText(el, { message: '李强发出SOS求助' }), '李强发出SOS求助');
-  assert.deepEqual(pieces(el), [['李强发出SOS求助', false]]);
+  // the center's language, not necessarily the page's: the data it is, never the page's claim
+  assert.deepEqual(pieces(el), [['李强发出SOS求助', true]]);
+  assert.deepEqual(page('en').alertTemplate({ event_id: 'E1' }), ['{message}', { message: 'E1' }]);
+  assert.equal(page('en').setAlertText(null, { message: 'x' }), 'x');
+});
+
+test('js095 the rotation\'s urgent line: the alert\'s template inside the product\'s words', () => {
+  const cc = page('en');
+  const held = cc.alertTemplate({ message: 'I级事件：化工厂', feed: { title: '化工厂' },
+    texts: { en: 'Level I event: {title}' } });
+  const el = node('div');
+  cc.setFeedText(el, 'Urgent · ' + held[0], held[1]);
+  assert.deepEqual(pieces(el), [['Urgent · Level I event: ', false], ['化工厂', true]]);
 });
