@@ -58,7 +58,10 @@ CATEGORY_FLOOR: Final = 0.03
 MAJOR_SHARE: Final = 0.01
 OTHER_SHARE: Final = 0.02  # department hand-overs of no listed type: category "other"
 LATE_SHARE: Final = 0.03  # a stage that runs past its limit (the overdue ones)
-STUCK_SHARE: Final = 0.004  # still open long after: the old overdue ones on the wall
+STUCK_SHARE: Final = 0.01  # still open long after: the old overdue ones on the wall …
+STUCK_DAYS: Final = 14  # … of the last two weeks: a centre does not leave one open for months
+ACK_AFTER_MS: Final = 10 * 60_000  # the duty officer acknowledges an alarm within minutes …
+ACK_QUIET_MS: Final = 2 * 3600_000  # … but the last two hours' wait for the one on duty now
 DUTY: Final = "zhiban"  # the duty officer who verifies and evaluates
 COMMANDER: Final = "zhihui"
 NEAREST_REASON: Final = "时限内无可用力量，派最近网格员"  # the commander's own words (data)
@@ -69,7 +72,8 @@ TICK_MS: Final = 10 * MIN  # the watch's card tick, coarser than live (1 s): che
 REPLAY_PAST_MS: Final = 6 * 3_600_000
 # The watch's archiving, once a day of history (live: hourly): the live state stays a few
 # days deep, so the cards' ticks and the handover drafts read what they would live.
-ARCHIVE_MS: Final = 24 * 3_600_000
+HOUR_MS: Final = 3_600_000
+ARCHIVE_MS: Final = 24 * HOUR_MS
 OTHER_SPEC: Final = {"sources": {"other": 1}, "handle_min": [10, 40],
                      "cases": [["部门移交事项", "{town}{community}转办事项"]]}
 
@@ -210,7 +214,7 @@ def _life(eid: str, report: int, rng: random.Random, city: City, world: World, t
 
     t = report + within(lim.dispatch_s)
     life.dispatch = t
-    stuck = rng.random() < STUCK_SHARE
+    stuck = rng.random() < STUCK_SHARE and now_ms - report < STUCK_DAYS * 86_400_000
     t += rng.randint(20_000, 3 * MIN)
     life.steps.append(("accepted", t))
     if stuck:
@@ -346,6 +350,8 @@ class _Player:
         self.alerts = watch.ctx.alerts
         self._ticked = 0
         self._archived = 0
+        self._acked = 0
+        self._now = 0
         self._alarm = False  # a step logged what raises an alarm: follow at once
         self.replay_from = 0  # when the replay's recorder joins in (held until then)
         watch.history.hold()
@@ -354,6 +360,7 @@ class _Player:
             more: Iterable[Iterator[int]] = ()) -> None:
         """Every life's steps and `more` (other step generators: the shifts' handovers, the
         patrols), in time order."""
+        self._now = now
         heap: list[tuple[int, int, Iterator[int]]] = []
         for i, steps in enumerate((*(self._life(life, now) for life in lives), *more)):
             first = next(steps, None)
@@ -401,7 +408,18 @@ class _Player:
             if ts - self._archived >= ARCHIVE_MS:  # as the watch does (hourly live)
                 self.out.archived += self.watch.archive_once(ts - 1)
                 self._archived = ts
+            if ts - self._acked >= HOUR_MS and ts < self._now - ACK_QUIET_MS:
+                self._acknowledge(ts - ACK_AFTER_MS)
+                self._acked = ts
         self.clock.ms = ts
+
+    def _acknowledge(self, before: int) -> None:
+        """The duty officer has acknowledged every alarm raised before `before` (an open
+        event's too: acknowledged is not resolved), so a first start shows the last hours'
+        alarms waiting, not a pile from weeks ago holding the rotation and the duty desk."""
+        for alert in self.alerts.open(limit=1000):
+            if int(alert.get("ts") or 0) <= before:
+                self.alerts.ack(str(alert["id"]), by=DUTY)
 
     def _send(self, msg: dict[str, Any]) -> None:
         # the watch raises an alarm for a level I/II event as it reads the report

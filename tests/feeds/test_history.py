@@ -22,13 +22,14 @@ from dashboard.archive.events import Archive
 from dashboard.archive.stats import Figures, patrol_key
 from dashboard.archive.tracks import Tracks
 from dashboard.city import City, load_city
+from dashboard.command.alerts import Alerts
 from dashboard.config import Settings
 from dashboard.duty.handover import Handovers
 from dashboard.duty.roster import RosterStore
 from dashboard.models import CATEGORIES, SOURCES
 from dashboard.replay.reader import History
 from dashboard.store import Store
-from feeds.sim.history import MARKER, REPLAY_PAST_MS, Seeded, seed_history
+from feeds.sim.history import ACK_QUIET_MS, HOUR_MS, MARKER, REPLAY_PAST_MS, Seeded, seed_history
 from feeds.sim.history_duty import ACCEPT_AFTER_MS, DRAFT_BEFORE_MS
 from feeds.sim.history_patrol import FIX_MAX_MS, plan_fixes
 from feeds.sim.text import Text
@@ -68,6 +69,9 @@ def test_hst001_history_gives_the_cockpit_a_past(redis_url: str, r: redis.Redis,
     assert set(fig["by_category"]) == set(CATEGORIES)
     assert set(fig["by_source"]) <= set(SOURCES) and len(fig["by_source"]) >= 6
     assert fig["periods"]["week"]["prev"] > 0
+    # the duty officer acknowledged every alarm but the last two hours' (an open event's too)
+    waiting = Alerts(Store(r), lambda: now).open(limit=1000)
+    assert all(int(a["ts"]) > now - ACK_QUIET_MS - HOUR_MS for a in waiting), waiting[-1:]
     assert any(c["closure_rate"] for c in fig["children"])  # towns ranked, not all 0 %
     assert len(fig["rankings"]["town"]["closure_rate"]) >= 5
     # the archive holds the closed ones, the live state the rest (each event once)
