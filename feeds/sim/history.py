@@ -20,7 +20,7 @@ import math
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Final
@@ -41,6 +41,7 @@ from dashboard.errors import Refused
 from dashboard.models import URGENT_LEVELS, category_of
 from dashboard.store import Store
 from feeds.ingest import Ingest
+from feeds.sim.engine import stream_url, video_bases
 from feeds.sim.history_duty import hand_over, past_shifts
 from feeds.sim.history_patrol import patrols, plan_fixes
 from feeds.sim.text import Text, Weighted, fill, load_pool
@@ -278,7 +279,7 @@ def seed_history(settings: Settings, redis_url: str, city: City, days: int,
     try:
         start = lives[0].report - 3_600_000 if lives else now - days * 86_400_000
         clock.ms = start
-        _publish(ingest, units_at(world, start, settings.prefix))
+        _publish(ingest, units_at(world, start, settings.prefix, video_bases(settings)))
         player.follow()
         player.replay_from = now - min(REPLAY_PAST_MS, settings.replay_days * 86_400_000)
         roster = RosterStore(store, settings.timezone).get()
@@ -312,9 +313,11 @@ def _publish(ingest: Ingest, msgs: list[tuple[str, str]]) -> None:
         ingest.drain()
 
 
-def units_at(world: World, ts: int, prefix: str) -> list[tuple[str, str]]:
-    """The simulator's workers and resources (same seed, same ids) at their posts, as they
-    were when the history starts; the live simulator's newer reports replace these."""
+def units_at(world: World, ts: int, prefix: str, video: Sequence[str] = ()
+             ) -> list[tuple[str, str]]:
+    """The simulator's workers, resources and cameras (same seed, same ids) at their posts,
+    as they were when the history starts; the live simulator's newer reports replace these.
+    Cameras too, so a replay of the past shows them (`video`: the demo video's bases)."""
     out = []
     for w in world.workers:
         lon, lat = w.mover.at(0)
@@ -328,6 +331,14 @@ def units_at(world: World, ts: int, prefix: str) -> list[tuple[str, str]]:
         if r.plate:
             msg["plate"] = r.plate
         out.append((f"{prefix}resource", msg))
+    for c in world.cameras:
+        cam: dict[str, Any] = {"id": c.id, "name": c.name, "lon": round(c.lon, 6),
+                               "lat": round(c.lat, 6), "stream_type": c.stream_type,
+                               "stream_url": stream_url(video, c.id, c.stream_type),
+                               "online": True, "ptz": c.ptz, "range_m": c.range_m, "ts": ts}
+        if c.heading is not None:
+            cam["heading"], cam["fov"] = c.heading, c.fov
+        out.append((f"{prefix}camera", cam))
     return [(ch, orjson.dumps(m).decode()) for ch, m in out]
 
 

@@ -235,6 +235,7 @@ def test_hst008_the_replay_holds_the_last_day(redis_url: str, r: redis.Redis, ci
     assert now - REPLAY_PAST_MS <= span["from"] <= now - REPLAY_PAST_MS + 3_600_000
     wall = history.wall_at(now - 3 * 3_600_000, None)
     assert wall is not None and wall["events"] and wall["workers"]
+    assert len(wall["cameras"]) == len(world.cameras)  # the past has its cameras too
     minutes = [int(k.rsplit(":", 1)[1]) for k in r.scan_iter("cc:replay:m:*")]
     assert minutes and min(minutes) * 60_000 >= now - REPLAY_PAST_MS - 60_000
     # the recorder wrote up to its last full minute; the live watch offers the rest again
