@@ -375,7 +375,7 @@ _T: Final[dict[str, tuple[str, str]]] = {
     "cmd.nearby_empty": ("周边暂无可用力量", "No units available nearby"),
     "cmd.plans": ("匹配预案", "Matched plans"),
     "cmd.plans_empty": ("无匹配预案", "No matching plan"),
-    "cmd.plan_score": ("匹配度{n}", "score {n}"),
+    "cmd.plan_score": ("匹配分 {n}", "score {n}"),  # a ranking score, not a percentage
     "cmd.steps": ("处置流程", "Procedure"),
     "cmd.step_limit": ("{n}分钟内", "within {n} min"),
     "cmd.timeline": ("时间线", "Timeline"),

@@ -125,7 +125,7 @@
       li.setAttribute('data-plan', plan.id || '');
       var line = li.appendChild(cc.make('div', 'cc-cmd-plan-line'));
       line.appendChild(cc.make('span', 'cc-cmd-plan-name', pick(plan.name) || plan.id));
-      if (isFinite(m.score)) line.appendChild(cc.make('span', 'cc-cmd-plan-score', cc.t('cmd.plan_score', { n: Number(m.score).toFixed(2) })));
+      if (isFinite(m.score)) line.appendChild(cc.make('span', 'cc-cmd-plan-score', cc.t('cmd.plan_score', { n: cc.fmtInt(m.score) })));
       var reasons = (m.reasons || []).map(pick).filter(Boolean).join(cc.t('sep.clauses'));
       if (reasons) li.appendChild(cc.make('div', 'cc-cmd-reasons', reasons));
       list.appendChild(li);
