@@ -61,6 +61,7 @@ OTHER_SHARE: Final = 0.02  # department hand-overs of no listed type: category "
 LATE_SHARE: Final = 0.03  # a stage that runs past its limit (the overdue ones)
 STUCK_SHARE: Final = 0.01  # still open long after: the old overdue ones on the wall …
 STUCK_DAYS: Final = 14  # … of the last two weeks: a centre does not leave one open for months
+PROGRESS_S: Final = 10.0  # how often the log says how far the history is
 ACK_AFTER_MS: Final = 10 * 60_000  # the duty officer acknowledges an alarm within minutes …
 ACK_QUIET_MS: Final = 2 * 3600_000  # … but the last two hours' wait for the one on duty now
 DUTY: Final = "zhiban"  # the duty officer who verifies and evaluates
@@ -377,8 +378,15 @@ class _Player:
             first = next(steps, None)
             if first is not None:
                 heapq.heappush(heap, (first, i, steps))
+        first, said = (heap[0][0] if heap else now), time.monotonic()
         while heap and (stop is None or not stop.is_set()):
             ts, i, steps = heapq.heappop(heap)
+            if time.monotonic() - said >= PROGRESS_S:  # a newcomer waits: say how far
+                said = time.monotonic()
+                log.info("demo history: %d %% written (up to %s)",
+                         100 * (ts - first) // max(1, now - first),
+                         datetime.fromtimestamp(ts / 1000, ZoneInfo(self.settings.timezone))
+                         .strftime("%Y-%m-%d"))
             self._at(ts)
             following = next(steps, None)  # does the step, says when the next one is
             if self._alarm:  # a level I/II report: its alarm at its own moment

@@ -7,7 +7,9 @@ once per data folder."""
 from __future__ import annotations
 
 import json
+import logging
 import random
+import re
 import threading
 import time
 from datetime import datetime, timedelta
@@ -29,6 +31,7 @@ from dashboard.duty.roster import RosterStore
 from dashboard.models import CATEGORIES, SOURCES
 from dashboard.replay.reader import History
 from dashboard.store import Store
+from feeds.sim import history
 from feeds.sim.history import ACK_QUIET_MS, HOUR_MS, MARKER, REPLAY_PAST_MS, Seeded, seed_history
 from feeds.sim.history_duty import ACCEPT_AFTER_MS, DRAFT_BEFORE_MS
 from feeds.sim.history_patrol import FIX_MAX_MS, plan_fixes
@@ -141,6 +144,19 @@ def test_hst005_ctrl_c_ends_it_early(redis_url: str, r: redis.Redis, city: City,
     done = seed_history(Settings(data_dir=tmp_path), redis_url, city, 5, world=world, stop=stop)
     assert done.events == 0 and r.hlen("cc:state:event") == 0
     assert json.loads(r.get(f"cc:{MARKER}"))["interrupted"] is True
+
+
+def test_hst010_says_how_far_it_is(redis_url: str, city: City, world: World, tmp_path: Path,
+                                   monkeypatch: pytest.MonkeyPatch,
+                                   caplog: pytest.LogCaptureFixture) -> None:
+    """A newcomer waits for the history before the wall's URL: the log says how far it is."""
+    monkeypatch.setattr(history, "PROGRESS_S", 0.0)
+    with caplog.at_level(logging.INFO, logger="feeds.sim.history"):
+        seed_history(Settings(data_dir=tmp_path), redis_url, city, 2, world=world)
+    said = [int(m.group(1)) for rec in caplog.records
+            if (m := re.match(r"demo history: (\d+) % written \(up to \d{4}-\d{2}-\d{2}\)",
+                              rec.getMessage()))]
+    assert len(said) > 10 and said == sorted(said) and said[0] >= 0 and said[-1] <= 100
 
 
 def _seeded(redis_url: str, city: City, world: World, tmp_path: Path,
