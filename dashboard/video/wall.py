@@ -149,13 +149,14 @@ class VideoWall:
         if unknown:
             raise _bad(f"unknown field(s): {', '.join(sorted(unknown))}")
         change: dict[str, Any] = {}
+        now = int(self.clock())  # one moment: a focus sent is at the change's own ts
         if "grid" in body:
             change["grid"] = check_grid(body["grid"])
         if "tiles" in body:
             change["tiles"] = check_tiles(body["tiles"])
         if "event_id" in body:
             change["event_id"] = _event_id(body["event_id"])
-            change["focus_ts"] = int(self.clock()) if change["event_id"] else None
+            change["focus_ts"] = now if change["event_id"] else None
         if "follow" in body:
             if not isinstance(body["follow"], bool):
                 raise _bad("follow must be true or false", "bad_follow")
@@ -164,7 +165,7 @@ class VideoWall:
             raise _bad("send at least one of grid, tiles, event_id, follow")
         for _ in range(CAS_TRIES):
             text, current = self._read()
-            wall = {**current, **change, "by": by, "ts": int(self.clock())}
+            wall = {**current, **change, "by": by, "ts": now}
             if self._wall_cas(text, _dumps(wall), _dumps({"id": "wall", **wall})):
                 return wall
         raise Refused("busy", 503, "the wall kept changing; try again")
