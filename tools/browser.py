@@ -4,12 +4,12 @@ waits that say what they waited for, and the checks a picture must pass (no scro
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+from bench.latency import wait_for
 from layouts import ids
 
 SIZE: Final = (1920, 1080)
@@ -51,17 +51,10 @@ class Browser:
         return self.driver.execute_script(script, *args)
 
     def wait(self, check: Callable[[], Any], what: str, timeout: float = WAIT_S) -> Any:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                got = check()
-            except Exception:  # the page may be between loads
-                got = None
-            if got:
-                return got
-            if time.monotonic() > deadline:
-                raise ShotError(f"{what}: not within {timeout:.0f} s")
-            time.sleep(0.25)
+        try:
+            return wait_for(check, timeout, what)
+        except TimeoutError:
+            raise ShotError(f"{what}: not within {timeout:.0f} s") from None
 
     def open(self, path: str) -> None:
         self.driver.get(self.base + path)
