@@ -5,7 +5,10 @@
    ?since=<highest seq seen>, so a blip replays what was missed instead of a snapshot.
    A silent socket (no frame for 5 s; stats come every second) is treated as dead.
    Close code 4401 means "no session": the wall goes to /login instead of retrying (the
-   whole window, when the page is in the rotation's frame, cc-90). */
+   whole window, when the page is in the rotation's frame, cc-90). A page left (pagehide)
+   closes its socket: Chromium keeps a left page in its back/forward cache, socket open, for
+   minutes, and a duty officer clicking through pages would pile up relay sockets towards
+   the per-session limit. Shown again from that cache (pageshow, persisted), it resumes. */
 (function () {
   'use strict';
   var cc = (window.ccwall = window.ccwall || {});
@@ -127,6 +130,22 @@
       if (!connected && retryTimer) { clearTimeout(retryTimer); retryTimer = null; open(); }
     });
     window.addEventListener('offline', function () { if (!connected) setState('offline'); });
+    window.addEventListener('pagehide', function () {
+      if (stopped) return;
+      stopped = true; // no retry while away
+      if (retryTimer) { clearTimeout(retryTimer); retryTimer = null; }
+      var sock = ws;
+      ws = null;
+      connected = false;
+      if (sock) { try { sock.close(1000, 'page left'); } catch (e) { /* already closing */ } }
+    });
+    window.addEventListener('pageshow', function (ev) {
+      if (!ev.persisted || !stopped || retryTimer || ws) return;
+      stopped = false; // back from the cache: resume with ?since= (what was missed)
+      attempt = 0;
+      setState('connecting');
+      open();
+    });
   };
 
   /* Back from a replay (cc-88): a new connection without ?since=, so the relay sends the
