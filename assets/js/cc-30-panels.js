@@ -152,7 +152,8 @@
   function evTime(rec) { return Number(rec.first_ts || rec.ts) || 0; }
 
   P.eventChanged = function (rec, arrived) {
-    if (rec && arrived) {
+    // a fast replay brings rows in by the dozen: sliding each in would only flicker
+    if (rec && arrived && !(cc.replay && cc.replay.fast())) {
       if (fresh.size > 200) fresh.clear();
       fresh.add(rec.id);
     }
@@ -222,8 +223,7 @@
       if (!li) {
         li = makeRow();
         rowEls.set(rec.id, li);
-        // a fast replay brings rows in by the dozen: sliding each in would only flicker
-        if (fresh.has(rec.id) && !(cc.replay && cc.replay.fast())) li.classList.add('is-new');
+        if (fresh.has(rec.id)) li.classList.add('is-new');
       }
       fillRow(li, rec, pinIds.has(rec.id));
       if (list.children[i] !== li) list.insertBefore(li, list.children[i] || null);

@@ -317,7 +317,8 @@
     if (raf) cancelAnimationFrame(raf);
     raf = 0;
     if (cur) cur.playing = false;
-    applyMoves(); // the paused picture is the moment's, every unit where it was
+    applyMoves(); // the paused picture is the moment's, every unit where it was …
+    if (cur) stats(true); // … and its counts (while playing they lag up to STATS_MS)
     render();
   }
   R.pause = pause;
