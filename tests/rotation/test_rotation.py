@@ -8,7 +8,6 @@ only.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import pytest
@@ -16,14 +15,13 @@ import redis
 
 from dashboard.access.audit import Audit
 from dashboard.city import load_city
-from dashboard.config import Settings
 from dashboard.errors import Refused
 from dashboard.rotation import spec as rot
 from dashboard.rotation.saved import ROTATIONS_MAX, Rotations, check_name
 from dashboard.store import Store
 from layouts import ids
 
-from ..auth_util import XHR, make_user
+from ..auth_util import XHR, client_as, make_app
 from ..pages_util import page_text
 
 TOWN_A, TOWN_B = "370283001", "370283002"
@@ -37,18 +35,9 @@ def city() -> Any:
 
 @pytest.fixture
 def app(redis_url: str) -> Any:
-    from app import create_app
-
-    return create_app(dataclasses.replace(Settings(), redis_url=redis_url))
+    return make_app(redis_url)
 
 
-def client(app: Any, r: redis.Redis, role: str | None, scope: str | None = None) -> Any:
-    c = app.server.test_client()
-    if role:
-        user, password = make_user(r, role, f"rot-{role}-{scope}", scope=scope)
-        assert c.post("/api/login", json={"username": user,
-                                          "password": password}).status_code == 200
-    return c
 
 
 def refused(fn: Any, *args: Any) -> Refused:
@@ -136,9 +125,9 @@ def test_rot003_saved_rotations(r: redis.Redis) -> None:
 
 
 def test_rot004_api_resolves_saves_and_refuses_on_the_server(app: Any, r: redis.Redis) -> None:
-    anon = client(app, r, None)
+    anon = client_as(app, r, None)
     assert anon.get("/api/rotation?p=wall").status_code == 401
-    leader = client(app, r, "leader")
+    leader = client_as(app, r, "leader")
     res = leader.get("/api/rotation?p=wall:60,cockpit@370283001:10&s=20")
     assert res.status_code == 200
     body = res.get_json()
@@ -152,15 +141,15 @@ def test_rot004_api_resolves_saves_and_refuses_on_the_server(app: Any, r: redis.
     assert leader.get("/api/rotation?p=wall&s=2").get_json()["code"] == "bad_interval"
     assert leader.get("/api/rotation").get_json()["code"] == "bad_spec"
     # a town's leader: their own cockpit yes, another town's or the city's no
-    town = client(app, r, "leader", TOWN_A)
+    town = client_as(app, r, "leader", TOWN_A)
     assert town.get(f"/api/rotation?p=cockpit@{TOWN_A}").status_code == 200
     far = town.get(f"/api/rotation?p=wall,cockpit@{TOWN_B}")
     assert far.status_code == 403 and far.get_json()["code"] == "out_of_scope"
-    display = client(app, r, "display")
+    display = client_as(app, r, "display")
     assert display.get("/api/rotation?p=wall,cockpit").get_json()["code"] == "page_not_allowed"
 
     # saving: commanders only, one audit entry per attempt
-    commander = client(app, r, "commander")
+    commander = client_as(app, r, "commander")
     put = commander.put("/api/rotations/城区", json={"spec": "wall:60, cockpit@towns", "s": 10})
     assert put.status_code == 200, put.get_data(as_text=True)
     assert put.get_json()["spec"] == "wall:60,cockpit@towns:10"
@@ -170,7 +159,7 @@ def test_rot004_api_resolves_saves_and_refuses_on_the_server(app: Any, r: redis.
     assert commander.put("/api/rotations/x", json={"spec": "wall", "extra": 1}).status_code == 400
     assert commander.put("/api/rotations/x", data="spec=wall",
                          content_type="application/x-www-form-urlencoded").status_code == 415
-    scoped = client(app, r, "commander", TOWN_A)
+    scoped = client_as(app, r, "commander", TOWN_A)
     assert scoped.put("/api/rotations/y", json={"spec": f"cockpit@{TOWN_B}"}).status_code == 403
     listed = leader.get("/api/rotations").get_json()
     assert [x["name"] for x in listed["rotations"]] == ["城区"] and listed["min_s"] == 5
@@ -192,10 +181,10 @@ def test_rot004_api_resolves_saves_and_refuses_on_the_server(app: Any, r: redis.
 
 
 def test_rot005_the_page_gate_answers_plain_pages(app: Any, r: redis.Redis) -> None:
-    anon = client(app, r, None)
+    anon = client_as(app, r, None)
     res = anon.get("/rotate?p=wall")
     assert res.status_code == 302 and res.headers["Location"].startswith("/login?next=")
-    town = client(app, r, "leader", TOWN_A)
+    town = client_as(app, r, "leader", TOWN_A)
     assert town.get("/rotate").status_code == 200  # the chooser
     assert town.get(f"/rotate?p=wall,cockpit@{TOWN_A}").status_code == 200
     res = town.get(f"/rotate?p=wall,cockpit@{TOWN_B}:10")
@@ -209,11 +198,11 @@ def test_rot005_the_page_gate_answers_plain_pages(app: Any, r: redis.Redis) -> N
     assert town.get("/rotate/nothing-here").status_code == 404
     Rotations(Store(r)).save("全市", "wall:60,cockpit:30", "zhihui")
     assert town.get("/rotate/全市").status_code == 200
-    assert client(app, r, "display").get("/rotate/全市").status_code == 403
+    assert client_as(app, r, "display").get("/rotate/全市").status_code == 403
 
 
 def test_rot006_router_renders_player_or_chooser(app: Any, r: redis.Redis) -> None:
-    c = client(app, r, "commander")
+    c = client_as(app, r, "commander")
     player = page_text(c, "/rotate?p=wall:60,cockpit:30&s=10&lang=en")
     for name in ("ROT_STAGE", "ROT_BAR", "ROT_WHAT", "ROT_NEXT", "ROT_PAUSE"):
         assert f'"id":"{getattr(ids, name)}"' in player
@@ -224,12 +213,12 @@ def test_rot006_router_renders_player_or_chooser(app: Any, r: redis.Redis) -> No
     chooser = page_text(c, "/rotate")
     assert '"mode":"choose"' in chooser and '"canSave":true' in chooser
     assert f'"id":"{ids.ROT_LIST}"' in chooser and f'"id":"{ids.ROT_STAGE}"' not in chooser
-    leader_chooser = page_text(client(app, r, "leader"), "/rotate")
+    leader_chooser = page_text(client_as(app, r, "leader"), "/rotate")
     assert '"canSave":false' in leader_chooser
 
 
 def test_rot007_framed_only_by_its_own_origin(app: Any, r: redis.Redis) -> None:
-    c = client(app, r, "display")
+    c = client_as(app, r, "display")
     plain = c.get("/")
     assert "frame-ancestors 'none'" in plain.headers["Content-Security-Policy"]
     assert plain.headers["X-Frame-Options"] == "DENY"
