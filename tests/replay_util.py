@@ -64,11 +64,18 @@ def task(event_id: str, steps: list[tuple[int, str, str]], grid: str) -> dict[st
                         for ts, stage, by in steps]}
 
 
+def recording_watch(settings: Settings, url: str, clock: Clock, r: Any) -> Watch:
+    """A watch service on `clock` (no ticking thread: the test ticks it), attached to the
+    log as a started one is."""
+    watch = Watch(dataclasses.replace(settings, watch_tick_s=0), url, clock=clock)
+    watch.attach(r)
+    return watch
+
+
 def play(store: Store, settings: Settings, url: str, t0: int) -> tuple[Story, Watch]:
     """Write the history and let a watch on its own clock record it; t0 on a minute."""
     clock = Clock(t0)
-    watch = Watch(dataclasses.replace(settings, watch_tick_s=0), url, clock=clock)
-    watch.attach(store.r)
+    watch = recording_watch(settings, url, clock, store.r)
     # no SLA cards: the history's alerts are the ones it tells (a level I event, an SOS)
     watch.handlers.remove(watch.cards)
     alerts = Alerts(store, clock)

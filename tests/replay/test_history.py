@@ -15,10 +15,9 @@ from dashboard.config import Settings
 from dashboard.replay import history as h
 from dashboard.replay.reader import History, apply, visible
 from dashboard.store import Store, day_of
-from feeds.watch import Watch
 
 from .. import units_util as units
-from ..replay_util import GRID_A, TOWN_A, TOWN_B, Clock, Story, ids, play
+from ..replay_util import GRID_A, TOWN_A, TOWN_B, Clock, Story, ids, play, recording_watch
 
 
 def start_ms() -> int:
@@ -116,8 +115,7 @@ def test_rpl005_moves_are_thinned_and_a_stop_is_kept(r: redis.Redis, redis_url: 
     store = Store(r, settings.prefix)
     t0 = start_ms()
     clock = Clock(t0)
-    watch = Watch(dataclasses.replace(settings, watch_tick_s=0), redis_url, clock=clock)
-    watch.attach(r)
+    watch = recording_watch(settings, redis_url, clock, r)
     # a walker every 5 s for two minutes (1.5 m/s), then standing; a camera re-reporting
     for n in range(0, 25):
         clock.ms = t0 + n * 5000
@@ -160,15 +158,14 @@ def test_rpl007_a_watch_restarted_mid_minute_records_what_it_had_gathered(
     store = Store(r, settings.prefix)
     t0 = start_ms()
     clock = Clock(t0)
-    watch = Watch(dataclasses.replace(settings, watch_tick_s=0), redis_url, clock=clock)
-    watch.attach(r)
+    watch = recording_watch(settings, redis_url, clock, r)
     watch.tick()  # a keyframe
     clock.ms = t0 + 10_000
     units.event(store, "E9", 0, ts=clock.ms, grid_id=GRID_A)
     watch.process()  # gathered, not written: the minute is not over
     assert not r.exists(store.key(f"replay:m:{clock.ms // 60_000}"))
-    again = Watch(dataclasses.replace(settings, watch_tick_s=0), redis_url, clock=clock)
-    again.attach(r)  # the first one died: its memory is gone
+    # the first one died: its memory is gone
+    again = recording_watch(settings, redis_url, clock, r)
     clock.ms = t0 + 2 * 60_000
     again.tick()
     wall = History(r, settings.prefix, 7).wall_at(t0 + 30_000, None)
