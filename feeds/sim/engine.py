@@ -95,6 +95,18 @@ def stream_url(bases: Sequence[str], cam_id: str, stream_type: str) -> str | Non
     return f"{bases[zlib.crc32(cam_id.encode()) % len(bases)]}/{path.format(id=cam_id)}"
 
 
+def camera_message(c: Camera, bases: Sequence[str], ts: int | str) -> dict[str, Any]:
+    """A camera's report as the feed protocol has it (its stream on one of `bases`)."""
+    msg: dict[str, Any] = {
+        "id": c.id, "name": c.name, "lon": round(c.lon, 6), "lat": round(c.lat, 6),
+        "stream_type": c.stream_type, "stream_url": stream_url(bases, c.id, c.stream_type),
+        "online": c.online, "ptz": c.ptz, "range_m": c.range_m, "ts": ts,
+    }
+    if c.heading is not None:  # a fixed camera: what it sees is a sector
+        msg["heading"], msg["fov"] = c.heading, c.fov
+    return msg
+
+
 class Simulator:
     """Builds the world and turns simulated time into protocol messages."""
 
@@ -327,15 +339,7 @@ class Simulator:
         self.wake(r, t + rng.uniform(*(VEHICLE_EVERY if r.mobile else STATIC_EVERY)))
 
     def _camera(self, c: Camera, t: float) -> None:
-        url = stream_url(self.video_bases, c.id, c.stream_type)
-        msg: dict[str, Any] = {
-            "id": c.id, "name": c.name, "lon": round(c.lon, 6), "lat": round(c.lat, 6),
-            "stream_type": c.stream_type, "stream_url": url, "online": c.online, "ptz": c.ptz,
-            "range_m": c.range_m, "ts": self.stamp(t, iso=True),
-        }
-        if c.heading is not None:  # a fixed camera: what it sees is a sector
-            msg["heading"], msg["fov"] = c.heading, c.fov
-        self.emit("camera", msg)
+        self.emit("camera", camera_message(c, self.video_bases, self.stamp(t, iso=True)))
         self.wake(c, t + self.rng.uniform(*CAMERA_EVERY))
 
     def _outage(self, t: float) -> None:

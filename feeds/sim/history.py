@@ -41,7 +41,7 @@ from dashboard.errors import Refused
 from dashboard.models import URGENT_LEVELS, category_of
 from dashboard.store import Store
 from feeds.ingest import Ingest
-from feeds.sim.engine import stream_url, video_bases
+from feeds.sim.engine import camera_message, video_bases
 from feeds.sim.history_duty import hand_over, past_shifts
 from feeds.sim.history_patrol import patrols, plan_fixes
 from feeds.sim.text import Text, Weighted, fill, load_pool
@@ -332,14 +332,7 @@ def units_at(world: World, ts: int, prefix: str, video: Sequence[str] = ()
         if r.plate:
             msg["plate"] = r.plate
         out.append((f"{prefix}resource", msg))
-    for c in world.cameras:
-        cam: dict[str, Any] = {"id": c.id, "name": c.name, "lon": round(c.lon, 6),
-                               "lat": round(c.lat, 6), "stream_type": c.stream_type,
-                               "stream_url": stream_url(video, c.id, c.stream_type),
-                               "online": True, "ptz": c.ptz, "range_m": c.range_m, "ts": ts}
-        if c.heading is not None:
-            cam["heading"], cam["fov"] = c.heading, c.fov
-        out.append((f"{prefix}camera", cam))
+    out.extend((f"{prefix}camera", camera_message(c, video, ts)) for c in world.cameras)
     return [(ch, orjson.dumps(m).decode()) for ch, m in out]
 
 
