@@ -42,24 +42,30 @@ def browser(url: str) -> Any:
     return driver
 
 
-def chromium_cpu_ms() -> float:
-    """CPU time (user + system, ms) of every Chromium process on this machine so far: the
-    page's main thread, its compositor, the display compositor and raster threads — what a
-    wall without a GPU spends, which frames a second alone do not show on a busy host."""
-    import os
 
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
+def chromium_procs(driver: Any) -> list[Any]:
+    """The Chromium processes `driver` started (the browser, its renderers, GPU, utility)."""
+    import psutil
+
+    return psutil.Process(driver.service.process.pid).children(recursive=True)
+
+
+def cpu_seconds(procs: list[Any]) -> float:
+    """User + system CPU seconds `procs` have spent so far."""
+    import psutil
+
+    total = 0.0
+    for p in procs:
         try:
-            with open(f"/proc/{pid}/comm") as f:
-                if "chrom" not in f.read():
-                    continue
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime of all its threads
-    return total * 1000 / tick
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.Error:
+            pass  # a process that ended (a renderer swapped out) just stops counting
+    return total
+
+
+def page_metrics(driver: Any) -> dict[str, float]:
+    """The page's counters (CDP `Performance.getMetrics`: `TaskDuration` in seconds,
+    `LayoutCount` …); `Performance.enable` first for the durations to count."""
+    got = driver.execute_cdp_cmd("Performance.getMetrics", {})["metrics"]
+    return {m["name"]: m["value"] for m in got}

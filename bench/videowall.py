@@ -34,7 +34,7 @@ from typing import Any
 import psutil
 import redis
 
-from bench.browser import browser, kiosk_url
+from bench.browser import browser, chromium_procs, cpu_seconds, kiosk_url, page_metrics
 from bench.latency import OUT, ROOT, exit_on_sigterm, load, stack, wait_for
 from dashboard.store import Store
 from dashboard.video.wall import VideoWall
@@ -83,33 +83,16 @@ def publish_cameras(redis_url: str, port: int) -> list[str]:
     return ids
 
 
-def chromium_procs(driver: Any) -> list[psutil.Process]:
-    return psutil.Process(driver.service.process.pid).children(recursive=True)
-
-
-def cpu_seconds(procs: list[psutil.Process]) -> float:
-    total = 0.0
-    for p in procs:
-        try:
-            t = p.cpu_times()
-            total += t.user + t.system
-        except psutil.Error:
-            pass  # a process that ended (a renderer swapped out) just stops counting
-    return total
-
-
-def task_seconds(driver: Any) -> float:
-    metrics = driver.execute_cdp_cmd("Performance.getMetrics", {})["metrics"]
-    return next(m["value"] for m in metrics if m["name"] == "TaskDuration")
-
-
 def measure(driver: Any, server: psutil.Process, seconds: float) -> dict[str, float]:
+    def task_seconds() -> float:
+        return page_metrics(driver)["TaskDuration"]
+
     procs = chromium_procs(driver)
-    c0, s0, t0, w0 = cpu_seconds(procs), cpu_seconds([server]), task_seconds(driver), \
+    c0, s0, t0, w0 = cpu_seconds(procs), cpu_seconds([server]), task_seconds(), \
         time.monotonic()
     time.sleep(seconds)
     procs = chromium_procs(driver)
-    c1, s1, t1, w1 = cpu_seconds(procs), cpu_seconds([server]), task_seconds(driver), \
+    c1, s1, t1, w1 = cpu_seconds(procs), cpu_seconds([server]), task_seconds(), \
         time.monotonic()
     wall = w1 - w0
     playing = driver.execute_script(
