@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Final
 from zoneinfo import ZoneInfo
 
@@ -70,6 +70,12 @@ class Desk:
         """Apply one stored feedback record; the task after it, or None when the feedback is
         for no task we know or from someone not in the task."""
         return self._tasks.on_feedback(feedback)
+
+    def on_feedbacks(self, records: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+        """Apply stored feedback records of one task as one step (a team reporting a stage
+        at once); the task after them, or None when none is for a task we know from
+        someone in it."""
+        return self._tasks.on_feedbacks(records)
 
     def verify(self, event_id: str, *, by: str, passed: bool, note: str = "") -> dict[str, Any]:
         """The duty officer's check of a handled task: passed → event verified; failed →

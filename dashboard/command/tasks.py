@@ -8,7 +8,7 @@ Each change is a rule over what was read (`Read` → `Step`), written by the ste
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from dashboard.command.common import ATTEMPTS, as_str, history
@@ -50,27 +50,33 @@ class Lifecycle:
         """Apply one stored feedback record; the task after it, or None when the feedback is
         for no task we know or from someone not in the task. A repeated message changes
         nothing."""
-        task_id, actor, stage = (feedback.get("task_id"), feedback.get("actor_id"),
-                                 feedback.get("stage"))
-        if not isinstance(task_id, str) or not isinstance(actor, str) or \
-                stage not in FEEDBACK_STAGES:
+        return self.on_feedbacks([feedback])
+
+    def on_feedbacks(self, records: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+        """Apply stored feedback records of one task, in order, as one step (one read, one
+        write): a team reporting the same stage at once. The task after them, or None when
+        no record is for a task we know from someone in it; records for another task than
+        the first valid one's, or from someone not in the task, change nothing."""
+        valid = [fb for fb in records if _well_formed(fb)]
+        if not valid:
             return None
-        note = str(feedback.get("note") or "")[:2000]
-        fb_ts = feedback.get("ts")
+        task_id = valid[0]["task_id"]
+        valid = [fb for fb in valid if fb["task_id"] == task_id]
 
         def rule(read: Read, now: int) -> Step | None:
-            task = read.task
-            if feedback.get("event_id") not in (None, task["event_id"]):
+            merged: Step | None = None
+            ours = 0
+            for fb in valid:
+                try:
+                    step = _feedback_rule(read, fb, now)
+                except _Ignore:
+                    continue
+                ours += 1
+                if step is not None:
+                    merged = step if merged is None else _merge(merged, step)
+            if not ours:
                 raise _Ignore
-            mine = [a for a in task["assignees"] if a["id"] == actor]
-            if not mine:
-                raise _Ignore
-            if task["stage"] in ("closed", "rejected") or any(
-                h.get("by") == actor and h.get("stage") == stage and h.get("fb_ts") == fb_ts
-                for h in task["history"]
-            ):
-                return None
-            return _feedback_step(read, mine[0], stage, actor, note, fb_ts, now)
+            return merged
 
         try:
             return self._run(task_id, rule)
@@ -150,8 +156,43 @@ class Lifecycle:
                             task_id=task_id)
 
 
+def _well_formed(feedback: dict[str, Any]) -> bool:
+    return (isinstance(feedback.get("task_id"), str)
+            and isinstance(feedback.get("actor_id"), str)
+            and feedback.get("stage") in FEEDBACK_STAGES)
+
+
 class _Ignore(Exception):
     """Feedback that is not for this task's people."""
+
+
+def _feedback_rule(read: Read, feedback: dict[str, Any], now: int) -> Step | None:
+    """What one well-formed feedback record changes in the task read (changed in place);
+    None for a repeat or a task already done; _Ignore when it is for another event or from
+    someone not in the task."""
+    task = read.task
+    actor, stage, fb_ts = feedback["actor_id"], feedback["stage"], feedback.get("ts")
+    if feedback.get("event_id") not in (None, task["event_id"]):
+        raise _Ignore
+    mine = [a for a in task["assignees"] if a["id"] == actor]
+    if not mine:
+        raise _Ignore
+    if task["stage"] in ("closed", "rejected") or any(
+        h.get("by") == actor and h.get("stage") == stage and h.get("fb_ts") == fb_ts
+        for h in task["history"]
+    ):
+        return None
+    note = str(feedback.get("note") or "")[:2000]
+    return _feedback_step(read, mine[0], stage, actor, note, fb_ts, now)
+
+
+def _merge(first: Step, then: Step) -> Step:
+    """Two feedback steps of one task as one: the later status wins, units freed stay so."""
+    first.unit_status.update(then.unit_status)
+    first.release |= then.release
+    first.event_status = then.event_status or first.event_status
+    first.task = then.task
+    return first
 
 
 def _feedback_step(read: Read, who: dict[str, Any], stage: str, actor: str, note: str,

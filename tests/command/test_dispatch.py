@@ -483,3 +483,42 @@ def test_disp013_a_task_step_moves_the_cockpit_version(r: redis.Redis, desk: Des
     assert desk.on_feedback({**fb, "stage": "arrived", "ts": TS + 2000}) is not None
     assert json.loads(r.hget("cc:state:event", "E1"))["status"] == status
     assert int(r.get("cc:stats:ver")) > ver
+
+
+def test_disp014_a_team_reporting_at_once_is_one_step(r: redis.Redis, desk: Desk) -> None:
+    """Several assignees' feedback for one task: one read and one write, the same outcome
+    as one by one; records of others or of another task change nothing."""
+    city_scene(Store(r))
+    task, _ = desk.dispatch("E1", by="zhang", key="k", assignees=None, plan_id=None)
+    tid, team = task["id"], [a["id"] for a in task["assignees"]]
+    assert sorted(team) == ["F1", "F2", "W-OWN"]
+
+    def frames() -> list[dict[str, Any]]:
+        return [json.loads(d) for _, k, _, d in desk.store.log_since(0, 10_000) if k == "task"]
+
+    def records(stage: str, ts: int) -> list[dict[str, Any]]:
+        return [{"task_id": tid, "event_id": "E1", "actor_id": a, "stage": stage, "ts": ts}
+                for a in team]
+
+    before = len(frames())
+    stray = [{"task_id": tid, "event_id": "E1", "actor_id": "nobody", "stage": "arrived",
+              "ts": TS + 5}, {"task_id": "T-other", "event_id": "E1", "actor_id": "F1",
+                              "stage": "arrived", "ts": TS + 5}]
+    after = desk.on_feedbacks([*records("arrived", TS + 5), *stray])
+    assert after is not None and after["stage"] == "arrived"
+    assert {a["stage"] for a in after["assignees"]} == {"arrived"}
+    assert [h["by"] for h in after["history"][1:]] == team
+    assert len(frames()) == before + 1  # one write
+    assert json.loads(r.hget("cc:state:event", "E1"))["status"] == "in_progress"
+    assert {json.loads(r.hget("cc:state:resource", f))["status"] for f in ("F1", "F2")} == {
+        "on_scene"}
+    assert desk.on_feedbacks(records("arrived", TS + 5)) == after  # again: nothing changes
+    assert len(frames()) == before + 1
+    done = desk.on_feedbacks(records("handled", TS + 9))
+    assert done is not None and done["stage"] == "handled"
+    assert json.loads(r.hget("cc:state:event", "E1"))["status"] == "handled"
+    assert not r.keys("cc:task:unit:*")  # the whole team free again
+    assert json.loads(r.hget("cc:state:resource", "F1"))["status"] == "available"
+    assert len(frames()) == before + 2
+    assert desk.on_feedbacks(stray) is None and desk.on_feedbacks([]) is None
+    assert desk.on_feedbacks([{"task_id": tid, "stage": "odd"}]) is None
