@@ -32,7 +32,7 @@ from dashboard.archive.events import Archive
 from dashboard.city import City
 from dashboard.command.dispatch import Desk
 from dashboard.command.plans import PlanLibrary
-from dashboard.command.sla import Deadlines
+from dashboard.command.sla import Deadlines, Limits
 from dashboard.config import Settings
 from dashboard.connect import open_redis
 from dashboard.duty.handover import Handovers
@@ -43,7 +43,7 @@ from dashboard.store import Store
 from feeds.ingest import Ingest
 from feeds.sim.engine import camera_message, video_bases
 from feeds.sim.history_duty import hand_over, past_shifts
-from feeds.sim.history_patrol import patrols, plan_fixes
+from feeds.sim.history_patrol import PATROL_DAYS, patrols, plan_fixes
 from feeds.sim.text import Text, Weighted, fill, load_pool
 from feeds.sim.world import World, build_world
 from feeds.watch import Watch
@@ -68,7 +68,13 @@ DUTY: Final = "zhiban"  # the duty officer who verifies and evaluates
 COMMANDER: Final = "zhihui"
 NEAREST_REASON: Final = "时限内无可用力量，派最近网格员"  # the commander's own words (data)
 MIN: Final = 60_000
-TICK_MS: Final = 10 * MIN  # the watch's card tick, coarser than live (1 s): cheap enough
+DAY_MS: Final = 86_400_000
+# The watch ticks (live: every second) at each moment a card falls due, planned from the
+# events' lives, and besides every TICK_MS of the last TICK_ALL_MS, where the replay's
+# keyframes, the patrols and the tracks' compaction want the clock going as live.
+TICK_MS: Final = 10 * MIN
+TICK_ALL_MS: Final = (PATROL_DAYS + 1) * DAY_MS
+CARD_LAG_MS: Final = 1000  # a live watch ticks each second: a card comes within one
 # The replay's history (docs/REPLAY.md) of the last hours only: a keyframe every 10 minutes
 # reads and hashes the whole wall (~10-20 ms), so days of them would be most of the wait.
 REPLAY_PAST_MS: Final = 6 * 3_600_000
@@ -93,6 +99,7 @@ class Life:
     verify: int | None = None
     evaluate: int | None = None
     score: int = 5
+    limits: Limits | None = None  # its stages' time limits (data/sla.json), for the cards
 
 
 @dataclass
@@ -203,12 +210,12 @@ def _life(eid: str, report: int, rng: random.Random, city: City, world: World, t
         "source": source, "status": "reported", "lon": round(lon, 6), "lat": round(lat, 6),
         "grid_id": grid, "ts": report, "tags": list(spec.get("tags", [])),
     }
-    life = Life(msg, report)
+    lim = deadlines.limits({"type": etype, "category": category_of(etype),
+                            "severity": severity})
+    life = Life(msg, report, limits=lim)
     if rng.random() < spec.get("cancel", 0.02):
         life.cancel = report + rng.randint(3, 60) * MIN
         return life
-    lim = deadlines.limits({"type": etype, "category": category_of(etype),
-                            "severity": severity})
 
     def within(limit_s: int) -> int:
         share = rng.uniform(1.1, 2.5) if rng.random() < LATE_SHARE else rng.uniform(0.1, 0.6)
@@ -256,7 +263,9 @@ def seed_history(settings: Settings, redis_url: str, city: City, days: int,
         return out
     started = time.monotonic()
     now = int(time.time() * 1000) if now_ms is None else now_ms
-    store = Store(open_redis(redis_url, decode_responses=True), settings.prefix)
+    # one thread, one connection each: no pool to take it from per command (~30 µs of ~110)
+    store = Store(open_redis(redis_url, decode_responses=True, single_connection_client=True),
+                  settings.prefix)
     marker = store.key(MARKER)
     if store.r.exists(marker):
         out.skipped = "seeded before"
@@ -271,7 +280,7 @@ def seed_history(settings: Settings, redis_url: str, city: City, days: int,
     lives = plan(city, world, days, now, tz, deadlines, seed,
                  per_day=settings.demo_history_per_day)
     ingest = Ingest(settings, redis_url, city, instance="history")
-    ingest.store = Store(open_redis(redis_url), settings.prefix)
+    ingest.store = Store(open_redis(redis_url, single_connection_client=True), settings.prefix)
     clock = _Clock()
     desk = Desk(store, PlanLibrary.load(), deadlines, settings, clock=clock)
     archive = Archive(store, settings, deadlines)
@@ -283,6 +292,7 @@ def seed_history(settings: Settings, redis_url: str, city: City, days: int,
         _publish(ingest, units_at(world, start, settings.prefix, video_bases(settings)))
         player.follow()
         player.replay_from = now - min(REPLAY_PAST_MS, settings.replay_days * 86_400_000)
+        player.tick_from = now - TICK_ALL_MS
         roster = RosterStore(store, settings.timezone).get()
         books = Handovers(store, settings, lambda: roster, deadlines, clock=clock)
         more = [hand_over(books, roster, duty, now, player.follow, player.handed)
@@ -340,10 +350,11 @@ class _Player:
     """Plays every life's steps in time order, each at its own moment, through the ingest
     worker (reports, cancels) and the desk (the rest). The watch service follows the log on
     the same clock right after a level I/II report (its alarm at the report's moment) and
-    before each tick (patrol, tracks, geofence, the replay), ticks every TICK_MS of history
-    (the cards) and archives once a day of it; the duty officer acknowledges an event's
-    alerts once it is closed. The watch's cursor is saved, so the live one goes on from
-    there. The replay's recorder joins in at `replay_from`."""
+    before each tick (patrol, tracks, geofence, the replay); it ticks at each moment a card
+    falls due (planned from the lives: a stage still pending at its yellow or red moment)
+    and every TICK_MS from `tick_from`, and archives once a day of history; the duty
+    officer acknowledges an event's alerts once it is closed. The watch's cursor is saved,
+    so the live one goes on from there. The replay's recorder joins in at `replay_from`."""
 
     def __init__(self, settings: Settings, store: Store, ingest: Ingest, desk: Desk,
                  clock: _Clock, watch: Watch, out: Seeded) -> None:
@@ -354,6 +365,7 @@ class _Player:
         assert watch.ctx is not None
         self.alerts = watch.ctx.alerts
         self._ticked = 0
+        self.tick_from = 0  # from when the watch also ticks every TICK_MS
         self._archived = 0
         self._acked = 0
         self._now = 0
@@ -409,21 +421,42 @@ class _Player:
             self.watch.history.resume(self.watch.cursor)
 
     def _at(self, ts: int) -> None:
-        """The watch's tick when TICK_MS of history went by, then the clock at `ts`."""
+        """The watch's tick when TICK_MS went by since `tick_from`, its archiving once a day
+        of history, the duty officer's hourly look at the alarms, then the clock at `ts`."""
         if ts >= self.replay_from:
             self.resume_replay()
-        if ts - self._ticked >= TICK_MS:
-            self.follow()  # what the last steps logged, before the cards are looked at
-            self.clock.ms = ts - 1
-            self.out.alerts += self.watch.tick()
-            self._ticked = ts
-            if ts - self._archived >= ARCHIVE_MS:  # as the watch does (hourly live)
-                self.out.archived += self.watch.archive_once(ts - 1)
-                self._archived = ts
-            if ts - self._acked >= HOUR_MS and ts < self._now - ACK_QUIET_MS:
-                self._acknowledge(ts - ACK_AFTER_MS)
-                self._acked = ts
+        if ts >= self.tick_from and ts - self._ticked >= TICK_MS:
+            self._tick(ts - 1)
+        if ts - self._archived >= ARCHIVE_MS:  # as the watch does (hourly live)
+            self.out.archived += self.watch.archive_once(ts - 1)
+            self._archived = ts
+        if ts - self._acked >= HOUR_MS and ts < self._now - ACK_QUIET_MS:
+            self._acknowledge(ts - ACK_AFTER_MS)
+            self._acked = ts
         self.clock.ms = ts
+
+    def _tick(self, ts: int) -> None:
+        """The watch's tick at `ts`, after it read what the last steps logged."""
+        if ts == self._ticked:
+            return
+        self.follow()
+        self.clock.ms = ts
+        self.out.alerts += self.watch.tick()
+        self._ticked = ts
+
+    def _cards(self, pending: dict[str, tuple[int, int]], after: int, before: int
+               ) -> Iterator[int]:
+        """A tick at each moment in (`after`, `before`) when one of the `pending` stages
+        (stage → its start, its limit in s) gets its yellow or red card, as
+        `Deadlines.cards` has it, so each card is raised at its own moment."""
+        ratio = self.settings.sla_yellow_ratio
+        moments = sorted({m for start, limit_s in pending.values()
+                          for m in (start + math.ceil(limit_s * 1000 * ratio),
+                                    start + limit_s * 1000)
+                          if after < m < before and m + CARD_LAG_MS <= self._now})
+        for m in moments:
+            yield m + CARD_LAG_MS
+            self._tick(m + CARD_LAG_MS)
 
     def _acknowledge(self, before: int) -> None:
         """The duty officer has acknowledged every alarm raised before `before` (an open
@@ -456,31 +489,50 @@ class _Player:
                                   plan_id=None, override_reason=NEAREST_REASON)[0]
 
     def _life(self, life: Life, now: int) -> Iterator[int]:
-        """Yields the moment of each next step; resumed at that moment, it does the step."""
-        eid = life.msg["id"]
+        """Yields the moment of each next step (and of each card due meanwhile); resumed
+        at that moment, it does the step."""
+        eid, lim, end = life.msg["id"], life.limits, now + 1
         yield life.report
         self._send(life.msg)
         self.out.events += 1
+        pending = {"dispatch": (life.report, lim.dispatch_s)} if lim else {}
         if life.cancel is not None and life.cancel <= now:
+            yield from self._cards(pending, life.report, life.cancel)
             yield life.cancel
             self._send({**life.msg, "status": "cancelled", "ts": life.cancel})
-        if life.dispatch is None or life.dispatch > now:
             return
+        if life.dispatch is None or life.dispatch > now:
+            yield from self._cards(pending, life.report, end)
+            return
+        yield from self._cards(pending, life.report, life.dispatch)
         yield life.dispatch
         try:
             task = self._dispatch(eid)
         except Refused as exc:
             self.out.refused += 1  # no free unit at all: it waits on the wall, as it would
             log.debug("history: %s not dispatched: %s", eid, exc)
+            yield from self._cards(pending, life.dispatch - 1, end)
             return
         self.out.dispatched += 1
+        pending = {"arrive": (life.dispatch, lim.arrive_s),
+                   "handle": (life.dispatch, lim.handle_s)} if lim else {}
+        last = life.dispatch
         for stage, ts in life.steps:
+            yield from self._cards(pending, last, min(ts, end))
             if ts > now:
                 return
             yield ts
-            for a in task["assignees"]:
-                self.desk.on_feedback({"task_id": task["id"], "event_id": eid,
-                                       "actor_id": a["id"], "stage": stage, "ts": ts})
+            self.desk.on_feedbacks([{"task_id": task["id"], "event_id": eid,
+                                     "actor_id": a["id"], "stage": stage, "ts": ts}
+                                    for a in task["assignees"]])
+            last = ts
+            if stage == "arrived":
+                pending.pop("arrive", None)
+            elif stage == "handled":
+                pending.clear()
+        if pending:  # accepted, then nothing: overdue on the wall
+            yield from self._cards(pending, last, end)
+            return
         if life.verify is None or life.verify > now:
             return
         yield life.verify

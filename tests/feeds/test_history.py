@@ -75,6 +75,12 @@ def test_hst001_history_gives_the_cockpit_a_past(redis_url: str, r: redis.Redis,
     # the duty officer acknowledged every alarm but the last two hours' (an open event's too)
     waiting = Alerts(Store(r), lambda: now).open(limit=1000)
     assert all(int(a["ts"]) > now - ACK_QUIET_MS - HOUR_MS for a in waiting), waiting[-1:]
+    # each card raised at its own moment (within the second a live watch takes), not at
+    # the next step's: red ones 0-1 s over, yellow ones at 80 % of the limit and 1 s
+    cards = [json.loads(v) for v in r.hvals("cc:state:alert")]
+    cards = [a["texts"]["en"] for a in cards if a["kind"].startswith("sla_")]
+    assert len(cards) >= 10
+    assert not [t for t in cards if not _on_time(t)], [t for t in cards if not _on_time(t)][:3]
     assert any(c["closure_rate"] for c in fig["children"])  # towns ranked, not all 0 %
     assert len(fig["rankings"]["town"]["closure_rate"]) >= 5
     # the archive holds the closed ones, the live state the rest (each event once)
@@ -97,6 +103,18 @@ def test_hst001_history_gives_the_cockpit_a_past(redis_url: str, r: redis.Redis,
     # the simulator's units, at their posts and free again
     assert r.hlen("cc:state:worker") == len(world.workers)
     assert json.loads(r.get(f"cc:{MARKER}"))["events"] == done.events
+
+
+def _on_time(card: str) -> bool:
+    """A card's text says it came within a second of its moment (ratio 0.8)."""
+    if re.search(r", [01] s over\)$", card):
+        return True
+    found = re.search(r"(\d+)% of the (.+?) \w+ limit used", card)
+    if not found:
+        return False
+    units = {"d": 86_400_000, "h": 3_600_000, "min": 60_000, "s": 1000}
+    limit = sum(int(n) * units[u] for n, u in re.findall(r"(\d+) (d|h|min|s)\b", found[2]))
+    return 80 <= int(found[1]) <= (-(-limit * 8 // 10) + 1000) * 100 // limit
 
 
 def test_hst002_once_per_data_folder(redis_url: str, r: redis.Redis, city: City,
