@@ -1,7 +1,19 @@
 -- What one lifecycle step of task ARGV[3] checks, in one round trip (it was five): the
 -- task's JSON, its event's state and meta, and for each assignee its kind, id, state, meta
 -- and the task it is engaged in ('' where there is none). Nothing is written.
-local raw = redis.call('HGET', P .. 'state:task', ARGV[3])
+-- ARGV[3] '' with event ARGV[4]: the event's active task, else the last one it had (its
+-- record's task_id); {'no_event'} when there is no such event, {} when it has no task.
+local tid = ARGV[3]
+if tid == '' then
+  local event = redis.call('HGET', P .. 'state:event', ARGV[4])
+  if not event then return {'no_event'} end
+  tid = redis.call('GET', P .. 'task:event:' .. ARGV[4])
+  if not tid then
+    tid = cjson.decode(event)['task_id']
+    if type(tid) ~= 'string' or tid == '' then return {} end
+  end
+end
+local raw = redis.call('HGET', P .. 'state:task', tid)
 if not raw then return {} end
 local task = cjson.decode(raw)
 local eid = tostring(task['event_id'])

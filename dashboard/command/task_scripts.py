@@ -145,9 +145,12 @@ class TaskScripts:
             raise Refused("no_event", 404, f"no event {event_id!r}")
         return None  # dup (the caller returns the stored task) or stale (read again)
 
-    def read(self, task_id: str) -> Read | None:
-        """The task with what a step checks; None when there is no such task."""
-        out = [as_str(v) for v in self._read(task_id)]
+    def read(self, task_id: str, event_id: str = "") -> Read | None:
+        """The task with what a step checks; None when there is no such task. With `task_id`
+        '', the task of `event_id` (its active one, else its last); refused no_event."""
+        out = [as_str(v) for v in self._read(task_id, event_id)]
+        if out == ["no_event"]:
+            raise Refused("no_event", 404, f"no event {event_id!r}")
         if not out:
             return None
         raw, event_raw, event_meta = out[:3]

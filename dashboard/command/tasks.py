@@ -127,25 +127,20 @@ class Lifecycle:
         return self._event_step(event_id, rule)
 
     def _event_step(self, event_id: str, rule: Rule) -> dict[str, Any]:
-        store = self.store
-        pipe = store.r.pipeline(transaction=False)  # one round trip where there were three
-        pipe.hget(store.key("state:event"), event_id)
-        pipe.get(store.key(f"task:event:{event_id}"))
-        event_raw, active = pipe.execute()
-        if not event_raw:
-            raise Refused("no_event", 404, f"no event {event_id!r}")
-        task_id = active or json.loads(event_raw).get("task_id")
-        out = self._run(as_str(task_id), rule) if task_id else None
+        """`rule` over the event's task (its active one, else its last), found by the read."""
+        out = self._run("", rule, event_id)
         if out is None:
             raise Refused("no_task", 409, "the event has no task")
         return out
 
-    def _run(self, task_id: str, rule: Rule) -> dict[str, Any] | None:
-        """Read, apply `rule`, write with one script; again if something moved meanwhile."""
+    def _run(self, task_id: str, rule: Rule, event_id: str = "") -> dict[str, Any] | None:
+        """Read, apply `rule`, write with one script; again if something moved meanwhile.
+        `task_id` '': the task of `event_id`, found by the first read."""
         for _ in range(ATTEMPTS):
-            read = self.scripts.read(task_id)
+            read = self.scripts.read(task_id, event_id)
             if read is None:
                 return None
+            task_id = read.task["id"]
             now = int(self.clock())
             step = rule(read, now)
             if step is None:
