@@ -35,6 +35,13 @@ MAX_ASSIGNEES: Final = 30
 KEY_RE: Final = re.compile(r"[\x21-\x7e]{1,128}\Z")  # printable ASCII, no spaces
 
 
+class _KeyUsed:
+    """An attempt found the idempotency key's task."""
+
+
+_KEY_USED: Final = _KeyUsed()
+
+
 class Desk:
     """Proposal, dispatch and the lifecycle of tasks, over one Store."""
 
@@ -106,9 +113,6 @@ class Desk:
                                     is None):
             raise Refused("unknown_plan", 400, f"no plan {plan_id!r}")
         for _ in range(ATTEMPTS):
-            done = self._duplicate(key, event_id)
-            if done is not None:
-                return done, True
             try:
                 outcome = self._try_dispatch(event_id, by, key, wanted, plan_id, note,
                                              override_reason, scope)
@@ -121,7 +125,11 @@ class Desk:
                 if exc.code in ("unit_busy", "no_units", "override_reason_required"):
                     self._check_no_task(event_id)
                 raise
-            if outcome is not None:
+            if isinstance(outcome, _KeyUsed):  # before anything else is checked, as on a first try
+                done = self._duplicate(key, event_id)
+                if done is not None:
+                    return done, True
+            elif outcome is not None:
                 return outcome
         raise Refused("conflict", 409, "the event or a unit kept changing; try again")
 
@@ -146,19 +154,24 @@ class Desk:
 
     def _try_dispatch(self, event_id: str, by: str, key: str, wanted: list[dict] | None,
                       plan_id: str | None, note: str, override_reason: str,
-                      scope: str | None = None) -> tuple[dict[str, Any], bool] | None:
-        """One attempt; None when something changed in between (read again)."""
+                      scope: str | None = None) -> tuple[dict[str, Any], bool] | _KeyUsed | None:
+        """One attempt; None when something changed in between (read again), _KEY_USED when
+        the key's task exists (the caller returns it)."""
         store = self.store
-        found = store.records("event", [event_id]).get(event_id)
-        if found is None:
+        pipe = store.r.pipeline(transaction=False)  # the event, the key and its task at once
+        pipe.hget(store.key("state:event"), event_id)
+        pipe.hget(store.key("meta:event"), event_id)
+        pipe.get(store.key(f"idem:{key}"))
+        pipe.get(store.key(f"task:event:{event_id}"))
+        raw_event, meta, done, active = pipe.execute()
+        if done:
+            return _KEY_USED
+        if raw_event is None or meta is None:
             raise Refused("no_event", 404, f"no event {event_id!r}")
-        event, event_rev = found
+        event, event_rev = json.loads(raw_event), as_str(meta).split("|", 1)[0]
         if event.get("status") in EVENT_CLOSED:
             raise Refused("bad_stage", 409, f"event is {event['status']}")
         old_tid, old_raw, old = "", "", {}
-        done, active = store.r.mget(store.key(f"idem:{key}"), store.key(f"task:event:{event_id}"))
-        if done:
-            return None  # the key's task exists: the caller returns it
         if active:
             raw = store.r.hget(store.key("state:task"), active)
             old_raw = as_str(raw) if raw else ""
