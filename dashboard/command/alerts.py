@@ -196,6 +196,12 @@ class Alerts:
         ids = self.store.r.zrevrange(self.store.key("alerts:open"), 0, max(0, limit - 1))
         return self._load(ids)
 
+    def open_until(self, ts: int, limit: int = 1000) -> list[str]:
+        """Ids of the unacknowledged alerts raised at or before `ts`, oldest first."""
+        ids = self.store.r.zrangebyscore(self.store.key("alerts:open"), "-inf", ts, start=0,
+                                         num=limit)
+        return [_text(i) for i in ids]
+
     def recent(self, limit: int = 200) -> list[dict]:
         """Open alerts first (newest first), then acknowledged ones, latest acknowledged first."""
         found = self.open(limit)

@@ -20,7 +20,7 @@ import math
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Final
@@ -445,10 +445,11 @@ class _Player:
         self._ticked = ts
 
     def _cards(self, pending: dict[str, tuple[int, int]], after: int, before: int
-               ) -> Iterator[int]:
+               ) -> Generator[int, None, int]:
         """A tick at each moment in (`after`, `before`) when one of the `pending` stages
         (stage → its start, its limit in s) gets its yellow or red card, as
-        `Deadlines.cards` has it, so each card is raised at its own moment."""
+        `Deadlines.cards` has it, so each card is raised at its own moment; returns how
+        many."""
         ratio = self.settings.sla_yellow_ratio
         moments = sorted({m for start, limit_s in pending.values()
                           for m in (start + math.ceil(limit_s * 1000 * ratio),
@@ -457,14 +458,14 @@ class _Player:
         for m in moments:
             yield m + CARD_LAG_MS
             self._tick(m + CARD_LAG_MS)
+        return len(moments)
 
     def _acknowledge(self, before: int) -> None:
         """The duty officer has acknowledged every alarm raised before `before` (an open
         event's too: acknowledged is not resolved), so a first start shows the last hours'
         alarms waiting, not a pile from weeks ago holding the rotation and the duty desk."""
-        for alert in self.alerts.open(limit=1000):
-            if int(alert.get("ts") or 0) <= before:
-                self.alerts.ack(str(alert["id"]), by=DUTY)
+        for alert_id in self.alerts.open_until(before):
+            self.alerts.ack(alert_id, by=DUTY)
 
     def _send(self, msg: dict[str, Any]) -> None:
         # the watch raises an alarm for a level I/II event as it reads the report
@@ -496,6 +497,8 @@ class _Player:
         self._send(life.msg)
         self.out.events += 1
         pending = {"dispatch": (life.report, lim.dispatch_s)} if lim else {}
+        # its alarm (level I/II) or a card: what the duty officer acknowledges at the close
+        alerted = life.msg["severity"] in URGENT_LEVELS
         if life.cancel is not None and life.cancel <= now:
             yield from self._cards(pending, life.report, life.cancel)
             yield life.cancel
@@ -504,7 +507,7 @@ class _Player:
         if life.dispatch is None or life.dispatch > now:
             yield from self._cards(pending, life.report, end)
             return
-        yield from self._cards(pending, life.report, life.dispatch)
+        alerted = (yield from self._cards(pending, life.report, life.dispatch)) > 0 or alerted
         yield life.dispatch
         try:
             task = self._dispatch(eid)
@@ -518,7 +521,7 @@ class _Player:
                    "handle": (life.dispatch, lim.handle_s)} if lim else {}
         last = life.dispatch
         for stage, ts in life.steps:
-            yield from self._cards(pending, last, min(ts, end))
+            alerted = (yield from self._cards(pending, last, min(ts, end))) > 0 or alerted
             if ts > now:
                 return
             yield ts
@@ -542,6 +545,8 @@ class _Player:
         yield life.evaluate
         self.desk.evaluate(eid, by=DUTY, score=life.score)
         self.out.closed += 1
+        if not alerted:
+            return
         for alert in self.alerts.open(limit=1000):
             if alert.get("event_id") == eid:
                 self.alerts.ack(str(alert["id"]), by=DUTY)

@@ -129,6 +129,10 @@ def test_alert005_open_first_then_acked(r: redis.Redis) -> None:
     alerts.ack(ids[2], by="li")
     assert [a["id"] for a in alerts.open()] == [ids[1], ids[0]]
     assert [a["id"] for a in alerts.recent()] == [ids[1], ids[0], ids[2]]
+    # the open ones raised up to a moment, oldest first (the history's duty officer)
+    assert alerts.open_until(TS) == [ids[0]]
+    assert alerts.open_until(TS + 5) == [ids[0], ids[1]]
+    assert alerts.open_until(TS - 1) == []
 
 
 def test_alert006_trim_bounds_the_hash(r: redis.Redis) -> None:
