@@ -8,11 +8,12 @@ the proposal is `dashboard.command.proposal`, the Lua scripts
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Final
 from zoneinfo import ZoneInfo
+
+import orjson
 
 from dashboard.command.common import ATTEMPTS, as_str, dumps, history
 from dashboard.command.nearby import FREE_STATUS, UNIT_KINDS, unit_of
@@ -168,14 +169,14 @@ class Desk:
             return _KEY_USED
         if raw_event is None or meta is None:
             raise Refused("no_event", 404, f"no event {event_id!r}")
-        event, event_rev = json.loads(raw_event), as_str(meta).split("|", 1)[0]
+        event, event_rev = orjson.loads(raw_event), as_str(meta).split("|", 1)[0]
         if event.get("status") in EVENT_CLOSED:
             raise Refused("bad_stage", 409, f"event is {event['status']}")
         old_tid, old_raw, old = "", "", {}
         if active:
             raw = store.r.hget(store.key("state:task"), active)
             old_raw = as_str(raw) if raw else ""
-            old = json.loads(old_raw) if old_raw else {}
+            old = orjson.loads(old_raw) if old_raw else {}
             if old.get("stage") != "rejected":
                 raise Refused("has_task", 409, "the event already has a task",
                                     task_id=as_str(active))

@@ -8,11 +8,12 @@ keeps a 50,000-unit city at well under a millisecond of server time per query.
 
 from __future__ import annotations
 
-import json
 import math
 import weakref
 from collections.abc import Callable
 from typing import Any, Final
+
+import orjson
 
 from dashboard import lua
 from dashboard.config import Settings
@@ -93,6 +94,6 @@ def nearest(store: Store, settings: Settings, lon: float, lat: float, *, kind: s
                   scope or "")
     out = []
     for _id, dist, raw in rows:
-        record = json.loads(raw)
+        record = orjson.loads(raw)
         out.append(unit_of(record, kind, float(dist), settings))
     return out

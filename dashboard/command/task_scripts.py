@@ -10,11 +10,12 @@ of the prelude, dashboard/prelude.lua), so walls see it like any other change.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 from zoneinfo import ZoneInfo
+
+import orjson
 
 from dashboard import lua
 from dashboard.command.common import as_str, dumps
@@ -92,7 +93,7 @@ def read_units(store: Store, keys: list[UnitKey]
         states, metas = next(replies), next(replies)
         for unit_id, state, meta in zip(ids, states, metas, strict=True):
             if state is not None and meta is not None:
-                found[(kind, unit_id)] = (json.loads(state), as_str(meta).split("|", 1)[0])
+                found[(kind, unit_id)] = (orjson.loads(state), as_str(meta).split("|", 1)[0])
     return found, [as_str(v) if v else None for v in replies]
 
 
@@ -154,15 +155,15 @@ class TaskScripts:
         if not out:
             return None
         raw, event_raw, event_meta = out[:3]
-        task = json.loads(raw)
-        event = json.loads(event_raw) if event_raw and event_meta else None
+        task = orjson.loads(raw)
+        event = orjson.loads(event_raw) if event_raw and event_meta else None
         units: dict[UnitKey, tuple[dict[str, Any], str]] = {}
         engaged: dict[UnitKey, str | None] = {}
         for at in range(3, len(out), 5):
             kind, unit_id, state, meta, engaged_in = out[at:at + 5]
             engaged[(kind, unit_id)] = engaged_in or None
             if kind in UNIT_KINDS and state and meta:  # as read_units has it
-                units[(kind, unit_id)] = (json.loads(state), meta.split("|", 1)[0])
+                units[(kind, unit_id)] = (orjson.loads(state), meta.split("|", 1)[0])
         return Read(raw, task, event, event_meta.split("|", 1)[0] if event else "", units,
                     engaged)
 

@@ -7,9 +7,10 @@ Each change is a rule over what was read (`Read` → `Step`), written by the ste
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from typing import Any, Final
+
+import orjson
 
 from dashboard.command.common import ATTEMPTS, as_str, history
 from dashboard.command.task_scripts import Read, Step, TaskScripts
@@ -36,7 +37,7 @@ class Lifecycle:
 
     def task(self, task_id: str) -> dict[str, Any] | None:
         raw = self.store.r.hget(self.store.key("state:task"), task_id)
-        return json.loads(raw) if raw else None
+        return orjson.loads(raw) if raw else None
 
     def task_of_event(self, event_id: str) -> dict[str, Any] | None:
         """The event's active task, else the last one it had (kept in the event record)."""

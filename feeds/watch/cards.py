@@ -6,11 +6,12 @@ last seen is skipped until the first moment a card could appear for it."""
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
 from typing import Any, Final
+
+import orjson
 
 from dashboard.command.sla import Deadlines
 from feeds.watch.context import DAY_S, REDIS_DOWN, Context, Handler
@@ -73,8 +74,8 @@ class Cards(Handler):
             return 0  # nothing changed and no card is due yet
         raised = 0
         try:
-            event = json.loads(raw_event)
-            task = json.loads(raw_task) if raw_task else None
+            event = orjson.loads(raw_event)
+            task = orjson.loads(raw_task) if raw_task else None
             if task is not None and task.get("stage") == "rejected":
                 # back with the commander: the clock that runs is the dispatch one
                 task = None
