@@ -43,7 +43,7 @@ from dashboard.store import Store
 from feeds.ingest import Ingest
 from feeds.sim.engine import camera_message, video_bases
 from feeds.sim.history_duty import hand_over, past_shifts
-from feeds.sim.history_patrol import PATROL_DAYS, patrols, plan_fixes
+from feeds.sim.history_patrol import patrols, plan_fixes
 from feeds.sim.text import Text, Weighted, fill, load_pool
 from feeds.sim.world import World, build_world
 from feeds.watch import Watch
@@ -68,12 +68,9 @@ DUTY: Final = "zhiban"  # the duty officer who verifies and evaluates
 COMMANDER: Final = "zhihui"
 NEAREST_REASON: Final = "时限内无可用力量，派最近网格员"  # the commander's own words (data)
 MIN: Final = 60_000
-DAY_MS: Final = 86_400_000
 # The watch ticks (live: every second) at each moment a card falls due, planned from the
-# events' lives, and besides every TICK_MS of the last TICK_ALL_MS, where the replay's
-# keyframes, the patrols and the tracks' compaction want the clock going as live.
+# events' lives, and besides every TICK_MS while the replay records (its keyframes).
 TICK_MS: Final = 10 * MIN
-TICK_ALL_MS: Final = (PATROL_DAYS + 1) * DAY_MS
 CARD_LAG_MS: Final = 1000  # a live watch ticks each second: a card comes within one
 # The replay's history (docs/REPLAY.md) of the last hours only: a keyframe every 10 minutes
 # reads and hashes the whole wall (~10-20 ms), so days of them would be most of the wait.
@@ -292,7 +289,7 @@ def seed_history(settings: Settings, redis_url: str, city: City, days: int,
         _publish(ingest, units_at(world, start, settings.prefix, video_bases(settings)))
         player.follow()
         player.replay_from = now - min(REPLAY_PAST_MS, settings.replay_days * 86_400_000)
-        player.tick_from = now - TICK_ALL_MS
+        player.tick_from = player.replay_from
         roster = RosterStore(store, settings.timezone).get()
         books = Handovers(store, settings, lambda: roster, deadlines, clock=clock)
         more = [hand_over(books, roster, duty, now, player.follow, player.handed)
@@ -399,6 +396,8 @@ class _Player:
             if following is not None:
                 heapq.heappush(heap, (following, i, steps))
         self.follow()
+        if stop is None or not stop.is_set():
+            self._look(now)
 
     def follow(self) -> None:
         """The watch reads what the steps since it last read logged, at the last step's
@@ -430,10 +429,17 @@ class _Player:
         if ts - self._archived >= ARCHIVE_MS:  # as the watch does (hourly live)
             self.out.archived += self.watch.archive_once(ts - 1)
             self._archived = ts
-        if ts - self._acked >= HOUR_MS and ts < self._now - ACK_QUIET_MS:
-            self._acknowledge(ts - ACK_AFTER_MS)
-            self._acked = ts
+        self._look(ts)
         self.clock.ms = ts
+
+    def _look(self, ts: int) -> None:
+        """The duty officer's hourly look at the alarms, the last one at ACK_QUIET_MS before
+        now: what is left open is the last hours' alone."""
+        quiet = self._now - ACK_QUIET_MS
+        if self._acked < quiet and (ts - self._acked >= HOUR_MS or ts >= quiet):
+            at = min(ts, quiet)
+            self._acknowledge(at - ACK_AFTER_MS)
+            self._acked = at
 
     def _tick(self, ts: int) -> None:
         """The watch's tick at `ts`, after it read what the last steps logged."""

@@ -32,7 +32,14 @@ from dashboard.models import CATEGORIES, SOURCES
 from dashboard.replay.reader import History
 from dashboard.store import Store
 from feeds.sim import history
-from feeds.sim.history import ACK_QUIET_MS, HOUR_MS, MARKER, REPLAY_PAST_MS, Seeded, seed_history
+from feeds.sim.history import (
+    ACK_AFTER_MS,
+    ACK_QUIET_MS,
+    MARKER,
+    REPLAY_PAST_MS,
+    Seeded,
+    seed_history,
+)
 from feeds.sim.history_duty import ACCEPT_AFTER_MS, DRAFT_BEFORE_MS
 from feeds.sim.history_patrol import FIX_MAX_MS, plan_fixes
 from feeds.sim.text import Text
@@ -74,7 +81,7 @@ def test_hst001_history_gives_the_cockpit_a_past(redis_url: str, r: redis.Redis,
     assert fig["periods"]["week"]["prev"] > 0
     # the duty officer acknowledged every alarm but the last two hours' (an open event's too)
     waiting = Alerts(Store(r), lambda: now).open(limit=1000)
-    assert all(int(a["ts"]) > now - ACK_QUIET_MS - HOUR_MS for a in waiting), waiting[-1:]
+    assert all(int(a["ts"]) > now - ACK_QUIET_MS - ACK_AFTER_MS for a in waiting), waiting[-1:]
     # each card raised at its own moment (within the second a live watch takes), not at
     # the next step's: red ones 0-1 s over, yellow ones at 80 % of the limit and 1 s
     cards = [json.loads(v) for v in r.hvals("cc:state:alert")]
