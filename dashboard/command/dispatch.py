@@ -18,7 +18,15 @@ import orjson
 from dashboard.command.common import ATTEMPTS, as_str, dumps, history
 from dashboard.command.nearby import FREE_STATUS, UNIT_KINDS, unit_of
 from dashboard.command.proposal import last_shown, propose, show, units_of
-from dashboard.command.task_scripts import TaskScripts, Unit, read_units
+from dashboard.command.task_scripts import (
+    BUSY_STATUS,
+    Read,
+    TaskScripts,
+    Unit,
+    named_event,
+    next_rev,
+    read_units,
+)
 from dashboard.command.tasks import Lifecycle
 from dashboard.config import Settings
 from dashboard.errors import Refused, text_arg
@@ -47,14 +55,17 @@ class Desk:
     """Proposal, dispatch and the lifecycle of tasks, over one Store."""
 
     def __init__(self, store: Store, plans: PlanLibrary, deadlines: Deadlines,
-                 settings: Settings, clock: Callable[[], int] = now_ms) -> None:
+                 settings: Settings, clock: Callable[[], int] = now_ms,
+                 remember: int = 0) -> None:
+        """`remember`: how many tasks' last writes to rule the next step over without a
+        read first (dashboard.command.tasks.Lifecycle; the demo's history)."""
         self.store = store
         self.plans = plans
         self.deadlines = deadlines
         self.settings = settings
         self.clock = clock
         self._scripts = TaskScripts(store, ZoneInfo(settings.timezone))
-        self._tasks = Lifecycle(store, self._scripts, clock)
+        self._tasks = Lifecycle(store, self._scripts, clock, remember)
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -219,6 +230,14 @@ class Desk:
         if task_id is None:
             return None  # the key's task exists (the caller returns it), or read again
         task["id"] = task_id
+        if self._tasks.remember:  # what the script left, as a read of it would find it
+            self._tasks.keep(Read(
+                dumps(task), task,
+                {**named_event(event), "status": "dispatched", "status_ts": now,
+                 "task_id": task_id}, next_rev(event_rev),
+                {(k, i): ({**rec, "status": BUSY_STATUS[k], "status_ts": now}, next_rev(rev))
+                 for k, i, rec, rev in units},
+                {(k, i): task_id for k, i, _, _ in units}))
         return task, False
 
     def _task_assignees(self, event: dict[str, Any], units: list[Unit]) -> list[dict[str, Any]]:

@@ -44,6 +44,10 @@ STEP_LUA: Final = lua.source(__file__, "task_step.lua")
 # What a step reads first (the task, its event, its units), in one round trip.
 READ_LUA: Final = lua.source(__file__, "task_read.lua")
 
+# prelude.lua's restate: a record's new revision is its old one plus this, so the desk knows
+# the revisions its own writes leave (Lifecycle's memory of them).
+REV_JUMP: Final = 1_000_000
+
 UnitKey = tuple[str, str]  # (kind, id)
 Unit = tuple[str, str, dict[str, Any], str]  # (kind, id, record, rev)
 
@@ -116,8 +120,8 @@ class TaskScripts:
         something read changed meanwhile (read again); refused has_task, unit_busy, no_event.
         """
         # the event names its task: the script closes `..."task_id": ` with the new id
-        named = {k: v for k, v in event.items() if k != "task_id"}
-        event_head = dumps({**named, "status": "dispatched", "status_ts": now, "task_id": ""})
+        event_head = dumps({**named_event(event), "status": "dispatched", "status_ts": now,
+                            "task_id": ""})
         if not event_head.endswith('""}'):
             raise AssertionError("event JSON must end with the empty task_id")
         event_head = event_head[:-3]
@@ -167,8 +171,11 @@ class TaskScripts:
         return Read(raw, task, event, event_meta.split("|", 1)[0] if event else "", units,
                     engaged)
 
-    def step(self, read: Read, step: Step, now: int) -> bool:
-        """Write one step; False when the task, its event or a unit changed since `read`."""
+    def step(self, read: Read, step: Step, now: int, strict: bool = False) -> Read | None:
+        """Write one step; the task with its event and units as it leaves them, or None when
+        the task, its event or a unit it writes changed since `read`. `strict`: None also
+        when the event or any unit of `read` changed at all (a remembered read, not one
+        just made)."""
         task = step.task
         tid = task["id"]
         event_json, event_rev = "", ""
@@ -178,6 +185,7 @@ class TaskScripts:
             event_json = dumps({**read.event, "status": step.event_status, "status_ts": now})
             event_rev = read.event_rev
         unit_args: list[str] = []
+        units, engaged = dict(read.units), dict(read.engaged)  # as this step leaves them
         n = 0
         for key in {*step.unit_status, *step.release}:
             kind, unit_id = key
@@ -192,15 +200,40 @@ class TaskScripts:
                 new = FREE_STATUS[kind] if key in step.release else step.unit_status[key]
                 # a status from the field (sos, off_duty, unavailable) is theirs to change
                 if status in ENGAGED[kind] and status != new:
-                    record_json = dumps({**record, "status": new, "status_ts": now})
+                    changed = {**record, "status": new, "status_ts": now}
+                    record_json = dumps(changed)
+                    units[key] = (changed, next_rev(rev))
             unit_args += [kind, unit_id, record_json, new, rev,
                           "1" if key in step.release else "0"]
+            if key in step.release:
+                engaged[key] = None
             n += 1
-        out = self._step(tid, read.raw, dumps(task), "1" if step.keep_open else "0",
+        if strict:  # every revision the rule relied on, and every engagement
+            unit_args += ["1", read.event_rev, str(len(read.engaged))]
+            for (kind, unit_id), engaged_in in read.engaged.items():
+                found = read.units.get((kind, unit_id))
+                unit_args += [kind, unit_id, found[1] if found else "", engaged_in or ""]
+        raw = dumps(task)
+        out = self._step(tid, read.raw, raw, "1" if step.keep_open else "0",
                          "1" if step.clear_event else "0", task["event_id"], event_json,
                          step.event_status or "", event_rev, now, day_of(now, self._tz.key), n,
                          *unit_args)
-        return as_str(out) == "ok"
+        if as_str(out) != "ok":
+            return None
+        event, rev = read.event, read.event_rev
+        if event_json and event is not None:
+            event, rev = {**event, "status": step.event_status, "status_ts": now}, next_rev(rev)
+        return Read(raw, task, event, rev, units, engaged)
+
+
+def named_event(event: dict[str, Any]) -> dict[str, Any]:
+    """The event without its task id, which a dispatch writes last (the new task's)."""
+    return {k: v for k, v in event.items() if k != "task_id"}
+
+
+def next_rev(rev: str) -> str:
+    """The revision a restate leaves after `rev` (prelude.lua)."""
+    return str(int(rev) + REV_JUMP)
 
 
 def _tail(record: dict[str, Any], head: str) -> str:

@@ -11,6 +11,19 @@ for i = 0, n - 1 do
     return 'stale'
   end
 end
+-- strict (a remembered read): the event's and every unit's revision and engagement too
+local s = 15 + n * 6
+if ARGV[s] == '1' then
+  if not rev_ok('event', eid, ARGV[s + 1]) then return 'stale' end
+  for i = 0, tonumber(ARGV[s + 2]) - 1 do
+    local b = s + 3 + i * 4
+    if ARGV[b+2] ~= '' and not rev_ok(ARGV[b], ARGV[b+1], ARGV[b+2]) then return 'stale' end
+    if (redis.call('GET', P .. 'task:unit:' .. ARGV[b] .. ':' .. ARGV[b+1]) or '')
+        ~= ARGV[b+3] then
+      return 'stale'
+    end
+  end
+end
 redis.call('HSET', P .. 'state:task', tid, new)
 redis.call('INCR', P .. 'stats:ver')  -- an arrival moves the cockpit's times, status or not
 if keep_open == '1' then

@@ -7,6 +7,7 @@ Each change is a rule over what was read (`Read` → `Step`), written by the ste
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
@@ -28,12 +29,39 @@ Rule = Callable[[Read, int], Step | None]
 
 
 class Lifecycle:
-    """Reads tasks and moves them through their stages, over one Store."""
+    """Reads tasks and moves them through their stages, over one Store.
 
-    def __init__(self, store: Store, scripts: TaskScripts, clock: Callable[[], int]) -> None:
+    With `remember` > 0 it keeps what its own last write of that many tasks left (the task,
+    its event and units with their revisions) and rules the next step of one over that
+    instead of reading it first: the step script then checks every revision the rule relied
+    on, and anything else (a stale write, no change, a refusal) is ruled again over a fresh
+    read. For a single writer replaying lives (the demo's history); live, a unit's GPS fix
+    between two steps would make most remembered reads stale."""
+
+    def __init__(self, store: Store, scripts: TaskScripts, clock: Callable[[], int],
+                 remember: int = 0) -> None:
         self.store = store
         self.scripts = scripts
         self.clock = clock
+        self.remember = remember
+        self._reads: OrderedDict[str, Read] = OrderedDict()  # task id → as last written
+        self._tasks: OrderedDict[str, str] = OrderedDict()  # event id → its task written last
+
+    def keep(self, read: Read) -> None:
+        """Remember `read` as its task's last write (no-op unless `remember`)."""
+        if not self.remember or read.event is None:
+            return
+        task_id = read.task["id"]
+        for memo, key, value in ((self._reads, task_id, read),
+                                 (self._tasks, str(read.task["event_id"]), task_id)):
+            memo[key] = value  # type: ignore[assignment]
+            memo.move_to_end(key)
+            while len(memo) > self.remember:
+                memo.popitem(last=False)
+
+    def _recall(self, task_id: str, event_id: str) -> Read | None:
+        task_id = task_id or self._tasks.get(event_id, "")
+        return self._reads.pop(task_id, None) if task_id else None
 
     def task(self, task_id: str) -> dict[str, Any] | None:
         raw = self.store.r.hget(self.store.key("state:task"), task_id)
@@ -137,16 +165,28 @@ class Lifecycle:
     def _run(self, task_id: str, rule: Rule, event_id: str = "") -> dict[str, Any] | None:
         """Read, apply `rule`, write with one script; again if something moved meanwhile.
         `task_id` '': the task of `event_id`, found by the first read."""
+        recalled = self._recall(task_id, event_id) if self.remember else None
         for _ in range(ATTEMPTS):
-            read = self.scripts.read(task_id, event_id)
+            strict = recalled is not None
+            read = recalled if recalled is not None else self.scripts.read(task_id, event_id)
+            recalled = None
             if read is None:
                 return None
             task_id = read.task["id"]
             now = int(self.clock())
-            step = rule(read, now)
+            try:
+                step = rule(read, now)
+            except (Refused, _Ignore):
+                if strict:
+                    continue  # a remembered read is trusted only by a write that checks it
+                raise
             if step is None:
+                if strict:
+                    continue
                 return read.task  # nothing to change
-            if self.scripts.step(read, step, now):
+            after = self.scripts.step(read, step, now, strict=strict)
+            if after is not None:
+                self.keep(after)
                 return step.task
         raise Refused("conflict", 409, "the task kept changing; try again",
                             task_id=task_id)

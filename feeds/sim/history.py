@@ -64,6 +64,9 @@ STUCK_DAYS: Final = 14  # … of the last two weeks: a centre does not leave one
 PROGRESS_S: Final = 10.0  # how often the log says how far the history is
 ACK_AFTER_MS: Final = 10 * 60_000  # the duty officer acknowledges an alarm within minutes …
 ACK_QUIET_MS: Final = 2 * 3600_000  # … but the last two hours' wait for the one on duty now
+# The desk rules a task's next step over what its own last write left (no read first; the
+# step script checks every revision): far more than the history's tasks open at once.
+REMEMBER: Final = 512
 DUTY: Final = "zhiban"  # the duty officer who verifies and evaluates
 COMMANDER: Final = "zhihui"
 NEAREST_REASON: Final = "时限内无可用力量，派最近网格员"  # the commander's own words (data)
@@ -279,7 +282,8 @@ def seed_history(settings: Settings, redis_url: str, city: City, days: int,
     ingest = Ingest(settings, redis_url, city, instance="history")
     ingest.store = Store(open_redis(redis_url, single_connection_client=True), settings.prefix)
     clock = _Clock()
-    desk = Desk(store, PlanLibrary.load(), deadlines, settings, clock=clock)
+    desk = Desk(store, PlanLibrary.load(), deadlines, settings, clock=clock,
+                remember=REMEMBER)
     archive = Archive(store, settings, deadlines)
     player = _Player(settings, store, ingest, desk, clock,
                      Watch(settings, redis_url, clock, desk.plans, deadlines), out)

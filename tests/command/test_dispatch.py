@@ -522,3 +522,57 @@ def test_disp014_a_team_reporting_at_once_is_one_step(r: redis.Redis, desk: Desk
     assert len(frames()) == before + 2
     assert desk.on_feedbacks(stray) is None and desk.on_feedbacks([]) is None
     assert desk.on_feedbacks([{"task_id": tid, "stage": "odd"}]) is None
+
+
+def test_disp015_a_remembering_desk_reads_nothing_yet_misses_nothing(
+        r: redis.Redis, clock: Clock) -> None:
+    """The history's desk rules each next step over what its own last write left, without
+    a read; a GPS fix, another desk's step or its failed check meanwhile make it read and
+    rule again, so the outcome is what a desk reading every time would write."""
+    store = Store(r)
+    city_scene(store)
+    plans = PlanLibrary([plan_from_dict(FIRE_PLAN)])
+    mine = Desk(store, plans, Deadlines.load(), Settings(), clock=clock, remember=16)
+    other = make_desk(r, clock)
+    reads = 0
+    read = mine._scripts.read
+
+    def counted(*args: Any) -> Any:
+        nonlocal reads
+        reads += 1
+        return read(*args)
+
+    mine._scripts.read = counted  # type: ignore[method-assign]
+    task, _ = mine.dispatch("E1", by="zhang", key="k", assignees=None, plan_id=None)
+    tid, team = task["id"], [a["id"] for a in task["assignees"]]
+
+    def stage(desk: Desk, name: str, ts: int) -> dict[str, Any] | None:
+        return desk.on_feedbacks([{"task_id": tid, "event_id": "E1", "actor_id": a,
+                                   "stage": name, "ts": ts} for a in team])
+
+    assert stage(mine, "accepted", TS + 1)["stage"] == "accepted"  # type: ignore[index]
+    assert reads == 0  # the dispatch's own write was enough
+    # F1 reports a position: the remembered record is stale; its fix must not be undone
+    put(store, "resource", "F1", *east(900), ts=TS + 2, kind="fire_engine", status="en_route")
+    fixed = json.loads(r.hget("cc:state:resource", "F1"))
+    assert stage(mine, "arrived", TS + 3)["stage"] == "arrived"  # type: ignore[index]
+    assert reads == 1
+    f1 = json.loads(r.hget("cc:state:resource", "F1"))
+    assert (f1["lon"], f1["lat"], f1["status"]) == (fixed["lon"], fixed["lat"], "on_scene")
+    assert stage(mine, "handled", TS + 4)["stage"] == "handled"  # type: ignore[index]
+    assert reads == 1
+    # another desk sends it back: the remembered "handled" would call a new report a repeat
+    assert other.verify("E1", by="li", passed=False)["stage"] == "rework"
+    again = stage(mine, "handled", TS + 5)
+    assert again is not None and again["stage"] == "handled" and reads == 2
+    assert [h["stage"] for h in again["history"]][-4:] == ["rework", *["handled"] * 3]
+    assert mine.verify("E1", by="li", passed=True)["verify"]["passed"] is True
+    assert mine.evaluate("E1", by="li", score=4)["stage"] == "closed"
+    assert reads == 2
+    assert json.loads(r.hget("cc:state:event", "E1"))["status"] == "closed"
+    assert not r.keys("cc:task:unit:*")
+    assert {json.loads(r.hget("cc:state:resource", f))["status"] for f in ("F1", "F2")} == {
+        "available"}
+    assert [s["status"] for s in store.timeline("E1")] == [
+        "reported", "dispatched", "in_progress", "handled", "in_progress", "handled",
+        "verified", "closed"]
