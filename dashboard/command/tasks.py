@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any, Final
 
 import orjson
@@ -35,8 +36,8 @@ class Lifecycle:
     its event and units with their revisions) and rules the next step of one over that
     instead of reading it first: the step script then checks every revision the rule relied
     on, and anything else (a stale write, no change, a refusal) is ruled again over a fresh
-    read. For a single writer replaying lives (the demo's history); live, a unit's GPS fix
-    between two steps would make most remembered reads stale."""
+    read. For one thread replaying lives as the only writer (the demo's history); live, a
+    unit's GPS fix between two steps would make most remembered reads stale."""
 
     def __init__(self, store: Store, scripts: TaskScripts, clock: Callable[[], int],
                  remember: int = 0) -> None:
@@ -51,6 +52,8 @@ class Lifecycle:
         """Remember `read` as its task's last write (no-op unless `remember`)."""
         if not self.remember or read.event is None:
             return
+        # its own copy of the task, as its JSON says: the caller may change the one it got
+        read = replace(read, task=orjson.loads(read.raw))
         task_id = read.task["id"]
         for memo, key, value in ((self._reads, task_id, read),
                                  (self._tasks, str(read.task["event_id"]), task_id)):

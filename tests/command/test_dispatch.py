@@ -576,3 +576,23 @@ def test_disp015_a_remembering_desk_reads_nothing_yet_misses_nothing(
     assert [s["status"] for s in store.timeline("E1")] == [
         "reported", "dispatched", "in_progress", "handled", "in_progress", "handled",
         "verified", "closed"]
+
+
+def test_disp016_what_a_remembering_desk_hands_out_is_the_callers(r: redis.Redis,
+                                                                   clock: Clock) -> None:
+    """A caller changing the task it got changes nothing the desk writes next."""
+    city_scene(Store(r))
+    plans = PlanLibrary([plan_from_dict(FIRE_PLAN)])
+    desk = Desk(Store(r), plans, Deadlines.load(), Settings(), clock=clock, remember=4)
+    task, _ = desk.dispatch("E1", by="zhang", key="k", assignees=None, plan_id=None)
+    task["note"] = "changed by the caller"
+    task["assignees"].clear()
+    after = desk.on_feedback({"task_id": task["id"], "event_id": "E1", "actor_id": "W-OWN",
+                              "stage": "accepted", "ts": TS + 1})
+    assert after is not None and after["note"] == "" and len(after["assignees"]) == 3
+    after["history"].clear()
+    last = desk.on_feedback({"task_id": task["id"], "event_id": "E1", "actor_id": "F1",
+                             "stage": "accepted", "ts": TS + 2})
+    assert last is not None and [h["stage"] for h in last["history"]] == [
+        "dispatched", "accepted", "accepted"]
+    assert json.loads(r.hget("cc:state:task", task["id"])) == last
