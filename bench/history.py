@@ -1,7 +1,7 @@
 """The demo's past: how long a fresh data folder takes to get N days of history (issue 17,
 item 1; feeds/sim/history.py, docs/DEMO.md).
 
-    python -m bench.history [--days 90]
+    python -m bench.history [--days 90] [--phases]
 
 On a fresh embedded Valkey each: `seed_history` as `app.py` runs it before the wall's URL
 is printed (building the simulator's world, every event's report, cancel, dispatch,
@@ -23,6 +23,7 @@ import platform
 import random
 import tempfile
 import time
+from contextlib import nullcontext
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +32,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
+from bench.history_phases import phases
 from dashboard.city import load_city
 from dashboard.command.sla import Deadlines
 from dashboard.config import Settings
@@ -53,12 +55,12 @@ def _loadavg() -> str:
         return ""
 
 
-def run(days: int) -> dict[str, Any]:
+def run(days: int, by_phase: bool = False) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as data:  # the handovers' signing key lives there
-        return _run(days, replace(Settings(), data_dir=Path(data)))
+        return _run(days, replace(Settings(), data_dir=Path(data)), by_phase)
 
 
-def _run(days: int, settings: Settings) -> dict[str, Any]:
+def _run(days: int, settings: Settings, by_phase: bool = False) -> dict[str, Any]:
     city = load_city(settings.city)
     load_before = _loadavg()
     out: dict[str, Any] = {"days": days, "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -67,9 +69,12 @@ def _run(days: int, settings: Settings) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         server = EmbeddedRedis(Path(tmp), persist=False).start()
         try:
-            t0 = time.perf_counter()
-            done = seed_history(settings, server.url, city, days)
-            out["seed_s"] = round(time.perf_counter() - t0, 2)
+            with phases() if by_phase else nullcontext({}) as parts:
+                t0 = time.perf_counter()
+                done = seed_history(settings, server.url, city, days)
+                out["seed_s"] = round(time.perf_counter() - t0, 2)
+            if by_phase:
+                out["phases"] = parts
             out.update(events=done.events, closed=done.closed, archived=done.archived,
                        alerts=done.alerts, handovers=done.handovers, fixes=done.fixes)
         finally:
@@ -118,12 +123,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(prog="python -m bench.history",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, default=90)
+    parser.add_argument("--phases", action="store_true",
+                        help="also each phase's seconds, calls and round trips (a few %% slower)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    out = run(args.days)
+    out = run(args.days, args.phases)
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(out, indent=1) + "\n")
     print(json.dumps(out, ensure_ascii=False))
+    for phase, part in out.get("phases", {}).items():
+        print(f"{part['s']:7.2f} s {part['calls']:7d} calls {part['round_trips']:7d} round trips"
+              f"  {phase}")
     return out
 
 
