@@ -1,8 +1,9 @@
 """Nearest free units to a point: distance, ETA by kind, and the 1-3-5 verdict.
 
-One Lua script per query (one round trip): GEOSEARCH `Pgeo:{kind}` nearest first, skip units
-whose status is not free or that are engaged in a task (`Ptask:unit:{kind}:{id}`), and ask
-for more candidates — then a wider circle — until `count` are found. Filtering inside Redis
+One Lua script for one query or several at one point (one round trip: a proposal's calls and
+candidate lists): GEOSEARCH `Pgeo:{kind}` nearest first, skip units whose status is not
+free or that are engaged in a task (`Ptask:unit:{kind}:{id}`), and ask for more candidates —
+then a wider circle — until `count` are found. Filtering inside Redis
 keeps a 50,000-unit city at well under a millisecond of server time per query.
 """
 
@@ -72,6 +73,9 @@ def unit_of(record: dict[str, Any], kind: str, distance_m: float,
     }
 
 
+Query = tuple[str, str | None, int]  # (kind "worker" | "resource", resource kind, how many)
+
+
 def nearest(store: Store, settings: Settings, lon: float, lat: float, *, kind: str,
             resource_kind: str | None = None, count: int = 10,
             radius_m: float | None = None, scope: str | None = None) -> list[dict[str, Any]]:
@@ -81,19 +85,28 @@ def nearest(store: Store, settings: Settings, lon: float, lat: float, *, kind: s
     `scope` only units whose grid lies in it. The search starts with a small circle and
     widens while too few are found: up to `radius_m` when given, else across the whole
     county."""
-    if kind not in UNIT_KINDS:
-        raise ValueError(f"kind must be one of {', '.join(UNIT_KINDS)}")
-    if count <= 0:
+    return nearest_many(store, settings, lon, lat, [(kind, resource_kind, count)],
+                        radius_m=radius_m, scope=scope)[0]
+
+
+def nearest_many(store: Store, settings: Settings, lon: float, lat: float,
+                 queries: list[Query], *, radius_m: float | None = None,
+                 scope: str | None = None) -> list[list[dict[str, Any]]]:
+    """`nearest` for several (kind, resource kind, count) queries at one point, in one
+    round trip: a proposal's calls and candidate lists."""
+    for kind, _, _ in queries:
+        if kind not in UNIT_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(UNIT_KINDS)}")
+    if not queries:
         return []
     widest = radius_m if radius_m is not None else MAX_RADIUS_M
-    start = min(FIRST_RADIUS_M, widest)
     script = _scripts.get(store)
     if script is None:
         script = _scripts[store] = store.script(NEAREST_LUA)
-    rows = script(kind, lon, lat, start, widest, count, resource_kind or "", FREE_STATUS[kind],
-                  scope or "")
-    out = []
-    for _id, dist, raw in rows:
-        record = orjson.loads(raw)
-        out.append(unit_of(record, kind, float(dist), settings))
-    return out
+    args: list[str | int | float] = [lon, lat, min(FIRST_RADIUS_M, widest), widest,
+                                     scope or "", len(queries)]
+    for kind, resource_kind, count in queries:
+        args += [kind, max(0, count), resource_kind or "", FREE_STATUS[kind]]
+    answers = script(*args)
+    return [[unit_of(orjson.loads(raw), kind, float(dist), settings) for _id, dist, raw in rows]
+            for (kind, _, _), rows in zip(queries, answers, strict=True)]

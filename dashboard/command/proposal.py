@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any, Final
 
-from dashboard.command.nearby import nearest
+from dashboard.command.nearby import Query, nearest, nearest_many
 from dashboard.config import Settings
 from dashboard.errors import Refused
 from dashboard.store import Store
@@ -56,44 +56,82 @@ def propose(store: Store, plans: PlanLibrary, settings: Settings, event: dict[st
     wanted = ([(c.kind, c.count, c.max_eta_s) for c in best.plan.resources] if best
               else [("worker", 1, None)])
     lon, lat = float(event["lon"]), float(event["lat"])
+    extra: list[Query] = [("worker", None, CANDIDATES), ("resource", None, CANDIDATES)] \
+        if candidates else []
+    batch = _batch(wanted)
+    # one round trip for every call and both candidate lists, when that finds what one
+    # query after another would (each call's kind once)
+    found = nearest_many(store, settings, lon, lat, [*batch, *extra], scope=scope) \
+        if batch is not None else None
     used: set[tuple[str, str]] = set()
     calls, unfilled = [], []
-    for kind, count, max_eta in wanted:
-        units = _fill(store, settings, event, kind, count, max_eta, used, scope)
+    for i, (kind, count, max_eta) in enumerate(wanted):
+        rows = found[i] if found is not None else _search(
+            store, settings, lon, lat, kind, count, used, scope)
+        units = _pick(event, kind, count, max_eta, rows, used, settings)
         calls.append({"kind": kind, "count": count, "max_eta_s": max_eta, "units": units})
         if len(units) < count:
             unfilled.append({"kind": kind, "count": count, "max_eta_s": max_eta,
                              "missing": count - len(units)})
+    if not candidates:
+        lists: list[list[dict[str, Any]]] = [[], []]
+    elif found is not None:
+        lists = found[len(wanted):]
+    else:
+        lists = nearest_many(store, settings, lon, lat, extra, scope=scope)
     return {
         "event_id": event["id"],
         "plan": best.to_dict() if best else None,
         "calls": calls,
         "unfilled": unfilled,
-        "candidates": {
-            "workers": nearest(store, settings, lon, lat, kind="worker", count=CANDIDATES,
-                               scope=scope),
-            "resources": nearest(store, settings, lon, lat, kind="resource",
-                                 count=CANDIDATES, scope=scope),
-        } if candidates else {"workers": [], "resources": []},
+        "candidates": {"workers": lists[0], "resources": lists[1]},
     }
 
 
-def _fill(store: Store, settings: Settings, event: dict[str, Any], kind: str, count: int,
-          max_eta: int | None, used: set[tuple[str, str]],
-          scope: str | None = None) -> list[dict[str, Any]]:
-    """Up to `count` units for one resource call, none in `used` (which it extends)."""
-    lon, lat = float(event["lon"]), float(event["lat"])
+def _query(kind: str, count: int, taken: int) -> Query:
+    """The nearest-units query for one call with `taken` units of its kind already used:
+    enough to skip those, and for workers the candidates among which the grid's own is."""
+    if kind == "worker":
+        return ("worker", None, count + taken + CANDIDATES)
+    return ("resource", kind, count + taken)
+
+
+def _batch(wanted: list[tuple[str, int, int | None]]) -> list[Query] | None:
+    """Every call's query at once, or None when two calls want the same kind: then a call
+    must skip what an earlier one took, and how many depends on what that one found."""
+    kinds = [kind for kind, _, _ in wanted]
+    if len(set(kinds)) < len(kinds):
+        return None
+    # `taken` as one query after another would have it at most (resources: any kind counts)
+    out, resources = [], 0
+    for kind, count, _ in wanted:
+        out.append(_query(kind, count, 0 if kind == "worker" else resources))
+        if kind != "worker":
+            resources += count
+    return out
+
+
+def _search(store: Store, settings: Settings, lon: float, lat: float, kind: str, count: int,
+            used: set[tuple[str, str]], scope: str | None) -> list[dict[str, Any]]:
     unit_kind = "worker" if kind == "worker" else "resource"
     taken = sum(1 for k, _ in used if k == unit_kind)
-    found = nearest(store, settings, lon, lat, kind=unit_kind,
-                    resource_kind=None if kind == "worker" else kind,
-                    count=count + taken + (CANDIDATES if kind == "worker" else 0),
-                    scope=scope)
+    query_kind, resource_kind, n = _query(kind, count, taken)
+    return nearest(store, settings, lon, lat, kind=query_kind, resource_kind=resource_kind,
+                   count=n, scope=scope)
+
+
+def _pick(event: dict[str, Any], kind: str, count: int, max_eta: int | None,
+          found: list[dict[str, Any]], used: set[tuple[str, str]],
+          settings: Settings) -> list[dict[str, Any]]:
+    """Up to `count` units for one resource call out of `found`, none in `used` (which it
+    extends)."""
+    unit_kind = "worker" if kind == "worker" else "resource"
     if kind == "worker":
         # the worker of the event's own grid knows the place: first when near enough
         grid, near = event.get("grid_id"), settings.near_radius_m
-        found.sort(key=lambda u: (not (grid and u.get("grid_id") == grid
-                                       and u["distance_m"] <= near), u["distance_m"]))
+        found = sorted(found, key=lambda u: (not (grid and u.get("grid_id") == grid
+                                                  and u["distance_m"] <= near),
+                                             u["distance_m"]))
     chosen = []
     for unit in found:
         if (unit_kind, unit["id"]) in used:

@@ -4,15 +4,19 @@ widening, distance, ETA and the 1-3-5 verdict."""
 from __future__ import annotations
 
 import math
+import random
 
 import pytest
 import redis
 
-from dashboard.command.nearby import eta_s, nearest, rule135_limit_s
+from dashboard.command import proposal
+from dashboard.command.nearby import eta_s, nearest, nearest_many, rule135_limit_s
+from dashboard.command.plans import PlanLibrary
 from dashboard.config import Settings
+from dashboard.models import EVENT_TYPES, RESOURCE_KINDS
 from dashboard.store import Store
 
-from ..units_util import LAT0, LON0, resource, worker
+from ..units_util import LAT0, LON0, east, resource, worker
 
 SETTINGS = Settings()
 
@@ -101,3 +105,53 @@ def test_near005_rule135_mapping_and_eta() -> None:
         eta_s(10, 0, 1.4)
     with pytest.raises(ValueError):
         nearest(Store(redis.Redis()), SETTINGS, LON0, LAT0, kind="camera")
+
+
+def test_near006_several_queries_in_one_answer_as_one_by_one(r: redis.Redis) -> None:
+    store = Store(r)
+    for i, metres in enumerate((150, 300, 600)):
+        worker(store, f"W{i}", metres)
+    resource(store, "V1", "volunteer", 200)
+    resource(store, "F1", "fire_engine", 900)
+    queries = [("worker", None, 2), ("resource", "fire_engine", 1), ("resource", None, 3),
+               ("worker", None, 0)]
+    one_by_one = [nearest(store, SETTINGS, LON0, LAT0, kind=k, resource_kind=rk, count=n)
+                  for k, rk, n in queries]
+    assert nearest_many(store, SETTINGS, LON0, LAT0, queries) == one_by_one
+    assert [[u["id"] for u in found] for found in one_by_one] == [
+        ["W0", "W1"], ["F1"], ["V1", "F1"], []]
+    with pytest.raises(ValueError):
+        nearest_many(store, SETTINGS, LON0, LAT0, [("camera", None, 1)])
+
+
+def test_near007_a_proposal_in_one_round_trip_proposes_what_one_by_one_did(
+        r: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every call of the plan and both candidate lists in one script: for 150 random events
+    over a crowd of units, some busy, some engaged, the same proposal as a query per call."""
+    store, rng = Store(r), random.Random(6)
+    for i in range(300):
+        worker(store, f"W{i}", rng.uniform(0, 8000), grid_id=f"G{rng.randrange(6)}",
+               status=rng.choice(("on_duty", "on_duty", "on_duty", "busy")))
+    for i in range(200):
+        resource(store, f"R{i}", rng.choice(RESOURCE_KINDS), rng.uniform(0, 30000),
+                 status=rng.choice(("available", "available", "dispatched")))
+        if rng.random() < 0.1:
+            r.set(f"cc:task:unit:resource:R{i}", "T-other")
+    plans = PlanLibrary.load()
+    calls = sequential = filled = 0
+    for n in range(150):
+        lon, lat = east(rng.uniform(-2000, 10000))
+        event = {"id": f"E{n}", "type": rng.choice(list(EVENT_TYPES)), "lon": lon, "lat": lat,
+                 "severity": rng.randint(1, 4), "grid_id": f"G{rng.randrange(6)}"}
+        for candidates in (True, False):
+            batched = proposal.propose(store, plans, SETTINGS, event, candidates=candidates)
+            with monkeypatch.context() as patch:
+                patch.setattr(proposal, "_batch", lambda wanted: None)
+                alone = proposal.propose(store, plans, SETTINGS, event, candidates=candidates)
+            assert batched == alone, event
+            calls += len(batched["calls"])
+            filled += sum(len(c["units"]) for c in batched["calls"] if c["kind"] != "worker")
+            sequential += proposal._batch([(c["kind"], c["count"], c["max_eta_s"])
+                                           for c in batched["calls"]]) is None
+    assert calls > 400 and sequential < 20  # plans of several calls, nearly all at once
+    assert filled > 100  # resources proposed, not only empty calls
