@@ -193,13 +193,14 @@ class Desk:
                                     task_id=as_str(active))
             # a rejected task is superseded by the new dispatch
             old_tid = as_str(active)
+        proposed: dict[tuple[str, str], tuple[dict[str, Any], str]] = {}
         proposal = propose(store, self.plans, self.settings, event, candidates=False,
-                           scope=scope)
+                           scope=scope, found=proposed)
         recommended = units_of(proposal)
         chosen = recommended if wanted is None else wanted
         if not chosen:
             raise Refused("no_units", 409, "no free unit to send; choose units")
-        units = self._free_units(chosen, scope)
+        units = self._free_units(chosen, scope, proposed if wanted is None else None)
         shown = last_shown(store, event_id) if wanted is not None else []
         override = _override(chosen, recommended, shown, override_reason)
         if plan_id is None and wanted is None and proposal["plan"]:
@@ -252,10 +253,17 @@ class Desk:
                         "stage": "dispatched"})
         return out
 
-    def _free_units(self, chosen: list[dict[str, str]], scope: str | None = None) -> list[Unit]:
+    def _free_units(self, chosen: list[dict[str, str]], scope: str | None = None,
+                    proposed: dict[tuple[str, str], tuple[dict[str, Any], str]] | None = None
+                    ) -> list[Unit]:
         """(kind, id, record, rev) of the chosen units, in order; refused if one is not free
-        or (answered as unknown) outside `scope`."""
-        found, engaged = read_units(self.store, [(a["kind"], a["id"]) for a in chosen])
+        or (answered as unknown) outside `scope`. The proposal's own units are taken as its
+        search found them free, unengaged and in scope (`proposed`): the dispatch script
+        checks their revisions and engagement again."""
+        keys = [(a["kind"], a["id"]) for a in chosen]
+        if proposed is not None and all(key in proposed for key in keys):
+            return [(kind, unit_id, *proposed[(kind, unit_id)]) for kind, unit_id in keys]
+        found, engaged = read_units(self.store, keys)
         units = []
         for a, task_id in zip(chosen, engaged, strict=True):
             key = (a["kind"], a["id"])

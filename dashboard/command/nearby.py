@@ -91,9 +91,13 @@ def nearest(store: Store, settings: Settings, lon: float, lat: float, *, kind: s
 
 def nearest_many(store: Store, settings: Settings, lon: float, lat: float,
                  queries: list[Query], *, radius_m: float | None = None,
-                 scope: str | None = None) -> list[list[dict[str, Any]]]:
+                 scope: str | None = None,
+                 found: dict[tuple[str, str], tuple[dict[str, Any], str]] | None = None
+                 ) -> list[list[dict[str, Any]]]:
     """`nearest` for several (kind, resource kind, count) queries at one point, in one
-    round trip: a proposal's calls and candidate lists."""
+    round trip: a proposal's calls and candidate lists. `found` gets each unit's stored
+    record and the revision it was free at, by (kind, id): what a dispatch of them
+    compares."""
     for kind, _, _ in queries:
         if kind not in UNIT_KINDS:
             raise ValueError(f"kind must be one of {', '.join(UNIT_KINDS)}")
@@ -107,6 +111,17 @@ def nearest_many(store: Store, settings: Settings, lon: float, lat: float,
                                      scope or "", len(queries)]
     for kind, resource_kind, count in queries:
         args += [kind, max(0, count), resource_kind or "", FREE_STATUS[kind]]
-    answers = script(*args)
-    return [[unit_of(orjson.loads(raw), kind, float(dist), settings) for _id, dist, raw in rows]
-            for (kind, _, _), rows in zip(queries, answers, strict=True)]
+    out = []
+    for (kind, _, _), rows in zip(queries, script(*args), strict=True):
+        units = []
+        for unit_id, dist, raw, rev in rows:
+            record = orjson.loads(raw)
+            units.append(unit_of(record, kind, float(dist), settings))
+            if found is not None:
+                found[(kind, _text(unit_id))] = (record, _text(rev))
+        out.append(units)
+    return out
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -1,7 +1,7 @@
 -- Nearest free units to (ARGV[3], ARGV[4]) for ARGV[8] queries at once (one round trip):
 -- each query ARGV[b..b+3] = kind, how many, resource kind ('' = any), the free status.
 -- The circle starts at ARGV[5] m and widens up to ARGV[6]; ARGV[7] a scope ('' = all).
--- Returns, per query, its rows {id, distance, state JSON}, nearest first.
+-- Returns, per query, its rows {id, distance, state JSON, revision}, nearest first.
 local lon, lat = ARGV[3], ARGV[4]
 local first, maxr, scope = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7] or ''
 -- a scoped user's units: their grid code starts with the scope (dashboard/scope.py)
@@ -24,11 +24,11 @@ local function search(kind, want, rkind, free)
     local out = {}
     for _, row in ipairs(rows) do
       local id = row[1]
-      local ok = checked[id]
+      local ok = checked[id]  -- false, or the revision it was found free at
       local rec = nil
       if ok == nil then
         ok = false
-        local _, _, status = meta_of(kind, id)
+        local rev, _, status = meta_of(kind, id)
         if status == free and redis.call('EXISTS', busy .. id) == 0 then
           rec = redis.call('HGET', state, id)
           if rec and rkind ~= '' then
@@ -39,12 +39,12 @@ local function search(kind, want, rkind, free)
           else
             ok = rec ~= nil and rec ~= false
           end
-          if ok then ok = in_scope(rec) end
+          if ok and in_scope(rec) then ok = rev else ok = false end
         end
         checked[id] = ok
       end
       if ok then
-        out[#out + 1] = {id, row[2], rec or redis.call('HGET', state, id)}
+        out[#out + 1] = {id, row[2], rec or redis.call('HGET', state, id), ok}
         if #out >= want then return out end
       end
     end

@@ -47,9 +47,12 @@ def units_of(proposal: dict[str, Any]) -> list[dict[str, str]]:
 
 
 def propose(store: Store, plans: PlanLibrary, settings: Settings, event: dict[str, Any],
-            candidates: bool = True, scope: str | None = None) -> dict[str, Any]:
+            candidates: bool = True, scope: str | None = None,
+            found: dict[tuple[str, str], tuple[dict[str, Any], str]] | None = None
+            ) -> dict[str, Any]:
     """The proposal JSON for `event`; without `candidates` their lists stay empty; with a
-    `scope`, units of that area only."""
+    `scope`, units of that area only. `found` gets the stored record and revision of the
+    units its search found in one round trip (nearby.nearest_many)."""
     matches = plans.match(event, limit=1)
     best: Match | None = matches[0] if matches else None
     # Without a plan the grid worker goes: everyday grid cases need no preset plan.
@@ -61,12 +64,12 @@ def propose(store: Store, plans: PlanLibrary, settings: Settings, event: dict[st
     batch = _batch(wanted)
     # one round trip for every call and both candidate lists, when that finds what one
     # query after another would (each call's kind once)
-    found = nearest_many(store, settings, lon, lat, [*batch, *extra], scope=scope) \
-        if batch is not None else None
+    answers = nearest_many(store, settings, lon, lat, [*batch, *extra], scope=scope,
+                           found=found) if batch is not None else None
     used: set[tuple[str, str]] = set()
     calls, unfilled = [], []
     for i, (kind, count, max_eta) in enumerate(wanted):
-        rows = found[i] if found is not None else _search(
+        rows = answers[i] if answers is not None else _search(
             store, settings, lon, lat, kind, count, used, scope)
         units = _pick(event, kind, count, max_eta, rows, used, settings)
         calls.append({"kind": kind, "count": count, "max_eta_s": max_eta, "units": units})
@@ -75,8 +78,8 @@ def propose(store: Store, plans: PlanLibrary, settings: Settings, event: dict[st
                              "missing": count - len(units)})
     if not candidates:
         lists: list[list[dict[str, Any]]] = [[], []]
-    elif found is not None:
-        lists = found[len(wanted):]
+    elif answers is not None:
+        lists = answers[len(wanted):]
     else:
         lists = nearest_many(store, settings, lon, lat, extra, scope=scope)
     return {

@@ -596,3 +596,40 @@ def test_disp016_what_a_remembering_desk_hands_out_is_the_callers(r: redis.Redis
     assert last is not None and [h["stage"] for h in last["history"]] == [
         "dispatched", "accepted", "accepted"]
     assert json.loads(r.hget("cc:state:task", task["id"])) == last
+
+
+def test_disp017_the_proposal_s_units_need_no_second_read(
+        r: redis.Redis, desk: Desk, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dispatching the proposal sends the units its search found free (the script checks
+    their revisions); a unit that moved meanwhile makes it propose again, not fail."""
+    from dashboard.command import dispatch as dispatch_module
+
+    store = Store(r)
+    city_scene(store)
+    read = dispatch_module.read_units
+    reads: list[Any] = []
+    monkeypatch.setattr(dispatch_module, "read_units",
+                        lambda *a: reads.append(a) or read(*a))  # type: ignore[func-returns-value]
+    # F1 moves (a new revision) between the proposal's search and the script: once
+    moved = False
+    propose_then = dispatch_module.propose
+
+    def propose_and_move(*args: Any, **kwargs: Any) -> Any:
+        nonlocal moved
+        out = propose_then(*args, **kwargs)
+        if not moved:
+            moved = True
+            put(store, "resource", "F1", *east(1100), ts=TS + 1, kind="fire_engine")
+        return out
+
+    monkeypatch.setattr(dispatch_module, "propose", propose_and_move)
+    task, _ = desk.dispatch("E1", by="zhang", key="k", assignees=None, plan_id=None)
+    assert sorted(a["id"] for a in task["assignees"]) == ["F1", "F2", "W-OWN"]
+    assert reads == []
+    f1 = json.loads(r.hget("cc:state:resource", "F1"))
+    assert f1["status"] == "dispatched" and f1["lon"] == round(east(1100)[0], 6)
+    # the commander's own pick is read first, as before
+    event(store, "E2", grid_id="G1")
+    desk.dispatch("E2", by="zhang", key="k2", assignees=[{"id": "W-NEAR", "kind": "worker"}],
+                  plan_id=None, override_reason="就近")
+    assert len(reads) == 1
