@@ -250,7 +250,7 @@ def _card(stage: str, start_ms: int, limit_s: int, now_ms: int,
     if now_ms >= deadline:
         if (stage, "red") in known:
             return None
-        over = _duration(now_ms - deadline)
+        over = _duration(max(1000, now_ms - deadline))  # past the limit: never "0 s over"
         message = {lang: i18n.t("sla.red", lang, stage=i18n.t(f"sla.stage.{stage}", lang),
                                 limit=_duration(limit_ms)[lang], over=over[lang])
                    for lang in i18n.LANGS}

@@ -153,6 +153,10 @@ def test_sla008_deadlines_and_messages(sla: Deadlines) -> None:
     assert red.message["zh-CN"].startswith("红牌督办：派单超时")
     assert red.message["en"].startswith("Red card: dispatch overdue")
     assert red.to_dict()["color"] == "red"
+    # at the very moment a limit passes, a red card is over by a second, never by nothing
+    now = sla.cards(ev, None, T0 + lim.dispatch_s * 1000, RATIO)[0]
+    assert now.color == "red" and now.message["zh-CN"].endswith("已超1秒）")
+    assert now.message["en"].endswith(", 1 s over)")
 
 
 BAD_FILES = [
