@@ -175,7 +175,8 @@ class Lifecycle:
             recalled = None
             if read is None:
                 return None
-            task_id = read.task["id"]
+            if not strict:  # a remembered task may no longer be the event's: ask again
+                task_id = read.task["id"]
             now = int(self.clock())
             try:
                 step = rule(read, now)

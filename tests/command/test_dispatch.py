@@ -633,3 +633,24 @@ def test_disp017_the_proposal_s_units_need_no_second_read(
     desk.dispatch("E2", by="zhang", key="k2", assignees=[{"id": "W-NEAR", "kind": "worker"}],
                   plan_id=None, override_reason="就近")
     assert len(reads) == 1
+
+
+def test_disp018_a_remembering_desk_finds_the_event_s_new_task(r: redis.Redis,
+                                                              clock: Clock) -> None:
+    """The task it remembers for an event was superseded by another desk's new dispatch:
+    a verify by event id reaches the new task, as a desk reading every time would."""
+    store = Store(r)
+    city_scene(store)
+    plans = PlanLibrary([plan_from_dict(FIRE_PLAN)])
+    mine = Desk(store, plans, Deadlines.load(), Settings(), clock=clock, remember=16)
+    other = make_desk(r, clock)
+    first, _ = mine.dispatch("E1", by="zhang", key="k1", assignees=None, plan_id=None)
+    assert other.on_feedback({"task_id": first["id"], "event_id": "E1", "actor_id": "W-OWN",
+                              "stage": "rejected", "ts": TS + 1}) is not None
+    clock.now = TS + 5000
+    second, _ = other.dispatch("E1", by="li", key="k2", assignees=None, plan_id=None)
+    assert other.on_feedbacks([{"task_id": second["id"], "event_id": "E1", "actor_id": a["id"],
+                                "stage": "handled", "ts": TS + 6}
+                               for a in second["assignees"]])["stage"] == "handled"
+    verified = mine.verify("E1", by="li", passed=True)
+    assert verified["id"] == second["id"] and verified["verify"]["passed"] is True
