@@ -18,15 +18,7 @@ import orjson
 from dashboard.command.common import ATTEMPTS, as_str, dumps, history
 from dashboard.command.nearby import FREE_STATUS, UNIT_KINDS, unit_of
 from dashboard.command.proposal import last_shown, propose, show, units_of
-from dashboard.command.task_scripts import (
-    BUSY_STATUS,
-    Read,
-    TaskScripts,
-    Unit,
-    named_event,
-    next_rev,
-    read_units,
-)
+from dashboard.command.task_scripts import TaskScripts, Unit, read_units
 from dashboard.command.tasks import Lifecycle
 from dashboard.config import Settings
 from dashboard.errors import Refused, text_arg
@@ -224,21 +216,13 @@ class Desk:
             old["stage"] = "closed"
             old["history"] = history(old, now, "closed", by, "superseded by a new dispatch")
             old_json = dumps(old)
-        task_id = self._scripts.dispatch(
+        written = self._scripts.dispatch(
             key=key, event_id=event_id, event=event, event_rev=event_rev, task=task,
             message=message, old_tid=old_tid, old_raw=old_raw, old_json=old_json, units=units,
             now=now)
-        if task_id is None:
+        if written is None:
             return None  # the key's task exists (the caller returns it), or read again
-        task["id"] = task_id
-        if self._tasks.remember:  # what the script left, as a read of it would find it
-            self._tasks.keep(Read(
-                dumps(task), task,
-                {**named_event(event), "status": "dispatched", "status_ts": now,
-                 "task_id": task_id}, next_rev(event_rev),
-                {(k, i): ({**rec, "status": BUSY_STATUS[k], "status_ts": now}, next_rev(rev))
-                 for k, i, rec, rev in units},
-                {(k, i): task_id for k, i, _, _ in units}))
+        self._tasks.keep(written)  # what the script left, as a read of it would find it
         return task, False
 
     def _task_assignees(self, event: dict[str, Any], units: list[Unit]) -> list[dict[str, Any]]:

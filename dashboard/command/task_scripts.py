@@ -113,32 +113,38 @@ class TaskScripts:
 
     def dispatch(self, *, key: str, event_id: str, event: dict[str, Any], event_rev: str,
                  task: dict[str, Any], message: dict[str, Any], old_tid: str, old_raw: str,
-                 old_json: str, units: list[Unit], now: int) -> str | None:
+                 old_json: str, units: list[Unit], now: int) -> Read | None:
         """Write `task` (its id empty) for the event, engage `units`, close the superseded
         rejected task `old_tid` (as `old_json`, if it still reads `old_raw`) and publish
-        `message` on cc:dispatch. The new task's id; None when the key's task exists or
-        something read changed meanwhile (read again); refused has_task, unit_busy, no_event.
+        `message` on cc:dispatch. The new task (`task`, its id filled in) with its event and
+        units as the script left them; None when the key's task exists or something read
+        changed meanwhile (read again); refused has_task, unit_busy, no_event.
         """
         # the event names its task: the script closes `..."task_id": ` with the new id
-        event_head = dumps({**named_event(event), "status": "dispatched", "status_ts": now,
-                            "task_id": ""})
+        named = {k: v for k, v in event.items() if k != "task_id"}
+        after = {**named, "status": "dispatched", "status_ts": now, "task_id": ""}
+        event_head = dumps(after)
         if not event_head.endswith('""}'):
             raise AssertionError("event JSON must end with the empty task_id")
         event_head = event_head[:-3]
+        tail = _tail(task, _ID_HEAD)
         args: list[str | int | float] = [
             key, IDEM_TTL_S, event_id, event_rev, event_head, now, day_of(now, self._tz.key),
             datetime.fromtimestamp(now / 1000, self._tz).strftime("%Y%m%d"),
-            _tail(task, _ID_HEAD), _tail(message, _TASK_ID_HEAD), old_tid, old_raw, old_json,
-            len(units),
+            tail, _tail(message, _TASK_ID_HEAD), old_tid, old_raw, old_json, len(units),
         ]
+        engaged: dict[UnitKey, tuple[dict[str, Any], str]] = {}
         for kind, unit_id, record, rev in units:
             status = BUSY_STATUS[kind]
-            args += [kind, unit_id, rev, dumps({**record, "status": status, "status_ts": now}),
-                     status]
+            busy = {**record, "status": status, "status_ts": now}
+            args += [kind, unit_id, rev, dumps(busy), status]
+            engaged[(kind, unit_id)] = (busy, next_rev(rev))
         out = self._dispatch(*args)
         verdict, what = as_str(out[0]), as_str(out[1])
         if verdict == "ok":
-            return what
+            task["id"] = what
+            return Read(task_tail(what, tail), task, {**after, "task_id": what},
+                        next_rev(event_rev), engaged, dict.fromkeys(engaged, what))
         if verdict == "has_task":
             raise Refused("has_task", 409, "the event already has a task", task_id=what)
         if verdict == "unit_busy":
@@ -226,9 +232,9 @@ class TaskScripts:
         return Read(raw, task, event, rev, units, engaged)
 
 
-def named_event(event: dict[str, Any]) -> dict[str, Any]:
-    """The event without its task id, which a dispatch writes last (the new task's)."""
-    return {k: v for k, v in event.items() if k != "task_id"}
+def task_tail(task_id: str, tail: str) -> str:
+    """The stored task JSON from its id and the rest (prelude.lua's task_tail)."""
+    return f'{{"id": "{task_id}"{tail}'
 
 
 def next_rev(rev: str) -> str:
