@@ -17,6 +17,7 @@ from typing import Any, Final
 import orjson
 
 from dashboard import lua
+from dashboard.command.common import as_str
 from dashboard.config import Settings
 from dashboard.store import Store
 
@@ -118,10 +119,7 @@ def nearest_many(store: Store, settings: Settings, lon: float, lat: float,
             record = orjson.loads(raw)
             units.append(unit_of(record, kind, float(dist), settings))
             if found is not None:
-                found[(kind, _text(unit_id))] = (record, _text(rev))
+                found[(kind, as_str(unit_id))] = (record, as_str(rev))
         out.append(units)
     return out
 
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
