@@ -293,7 +293,6 @@ def seed_history(settings: Settings, redis_url: str, city: City, days: int,
         _publish(ingest, units_at(world, start, settings.prefix, video_bases(settings)))
         player.follow()
         player.replay_from = now - min(REPLAY_PAST_MS, settings.replay_days * 86_400_000)
-        player.tick_from = player.replay_from
         roster = RosterStore(store, settings.timezone).get()
         books = Handovers(store, settings, lambda: roster, deadlines, clock=clock)
         more = [hand_over(books, roster, duty, now, player.follow, player.handed)
@@ -353,7 +352,7 @@ class _Player:
     the same clock right after a level I/II report (its alarm at the report's moment) and
     before each tick (patrol, tracks, geofence, the replay); it ticks at each moment a card
     falls due (planned from the lives: a stage still pending at its yellow or red moment)
-    and every TICK_MS from `tick_from`, and archives once a day of history; the duty
+    and every TICK_MS while the replay records, and archives once a day of history; the duty
     officer acknowledges an event's alerts once it is closed. The watch's cursor is saved,
     so the live one goes on from there. The replay's recorder joins in at `replay_from`."""
 
@@ -366,7 +365,6 @@ class _Player:
         assert watch.ctx is not None
         self.alerts = watch.ctx.alerts
         self._ticked = 0
-        self.tick_from = 0  # from when the watch also ticks every TICK_MS
         self._archived = 0
         self._acked = 0
         self._now = 0
@@ -424,12 +422,13 @@ class _Player:
             self.watch.history.resume(self.watch.cursor)
 
     def _at(self, ts: int) -> None:
-        """The watch's tick when TICK_MS went by since `tick_from`, its archiving once a day
-        of history, the duty officer's hourly look at the alarms, then the clock at `ts`."""
+        """While the replay records, the watch's tick when TICK_MS went by; its archiving
+        once a day of history, the duty officer's hourly look at the alarms, then the clock
+        at `ts`."""
         if ts >= self.replay_from:
             self.resume_replay()
-        if ts >= self.tick_from and ts - self._ticked >= TICK_MS:
-            self._tick(ts - 1)
+            if ts - self._ticked >= TICK_MS:
+                self._tick(ts - 1)
         if ts - self._archived >= ARCHIVE_MS:  # as the watch does (hourly live)
             self.out.archived += self.watch.archive_once(ts - 1)
             self._archived = ts
